@@ -1,0 +1,101 @@
+package tunnel
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// yamux settings. See docs/tunnel.md for the reasoning.
+const (
+	// StreamWindow is the largest yamux receive window per stream. Throughput per stream is
+	// capped at window ÷ RTT: 8 MiB at 150 ms is about 55 MB/s, more than one SCTP association
+	// carries, so the window is never the bottleneck. yamux grows the window from 256 KiB only
+	// as the reader keeps up, so idle streams do not pin 8 MiB each.
+	StreamWindow = 8 << 20
+	// AcceptBacklog bounds the streams waiting for Accept; yamux resets streams beyond it.
+	AcceptBacklog = 256
+	// KeepAliveInterval is how often yamux pings. A missed ping closes the session, which
+	// catches a data channel that died without a close.
+	KeepAliveInterval = 15 * time.Second
+	// ConnectionWriteTimeout bounds a single frame write. A frame can hold a full window, so
+	// this is generous.
+	ConnectionWriteTimeout = 30 * time.Second
+	// StreamOpenTimeout is how long an open may wait for the peer's ACK before yamux gives
+	// the session up.
+	StreamOpenTimeout = 30 * time.Second
+	// StreamCloseTimeout is how long a half-closed stream waits for the peer's FIN before it is
+	// reset. It bounds what a peer that never closes can hold, and also how long a half-closed
+	// forward may keep receiving.
+	StreamCloseTimeout = 5 * time.Minute
+)
+
+// YamuxConfig returns the yamux configuration deskport uses on both sides, with yamux's log
+// lines routed to logger (nil discards them).
+func YamuxConfig(logger *slog.Logger) *yamux.Config {
+	return &yamux.Config{
+		AcceptBacklog:          AcceptBacklog,
+		EnableKeepAlive:        true,
+		KeepAliveInterval:      KeepAliveInterval,
+		ConnectionWriteTimeout: ConnectionWriteTimeout,
+		MaxStreamWindowSize:    StreamWindow,
+		StreamOpenTimeout:      StreamOpenTimeout,
+		StreamCloseTimeout:     StreamCloseTimeout,
+		Logger:                 yamuxLogger{orDiscard(logger).With("component", "yamux")},
+	}
+}
+
+// Server starts the host side of a yamux session over conn.
+func Server(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
+	s, err := yamux.Server(conn, YamuxConfig(logger))
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: yamux server: %w", err)
+	}
+	return s, nil
+}
+
+// Client starts the viewer side of a yamux session over conn.
+func Client(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
+	s, err := yamux.Client(conn, YamuxConfig(logger))
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: yamux client: %w", err)
+	}
+	return s, nil
+}
+
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// yamuxLogger adapts slog to yamux's log.Logger-shaped interface. yamux prefixes its lines with
+// "[ERR]", "[WARN]" or "[DEBUG]"; the prefix becomes the level.
+type yamuxLogger struct{ l *slog.Logger }
+
+var _ yamux.Logger = yamuxLogger{}
+
+func (y yamuxLogger) Print(v ...any)                 { y.log(fmt.Sprint(v...)) }
+func (y yamuxLogger) Printf(format string, v ...any) { y.log(fmt.Sprintf(format, v...)) }
+func (y yamuxLogger) Println(v ...any)               { y.log(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
+
+func (y yamuxLogger) log(msg string) {
+	level := slog.LevelInfo
+	for _, p := range []struct {
+		prefix string
+		level  slog.Level
+	}{{"[ERR]", slog.LevelError}, {"[WARN]", slog.LevelWarn}, {"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}} {
+		if rest, ok := strings.CutPrefix(msg, p.prefix); ok {
+			level, msg = p.level, strings.TrimSpace(rest)
+			break
+		}
+	}
+	msg = strings.TrimPrefix(msg, "yamux: ")
+	y.l.Log(context.Background(), level, msg)
+}
