@@ -1,0 +1,86 @@
+package host
+
+import (
+	"crypto/ed25519"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/logflags"
+)
+
+// NewCommand builds the `host` command line.
+func NewCommand() *cobra.Command {
+	var cfg Config
+	var lf logflags.Flags
+	var loopbackOnly, noDesktop bool
+	cmd := &cobra.Command{
+		Use:   "host",
+		Short: "Run the deskport host agent: make this machine reachable through a rendezvous",
+		Long: `host registers this machine with a rendezvous server under its key and waits for viewers.
+Viewers get in with a key listed in the authorized_viewers file, or with a one-time code
+(--code) that you read out to them. Nothing is forwarded unless --allow lists it.`,
+		Example: `  # let trusted viewers reach the local PostgreSQL
+  host --rendezvous https://rv.example.com --allow 127.0.0.1:5432
+
+  # a support session: print a one-time code, allow ssh
+  host --rendezvous https://rv.example.com --code --allow 127.0.0.1:22
+
+  # print this host's ID
+  host id`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			logger, err := lf.Logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			cfg.Out = cmd.OutOrStdout()
+			cfg.Session.LoopbackOnly = loopbackOnly
+			_ = noDesktop // the desktop is not streamed yet; every session is port-only
+			a, err := New(cfg)
+			if err != nil {
+				return err
+			}
+			return a.Run(cmd.Context())
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&cfg.Rendezvous, "rendezvous", logflags.Rendezvous(), "rendezvous server URL (default $DESKPORT_RENDEZVOUS)")
+	fs.StringVar(&cfg.KeyPath, "key", logflags.ConfigPath("host.key"), "host key file (created if missing)")
+	fs.StringVar(&cfg.AuthorizedViewersPath, "authorized-viewers", logflags.ConfigPath("authorized_viewers"), "viewer keys allowed in (authorized_keys syntax)")
+	fs.StringArrayVar(&cfg.Allow, "allow", nil, "forward target viewers may reach: host:port, host:lo-hi or cidr:port (repeatable)")
+	fs.StringArrayVar(&cfg.AllowListen, "allow-listen", nil, "where reverse forwards (-R) may listen: [bind:]port[-port] (repeatable)")
+	fs.BoolVar(&cfg.Code, "code", false, "accept a one-time code (printed here; one attempt each)")
+	fs.DurationVar(&cfg.CodeTTL, "code-ttl", 0, "how long a one-time code stays valid (default 10m)")
+	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "concurrent forwarded connections per viewer (default 128)")
+	fs.BoolVar(&noDesktop, "no-desktop", false, "do not offer the screen (port forwarding only)")
+	fs.BoolVar(&loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
+	_ = fs.MarkHidden("ice-loopback-only")
+	lf.Register(fs)
+	cmd.AddCommand(newIDCommand())
+	return cmd
+}
+
+func newIDCommand() *cobra.Command {
+	var key string
+	cmd := &cobra.Command{
+		Use:     "id",
+		Short:   "Print this host's ID (creating its key if missing)",
+		Example: "  host id --key host.key",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, _, err := identity.LoadOrCreateKey(key, "deskport host")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), identity.HostID(k.Public().(ed25519.PublicKey)))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&key, "key", logflags.ConfigPath("host.key"), "host key file (created if missing)")
+	return cmd
+}

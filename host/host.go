@@ -1,0 +1,224 @@
+// Package host is the deskport host agent: it registers with a rendezvous under its key, answers
+// viewers, authenticates each one (trusted key or one-time code) and serves their tunnels under
+// the host's forward policy. Established sessions outlive rendezvous restarts.
+package host
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/rendezvous"
+	"github.com/deskport/deskport/session"
+	"github.com/deskport/deskport/tunnel"
+)
+
+// Config is everything the agent needs. The zero value is not runnable: Rendezvous and KeyPath
+// are required (the command line fills in defaults).
+type Config struct {
+	// Rendezvous is the signaling server's URL (http:// or https://).
+	Rendezvous string
+	// KeyPath is the host's ed25519 key; it is created (mode 0600) when missing.
+	KeyPath string
+	// AuthorizedViewersPath lists the viewer keys allowed in (authorized_keys syntax). A missing
+	// file means no trusted keys; an unreadable or malformed one stops the agent.
+	AuthorizedViewersPath string
+	// Allow is the host-wide forward allowlist (`host:port`, `host:lo-hi`, `cidr:port`).
+	// Nothing is forwarded unless listed.
+	Allow []string
+	// AllowListen is where reverse forwards (-R) may listen (`[bind:]port[-port]`).
+	AllowListen []string
+	// Code makes the host accept one-time codes; the code is printed to Out.
+	Code bool
+	// CodeTTL is how long a code stays valid; zero means 10 minutes.
+	CodeTTL time.Duration
+	// MaxStreams caps concurrent tunnel streams per viewer; zero means the tunnel default.
+	MaxStreams int
+	// Session holds the WebRTC settings.
+	Session session.Config
+	// Logger receives the agent's structured log; nil discards it.
+	Logger *slog.Logger
+	// Out receives what the person running the host must read (host ID, one-time code).
+	Out io.Writer
+}
+
+// Agent is a running host.
+type Agent struct {
+	cfg    Config
+	key    ed25519.PrivateKey
+	id     string
+	log    *slog.Logger
+	codes  *auth.CodeStore
+	policy *tunnel.Policy
+	listen *tunnel.ListenPolicy
+
+	mu       sync.Mutex
+	keys     map[string]auth.AuthorizedKey
+	sessions map[*session.Conn]struct{}
+	wg       sync.WaitGroup
+}
+
+// New loads the key and the policy. It refuses to start on a policy it cannot read or enforce.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Rendezvous == "" {
+		return nil, errors.New("host: no rendezvous given; pass --rendezvous URL or set DESKPORT_RENDEZVOUS")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.CodeTTL <= 0 {
+		cfg.CodeTTL = 10 * time.Minute
+	}
+	key, created, err := identity.LoadOrCreateKey(cfg.KeyPath, "deskport host")
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, key: key, id: identity.HostID(key.Public().(ed25519.PublicKey)), sessions: map[*session.Conn]struct{}{}}
+	a.log = cfg.Logger.With("host_id", a.id)
+	if created {
+		a.log.Info("created a new host key", "path", cfg.KeyPath)
+	}
+	if a.policy, err = tunnel.NewPolicy(cfg.Allow, nil); err != nil {
+		return nil, fmt.Errorf("host: --allow: %w", err)
+	}
+	if a.listen, err = tunnel.NewListenPolicy(cfg.AllowListen); err != nil {
+		return nil, fmt.Errorf("host: --allow-listen: %w", err)
+	}
+	if err := a.loadAuthorized(); err != nil {
+		return nil, err
+	}
+	if cfg.Code {
+		a.codes = auth.NewCodeStore(cfg.CodeTTL, nil)
+	}
+	return a, nil
+}
+
+// ID is the host ID viewers connect to.
+func (a *Agent) ID() string { return a.id }
+
+func (a *Agent) loadAuthorized() error {
+	keys := map[string]auth.AuthorizedKey{}
+	if a.cfg.AuthorizedViewersPath != "" {
+		list, err := auth.LoadAuthorizedViewers(a.cfg.AuthorizedViewersPath)
+		if err != nil {
+			return fmt.Errorf("host: refusing to start with an unreadable policy: %w", err)
+		}
+		for _, k := range list {
+			keys[string(k.Key)] = k
+		}
+	}
+	a.mu.Lock()
+	a.keys = keys
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *Agent) authorized(pub ed25519.PublicKey) (auth.Options, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k, ok := a.keys[string(pub)]
+	return k.Options, ok
+}
+
+// Run registers with the rendezvous and serves viewers until ctx is done, then ends every
+// session and returns.
+func (a *Agent) Run(ctx context.Context) error {
+	fmt.Fprintf(a.cfg.Out, "host ID: %s\n", a.id)
+	if a.codes != nil {
+		a.newCode()
+	}
+	if len(a.keys) == 0 && a.codes == nil {
+		a.log.Warn("no viewer can connect: the authorized_viewers file lists no keys and --code is off", "authorized_viewers", a.cfg.AuthorizedViewersPath)
+	}
+	hc := &rendezvous.HostClient{URL: a.cfg.Rendezvous, Key: a.key, Logger: a.log}
+	err := hc.Run(ctx, func(s *rendezvous.Session) {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.serve(ctx, s)
+		}()
+	})
+	a.mu.Lock()
+	for c := range a.sessions {
+		c.Close()
+	}
+	a.mu.Unlock()
+	a.wg.Wait()
+	return err
+}
+
+func (a *Agent) newCode() {
+	code, expires := a.codes.Generate()
+	fmt.Fprintf(a.cfg.Out, "one-time code: %s (valid until %s, one attempt)\n", code, expires.Format("15:04:05"))
+}
+
+// serve runs one viewer session from offer to end.
+func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
+	defer s.Close()
+	log := a.log.With("session", s.ID(), "viewer_addr", s.ViewerAddr())
+	cfg := a.cfg.Session
+	cfg.Logger = log
+	if len(cfg.ICEServers) == 0 {
+		cfg.ICEServers = session.ICEServers(s.ICEServers())
+	}
+	conn, err := session.Accept(ctx, s, a.id, cfg, auth.HostConfig{
+		Key:        a.key,
+		Authorized: a.authorized,
+		Codes:      a.codes,
+	})
+	if err != nil {
+		log.Warn("viewer refused", "err", err)
+		if a.codes != nil && (errors.Is(err, auth.ErrBadCode) || errors.Is(err, auth.ErrCodeExpired)) {
+			a.newCode()
+		}
+		return
+	}
+	defer conn.Close()
+	peer := conn.Peer
+	viewer := "code"
+	if peer.ViewerKey != nil {
+		viewer = identity.Fingerprint(peer.ViewerKey)
+	}
+	log = log.With("viewer", viewer, "method", peer.Method)
+	log.Info("viewer connected", "path", conn.CandidateType())
+	if peer.Method == "code" && a.codes != nil {
+		a.newCode()
+	}
+	a.mu.Lock()
+	a.sessions[conn] = struct{}{}
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.sessions, conn)
+		a.mu.Unlock()
+	}()
+
+	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: log}
+	if !peer.Options.NoPortForwarding {
+		checker, err := a.policyFor(peer.Options)
+		if err != nil {
+			log.Error("viewer's permitopen options are invalid; refusing its forwards", "err", err)
+		} else {
+			scfg.Policy = checker
+		}
+		lp, err := a.listenPolicyFor(peer.Options)
+		if err != nil {
+			log.Error("viewer's permitlisten options are invalid; refusing its reverse forwards", "err", err)
+		} else {
+			scfg.ListenPolicy = lp
+		}
+	}
+	err = tunnel.NewServer(scfg).Serve(ctx, conn.Mux)
+	log.Info("viewer disconnected", "err", err)
+}

@@ -1,0 +1,247 @@
+// Package e2e drives the real host, viewer and rendezvous binaries on loopback, with real TCP
+// services, a real sshd and a real SOCKS client (curl).
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const blobSize = 64 << 20
+
+// blob is a deterministic 64 MiB payload and its SHA-256.
+var blob, blobSum = func() ([]byte, string) {
+	b := make([]byte, blobSize)
+	r := rand.NewChaCha8([32]byte{'d', 'e', 's', 'k', 'p', 'o', 'r', 't'})
+	r.Read(b)
+	s := sha256.Sum256(b)
+	return b, hex.EncodeToString(s[:])
+}()
+
+// serveBlob runs an HTTP server on loopback whose /blob is the payload.
+func serveBlob(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(blob)
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln
+}
+
+// curlSum fetches url with curl (extra args first) and returns the SHA-256 of the body.
+func curlSum(t *testing.T, url string, extra ...string) string {
+	t.Helper()
+	args := append(append([]string{"--silent", "--show-error", "--fail", "--max-time", "120"}, extra...), url)
+	cmd := exec.Command("curl", args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("curl: %v", err)
+	}
+	h := sha256.New()
+	n, _ := io.Copy(h, out)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("curl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	if n != blobSize {
+		t.Errorf("curl %s: got %d bytes, want %d", url, n, blobSize)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// world is one rendezvous, one host and a trusted viewer key, all on loopback.
+type world struct {
+	dir        string
+	rvURL      string
+	rv         *proc
+	host       *proc
+	hostID     string
+	viewerKey  string
+	authorized string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{dir: t.TempDir()}
+	w.rv = start(t, "rendezvous", "--listen", "127.0.0.1:0")
+	addr := w.rv.waitFor(`listening.*addr=(\S+)`, 30*time.Second)[1]
+	w.rvURL = "http://" + addr
+	w.viewerKey = filepath.Join(w.dir, "viewer.key")
+	line, err := run(t, "viewer", "id", "--key", w.viewerKey)
+	if err != nil {
+		t.Fatalf("viewer id: %v: %s", err, line)
+	}
+	if !strings.HasPrefix(line, "ssh-ed25519 ") {
+		t.Fatalf("viewer id printed %q, want an authorized_viewers line", line)
+	}
+	w.authorized = filepath.Join(w.dir, "authorized_viewers")
+	if err := os.WriteFile(w.authorized, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "host", "id", "--key", filepath.Join(w.dir, "host.key"))
+	if err != nil {
+		t.Fatalf("host id: %v: %s", err, out)
+	}
+	w.hostID = strings.TrimSpace(out)
+	return w
+}
+
+// startHost starts the host agent with extra flags and waits until it is registered.
+func (w *world) startHost(t *testing.T, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"--rendezvous", w.rvURL, "--key", filepath.Join(w.dir, "host.key"),
+		"--authorized-viewers", w.authorized, "--ice-loopback-only"}, extra...)
+	w.host = start(t, "host", args...)
+	w.host.waitFor(`registered`, 30*time.Second)
+	return w.host
+}
+
+// forward starts `viewer forward` and returns it once every forward is ready.
+func (w *world) forward(t *testing.T, key string, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"forward", w.hostID, "--rendezvous", w.rvURL, "--key", key, "--ice-loopback-only"}, extra...)
+	return start(t, "viewer", args...)
+}
+
+func TestForwardLocal(t *testing.T) {
+	w := newWorld(t)
+	target := serveBlob(t)
+	w.startHost(t, "--allow", target.Addr().String())
+	v := w.forward(t, w.viewerKey, "-L", "127.0.0.1:0:"+target.Addr().String())
+	local := v.waitFor(`forwarding (\S+) -> `, 60*time.Second)[1]
+	if got := curlSum(t, "http://"+local+"/blob"); got != blobSum {
+		t.Fatalf("-L: SHA-256 %s, want %s", got, blobSum)
+	}
+}
+
+func TestForwardDynamicSOCKS(t *testing.T) {
+	w := newWorld(t)
+	target := serveBlob(t)
+	w.startHost(t, "--allow", target.Addr().String())
+	v := w.forward(t, w.viewerKey, "-D", "127.0.0.1:0")
+	socks := v.waitFor(`SOCKS5 proxy on (\S+),`, 60*time.Second)[1]
+	if got := curlSum(t, "http://"+target.Addr().String()+"/blob", "--socks5-hostname", socks); got != blobSum {
+		t.Fatalf("-D: SHA-256 %s, want %s", got, blobSum)
+	}
+	// A destination the host does not allow is refused with SOCKS reply 0x02.
+	other := serveBlob(t)
+	cmd := exec.Command("curl", "--silent", "--show-error", "--max-time", "30", "--socks5-hostname", socks, "http://"+other.Addr().String()+"/blob")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("curl through -D to a refused target succeeded")
+	}
+	if !strings.Contains(strings.ToLower(string(out)), "not allowed") {
+		t.Errorf("curl said %q, want the SOCKS 'not allowed' reply", out)
+	}
+	w.host.waitFor(`refused.*`+regexpQuote(other.Addr().String()), 30*time.Second)
+}
+
+func TestForwardRemote(t *testing.T) {
+	w := newWorld(t)
+	target := serveBlob(t) // on the viewer's side
+	w.startHost(t, "--allow-listen", "127.0.0.1:1024-65535")
+	v := w.forward(t, w.viewerKey, "-R", "127.0.0.1:0:"+target.Addr().String())
+	bound := v.waitFor(`remote forwarding (\S+) on the host`, 60*time.Second)[1]
+	if got := curlSum(t, "http://"+bound+"/blob"); got != blobSum {
+		t.Fatalf("-R: SHA-256 %s, want %s", got, blobSum)
+	}
+}
+
+func TestRefusedTarget(t *testing.T) {
+	w := newWorld(t)
+	allowed := serveBlob(t)
+	refused := serveBlob(t)
+	w.startHost(t, "--allow", allowed.Addr().String())
+	v := w.forward(t, w.viewerKey, "-L", "127.0.0.1:0:"+refused.Addr().String())
+	local := v.waitFor(`forwarding (\S+) -> `, 60*time.Second)[1]
+	c, err := net.Dial("tcp", local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	n, _ := io.Copy(io.Discard, c)
+	c.Close()
+	if n != 0 {
+		t.Errorf("a refused target still sent %d bytes", n)
+	}
+	v.waitFor(`not allowed|refused`, 30*time.Second)
+	v.waitFor(`--allow`, 30*time.Second)
+	w.host.waitFor(`refused.*`+regexpQuote(refused.Addr().String()), 30*time.Second)
+}
+
+func TestUnauthorizedViewer(t *testing.T) {
+	w := newWorld(t)
+	w.startHost(t, "--allow", "127.0.0.1:9")
+	stranger := filepath.Join(w.dir, "stranger.key")
+	v := w.forward(t, stranger, "-L", "127.0.0.1:0:127.0.0.1:9")
+	err := v.wait(60 * time.Second)
+	if err == nil {
+		t.Fatalf("a viewer whose key is not in authorized_viewers connected")
+	}
+	v.waitFor(`authorized_viewers`, time.Second)
+	w.host.waitFor(`viewer refused`, 30*time.Second)
+}
+
+func TestOneTimeCode(t *testing.T) {
+	w := newWorld(t)
+	target := serveBlob(t)
+	h := w.startHost(t, "--code", "--allow", target.Addr().String())
+	code := h.waitFor(`one-time code: (\S+)`, 10*time.Second)[1]
+	stranger := filepath.Join(w.dir, "stranger.key")
+
+	// A wrong guess fails and burns the code.
+	wrong := w.forward(t, stranger, "--code", flipCode(code), "-L", "127.0.0.1:0:"+target.Addr().String())
+	if err := wrong.wait(60 * time.Second); err == nil {
+		t.Fatal("a wrong code was accepted")
+	}
+	wrong.waitFor(`code was wrong`, time.Second)
+
+	// The right code is now refused too: it was used up by the wrong guess.
+	late := w.forward(t, stranger, "--code", code, "-L", "127.0.0.1:0:"+target.Addr().String())
+	if err := late.wait(60 * time.Second); err == nil {
+		t.Fatal("a burned code was accepted")
+	}
+
+	// The host printed a fresh code; it works once.
+	fresh := h.waitMatch(`one-time code: (\S+)`, 10*time.Second, func(m []string) bool { return m[1] != code })[1]
+	v := w.forward(t, stranger, "--code", fresh, "-L", "127.0.0.1:0:"+target.Addr().String())
+	local := v.waitFor(`forwarding (\S+) -> `, 60*time.Second)[1]
+	if got := curlSum(t, "http://"+local+"/blob"); got != blobSum {
+		t.Fatalf("-L with a code: SHA-256 %s, want %s", got, blobSum)
+	}
+}
+
+// flipCode returns a code that differs from c in its first letter.
+func flipCode(c string) string {
+	b := []byte(c)
+	if b[0] == 'A' {
+		b[0] = 'B'
+	} else {
+		b[0] = 'A'
+	}
+	return string(b)
+}
+
+func regexpQuote(s string) string { return strings.NewReplacer(".", `\.`, "[", `\[`, "]", `\]`).Replace(s) }

@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binDir holds the binaries TestMain builds once for the whole package.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "deskport-e2e-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		build := exec.Command("go", "build", "-o", dir+"/", "github.com/deskport/deskport/cmd/...")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building the binaries:", err)
+			return 1
+		}
+		binDir = dir
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func bin(name string) string { return filepath.Join(binDir, name) }
+
+// proc is a running binary whose combined output the test can wait on.
+type proc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+
+	mu    sync.Mutex
+	out   bytes.Buffer
+	lines []string
+	wake  chan struct{}
+	done  chan struct{}
+	err   error
+}
+
+// start runs a binary for the rest of the test; it is stopped with SIGTERM at cleanup.
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, wake: make(chan struct{}), done: make(chan struct{})}
+	p.cmd = exec.Command(bin(name), args...)
+	p.cmd.Env = append(os.Environ(), "DESKPORT_RENDEZVOUS=")
+	pr, pw := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.out.WriteString(sc.Text() + "\n")
+			close(p.wake)
+			p.wake = make(chan struct{})
+			p.mu.Unlock()
+		}
+	}()
+	go func() {
+		p.err = p.cmd.Wait()
+		pw.Close()
+		<-scanned
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("--- output of %s %s:\n%s", name, strings.Join(args, " "), p.output())
+		}
+	})
+	return p
+}
+
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.t.Errorf("%s did not stop within 10s of SIGTERM; killing it", p.name)
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// waitFor waits until a line of output matches re and returns its submatches. It fails the
+// test if the process exits or the timeout passes first; the timeout is a hang guard, not a
+// performance assertion.
+func (p *proc) waitFor(re string, timeout time.Duration) []string {
+	p.t.Helper()
+	return p.waitMatch(re, timeout, nil)
+}
+
+// waitMatch is waitFor for the first matching line that accept also takes.
+func (p *proc) waitMatch(re string, timeout time.Duration, accept func([]string) bool) []string {
+	p.t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.After(timeout)
+	seen := 0
+	for {
+		p.mu.Lock()
+		for ; seen < len(p.lines); seen++ {
+			if m := rx.FindStringSubmatch(p.lines[seen]); m != nil && (accept == nil || accept(m)) {
+				p.mu.Unlock()
+				return m
+			}
+		}
+		wake := p.wake
+		p.mu.Unlock()
+		select {
+		case <-wake:
+		case <-p.done:
+			p.mu.Lock()
+			more := seen < len(p.lines)
+			p.mu.Unlock()
+			if more {
+				continue
+			}
+			p.t.Fatalf("%s exited (%v) before printing a line matching %q; output:\n%s", p.name, p.err, re, p.output())
+		case <-deadline:
+			p.t.Fatalf("%s printed no line matching %q within %v; output:\n%s", p.name, re, timeout, p.output())
+		}
+	}
+}
+
+// wait waits for the process to exit by itself and returns its error.
+func (p *proc) wait(timeout time.Duration) error {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		p.t.Fatalf("%s still running after %v; output:\n%s", p.name, timeout, p.output())
+		return nil
+	}
+}
+
+// run runs a binary to completion and returns its combined output.
+func run(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin(name), args...)
+	cmd.Env = append(os.Environ(), "DESKPORT_RENDEZVOUS=")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

@@ -1,0 +1,100 @@
+package session
+
+import (
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
+	"github.com/pion/webrtc/v4"
+)
+
+// Transport sizing, measured in DESIGN.md: the kernel's default UDP receive buffer (208 KiB)
+// overflows under a bulk transfer and every drop stalls SCTP, so every ICE socket asks for 4 MiB
+// (the kernel caps this at net.core.rmem_max). The SCTP receive buffer bounds the bytes in flight
+// for the whole association: 8 MiB sustains about 55 MB/s at 150 ms RTT.
+const (
+	udpSocketBuffer   = 4 << 20
+	sctpReceiveBuffer = 8 << 20
+)
+
+// Config holds the settings shared by both ends of a session.
+type Config struct {
+	// ICEServers are the STUN/TURN servers, normally handed out by the rendezvous.
+	ICEServers []webrtc.ICEServer
+	// LoopbackOnly limits ICE to loopback addresses. Tests use it so that no packet leaves the
+	// machine; real users never need it.
+	LoopbackOnly bool
+	// Net replaces the network stack, for tests over pion's vnet. nil means the real network.
+	Net transport.Net
+	// HandshakeTimeout bounds connection set-up and authentication; zero means 30 seconds.
+	HandshakeTimeout time.Duration
+	// Logger receives session events; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+func (c *Config) handshakeTimeout() time.Duration {
+	if c.HandshakeTimeout <= 0 {
+		return 30 * time.Second
+	}
+	return c.HandshakeTimeout
+}
+
+// newAPI builds the pion API for one peer connection. A port-forward session negotiates no media,
+// so the MediaEngine stays empty.
+func (c *Config) newAPI() (*webrtc.API, error) {
+	var se webrtc.SettingEngine
+	se.DetachDataChannels()
+	se.SetSCTPMaxReceiveBufferSize(sctpReceiveBuffer)
+	se.SetIncludeLoopbackCandidate(true)
+	se.LoggerFactory = slogFactory{l: c.logger()}
+	if c.LoopbackOnly {
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
+	if c.Net != nil {
+		se.SetNet(c.Net)
+	} else {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil, err
+		}
+		se.SetNet(bufferedNet{n})
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&webrtc.MediaEngine{})), nil
+}
+
+// bufferedNet is the real network with large UDP socket buffers.
+type bufferedNet struct{ *stdnet.Net }
+
+func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	conn, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	if uc, ok := conn.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(udpSocketBuffer)
+		_ = uc.SetWriteBuffer(udpSocketBuffer)
+	}
+	return conn, nil
+}
+
+func (n bufferedNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	conn, err := n.Net.ListenPacket(network, address)
+	if err != nil {
+		return nil, err
+	}
+	if uc, ok := conn.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(udpSocketBuffer)
+		_ = uc.SetWriteBuffer(udpSocketBuffer)
+	}
+	return conn, nil
+}

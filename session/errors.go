@@ -1,0 +1,16 @@
+package session
+
+import "errors"
+
+var (
+	// ErrHandshakeTimeout means the peer connection or the authentication did not complete in
+	// Config.HandshakeTimeout. Usually UDP between the two machines is blocked and no TURN relay
+	// is configured.
+	ErrHandshakeTimeout = errors.New("session: connection set-up timed out")
+	// ErrConnectionFailed means ICE found no working path between the two machines.
+	ErrConnectionFailed = errors.New("session: no network path to the peer (ICE failed)")
+	// ErrPeerLeft means the other end ended the session during set-up.
+	ErrPeerLeft = errors.New("session: the peer ended the session")
+	// ErrSignaling means a signaling message was malformed or out of order.
+	ErrSignaling = errors.New("session: bad signaling message")
+)

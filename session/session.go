@@ -1,0 +1,473 @@
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/tunnel"
+)
+
+// The data channels are negotiated out of band with fixed IDs, so both ends create them and
+// neither has to accept a channel the other announces. The host closes any channel a viewer
+// announces in-band.
+const (
+	authChannelID   uint16 = 0
+	tunnelChannelID uint16 = 2
+)
+
+// Conn is one authenticated peer connection. Mux carries the tunnel; the host is its yamux
+// server, the viewer its client.
+type Conn struct {
+	// Mux is the yamux session over the tunnel channel.
+	Mux *yamux.Session
+	// Peer is, on the host, who the viewer proved to be and what it was granted.
+	Peer *auth.Peer
+	// Result is, on the viewer, what the host proved and granted.
+	Result *auth.Result
+
+	pc     *webrtc.PeerConnection
+	sig    Signaler
+	log    *slog.Logger
+	auth   *channelConn
+	tunnel *channelConn
+
+	authOpen, tunnelOpen chan *webrtc.DataChannel
+	connected            chan struct{}
+	failed               chan error
+	candMu               sync.Mutex
+	pendingCands         []webrtc.ICECandidateInit
+	remoteSet            bool
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	done      chan struct{}
+	closeErr  error
+}
+
+func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
+	api, err := cfg.newAPI()
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: cfg.ICEServers})
+	if err != nil {
+		return nil, fmt.Errorf("session: new peer connection: %w", err)
+	}
+	c := &Conn{
+		pc: pc, sig: sig, log: log,
+		authOpen:   make(chan *webrtc.DataChannel, 1),
+		tunnelOpen: make(chan *webrtc.DataChannel, 1),
+		connected:  make(chan struct{}),
+		failed:     make(chan error, 1),
+		done:       make(chan struct{}),
+	}
+	negotiated := true
+	for _, ch := range []struct {
+		label string
+		id    uint16
+		open  chan *webrtc.DataChannel
+	}{{"auth", authChannelID, c.authOpen}, {"tunnel", tunnelChannelID, c.tunnelOpen}} {
+		id := ch.id
+		dc, err := pc.CreateDataChannel(ch.label, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
+		if err != nil {
+			pc.Close()
+			return nil, fmt.Errorf("session: create %s channel: %w", ch.label, err)
+		}
+		open := ch.open
+		dc.OnOpen(func() { open <- dc })
+	}
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		// Only the negotiated channels exist; anything announced in-band is closed unread.
+		log.Warn("closing a data channel the peer announced", "label", dc.Label())
+		go dc.Close()
+	})
+	var connectedOnce sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		log.Debug("peer connection state", "state", s.String())
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			connectedOnce.Do(func() { close(c.connected) })
+		case webrtc.PeerConnectionStateFailed:
+			c.fail(ErrConnectionFailed)
+		case webrtc.PeerConnectionStateClosed:
+			c.fail(ErrPeerLeft)
+		}
+	})
+	cands := make(chan *webrtc.ICECandidate, 64)
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		select {
+		case cands <- cand:
+		case <-c.done:
+		}
+	})
+	c.wg.Add(2)
+	go c.sendCandidates(cands)
+	go c.watch()
+	return c, nil
+}
+
+// fail records the first reason set-up or the connection ended, without blocking a pion callback.
+func (c *Conn) fail(err error) {
+	select {
+	case c.failed <- err:
+	default:
+	}
+}
+
+func (c *Conn) sendCandidates(cands <-chan *webrtc.ICECandidate) {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case cand := <-cands:
+			m := &signal.Message{Type: signal.TypeCandidate, Candidate: toSignalCandidate(nil)}
+			if cand != nil {
+				init := cand.ToJSON()
+				m.Candidate = toSignalCandidate(&init)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := c.sig.Send(ctx, m); err != nil {
+				c.log.Debug("sending ICE candidate", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// watch closes the connection when ICE fails after set-up.
+func (c *Conn) watch() {
+	defer c.wg.Done()
+	select {
+	case <-c.done:
+	case <-c.connected:
+		select {
+		case <-c.done:
+		case err := <-c.failed:
+			c.log.Info("connection ended", "reason", err)
+			go c.Close()
+		}
+	}
+}
+
+// receive applies the peer's signals until signaling ends or the connection closes; offers and
+// answers are handed to the set-up code on descs.
+func (c *Conn) receive(descs chan<- *signal.Message) {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case s, ok := <-c.sig.Recv():
+			if !ok {
+				return
+			}
+			switch s.Type {
+			case signal.TypeOffer, signal.TypeAnswer:
+				select {
+				case descs <- s:
+				default:
+					c.log.Warn("ignoring a repeated session description")
+				}
+			case signal.TypeCandidate:
+				if s.Candidate == nil || s.Candidate.Candidate == "" {
+					continue
+				}
+				c.addCandidate(fromSignalCandidate(s.Candidate))
+			case signal.TypeBye, signal.TypeError:
+				select {
+				case <-c.connected:
+					// Signaling may end once the peers are connected; the session goes on.
+				default:
+					reason := s.Reason
+					if s.Type == signal.TypeError {
+						reason = s.Message
+					}
+					if reason == "" {
+						reason = "no reason given"
+					}
+					c.fail(fmt.Errorf("%w: %s", ErrPeerLeft, reason))
+				}
+			}
+		}
+	}
+}
+
+func (c *Conn) addCandidate(cand webrtc.ICECandidateInit) {
+	c.candMu.Lock()
+	defer c.candMu.Unlock()
+	if !c.remoteSet {
+		c.pendingCands = append(c.pendingCands, cand)
+		return
+	}
+	if err := c.pc.AddICECandidate(cand); err != nil {
+		c.log.Debug("ignoring ICE candidate", "err", err)
+	}
+}
+
+func (c *Conn) setRemote(desc webrtc.SessionDescription) error {
+	if err := c.pc.SetRemoteDescription(desc); err != nil {
+		return fmt.Errorf("%w: %v", ErrSignaling, err)
+	}
+	c.candMu.Lock()
+	defer c.candMu.Unlock()
+	c.remoteSet = true
+	for _, cand := range c.pendingCands {
+		if err := c.pc.AddICECandidate(cand); err != nil {
+			c.log.Debug("ignoring ICE candidate", "err", err)
+		}
+	}
+	c.pendingCands = nil
+	return nil
+}
+
+// waitChannel waits for a negotiated channel to open and detaches it.
+func (c *Conn) waitChannel(ctx context.Context, open <-chan *webrtc.DataChannel) (*channelConn, error) {
+	select {
+	case dc := <-open:
+		return newChannelConn(dc)
+	case err := <-c.failed:
+		return nil, err
+	case <-ctx.Done():
+		return nil, ErrHandshakeTimeout
+	}
+}
+
+// binding returns the SHA-256 of this end's and the peer's actual DTLS certificates.
+func (c *Conn) binding() (local, remote [32]byte, err error) {
+	dtls := c.pc.SCTP().Transport()
+	params, err := dtls.GetLocalParameters()
+	if err != nil {
+		return local, remote, fmt.Errorf("session: local DTLS parameters: %w", err)
+	}
+	found := false
+	for _, fp := range params.Fingerprints {
+		if strings.EqualFold(fp.Algorithm, "sha-256") {
+			b, err := hex.DecodeString(strings.ReplaceAll(fp.Value, ":", ""))
+			if err != nil || len(b) != 32 {
+				return local, remote, fmt.Errorf("session: malformed local fingerprint %q", fp.Value)
+			}
+			copy(local[:], b)
+			found = true
+		}
+	}
+	if !found {
+		return local, remote, errors.New("session: no SHA-256 fingerprint for the local certificate")
+	}
+	cert := dtls.GetRemoteCertificate()
+	if len(cert) == 0 {
+		return local, remote, errors.New("session: the peer presented no DTLS certificate")
+	}
+	return local, sha256.Sum256(cert), nil
+}
+
+// authenticate runs fn on the auth channel with a read deadline at the handshake deadline.
+func (c *Conn) authenticate(ctx context.Context, fn func(*channelConn) error) error {
+	ch, err := c.waitChannel(ctx, c.authOpen)
+	if err != nil {
+		return err
+	}
+	c.auth = ch
+	if dl, ok := ctx.Deadline(); ok {
+		_ = ch.SetReadDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = ch.SetReadDeadline(time.Now()) })
+	defer stop()
+	if err := fn(ch); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (during authentication)", ErrHandshakeTimeout)
+		}
+		return err
+	}
+	return ch.SetReadDeadline(time.Time{})
+}
+
+func (c *Conn) openTunnel(ctx context.Context, server bool) error {
+	ch, err := c.waitChannel(ctx, c.tunnelOpen)
+	if err != nil {
+		return err
+	}
+	c.tunnel = ch
+	conn := tunnel.NewStreamConn(ch, tunnel.AdapterConfig{})
+	if server {
+		c.Mux, err = tunnel.Server(conn, c.log)
+	} else {
+		c.Mux, err = tunnel.Client(conn, c.log)
+	}
+	if err != nil {
+		return fmt.Errorf("session: start tunnel: %w", err)
+	}
+	return nil
+}
+
+// Done is closed when the connection has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// CandidateType describes the selected ICE path ("host", "srflx", "relay"), or "" before one is
+// chosen.
+func (c *Conn) CandidateType() string {
+	pair, err := c.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		return ""
+	}
+	return pair.Local.Typ.String() + "/" + pair.Remote.Typ.String()
+}
+
+// Close ends the connection: the tunnel first, then the channels, then the peer connection, and
+// waits for the goroutines this Conn started.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		var errs []error
+		if c.Mux != nil {
+			errs = append(errs, c.Mux.Close())
+		}
+		for _, ch := range []*channelConn{c.tunnel, c.auth} {
+			if ch != nil {
+				errs = append(errs, ch.Close())
+			}
+		}
+		errs = append(errs, c.pc.Close())
+		c.wg.Wait()
+		c.closeErr = errors.Join(errs...)
+	})
+	return c.closeErr
+}
+
+// Dial connects a viewer to hostID through sig and authenticates with vc. The returned Conn's
+// Mux is ready for tunnel.NewClient.
+func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.ViewerConfig) (*Conn, error) {
+	log := cfg.logger().With("host_id", hostID)
+	ctx, cancel := context.WithTimeout(ctx, cfg.handshakeTimeout())
+	defer cancel()
+	c, err := newConn(&cfg, sig, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.dial(ctx, hostID, vc); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Conn) dial(ctx context.Context, hostID string, vc auth.ViewerConfig) error {
+	descs := make(chan *signal.Message, 1)
+	c.wg.Add(1)
+	go c.receive(descs)
+	offer, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		return fmt.Errorf("session: create offer: %w", err)
+	}
+	if err := c.pc.SetLocalDescription(offer); err != nil {
+		return fmt.Errorf("session: set local description: %w", err)
+	}
+	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: offer.SDP}); err != nil {
+		return fmt.Errorf("session: send offer: %w", err)
+	}
+	select {
+	case s := <-descs:
+		if s.Type != signal.TypeAnswer {
+			return fmt.Errorf("%w: expected an answer, got an offer", ErrSignaling)
+		}
+		if err := c.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
+			return err
+		}
+	case err := <-c.failed:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: the host did not answer", ErrHandshakeTimeout)
+	}
+	err = c.authenticate(ctx, func(ch *channelConn) error {
+		// On the viewer the local certificate is the viewer's and the remote one the host's.
+		viewerCert, hostCert, err := c.binding()
+		if err != nil {
+			return err
+		}
+		b := auth.Binding{HostCert: hostCert, ViewerCert: viewerCert, HostID: hostID}
+		res, err := auth.Viewer(ch, b, vc)
+		if err != nil {
+			return err
+		}
+		c.Result = res
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.openTunnel(ctx, false)
+}
+
+// Accept answers the offer that arrives on sig and authenticates the viewer with hc. The returned
+// Conn's Mux is ready for a tunnel.Server.
+func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc auth.HostConfig) (*Conn, error) {
+	log := cfg.logger()
+	ctx, cancel := context.WithTimeout(ctx, cfg.handshakeTimeout())
+	defer cancel()
+	c, err := newConn(&cfg, sig, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.accept(ctx, hostID, hc); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Conn) accept(ctx context.Context, hostID string, hc auth.HostConfig) error {
+	descs := make(chan *signal.Message, 1)
+	c.wg.Add(1)
+	go c.receive(descs)
+	select {
+	case s := <-descs:
+		if s.Type != signal.TypeOffer {
+			return fmt.Errorf("%w: expected an offer, got an answer", ErrSignaling)
+		}
+		if err := c.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
+			return err
+		}
+	case err := <-c.failed:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: no offer from the viewer", ErrHandshakeTimeout)
+	}
+	answer, err := c.pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("session: create answer: %w", err)
+	}
+	if err := c.pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("session: set local description: %w", err)
+	}
+	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: answer.SDP}); err != nil {
+		return fmt.Errorf("session: send answer: %w", err)
+	}
+	err = c.authenticate(ctx, func(ch *channelConn) error {
+		hostCert, viewerCert, err := c.binding()
+		if err != nil {
+			return err
+		}
+		peer, err := auth.Host(ch, auth.Binding{HostCert: hostCert, ViewerCert: viewerCert, HostID: hostID}, hc)
+		if err != nil {
+			return err
+		}
+		c.Peer = peer
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.openTunnel(ctx, true)
+}

@@ -1,0 +1,242 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/vnet"
+	"go.uber.org/goleak"
+
+	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/tunnel"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// chanSignaler is one end of an in-memory signaling pair.
+type chanSignaler struct {
+	out chan<- *signal.Message
+	in  <-chan *signal.Message
+}
+
+func (s chanSignaler) Send(ctx context.Context, m *signal.Message) error {
+	select {
+	case s.out <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s chanSignaler) Recv() <-chan *signal.Message { return s.in }
+
+func signalPair() (a, b chanSignaler) {
+	ab := make(chan *signal.Message, 256)
+	ba := make(chan *signal.Message, 256)
+	return chanSignaler{out: ab, in: ba}, chanSignaler{out: ba, in: ab}
+}
+
+func newKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// pair connects a viewer and a host with the given networks (nil = real loopback) and returns
+// both ends, authenticated with a trusted key.
+type pairConfig struct {
+	viewerNet, hostNet transport.Net
+	code               string
+	codes              *auth.CodeStore
+	authorize          bool
+}
+
+func connectPair(t *testing.T, pc pairConfig) (viewer, host *Conn, verr, herr error) {
+	t.Helper()
+	hostKey, viewerKey := newKey(t), newKey(t)
+	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
+	vs, hs := signalPair()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		host, herr = Accept(ctx, hs, hostID, Config{Net: pc.hostNet, LoopbackOnly: pc.hostNet == nil}, auth.HostConfig{
+			Key: hostKey,
+			Authorized: func(k ed25519.PublicKey) (auth.Options, bool) {
+				return auth.Options{}, pc.authorize && bytes.Equal(k, viewerKey.Public().(ed25519.PublicKey))
+			},
+			Codes: pc.codes,
+		})
+	}()
+	viewer, verr = Dial(ctx, vs, hostID, Config{Net: pc.viewerNet, LoopbackOnly: pc.viewerNet == nil}, auth.ViewerConfig{Key: viewerKey, Code: pc.code})
+	wg.Wait()
+	t.Cleanup(func() {
+		if viewer != nil {
+			viewer.Close()
+		}
+		if host != nil {
+			host.Close()
+		}
+	})
+	return viewer, host, verr, herr
+}
+
+// servePayload accepts one connection on a real loopback listener and writes payload to it.
+func servePayload(t *testing.T, payload []byte) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Write(payload)
+		c.Close()
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln
+}
+
+// forwardThrough runs a tunnel server on host and fetches payload through one forward.
+func forwardThrough(t *testing.T, viewer, host *Conn, payload []byte) {
+	t.Helper()
+	target := servePayload(t, payload)
+	policy, err := tunnel.NewPolicy([]string{target.Addr().String()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux) }()
+	defer func() { cancel(); host.Close(); <-srvDone }()
+
+	client := tunnel.NewClient(viewer.Mux, nil)
+	c, err := client.Dial(ctx, target.Addr().String())
+	if err != nil {
+		t.Fatalf("dial through the tunnel: %v", err)
+	}
+	defer c.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, c)
+	if err != nil {
+		t.Fatalf("after %d bytes: %v", n, err)
+	}
+	want := sha256.Sum256(payload)
+	if n != int64(len(payload)) || !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatalf("got %d bytes with a different SHA-256, want %d bytes byte-exact", n, len(payload))
+	}
+}
+
+func payload(n int) []byte {
+	b := make([]byte, n)
+	rand.NewChaCha8([32]byte{1}).Read(b)
+	return b
+}
+
+func TestLoopbackTrustedKey(t *testing.T) {
+	viewer, host, verr, herr := connectPair(t, pairConfig{authorize: true})
+	if verr != nil || herr != nil {
+		t.Fatalf("connect: viewer %v, host %v", verr, herr)
+	}
+	if host.Peer.Method != "key" || viewer.Result.Method != "key" {
+		t.Fatalf("methods %q/%q, want key", host.Peer.Method, viewer.Result.Method)
+	}
+	forwardThrough(t, viewer, host, payload(4<<20))
+}
+
+func TestLoopbackUnauthorized(t *testing.T) {
+	_, _, verr, herr := connectPair(t, pairConfig{authorize: false})
+	if !errors.Is(verr, auth.ErrUnauthorized) {
+		t.Fatalf("viewer error %v, want ErrUnauthorized", verr)
+	}
+	if herr == nil {
+		t.Fatal("the host accepted a viewer it does not know")
+	}
+}
+
+func TestLoopbackCode(t *testing.T) {
+	codes := auth.NewCodeStore(time.Minute, nil)
+	code, _ := codes.Generate()
+	viewer, host, verr, herr := connectPair(t, pairConfig{code: code, codes: codes})
+	if verr != nil || herr != nil {
+		t.Fatalf("connect: viewer %v, host %v", verr, herr)
+	}
+	if host.Peer.Method != "code" {
+		t.Fatalf("method %q, want code", host.Peer.Method)
+	}
+	forwardThrough(t, viewer, host, payload(1<<20))
+}
+
+// lossyRouter builds a vnet with one-way delay rtt/2 and the given loss, with a viewer and a
+// host net on it.
+func lossyRouter(t *testing.T, rtt time.Duration, loss float64) (viewerNet, hostNet *vnet.Net) {
+	t.Helper()
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.99.0.0/24", MinDelay: rtt / 2, QueueSize: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(7, 11))
+	router.AddChunkFilter(func(c vnet.Chunk) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return rng.Float64() >= loss
+	})
+	viewerNet, err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"10.99.0.2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostNet, err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"10.99.0.3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := router.AddNet(viewerNet); err != nil {
+		t.Fatal(err)
+	}
+	if err := router.AddNet(hostNet); err != nil {
+		t.Fatal(err)
+	}
+	if err := router.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { router.Stop() })
+	return viewerNet, hostNet
+}
+
+// TestLongLossyPath moves 16 MiB byte-exact through a forward over a 100 ms RTT path that drops
+// 5% of packets.
+func TestLongLossyPath(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 16 MiB over a slow simulated path")
+	}
+	vn, hn := lossyRouter(t, 100*time.Millisecond, 0.05)
+	viewer, host, verr, herr := connectPair(t, pairConfig{viewerNet: vn, hostNet: hn, authorize: true})
+	if verr != nil || herr != nil {
+		t.Fatalf("connect: viewer %v, host %v", verr, herr)
+	}
+	forwardThrough(t, viewer, host, payload(16<<20))
+}

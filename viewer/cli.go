@@ -1,0 +1,148 @@
+package viewer
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/logflags"
+)
+
+// NewCommand builds the `viewer` command line.
+func NewCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "viewer",
+		Short: "Reach a deskport host: forward ports, or join a stream to stdin/stdout",
+		Long: `viewer connects to a deskport host through a rendezvous server and then talks to it peer to
+peer over WebRTC. It authenticates with its own key (listed in the host's authorized_viewers)
+or with a one-time code the host owner reads out.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newIDCommand(), newForwardCommand(), newStdioCommand())
+	return root
+}
+
+// common holds the flags every connecting subcommand shares.
+type common struct {
+	rendezvous   string
+	key          string
+	code         string
+	loopbackOnly bool
+	log          logflags.Flags
+}
+
+func (c *common) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&c.rendezvous, "rendezvous", logflags.Rendezvous(), "rendezvous server URL (default $DESKPORT_RENDEZVOUS)")
+	fs.StringVar(&c.key, "key", logflags.ConfigPath("viewer.key"), "viewer key file (created if missing)")
+	fs.StringVar(&c.code, "code", "", "one-time code from the host owner (instead of a trusted key)")
+	fs.BoolVar(&c.loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
+	_ = fs.MarkHidden("ice-loopback-only")
+	c.log.Register(fs)
+}
+
+func (c *common) config(cmd *cobra.Command, hostID string) (Config, error) {
+	logger, err := c.log.Logger(cmd.ErrOrStderr())
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Config{
+		Rendezvous: c.rendezvous,
+		KeyPath:    c.key,
+		HostID:     hostID,
+		Code:       c.code,
+		Logger:     logger,
+		Out:        cmd.ErrOrStderr(),
+	}
+	cfg.Session.LoopbackOnly = c.loopbackOnly
+	return cfg, nil
+}
+
+func newIDCommand() *cobra.Command {
+	var key string
+	cmd := &cobra.Command{
+		Use:   "id",
+		Short: "Print this viewer's authorized_viewers line (creating its key if missing)",
+		Example: `  viewer id --key viewer.key >> /tmp/line   # then, on the host:
+  cat /tmp/line >> ~/.config/deskport/authorized_viewers`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, _, err := identity.LoadOrCreateKey(key, "deskport viewer")
+			if err != nil {
+				return err
+			}
+			host, _ := os.Hostname()
+			fmt.Fprintln(cmd.OutOrStdout(), identity.AuthorizedLine(k.Public().(ed25519.PublicKey), "viewer@"+host))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&key, "key", logflags.ConfigPath("viewer.key"), "viewer key file (created if missing)")
+	return cmd
+}
+
+func newForwardCommand() *cobra.Command {
+	var c common
+	var fw Forwards
+	cmd := &cobra.Command{
+		Use:   "forward HOSTID [-L spec]... [-R spec]... [-D spec]...",
+		Short: "Forward ports to and from a host, like ssh -L, -R and -D",
+		Example: `  # reach the host's PostgreSQL on local port 8080
+  viewer forward abcdefghijklmnopqrstuvwx -L 8080:127.0.0.1:5432
+
+  # let the host reach this machine's web server on its port 9000 (host needs --allow-listen 9000)
+  viewer forward abcdefghijklmnopqrstuvwx -R 9000:127.0.0.1:80
+
+  # a SOCKS5 proxy on port 1080 whose connections leave from the host
+  viewer forward abcdefghijklmnopqrstuvwx -D 1080
+  curl --socks5-hostname 127.0.0.1:1080 http://127.0.0.1:5000/
+
+  # with a one-time code instead of a trusted key
+  viewer forward abcdefghijklmnopqrstuvwx --code ABCD-EFGH -L 2222:127.0.0.1:22`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := c.config(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			return Forward(cmd.Context(), cfg, fw)
+		},
+	}
+	c.register(cmd)
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&fw.Local, "local", "L", nil, "[bind:]port:host:hostport — listen here, the host dials host:hostport")
+	fs.StringArrayVarP(&fw.Remote, "remote", "R", nil, "[bind:]port:host:hostport — the host listens, this side dials host:hostport")
+	fs.StringArrayVarP(&fw.Dynamic, "dynamic", "D", nil, "[bind:]port — SOCKS5 proxy here, connections leave from the host")
+	return cmd
+}
+
+func newStdioCommand() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:   "stdio HOSTID TARGET",
+		Short: "Join stdin/stdout to one connection from the host to TARGET (for ssh ProxyCommand)",
+		Example: `  ssh -o ProxyCommand='viewer stdio abcdefghijklmnopqrstuvwx 127.0.0.1:22' user@my-server
+
+  # or in ~/.ssh/config:
+  Host my-server
+      ProxyCommand viewer stdio abcdefghijklmnopqrstuvwx 127.0.0.1:22`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if c.log.Format == "text" && !c.log.Verbose {
+				// ssh shows the proxy's stderr in the user's terminal: keep it to warnings.
+				c.log.Quiet = true
+			}
+			cfg, err := c.config(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			return Stdio(cmd.Context(), cfg, strings.TrimSpace(args[1]), cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
+	c.register(cmd)
+	return cmd
+}

@@ -1,0 +1,259 @@
+// Package viewer is the native deskport viewer: it finds a host through the rendezvous, connects
+// to it peer to peer, authenticates with its key or a one-time code, and then forwards ports the
+// way ssh does (-L, -R, -D) or joins stdin/stdout to one stream (stdio, for ProxyCommand).
+package viewer
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/rendezvous"
+	"github.com/deskport/deskport/session"
+	"github.com/deskport/deskport/tunnel"
+)
+
+// Config says which host to reach and how to prove who we are.
+type Config struct {
+	// Rendezvous is the signaling server's URL.
+	Rendezvous string
+	// KeyPath is the viewer's ed25519 key; created (mode 0600) when missing.
+	KeyPath string
+	// HostID is the host to connect to.
+	HostID string
+	// Code is a one-time code from the host owner; empty means trusted-key authentication.
+	Code string
+	// Session holds the WebRTC settings.
+	Session session.Config
+	// Logger receives the viewer's structured log; nil discards it.
+	Logger *slog.Logger
+	// Out receives what the person must read (forwards ready, errors that need action).
+	Out io.Writer
+}
+
+func (c *Config) defaults() error {
+	if c.Rendezvous == "" {
+		return errors.New("viewer: no rendezvous given; pass --rendezvous URL or set DESKPORT_RENDEZVOUS")
+	}
+	id, err := identity.ParseHostID(c.HostID)
+	if err != nil {
+		return err
+	}
+	c.HostID = id
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	return nil
+}
+
+// Connect reaches the host and authenticates. The caller closes the returned connection.
+func Connect(ctx context.Context, cfg Config) (*session.Conn, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	key, created, err := identity.LoadOrCreateKey(cfg.KeyPath, "deskport viewer")
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(cfg.Out, "created viewer key %s; its authorized_viewers line is:\n  %s\n", cfg.KeyPath, identity.AuthorizedLine(key.Public().(ed25519.PublicKey), "viewer"))
+	}
+	rs, err := rendezvous.Dial(ctx, cfg.Rendezvous, cfg.HostID, nil)
+	if err != nil {
+		return nil, err
+	}
+	scfg := cfg.Session
+	scfg.Logger = cfg.Logger
+	if len(scfg.ICEServers) == 0 {
+		scfg.ICEServers = session.ICEServers(rs.ICEServers())
+	}
+	conn, err := session.Dial(ctx, rs, cfg.HostID, scfg, auth.ViewerConfig{Key: key, Code: cfg.Code})
+	// Signaling is only needed to set up; the peer connection goes on without it.
+	rs.Close()
+	if err != nil {
+		return nil, fmt.Errorf("connecting to host %s: %w", cfg.HostID, err)
+	}
+	return conn, nil
+}
+
+// Forwards lists the ssh-style forwards to run.
+type Forwards struct {
+	Local   []string // -L [bind:]port:host:hostport
+	Remote  []string // -R [bind:]port:host:hostport
+	Dynamic []string // -D [bind:]port
+}
+
+// Forward connects and runs the forwards until ctx is done or the connection ends.
+func Forward(ctx context.Context, cfg Config, fw Forwards) error {
+	if len(fw.Local)+len(fw.Remote)+len(fw.Dynamic) == 0 {
+		return errors.New("viewer: nothing to forward; give at least one of -L, -R or -D")
+	}
+	// Parse everything before connecting so a typo costs no connection.
+	var locals []tunnel.LocalSpec
+	for _, s := range fw.Local {
+		spec, err := tunnel.ParseLocalSpec(s)
+		if err != nil {
+			return fmt.Errorf("-L %s: %w", s, err)
+		}
+		locals = append(locals, spec)
+	}
+	var remotes []tunnel.LocalSpec
+	for _, s := range fw.Remote {
+		spec, err := tunnel.ParseRemoteSpec(s)
+		if err != nil {
+			return fmt.Errorf("-R %s: %w", s, err)
+		}
+		remotes = append(remotes, spec)
+	}
+	var dynamics []tunnel.DynamicSpec
+	for _, s := range fw.Dynamic {
+		spec, err := tunnel.ParseDynamicSpec(s)
+		if err != nil {
+			return fmt.Errorf("-D %s: %w", s, err)
+		}
+		dynamics = append(dynamics, spec)
+	}
+	// Listen before connecting too: a port in use is the user's to fix, not the host's.
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	listen := func(addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("viewer: cannot listen on %s: %w (is the port already in use?)", addr, err)
+		}
+		lns = append(lns, ln)
+		return ln, nil
+	}
+	localLns := make([]net.Listener, len(locals))
+	for i, spec := range locals {
+		ln, err := listen(spec.ListenAddr())
+		if err != nil {
+			return err
+		}
+		localLns[i] = ln
+	}
+	dynLns := make([]net.Listener, len(dynamics))
+	for i, spec := range dynamics {
+		ln, err := listen(spec.ListenAddr())
+		if err != nil {
+			return err
+		}
+		dynLns[i] = ln
+	}
+
+	conn, err := Connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	client := tunnel.NewClient(conn.Mux, cfg.Logger)
+	fmt.Fprintf(cfg.Out, "connected to host %s (%s, path %s)\n", cfg.HostID, conn.Result.Method, conn.CandidateType())
+
+	var wg sync.WaitGroup
+	errs := make(chan error, len(locals)+len(remotes)+len(dynamics)+1)
+	run := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && ctx.Err() == nil {
+				errs <- err
+			}
+		}()
+	}
+	run(func() error { return client.Serve(ctx) })
+	for i, spec := range locals {
+		ln, target := localLns[i], spec.Target()
+		fmt.Fprintf(cfg.Out, "forwarding %s -> %s on the host\n", ln.Addr(), target)
+		run(func() error { return client.ServeLocal(ctx, ln, target) })
+	}
+	for i := range dynamics {
+		ln := dynLns[i]
+		fmt.Fprintf(cfg.Out, "SOCKS5 proxy on %s, destinations reached from the host\n", ln.Addr())
+		run(func() error { return client.ServeSOCKS(ctx, ln) })
+	}
+	for _, spec := range remotes {
+		bind, target := spec.ListenAddr(), spec.Target()
+		run(func() error {
+			return client.Remote(ctx, bind, target, func(bound string) {
+				fmt.Fprintf(cfg.Out, "remote forwarding %s on the host -> %s here\n", bound, target)
+			})
+		})
+	}
+	select {
+	case <-ctx.Done():
+		err = nil
+	case <-conn.Done():
+		err = errors.New("viewer: the connection to the host ended")
+	case err = <-errs:
+	}
+	cancel()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	conn.Close()
+	wg.Wait()
+	return err
+}
+
+// Stdio connects, opens one stream to target and joins it to in/out, for ssh's ProxyCommand.
+func Stdio(ctx context.Context, cfg Config, target string, in io.Reader, out io.Writer) error {
+	conn, err := Connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	client := tunnel.NewClient(conn.Mux, cfg.Logger)
+	stream, err := client.Dial(ctx, target)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	done := make(chan error, 2)
+	go func() {
+		_, err := io.Copy(stream, in)
+		// Half-close: the host's target sees EOF but may still answer.
+		if cw, ok := stream.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		done <- err
+	}()
+	go func() {
+		_, err := io.Copy(out, stream)
+		done <- err
+	}()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-conn.Done():
+		return errors.New("viewer: the connection to the host ended")
+	case err := <-done:
+		// The target's side ended (or stdin did and the reader follows): wait for the reader.
+		if err != nil {
+			return err
+		}
+		select {
+		case err = <-done:
+			return err
+		case <-conn.Done():
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
