@@ -1,0 +1,171 @@
+package rendezvous
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/deskport/deskport/signal"
+)
+
+// ICEServer is one STUN or TURN server handed to hosts and viewers. It is the wire type, so a
+// list from Config goes out unchanged.
+type ICEServer = signal.ICEServer
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxMessageBytes          = signal.MaxMessageBytes
+	DefaultMaxConnsPerIP            = 32
+	DefaultMaxPendingPerHost        = 8
+	DefaultMaxSessionsPerViewerConn = 4
+	DefaultHandshakeTimeout         = 10 * time.Second
+	DefaultReadTimeout              = 30 * time.Second
+	DefaultWriteTimeout             = 10 * time.Second
+	DefaultPingInterval             = 20 * time.Second
+	DefaultPendingTimeout           = 30 * time.Second
+	DefaultMessageRate              = 50
+	DefaultMessageBurst             = 200
+	DefaultMaxKnownHosts            = 100_000
+)
+
+// Config configures a Server. The zero value is usable: every zero field takes its default.
+type Config struct {
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// ICEServers are handed to both ends of every session (registered, session and offer).
+	ICEServers []ICEServer
+
+	// MaxMessageBytes bounds one WebSocket message; larger ones close the connection with
+	// status 1009. It cannot exceed signal.MaxMessageBytes. Default 64 KiB.
+	MaxMessageBytes int64
+	// MaxConnsPerIP bounds the WebSocket connections (hosts and viewers together) from one
+	// client address; more are refused with HTTP 429. Default 32.
+	MaxConnsPerIP int
+	// MaxPendingPerHost bounds the sessions of one host that wait for its answer. Default 8.
+	MaxPendingPerHost int
+	// MaxSessionsPerViewerConn bounds the open sessions of one viewer connection. Default 4.
+	MaxSessionsPerViewerConn int
+
+	// HandshakeTimeout bounds the time between a host's WebSocket upgrade and a valid register
+	// message. Default 10s.
+	HandshakeTimeout time.Duration
+	// ReadTimeout is how long the server waits for the pong to each ping before it drops the
+	// connection as dead. Default 30s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds every write to a connection. Default 10s.
+	WriteTimeout time.Duration
+	// PingInterval is the time between pings on every connection. Default 20s.
+	PingInterval time.Duration
+	// PendingTimeout is how long a session may wait for the host's answer. Default 30s.
+	PendingTimeout time.Duration
+
+	// MessageRate (messages per second) and MessageBurst bound what one connection may send.
+	// Messages beyond are dropped with a rate_limited error; repeated abuse closes the
+	// connection. Defaults 50/s, burst 200.
+	MessageRate  float64
+	MessageBurst int
+
+	// MaxKnownHosts bounds the "last seen" table that tells an offline host from an unknown
+	// one; the least recently seen entries are evicted. Default 100,000.
+	MaxKnownHosts int
+
+	// AllowedOrigins lists the exact Origin values ("https://example.com") a browser may open
+	// a WebSocket from. Requests without an Origin header (native clients) and requests whose
+	// Origin host equals the request's Host are always allowed.
+	AllowedOrigins []string
+	// TrustProxyHeaders takes the client address from the last X-Forwarded-For entry (as
+	// appended by a trusted reverse proxy) instead of the TCP peer. Only enable it behind a
+	// proxy that sets the header; otherwise clients choose their own address and evade the
+	// per-IP cap.
+	TrustProxyHeaders bool
+	// PublicHosts lists the host names (host or host:port) that hosts use to reach this
+	// server, as signed in the registration proof. Empty means the request's Host header,
+	// which is right unless a proxy rewrites it.
+	PublicHosts []string
+}
+
+// Validate refuses negative limits and malformed lists.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxMessageBytes < 0 || c.MaxMessageBytes > signal.MaxMessageBytes {
+		errs = append(errs, fmt.Errorf("MaxMessageBytes %d is outside 0..%d", c.MaxMessageBytes, signal.MaxMessageBytes))
+	}
+	if c.MaxMessageBytes > 0 && c.MaxMessageBytes < 4096 {
+		errs = append(errs, fmt.Errorf("MaxMessageBytes %d is below 4096, too small for an SDP", c.MaxMessageBytes))
+	}
+	for name, v := range map[string]int{
+		"MaxConnsPerIP": c.MaxConnsPerIP, "MaxPendingPerHost": c.MaxPendingPerHost,
+		"MaxSessionsPerViewerConn": c.MaxSessionsPerViewerConn, "MessageBurst": c.MessageBurst,
+		"MaxKnownHosts": c.MaxKnownHosts,
+	} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s is negative (%d)", name, v))
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"HandshakeTimeout": c.HandshakeTimeout, "ReadTimeout": c.ReadTimeout, "WriteTimeout": c.WriteTimeout,
+		"PingInterval": c.PingInterval, "PendingTimeout": c.PendingTimeout,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s is negative (%v)", name, d))
+		}
+	}
+	if c.MessageRate < 0 {
+		errs = append(errs, fmt.Errorf("MessageRate is negative (%v)", c.MessageRate))
+	}
+	if len(c.ICEServers) > 0 {
+		if err := (&signal.Message{Type: signal.TypeRegistered, HostID: "aaaaaaaaaaaaaaaaaaaaaaaa", ICEServers: c.ICEServers}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("ICEServers: %w", err))
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			errs = append(errs, fmt.Errorf("AllowedOrigins: %q is not an origin like https://example.com", o))
+		}
+	}
+	for _, h := range c.PublicHosts {
+		if u, err := url.Parse("http://" + h); err != nil || u.Host != h {
+			errs = append(errs, fmt.Errorf("PublicHosts: %q is not a host or host:port", h))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("rendezvous: invalid config: %w", err)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(p *time.Duration, d time.Duration) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	defInt := func(p *int, d int) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	defInt(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	defInt(&c.MaxPendingPerHost, DefaultMaxPendingPerHost)
+	defInt(&c.MaxSessionsPerViewerConn, DefaultMaxSessionsPerViewerConn)
+	defInt(&c.MessageBurst, DefaultMessageBurst)
+	defInt(&c.MaxKnownHosts, DefaultMaxKnownHosts)
+	def(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	def(&c.ReadTimeout, DefaultReadTimeout)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.PingInterval, DefaultPingInterval)
+	def(&c.PendingTimeout, DefaultPendingTimeout)
+	if c.MessageRate == 0 {
+		c.MessageRate = DefaultMessageRate
+	}
+	return c
+}

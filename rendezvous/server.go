@@ -1,0 +1,635 @@
+// Package rendezvous is the deskport signaling service and its clients. Hosts keep a WebSocket
+// open to the server and prove their key; viewers ask for a host by ID; the server creates a
+// session and relays offer, answer, candidates and bye between the two ends, treating SDP as
+// opaque text. It never decides who may control a host: that is the end-to-end authentication
+// that runs over the peer connection afterwards.
+//
+// The wire format is package signal; docs/signaling.md describes the protocol and its limits.
+package rendezvous
+
+import (
+	"container/list"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/signal"
+)
+
+const (
+	// sendQueue bounds the messages queued for one connection.
+	sendQueue = 256
+	// handshakeReadLimit bounds messages before a host has registered.
+	handshakeReadLimit = 4096
+	// maxRateViolations is how many messages a connection may have dropped for exceeding its
+	// rate before it is closed.
+	maxRateViolations = 20
+	// closeReplaced is the WebSocket close code for a host connection replaced by a newer one.
+	closeReplaced websocket.StatusCode = 4001
+)
+
+type role int
+
+const (
+	roleHost role = iota
+	roleViewer
+)
+
+func (r role) String() string {
+	if r == roleHost {
+		return "host"
+	}
+	return "viewer"
+}
+
+// Server is the rendezvous. Create it with New, mount Handler or call Serve, and Close it.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	hosts    map[string]*conn // online hosts by ID
+	known    *lastSeen
+	sessions map[string]*session
+	perIP    map[string]int
+	conns    map[*conn]struct{}
+	wg       sync.WaitGroup // one per WebSocket handler
+
+	done      chan struct{}
+	closeOnce sync.Once
+
+	// testHookRegistered, when set, is called after a host registers.
+	testHookRegistered func(hostID string)
+}
+
+type conn struct {
+	*wsConn
+	s       *Server
+	role    role
+	ip      string // the client address used for the per-IP cap
+	remote  string // the address reported to hosts as viewerAddr
+	log     *slog.Logger
+	limiter *rate.Limiter
+	drops   int
+
+	// Guarded by s.mu.
+	hostID   string
+	sessions map[string]*session
+	pending  int // host: sessions waiting for this host's answer
+}
+
+type session struct {
+	id      string
+	host    *conn
+	viewer  *conn
+	pending bool
+	timer   *time.Timer
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	return &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		hosts:    make(map[string]*conn),
+		known:    newLastSeen(cfg.MaxKnownHosts),
+		sessions: make(map[string]*session),
+		perIP:    make(map[string]int),
+		conns:    make(map[*conn]struct{}),
+		done:     make(chan struct{}),
+	}, nil
+}
+
+// Handler serves GET /v1/host and GET /v1/viewer (WebSocket) and GET /healthz.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/host", func(w http.ResponseWriter, r *http.Request) { s.serveWS(w, r, roleHost) })
+	mux.HandleFunc("GET /v1/viewer", func(w http.ResponseWriter, r *http.Request) { s.serveWS(w, r, roleViewer) })
+	mux.HandleFunc("GET /healthz", s.serveHealth)
+	return mux
+}
+
+// Serve serves Handler on ln until ctx is done or Close is called, then shuts down: it stops
+// accepting, closes every WebSocket with status 1001 (clients reconnect) and returns once all
+// its goroutines have ended. It closes the Server; a nil error means a requested shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case <-s.done:
+	case err = <-errc:
+		err = fmt.Errorf("rendezvous: serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
+	defer cancel()
+	if e := srv.Shutdown(sctx); e != nil {
+		srv.Close()
+	}
+	s.Close()
+	if err == nil {
+		<-errc
+	}
+	return err
+}
+
+// Close closes every WebSocket (status 1001, "rendezvous is shutting down") and waits for their
+// goroutines. It is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.done)
+		for c := range s.conns {
+			c.closeWith(websocket.StatusGoingAway, "rendezvous is shutting down", false)
+		}
+		s.mu.Unlock()
+		s.log.Info("rendezvous shutting down")
+	})
+	s.wg.Wait()
+	return nil
+}
+
+type health struct {
+	OK       bool `json:"ok"`
+	Hosts    int  `json:"hosts"`
+	Sessions int  `json:"sessions"`
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	h := health{OK: !s.closed, Hosts: len(s.hosts), Sessions: len(s.sessions)}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !h.OK {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(h)
+}
+
+// clientAddr returns the client's IP (for the per-IP cap) and address (reported to hosts).
+func (s *Server) clientAddr(r *http.Request) (ip, addr string) {
+	if s.cfg.TrustProxyHeaders {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			parts := strings.Split(xff[len(xff)-1], ",")
+			if a, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
+				a = a.Unmap().WithZone("")
+				return a.String(), a.String()
+			}
+		}
+	}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
+		return ap.Addr().String(), ap.String()
+	}
+	return r.RemoteAddr, ""
+}
+
+// originAllowed lets native clients (no Origin header), same-host pages and the configured
+// origins open a WebSocket; any other web page is refused so that it cannot use a visitor's
+// browser as a host or viewer.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, role role) {
+	ip, addr := s.clientAddr(r)
+	log := s.log.With("remote", addr, "role", role.String())
+	if addr == "" {
+		log = s.log.With("remote", ip, "role", role.String())
+	}
+	if !s.originAllowed(r) {
+		log.Info("refused a WebSocket from a foreign origin", "origin", r.Header.Get("Origin"))
+		http.Error(w, "deskport rendezvous: origin "+r.Header.Get("Origin")+" is not allowed; the operator can add it to the allowed origins", http.StatusForbidden)
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "deskport rendezvous: shutting down; retry in a moment", http.StatusServiceUnavailable)
+		return
+	}
+	if s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+		s.mu.Unlock()
+		log.Warn("refused a connection over the per-address cap", "limit", s.cfg.MaxConnsPerIP)
+		http.Error(w, fmt.Sprintf("deskport rendezvous: too many connections from %s (limit %d); close other deskport agents or viewers on this address, or ask the operator to raise the limit", ip, s.cfg.MaxConnsPerIP), http.StatusTooManyRequests)
+		return
+	}
+	s.perIP[ip]++
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		log.Debug("WebSocket upgrade failed", "err", err)
+		return
+	}
+	c := &conn{
+		wsConn:   newWSConn(ws, log, sendQueue, s.cfg.WriteTimeout, s.cfg.PingInterval, s.cfg.ReadTimeout),
+		s:        s,
+		role:     role,
+		ip:       ip,
+		remote:   addr,
+		log:      log,
+		limiter:  rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
+		sessions: make(map[string]*session),
+	}
+	s.mu.Lock()
+	if s.closed {
+		c.closeWith(websocket.StatusGoingAway, "rendezvous is shutting down", false)
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+
+	log.Debug("connected")
+	if role == roleHost {
+		c.serveHost(r)
+	} else {
+		ws.SetReadLimit(s.cfg.MaxMessageBytes)
+		c.serveLoop()
+	}
+	c.closeWith(websocket.StatusNormalClosure, "", true)
+	s.drop(c)
+	c.shutdown()
+	log.Debug("disconnected")
+}
+
+// read returns the next text message of the connection.
+func (c *conn) read() ([]byte, error) {
+	typ, b, err := c.ws.Read(context.Background())
+	if err != nil {
+		if st := websocket.CloseStatus(err); st == websocket.StatusMessageTooBig {
+			c.log.Info("closed a connection that sent an oversized message", "limit", c.s.cfg.MaxMessageBytes)
+		}
+		return nil, err
+	}
+	if typ != websocket.MessageText {
+		c.closeWith(websocket.StatusUnsupportedData, "deskport signaling uses text messages only", false)
+		return nil, errors.New("binary message")
+	}
+	if int64(len(b)) > c.s.cfg.MaxMessageBytes {
+		c.log.Info("closed a connection that sent an oversized message", "bytes", len(b), "limit", c.s.cfg.MaxMessageBytes)
+		c.closeWith(websocket.StatusMessageTooBig, fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(b), c.s.cfg.MaxMessageBytes), false)
+		return nil, errors.New("message too big")
+	}
+	return b, nil
+}
+
+// send queues m for the connection. It never blocks, so it may be called with s.mu held.
+func (c *conn) send(m *signal.Message) {
+	b, err := signal.Encode(m)
+	if err != nil {
+		c.log.Error("BUG: refusing to send an invalid message", "type", m.Type, "err", err)
+		return
+	}
+	c.enqueue(b)
+}
+
+func (c *conn) sendError(code, session, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if len(msg) > signal.MaxErrorMessageBytes {
+		msg = msg[:signal.MaxErrorMessageBytes]
+	}
+	c.send(&signal.Message{Type: signal.TypeError, Code: code, Session: session, Message: msg})
+}
+
+func (c *conn) serveHost(r *http.Request) {
+	c.ws.SetReadLimit(handshakeReadLimit)
+	nonce := make([]byte, signal.NonceBytes)
+	rand.Read(nonce)
+	c.send(&signal.Message{Type: signal.TypeChallenge, Nonce: base64.StdEncoding.EncodeToString(nonce)})
+
+	timer := time.AfterFunc(c.s.cfg.HandshakeTimeout, func() {
+		c.log.Info("closed a host that did not register in time", "timeout", c.s.cfg.HandshakeTimeout)
+		c.sendError(signal.CodeBadRequest, "", "no register message within %v of connecting", c.s.cfg.HandshakeTimeout)
+		c.closeWith(websocket.StatusPolicyViolation, "registration timed out", false)
+	})
+	b, err := c.read()
+	stopped := timer.Stop()
+	if err != nil || !stopped {
+		return
+	}
+	m, err := signal.Decode(b)
+	if err != nil || m.Type != signal.TypeRegister {
+		c.log.Info("closed a host that sent a bad register message", "err", err)
+		c.sendError(signal.CodeBadRequest, "", "the first message on /v1/host must be a valid register message (%v); update the host agent", err)
+		c.closeWith(websocket.StatusPolicyViolation, "bad register message", false)
+		return
+	}
+	pub, _ := base64.StdEncoding.DecodeString(m.PublicKey)
+	sig, _ := base64.StdEncoding.DecodeString(m.Signature)
+	names := c.s.cfg.PublicHosts
+	if len(names) == 0 {
+		names = []string{r.Host}
+	}
+	ok := false
+	for _, name := range names {
+		if ed25519.Verify(ed25519.PublicKey(pub), signal.RegisterProof(name, nonce), sig) {
+			ok = true
+			break
+		}
+	}
+	id := identity.HostID(pub)
+	if !ok {
+		c.log.Warn("refused a host registration with a bad signature", "host_id", id)
+		c.sendError(signal.CodeBadSignature, "", "the registration signature for host %s does not verify: it must sign this server's challenge for the host name %q; check that the agent's rendezvous URL names this server as clients reach it", id, signal.CanonicalHost(names[0]))
+		c.closeWith(websocket.StatusPolicyViolation, "bad registration signature", false)
+		return
+	}
+	c.log = c.log.With("host_id", id)
+
+	s := c.s
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	c.hostID = id
+	old := s.hosts[id]
+	s.hosts[id] = c
+	s.known.touch(id, time.Now())
+	// Sent under the lock so that nothing routed to this host can overtake it.
+	c.send(&signal.Message{Type: signal.TypeRegistered, HostID: id, ICEServers: s.cfg.ICEServers})
+	s.mu.Unlock()
+	if old != nil {
+		c.log.Info("host registered again; closing its older connection", "old_remote", old.remote, "version", m.Version)
+		old.sendError(signal.CodeReplaced, "", "another agent with the same host key registered from %s; this connection is closed (run one agent per key)", c.remote)
+		old.closeWith(closeReplaced, "replaced by a newer registration of the same host", false)
+	} else {
+		c.log.Info("host online", "version", m.Version)
+	}
+	if hook := s.testHookRegistered; hook != nil {
+		hook(id)
+	}
+	c.ws.SetReadLimit(s.cfg.MaxMessageBytes)
+	c.serveLoop()
+}
+
+// serveLoop reads and handles messages until the connection ends.
+func (c *conn) serveLoop() {
+	for {
+		b, err := c.read()
+		if err != nil {
+			return
+		}
+		if !c.limiter.Allow() {
+			c.drops++
+			if c.drops > maxRateViolations {
+				c.log.Warn("closed a connection that kept exceeding the message rate", "rate", c.s.cfg.MessageRate, "burst", c.s.cfg.MessageBurst)
+				c.sendError(signal.CodeRateLimited, "", "closing: more than %d messages were dropped for exceeding %v messages/s", maxRateViolations, c.s.cfg.MessageRate)
+				c.closeWith(websocket.StatusPolicyViolation, "message rate limit exceeded repeatedly", false)
+				return
+			}
+			c.sendError(signal.CodeRateLimited, "", "message dropped: more than %v messages/s (burst %d); slow down", c.s.cfg.MessageRate, c.s.cfg.MessageBurst)
+			continue
+		}
+		m, err := signal.Decode(b)
+		if err != nil {
+			c.log.Debug("bad message", "err", err)
+			c.sendError(signal.CodeBadRequest, "", "message refused: %v", err)
+			continue
+		}
+		c.log.Debug("message", "type", m.Type, "session", m.Session)
+		switch m.Type {
+		case signal.TypeConnect:
+			if c.role != roleViewer {
+				c.sendError(signal.CodeBadRequest, "", "connect is only accepted on /v1/viewer")
+				continue
+			}
+			c.s.connect(c, m)
+		case signal.TypeOffer, signal.TypeAnswer, signal.TypeCandidate, signal.TypeBye:
+			c.s.route(c, m)
+		default:
+			c.sendError(signal.CodeBadRequest, "", "a %s may not send %q messages", c.role, m.Type)
+		}
+	}
+}
+
+func (s *Server) connect(c *conn, m *signal.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(c.sessions) >= s.cfg.MaxSessionsPerViewerConn {
+		c.sendError(signal.CodeTooManySessions, "", "this connection already has %d sessions open; close one or open another connection", len(c.sessions))
+		return
+	}
+	h := s.hosts[m.HostID]
+	if h == nil {
+		if t, ok := s.known.get(m.HostID); ok {
+			c.sendError(signal.CodeHostOffline, "", "host %s is not online (last seen %s ago); check that its agent is running and can reach this rendezvous", m.HostID, ago(time.Since(t)))
+		} else {
+			c.sendError(signal.CodeUnknownHost, "", "no host with ID %s has registered with this rendezvous since it started; check the ID (run `host id` on the host) and that the host uses this rendezvous", m.HostID)
+		}
+		return
+	}
+	if h.pending >= s.cfg.MaxPendingPerHost {
+		c.log.Info("refused a session over the pending cap", "host_id", h.hostID, "limit", s.cfg.MaxPendingPerHost)
+		c.sendError(signal.CodeTooManySessions, "", "host %s already has %d connection attempts waiting for its answer; try again in a few seconds", m.HostID, h.pending)
+		return
+	}
+	var raw [16]byte
+	rand.Read(raw[:])
+	sess := &session{id: hex.EncodeToString(raw[:]), host: h, viewer: c, pending: true}
+	sess.timer = time.AfterFunc(s.cfg.PendingTimeout, func() { s.expire(sess) })
+	s.sessions[sess.id] = sess
+	h.sessions[sess.id] = sess
+	c.sessions[sess.id] = sess
+	h.pending++
+	c.send(&signal.Message{Type: signal.TypeSession, Session: sess.id, HostID: h.hostID, ICEServers: s.cfg.ICEServers})
+	c.log.Info("session created", "session", sess.id, "host_id", h.hostID, "version", m.Version)
+}
+
+func (s *Server) expire(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[sess.id] != sess || !sess.pending {
+		return
+	}
+	s.removeLocked(sess)
+	sess.host.log.Info("session expired without an answer", "session", sess.id, "timeout", s.cfg.PendingTimeout)
+	reason := fmt.Sprintf("the host did not answer within %v", s.cfg.PendingTimeout)
+	sess.viewer.send(&signal.Message{Type: signal.TypeBye, Session: sess.id, Code: signal.ByeExpired, Reason: reason})
+	sess.host.send(&signal.Message{Type: signal.TypeBye, Session: sess.id, Code: signal.ByeExpired, Reason: reason})
+}
+
+// removeLocked forgets a session. s.mu must be held.
+func (s *Server) removeLocked(sess *session) {
+	sess.timer.Stop()
+	delete(s.sessions, sess.id)
+	delete(sess.host.sessions, sess.id)
+	delete(sess.viewer.sessions, sess.id)
+	if sess.pending {
+		sess.pending = false
+		sess.host.pending--
+	}
+}
+
+// route forwards a session message from c to the other end of its session, after checking
+// that c is an end of it and that the message makes sense from that end.
+func (s *Server) route(c *conn, m *signal.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.sessions[m.Session]
+	if sess == nil || (sess.host != c && sess.viewer != c) {
+		// The same answer for "no such session" and "not yours", so that it reveals nothing.
+		c.sendError(signal.CodeUnknownSession, m.Session, "session %s is not open on this connection (it ended, expired, or was never yours); start a new one", m.Session)
+		return
+	}
+	fromHost := sess.host == c
+	peer := sess.host
+	if fromHost {
+		peer = sess.viewer
+	}
+	if m.ViewerAddr != "" || m.ICEServers != nil || m.Code != "" {
+		c.sendError(signal.CodeBadRequest, m.Session, "viewerAddr, iceServers and a bye code are set by the rendezvous only")
+		return
+	}
+	switch m.Type {
+	case signal.TypeOffer:
+		if fromHost && sess.pending {
+			c.sendError(signal.CodeBadRequest, m.Session, "the viewer makes the first offer; answer it")
+			return
+		}
+		if !fromHost {
+			m.ViewerAddr = c.remote
+			m.ICEServers = s.cfg.ICEServers
+		}
+	case signal.TypeAnswer:
+		if !fromHost && sess.pending {
+			c.sendError(signal.CodeBadRequest, m.Session, "only the host answers the first offer")
+			return
+		}
+		if fromHost && sess.pending {
+			sess.pending = false
+			sess.host.pending--
+			sess.timer.Stop()
+		}
+	case signal.TypeBye:
+		s.removeLocked(sess)
+		c.log.Info("session ended", "session", sess.id, "by", c.role.String(), "reason", m.Reason)
+	}
+	peer.send(m)
+}
+
+// drop forgets a connection that went away and tells the other end of each of its sessions.
+func (s *Server) drop(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if c.hostID != "" {
+		if s.hosts[c.hostID] == c {
+			delete(s.hosts, c.hostID)
+			c.log.Info("host offline")
+		}
+		s.known.touch(c.hostID, time.Now())
+	}
+	code, reason := signal.ByePeerGone, "the "+c.role.String()+" left the rendezvous"
+	if s.closed {
+		code, reason = signal.ByeShutdown, "the rendezvous is shutting down"
+	}
+	for _, sess := range c.sessions {
+		s.removeLocked(sess)
+		peer := sess.host
+		if peer == c {
+			peer = sess.viewer
+		}
+		peer.send(&signal.Message{Type: signal.TypeBye, Session: sess.id, Code: code, Reason: reason})
+	}
+}
+
+// ago formats a duration the way a person reads "last seen 3m ago".
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+}
+
+// lastSeen remembers when each host was last online, evicting the least recently seen.
+type lastSeen struct {
+	max   int
+	order *list.List // front = most recent; values are *seenEntry
+	byID  map[string]*list.Element
+}
+
+type seenEntry struct {
+	id string
+	t  time.Time
+}
+
+func newLastSeen(max int) *lastSeen {
+	return &lastSeen{max: max, order: list.New(), byID: make(map[string]*list.Element)}
+}
+
+func (l *lastSeen) touch(id string, t time.Time) {
+	if e, ok := l.byID[id]; ok {
+		e.Value.(*seenEntry).t = t
+		l.order.MoveToFront(e)
+		return
+	}
+	l.byID[id] = l.order.PushFront(&seenEntry{id, t})
+	for l.order.Len() > l.max {
+		e := l.order.Back()
+		l.order.Remove(e)
+		delete(l.byID, e.Value.(*seenEntry).id)
+	}
+}
+
+func (l *lastSeen) get(id string) (time.Time, bool) {
+	if e, ok := l.byID[id]; ok {
+		return e.Value.(*seenEntry).t, true
+	}
+	return time.Time{}, false
+}
