@@ -5,7 +5,7 @@
 //
 //   - NewStreamConn turns a detached, message-oriented data channel (a MessageConn) into the
 //     byte stream with deadlines that yamux needs.
-//   - YamuxConfig, Server and Client run a yamux session over it, with windows sized for real
+//   - YamuxConfig, NewServerSession and NewClientSession run a yamux session over it, with windows sized for real
 //     round-trip times.
 //   - Every yamux stream starts with a small binary open request (WriteRequest/ReadRequest) and a
 //     reply; the host checks the request against its Policy at every open.

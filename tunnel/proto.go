@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -113,19 +114,19 @@ func (r Reply) Err() error {
 	default:
 		base = ErrUnknownStatus
 	}
-	if r.Message == "" {
-		return base
-	}
-	return &remoteError{base: base, msg: r.Message}
+	return &remoteError{status: r.Status, base: base, msg: r.Message}
 }
 
 // remoteError carries the peer's explanation while matching the sentinel with errors.Is.
 type remoteError struct {
-	base error
+	status Status
+	base   error
 	msg  string
 }
 
-func (e *remoteError) Error() string { return fmt.Sprintf("%v: %s", e.base, e.msg) }
+func (e *remoteError) Error() string {
+	return strings.TrimPrefix(e.base.Error(), "tunnel: ") + ": " + e.msg
+}
 func (e *remoteError) Unwrap() error { return e.base }
 
 func (k Kind) valid() bool { return k >= KindTCP && k <= maxKind }

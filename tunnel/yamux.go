@@ -50,8 +50,8 @@ func YamuxConfig(logger *slog.Logger) *yamux.Config {
 	}
 }
 
-// Server starts the host side of a yamux session over conn.
-func Server(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
+// NewServerSession starts the host side of a yamux session over conn.
+func NewServerSession(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
 	s, err := yamux.Server(conn, YamuxConfig(logger))
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: yamux server: %w", err)
@@ -59,8 +59,8 @@ func Server(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
 	return s, nil
 }
 
-// Client starts the viewer side of a yamux session over conn.
-func Client(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
+// NewClientSession starts the viewer side of a yamux session over conn.
+func NewClientSession(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
 	s, err := yamux.Client(conn, YamuxConfig(logger))
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: yamux client: %w", err)
