@@ -497,7 +497,7 @@ func (s *Session) ViewerAddr() string { return s.viewerAddr }
 // unknown_session error, Close) or its WebSocket goes away. A bye from the rendezvous carries a
 // Code (signal.ByePeerGone, ByeExpired, ByeShutdown): signaling is over, but an established
 // peer connection may live on. If the receiver falls more than 256 messages behind, the
-// session ends with a bye (signal.ByeOverflow).
+// session ends: a bye goes to the other end and Recv is closed.
 func (s *Session) Recv() <-chan *signal.Message { return s.recv }
 
 // Send sends an offer, answer, candidate or bye on the session, filling in the session ID. It

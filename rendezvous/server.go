@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -76,8 +77,10 @@ type Server struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	// testHookRegistered, when set, is called after a host registers.
+	// testHookRegistered and testHookOffline, when set, are called after a host registers
+	// and after a host's connection is gone from the registry.
 	testHookRegistered func(hostID string)
+	testHookOffline    func(hostID string)
 }
 
 type conn struct {
@@ -89,6 +92,7 @@ type conn struct {
 	log     *slog.Logger
 	limiter *rate.Limiter
 	drops   int
+	limit   int64 // the current message size limit; only the reader uses it
 
 	// Guarded by s.mu.
 	hostID   string
@@ -292,7 +296,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, role role) {
 	if role == roleHost {
 		c.serveHost(r)
 	} else {
-		ws.SetReadLimit(s.cfg.MaxMessageBytes)
+		c.setLimit(s.cfg.MaxMessageBytes)
 		c.serveLoop()
 	}
 	c.closeWith(websocket.StatusNormalClosure, "", true)
@@ -301,22 +305,31 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, role role) {
 	log.Debug("disconnected")
 }
 
+// setLimit sets the largest message the connection may send. The library's own limit sits one
+// byte above, so that it is this code that refuses an oversized message, with a close reason
+// that names the limit.
+func (c *conn) setLimit(n int64) {
+	c.limit = n
+	c.ws.SetReadLimit(n + 1)
+}
+
 // read returns the next text message of the connection.
 func (c *conn) read() ([]byte, error) {
-	typ, b, err := c.ws.Read(context.Background())
+	typ, r, err := c.ws.Reader(context.Background())
 	if err != nil {
-		if st := websocket.CloseStatus(err); st == websocket.StatusMessageTooBig {
-			c.log.Info("closed a connection that sent an oversized message", "limit", c.s.cfg.MaxMessageBytes)
-		}
 		return nil, err
 	}
 	if typ != websocket.MessageText {
 		c.closeWith(websocket.StatusUnsupportedData, "deskport signaling uses text messages only", false)
 		return nil, errors.New("binary message")
 	}
-	if int64(len(b)) > c.s.cfg.MaxMessageBytes {
-		c.log.Info("closed a connection that sent an oversized message", "bytes", len(b), "limit", c.s.cfg.MaxMessageBytes)
-		c.closeWith(websocket.StatusMessageTooBig, fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(b), c.s.cfg.MaxMessageBytes), false)
+	b, err := io.ReadAll(io.LimitReader(r, c.limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > c.limit {
+		c.log.Info("closed a connection that sent an oversized message", "limit", c.limit)
+		c.closeWith(websocket.StatusMessageTooBig, fmt.Sprintf("message exceeds the %d-byte limit", c.limit), false)
 		return nil, errors.New("message too big")
 	}
 	return b, nil
@@ -341,7 +354,7 @@ func (c *conn) sendError(code, session, format string, args ...any) {
 }
 
 func (c *conn) serveHost(r *http.Request) {
-	c.ws.SetReadLimit(handshakeReadLimit)
+	c.setLimit(handshakeReadLimit)
 	nonce := make([]byte, signal.NonceBytes)
 	rand.Read(nonce)
 	c.send(&signal.Message{Type: signal.TypeChallenge, Nonce: base64.StdEncoding.EncodeToString(nonce)})
@@ -408,7 +421,7 @@ func (c *conn) serveHost(r *http.Request) {
 	if hook := s.testHookRegistered; hook != nil {
 		hook(id)
 	}
-	c.ws.SetReadLimit(s.cfg.MaxMessageBytes)
+	c.setLimit(s.cfg.MaxMessageBytes)
 	c.serveLoop()
 }
 
@@ -566,6 +579,9 @@ func (s *Server) drop(c *conn) {
 		if s.hosts[c.hostID] == c {
 			delete(s.hosts, c.hostID)
 			c.log.Info("host offline")
+			if hook := s.testHookOffline; hook != nil {
+				hook(c.hostID)
+			}
 		}
 		s.known.touch(c.hostID, time.Now())
 	}

@@ -97,7 +97,6 @@ const (
 	ByePeerGone = "peer_gone" // the other end's WebSocket went away
 	ByeExpired  = "expired"   // the host did not answer in time
 	ByeShutdown = "shutdown"  // the rendezvous is shutting down
-	ByeOverflow = "overflow"  // the session's receive queue overflowed (client side)
 )
 
 // ICEServer is one STUN or TURN server, in the shape of the WebRTC RTCIceServer dictionary.
