@@ -329,7 +329,7 @@ func writeMsg(ctx context.Context, ws *websocket.Conn, m *signal.Message) error 
 type clientConn struct {
 	*wsConn
 	log     *slog.Logger
-	ice     []ICEServer     // host: the list from registered, used when an offer has none
+	ice     []ICEServer    // host: the list from registered, used when an offer has none
 	onOffer func(*Session) // host: called for the first offer of a new session
 
 	mu       sync.Mutex

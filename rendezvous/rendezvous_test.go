@@ -503,9 +503,19 @@ func TestHostReconnectsAfterServerRestart(t *testing.T) {
 	leakCheck(t)
 	ts := startServer(t, Config{})
 	key, hostID := newKey(t)
-	startHost(t, &HostClient{URL: ts.URL, Key: key, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	accepted, _ := startHost(t, &HostClient{URL: ts.URL, Key: key, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
 	<-ts.registered
+	old, err := Dial(ctx10(t), ts.URL, hostID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	old.Send(ctx10(t), &signal.Message{Type: signal.TypeOffer, SDP: "x"})
+	h := <-accepted
 	ts.stop()
+	// The session handed to accept outlives the connection; only its signaling ends.
+	for range h.Recv() {
+	}
 
 	ln, err := net.Listen("tcp", ts.addr)
 	if err != nil {
@@ -644,7 +654,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestEndpoint(t *testing.T) {
 	for in, want := range map[string][2]string{
-		"http://127.0.0.1:8080":           {"ws://127.0.0.1:8080/v1/host", "127.0.0.1:8080"},
+		"http://127.0.0.1:8080":            {"ws://127.0.0.1:8080/v1/host", "127.0.0.1:8080"},
 		"https://rv.example.com/deskport/": {"wss://rv.example.com/deskport/v1/host", "rv.example.com"},
 		"wss://rv.example.com":             {"wss://rv.example.com/v1/host", "rv.example.com"},
 	} {
@@ -661,3 +671,48 @@ func TestEndpoint(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func TestPeerThatDoesNotAnswerPingsIsDropped(t *testing.T) {
+	leakCheck(t)
+	ts := startServer(t, Config{PingInterval: 10 * time.Millisecond, ReadTimeout: 50 * time.Millisecond})
+	ctx := ctx10(t)
+	ws, _, err := websocket.Dial(ctx, "ws://"+ts.addr+"/v1/host", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	m, err := readMsg(ctx, ws, signal.TypeChallenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, hostID := newKey(t)
+	nonce, _ := base64.StdEncoding.DecodeString(m.Nonce)
+	sig := ed25519.Sign(key, signal.RegisterProof(ts.addr, nonce))
+	writeMsg(ctx, ws, &signal.Message{Type: signal.TypeRegister, PublicKey: b64(key.Public().(ed25519.PublicKey)), Signature: b64(sig), Version: "t"})
+	if _, err := readMsg(ctx, ws, signal.TypeRegistered); err != nil {
+		t.Fatal(err)
+	}
+	<-ts.registered
+	// This client no longer reads, so it never answers a ping.
+	if got := <-ts.offline; got != hostID {
+		t.Fatalf("offline %s", got)
+	}
+}
+
+func TestHostThatDoesNotRegisterIsDropped(t *testing.T) {
+	leakCheck(t)
+	ts := startServer(t, Config{HandshakeTimeout: 20 * time.Millisecond})
+	ctx := ctx10(t)
+	ws, _, err := websocket.Dial(ctx, "ws://"+ts.addr+"/v1/host", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	readMsg(ctx, ws, signal.TypeChallenge)
+	if _, err := readMsg(ctx, ws, signal.TypeRegistered); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no register message") {
+		t.Fatalf("got %v", err)
+	}
+	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("got %v", err)
+	}
+}

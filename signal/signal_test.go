@@ -12,11 +12,11 @@ import (
 
 var (
 	testPub, _, _ = ed25519.GenerateKey(nil)
-	testHostID = identity.HostID(testPub)
-	testNonce  = base64.StdEncoding.EncodeToString(make([]byte, NonceBytes))
-	testSig    = base64.StdEncoding.EncodeToString(make([]byte, 64))
-	testKey    = base64.StdEncoding.EncodeToString(testPub)
-	testSess   = strings.Repeat("ab", 16)
+	testHostID    = identity.HostID(testPub)
+	testNonce     = base64.StdEncoding.EncodeToString(make([]byte, NonceBytes))
+	testSig       = base64.StdEncoding.EncodeToString(make([]byte, 64))
+	testKey       = base64.StdEncoding.EncodeToString(testPub)
+	testSess      = strings.Repeat("ab", 16)
 )
 
 func ptr[T any](v T) *T { return &v }
