@@ -24,7 +24,7 @@ func authorizeOnly(pub ed25519.PublicKey, o Options) func(ed25519.PublicKey) (Op
 }
 
 // codeStore returns a store with a fresh code and that code.
-func codeStore(t *testing.T) (*CodeStore, string) {
+func codeStore(t testing.TB) (*CodeStore, string) {
 	t.Helper()
 	s := NewCodeStore(0, nil)
 	code, exp := s.Generate()

@@ -148,7 +148,7 @@ type outcome struct {
 }
 
 // run runs Host and Viewer against each other over a message pipe, each with its own binding.
-func run(t *testing.T, hb, vb Binding, hc HostConfig, vc ViewerConfig) outcome {
+func run(t testing.TB, hb, vb Binding, hc HostConfig, vc ViewerConfig) outcome {
 	t.Helper()
 	h, v := newMsgPipe()
 	var o outcome
