@@ -148,6 +148,9 @@ func (c *Client) Remote(ctx context.Context, bind, target string, ready func(bou
 	ctl, rep, err := c.open(octx, Request{Kind: KindListen, ListenID: id, Addr: bind})
 	cancel()
 	if err != nil {
+		if re, ok := errors.AsType[*remoteError](err); ok && re.status == StatusNotAllowed {
+			err = &remoteError{status: re.status, base: ErrListenRefused, msg: re.msg}
+		}
 		return fmt.Errorf("tunnel: remote listen %s: %w", bind, err)
 	}
 	stop := context.AfterFunc(ctx, func() { abort(ctl) })

@@ -147,8 +147,16 @@ func (s *Server) Serve(ctx context.Context, sess *yamux.Session) error {
 	}
 }
 
+// sessionEnded reports whether err from Accept means the session ended the ordinary way: closed
+// by this side, or the peer went away. Keepalive and write timeouts and protocol errors are not
+// ordinary and are reported.
 func sessionEnded(err error) bool {
-	return errors.Is(err, yamux.ErrSessionShutdown) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+	for _, e := range []error{yamux.ErrSessionShutdown, io.EOF, io.ErrClosedPipe, net.ErrClosed, syscall.ECONNRESET, syscall.EPIPE} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func (st *session) acquire() bool {
