@@ -121,7 +121,7 @@ func (r Reply) Err() error {
 type remoteError struct {
 	status Status
 	base   error
-	msg  string
+	msg    string
 }
 
 func (e *remoteError) Error() string {

@@ -1,0 +1,23 @@
+package tunnel
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The tunnel package must stay free of pion and cgo so the core builds with CGO_ENABLED=0.
+func TestNoPionNoCgo(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{if .CgoFiles}}cgo{{end}}", ".").CombinedOutput()
+	if err != nil {
+		t.Skipf("go list unavailable: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "github.com/pion/") || strings.Contains(line, "robotgo") || strings.Contains(line, "mediadevices") {
+			t.Errorf("tunnel depends on %s", line)
+		}
+		if strings.HasSuffix(line, " cgo") && !strings.HasPrefix(line, "runtime/cgo") && !strings.HasPrefix(line, "net ") && !strings.HasPrefix(line, "os/user") {
+			t.Errorf("tunnel links cgo through %s", line)
+		}
+	}
+}
