@@ -17,6 +17,9 @@ import (
 const (
 	udpSocketBuffer   = 4 << 20
 	sctpReceiveBuffer = 8 << 20
+	sctpRTOMax        = time.Second
+	sctpMinCwnd       = 256 << 10
+	sctpCwndStep      = 16 << 10
 )
 
 // Config holds the settings shared by both ends of a session.
@@ -54,6 +57,12 @@ func (c *Config) newAPI() (*webrtc.API, error) {
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
 	se.SetSCTPMaxReceiveBufferSize(sctpReceiveBuffer)
+	// pion doubles the retransmission timeout on every loss up to 60 s, so a few losses in a
+	// row stall a lossy path for seconds; capping it keeps recovery quick (see docs/session.md).
+	se.SetSCTPRTOMax(sctpRTOMax)
+	se.SetSCTPMinCwnd(sctpMinCwnd)
+	se.SetSCTPFastRtxWnd(sctpMinCwnd)
+	se.SetSCTPCwndCAStep(sctpCwndStep)
 	se.SetIncludeLoopbackCandidate(true)
 	se.LoggerFactory = slogFactory{l: c.logger()}
 	if c.LoopbackOnly {

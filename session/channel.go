@@ -89,6 +89,8 @@ func (c *channelConn) SetReadDeadline(t time.Time) error { return c.rwc.SetReadD
 func (c *channelConn) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
+		// A pending read deadline keeps a pion timer goroutine alive until it fires; clear it.
+		_ = c.rwc.SetReadDeadline(time.Time{})
 		c.closeErr = c.rwc.Close()
 	})
 	return c.closeErr

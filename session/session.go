@@ -294,6 +294,21 @@ func (c *Conn) authenticate(ctx context.Context, fn func(*channelConn) error) er
 	return ch.SetReadDeadline(time.Time{})
 }
 
+// lingerAuth gives a refusal the host just wrote time to reach the viewer: closing at once would
+// abort the association and drop it. It waits until the viewer hangs up, at most two seconds.
+func (c *Conn) lingerAuth() {
+	if c.auth == nil {
+		return
+	}
+	_ = c.auth.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.auth.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
 func (c *Conn) openTunnel(ctx context.Context, server bool) error {
 	ch, err := c.waitChannel(ctx, c.tunnelOpen)
 	if err != nil {
@@ -302,9 +317,9 @@ func (c *Conn) openTunnel(ctx context.Context, server bool) error {
 	c.tunnel = ch
 	conn := tunnel.NewStreamConn(ch, tunnel.AdapterConfig{})
 	if server {
-		c.Mux, err = tunnel.Server(conn, c.log)
+		c.Mux, err = tunnel.NewServerSession(conn, c.log)
 	} else {
-		c.Mux, err = tunnel.Client(conn, c.log)
+		c.Mux, err = tunnel.NewClientSession(conn, c.log)
 	}
 	if err != nil {
 		return fmt.Errorf("session: start tunnel: %w", err)
@@ -421,6 +436,7 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 		return nil, err
 	}
 	if err := c.accept(ctx, hostID, hc); err != nil {
+		c.lingerAuth()
 		c.Close()
 		return nil, err
 	}

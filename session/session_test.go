@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/logging"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/vnet"
 	"go.uber.org/goleak"
@@ -141,7 +142,9 @@ func forwardThrough(t *testing.T, viewer, host *Conn, payload []byte) {
 	}
 	defer c.Close()
 	h := sha256.New()
+	start := time.Now()
 	n, err := io.Copy(h, c)
+	t.Logf("moved %d bytes in %v (%.2f MB/s)", n, time.Since(start), float64(n)/time.Since(start).Seconds()/1e6)
 	if err != nil {
 		t.Fatalf("after %d bytes: %v", n, err)
 	}
@@ -195,7 +198,7 @@ func TestLoopbackCode(t *testing.T) {
 // host net on it.
 func lossyRouter(t *testing.T, rtt time.Duration, loss float64) (viewerNet, hostNet *vnet.Net) {
 	t.Helper()
-	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.99.0.0/24", MinDelay: rtt / 2, QueueSize: 100000})
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.99.0.0/24", MinDelay: rtt / 2, QueueSize: 100000, LoggerFactory: logging.NewDefaultLoggerFactory()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,3 +243,4 @@ func TestLongLossyPath(t *testing.T) {
 	}
 	forwardThrough(t, viewer, host, payload(16<<20))
 }
+
