@@ -243,4 +243,3 @@ func TestLongLossyPath(t *testing.T) {
 	}
 	forwardThrough(t, viewer, host, payload(16<<20))
 }
-

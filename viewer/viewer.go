@@ -107,7 +107,7 @@ func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 		}
 		locals = append(locals, spec)
 	}
-	var remotes []tunnel.LocalSpec
+	var remotes []tunnel.RemoteSpec
 	for _, s := range fw.Remote {
 		spec, err := tunnel.ParseRemoteSpec(s)
 		if err != nil {
