@@ -1,8 +1,10 @@
 package host
 
 import (
+	"bufio"
 	"crypto/ed25519"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -41,9 +43,20 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 			cfg.Out = cmd.OutOrStdout()
 			cfg.Session.LoopbackOnly = loopbackOnly
 			_ = noDesktop // the desktop is not streamed yet; every session is port-only
+			cfg.Interactive = cfg.Code && isTerminal(os.Stdin)
 			a, err := New(cfg)
 			if err != nil {
 				return err
+			}
+			if cfg.Interactive {
+				// The owner presses Enter for a fresh code. The reader blocks on the terminal
+				// for the life of the process, which ends with Run.
+				go func() {
+					sc := bufio.NewScanner(os.Stdin)
+					for sc.Scan() {
+						a.NewCode()
+					}
+				}()
 			}
 			return a.Run(cmd.Context())
 		},
@@ -83,4 +96,9 @@ func newIDCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&key, "key", logflags.ConfigPath("host.key"), "host key file (created if missing)")
 	return cmd
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

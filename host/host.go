@@ -47,6 +47,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Out receives what the person running the host must read (host ID, one-time code).
 	Out io.Writer
+	// Interactive says a person at a terminal can ask for a new code (NewCode).
+	Interactive bool
 }
 
 // Agent is a running host.
@@ -135,12 +137,12 @@ func (a *Agent) authorized(pub ed25519.PublicKey) (auth.Options, bool) {
 func (a *Agent) Run(ctx context.Context) error {
 	fmt.Fprintf(a.cfg.Out, "host ID: %s\n", a.id)
 	if a.codes != nil {
-		a.newCode()
+		a.NewCode()
 	}
 	if len(a.keys) == 0 && a.codes == nil {
 		a.log.Warn("no viewer can connect: the authorized_viewers file lists no keys and --code is off", "authorized_viewers", a.cfg.AuthorizedViewersPath)
 	}
-	hc := &rendezvous.HostClient{URL: a.cfg.Rendezvous, Key: a.key, Logger: a.log}
+	hc := &rendezvous.HostClient{URL: a.cfg.Rendezvous, Key: a.key, Logger: a.cfg.Logger}
 	err := hc.Run(ctx, func(s *rendezvous.Session) {
 		a.wg.Add(1)
 		go func() {
@@ -157,9 +159,26 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
-func (a *Agent) newCode() {
+// NewCode replaces the one-time code with a fresh one and prints it. A code is good for one
+// attempt, right or wrong; no new one is issued by itself, so a stranger guessing cannot make the
+// host show code after code. The command line calls this when its owner presses Enter.
+func (a *Agent) NewCode() {
+	if a.codes == nil {
+		return
+	}
 	code, expires := a.codes.Generate()
+	if code == "" {
+		a.log.Error("could not generate a one-time code (no randomness)")
+		return
+	}
 	fmt.Fprintf(a.cfg.Out, "one-time code: %s (valid until %s, one attempt)\n", code, expires.Format("15:04:05"))
+}
+
+func (a *Agent) codeHint() string {
+	if a.cfg.Interactive {
+		return "press Enter for a new one"
+	}
+	return "restart the host with --code for a new one"
 }
 
 // serve runs one viewer session from offer to end.
@@ -178,8 +197,8 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	})
 	if err != nil {
 		log.Warn("viewer refused", "err", err)
-		if a.codes != nil && (errors.Is(err, auth.ErrBadCode) || errors.Is(err, auth.ErrCodeExpired)) {
-			a.newCode()
+		if errors.Is(err, auth.ErrBadCode) || errors.Is(err, auth.ErrCodeExpired) {
+			fmt.Fprintln(a.cfg.Out, "the one-time code is used up (a wrong or late attempt); "+a.codeHint())
 		}
 		return
 	}
@@ -191,8 +210,8 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	}
 	log = log.With("viewer", viewer, "method", peer.Method)
 	log.Info("viewer connected", "path", conn.CandidateType())
-	if peer.Method == "code" && a.codes != nil {
-		a.newCode()
+	if peer.Method == "code" {
+		fmt.Fprintln(a.cfg.Out, "a viewer joined with the one-time code; "+a.codeHint())
 	}
 	a.mu.Lock()
 	a.sessions[conn] = struct{}{}

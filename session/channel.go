@@ -52,8 +52,15 @@ func newChannelConn(dc *webrtc.DataChannel) (*channelConn, error) {
 
 func (c *channelConn) Read(p []byte) (int, error) {
 	n, err := c.rwc.Read(p)
-	if err != nil && errors.Is(err, io.ErrClosedPipe) {
-		err = io.EOF
+	if err != nil {
+		select {
+		case <-c.closed:
+			return n, io.EOF
+		default:
+		}
+		if errors.Is(err, io.ErrClosedPipe) {
+			err = io.EOF
+		}
 	}
 	return n, err
 }
@@ -89,8 +96,10 @@ func (c *channelConn) SetReadDeadline(t time.Time) error { return c.rwc.SetReadD
 func (c *channelConn) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		// A pending read deadline keeps a pion timer goroutine alive until it fires; clear it.
-		_ = c.rwc.SetReadDeadline(time.Time{})
+		// pion's Close only asks the peer to reset the stream; a Read stays blocked until it
+		// does, which never happens when the peer is gone. An expired deadline wakes the
+		// reader now (and leaves no pion timer goroutine behind).
+		_ = c.rwc.SetReadDeadline(time.Now())
 		c.closeErr = c.rwc.Close()
 	})
 	return c.closeErr

@@ -8,8 +8,10 @@ import (
 	"github.com/pion/logging"
 )
 
-// slogFactory adapts pion's LoggerFactory to log/slog. pion is chatty at Info about routine ICE
-// events, so its Info is logged at Debug; its Warn and Error keep their levels.
+// slogFactory adapts pion's LoggerFactory to log/slog. pion is chatty about routine ICE, DTLS and
+// SCTP events (a candidate pair not ready yet, a closed conn during teardown), so every level is
+// moved one down: its Info and Warn are logged at Debug, its Error at Warn. deskport logs what a
+// user must act on itself; -v shows pion's detail.
 type slogFactory struct{ l *slog.Logger }
 
 func (f slogFactory) NewLogger(scope string) logging.LeveledLogger {
@@ -36,7 +38,7 @@ func (s slogLeveled) Debug(msg string)                  { s.log(slog.LevelDebug-
 func (s slogLeveled) Debugf(format string, args ...any) { s.logf(slog.LevelDebug-4, format, args...) }
 func (s slogLeveled) Info(msg string)                   { s.log(slog.LevelDebug, msg) }
 func (s slogLeveled) Infof(format string, args ...any)  { s.logf(slog.LevelDebug, format, args...) }
-func (s slogLeveled) Warn(msg string)                   { s.log(slog.LevelWarn, msg) }
-func (s slogLeveled) Warnf(format string, args ...any)  { s.logf(slog.LevelWarn, format, args...) }
-func (s slogLeveled) Error(msg string)                  { s.log(slog.LevelError, msg) }
-func (s slogLeveled) Errorf(format string, args ...any) { s.logf(slog.LevelError, format, args...) }
+func (s slogLeveled) Warn(msg string)                   { s.log(slog.LevelDebug, msg) }
+func (s slogLeveled) Warnf(format string, args ...any)  { s.logf(slog.LevelDebug, format, args...) }
+func (s slogLeveled) Error(msg string)                  { s.log(slog.LevelWarn, msg) }
+func (s slogLeveled) Errorf(format string, args ...any) { s.logf(slog.LevelWarn, format, args...) }

@@ -43,7 +43,7 @@ type Conn struct {
 	auth   *channelConn
 	tunnel *channelConn
 
-	authOpen, tunnelOpen chan *webrtc.DataChannel
+	authOpen, tunnelOpen chan *channelConn
 	connected            chan struct{}
 	failed               chan error
 	candMu               sync.Mutex
@@ -67,8 +67,8 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 	}
 	c := &Conn{
 		pc: pc, sig: sig, log: log,
-		authOpen:   make(chan *webrtc.DataChannel, 1),
-		tunnelOpen: make(chan *webrtc.DataChannel, 1),
+		authOpen:   make(chan *channelConn, 1),
+		tunnelOpen: make(chan *channelConn, 1),
 		connected:  make(chan struct{}),
 		failed:     make(chan error, 1),
 		done:       make(chan struct{}),
@@ -77,7 +77,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 	for _, ch := range []struct {
 		label string
 		id    uint16
-		open  chan *webrtc.DataChannel
+		open  chan *channelConn
 	}{{"auth", authChannelID, c.authOpen}, {"tunnel", tunnelChannelID, c.tunnelOpen}} {
 		id := ch.id
 		dc, err := pc.CreateDataChannel(ch.label, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
@@ -85,8 +85,16 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 			pc.Close()
 			return nil, fmt.Errorf("session: create %s channel: %w", ch.label, err)
 		}
-		open := ch.open
-		dc.OnOpen(func() { open <- dc })
+		open, label := ch.open, ch.label
+		dc.OnOpen(func() {
+			// pion wants the detach inside OnOpen; it does not block.
+			cc, err := newChannelConn(dc)
+			if err != nil {
+				c.fail(fmt.Errorf("session: detach %s channel: %w", label, err))
+				return
+			}
+			open <- cc
+		})
 	}
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		// Only the negotiated channels exist; anything announced in-band is closed unread.
@@ -233,11 +241,11 @@ func (c *Conn) setRemote(desc webrtc.SessionDescription) error {
 	return nil
 }
 
-// waitChannel waits for a negotiated channel to open and detaches it.
-func (c *Conn) waitChannel(ctx context.Context, open <-chan *webrtc.DataChannel) (*channelConn, error) {
+// waitChannel waits for a negotiated channel to open.
+func (c *Conn) waitChannel(ctx context.Context, open <-chan *channelConn) (*channelConn, error) {
 	select {
-	case dc := <-open:
-		return newChannelConn(dc)
+	case cc := <-open:
+		return cc, nil
 	case err := <-c.failed:
 		return nil, err
 	case <-ctx.Done():

@@ -106,9 +106,14 @@ func (p *proc) stop() {
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
-		p.t.Errorf("%s did not stop within 10s of SIGTERM; killing it", p.name)
-		p.cmd.Process.Kill()
-		<-p.done
+		p.t.Errorf("%s did not stop within 10s of SIGTERM; its goroutines follow", p.name)
+		p.cmd.Process.Signal(syscall.SIGQUIT) // the Go runtime prints every goroutine and exits
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
 	}
 }
 

@@ -1,0 +1,490 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+type config struct {
+	bin, out string
+	mib      int64
+	streams  int
+	rounds   int
+}
+
+// row is one line of the results table.
+type row struct {
+	Name       string  `json:"name"`
+	Streams    int     `json:"streams"`
+	MBps       float64 `json:"mb_per_s"`
+	CPUPerGiB  float64 `json:"cpu_s_per_gib,omitempty"`
+	VsTCP      float64 `json:"ratio_vs_raw_tcp"`
+	VsSSH      float64 `json:"ratio_vs_ssh"`
+	Note       string  `json:"note,omitempty"`
+	FirstByteS float64 `json:"first_byte_s,omitempty"`
+}
+
+func run(ctx context.Context, cfg config) error {
+	work, err := os.MkdirTemp("", "deskport-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	src, err := newSource()
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	total := cfg.mib << 20
+
+	var rows []row
+	measure := func(name, addr string, streams int, pids func() []int, note string) error {
+		var speeds, cpus []float64
+		for i := 0; i < cfg.rounds; i++ {
+			before := cpuSeconds(pids())
+			mbps, err := pull(ctx, addr, total, streams)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			speeds = append(speeds, mbps)
+			cpus = append(cpus, (cpuSeconds(pids())-before)/(float64(total)/(1<<30)))
+		}
+		rows = append(rows, row{Name: name, Streams: streams, MBps: median(speeds), CPUPerGiB: median(cpus), Note: note})
+		fmt.Fprintf(os.Stderr, "  %-28s %d stream(s): %8.1f MB/s\n", name, streams, median(speeds))
+		return nil
+	}
+	none := func() []int { return nil }
+
+	fmt.Fprintln(os.Stderr, "raw TCP loopback")
+	for _, n := range []int{1, cfg.streams} {
+		if err := measure("raw TCP loopback", src.Addr(), n, none, "baseline"); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintln(os.Stderr, "ssh -L through a local sshd")
+	for _, cipher := range []string{"chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com"} {
+		fwd, pids, stop, err := sshForward(ctx, work, src.Addr(), cipher)
+		if err != nil {
+			return fmt.Errorf("ssh -L: %w", err)
+		}
+		for _, n := range []int{1, cfg.streams} {
+			if err := measure("ssh -L ("+strings.Split(cipher, "@")[0]+")", fwd, n, pids, "baseline"); err != nil {
+				stop()
+				return err
+			}
+		}
+		stop()
+	}
+
+	fmt.Fprintln(os.Stderr, "deskport viewer forward -L")
+	dp, err := startDeskport(ctx, cfg.bin, work, src.Addr())
+	if err != nil {
+		return fmt.Errorf("deskport: %w", err)
+	}
+	defer dp.stop()
+	for _, n := range []int{1, cfg.streams} {
+		if err := measure("deskport -L", dp.forward, n, dp.pids, ""); err != nil {
+			return err
+		}
+	}
+	dp.stop()
+	var firsts []float64
+	for i := 0; i < cfg.rounds; i++ {
+		d, err := firstByte(ctx, cfg.bin, work, src.Addr())
+		if err != nil {
+			return fmt.Errorf("first byte: %w", err)
+		}
+		firsts = append(firsts, d.Seconds())
+	}
+	return report(cfg, rows, median(firsts))
+}
+
+func report(cfg config, rows []row, firstByte float64) error {
+	base := func(prefix string, streams int) float64 {
+		for _, r := range rows {
+			if strings.HasPrefix(r.Name, prefix) && r.Streams == streams {
+				return r.MBps
+			}
+		}
+		return 0
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Forward throughput on loopback, %d MiB per run, median of %d runs (%s, %s).\n\n", cfg.mib, cfg.rounds, time.Now().UTC().Format("2006-01-02"), hostInfo())
+	b.WriteString("| path | streams | MB/s | CPU s/GiB | × raw TCP | × ssh -L (chacha20) |\n|---|---:|---:|---:|---:|---:|\n")
+	for i := range rows {
+		r := &rows[i]
+		if t := base("raw TCP", r.Streams); t > 0 {
+			r.VsTCP = r.MBps / t
+		}
+		if s := base("ssh -L (chacha20", r.Streams); s > 0 {
+			r.VsSSH = r.MBps / s
+		}
+		cpu := "—"
+		if r.CPUPerGiB > 0 {
+			cpu = fmt.Sprintf("%.2f", r.CPUPerGiB)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %.3f | %.2f |\n", r.Name, r.Streams, r.MBps, cpu, r.VsTCP, r.VsSSH)
+	}
+	fmt.Fprintf(&b, "\nTime from `viewer forward` start to the first forwarded byte (rendezvous, ICE, DTLS, SCTP, authentication, stream open): %.0f ms (median of %d).\n", firstByte*1000, cfg.rounds)
+	b.WriteString("\nCPU s/GiB counts the forwarding processes only (host + viewer, or ssh + sshd), user + system.\n")
+	fmt.Print(b.String())
+	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.out, "latest.md"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(map[string]any{"date": time.Now().UTC(), "mib": cfg.mib, "rounds": cfg.rounds, "rows": rows, "first_byte_ms": firstByte * 1000}, "", "  ")
+	return os.WriteFile(filepath.Join(cfg.out, "latest.json"), append(js, '\n'), 0o644)
+}
+
+func hostInfo() string {
+	out, _ := exec.Command("nproc").Output()
+	return strings.TrimSpace(string(out)) + " cores"
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// source is a TCP server that sends the number of bytes a client asks for (8-byte decimal
+// header) and closes: the client measures how fast they arrive.
+type source struct {
+	ln  net.Listener
+	wg  sync.WaitGroup
+	buf []byte
+}
+
+func newSource() (*source, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &source{ln: ln, buf: make([]byte, 256<<10)}
+	for i := range s.buf {
+		s.buf[i] = byte(i * 7)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer c.Close()
+				hdr := make([]byte, 16)
+				if _, err := io.ReadFull(c, hdr); err != nil {
+					return
+				}
+				n, err := strconv.ParseInt(strings.TrimSpace(string(hdr)), 10, 64)
+				if err != nil {
+					return
+				}
+				for n > 0 {
+					k := min(n, int64(len(s.buf)))
+					if _, err := c.Write(s.buf[:k]); err != nil {
+						return
+					}
+					n -= k
+				}
+			}()
+		}
+	}()
+	return s, nil
+}
+
+func (s *source) Addr() string { return s.ln.Addr().String() }
+func (s *source) Close()       { s.ln.Close(); s.wg.Wait() }
+
+// pull moves total bytes from the source through addr over the given number of parallel
+// connections and returns MB/s (10^6 bytes per second).
+func pull(ctx context.Context, addr string, total int64, streams int) (float64, error) {
+	per := total / int64(streams)
+	start := time.Now()
+	errs := make(chan error, streams)
+	for i := 0; i < streams; i++ {
+		go func() {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Minute))
+			if _, err := fmt.Fprintf(c, "%-16d", per); err != nil {
+				errs <- err
+				return
+			}
+			n, err := io.Copy(io.Discard, c)
+			if err == nil && n != per {
+				err = fmt.Errorf("got %d bytes, want %d", n, per)
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < streams; i++ {
+		if err := <-errs; err != nil {
+			return 0, err
+		}
+	}
+	return float64(per*int64(streams)) / time.Since(start).Seconds() / 1e6, nil
+}
+
+// cpuSeconds sums user+system time of the processes and all their descendants, from /proc.
+func cpuSeconds(pids []int) float64 {
+	type stat struct {
+		ppid int
+		cpu  float64
+	}
+	all := map[int]stat{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(fields) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(fields[1])
+		ut, _ := strconv.ParseFloat(fields[11], 64)
+		st, _ := strconv.ParseFloat(fields[12], 64)
+		all[pid] = stat{ppid: ppid, cpu: (ut + st) / 100} // USER_HZ is 100 on Linux
+	}
+	want := map[int]bool{}
+	for _, p := range pids {
+		want[p] = true
+	}
+	var total float64
+	for pid, st := range all {
+		for p, hops := pid, 0; p > 1 && hops < 32; p, hops = all[p].ppid, hops+1 {
+			if want[p] {
+				total += st.cpu
+				break
+			}
+		}
+	}
+	return total
+}
+
+// proc is a started process whose output is scanned for a line.
+type proc struct {
+	cmd   *exec.Cmd
+	lines chan string
+}
+
+func startProc(ctx context.Context, name string, args ...string) (*proc, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "DESKPORT_RENDEZVOUS=")
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, lines: make(chan string, 1024)}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	go func() { cmd.Wait(); pw.Close() }()
+	return p, nil
+}
+
+func (p *proc) waitFor(re string, timeout time.Duration) ([]string, error) {
+	rx := regexp.MustCompile(re)
+	deadline := time.After(timeout)
+	var seen []string
+	for {
+		select {
+		case l := <-p.lines:
+			seen = append(seen, l)
+			if m := rx.FindStringSubmatch(l); m != nil {
+				return m, nil
+			}
+		case <-deadline:
+			return nil, fmt.Errorf("%s printed no %q in %v:\n%s", p.cmd.Path, re, timeout, strings.Join(seen, "\n"))
+		}
+	}
+}
+
+func (p *proc) stop() {
+	if p.cmd.Process != nil {
+		p.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { p.cmd.Process.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			p.cmd.Process.Kill()
+		}
+	}
+}
+
+type deskport struct {
+	procs   []*proc
+	forward string
+}
+
+func (d *deskport) pids() []int {
+	var out []int
+	for _, p := range d.procs[1:] { // host and viewer, not the rendezvous
+		out = append(out, p.cmd.Process.Pid)
+	}
+	return out
+}
+
+func (d *deskport) stop() {
+	for i := len(d.procs) - 1; i >= 0; i-- {
+		d.procs[i].stop()
+	}
+	d.procs = nil
+}
+
+// startRendezvousAndHost starts a rendezvous and a host allowing target, with a trusted viewer key.
+func startRendezvousAndHost(ctx context.Context, bin, work, target string) (*deskport, string, string, string, error) {
+	d := &deskport{}
+	rv, err := startProc(ctx, filepath.Join(bin, "rendezvous"), "--listen", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", "", "", err
+	}
+	d.procs = append(d.procs, rv)
+	m, err := rv.waitFor(`addr=(\S+)`, 20*time.Second)
+	if err != nil {
+		d.stop()
+		return nil, "", "", "", err
+	}
+	url := "http://" + m[1]
+	viewerKey := filepath.Join(work, "viewer.key")
+	line, err := exec.Command(filepath.Join(bin, "viewer"), "id", "--key", viewerKey).Output()
+	if err != nil {
+		d.stop()
+		return nil, "", "", "", fmt.Errorf("viewer id: %w", err)
+	}
+	authorized := filepath.Join(work, "authorized_viewers")
+	os.WriteFile(authorized, line, 0o600)
+	host, err := startProc(ctx, filepath.Join(bin, "host"), "--rendezvous", url, "--key", filepath.Join(work, "host.key"),
+		"--authorized-viewers", authorized, "--allow", target, "--ice-loopback-only", "--max-streams", "256")
+	if err != nil {
+		d.stop()
+		return nil, "", "", "", err
+	}
+	d.procs = append(d.procs, host)
+	m, err = host.waitFor(`host ID: (\S+)`, 20*time.Second)
+	if err != nil {
+		d.stop()
+		return nil, "", "", "", err
+	}
+	id := m[1]
+	if _, err := host.waitFor(`registered`, 20*time.Second); err != nil {
+		d.stop()
+		return nil, "", "", "", err
+	}
+	return d, url, id, viewerKey, nil
+}
+
+func startDeskport(ctx context.Context, bin, work, target string) (*deskport, error) {
+	d, url, id, key, err := startRendezvousAndHost(ctx, bin, work, target)
+	if err != nil {
+		return nil, err
+	}
+	v, err := startProc(ctx, filepath.Join(bin, "viewer"), "forward", id, "--rendezvous", url, "--key", key,
+		"--ice-loopback-only", "-L", "127.0.0.1:0:"+target)
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	d.procs = append(d.procs, v)
+	m, err := v.waitFor(`forwarding (\S+) -> `, 60*time.Second)
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	d.forward = m[1]
+	return d, nil
+}
+
+// firstByte times `viewer forward` from its start to the first byte read through its -L port.
+func firstByte(ctx context.Context, bin, work, target string) (time.Duration, error) {
+	dir, err := os.MkdirTemp(work, "fb")
+	if err != nil {
+		return 0, err
+	}
+	d, url, id, key, err := startRendezvousAndHost(ctx, bin, dir, target)
+	if err != nil {
+		return 0, err
+	}
+	defer d.stop()
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	fwd := fmt.Sprintf("127.0.0.1:%d", port)
+	start := time.Now()
+	v, err := startProc(ctx, filepath.Join(bin, "viewer"), "forward", id, "--rendezvous", url, "--key", key,
+		"--ice-loopback-only", "-L", fwd+":"+target)
+	if err != nil {
+		return 0, err
+	}
+	d.procs = append(d.procs, v)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", fwd)
+		if err != nil {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		fmt.Fprintf(c, "%-16d", 1)
+		b := make([]byte, 1)
+		_, err = io.ReadFull(c, b)
+		c.Close()
+		if err != nil {
+			return 0, fmt.Errorf("reading the first byte: %w", err)
+		}
+		return time.Since(start), nil
+	}
+	return 0, errors.New("the -L port never accepted")
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

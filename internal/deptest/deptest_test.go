@@ -1,0 +1,55 @@
+// Package deptest enforces the dependency rules of DESIGN.md: the core builds without cgo and
+// links neither robotgo nor mediadevices, and the tunnel imports no pion.
+package deptest
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// core are the packages that must build with CGO_ENABLED=0.
+var core = []string{
+	"github.com/deskport/deskport/identity",
+	"github.com/deskport/deskport/auth/...",
+	"github.com/deskport/deskport/signal",
+	"github.com/deskport/deskport/rendezvous/...",
+	"github.com/deskport/deskport/tunnel/...",
+	"github.com/deskport/deskport/session",
+	"github.com/deskport/deskport/cmd/rendezvous",
+}
+
+func deps(t *testing.T, pkgs ...string) []string {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-deps", "-f", "{{.ImportPath}}"}, pkgs...)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list with CGO_ENABLED=0: %v\n%s", err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestCoreBuildsWithoutCgo(t *testing.T) {
+	cmd := exec.Command("go", append([]string{"build", "-o", os.DevNull}, core...)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the core does not build with CGO_ENABLED=0: %v\n%s", err, out)
+	}
+	for _, p := range deps(t, core...) {
+		for _, banned := range []string{"github.com/go-vgo/robotgo", "github.com/pion/mediadevices", "runtime/cgo"} {
+			if strings.HasPrefix(p, banned) {
+				t.Errorf("the core links %s", p)
+			}
+		}
+	}
+}
+
+func TestTunnelImportsNoPion(t *testing.T) {
+	for _, p := range deps(t, "github.com/deskport/deskport/tunnel") {
+		if strings.HasPrefix(p, "github.com/pion/") {
+			t.Errorf("tunnel depends on %s; it must stay free of pion", p)
+		}
+	}
+}
