@@ -70,7 +70,7 @@ type Agent struct {
 // New loads the key and the policy. It refuses to start on a policy it cannot read or enforce.
 func New(cfg Config) (*Agent, error) {
 	if cfg.Rendezvous == "" {
-		return nil, errors.New("host: no rendezvous given; pass --rendezvous URL or set DESKPORT_RENDEZVOUS")
+		return nil, errors.New("no rendezvous given; pass --rendezvous URL or set DESKPORT_RENDEZVOUS")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -91,10 +91,10 @@ func New(cfg Config) (*Agent, error) {
 		a.log.Info("created a new host key", "path", cfg.KeyPath)
 	}
 	if a.policy, err = tunnel.NewPolicy(cfg.Allow, nil); err != nil {
-		return nil, fmt.Errorf("host: --allow: %w", err)
+		return nil, fmt.Errorf("--allow: %w", err)
 	}
 	if a.listen, err = tunnel.NewListenPolicy(cfg.AllowListen); err != nil {
-		return nil, fmt.Errorf("host: --allow-listen: %w", err)
+		return nil, fmt.Errorf("--allow-listen: %w", err)
 	}
 	if err := a.loadAuthorized(); err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func (a *Agent) loadAuthorized() error {
 	if a.cfg.AuthorizedViewersPath != "" {
 		list, err := auth.LoadAuthorizedViewers(a.cfg.AuthorizedViewersPath)
 		if err != nil {
-			return fmt.Errorf("host: refusing to start with an unreadable policy: %w", err)
+			return fmt.Errorf("refusing to start with an unreadable policy: %w", err)
 		}
 		for _, k := range list {
 			keys[string(k.Key)] = k

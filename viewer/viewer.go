@@ -40,7 +40,7 @@ type Config struct {
 
 func (c *Config) defaults() error {
 	if c.Rendezvous == "" {
-		return errors.New("viewer: no rendezvous given; pass --rendezvous URL or set DESKPORT_RENDEZVOUS")
+		return errors.New("no rendezvous given; pass --rendezvous URL or set DESKPORT_RENDEZVOUS")
 	}
 	id, err := identity.ParseHostID(c.HostID)
 	if err != nil {
@@ -96,7 +96,7 @@ type Forwards struct {
 // Forward connects and runs the forwards until ctx is done or the connection ends.
 func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 	if len(fw.Local)+len(fw.Remote)+len(fw.Dynamic) == 0 {
-		return errors.New("viewer: nothing to forward; give at least one of -L, -R or -D")
+		return errors.New("nothing to forward; give at least one of -L, -R or -D")
 	}
 	// Parse everything before connecting so a typo costs no connection.
 	var locals []tunnel.LocalSpec
@@ -133,7 +133,7 @@ func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 	listen := func(addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("viewer: cannot listen on %s: %w (is the port already in use?)", addr, err)
+			return nil, fmt.Errorf("cannot listen on %s: %w (is the port already in use?)", addr, err)
 		}
 		lns = append(lns, ln)
 		return ln, nil
@@ -199,7 +199,7 @@ func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 	case <-ctx.Done():
 		err = nil
 	case <-conn.Done():
-		err = errors.New("viewer: the connection to the host ended")
+		err = errors.New("the connection to the host ended")
 	case err = <-errs:
 	}
 	cancel()
@@ -241,7 +241,7 @@ func Stdio(ctx context.Context, cfg Config, target string, in io.Reader, out io.
 	case <-ctx.Done():
 		return nil
 	case <-conn.Done():
-		return errors.New("viewer: the connection to the host ended")
+		return errors.New("the connection to the host ended")
 	case err := <-done:
 		// The target's side ended (or stdin did and the reader follows): wait for the reader.
 		if err != nil {
