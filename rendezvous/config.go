@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -84,6 +85,9 @@ type Config struct {
 	// server, as signed in the registration proof. Empty means the request's Host header,
 	// which is right unless a proxy rewrites it.
 	PublicHosts []string
+
+	// Web, when set, is served at / (the browser viewer).
+	Web http.Handler
 }
 
 // Validate refuses negative limits and malformed lists.

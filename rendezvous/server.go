@@ -132,6 +132,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/host", func(w http.ResponseWriter, r *http.Request) { s.serveWS(w, r, roleHost) })
 	mux.HandleFunc("GET /v1/viewer", func(w http.ResponseWriter, r *http.Request) { s.serveWS(w, r, roleViewer) })
 	mux.HandleFunc("GET /healthz", s.serveHealth)
+	if s.cfg.Web != nil {
+		mux.Handle("GET /", s.cfg.Web)
+	}
 	return mux
 }
 

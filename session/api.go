@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
@@ -35,6 +36,8 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// Logger receives session events; nil discards them.
 	Logger *slog.Logger
+	// Video, when set, carries the screen: the host sends it, the viewer asks for it.
+	Video *VideoConfig
 }
 
 func (c *Config) logger() *slog.Logger {
@@ -52,8 +55,9 @@ func (c *Config) handshakeTimeout() time.Duration {
 }
 
 // newAPI builds the pion API for one peer connection. A port-forward session negotiates no media,
-// so the MediaEngine stays empty.
-func (c *Config) newAPI() (*webrtc.API, error) {
+// so the MediaEngine stays empty; with Video it gets codecs, NACK, RTCP reports and, on the
+// sender, congestion control (whose estimators arrive on the returned channel).
+func (c *Config) newAPI() (*webrtc.API, <-chan cc.BandwidthEstimator, error) {
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
 	se.SetSCTPMaxReceiveBufferSize(sctpReceiveBuffer)
@@ -74,11 +78,14 @@ func (c *Config) newAPI() (*webrtc.API, error) {
 	} else {
 		n, err := stdnet.NewNet()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		se.SetNet(bufferedNet{n})
 	}
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&webrtc.MediaEngine{})), nil
+	if c.Video != nil {
+		return c.mediaAPI(&se)
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&webrtc.MediaEngine{})), nil, nil
 }
 
 // bufferedNet is the real network with large UDP socket buffers.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/deskport/deskport/auth"
@@ -37,6 +38,17 @@ type Conn struct {
 	// Result is, on the viewer, what the host proved and granted.
 	Result *auth.Result
 
+	// Video is, on the host, the screen track when the viewer asked for video (else nil).
+	// Samples written before authentication succeeded would reach nobody: the host starts its
+	// stream only after Accept returns.
+	Video *webrtc.TrackLocalStaticSample
+	// Keyframes delivers the viewer's keyframe requests (PLI/FIR) for Video.
+	Keyframes <-chan struct{}
+	// Estimator is, on the host with video, the congestion controller's bitrate estimate.
+	Estimator cc.BandwidthEstimator
+	// Tracks delivers, on a viewer that asked for video, the host's video track.
+	Tracks <-chan *webrtc.TrackRemote
+
 	pc     *webrtc.PeerConnection
 	sig    Signaler
 	log    *slog.Logger
@@ -44,6 +56,8 @@ type Conn struct {
 	tunnel *channelConn
 
 	authOpen, tunnelOpen chan *channelConn
+	video                *VideoConfig
+	tracks               chan *webrtc.TrackRemote
 	connected            chan struct{}
 	failed               chan error
 	candMu               sync.Mutex
@@ -57,7 +71,7 @@ type Conn struct {
 }
 
 func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
-	api, err := cfg.newAPI()
+	api, estimators, err := cfg.newAPI()
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
@@ -72,7 +86,20 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		connected:  make(chan struct{}),
 		failed:     make(chan error, 1),
 		done:       make(chan struct{}),
+		video:      cfg.Video,
 	}
+	select {
+	case c.Estimator = <-estimators: // the interceptor is built with the peer connection
+	default:
+	}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if c.tracks != nil {
+			select {
+			case c.tracks <- t:
+			default:
+			}
+		}
+	})
 	negotiated := true
 	for _, ch := range []struct {
 		label string
@@ -302,6 +329,43 @@ func (c *Conn) authenticate(ctx context.Context, fn func(*channelConn) error) er
 	return ch.SetReadDeadline(time.Time{})
 }
 
+// addVideo adds the screen track on the host when it has one and the viewer's offer asks for
+// video; otherwise the offer's video section is answered as rejected.
+func (c *Conn) addVideo() error {
+	if c.video == nil {
+		return nil
+	}
+	wants := false
+	for _, t := range c.pc.GetTransceivers() {
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			wants = true
+		}
+	}
+	if !wants {
+		return nil
+	}
+	capability, err := c.video.capability()
+	if err != nil {
+		return err
+	}
+	track, err := webrtc.NewTrackLocalStaticSample(capability, "screen", "deskport")
+	if err != nil {
+		return fmt.Errorf("session: video track: %w", err)
+	}
+	sender, err := c.pc.AddTrack(track)
+	if err != nil {
+		return fmt.Errorf("session: add video track: %w", err)
+	}
+	keyframes := make(chan struct{}, 1)
+	c.Video, c.Keyframes = track, keyframes
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		readKeyframeRequests(sender, keyframes, c.done)
+	}()
+	return nil
+}
+
 // lingerAuth gives a refusal the host just wrote time to reach the viewer: closing at once would
 // abort the association and drop it. It waits until the viewer hangs up, at most two seconds.
 func (c *Conn) lingerAuth() {
@@ -390,6 +454,13 @@ func (c *Conn) dial(ctx context.Context, hostID string, vc auth.ViewerConfig) er
 	descs := make(chan *signal.Message, 1)
 	c.wg.Add(1)
 	go c.receive(descs)
+	if c.video != nil {
+		tracks := make(chan *webrtc.TrackRemote, 1)
+		c.tracks, c.Tracks = tracks, tracks
+		if _, err := c.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return fmt.Errorf("session: add video transceiver: %w", err)
+		}
+	}
 	offer, err := c.pc.CreateOffer(nil)
 	if err != nil {
 		return fmt.Errorf("session: create offer: %w", err)
@@ -467,6 +538,9 @@ func (c *Conn) accept(ctx context.Context, hostID string, hc auth.HostConfig) er
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("%w: no offer from the viewer", ErrHandshakeTimeout)
+	}
+	if err := c.addVideo(); err != nil {
+		return err
 	}
 	answer, err := c.pc.CreateAnswer(nil)
 	if err != nil {

@@ -1,0 +1,164 @@
+package screen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// StreamConfig describes one screen stream.
+type StreamConfig struct {
+	// Capturer grabs the frames; the Stream does not close it.
+	Capturer Capturer
+	// NewEncoder makes an encoder for a frame size; it is called again when the size changes.
+	NewEncoder func(width, height, bitrate int) (Encoder, error)
+	// FPS is the capture rate; zero means 30.
+	FPS int
+	// MaxBitrate caps the bitrate, in bits per second; zero means 6 Mbit/s.
+	MaxBitrate int
+	// InitialBitrate is the bitrate before the congestion controller has an estimate; zero
+	// means min(MaxBitrate, 2 Mbit/s).
+	InitialBitrate int
+	// Refresh is the longest time a static screen goes without an encoded frame; zero means 1 s.
+	// A static screen costs no encoding between refreshes.
+	Refresh time.Duration
+	// Logger receives stream events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stream paces a Capturer and an Encoder: it captures FPS times a second, encodes what changed
+// (or a keyframe when asked), and hands each encoded frame to a writer.
+type Stream struct {
+	cfg      StreamConfig
+	keyframe chan struct{}
+	bitrate  atomic.Int64
+
+	// Counters for stats and benchmarks.
+	Captured, Encoded, Bytes, Keyframes atomic.Int64
+}
+
+// NewStream checks cfg and returns a stream ready to Run.
+func NewStream(cfg StreamConfig) (*Stream, error) {
+	if cfg.Capturer == nil || cfg.NewEncoder == nil {
+		return nil, errors.New("screen: stream needs a Capturer and an encoder factory")
+	}
+	if cfg.FPS <= 0 {
+		cfg.FPS = 30
+	}
+	if cfg.FPS > 120 {
+		return nil, fmt.Errorf("screen: --fps %d is above 120", cfg.FPS)
+	}
+	if cfg.MaxBitrate <= 0 {
+		cfg.MaxBitrate = 6_000_000
+	}
+	if cfg.InitialBitrate <= 0 {
+		cfg.InitialBitrate = min(cfg.MaxBitrate, 2_000_000)
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Stream{cfg: cfg, keyframe: make(chan struct{}, 1)}
+	s.bitrate.Store(int64(cfg.InitialBitrate))
+	return s, nil
+}
+
+// RequestKeyframe makes the next encoded frame a keyframe (the viewer lost the picture).
+func (s *Stream) RequestKeyframe() {
+	select {
+	case s.keyframe <- struct{}{}:
+	default:
+	}
+}
+
+// SetBitrate sets the target bitrate (from the congestion controller), capped at MaxBitrate.
+func (s *Stream) SetBitrate(bps int) {
+	s.bitrate.Store(int64(min(max(bps, 50_000), s.cfg.MaxBitrate)))
+}
+
+// Run streams until ctx is done or write fails. write receives one encoded frame and the time
+// since the previous one; it must not keep data.
+func (s *Stream) Run(ctx context.Context, write func(data []byte, d time.Duration) error) error {
+	var (
+		enc          Encoder
+		w, h         int
+		encRate      int
+		lastWrite    = time.Now()
+		wantKey      = true
+		tick         = time.NewTicker(time.Second / time.Duration(s.cfg.FPS))
+		log          = s.cfg.Logger
+		captureFails int
+	)
+	defer tick.Stop()
+	defer func() {
+		if enc != nil {
+			enc.Close()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.keyframe:
+			wantKey = true
+		case <-tick.C:
+		}
+		f, err := s.cfg.Capturer.Capture()
+		if err != nil {
+			captureFails++
+			if captureFails == 1 || captureFails%100 == 0 {
+				log.Warn("screen capture failed", "err", err, "failures", captureFails)
+			}
+			if captureFails >= 300 {
+				return fmt.Errorf("screen: capture keeps failing: %w", err)
+			}
+			continue
+		}
+		captureFails = 0
+		s.Captured.Add(1)
+		if enc == nil || f.Width != w || f.Height != h {
+			if enc != nil {
+				enc.Close()
+			}
+			w, h = f.Width, f.Height
+			encRate = int(s.bitrate.Load())
+			if enc, err = s.cfg.NewEncoder(w, h, encRate); err != nil {
+				return fmt.Errorf("screen: encoder for %dx%d: %w", w, h, err)
+			}
+			log.Info("encoding screen", "width", w, "height", h, "bitrate", encRate)
+			wantKey = true
+		}
+		if !f.Changed && !wantKey && time.Since(lastWrite) < s.cfg.Refresh {
+			continue
+		}
+		if r := int(s.bitrate.Load()); r != encRate {
+			if err := enc.SetBitrate(r); err != nil {
+				log.Debug("setting bitrate", "err", err)
+			}
+			encRate = r
+		}
+		data, isKey, err := enc.Encode(f, wantKey)
+		if err != nil {
+			return fmt.Errorf("screen: encode: %w", err)
+		}
+		if data == nil {
+			continue
+		}
+		if isKey {
+			wantKey = false
+			s.Keyframes.Add(1)
+		}
+		now := time.Now()
+		if err := write(data, now.Sub(lastWrite)); err != nil {
+			return err
+		}
+		lastWrite = now
+		s.Encoded.Add(1)
+		s.Bytes.Add(int64(len(data)))
+	}
+}

@@ -1,0 +1,101 @@
+package session
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// VideoConfig turns on the video track. On the host it describes the screen stream it sends;
+// on the viewer it asks for one (a receive-only transceiver) in the offer.
+type VideoConfig struct {
+	// Codec is "vp8" or "h264" (the host's choice; the viewer accepts either).
+	Codec string
+	// InitialBitrate, MinBitrate and MaxBitrate bound the congestion controller (GCC over
+	// transport-wide congestion control feedback), in bits per second.
+	InitialBitrate, MinBitrate, MaxBitrate int
+}
+
+func (v *VideoConfig) capability() (webrtc.RTPCodecCapability, error) {
+	switch strings.ToLower(v.Codec) {
+	case "", "vp8":
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, nil
+	case "h264":
+		// Constrained baseline, packetization mode 1: what every browser decodes.
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, nil
+	default:
+		return webrtc.RTPCodecCapability{}, fmt.Errorf("session: unknown codec %q (use vp8 or h264)", v.Codec)
+	}
+}
+
+// mediaAPI builds the MediaEngine and interceptors for a session with video: the default codecs,
+// NACK, RTCP reports, and on the sending side transport-wide congestion control with GCC, whose
+// estimate drives the encoder's bitrate.
+func (c *Config) mediaAPI(se *webrtc.SettingEngine) (*webrtc.API, <-chan cc.BandwidthEstimator, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, nil, err
+	}
+	ir := &interceptor.Registry{}
+	estimators := make(chan cc.BandwidthEstimator, 1)
+	v := c.Video
+	if v.MaxBitrate > 0 {
+		initial := v.InitialBitrate
+		if initial <= 0 {
+			initial = min(v.MaxBitrate, 2_000_000)
+		}
+		minRate := v.MinBitrate
+		if minRate <= 0 {
+			minRate = min(150_000, v.MaxBitrate)
+		}
+		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initial),
+				gcc.SendSideBWEMinBitrate(minRate), gcc.SendSideBWEMaxBitrate(v.MaxBitrate))
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		ccf.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) {
+			select {
+			case estimators <- e:
+			default:
+			}
+		})
+		ir.Add(ccf)
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(*se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir)), estimators, nil
+}
+
+// Keyframes reports the viewer's picture-loss and full-intra-request feedback, read from the
+// sender's RTCP: each is a request for a keyframe.
+func readKeyframeRequests(sender *webrtc.RTPSender, out chan<- struct{}, done <-chan struct{}) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				select {
+				case out <- struct{}{}:
+				case <-done:
+					return
+				default: // one pending request is enough
+				}
+			}
+		}
+	}
+}
