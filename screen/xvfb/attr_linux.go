@@ -1,0 +1,10 @@
+package xvfb
+
+import "syscall"
+
+func sysProcAttr() *syscall.SysProcAttr {
+	// Own process group, so Stop reaches a shell's children and a terminal's Ctrl-C reaches
+	// only the host agent, which then stops everything in order. Pdeathsig stops the server
+	// if the agent dies without running Close.
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+}
