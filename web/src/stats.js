@@ -1,0 +1,77 @@
+// Live connection figures from RTCPeerConnection.getStats(), sampled once a second: fps,
+// received bitrate, round-trip time, packet loss and the ICE candidate types of the selected
+// pair.
+
+export class StatsSampler {
+  constructor(pc) {
+    this.pc = pc;
+    this.prev = null; // {t, bytes, frames}
+  }
+
+  async sample() {
+    const report = await this.pc.getStats();
+    let video = null;
+    let transport = null;
+    let pair = null;
+    const byId = new Map();
+    report.forEach((s) => {
+      byId.set(s.id, s);
+      if (s.type === "inbound-rtp" && (s.kind === "video" || s.mediaType === "video")) video = s;
+      if (s.type === "transport") transport = s;
+    });
+    if (transport && transport.selectedCandidatePairId) pair = byId.get(transport.selectedCandidatePairId);
+    if (!pair) {
+      report.forEach((s) => {
+        if (s.type === "candidate-pair" && (s.selected || (s.nominated && s.state === "succeeded"))) pair = pair || s;
+      });
+    }
+    const now = performance.now();
+    const bytes = (video ? video.bytesReceived : 0) || 0;
+    const frames = (video ? video.framesDecoded : 0) || 0;
+    const out = {
+      fps: null,
+      bitrateKbps: null,
+      rttMs: null,
+      packetLossPct: null,
+      packetsLost: video ? video.packetsLost || 0 : 0,
+      packetsReceived: video ? video.packetsReceived || 0 : 0,
+      framesDecoded: frames,
+      frameWidth: video ? video.frameWidth || 0 : 0,
+      frameHeight: video ? video.frameHeight || 0 : 0,
+      codec: video && video.codecId && byId.get(video.codecId) ? byId.get(video.codecId).mimeType : null,
+      localCandidateType: null,
+      remoteCandidateType: null,
+    };
+    if (this.prev) {
+      const dt = (now - this.prev.t) / 1000;
+      if (dt > 0) {
+        out.bitrateKbps = Math.round(((bytes - this.prev.bytes) * 8) / dt / 1000);
+        out.fps = video && typeof video.framesPerSecond === "number" ? video.framesPerSecond : Math.round((frames - this.prev.frames) / dt);
+      }
+    }
+    this.prev = { t: now, bytes, frames };
+    const total = out.packetsLost + out.packetsReceived;
+    if (total > 0) out.packetLossPct = Math.round((1000 * out.packetsLost) / total) / 10;
+    if (pair) {
+      if (typeof pair.currentRoundTripTime === "number") out.rttMs = Math.round(pair.currentRoundTripTime * 1000);
+      const l = byId.get(pair.localCandidateId);
+      const r = byId.get(pair.remoteCandidateId);
+      out.localCandidateType = l ? l.candidateType : null;
+      out.remoteCandidateType = r ? r.candidateType : null;
+    }
+    return out;
+  }
+}
+
+export function formatStats(s) {
+  const v = (x, unit) => (x === null || x === undefined ? "–" : `${x}${unit}`);
+  const lines = [
+    `fps ${v(s.fps, "")}`,
+    `bitrate ${s.bitrateKbps === null ? "–" : s.bitrateKbps >= 1000 ? (s.bitrateKbps / 1000).toFixed(1) + " Mbit/s" : s.bitrateKbps + " kbit/s"}`,
+    `rtt ${v(s.rttMs, " ms")}`,
+    `loss ${v(s.packetLossPct, "%")}`,
+    `path ${s.localCandidateType || "–"}/${s.remoteCandidateType || "–"}`,
+  ];
+  if (s.frameWidth) lines.push(`${s.frameWidth}×${s.frameHeight}${s.codec ? " " + s.codec.replace("video/", "") : ""}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,109 @@
+// Package web is deskport's browser viewer: a static page, its stylesheet and one JavaScript
+// bundle, embedded in the Go binaries so that the rendezvous serves it without Node or files on
+// disk. The JS sources live in web/src and are bundled to web/dist/app.js by `npm run build`
+// (web/build.sh); the bundle is committed, so `go build` works on a fresh clone.
+//
+// docs/web.md describes the page, its URL forms and how it authenticates.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+)
+
+//go:embed static/index.html static/style.css static/favicon.svg dist/app.js
+var files embed.FS
+
+// ContentSecurityPolicy is sent with every response. The page runs only its own bundle (no
+// inline script or style, no eval); it talks only to its own origin (the signaling WebSocket:
+// CSP Level 3 lets 'self' match ws:/wss: on the same host, as Chromium and Firefox implement
+// it); the video is a MediaStream set through srcObject, which media-src does not govern, and
+// 'self' blob: covers any later recording playback. Nothing may frame it (clickjacking a remote
+// desktop would be bad).
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+	"media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+type asset struct {
+	body        []byte
+	contentType string
+	etag        string
+	// immutable assets are addressed by content hash (?v=) and may be cached for a year.
+	immutable bool
+}
+
+// Handler serves the viewer: "/" (and "/index.html") is the page, "/app.js", "/style.css" and
+// "/favicon.svg" its assets. The host ID travels in the URL fragment (/#<hostid>), which never
+// reaches the server. Anything else is 404. Mount it at the root of the rendezvous.
+func Handler() http.Handler {
+	assets := map[string]*asset{}
+	load := func(name, file, ctype string) *asset {
+		b, err := fs.ReadFile(files, file)
+		if err != nil {
+			panic("web: embedded file missing: " + file) // a build defect, caught by the tests
+		}
+		sum := sha256.Sum256(b)
+		a := &asset{body: b, contentType: ctype, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, immutable: true}
+		assets[name] = a
+		return a
+	}
+	js := load("/app.js", "dist/app.js", "text/javascript; charset=utf-8")
+	css := load("/style.css", "static/style.css", "text/css; charset=utf-8")
+	icon := load("/favicon.svg", "static/favicon.svg", "image/svg+xml")
+
+	// The page names its assets with their content hash, so a new build is never mixed with a
+	// cached old bundle, while the assets themselves can be cached for good.
+	page, err := fs.ReadFile(files, "static/index.html")
+	if err != nil {
+		panic("web: embedded file missing: static/index.html")
+	}
+	for _, a := range []struct {
+		name string
+		a    *asset
+	}{{"/app.js", js}, {"/style.css", css}, {"/favicon.svg", icon}} {
+		page = bytes.ReplaceAll(page, []byte(`"`+a.name+`"`), []byte(`"`+a.name+"?v="+strings.Trim(a.a.etag, `"`)+`"`))
+	}
+	sum := sha256.Sum256(page)
+	index := &asset{body: page, contentType: "text/html; charset=utf-8", etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+	assets["/"] = index
+	assets["/index.html"] = index
+
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		a, ok := assets[path.Clean("/"+r.URL.Path)]
+		h := w.Header()
+		setSecurityHeaders(h)
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		h.Set("Content-Type", a.contentType)
+		h.Set("ETag", a.etag)
+		if a.immutable && r.URL.Query().Get("v") != "" {
+			h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			// The page must be revalidated so that a new build's asset names are picked up.
+			h.Set("Cache-Control", "no-cache")
+		}
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	})
+}
+
+func setSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+}
