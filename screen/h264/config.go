@@ -1,0 +1,100 @@
+// Package h264 compresses screen frames to H.264 with x264, for viewers that cannot decode
+// VP8 (or decode H.264 in hardware). The settings aim at interactive latency: preset
+// ultrafast, tune zerolatency (no B-frames, no look-ahead, sliced threads), constrained
+// baseline profile so every browser decodes it, VBV-capped bitrate, SPS and PPS in front of
+// every keyframe, Annex B output with start codes.
+//
+// The codec needs cgo and libx264 (Debian: libx264-dev). Without cgo, NewEncoder returns
+// screen.ErrUnsupported. docs/codecs.md says why each setting is chosen and what it measured.
+package h264
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultFPS     = 30
+	DefaultBitrate = 3_000_000
+	// MaxThreads caps the default thread count; with sliced threads each thread encodes one
+	// slice of every frame, and more slices cost bits.
+	MaxThreads = 4
+)
+
+// Limits that Validate enforces.
+const (
+	maxDimension = 8192 // the largest frame H.264 level 6.2 allows is 8192×4320
+	maxFPS       = 240
+	minBitrate   = 50_000
+	maxBitrate   = 200_000_000
+)
+
+// Config sets up an Encoder. The zero value of every field except Width and Height picks a
+// sensible default.
+type Config struct {
+	// Width and Height are the frame size in pixels. Every Frame passed to Encode must have
+	// exactly this size. x264 encodes 4:2:0 only at even sizes, and H.264's cropping works
+	// in steps of two pixels for 4:2:0, so an odd width or height is padded by one: the
+	// stream is (Width+1)&^1 × (Height+1)&^1, with the last column or row repeated.
+	// Encoder.Size reports the encoded size.
+	Width, Height int
+	// FPS is the rate at which the caller intends to call Encode. Zero means DefaultFPS.
+	FPS int
+	// Bitrate is the target in bits per second. Zero means DefaultBitrate.
+	Bitrate int
+	// Threads is the number of encoder threads (and slices a frame). Zero means
+	// min(runtime.NumCPU(), MaxThreads).
+	Threads int
+	// KeyframeInterval is the largest number of frames between IDR frames. Zero means only
+	// the first frame and frames Encode is asked to make keyframes are IDR frames: a WebRTC
+	// receiver asks with a PLI when it needs one.
+	KeyframeInterval int
+}
+
+// withDefaults returns c with its zero fields filled in.
+func (c Config) withDefaults() Config {
+	if c.FPS == 0 {
+		c.FPS = DefaultFPS
+	}
+	if c.Bitrate == 0 {
+		c.Bitrate = DefaultBitrate
+	}
+	if c.Threads == 0 {
+		c.Threads = min(runtime.NumCPU(), MaxThreads)
+	}
+	return c
+}
+
+// Validate reports whether c, after defaults, is a setting the encoder accepts.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Width <= 0 || c.Height <= 0:
+		return fmt.Errorf("%w: size %dx%d; width and height must be positive", ErrInvalidConfig, c.Width, c.Height)
+	case c.Width > maxDimension || c.Height > maxDimension:
+		return fmt.Errorf("%w: size %dx%d; H.264 allows at most %d pixels a side", ErrInvalidConfig, c.Width, c.Height, maxDimension)
+	case c.FPS < 0 || c.FPS > maxFPS:
+		return fmt.Errorf("%w: fps %d; use 1..%d", ErrInvalidConfig, c.FPS, maxFPS)
+	}
+	if err := validateBitrate(c.Bitrate); err != nil {
+		return err
+	}
+	switch {
+	case c.Threads < 0 || c.Threads > 64:
+		return fmt.Errorf("%w: threads %d; use 1..64", ErrInvalidConfig, c.Threads)
+	case c.KeyframeInterval < 0:
+		return fmt.Errorf("%w: keyframe interval %d; use 0 (on request only) or a number of frames", ErrInvalidConfig, c.KeyframeInterval)
+	}
+	return nil
+}
+
+func validateBitrate(bps int) error {
+	if bps < minBitrate || bps > maxBitrate {
+		return fmt.Errorf("%w: bitrate %d bit/s; use %d..%d", ErrInvalidConfig, bps, minBitrate, maxBitrate)
+	}
+	return nil
+}
+
+// evenSize is the size x264 encodes for a w×h picture.
+func evenSize(w, h int) (int, int) { return (w + 1) &^ 1, (h + 1) &^ 1 }

@@ -1,0 +1,64 @@
+package h264
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"defaults", Config{Width: 1920, Height: 1080}, true},
+		{"odd size", Config{Width: 1366, Height: 767}, true},
+		{"one pixel", Config{Width: 1, Height: 1}, true},
+		{"all set", Config{Width: 1280, Height: 720, FPS: 60, Bitrate: 8_000_000, Threads: 2, KeyframeInterval: 300}, true},
+		{"largest", Config{Width: 8192, Height: 8192}, true},
+		{"no size", Config{}, false},
+		{"zero width", Config{Height: 10}, false},
+		{"negative height", Config{Width: 10, Height: -1}, false},
+		{"too wide", Config{Width: 8193, Height: 10}, false},
+		{"negative fps", Config{Width: 10, Height: 10, FPS: -1}, false},
+		{"fps too high", Config{Width: 10, Height: 10, FPS: 241}, false},
+		{"bitrate too low", Config{Width: 10, Height: 10, Bitrate: 1000}, false},
+		{"bitrate too high", Config{Width: 10, Height: 10, Bitrate: 1 << 40}, false},
+		{"negative bitrate", Config{Width: 10, Height: 10, Bitrate: -1}, false},
+		{"negative threads", Config{Width: 10, Height: 10, Threads: -1}, false},
+		{"too many threads", Config{Width: 10, Height: 10, Threads: 65}, false},
+		{"negative keyframe interval", Config{Width: 10, Height: 10, KeyframeInterval: -1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.ok && err != nil {
+				t.Fatalf("Validate() = %v, want nil", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("Validate() = %v, want ErrInvalidConfig", err)
+			}
+		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c := Config{Width: 8, Height: 8}.withDefaults()
+	if c.FPS != DefaultFPS || c.Bitrate != DefaultBitrate {
+		t.Errorf("defaults = %+v", c)
+	}
+	if c.Threads < 1 || c.Threads > MaxThreads {
+		t.Errorf("default threads = %d, want 1..%d", c.Threads, MaxThreads)
+	}
+	if c.KeyframeInterval != 0 {
+		t.Errorf("default keyframe interval = %d, want 0 (on request)", c.KeyframeInterval)
+	}
+}
+
+func TestEvenSize(t *testing.T) {
+	for _, tt := range []struct{ w, h, ew, eh int }{{1920, 1080, 1920, 1080}, {1366, 767, 1366, 768}, {1, 1, 2, 2}, {67, 45, 68, 46}} {
+		if ew, eh := evenSize(tt.w, tt.h); ew != tt.ew || eh != tt.eh {
+			t.Errorf("evenSize(%d, %d) = %d, %d; want %d, %d", tt.w, tt.h, ew, eh, tt.ew, tt.eh)
+		}
+	}
+}
