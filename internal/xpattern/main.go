@@ -52,10 +52,12 @@ static xp *xp_open(const char *name) {
 	XStoreName(dpy, p->win, "xpattern");
 	p->gc = XCreateGC(dpy, p->win, 0, NULL);
 	XMapRaised(dpy, p->win);
+	// Wait for the first Expose (which follows MapNotify), so that no repaint is pending after
+	// we print "ready".
 	XEvent ev;
 	do {
 		XNextEvent(dpy, &ev);
-	} while (!(ev.type == MapNotify && ev.xmap.window == p->win));
+	} while (!(ev.type == Expose && ev.xexpose.window == p->win && ev.xexpose.count == 0));
 	return p;
 }
 
