@@ -101,6 +101,14 @@ func (c *Capturer) Capture() (*screen.Frame, error) {
 	return &c.frame, nil
 }
 
+// Invalidate makes the next Capture grab the whole picture and report it Changed, even if no
+// damage arrived: for a consumer that lost the previous frame, or to measure a full grab.
+func (c *Capturer) Invalidate() {
+	if c.c != nil {
+		c.c.dirty = 1
+	}
+}
+
 // update points the frame at the current image.
 func (c *Capturer) update() {
 	img := c.c.img
@@ -193,4 +201,3 @@ func cbool(b bool) C.int {
 	}
 	return 0
 }
-

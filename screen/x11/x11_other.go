@@ -27,6 +27,9 @@ func (*Capturer) Capture() (*screen.Frame, error) { return nil, errBuild }
 // Rect is empty in this build.
 func (*Capturer) Rect() (x, y, width, height int) { return 0, 0, 0, 0 }
 
+// Invalidate does nothing in this build.
+func (*Capturer) Invalidate() {}
+
 // SHM is false in this build.
 func (*Capturer) SHM() bool { return false }
 
