@@ -95,6 +95,7 @@ function showError(err) {
     return;
   }
   state.error = { code: err.code || "error", message: explain(err), detail: err.message || "" };
+  if (err.code === "unauthorized") state.error.authorizedLine = state.authorizedLine;
   box.textContent = state.error.message;
   box.hidden = false;
   document.body.classList.toggle("unauthorized", err.code === "unauthorized");

@@ -90,8 +90,16 @@ export class Session {
     this.onState("connecting", "contacting the rendezvous");
     const remote = []; // candidates that arrived before the answer
     let answered = false;
+    let setAnswered;
+    // The auth channel can open before setRemoteDescription's promise settles; the binding needs
+    // the remote description, so authentication waits for both.
+    const answer = new Promise((resolve) => (setAnswered = resolve));
     this.sig = new Signaling(viewerURL(), this.hostId, {
-      onMessage: (m) => this.onSignal(m, remote, () => answered, () => (answered = true)),
+      onMessage: (m) =>
+        this.onSignal(m, remote, () => answered, () => {
+          answered = true;
+          setAnswered();
+        }),
       onClose: (err) => {
         if (!this.pcUp()) this.fail(err);
       },
@@ -123,6 +131,7 @@ export class Session {
       this.sig.send({ type: "offer", sdp: pc.localDescription.sdp });
 
       if (authDC.readyState !== "open") await once(authDC, "open");
+      await answer;
       if (this.ended) return;
       clearTimeout(timer);
       await this.authenticate(authCh);
