@@ -12,18 +12,21 @@
 //	next     blocks: shift the colours by one block; prints "ok"
 //	blocks   switch to the blocks pattern; prints "ok"
 //	clock    switch to the clock pattern (the time in ms, repainted every millisecond); "ok"
+//	resize WxH  change the screen size with RandR (Xvfb: no larger than it started); "ok"
 //	quit     exit
 //
 // It exits when stdin closes.
 package main
 
 /*
-#cgo pkg-config: x11
+#cgo pkg-config: x11 xrandr
 #include <X11/Xlib.h>
 #include <X11/Xutil.h>
+#include <X11/extensions/Xrandr.h>
 #include <stdlib.h>
 
-static int xp_ignore(Display *d, XErrorEvent *e) { return 0; }
+static int xp_error;
+static int xp_ignore(Display *d, XErrorEvent *e) { xp_error = e->error_code; return 0; }
 
 typedef struct {
 	Display *dpy;
@@ -75,6 +78,25 @@ static void xp_fill(xp *p, unsigned long pixel, int x, int y, int w, int h) {
 }
 
 static void xp_sync(xp *p) { XSync(p->dpy, False); }
+
+// xp_resize changes the screen size with RandR the way Xvfb allows it (within the size it
+// started with): switch the CRTC off, set the size. It then fits the window to the new size.
+static int xp_resize(xp *p, int w, int h) {
+	Window root = DefaultRootWindow(p->dpy);
+	XRRScreenResources *res = XRRGetScreenResources(p->dpy, root);
+	if (!res) return -1;
+	xp_error = 0;
+	for (int i = 0; i < res->ncrtc; i++)
+		XRRSetCrtcConfig(p->dpy, res, res->crtcs[i], CurrentTime, 0, 0, None, RR_Rotate_0, NULL, 0);
+	XRRFreeScreenResources(res);
+	XRRSetScreenSize(p->dpy, root, w, h, w * 254 / 960, h * 254 / 960);
+	XSync(p->dpy, False);
+	if (xp_error) return xp_error;
+	p->w = w;
+	p->h = h;
+	XMoveResizeWindow(p->dpy, p->win, 0, 0, w, h);
+	return 0;
+}
 
 // xp_events handles what arrived; it returns 1 when the window must be repainted.
 static int xp_events(xp *p) {
@@ -197,6 +219,14 @@ func (pt *painter) command(cmd string) bool {
 	case "":
 		return true
 	default:
+		var w, h int
+		if _, err := fmt.Sscanf(cmd, "resize %dx%d", &w, &h); err == nil {
+			if rc := C.xp_resize(pt.p, C.int(w), C.int(h)); rc != 0 {
+				fmt.Println("error: resize failed with X error", rc)
+				return true
+			}
+			break
+		}
 		fmt.Println("error: unknown command", cmd)
 		return true
 	}

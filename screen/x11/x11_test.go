@@ -350,3 +350,21 @@ func TestClock(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // let the clock move on; not a synchronisation
 	}
 }
+
+func TestResize(t *testing.T) {
+	srv := startX(t, 1280, 720)
+	xp := xpatterntest.Start(t, xpatternBin, srv, "blocks")
+	c := open(t, x11.Config{Display: srv.Display(), Monitor: x11.AllMonitors})
+	checkBlocks(t, capture(t, c), 0)
+	for _, size := range [][2]int{{1024, 576}, {640, 480}, {1280, 720}} {
+		xp.Do(fmt.Sprintf("resize %dx%d", size[0], size[1]))
+		f := capture(t, c)
+		if f.Width != size[0] || f.Height != size[1] || !f.Changed || len(f.Pix) < f.Stride*f.Height {
+			t.Fatalf("after resize to %dx%d: %dx%d changed=%v", size[0], size[1], f.Width, f.Height, f.Changed)
+		}
+		checkBlocks(t, f, 0)
+		if f := capture(t, c); f.Changed || f.Width != size[0] {
+			t.Fatalf("second capture after resize to %dx%d: %dx%d changed=%v", size[0], size[1], f.Width, f.Height, f.Changed)
+		}
+	}
+}
