@@ -5,12 +5,18 @@ PKGS    := ./...
 # The core must build without cgo; only screen/ and input/ may need it.
 CORE    := ./identity/... ./auth/... ./signal/... ./rendezvous/... ./tunnel/... ./session/... ./host/... ./viewer/... ./cmd/...
 
-.PHONY: all build deps test test-short vet fmt-check demo bench clean
+.PHONY: all build deps node-deps test test-short vet fmt-check demo bench clean
 
 all: build
 
 deps:
 	./scripts/install-deps.sh
+
+# The browser tests need playwright-core (drives Debian's Chromium) and the viewer's own packages
+# (the JS/Go interop tests). npm ci installs exactly what the lock files say.
+node-deps:
+	cd web && npm ci --no-audit --no-fund
+	cd internal/e2e/browser && npm ci --no-audit --no-fund
 
 build:
 	@mkdir -p $(BIN)
@@ -25,7 +31,7 @@ vet:
 
 # The whole suite: formatting, vet, the core built without cgo, then every test with the race
 # detector (the end-to-end tests build and drive the real binaries, a real sshd and curl).
-test: deps fmt-check vet
+test: deps node-deps fmt-check vet
 	CGO_ENABLED=0 $(GO) build $(CORE)
 	$(GO) test -race -timeout 20m $(PKGS)
 

@@ -17,6 +17,7 @@ func NewCommand() *cobra.Command {
 	var cfg Config
 	var lf logflags.Flags
 	var loopbackOnly, noDesktop bool
+	var maxBitrate string
 	cmd := &cobra.Command{
 		Use:   "host",
 		Short: "Run the deskport host agent: make this machine reachable through a rendezvous",
@@ -28,6 +29,12 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 
   # a support session: print a one-time code, allow ssh
   host --rendezvous https://rv.example.com --code --allow 127.0.0.1:22
+
+  # on this machine only: an embedded rendezvous, a browser link and a one-time code
+  host
+
+  # a headless server: its own virtual display with a terminal in it
+  host --virtual-display 1280x720 --run xterm
 
   # print this host's ID
   host id`,
@@ -42,7 +49,12 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 			cfg.Logger = logger
 			cfg.Out = cmd.OutOrStdout()
 			cfg.Session.LoopbackOnly = loopbackOnly
-			_ = noDesktop // the desktop is not streamed yet; every session is port-only
+			cfg.Desktop.Disabled = noDesktop
+			if maxBitrate != "" {
+				if cfg.Desktop.MaxBitrate, err = parseBitrate(maxBitrate); err != nil {
+					return err
+				}
+			}
 			cfg.Interactive = cfg.Code && isTerminal(os.Stdin)
 			a, err := New(cfg)
 			if err != nil {
@@ -71,6 +83,14 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.DurationVar(&cfg.CodeTTL, "code-ttl", 0, "how long a one-time code stays valid (default 10m)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "concurrent forwarded connections per viewer (default 128)")
 	fs.BoolVar(&noDesktop, "no-desktop", false, "do not offer the screen (port forwarding only)")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "where the embedded rendezvous listens when no --rendezvous is given")
+	fs.StringVar(&cfg.Desktop.Display, "display", "", "X display to share (default $DISPLAY)")
+	fs.IntVar(&cfg.Desktop.Monitor, "monitor", -1, "monitor to share, 0-based (default: the whole display)")
+	fs.StringVar(&cfg.Desktop.Codec, "codec", "vp8", "video codec: vp8 or h264")
+	fs.IntVar(&cfg.Desktop.FPS, "fps", 30, "frames per second")
+	fs.StringVar(&maxBitrate, "max-bitrate", "", "video bitrate cap, e.g. 4M or 800k (default 6M; congestion control goes lower)")
+	fs.StringVar(&cfg.Desktop.VirtualDisplay, "virtual-display", "", "start and own a virtual display of this size (e.g. 1280x720), for hosts without a monitor")
+	fs.StringVar(&cfg.Desktop.Run, "run", "", "command to start inside the display (e.g. xterm); stopped when the host exits")
 	fs.BoolVar(&loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
 	_ = fs.MarkHidden("ice-loopback-only")
 	lf.Register(fs)
@@ -101,4 +121,21 @@ func newIDCommand() *cobra.Command {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// parseBitrate reads "4M", "800k" or a plain number of bits per second.
+func parseBitrate(s string) (int, error) {
+	mult := 1.0
+	t := strings.TrimSpace(strings.ToLower(s))
+	switch {
+	case strings.HasSuffix(t, "m"):
+		mult, t = 1e6, strings.TrimSuffix(t, "m")
+	case strings.HasSuffix(t, "k"):
+		mult, t = 1e3, strings.TrimSuffix(t, "k")
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v*mult < 100e3 || v*mult > 100e6 {
+		return 0, fmt.Errorf("--max-bitrate %q: give a rate between 100k and 100M, e.g. 4M", s)
+	}
+	return int(v * mult), nil
 }

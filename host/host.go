@@ -43,6 +43,10 @@ type Config struct {
 	MaxStreams int
 	// Session holds the WebRTC settings.
 	Session session.Config
+	// Desktop says whether and how the screen is offered.
+	Desktop DesktopConfig
+	// Listen is where the embedded rendezvous listens when Rendezvous is empty.
+	Listen string
 	// Logger receives the agent's structured log; nil discards it.
 	Logger *slog.Logger
 	// Out receives what the person running the host must read (host ID, one-time code).
@@ -61,6 +65,8 @@ type Agent struct {
 	policy *tunnel.Policy
 	listen *tunnel.ListenPolicy
 
+	desk *desktop
+
 	mu       sync.Mutex
 	keys     map[string]auth.AuthorizedKey
 	sessions map[*session.Conn]struct{}
@@ -69,9 +75,6 @@ type Agent struct {
 
 // New loads the key and the policy. It refuses to start on a policy it cannot read or enforce.
 func New(cfg Config) (*Agent, error) {
-	if cfg.Rendezvous == "" {
-		return nil, errors.New("no rendezvous given; pass --rendezvous URL or set DESKPORT_RENDEZVOUS")
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +83,10 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.CodeTTL <= 0 {
 		cfg.CodeTTL = 10 * time.Minute
+	}
+	if cfg.Rendezvous == "" {
+		// The embedded default is for a person at this machine: a link and a code.
+		cfg.Code = true
 	}
 	key, created, err := identity.LoadOrCreateKey(cfg.KeyPath, "deskport host")
 	if err != nil {
@@ -133,9 +140,34 @@ func (a *Agent) authorized(pub ed25519.PublicKey) (auth.Options, bool) {
 }
 
 // Run registers with the rendezvous and serves viewers until ctx is done, then ends every
-// session and returns.
+// session and returns. With no rendezvous configured it runs one in-process (the embedded
+// default) and prints the browser link.
 func (a *Agent) Run(ctx context.Context) error {
+	if !a.cfg.Desktop.Disabled {
+		d, err := startDesktop(ctx, a.cfg.Desktop, a.log)
+		switch {
+		case err == nil:
+			a.desk = d
+			defer d.close()
+		case a.cfg.Desktop.VirtualDisplay != "" || a.cfg.Desktop.Display != "":
+			return err
+		default:
+			a.log.Warn("not sharing the screen; serving port forwards only", "reason", err)
+		}
+	}
+	var embedded *embeddedRendezvous
+	if a.cfg.Rendezvous == "" {
+		var err error
+		if embedded, err = startEmbedded(ctx, a.cfg.Listen, a.cfg.Logger); err != nil {
+			return err
+		}
+		defer embedded.close()
+		a.cfg.Rendezvous = embedded.url
+	}
 	fmt.Fprintf(a.cfg.Out, "host ID: %s\n", a.id)
+	if embedded != nil {
+		fmt.Fprintf(a.cfg.Out, "open in a browser: %s/#%s\n", embedded.url, a.id)
+	}
 	if a.codes != nil {
 		a.NewCode()
 	}
@@ -187,6 +219,9 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	log := a.log.With("session", s.ID(), "viewer_addr", s.ViewerAddr())
 	cfg := a.cfg.Session
 	cfg.Logger = log
+	if a.desk != nil {
+		cfg.Video = a.desk.videoConfig()
+	}
 	if len(cfg.ICEServers) == 0 {
 		cfg.ICEServers = session.ICEServers(s.ICEServers())
 	}
@@ -237,6 +272,16 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 			scfg.ListenPolicy = lp
 		}
 	}
+	var wg sync.WaitGroup
+	if conn.Video != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.desk.stream(ctx, conn, log)
+		}()
+	}
 	err = tunnel.NewServer(scfg).Serve(ctx, conn.Mux)
+	conn.Close()
+	wg.Wait()
 	log.Info("viewer disconnected", "err", err)
 }

@@ -7,7 +7,17 @@ set -euo pipefail
 #   openssh-server openssh-client  the end-to-end test reaches a real sshd through `viewer stdio`,
 #                                  and `make bench` compares the tunnel with `ssh -L`
 #   curl                           a real SOCKS5 client for the `-D` test
-PKGS=(openssh-server openssh-client curl)
+#   libx11-dev libxext-dev         screen capture: one X connection and one MIT-SHM segment
+#   libxdamage-dev libxfixes-dev   skipping unchanged frames (XDamage), the cursor (XFixes)
+#   libxrandr-dev libxinerama-dev  listing monitors
+#   libvpx-dev libx264-dev         VP8 (default) and H.264 encoding; VP8 decoding for `viewer screenshot`
+#   xvfb xdotool x11-utils         headless hosts (--virtual-display) and the desktop tests
+#   chromium                       the browser viewer's end-to-end tests (Playwright drives it)
+#   xterm x11-apps                 something to see in `make demo`'s virtual display; typing tests
+#   pkg-config                     cgo finds the libraries above
+PKGS=(openssh-server openssh-client curl pkg-config
+  libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev
+  libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -23,7 +23,8 @@ or with a one-time code the host owner reads out.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newIDCommand(), newForwardCommand(), newStdioCommand())
+	root.AddCommand(newIDCommand(), newForwardCommand(), newStdioCommand(),
+		newScreenshotCommand(), newRecordCommand(), newOpenCommand())
 	return root
 }
 
@@ -141,6 +142,64 @@ func newStdioCommand() *cobra.Command {
 				return err
 			}
 			return Stdio(cmd.Context(), cfg, strings.TrimSpace(args[1]), cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
+	c.register(cmd)
+	return cmd
+}
+
+func newScreenshotCommand() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:     "screenshot HOSTID OUT.png",
+		Short:   "Save one frame of the host's screen as PNG",
+		Example: "  viewer screenshot abcdefghijklmnopqrstuvwx screen.png --code ABCD-EFGH",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := c.config(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			return Screenshot(cmd.Context(), cfg, args[1])
+		},
+	}
+	c.register(cmd)
+	return cmd
+}
+
+func newRecordCommand() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:   "record HOSTID OUT.ivf",
+		Short: "Record the host's screen to a file until interrupted (IVF for VP8, .h264 for H.264)",
+		Example: `  viewer record abcdefghijklmnopqrstuvwx session.ivf
+  ffplay session.ivf`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := c.config(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			return Record(cmd.Context(), cfg, args[1])
+		},
+	}
+	c.register(cmd)
+	return cmd
+}
+
+func newOpenCommand() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:     "open HOSTID",
+		Short:   "Open the host's desktop in the browser viewer",
+		Example: "  viewer open abcdefghijklmnopqrstuvwx --rendezvous http://127.0.0.1:8080",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := c.config(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			return Open(cfg)
 		},
 	}
 	c.register(cmd)

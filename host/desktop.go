@@ -1,0 +1,190 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/deskport/deskport/screen"
+	"github.com/deskport/deskport/screen/h264"
+	"github.com/deskport/deskport/screen/vp8"
+	"github.com/deskport/deskport/screen/x11"
+	"github.com/deskport/deskport/screen/xvfb"
+	"github.com/deskport/deskport/session"
+)
+
+// DesktopConfig says whether and how the host offers its screen.
+type DesktopConfig struct {
+	// Disabled turns the screen off: port forwarding only.
+	Disabled bool
+	// Display is the X display to capture; empty means $DISPLAY.
+	Display string
+	// Monitor is the monitor to capture (0-based); -1 means the whole display.
+	Monitor int
+	// Codec is "vp8" (default) or "h264".
+	Codec string
+	// FPS is the capture rate; zero means 30.
+	FPS int
+	// MaxBitrate caps the video bitrate in bits per second; zero means 6 Mbit/s.
+	MaxBitrate int
+	// VirtualDisplay ("1280x720") starts and owns an Xvfb for a host without a monitor.
+	VirtualDisplay string
+	// Run is a command started inside the display (for example "xterm"), stopped on exit.
+	Run string
+}
+
+// desktop is the host's running screen source.
+type desktop struct {
+	cfg   DesktopConfig
+	log   *slog.Logger
+	xvfb  *xvfb.Server
+	child *exec.Cmd
+}
+
+// startDesktop opens the display (starting Xvfb when asked) and checks that capture works, so a
+// host without a usable display says so at start, not at the first viewer.
+func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*desktop, error) {
+	d := &desktop{cfg: cfg, log: log}
+	if cfg.VirtualDisplay != "" {
+		w, h, err := parseSize(cfg.VirtualDisplay)
+		if err != nil {
+			return nil, err
+		}
+		d.xvfb, err = xvfb.Start(ctx, xvfb.Config{Width: w, Height: h, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		d.cfg.Display = d.xvfb.Display()
+		log.Info("started a virtual display", "display", d.cfg.Display, "size", cfg.VirtualDisplay)
+	}
+	if d.cfg.Display == "" {
+		d.cfg.Display = os.Getenv("DISPLAY")
+	}
+	if d.cfg.Display == "" {
+		d.close()
+		return nil, fmt.Errorf("no display to share: DISPLAY is not set; use --virtual-display 1280x720 for a headless host, or --no-desktop for port forwarding only")
+	}
+	c, err := d.capturer()
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	c.Close()
+	if cfg.Run != "" {
+		d.child = exec.Command("/bin/sh", "-c", cfg.Run)
+		d.child.Env = append(os.Environ(), "DISPLAY="+d.cfg.Display)
+		if err := d.child.Start(); err != nil {
+			d.close()
+			return nil, fmt.Errorf("--run %q: %w", cfg.Run, err)
+		}
+		log.Info("started a program in the display", "run", cfg.Run, "pid", d.child.Process.Pid)
+	}
+	return d, nil
+}
+
+func parseSize(s string) (int, int, error) {
+	ws, hs, ok := strings.Cut(strings.ToLower(s), "x")
+	w, err1 := strconv.Atoi(ws)
+	h, err2 := strconv.Atoi(hs)
+	if !ok || err1 != nil || err2 != nil || w < 64 || h < 64 || w > 8192 || h > 8192 {
+		return 0, 0, fmt.Errorf("--virtual-display %q: give WIDTHxHEIGHT, for example 1280x720", s)
+	}
+	return w, h, nil
+}
+
+func (d *desktop) capturer() (screen.Capturer, error) {
+	return x11.Open(x11.Config{Display: d.cfg.Display, Monitor: d.cfg.Monitor, Cursor: true})
+}
+
+func (d *desktop) videoConfig() *session.VideoConfig {
+	return &session.VideoConfig{Codec: d.cfg.Codec, MaxBitrate: d.maxBitrate()}
+}
+
+func (d *desktop) maxBitrate() int {
+	if d.cfg.MaxBitrate > 0 {
+		return d.cfg.MaxBitrate
+	}
+	return 6_000_000
+}
+
+func (d *desktop) newEncoder(w, h, bitrate int) (screen.Encoder, error) {
+	switch d.cfg.Codec {
+	case "", screen.CodecVP8:
+		return vp8.NewEncoder(vp8.Config{Width: w, Height: h, FPS: d.cfg.FPS, Bitrate: bitrate})
+	case screen.CodecH264:
+		return h264.NewEncoder(h264.Config{Width: w, Height: h, FPS: d.cfg.FPS, Bitrate: bitrate})
+	}
+	return nil, fmt.Errorf("%w: codec %q", screen.ErrUnsupported, d.cfg.Codec)
+}
+
+// stream sends the screen to one authenticated viewer until ctx ends or the connection does.
+func (d *desktop) stream(ctx context.Context, conn *session.Conn, log *slog.Logger) {
+	capt, err := d.capturer()
+	if err != nil {
+		log.Error("cannot capture the screen for this viewer", "err", err)
+		return
+	}
+	defer capt.Close()
+	st, err := screen.NewStream(screen.StreamConfig{
+		Capturer: capt, NewEncoder: d.newEncoder, FPS: d.cfg.FPS, MaxBitrate: d.maxBitrate(), Logger: log,
+	})
+	if err != nil {
+		log.Error("cannot stream the screen", "err", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-conn.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-conn.Keyframes:
+				st.RequestKeyframe()
+			case <-t.C:
+				if conn.Estimator != nil {
+					st.SetBitrate(conn.Estimator.GetTargetBitrate())
+				}
+			}
+		}
+	}()
+	err = st.Run(ctx, func(data []byte, dur time.Duration) error {
+		return conn.Video.WriteSample(media.Sample{Data: data, Duration: dur})
+	})
+	if err != nil {
+		log.Warn("screen stream ended", "err", err)
+	}
+}
+
+func (d *desktop) close() {
+	if d.child != nil && d.child.Process != nil {
+		d.child.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { d.child.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			d.child.Process.Kill()
+			<-done
+		}
+	}
+	if d.xvfb != nil {
+		d.xvfb.Close()
+	}
+}

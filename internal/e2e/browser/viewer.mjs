@@ -1,0 +1,97 @@
+// viewer.mjs drives the deskport browser viewer in headless Chromium for the Go end-to-end tests.
+// It reads one command per line on stdin and answers one JSON line per command on stdout:
+//   open URL CODE        open the page, type the code, press Connect
+//   wait-verified        wait until the page is authenticated and a frame is decoded
+//   wait-error           wait until the page shows an error; answers its text
+//   sample X,Y X,Y ...   read the colours of the decoded <video> frame at normalised points
+//   screenshot PATH      save a screenshot of the page
+//   state                window.deskport as JSON
+//   quit
+import { chromium } from 'playwright-core';
+import readline from 'node:readline';
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--autoplay-policy=no-user-gesture-required',
+    // Loopback ICE candidates only: the tests keep every packet on 127.0.0.1.
+    '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+const logs = [];
+page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+
+const reply = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+const state = () => page.evaluate(() => JSON.parse(JSON.stringify(window.deskport || {})));
+
+async function waitFor(pred, timeoutMs) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await state();
+    if (pred(s)) return s;
+    if (Date.now() > end) throw new Error(`timed out; state ${JSON.stringify(s)}; console:\n${logs.slice(-30).join('\n')}`);
+    await page.waitForTimeout(50);
+  }
+}
+
+const commands = {
+  async open(url, code) {
+    await page.goto(url);
+    if (code) await page.fill('#code', code);
+    await page.click('#connect');
+    return { ok: true };
+  },
+  async 'wait-verified'() {
+    const s = await waitFor((s) => s.state === 'failed' || (s.state === 'verified' && (s.framesDecoded || 0) > 0), 30000);
+    if (s.state === 'failed') throw new Error(`page failed: ${s.error}`);
+    return { ok: true, state: s };
+  },
+  async 'wait-error'() {
+    await waitFor((s) => s.state === 'failed' || !!s.error, 30000);
+    const text = await page.textContent('#error');
+    const s = await state();
+    return { ok: true, error: text, state: s };
+  },
+  async sample(...points) {
+    const pts = points.map((p) => p.split(',').map(Number));
+    // Wait for a fresh decoded frame so a change on the host is reflected.
+    const colours = await page.evaluate(async (pts) => {
+      const v = document.querySelector('#video');
+      await new Promise((res) => (v.requestVideoFrameCallback ? v.requestVideoFrameCallback(() => res()) : setTimeout(res, 100)));
+      const c = document.createElement('canvas');
+      c.width = v.videoWidth; c.height = v.videoHeight;
+      const g = c.getContext('2d', { willReadFrequently: true });
+      g.drawImage(v, 0, 0);
+      return { width: c.width, height: c.height, px: pts.map(([x, y]) => Array.from(g.getImageData(Math.floor(x * c.width), Math.floor(y * c.height), 1, 1).data.slice(0, 3))) };
+    }, pts);
+    return { ok: true, ...colours };
+  },
+  async screenshot(path) {
+    await page.screenshot({ path });
+    return { ok: true };
+  },
+  async state() {
+    return { ok: true, state: await state() };
+  },
+  async logs() {
+    return { ok: true, logs };
+  },
+};
+
+const rl = readline.createInterface({ input: process.stdin });
+for await (const line of rl) {
+  const [cmd, ...args] = line.trim().split(/\s+/);
+  if (!cmd) continue;
+  if (cmd === 'quit') break;
+  try {
+    const f = commands[cmd];
+    if (!f) throw new Error(`unknown command ${cmd}`);
+    reply(await f(...args));
+  } catch (e) {
+    reply({ ok: false, error: String(e && e.message || e), logs: logs.slice(-30) });
+  }
+}
+await browser.close();
