@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
