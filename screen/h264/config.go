@@ -43,8 +43,8 @@ type Config struct {
 	FPS int
 	// Bitrate is the target in bits per second. Zero means DefaultBitrate.
 	Bitrate int
-	// Threads is the number of encoder threads (and slices a frame). Zero means
-	// min(runtime.NumCPU(), MaxThreads).
+	// Threads is the number of encoder threads (and slices a frame). Zero means half the
+	// CPUs, at least 1 and at most MaxThreads.
 	Threads int
 	// KeyframeInterval is the largest number of frames between IDR frames. Zero means only
 	// the first frame and frames Encode is asked to make keyframes are IDR frames: a WebRTC
@@ -61,7 +61,7 @@ func (c Config) withDefaults() Config {
 		c.Bitrate = DefaultBitrate
 	}
 	if c.Threads == 0 {
-		c.Threads = min(runtime.NumCPU(), MaxThreads)
+		c.Threads = defaultThreads(runtime.NumCPU())
 	}
 	return c
 }
@@ -98,3 +98,8 @@ func validateBitrate(bps int) error {
 
 // evenSize is the size x264 encodes for a w×h picture.
 func evenSize(w, h int) (int, int) { return (w + 1) &^ 1, (h + 1) &^ 1 }
+
+// defaultThreads is half the CPUs, 1..MaxThreads: the host also captures the screen and runs
+// the network stack, and an encoder thread that competes with them for a core costs more CPU
+// than it saves (libvpx's row threads spin while they wait; docs/codecs.md has the figures).
+func defaultThreads(ncpu int) int { return min(max(ncpu/2, 1), MaxThreads) }

@@ -62,3 +62,11 @@ func TestEvenSize(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultThreads(t *testing.T) {
+	for _, tt := range []struct{ ncpu, want int }{{1, 1}, {2, 1}, {3, 1}, {4, 2}, {8, 4}, {64, MaxThreads}} {
+		if got := defaultThreads(tt.ncpu); got != tt.want {
+			t.Errorf("defaultThreads(%d) = %d, want %d", tt.ncpu, got, tt.want)
+		}
+	}
+}

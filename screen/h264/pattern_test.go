@@ -35,8 +35,9 @@ func blockColour(x, y, w, h int) color.RGBA {
 }
 
 // movingFrame draws frame i of a changing picture that looks a little like a desktop: a
-// diagonal gradient that slides 4 pixels a frame, and a "text" panel of 8×16 glyph cells
-// that scrolls up one pixel a frame. It reuses f when it is the right size.
+// still diagonal gradient around a "text" panel of 8×16 glyph cells, 56% of the picture, that
+// scrolls up one pixel a frame (a browser page being scrolled). It reuses f when it is the
+// right size.
 func movingFrame(f *screen.Frame, w, h, i int) *screen.Frame {
 	if f == nil || f.Width != w || f.Height != h {
 		f = &screen.Frame{Width: w, Height: h, Stride: 4 * w, Pix: make([]byte, 4*w*h)}
@@ -59,7 +60,7 @@ func movingFrame(f *screen.Frame, w, h, i int) *screen.Frame {
 					p[0], p[1], p[2] = 250, 250, 250
 				}
 			} else {
-				g := x + y + 4*i
+				g := x + y
 				p[0], p[1], p[2] = byte(g), byte(g/2), byte(255-g/3)
 			}
 			p[3] = 0

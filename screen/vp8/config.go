@@ -20,10 +20,11 @@ const (
 	DefaultFPS     = 30
 	DefaultBitrate = 3_000_000
 	// DefaultCPUUsed is libvpx's VP8E_SET_CPUUSED for the realtime deadline. Negative values
-	// fix the speed level at their magnitude; positive values let libvpx pick the speed from
-	// how long frames took. -12 was the fastest setting that still kept text readable at
-	// 3 Mbit/s in docs/codecs.md's measurements.
-	DefaultCPUUsed = -12
+	// fix the speed level at their magnitude; positive values let libvpx pick a speed from how
+	// long earlier frames took, which makes the cost depend on the machine's load. -16, the
+	// fastest level, was also the best in quality per bit on screen content in
+	// docs/codecs.md's measurements.
+	DefaultCPUUsed = -16
 	// MaxThreads caps the default thread count: VP8 splits a frame into at most eight token
 	// partitions and more than four threads gains little at 1080p.
 	MaxThreads = 4
@@ -49,7 +50,8 @@ type Config struct {
 	FPS int
 	// Bitrate is the target in bits per second. Zero means DefaultBitrate.
 	Bitrate int
-	// Threads is the number of encoder threads. Zero means min(runtime.NumCPU(), MaxThreads).
+	// Threads is the number of encoder threads. Zero means half the CPUs, at least 1
+	// and at most MaxThreads.
 	Threads int
 	// KeyframeInterval is the largest number of frames between keyframes. Zero means the
 	// encoder makes a keyframe only for the first frame and when Encode is asked for one:
@@ -70,7 +72,7 @@ func (c Config) withDefaults() Config {
 		c.Bitrate = DefaultBitrate
 	}
 	if c.Threads == 0 {
-		c.Threads = min(runtime.NumCPU(), MaxThreads)
+		c.Threads = defaultThreads(runtime.NumCPU())
 	}
 	if c.CPUUsed == 0 {
 		c.CPUUsed = DefaultCPUUsed
@@ -109,3 +111,8 @@ func validateBitrate(bps int) error {
 	}
 	return nil
 }
+
+// defaultThreads is half the CPUs, 1..MaxThreads: the host also captures the screen and runs
+// the network stack, and an encoder thread that competes with them for a core costs more CPU
+// than it saves (libvpx's row threads spin while they wait; docs/codecs.md has the figures).
+func defaultThreads(ncpu int) int { return min(max(ncpu/2, 1), MaxThreads) }

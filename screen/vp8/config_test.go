@@ -56,3 +56,11 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("default keyframe interval = %d, want 0 (on request)", c.KeyframeInterval)
 	}
 }
+
+func TestDefaultThreads(t *testing.T) {
+	for _, tt := range []struct{ ncpu, want int }{{1, 1}, {2, 1}, {3, 1}, {4, 2}, {8, 4}, {64, MaxThreads}} {
+		if got := defaultThreads(tt.ncpu); got != tt.want {
+			t.Errorf("defaultThreads(%d) = %d, want %d", tt.ncpu, got, tt.want)
+		}
+	}
+}
