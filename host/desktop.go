@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4/pkg/media"
@@ -42,18 +39,20 @@ type DesktopConfig struct {
 
 // desktop is the host's running screen source.
 type desktop struct {
-	cfg   DesktopConfig
-	log   *slog.Logger
-	xvfb  *xvfb.Server
-	child *exec.Cmd
+	cfg  DesktopConfig
+	log  *slog.Logger
+	xvfb *xvfb.Server
 }
 
 // startDesktop opens the display (starting Xvfb when asked) and checks that capture works, so a
 // host without a usable display says so at start, not at the first viewer.
 func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*desktop, error) {
 	d := &desktop{cfg: cfg, log: log}
+	if cfg.Run != "" && cfg.VirtualDisplay == "" {
+		return nil, fmt.Errorf("--run starts a program in the host's own virtual display: add --virtual-display WxH (on a real display, start programs yourself)")
+	}
 	if cfg.VirtualDisplay != "" {
-		w, h, err := parseSize(cfg.VirtualDisplay)
+		w, h, err := xvfb.ParseSize(cfg.VirtualDisplay)
 		if err != nil {
 			return nil, err
 		}
@@ -78,25 +77,15 @@ func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*de
 	}
 	c.Close()
 	if cfg.Run != "" {
-		d.child = exec.Command("/bin/sh", "-c", cfg.Run)
-		d.child.Env = append(os.Environ(), "DISPLAY="+d.cfg.Display)
-		if err := d.child.Start(); err != nil {
+		// The program runs in its own process group inside the virtual display and is stopped
+		// with it, children included.
+		if _, err := d.xvfb.Run(ctx, cfg.Run); err != nil {
 			d.close()
 			return nil, fmt.Errorf("--run %q: %w", cfg.Run, err)
 		}
-		log.Info("started a program in the display", "run", cfg.Run, "pid", d.child.Process.Pid)
+		log.Info("started a program in the display", "run", cfg.Run)
 	}
 	return d, nil
-}
-
-func parseSize(s string) (int, int, error) {
-	ws, hs, ok := strings.Cut(strings.ToLower(s), "x")
-	w, err1 := strconv.Atoi(ws)
-	h, err2 := strconv.Atoi(hs)
-	if !ok || err1 != nil || err2 != nil || w < 64 || h < 64 || w > 8192 || h > 8192 {
-		return 0, 0, fmt.Errorf("--virtual-display %q: give WIDTHxHEIGHT, for example 1280x720", s)
-	}
-	return w, h, nil
 }
 
 func (d *desktop) capturer() (screen.Capturer, error) {
@@ -173,17 +162,6 @@ func (d *desktop) stream(ctx context.Context, conn *session.Conn, log *slog.Logg
 }
 
 func (d *desktop) close() {
-	if d.child != nil && d.child.Process != nil {
-		d.child.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { d.child.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			d.child.Process.Kill()
-			<-done
-		}
-	}
 	if d.xvfb != nil {
 		d.xvfb.Close()
 	}

@@ -1,54 +1,57 @@
 #!/usr/bin/env bash
-# The 30-second demo: a rendezvous, a host agent and a viewer on this machine, a little web
-# service behind the host, and a port forward to it authenticated with a one-time code.
+# The 30-second demo: this machine's screen (or, with no DISPLAY, a virtual one with a clock and
+# a terminal in it) in your browser, through the host's embedded rendezvous and a one-time code.
+# A native viewer also saves a screenshot through the same path, to show it works end to end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
+LISTEN=${LISTEN:-127.0.0.1:8080}
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+hostpid=""
+cleanup() { [ -n "$hostpid" ] && kill "$hostpid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
-wait_line() { # file regex -> first match of the regex's group 1
+wait_line() { # file regex -> the first match
   for _ in $(seq 1 300); do
     if m=$(grep -oE "$2" "$1" | head -1) && [ -n "$m" ]; then echo "$m"; return 0; fi
+    if [ -n "$hostpid" ] && ! kill -0 "$hostpid" 2>/dev/null; then break; fi
     sleep 0.1
   done
-  echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
+  echo "the host did not print '$2'; its log:" >&2; cat "$1" >&2; return 1
 }
 
-echo "== a web service only the host can reach (127.0.0.1, port chosen by the OS)"
-go build -o "$work/demoweb" ./internal/demoweb
-"$work/demoweb" >"$work/web.log" 2>&1 &
-pids+=($!)
-web=$(wait_line "$work/web.log" 'port [0-9]+' | awk '{print $2}')
+# A viewer key the host trusts, for the screenshot below.
+"$BIN/viewer" id --key "$work/viewer.key" > "$work/authorized_viewers"
 
-echo "== rendezvous"
-"$BIN/rendezvous" --listen 127.0.0.1:0 >"$work/rv.log" 2>&1 &
-pids+=($!)
-rv=$(wait_line "$work/rv.log" 'addr=[0-9.:]+' | cut -d= -f2)
-echo "   listening on $rv"
-
-echo "== host agent, accepting a one-time code, allowing only 127.0.0.1:$web"
-"$BIN/host" --rendezvous "http://$rv" --key "$work/host.key" --authorized-viewers "$work/none" \
-  --code --allow "127.0.0.1:$web" >"$work/host.log" 2>&1 &
-pids+=($!)
-id=$(wait_line "$work/host.log" 'host ID: [a-z2-7]+' | awk '{print $3}')
+desktop=()
+if [ -z "${DISPLAY:-}" ]; then
+  desktop=(--virtual-display 1280x720 --run "xclock -update 1 -geometry 300x300+60+60 & xterm -geometry 80x24+420+120 -e 'echo deskport demo: this terminal runs on the host; exec bash'")
+  echo "no DISPLAY: the host starts a virtual 1280x720 display with a clock and a terminal"
+else
+  echo "sharing your display $DISPLAY"
+fi
+"$BIN/host" --key "$work/host.key" --authorized-viewers "$work/authorized_viewers" --listen "$LISTEN" \
+  "${desktop[@]}" >"$work/host.log" 2>&1 &
+hostpid=$!
+link=$(wait_line "$work/host.log" 'http://[^ ]+/#[a-z2-7]+')
 code=$(wait_line "$work/host.log" 'one-time code: [A-Z0-9-]+' | awk '{print $3}')
-echo "   host ID $id, one-time code $code"
+id=${link##*#}
+rv=${link%%/#*}
 
-echo "== viewer: viewer forward $id --code $code -L 127.0.0.1:0:127.0.0.1:$web"
-"$BIN/viewer" forward "$id" --rendezvous "http://$rv" --key "$work/viewer.key" --code "$code" \
-  -L "127.0.0.1:0:127.0.0.1:$web" >"$work/viewer.log" 2>&1 &
-pids+=($!)
-local=$(wait_line "$work/viewer.log" 'forwarding [0-9.:]+' | awk '{print $2}')
-echo "   forwarding $local -> 127.0.0.1:$web on the host"
+sleep 1 # let the programs in the virtual display paint before the screenshot
+"$BIN/viewer" screenshot "$id" demo-screenshot.png --rendezvous "$rv" --key "$work/viewer.key" 2>&1 | tail -1
 
-echo "== curl http://$local/ (through WebRTC, peer to peer)"
-curl --silent --show-error "http://$local/"
-echo
-echo "== the same code again is refused (one attempt per code):"
-"$BIN/viewer" forward "$id" --rendezvous "http://$rv" --key "$work/viewer2.key" --code "$code" \
-  -L "127.0.0.1:0:127.0.0.1:$web" 2>&1 | tail -1 || true
-echo
-echo "demo done. Logs were in $work (removed on exit)."
+cat <<MSG
+
+  deskport host $id is running.
+
+  Open  $link
+  and enter the one-time code  $code
+  (or open $link/$code directly). The code works once; restart the demo for another.
+
+  A native viewer saved what it saw to demo-screenshot.png.
+  Port forwarding works on the same host:  $BIN/viewer forward $id --rendezvous $rv --code ... -L 8022:127.0.0.1:22
+  Press Ctrl-C to stop.
+
+MSG
+wait "$hostpid"
