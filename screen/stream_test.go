@@ -1,0 +1,138 @@
+//go:build cgo
+
+package screen_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/deskport/deskport/screen"
+	"github.com/deskport/deskport/screen/vp8"
+)
+
+// scriptedCapturer produces in-memory frames: changed[i] says whether capture i differs from
+// the previous one, sizes[i] (when set) its size. After the script it cancels the stream.
+type scriptedCapturer struct {
+	changed []bool
+	sizes   map[int][2]int
+	cancel  context.CancelFunc
+	n       int
+	frame   screen.Frame
+}
+
+func (c *scriptedCapturer) Capture() (*screen.Frame, error) {
+	i := c.n
+	c.n++
+	if i >= len(c.changed) {
+		c.cancel()
+		f := c.frame
+		f.Changed = false
+		return &f, nil
+	}
+	w, h := 320, 240
+	if c.frame.Width != 0 {
+		w, h = c.frame.Width, c.frame.Height
+	}
+	if s, ok := c.sizes[i]; ok {
+		w, h = s[0], s[1]
+	}
+	if w != c.frame.Width || h != c.frame.Height {
+		c.frame = screen.Frame{Width: w, Height: h, Stride: 4 * w, Pix: make([]byte, 4*w*h)}
+	}
+	if c.changed[i] {
+		for p := range c.frame.Pix {
+			c.frame.Pix[p] = byte(p*7 + i*31)
+		}
+	}
+	f := c.frame
+	f.Changed = c.changed[i] || i == 0
+	return &f, nil
+}
+
+func (c *scriptedCapturer) Close() error { return nil }
+
+type written struct {
+	key  bool
+	size int
+}
+
+func runScript(t *testing.T, c *scriptedCapturer, onWrite func(i int, s *screen.Stream)) ([]written, *screen.Stream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c.cancel = cancel
+	var encoders int
+	st, err := screen.NewStream(screen.StreamConfig{
+		Capturer: c, FPS: 120, Refresh: time.Hour,
+		NewEncoder: func(w, h, bitrate int) (screen.Encoder, error) {
+			encoders++
+			return vp8.NewEncoder(vp8.Config{Width: w, Height: h, FPS: 30, Bitrate: bitrate})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []written
+	err = st.Run(ctx, func(data []byte, d time.Duration) error {
+		out = append(out, written{key: data[0]&1 == 0, size: len(data)})
+		if onWrite != nil {
+			onWrite(len(out), st)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, st
+}
+
+// A static screen is encoded once and then costs nothing: no frame until something changes.
+func TestStreamSkipsUnchangedFrames(t *testing.T) {
+	changed := make([]bool, 40)
+	changed[0], changed[20] = true, true
+	out, st := runScript(t, &scriptedCapturer{changed: changed}, nil)
+	if len(out) != 2 {
+		t.Fatalf("encoded %d frames for 2 changes in 40 captures, want 2", len(out))
+	}
+	if st.Captured.Load() < 40 {
+		t.Fatalf("captured %d times, want at least 40", st.Captured.Load())
+	}
+	if !out[0].key || out[1].key {
+		t.Fatalf("keyframes %v, want only the first", out)
+	}
+}
+
+// A keyframe request makes the next encoded frame a keyframe, even on a static screen.
+func TestStreamKeyframeOnRequest(t *testing.T) {
+	changed := make([]bool, 30)
+	for i := range 10 {
+		changed[i] = true
+	}
+	out, st := runScript(t, &scriptedCapturer{changed: changed}, func(i int, s *screen.Stream) {
+		if i == 5 {
+			s.RequestKeyframe()
+		}
+	})
+	keys := 0
+	for i, w := range out {
+		if w.key {
+			keys++
+			if i != 0 && i != 5 {
+				t.Errorf("frame %d is a keyframe; only 0 and the requested 5 should be", i)
+			}
+		}
+	}
+	if keys != 2 || st.Keyframes.Load() != 2 {
+		t.Fatalf("%d keyframes (%d counted), want 2: the first and the requested one", keys, st.Keyframes.Load())
+	}
+}
+
+// A size change gets a new encoder and starts with a keyframe.
+func TestStreamResize(t *testing.T) {
+	changed := []bool{true, true, true, true, true, true}
+	out, _ := runScript(t, &scriptedCapturer{changed: changed, sizes: map[int][2]int{3: {160, 120}}}, nil)
+	if len(out) != 6 || !out[0].key || !out[3].key || out[1].key || out[4].key {
+		t.Fatalf("frames %v: want keyframes exactly at 0 and at the resize (3)", out)
+	}
+}
