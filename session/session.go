@@ -23,16 +23,23 @@ import (
 // The data channels are negotiated out of band with fixed IDs, so both ends create them and
 // neither has to accept a channel the other announces. The host closes any channel a viewer
 // announces in-band.
+//
+// Interactive traffic (input, control, clipboard) has its own channel and its own yamux session,
+// so a bulk transfer on the tunnel never queues a key press behind it in one ordered stream.
 const (
-	authChannelID   uint16 = 0
-	tunnelChannelID uint16 = 2
+	authChannelID        uint16 = 0
+	tunnelChannelID      uint16 = 2
+	interactiveChannelID uint16 = 4
 )
 
 // Conn is one authenticated peer connection. Mux carries the tunnel; the host is its yamux
 // server, the viewer its client.
 type Conn struct {
-	// Mux is the yamux session over the tunnel channel.
+	// Mux is the yamux session over the tunnel channel: forwards and files.
 	Mux *yamux.Session
+	// Interactive is the yamux session over the interactive channel: input, control,
+	// clipboard.
+	Interactive *yamux.Session
 	// Peer is, on the host, who the viewer proved to be and what it was granted.
 	Peer *auth.Peer
 	// Result is, on the viewer, what the host proved and granted.
@@ -56,6 +63,8 @@ type Conn struct {
 	tunnel *channelConn
 
 	authOpen, tunnelOpen chan *channelConn
+	interactiveOpen      chan *channelConn
+	interactive          *channelConn
 	video                *VideoConfig
 	tracks               chan *webrtc.TrackRemote
 	connected            chan struct{}
@@ -81,12 +90,13 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 	}
 	c := &Conn{
 		pc: pc, sig: sig, log: log,
-		authOpen:   make(chan *channelConn, 1),
-		tunnelOpen: make(chan *channelConn, 1),
-		connected:  make(chan struct{}),
-		failed:     make(chan error, 1),
-		done:       make(chan struct{}),
-		video:      cfg.Video,
+		authOpen:        make(chan *channelConn, 1),
+		tunnelOpen:      make(chan *channelConn, 1),
+		interactiveOpen: make(chan *channelConn, 1),
+		connected:       make(chan struct{}),
+		failed:          make(chan error, 1),
+		done:            make(chan struct{}),
+		video:           cfg.Video,
 	}
 	select {
 	case c.Estimator = <-estimators: // the interceptor is built with the peer connection
@@ -105,7 +115,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		label string
 		id    uint16
 		open  chan *channelConn
-	}{{"auth", authChannelID, c.authOpen}, {"tunnel", tunnelChannelID, c.tunnelOpen}} {
+	}{{"auth", authChannelID, c.authOpen}, {"tunnel", tunnelChannelID, c.tunnelOpen}, {"interactive", interactiveChannelID, c.interactiveOpen}} {
 		id := ch.id
 		dc, err := pc.CreateDataChannel(ch.label, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
 		if err != nil {
@@ -382,21 +392,33 @@ func (c *Conn) lingerAuth() {
 }
 
 func (c *Conn) openTunnel(ctx context.Context, server bool) error {
-	ch, err := c.waitChannel(ctx, c.tunnelOpen)
-	if err != nil {
-		return err
-	}
-	c.tunnel = ch
-	conn := tunnel.NewStreamConn(ch, tunnel.AdapterConfig{})
-	if server {
-		c.Mux, err = tunnel.NewServerSession(conn, c.log)
-	} else {
-		c.Mux, err = tunnel.NewClientSession(conn, c.log)
-	}
-	if err != nil {
+	var err error
+	if c.tunnel, c.Mux, err = c.openMux(ctx, c.tunnelOpen, server); err != nil {
 		return fmt.Errorf("session: start tunnel: %w", err)
 	}
+	if c.interactive, c.Interactive, err = c.openMux(ctx, c.interactiveOpen, server); err != nil {
+		return fmt.Errorf("session: start interactive channel: %w", err)
+	}
 	return nil
+}
+
+func (c *Conn) openMux(ctx context.Context, open <-chan *channelConn, server bool) (*channelConn, *yamux.Session, error) {
+	ch, err := c.waitChannel(ctx, open)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn := tunnel.NewStreamConn(ch, tunnel.AdapterConfig{})
+	var mux *yamux.Session
+	if server {
+		mux, err = tunnel.NewServerSession(conn, c.log)
+	} else {
+		mux, err = tunnel.NewClientSession(conn, c.log)
+	}
+	if err != nil {
+		ch.Close()
+		return nil, nil, err
+	}
+	return ch, mux, nil
 }
 
 // Done is closed when the connection has ended.
@@ -418,10 +440,12 @@ func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.done)
 		var errs []error
-		if c.Mux != nil {
-			errs = append(errs, c.Mux.Close())
+		for _, m := range []*yamux.Session{c.Mux, c.Interactive} {
+			if m != nil {
+				errs = append(errs, m.Close())
+			}
 		}
-		for _, ch := range []*channelConn{c.tunnel, c.auth} {
+		for _, ch := range []*channelConn{c.tunnel, c.interactive, c.auth} {
 			if ch != nil {
 				errs = append(errs, ch.Close())
 			}

@@ -65,6 +65,16 @@ func (c *Client) open(ctx context.Context, req Request) (*yamux.Stream, Reply, e
 	return stream, rep, nil
 }
 
+// Open opens a stream of any kind (file transfer, clipboard, input, ...) and returns it once
+// the host accepted the request; a refusal is an error carrying the host's message.
+func (c *Client) Open(ctx context.Context, req Request) (net.Conn, Reply, error) {
+	stream, rep, err := c.open(ctx, req)
+	if err != nil {
+		return nil, rep, err
+	}
+	return stream, rep, nil
+}
+
 // Dial asks the host to connect to target ("host:port"); the host checks it against its
 // policy. A refusal wraps ErrTargetRefused and carries the host's explanation.
 func (c *Client) Dial(ctx context.Context, target string) (net.Conn, error) {

@@ -116,8 +116,11 @@ export class Session {
       this.pc = pc;
       const authDC = pc.createDataChannel("auth", { negotiated: true, id: 0, ordered: true });
       const tunnelDC = pc.createDataChannel("tunnel", { negotiated: true, id: 2, ordered: true });
+      // Input, control and clipboard travel apart from bulk traffic (docs/session.md).
+      const interactiveDC = pc.createDataChannel("interactive", { negotiated: true, id: 4, ordered: true });
       const authCh = messageChannel(authDC);
       keepYamuxAlive(tunnelDC);
+      keepYamuxAlive(interactiveDC);
       pc.addTransceiver("video", { direction: "recvonly" });
       pc.ontrack = (ev) => {
         this.stream = ev.streams[0] || new MediaStream([ev.track]);
