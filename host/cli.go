@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/logflags"
@@ -19,7 +20,7 @@ func NewCommand() *cobra.Command {
 	var cfg Config
 	var lf logflags.Flags
 	var loopbackOnly, noDesktop bool
-	var maxBitrate string
+	var maxBitrate, grant, accept string
 	cmd := &cobra.Command{
 		Use:   "host",
 		Short: "Run the deskport host agent: make this machine reachable through a rendezvous",
@@ -57,12 +58,18 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 					return err
 				}
 			}
-			cfg.Interactive = cfg.Code && isTerminal(os.Stdin)
+			if cfg.CodeGrants, err = ParseCaps(grant); err != nil {
+				return fmt.Errorf("--grant: %w", err)
+			}
+			cfg.Interactive = isTerminal(os.Stdin)
+			if cfg.Consent, err = consentPolicy(accept, cfg.Interactive, cmd.InOrStdin(), cmd.OutOrStdout()); err != nil {
+				return err
+			}
 			a, err := New(cfg)
 			if err != nil {
 				return err
 			}
-			if cfg.Interactive {
+			if cfg.Interactive && cfg.Consent == nil {
 				// The owner presses Enter for a fresh code. The reader blocks on the terminal
 				// for the life of the process, which ends with Run.
 				go func() {
@@ -82,6 +89,8 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.StringArrayVar(&cfg.Allow, "allow", nil, "forward target viewers may reach: host:port, host:lo-hi or cidr:port (repeatable)")
 	fs.StringArrayVar(&cfg.AllowListen, "allow-listen", nil, "where reverse forwards (-R) may listen: [bind:]port[-port] (repeatable)")
 	fs.BoolVar(&cfg.Code, "code", false, "accept a one-time code (printed here; one attempt each)")
+	fs.StringVar(&grant, "grant", "view", "what a one-time-code viewer may do: view,control,clipboard,files,forward,listen or all")
+	fs.StringVar(&accept, "accept", "", "code viewers: ask (prompt here; the default at a terminal), grant (accept with --grant, the default otherwise), view (accept view-only) or deny")
 	fs.DurationVar(&cfg.CodeTTL, "code-ttl", 0, "how long a one-time code stays valid (default 10m)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "concurrent forwarded connections per viewer (default 128)")
 	fs.BoolVar(&noDesktop, "no-desktop", false, "do not offer the screen (port forwarding only)")
@@ -120,10 +129,7 @@ func newIDCommand() *cobra.Command {
 	return cmd
 }
 
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 // parseBitrate reads "4M", "800k" or a plain number of bits per second.
 func parseBitrate(s string) (int, error) {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deskport/deskport/auth"
@@ -53,6 +54,13 @@ type Config struct {
 	Out io.Writer
 	// Interactive says a person at a terminal can ask for a new code (NewCode).
 	Interactive bool
+	// CodeGrants are the capabilities a one-time-code session gets; the zero value means view
+	// only. Trusted keys get theirs from their authorized_viewers options.
+	CodeGrants Caps
+	// Consent, when set, is asked before a one-time-code session starts; it returns what the
+	// owner grants (intersected with CodeGrants) or false to refuse. While it runs, input
+	// injection is paused for every session, so injected keys can never answer it.
+	Consent func(ctx context.Context, req ConsentRequest) (Caps, bool)
 }
 
 // Agent is a running host.
@@ -66,6 +74,8 @@ type Agent struct {
 	listen *tunnel.ListenPolicy
 
 	desk *desktop
+	// prompting counts consent prompts on screen; input is dropped while it is non-zero.
+	prompting atomic.Int32
 
 	mu       sync.Mutex
 	keys     map[string]auth.AuthorizedKey
@@ -87,6 +97,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Rendezvous == "" {
 		// The embedded default is for a person at this machine: a link and a code.
 		cfg.Code = true
+	}
+	if cfg.CodeGrants == (Caps{}) {
+		cfg.CodeGrants = Caps{View: true}
 	}
 	key, created, err := identity.LoadOrCreateKey(cfg.KeyPath, "deskport host")
 	if err != nil {
@@ -244,10 +257,20 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		viewer = identity.Fingerprint(peer.ViewerKey)
 	}
 	log = log.With("viewer", viewer, "method", peer.Method)
-	log.Info("viewer connected", "path", conn.CandidateType())
-	if peer.Method == "code" {
+	caps := a.capsFor(peer)
+	if peer.Method == auth.MethodCode {
 		fmt.Fprintln(a.cfg.Out, "a viewer joined with the one-time code; "+a.codeHint())
+		if a.cfg.Consent != nil {
+			granted, ok := a.consent(ctx, ConsentRequest{SessionID: s.ID(), Viewer: viewer, Addr: s.ViewerAddr(), Offered: caps})
+			if !ok {
+				log.Warn("the host owner refused the viewer")
+				return
+			}
+			caps = granted.Intersect(caps)
+		}
 	}
+	log = log.With("caps", caps.String())
+	log.Info("viewer connected", "path", conn.CandidateType())
 	a.mu.Lock()
 	a.sessions[conn] = struct{}{}
 	a.mu.Unlock()
@@ -257,29 +280,43 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		a.mu.Unlock()
 	}()
 
-	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: log}
-	if !peer.Options.NoPortForwarding {
-		checker, err := a.policyFor(peer.Options)
-		if err != nil {
+	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: log, Viewer: viewer, Handlers: a.bulkHandlers(caps, log)}
+	scfg.Policy = refuse("this session was not granted port forwarding (a trusted key without no-port-forwarding, or --grant forward for codes)")
+	scfg.ListenPolicy = refuse("this session was not granted reverse forwarding (a trusted key without no-port-forwarding, or --grant listen for codes)")
+	if caps.Forward {
+		if checker, err := a.policyFor(peer.Options); err != nil {
 			log.Error("viewer's permitopen options are invalid; refusing its forwards", "err", err)
 		} else {
 			scfg.Policy = checker
 		}
-		lp, err := a.listenPolicyFor(peer.Options)
-		if err != nil {
+	}
+	if caps.Listen {
+		if lp, err := a.listenPolicyFor(peer.Options); err != nil {
 			log.Error("viewer's permitlisten options are invalid; refusing its reverse forwards", "err", err)
 		} else {
 			scfg.ListenPolicy = lp
 		}
 	}
+	icfg := tunnel.ServerConfig{MaxStreams: 16, Logger: log, Viewer: viewer, Handlers: a.interactiveHandlers(conn, caps, log),
+		Policy:       refuse("forwards go on the tunnel channel, not the interactive one"),
+		ListenPolicy: refuse("forwards go on the tunnel channel, not the interactive one")}
+
 	var wg sync.WaitGroup
-	if conn.Video != nil {
+	if conn.Video != nil && caps.View {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			a.desk.stream(ctx, conn, log)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := tunnel.NewServer(icfg).Serve(ctx, conn.Interactive); err != nil {
+			log.Debug("interactive channel ended", "err", err)
+		}
+		conn.Close()
+	}()
 	err = tunnel.NewServer(scfg).Serve(ctx, conn.Mux)
 	conn.Close()
 	wg.Wait()

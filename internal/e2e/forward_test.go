@@ -207,7 +207,7 @@ func TestUnauthorizedViewer(t *testing.T) {
 func TestOneTimeCode(t *testing.T) {
 	w := newWorld(t)
 	target := serveBlob(t)
-	h := w.startHost(t, "--code", "--allow", target.Addr().String())
+	h := w.startHost(t, "--code", "--grant", "view,forward", "--allow", target.Addr().String())
 	code := h.waitFor(`one-time code: (\S+)`, 10*time.Second)[1]
 	stranger := filepath.Join(w.dir, "stranger.key")
 
@@ -228,7 +228,7 @@ func TestOneTimeCode(t *testing.T) {
 
 	// A restarted host shows a new code, which works once.
 	h.stop()
-	h = w.startHost(t, "--code", "--allow", target.Addr().String())
+	h = w.startHost(t, "--code", "--grant", "view,forward", "--allow", target.Addr().String())
 	fresh := h.waitFor(`one-time code: (\S+)`, 10*time.Second)[1]
 	if fresh == code {
 		t.Fatalf("the restarted host showed the burned code %s again", code)
