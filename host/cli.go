@@ -21,6 +21,7 @@ func NewCommand() *cobra.Command {
 	var lf logflags.Flags
 	var loopbackOnly, noDesktop bool
 	var maxBitrate, grant, accept string
+	var checkConfig bool
 	cmd := &cobra.Command{
 		Use:   "host",
 		Short: "Run the deskport host agent: make this machine reachable through a rendezvous",
@@ -69,6 +70,9 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 			if err != nil {
 				return err
 			}
+			if checkConfig {
+				return a.CheckConfig(cmd.OutOrStdout())
+			}
 			if cfg.Interactive && cfg.Consent == nil {
 				// The owner presses Enter for a fresh code. The reader blocks on the terminal
 				// for the life of the process, which ends with Run.
@@ -89,6 +93,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.StringArrayVar(&cfg.Allow, "allow", nil, "forward target viewers may reach: host:port, host:lo-hi or cidr:port (repeatable)")
 	fs.StringArrayVar(&cfg.AllowListen, "allow-listen", nil, "where reverse forwards (-R) may listen: [bind:]port[-port] (repeatable)")
 	fs.BoolVar(&cfg.Code, "code", false, "accept a one-time code (printed here; one attempt each)")
+	fs.BoolVar(&checkConfig, "check-config", false, "print the effective policy (who may connect, with what) and exit; non-zero if anything cannot be enforced")
 	fs.StringVar(&grant, "grant", "view", "what a one-time-code viewer may do: view,control,clipboard,files,forward,listen or all")
 	fs.StringVar(&accept, "accept", "", "code viewers: ask (prompt here; the default at a terminal), grant (accept with --grant, the default otherwise), view (accept view-only) or deny")
 	fs.DurationVar(&cfg.CodeTTL, "code-ttl", 0, "how long a one-time code stays valid (default 10m)")
