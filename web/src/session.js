@@ -5,7 +5,8 @@
 import { AuthError, runViewer } from "./auth.js";
 import { fromHex } from "./bytes.js";
 import { SignalError, Signaling, viewerURL } from "./signaling.js";
-import { keepYamuxAlive } from "./tunnel.js";
+import { streamHandler } from "./tunnel.js";
+import { overDataChannel } from "./yamux.js";
 
 const CONNECT_TIMEOUT_MS = 30000; // signaling + ICE + DTLS, as the Go session's set-up deadline
 const AUTH_TIMEOUT_MS = 15000;
@@ -76,6 +77,18 @@ export class Session {
     this.verified = false;
     this.stream = null;
     this.result = null;
+    this.tunnel = null; // yamux sessions (yamux.js), usable once verified
+    this.interactive = null;
+    this.handlers = {};
+  }
+
+  // yamux returns the yamux session on "tunnel" or "interactive" once its channel is open.
+  async yamux(name) {
+    const dc = this.channels && this.channels[name];
+    if (!dc || !this.verified) throw new ConnectError("closed", "not connected");
+    if (dc.readyState === "connecting") await once(dc, "open");
+    if (dc.readyState !== "open") throw new ConnectError("closed", `the ${name} channel is closed`);
+    return this[name];
   }
 
   async start() {
@@ -119,8 +132,11 @@ export class Session {
       // Input, control and clipboard travel apart from bulk traffic (docs/session.md).
       const interactiveDC = pc.createDataChannel("interactive", { negotiated: true, id: 4, ordered: true });
       const authCh = messageChannel(authDC);
-      keepYamuxAlive(tunnelDC);
-      keepYamuxAlive(interactiveDC);
+      // The host runs a yamux server on both after authentication; the page is the client.
+      // Streams the host opens are answered by this.handlers (kind → handler).
+      this.channels = { tunnel: tunnelDC, interactive: interactiveDC };
+      this.tunnel = overDataChannel(tunnelDC, { onStream: streamHandler(this.handlers) });
+      this.interactive = overDataChannel(interactiveDC, { onStream: streamHandler(this.handlers) });
       pc.addTransceiver("video", { direction: "recvonly" });
       pc.ontrack = (ev) => {
         this.stream = ev.streams[0] || new MediaStream([ev.track]);
@@ -248,6 +264,7 @@ export class Session {
   end(err) {
     if (this.ended) return;
     this.ended = true;
+    for (const y of [this.tunnel, this.interactive]) if (y) y.close();
     if (this.sig) {
       this.sig.bye(err ? err.code : "closed");
       this.sig.close();

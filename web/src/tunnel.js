@@ -1,60 +1,150 @@
-// The browser does not open streams yet, but the host runs a yamux server on the `tunnel`
-// channel as soon as authentication succeeds, and yamux closes a session whose keepalive pings go
-// unanswered (tunnel.KeepAliveInterval, 15 s). keepYamuxAlive answers those pings and refuses any
-// stream the host tries to open, so the connection (and the video) stays up.
+// The stream-open protocol of tunnel/proto.go (docs/tunnel.md): every yamux stream starts with
+// a request [version=1][kind][u16 payload length][payload] from its opener and a reply
+// [version=1][status][u16 message length][message] from the other end. Only then does the
+// stream carry the kind's own bytes.
 
-const HEADER = 12;
-const TYPE_DATA = 0;
-const TYPE_WINDOW = 1;
-const TYPE_PING = 2;
-const FLAG_SYN = 1;
-const FLAG_ACK = 2;
-const FLAG_RST = 8;
+import { YamuxError } from "./yamux.js";
 
-function frame(type, flags, stream, length) {
-  const b = new Uint8Array(HEADER);
-  const d = new DataView(b.buffer);
-  d.setUint8(0, 0); // version
-  d.setUint8(1, type);
-  d.setUint16(2, flags);
-  d.setUint32(4, stream);
-  d.setUint32(8, length);
+export const VERSION = 1;
+export const MAX_PAYLOAD = 512;
+
+/** Stream kinds; numbers are tunnel.Kind's wire values. */
+export const Kind = Object.freeze({
+  tcp: 1,
+  listen: 2,
+  reverse: 3,
+  input: 4,
+  control: 5,
+  clipboard: 6,
+  filePut: 7,
+  fileGet: 8,
+});
+
+/** Reply statuses; numbers are tunnel.Status's wire values. */
+export const Status = Object.freeze({
+  ok: 0,
+  notAllowed: 1,
+  tooManyStreams: 2,
+  connRefused: 3,
+  unreachable: 4,
+  unsupported: 5,
+  badRequest: 6,
+  listenFailed: 7,
+});
+const STATUS_NAMES = ["ok", "not_allowed", "too_many_streams", "conn_refused", "unreachable", "unsupported", "bad_request", "listen_failed"];
+
+/** OpenError is a refused open: code is the status name ("not_allowed", …), status the number,
+ * message the host's explanation. */
+export class OpenError extends Error {
+  constructor(status, message) {
+    const name = STATUS_NAMES[status] || `status_${status}`;
+    super(message ? `${name.replace(/_/g, " ")}: ${message}` : name.replace(/_/g, " "));
+    this.code = name;
+    this.status = status;
+    this.hostMessage = message;
+  }
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder("utf-8", { fatal: true });
+
+function frame(code, payload) {
+  if (payload.length > MAX_PAYLOAD) throw new RangeError(`tunnel: payload of ${payload.length} bytes, the limit is ${MAX_PAYLOAD}`);
+  const b = new Uint8Array(4 + payload.length);
+  b[0] = VERSION;
+  b[1] = code;
+  b[2] = payload.length >> 8;
+  b[3] = payload.length & 0xff;
+  b.set(payload, 4);
   return b;
 }
 
-export function keepYamuxAlive(channel) {
-  channel.binaryType = "arraybuffer";
-  let buf = new Uint8Array(0);
-  let skip = 0; // bytes of a data frame body still to drop
-  channel.addEventListener("message", (ev) => {
-    let data = typeof ev.data === "string" ? new TextEncoder().encode(ev.data) : new Uint8Array(ev.data);
-    if (skip > 0) {
-      const n = Math.min(skip, data.length);
-      skip -= n;
-      data = data.subarray(n);
+/** encodeRequest builds an open request; payload is bytes or text. */
+export function encodeRequest(kind, payload = new Uint8Array(0)) {
+  return frame(kind, typeof payload === "string" ? enc.encode(payload) : payload);
+}
+
+export function encodeReply(status, message = "") {
+  let m = enc.encode(message);
+  if (m.length > MAX_PAYLOAD) m = m.subarray(0, MAX_PAYLOAD); // only an explanation
+  return frame(status, m);
+}
+
+async function readFrame(stream, what) {
+  let h;
+  try {
+    h = await stream.readExactly(4);
+  } catch (e) {
+    if (e instanceof YamuxError && e.code === "eof") throw new YamuxError("protocol", `tunnel: the stream ended before the ${what}`);
+    throw e;
+  }
+  if (h[0] !== VERSION) throw new YamuxError("protocol", `tunnel: ${what} version ${h[0]}, this page speaks ${VERSION}`);
+  const n = (h[2] << 8) | h[3];
+  if (n > MAX_PAYLOAD) throw new YamuxError("protocol", `tunnel: ${what} of ${n} bytes, the limit is ${MAX_PAYLOAD}`);
+  return { code: h[1], payload: n ? await stream.readExactly(n) : new Uint8Array(0) };
+}
+
+/** readReply reads the reply to an open request. */
+export async function readReply(stream) {
+  const { code, payload } = await readFrame(stream, "reply");
+  let message;
+  try {
+    message = dec.decode(payload);
+  } catch {
+    throw new YamuxError("protocol", "tunnel: reply message is not UTF-8");
+  }
+  return { status: code, message };
+}
+
+/** readRequest reads the request a stream the host opened starts with. */
+export async function readRequest(stream) {
+  const { code, payload } = await readFrame(stream, "request");
+  return { kind: code, payload };
+}
+
+/** openStream opens a stream of kind on session and waits for the host's reply. It resolves
+ * with the stream, ready for the kind's bytes, or rejects with an OpenError (the stream is
+ * closed) or a YamuxError. */
+export async function openStream(session, kind, payload = new Uint8Array(0)) {
+  const req = encodeRequest(kind, payload);
+  const s = session.open();
+  try {
+    await s.write(req);
+    const r = await readReply(s);
+    if (r.status !== Status.ok) {
+      s.close().catch(() => {});
+      throw new OpenError(r.status, r.message);
     }
-    const merged = new Uint8Array(buf.length + data.length);
-    merged.set(buf);
-    merged.set(data, buf.length);
-    buf = merged;
-    while (skip === 0 && buf.length >= HEADER) {
-      const d = new DataView(buf.buffer, buf.byteOffset, HEADER);
-      const type = d.getUint8(1);
-      const flags = d.getUint16(2);
-      const stream = d.getUint32(4);
-      const length = d.getUint32(8);
-      buf = buf.subarray(HEADER);
-      if (type === TYPE_PING && flags & FLAG_SYN) {
-        channel.send(frame(TYPE_PING, FLAG_ACK, 0, length));
-      } else if ((type === TYPE_DATA || type === TYPE_WINDOW) && flags & FLAG_SYN && stream !== 0) {
-        channel.send(frame(TYPE_WINDOW, FLAG_RST, stream, 0));
-      }
-      if (type === TYPE_DATA) {
-        const n = Math.min(length, buf.length);
-        buf = buf.subarray(n);
-        skip = length - n;
-      }
+    s.replyMessage = r.message;
+    return s;
+  } catch (e) {
+    if (!(e instanceof OpenError)) s.reset();
+    throw e;
+  }
+}
+
+/** streamHandler returns an onStream callback for streams the host opens: it reads the request
+ * and passes (stream, payload) to handlers[kind], which must write the reply (encodeReply). A
+ * kind without a handler is answered `unsupported`. */
+export function streamHandler(handlers) {
+  return async (stream) => {
+    let req;
+    try {
+      req = await readRequest(stream);
+    } catch {
+      stream.reset();
+      return;
     }
-    buf = buf.slice();
-  });
+    const h = handlers[req.kind];
+    if (!h) {
+      await stream.write(encodeReply(Status.unsupported, `this browser does not handle kind ${req.kind} streams`)).catch(() => {});
+      stream.close().catch(() => {});
+      return;
+    }
+    try {
+      await h(stream, req.payload);
+    } catch {
+      stream.reset();
+    }
+  };
 }
