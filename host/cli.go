@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -110,7 +111,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.BoolVar(&loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
 	_ = fs.MarkHidden("ice-loopback-only")
 	lf.Register(fs)
-	cmd.AddCommand(newIDCommand())
+	cmd.AddCommand(newIDCommand(), newSessionsCommand(), newKickCommand())
 	return cmd
 }
 
@@ -151,4 +152,50 @@ func parseBitrate(s string) (int, error) {
 		return 0, fmt.Errorf("--max-bitrate %q: give a rate between 100k and 100M, e.g. 4M", s)
 	}
 	return int(v * mult), nil
+}
+
+func newSessionsCommand() *cobra.Command {
+	var key string
+	cmd := &cobra.Command{
+		Use:     "sessions",
+		Short:   "List the viewers connected to the running host agent",
+		Example: "  host sessions --key host.key",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := Control(key, "sessions", "")
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if len(rep.Sessions) == 0 {
+				fmt.Fprintln(w, "no viewers connected")
+			}
+			for _, s := range rep.Sessions {
+				fmt.Fprintf(w, "%s  %-6s %-50s %-21s %-8s %s\n", s.ID, s.Method, s.Viewer, s.Addr, time.Since(s.Started).Round(time.Second), s.Caps)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&key, "key", logflags.ConfigPath("host.key"), "the running agent's key file")
+	return cmd
+}
+
+func newKickCommand() *cobra.Command {
+	var key string
+	cmd := &cobra.Command{
+		Use:     "kick SESSION|all",
+		Short:   "End a viewer's session on the running host agent at once",
+		Example: "  host kick 3f9a   # a prefix of the ID from `host sessions`\n  host kick all",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := Control(key, "kick", args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ended %d session(s)\n", rep.Kicked)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&key, "key", logflags.ConfigPath("host.key"), "the running agent's key file")
+	return cmd
 }

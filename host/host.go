@@ -79,7 +79,7 @@ type Agent struct {
 
 	mu       sync.Mutex
 	keys     map[string]auth.AuthorizedKey
-	sessions map[*session.Conn]struct{}
+	sessions map[*session.Conn]SessionInfo
 	wg       sync.WaitGroup
 }
 
@@ -105,7 +105,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, key: key, id: identity.HostID(key.Public().(ed25519.PublicKey)), sessions: map[*session.Conn]struct{}{}}
+	a := &Agent{cfg: cfg, key: key, id: identity.HostID(key.Public().(ed25519.PublicKey)), sessions: map[*session.Conn]SessionInfo{}}
 	a.log = cfg.Logger.With("host_id", a.id)
 	if created {
 		a.log.Info("created a new host key", "path", cfg.KeyPath)
@@ -187,8 +187,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if len(a.keys) == 0 && a.codes == nil {
 		a.log.Warn("no viewer can connect: the authorized_viewers file lists no keys and --code is off", "authorized_viewers", a.cfg.AuthorizedViewersPath)
 	}
+	ctl, err := a.listenControl()
+	if err != nil {
+		a.log.Warn("no control socket: `host sessions` and `host kick` will not reach this agent", "err", err)
+	} else {
+		defer ctl.Close()
+	}
 	hc := &rendezvous.HostClient{URL: a.cfg.Rendezvous, Key: a.key, Logger: a.cfg.Logger}
-	err := hc.Run(ctx, func(s *rendezvous.Session) {
+	err = hc.Run(ctx, func(s *rendezvous.Session) {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -272,7 +278,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	log = log.With("caps", caps.String())
 	log.Info("viewer connected", "path", conn.CandidateType())
 	a.mu.Lock()
-	a.sessions[conn] = struct{}{}
+	a.sessions[conn] = SessionInfo{ID: s.ID(), Viewer: viewer, Method: peer.Method, Addr: s.ViewerAddr(), Caps: caps.String(), Started: time.Now()}
 	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
