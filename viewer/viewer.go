@@ -86,6 +86,9 @@ func Connect(ctx context.Context, cfg Config) (*session.Conn, error) {
 	return conn, nil
 }
 
+// errConnEnded is what a viewer reports when the host or the network ends a running session.
+var errConnEnded = errors.New("the connection to the host ended (the host closed the session, or the network between you failed)")
+
 // Forwards lists the ssh-style forwards to run.
 type Forwards struct {
 	Local   []string // -L [bind:]port:host:hostport
@@ -199,8 +202,11 @@ func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 	case <-ctx.Done():
 		err = nil
 	case <-conn.Done():
-		err = errors.New("the connection to the host ended")
+		err = errConnEnded
 	case err = <-errs:
+		if conn.Mux.IsClosed() {
+			err = errConnEnded
+		}
 	}
 	cancel()
 	for _, ln := range lns {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +23,14 @@ type config struct {
 	mib      int64
 	streams  int
 	rounds   int
+	only     map[string]bool
+	sizes    [][2]int
+	codecs   []string
+	frames   int
+	seconds  time.Duration
+	nodeDir  string
+	chromium string
+	xpattern string
 }
 
 // row is one line of the results table.
@@ -44,9 +51,25 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer os.RemoveAll(work)
+	res := &results{Started: time.Now()}
+	if cfg.only["forward"] {
+		if res.Forward, res.FirstByteMs, err = runForward(ctx, cfg, work); err != nil {
+			return err
+		}
+	}
+	if err := runDesktop(ctx, cfg, work, res); err != nil {
+		return err
+	}
+	res.Seconds = time.Since(res.Started).Seconds()
+	return report(cfg, res)
+}
+
+// runForward measures forward throughput against raw TCP and ssh -L, and the time to the first
+// forwarded byte.
+func runForward(ctx context.Context, cfg config, work string) ([]row, float64, error) {
 	src, err := newSource()
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	defer src.Close()
 	total := cfg.mib << 20
@@ -72,7 +95,7 @@ func run(ctx context.Context, cfg config) error {
 	fmt.Fprintln(os.Stderr, "raw TCP loopback")
 	for _, n := range []int{1, cfg.streams} {
 		if err := measure("raw TCP loopback", src.Addr(), n, none, "baseline"); err != nil {
-			return err
+			return nil, 0, err
 		}
 	}
 
@@ -80,12 +103,12 @@ func run(ctx context.Context, cfg config) error {
 	for _, cipher := range []string{"chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com"} {
 		fwd, pids, stop, err := sshForward(ctx, work, src.Addr(), cipher)
 		if err != nil {
-			return fmt.Errorf("ssh -L: %w", err)
+			return nil, 0, fmt.Errorf("ssh -L: %w", err)
 		}
 		for _, n := range []int{1, cfg.streams} {
 			if err := measure("ssh -L ("+strings.Split(cipher, "@")[0]+")", fwd, n, pids, "baseline"); err != nil {
 				stop()
-				return err
+				return nil, 0, err
 			}
 		}
 		stop()
@@ -94,12 +117,12 @@ func run(ctx context.Context, cfg config) error {
 	fmt.Fprintln(os.Stderr, "deskport viewer forward -L")
 	dp, err := startDeskport(ctx, cfg.bin, work, src.Addr())
 	if err != nil {
-		return fmt.Errorf("deskport: %w", err)
+		return nil, 0, fmt.Errorf("deskport: %w", err)
 	}
 	defer dp.stop()
 	for _, n := range []int{1, cfg.streams} {
 		if err := measure("deskport -L", dp.forward, n, dp.pids, ""); err != nil {
-			return err
+			return nil, 0, err
 		}
 	}
 	dp.stop()
@@ -107,14 +130,10 @@ func run(ctx context.Context, cfg config) error {
 	for i := 0; i < cfg.rounds; i++ {
 		d, err := firstByte(ctx, cfg.bin, work, src.Addr())
 		if err != nil {
-			return fmt.Errorf("first byte: %w", err)
+			return nil, 0, fmt.Errorf("first byte: %w", err)
 		}
 		firsts = append(firsts, d.Seconds())
 	}
-	return report(cfg, rows, median(firsts))
-}
-
-func report(cfg config, rows []row, firstByte float64) error {
 	base := func(prefix string, streams int) float64 {
 		for _, r := range rows {
 			if strings.HasPrefix(r.Name, prefix) && r.Streams == streams {
@@ -123,9 +142,6 @@ func report(cfg config, rows []row, firstByte float64) error {
 		}
 		return 0
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Forward throughput on loopback, %d MiB per run, median of %d runs (%s, %s).\n\n", cfg.mib, cfg.rounds, time.Now().UTC().Format("2006-01-02"), hostInfo())
-	b.WriteString("| path | streams | MB/s | CPU s/GiB | × raw TCP | × ssh -L (chacha20) |\n|---|---:|---:|---:|---:|---:|\n")
 	for i := range rows {
 		r := &rows[i]
 		if t := base("raw TCP", r.Streams); t > 0 {
@@ -134,28 +150,8 @@ func report(cfg config, rows []row, firstByte float64) error {
 		if s := base("ssh -L (chacha20", r.Streams); s > 0 {
 			r.VsSSH = r.MBps / s
 		}
-		cpu := "—"
-		if r.CPUPerGiB > 0 {
-			cpu = fmt.Sprintf("%.2f", r.CPUPerGiB)
-		}
-		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %.3f | %.2f |\n", r.Name, r.Streams, r.MBps, cpu, r.VsTCP, r.VsSSH)
 	}
-	fmt.Fprintf(&b, "\nTime from `viewer forward` start to the first forwarded byte (rendezvous, ICE, DTLS, SCTP, authentication, stream open): %.0f ms (median of %d).\n", firstByte*1000, cfg.rounds)
-	b.WriteString("\nCPU s/GiB counts the forwarding processes only (host + viewer, or ssh + sshd), user + system.\n")
-	fmt.Print(b.String())
-	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(cfg.out, "latest.md"), []byte(b.String()), 0o644); err != nil {
-		return err
-	}
-	js, _ := json.MarshalIndent(map[string]any{"date": time.Now().UTC(), "mib": cfg.mib, "rounds": cfg.rounds, "rows": rows, "first_byte_ms": firstByte * 1000}, "", "  ")
-	return os.WriteFile(filepath.Join(cfg.out, "latest.json"), append(js, '\n'), 0o644)
-}
-
-func hostInfo() string {
-	out, _ := exec.Command("nproc").Output()
-	return strings.TrimSpace(string(out)) + " cores"
+	return rows, median(firsts) * 1000, nil
 }
 
 func median(v []float64) float64 {

@@ -1,7 +1,10 @@
-// Command deskport-bench measures deskport's port forwarding against the baselines people already
-// have, in one run on loopback: raw TCP, `ssh -L` through a local sshd, and `viewer forward -L`
-// through the real binaries. It prints one table (figures and ratios to the baselines of the same
-// run, because shared machines are noisy) and saves it under bench/results/.
+// Command deskport-bench measures deskport against the baselines people already have, in one
+// run on one machine: port forwarding against raw TCP and `ssh -L`, screen capture against
+// XGetImage, the codecs against the frame rate and bitrate they are asked for, the real host's
+// CPU while it streams a changing and a static screen, the browser's time to the first frame and
+// glass-to-glass latency. It prints one table a section (figures and ratios to the baselines of
+// the same run, because shared machines are noisy) and saves them under bench/results/.
+// docs/bench.md explains every figure.
 package main
 
 import (
@@ -10,20 +13,33 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
 func main() {
 	var cfg config
+	var only, sizes, codecs string
 	flag.StringVar(&cfg.bin, "bin", "bin", "directory with the host, viewer and rendezvous binaries")
 	flag.StringVar(&cfg.out, "out", "bench/results", "directory for latest.md and latest.json")
-	flag.Int64Var(&cfg.mib, "mib", 512, "MiB moved per single-stream run")
-	flag.IntVar(&cfg.streams, "streams", 8, "streams in the parallel run")
-	flag.IntVar(&cfg.rounds, "rounds", 3, "runs per figure (the median is reported)")
+	flag.StringVar(&only, "only", "all", "sections to run, comma-separated: "+strings.Join(sections, ", ")+"; desktop (= "+strings.Join(desktopSections, ",")+") or all")
+	flag.Int64Var(&cfg.mib, "mib", 512, "forward: MiB moved per single-stream run")
+	flag.IntVar(&cfg.streams, "streams", 8, "forward: streams in the parallel run")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "forward, firstframe: runs per figure (the median is reported)")
+	flag.StringVar(&sizes, "sizes", "1280x720,1920x1080", "desktop: Xvfb screen sizes")
+	flag.StringVar(&codecs, "codecs", "vp8,h264", "desktop: codecs")
+	flag.IntVar(&cfg.frames, "frames", 150, "capture: frames per capture and encode figure")
+	flag.DurationVar(&cfg.seconds, "seconds", 0, "stream, latency: measuring time per figure (default 8s)")
+	flag.StringVar(&cfg.nodeDir, "node-dir", "internal/e2e/browser", "firstframe, latency: directory whose node_modules has playwright-core (npm ci runs there if missing)")
+	flag.StringVar(&cfg.chromium, "chromium", "/usr/bin/chromium", "firstframe, latency: the Chromium binary")
+	flag.StringVar(&cfg.xpattern, "xpattern", "", "desktop: a built xpattern binary (default: go build ./internal/xpattern into a temp dir)")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, cfg)
-	stop()
+	err := parseFlags(&cfg, only, sizes, codecs)
+	if err == nil {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err = run(ctx, cfg)
+		stop()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "deskport-bench:", err)
 		os.Exit(1)
