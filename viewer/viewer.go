@@ -247,7 +247,7 @@ func Stdio(ctx context.Context, cfg Config, target string, in io.Reader, out io.
 	case <-ctx.Done():
 		return nil
 	case <-conn.Done():
-		return errors.New("the connection to the host ended")
+		return errConnEnded
 	case err := <-done:
 		// The target's side ended (or stdin did and the reader follows): wait for the reader.
 		if err != nil {
