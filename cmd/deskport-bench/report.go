@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/deskport/deskport/screen"
+)
+
+// Sections, in the order they run; -only picks some.
+var sections = []string{"forward", "capture", "stream", "firstframe", "latency"}
+
+// desktopSections are what -only desktop means.
+var desktopSections = []string{"capture", "stream", "firstframe", "latency"}
+
+// parseOnly reads -only: a comma-separated list of sections, "desktop" or "all".
+func parseOnly(s string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		switch name {
+		case "", "all":
+			for _, n := range sections {
+				out[n] = true
+			}
+		case "desktop":
+			for _, n := range desktopSections {
+				out[n] = true
+			}
+		default:
+			if !contains(sections, name) {
+				return nil, fmt.Errorf("-only: unknown section %q (want %s, desktop or all)", name, strings.Join(sections, ", "))
+			}
+			out[name] = true
+		}
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// results is everything one run measured.
+type results struct {
+	Started     time.Time    `json:"date"`
+	Seconds     float64      `json:"run_seconds"`
+	Forward     []row        `json:"forward,omitempty"`
+	FirstByteMs float64      `json:"first_byte_ms,omitempty"`
+	Capture     []captureRow `json:"capture,omitempty"`
+	Encode      []encodeRow  `json:"encode,omitempty"`
+	Stream      []streamRow  `json:"stream,omitempty"`
+	FirstFrame  []firstRow   `json:"first_frame,omitempty"`
+	Latency     []latencyRow `json:"latency,omitempty"`
+	Skipped     []string     `json:"skipped,omitempty"`
+}
+
+// runDesktop runs the desktop sections on one Xvfb per screen size, with xpattern painting.
+func runDesktop(ctx context.Context, cfg config, work string, res *results) error {
+	var any bool
+	for _, s := range desktopSections {
+		any = any || cfg.only[s]
+	}
+	if !any {
+		return nil
+	}
+	if _, err := exec.LookPath("Xvfb"); err != nil {
+		res.Skipped = append(res.Skipped, "desktop sections: Xvfb is not installed (make deps)")
+		return nil
+	}
+	xp := cfg.xpattern
+	if xp == "" {
+		fmt.Fprintln(os.Stderr, "building xpattern")
+		var err error
+		if xp, err = buildXpattern(work); err != nil {
+			return err
+		}
+	}
+	var b *browser
+	if cfg.only["firstframe"] || cfg.only["latency"] {
+		var err error
+		if b, err = startBrowser(ctx, work, cfg.nodeDir, cfg.chromium); err != nil {
+			return err
+		}
+		defer b.close()
+	}
+	for _, sz := range cfg.sizes {
+		d, err := startDesk(ctx, xp, sz[0], sz[1])
+		if err != nil {
+			return fmt.Errorf("xvfb %dx%d: %w", sz[0], sz[1], err)
+		}
+		err = runDesk(ctx, cfg, work, res, b, d)
+		d.close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runDesk(ctx context.Context, cfg config, work string, res *results, b *browser, d *desk) error {
+	if cfg.only["capture"] {
+		fmt.Fprintf(os.Stderr, "capture and encode at %s\n", d.size())
+		rows, err := benchCapture(d, cfg.frames)
+		if errors.Is(err, screen.ErrUnsupported) {
+			res.Skipped = append(res.Skipped, "capture: this build has no cgo X11 capture")
+		} else if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			fmt.Fprintf(os.Stderr, "  %-22s %6.1f fps %6.2f CPU ms/frame, X server %6.2f\n", r.Method, r.FPS, r.CPUms, r.XCPUms)
+		}
+		res.Capture = append(res.Capture, rows...)
+		for _, codec := range cfg.codecs {
+			r, err := benchEncode(d, codec, cfg.frames)
+			if errors.Is(err, screen.ErrUnsupported) {
+				res.Skipped = append(res.Skipped, "encode "+codec+": not in this build")
+				continue
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "  %-22s %6.1f fps %6.2f CPU ms/frame %8.0f bytes/frame\n", codec, r.FPS, r.CPUms, r.BytesPerFrame)
+			res.Encode = append(res.Encode, r)
+		}
+	}
+	if cfg.only["stream"] {
+		fmt.Fprintf(os.Stderr, "host CPU while a viewer records, %s\n", d.size())
+		for _, codec := range cfg.codecs {
+			for _, mode := range []string{"changing", "static"} {
+				r, err := benchStream(ctx, cfg, work, d, codec, mode)
+				if err != nil {
+					return fmt.Errorf("stream %s %s %s: %w", d.size(), codec, mode, err)
+				}
+				fmt.Fprintf(os.Stderr, "  %-5s %-8s host %5.1f%% of a core, %5.1f fps, %6.0f kbit/s\n", codec, mode, r.HostCPUPct, r.FPS, r.Kbps)
+				res.Stream = append(res.Stream, r)
+			}
+		}
+	}
+	if cfg.only["firstframe"] {
+		fmt.Fprintf(os.Stderr, "browser page to first frame, %s\n", d.size())
+		for _, codec := range cfg.codecs {
+			r, err := benchFirstFrame(ctx, cfg, work, b, d, codec)
+			if err != nil {
+				return fmt.Errorf("first frame %s %s: %w", d.size(), codec, err)
+			}
+			fmt.Fprintf(os.Stderr, "  %-5s %6.0f ms (runs %v)\n", codec, r.FirstMs, r.Runs)
+			res.FirstFrame = append(res.FirstFrame, r)
+		}
+	}
+	if cfg.only["latency"] {
+		fmt.Fprintf(os.Stderr, "glass-to-glass latency, %s\n", d.size())
+		for _, codec := range cfg.codecs {
+			r, err := benchLatency(ctx, cfg, work, b, d, codec)
+			if err != nil {
+				return fmt.Errorf("latency %s %s: %w", d.size(), codec, err)
+			}
+			fmt.Fprintf(os.Stderr, "  %-5s median %5.0f ms, p95 %5.0f ms (%d frames, %d misread)\n", codec, r.Median, r.P95, r.Frames, r.Misread)
+			res.Latency = append(res.Latency, r)
+		}
+	}
+	return nil
+}
+
+// ratios fills in the figures that compare one section with another of the same run.
+func (res *results) ratios() {
+	for i := range res.Stream {
+		s := &res.Stream[i]
+		if s.Screen == "static" {
+			for _, c := range res.Stream {
+				if c.Screen == "changing" && c.Size == s.Size && c.Codec == s.Codec && c.HostCPUPct > 0 {
+					s.VsChanging = s.HostCPUPct / c.HostCPUPct
+				}
+			}
+			continue
+		}
+		var capMs, encMs float64
+		for _, c := range res.Capture {
+			if c.Size == s.Size && strings.HasPrefix(c.Method, "MIT-SHM") {
+				capMs = c.CPUms
+			}
+		}
+		for _, e := range res.Encode {
+			if e.Size == s.Size && e.Codec == s.Codec {
+				encMs = e.CPUms
+			}
+		}
+		// ms of CPU a frame × frames a second / 1000 ms × 100 % = % of one core.
+		if pipe := (capMs + encMs) * s.FPS / 10; capMs > 0 && encMs > 0 && pipe > 0 {
+			s.VsPipeline = s.HostCPUPct / pipe
+		}
+	}
+	if res.FirstByteMs > 0 {
+		for i := range res.FirstFrame {
+			res.FirstFrame[i].VsForward = res.FirstFrame[i].FirstMs / res.FirstByteMs
+		}
+	}
+}
+
+func ratio(v float64, digits int) string {
+	if v == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.*f", digits, v)
+}
+
+func report(cfg config, res *results) error {
+	res.ratios()
+	var b strings.Builder
+	fmt.Fprintf(&b, "# deskport-bench, %s, %s; the whole run took %.0f s\n\n", res.Started.UTC().Format("2006-01-02 15:04 UTC"), hostInfo(), res.Seconds)
+	if len(res.Forward) > 0 {
+		fmt.Fprintf(&b, "## Forward throughput\n\nLoopback, %d MiB per run, median of %d runs.\n\n", cfg.mib, cfg.rounds)
+		b.WriteString("| path | streams | MB/s | CPU s/GiB | × raw TCP | × ssh -L (chacha20) |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, r := range res.Forward {
+			cpu := "—"
+			if r.CPUPerGiB > 0 {
+				cpu = fmt.Sprintf("%.2f", r.CPUPerGiB)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %.3f | %.2f |\n", r.Name, r.Streams, r.MBps, cpu, r.VsTCP, r.VsSSH)
+		}
+		fmt.Fprintf(&b, "\nTime from `viewer forward` start to the first forwarded byte (rendezvous, ICE, DTLS, SCTP, authentication, stream open): %.0f ms (median of %d).\n", res.FirstByteMs, cfg.rounds)
+		b.WriteString("\nCPU s/GiB counts the forwarding processes only (host + viewer, or ssh + sshd), user + system.\n\n")
+	}
+	if len(res.Capture) > 0 {
+		fmt.Fprintf(&b, "## Screen capture\n\nXvfb, xpattern's clock (changes every millisecond), at least %d whole-screen grabs and 1 s per row, cursor blended in. CPU is user + system of the capturing process and of the X server (less the X server's own rate while xpattern paints and nobody captures).\n\n", cfg.frames)
+		b.WriteString("| screen | method | fps | × XGetImage | CPU ms/frame capture | CPU ms/frame X server |\n|---|---|---:|---:|---:|---:|\n")
+		for _, r := range res.Capture {
+			fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f | %.2f | %.2f |\n", r.Size, r.Method, r.FPS, r.VsXGetImage, r.CPUms, r.XCPUms)
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Encode) > 0 {
+		fmt.Fprintf(&b, "## Encoding\n\nFrames captured live from the changing screen, encoded as they come at the defaults (3 Mbit/s, 30 fps rate control), %d frames after %d warm-up frames; fps counts encode time only.\n\n", cfg.frames, warmFrames)
+		b.WriteString("| screen | codec | fps | × 30 fps | CPU ms/frame | % core at 30 fps | bytes/frame | × target (12 500) | dropped |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range res.Encode {
+			fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f | %.2f | %.0f | %.0f | %.2f | %d |\n", r.Size, r.Codec, r.FPS, r.VsRealtime, r.CPUms, r.CPUms*3, r.BytesPerFrame, r.VsTarget, r.Dropped)
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Stream) > 0 {
+		fmt.Fprintf(&b, "## Host CPU while streaming\n\nReal `host` (embedded rendezvous) and `viewer record` over loopback WebRTC, %.0f s after 2 s settling. Host CPU is user + system of the host process and its descendants per second of wall time; fps and bitrate are what reached the recorded file.\n\n", cfg.seconds.Seconds())
+		b.WriteString("| screen | codec | picture | host CPU % of a core | delivered fps | delivered kbit/s | × capture+encode at that fps | × changing |\n|---|---|---|---:|---:|---:|---:|---:|\n")
+		for _, r := range res.Stream {
+			fmt.Fprintf(&b, "| %s | %s | %s | %.1f | %.1f | %.0f | %s | %s |\n", r.Size, r.Codec, r.Screen, r.HostCPUPct, r.FPS, r.Kbps, ratio(r.VsPipeline, 2), ratio(r.VsChanging, 3))
+		}
+		b.WriteString("\n")
+	}
+	if len(res.FirstFrame) > 0 {
+		fmt.Fprintf(&b, "## Browser: page open to first frame\n\nHeadless Chromium opens `http://ADDR/#HOSTID/CODE` (connects at once: rendezvous, ICE, DTLS, PAKE, video) on a fresh host each round; median of %d.\n\n", cfg.rounds)
+		b.WriteString("| screen | codec | first frame ms | page stats saw it, ms | × first forwarded byte |\n|---|---|---:|---:|---:|\n")
+		for _, r := range res.FirstFrame {
+			fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %s |\n", r.Size, r.Codec, r.FirstMs, r.StatsMs, ratio(r.VsForward, 1))
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Latency) > 0 {
+		fmt.Fprintf(&b, "## Glass-to-glass latency\n\nxpattern paints the time in ms; the host captures and encodes it at 30 fps; Chromium decodes it and, per presented frame (requestVideoFrameCallback), the page reads the time back and subtracts it from Date.now(). %.0f s per row after 2 s warm-up.\n\n", cfg.seconds.Seconds())
+		b.WriteString("| screen | codec | median ms | p95 ms | min ms | × frame interval (33.3 ms) | frames | misread |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range res.Latency {
+			fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.0f | %.2f | %d | %d |\n", r.Size, r.Codec, r.Median, r.P95, r.Min, r.VsFrame, r.Frames, r.Misread)
+		}
+		b.WriteString("\n")
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(&b, "Skipped: %s.\n", s)
+	}
+	fmt.Print(b.String())
+	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.out, "latest.md"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(map[string]any{
+		"machine": hostInfo(), "mib": cfg.mib, "rounds": cfg.rounds, "frames": cfg.frames,
+		"seconds": cfg.seconds.Seconds(), "results": res,
+	}, "", "  ")
+	return os.WriteFile(filepath.Join(cfg.out, "latest.json"), append(js, '\n'), 0o644)
+}
+
+func hostInfo() string {
+	model := ""
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	s := fmt.Sprintf("%d cores", runtime.NumCPU())
+	if model != "" {
+		s += " " + model
+	}
+	if out, err := exec.Command("uptime").Output(); err == nil {
+		if _, load, ok := strings.Cut(string(out), "load average:"); ok {
+			s += ", load " + strings.TrimSpace(load) + " at the end"
+		}
+	}
+	return s
+}
+
+// parseFlags fills the parsed forms of -only, -sizes and -codecs into cfg.
+func parseFlags(cfg *config, only, sizes, codecs string) error {
+	var err error
+	if cfg.only, err = parseOnly(only); err != nil {
+		return err
+	}
+	if cfg.sizes, err = parseSizes(sizes); err != nil {
+		return fmt.Errorf("-sizes: %w", err)
+	}
+	for _, c := range strings.Split(codecs, ",") {
+		if c = strings.TrimSpace(c); c != screen.CodecVP8 && c != screen.CodecH264 {
+			return fmt.Errorf("-codecs: unknown codec %q (want vp8, h264)", c)
+		}
+		cfg.codecs = append(cfg.codecs, strings.TrimSpace(c))
+	}
+	if cfg.seconds == 0 {
+		cfg.seconds = 8 * time.Second
+	}
+	if cfg.frames < 1 || cfg.rounds < 1 || cfg.seconds < 0 {
+		return errors.New("-frames, -rounds and -seconds must be positive")
+	}
+	return nil
+}
