@@ -145,6 +145,7 @@ type captureRow struct {
 type encodeRow struct {
 	Size          string  `json:"size"`
 	Codec         string  `json:"codec"`
+	Picture       string  `json:"picture"`
 	FPS           float64 `json:"fps"`
 	CPUms         float64 `json:"cpu_ms_per_frame"`
 	BytesPerFrame float64 `json:"bytes_per_frame"`
@@ -230,11 +231,25 @@ func newEncoder(codec string, w, h int) (screen.Encoder, error) {
 // settles over the next ones.
 const warmFrames = 10
 
+// Pictures for benchEncode.
+const (
+	// pictureClock is xpattern's clock: a few cells change between frames, like a desktop
+	// where a clock, a cursor or a line of text changes.
+	pictureClock = "clock"
+	// pictureBlocks steps the blocks pattern before every frame, so every pixel changes
+	// colour: a scene change every frame, the codecs' worst case.
+	pictureBlocks = "all blocks recoloured"
+)
+
 // benchEncode captures frames from the changing screen and encodes each one as it comes, the way
 // the host does, timing the Encode calls only.
-func benchEncode(d *desk, codec string, frames int) (encodeRow, error) {
-	row := encodeRow{Size: d.size(), Codec: codec}
-	if err := d.pattern("clock"); err != nil {
+func benchEncode(d *desk, codec, picture string, frames int) (encodeRow, error) {
+	row := encodeRow{Size: d.size(), Codec: codec, Picture: picture}
+	mode := "clock"
+	if picture == pictureBlocks {
+		mode = "blocks"
+	}
+	if err := d.pattern(mode); err != nil {
 		return row, err
 	}
 	c, err := x11.Open(x11.Config{Display: d.srv.Display(), Monitor: x11.AllMonitors, Cursor: true})
@@ -250,6 +265,11 @@ func benchEncode(d *desk, codec string, frames int) (encodeRow, error) {
 	var wall, cpu time.Duration
 	var bytes int
 	for i := range warmFrames + frames {
+		if picture == pictureBlocks {
+			if err := d.pattern("next"); err != nil {
+				return row, err
+			}
+		}
 		c.Invalidate()
 		f, err := c.Capture()
 		if err != nil {
