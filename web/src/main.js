@@ -6,6 +6,10 @@ import { Session } from "./session.js";
 import { formatStats, StatsSampler } from "./stats.js";
 import { authorizedLine, fingerprint, parseHostId, signer } from "./keys.js";
 import { loadOrCreateKey } from "./store.js";
+import { InputCapture, SPECIAL_KEYS, encodeHello } from "./input.js";
+import { ClipboardSync } from "./clipboard.js";
+import * as files from "./files.js";
+import { Kind, openStream } from "./tunnel.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -22,12 +26,20 @@ const state = {
   authorizedLine: "",
   keyFingerprint: "",
   keyPersistent: false,
+  // input: the input stream. state: off | opening | on | unavailable | error; sent counts events.
+  input: { state: "off", message: "", sent: 0, focused: false, pointerLocked: false, pointAt: null },
+  clipboard: { enabled: false, state: "off", message: "", sent: 0, received: 0, lastSent: "", lastReceived: "" },
+  // files: the panel's folder and listing, and uploads/downloads in progress or done.
+  files: { path: ".", entries: [], error: null, transfers: [] },
 };
 window.deskport = state;
 
 let session = null;
 let statsTimer = null;
 let keyPromise = null;
+let capture = null;
+let clip = null;
+let inputStream = null;
 
 // parseFragment reads "#<hostid>" or "#<hostid>/<code>".
 function parseFragment() {
@@ -146,6 +158,7 @@ async function connect(ev) {
     onState: (st, detail) => {
       if (session !== s) return;
       if (st === "verified") {
+        if (!state.verified) startFeatures(s);
         state.verified = true;
         state.method = s.result ? s.result.method : null;
       }
@@ -159,6 +172,7 @@ async function connect(ev) {
     onEnd: (err) => {
       if (session !== s) return;
       stopStats();
+      stopFeatures();
       state.verified = false;
       video.srcObject = null;
       if (err) {
@@ -182,7 +196,249 @@ async function connect(ev) {
   }, 100);
 }
 
+// startFeatures opens the input stream on the interactive session once the host is verified.
+async function startFeatures(s) {
+  state.input.state = "opening";
+  state.input.message = "";
+  try {
+    const y = await s.yamux("interactive");
+    const video = $("video");
+    const stream = await openStream(y, Kind.input, encodeHello(video.videoWidth, video.videoHeight));
+    if (session !== s || s.ended) return stream.reset();
+    inputStream = stream;
+    capture.send = (b) => stream.write(b).catch((e) => inputFailed(stream, e));
+    capture.enabled = true;
+    state.input.state = "on";
+  } catch (e) {
+    if (session !== s) return;
+    state.input.state = e.code === "unsupported" || e.code === "not_allowed" ? "unavailable" : "error";
+    state.input.message = e.message || String(e);
+  }
+  if (session === s && !$("files-panel").hidden) listFiles(state.files.path);
+}
+
+function inputFailed(stream, e) {
+  if (inputStream !== stream) return;
+  inputStream = null;
+  capture.stop();
+  state.input.state = "error";
+  state.input.message = e.message || String(e);
+}
+
+function stopFeatures() {
+  if (capture) capture.stop();
+  if (inputStream) inputStream.reset();
+  inputStream = null;
+  state.input.state = "off";
+  if (clip) clip.stop();
+  for (const t of state.files.transfers) if (t.state === "running") t.state = "failed";
+}
+
+// ---- files ----
+
+const parentOf = (p) => (p === "." || !p.includes("/") ? "." : p.slice(0, p.lastIndexOf("/")));
+const join = (dir, name) => (dir === "." ? name : `${dir}/${name}`);
+
+function formatSize(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1 << 20) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1 << 30) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return `${(n / (1 << 30)).toFixed(2)} GiB`;
+}
+
+async function tunnelSession() {
+  if (!session || !state.verified) throw new Error("not connected");
+  return session.yamux("tunnel");
+}
+
+function showFilesError(msg) {
+  state.files.error = msg || null;
+  $("files-error").textContent = msg || "";
+  $("files-error").hidden = !msg;
+}
+
+async function listFiles(dir) {
+  showFilesError(null);
+  $("files-path").textContent = dir;
+  state.files.path = dir;
+  try {
+    const entries = await files.list(await tunnelSession(), dir);
+    if (state.files.path !== dir) return;
+    entries.sort((a, b) => (b.type === "dir") - (a.type === "dir") || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    state.files.entries = entries;
+    renderFiles();
+  } catch (e) {
+    state.files.entries = [];
+    renderFiles();
+    showFilesError(e.message || String(e));
+  }
+}
+
+function renderFiles() {
+  const ul = $("files-list");
+  ul.replaceChildren();
+  for (const e of state.files.entries) {
+    const li = document.createElement("li");
+    const path = join(state.files.path, e.name);
+    let el;
+    if (e.type === "dir") {
+      el = document.createElement("button");
+      el.type = "button";
+      el.className = "dir";
+      el.textContent = e.name + "/";
+      el.addEventListener("click", () => listFiles(path));
+    } else {
+      el = document.createElement("a");
+      el.href = "#";
+      el.textContent = e.name;
+      el.dataset.path = path;
+      el.addEventListener("click", (ev) => {
+        ev.preventDefault();
+        download(path, e.name);
+      });
+    }
+    const size = document.createElement("span");
+    size.className = "size";
+    size.textContent = e.type === "file" ? formatSize(e.size) : e.type;
+    li.append(el, size);
+    ul.append(li);
+  }
+}
+
+function transfer(kind, name, total) {
+  const t = { kind, name, done: 0, total, state: "running", error: null };
+  state.files.transfers.push(t);
+  showTransfer(t);
+  return t;
+}
+
+function showTransfer(t) {
+  $("upload").hidden = false;
+  $("upload-label").textContent = `${t.kind === "put" ? "Uploading" : "Downloading"} ${t.name}: ` +
+    (t.state === "running" ? `${formatSize(t.done)} of ${formatSize(t.total)}` : t.state === "done" ? "done" : `failed — ${t.error}`);
+  $("upload-progress").value = t.total ? t.done / t.total : t.state === "done" ? 1 : 0;
+}
+
+async function download(path, name) {
+  const t = transfer("get", name, 0);
+  try {
+    const blob = await files.get(await tunnelSession(), path, {
+      progress: (n, total) => {
+        t.done = n;
+        t.total = total;
+        showTransfer(t);
+      },
+    });
+    t.state = "done";
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+  } catch (e) {
+    t.state = "failed";
+    t.error = e.message || String(e);
+  }
+  showTransfer(t);
+}
+
+async function upload(fileList) {
+  for (const f of fileList) {
+    const t = transfer("put", f.name, f.size);
+    try {
+      await files.put(await tunnelSession(), join(state.files.path, f.name), f, {
+        progress: (n) => {
+          t.done = n;
+          showTransfer(t);
+        },
+      });
+      t.state = "done";
+    } catch (e) {
+      t.state = "failed";
+      t.error = e.message || String(e);
+    }
+    showTransfer(t);
+  }
+  if (!$("files-panel").hidden) listFiles(state.files.path);
+}
+
+function initFiles() {
+  const stage = $("stage");
+  $("files").addEventListener("click", () => {
+    const panel = $("files-panel");
+    panel.hidden = !panel.hidden;
+    $("files").setAttribute("aria-expanded", String(!panel.hidden));
+    if (!panel.hidden) listFiles(state.files.path);
+  });
+  $("files-refresh").addEventListener("click", () => listFiles(state.files.path));
+  $("files-up").addEventListener("click", () => listFiles(parentOf(state.files.path)));
+  stage.addEventListener("dragover", (e) => {
+    if (!state.verified || !e.dataTransfer || ![...e.dataTransfer.types].includes("Files")) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "copy";
+    stage.classList.add("dropping");
+  });
+  stage.addEventListener("dragleave", () => stage.classList.remove("dropping"));
+  stage.addEventListener("drop", (e) => {
+    stage.classList.remove("dropping");
+    if (!state.verified || !e.dataTransfer || !e.dataTransfer.files.length) return;
+    e.preventDefault();
+    upload([...e.dataTransfer.files]);
+  });
+  // For tests and scripts: the same operations the panel and drag and drop use.
+  state.files.list = (dir = ".") => listFiles(dir).then(() => state.files.entries);
+  state.files.upload = (name, data) => upload([new File([data], name)]);
+  state.files.download = async (path) => new Uint8Array(await (await files.get(await tunnelSession(), path)).arrayBuffer());
+}
+
+// ---- input and clipboard ----
+
+function initInput() {
+  const video = $("video");
+  capture = new InputCapture({ video, catcher: $("keys"), stage: $("stage"), state: state.input, send: () => {} });
+  capture.attach();
+  state.input.pointAt = (fx, fy) => capture.pointAt(fx, fy);
+  state.input.focus = () => capture.focus();
+  $("pointer-lock").addEventListener("click", () => capture.togglePointerLock());
+  $("special-keys").addEventListener("change", (e) => {
+    const seq = SPECIAL_KEYS[e.target.value];
+    e.target.value = "";
+    if (seq) capture.pressSequence(seq);
+    capture.focus();
+  });
+
+  const cstate = state.clipboard;
+  clip = new ClipboardSync({
+    state: cstate,
+    onChange: (c) => {
+      $("clipboard-state").textContent = { off: "", starting: "clipboard…", on: "clipboard synced", denied: "clipboard denied", unavailable: "clipboard not offered by the host", error: "clipboard error" }[c.state] || c.state;
+      $("clipboard-state").title = c.message || "";
+      $("clipboard-sync").textContent = c.enabled ? "Stop clipboard" : "Sync clipboard";
+      $("clipboard-sync").setAttribute("aria-pressed", String(!!c.enabled));
+    },
+  });
+  $("clipboard-sync").addEventListener("click", async () => {
+    if (cstate.enabled) return clip.stop();
+    try {
+      await clip.enable(await session.yamux("interactive"));
+    } catch (e) {
+      clip.set("error", e.message || String(e));
+    }
+  });
+  $("keys").addEventListener("focus", () => clip.refresh());
+  window.addEventListener("focus", () => clip.refresh());
+  document.addEventListener("paste", (e) => {
+    if (!cstate.enabled) return;
+    const text = e.clipboardData && e.clipboardData.getData("text/plain");
+    if (text) clip.push(text);
+  });
+}
+
 function init() {
+  initInput();
+  initFiles();
   const { host, code } = parseFragment();
   $("host-id").value = host;
   $("code").value = code;
