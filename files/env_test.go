@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/tunnel"
+	"github.com/hashicorp/yamux"
 	"go.uber.org/goleak"
 )
 
@@ -160,4 +161,19 @@ func noTemps(tb testing.TB, dir string) {
 			tb.Errorf("temporary file %s left in %s", de.Name(), dir)
 		}
 	}
+}
+
+type sessions struct{ server, client *yamux.Session }
+
+func newSessions(tb testing.TB, hc, vc net.Conn) (*sessions, error) {
+	s, err := tunnel.NewServerSession(hc, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := tunnel.NewClientSession(vc, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close(); s.Close() })
+	return &sessions{s, c}, nil
 }
