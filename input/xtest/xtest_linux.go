@@ -440,3 +440,13 @@ func cBool(b bool) C.Bool {
 	}
 	return C.False
 }
+
+// xerror is the last X error code on the connection, for tests.
+func (x *Injector) xerror() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.c == nil {
+		return 0
+	}
+	return int(x.c.err)
+}
