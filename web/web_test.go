@@ -29,7 +29,7 @@ func TestHandler(t *testing.T) {
 		t.Errorf("page Cache-Control = %q", got)
 	}
 	body := page.Body.String()
-	for _, id := range []string{"host-id", "code", "connect", "status", "video", "error", "stats", "authorized-line", "verified", "fullscreen", "copy-line", "disconnect"} {
+	for _, id := range []string{"host-id", "code", "connect", "status", "video", "error", "stats", "authorized-line", "verified", "fullscreen", "copy-line", "disconnect", "keys", "files", "files-panel", "files-list", "clipboard-sync", "clipboard-state", "pointer-lock", "special-keys", "upload-progress"} {
 		if !strings.Contains(body, `id="`+id+`"`) {
 			t.Errorf("page has no element #%s", id)
 		}
