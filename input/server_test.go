@@ -255,7 +255,7 @@ type closingReader struct {
 }
 
 func (c closingReader) Read(p []byte) (int, error) { return c.r.Read(p) }
-func (c closingReader) Close() error                 { close(c.closed); return c.r.Close() }
+func (c closingReader) Close() error               { close(c.closed); return c.r.Close() }
 
 func TestServeClosesReaderOnContext(t *testing.T) {
 	s := newTestServer(t, Config{Injector: &recorder{}})

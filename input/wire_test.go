@@ -222,3 +222,16 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestDocExample keeps the example of docs/protocol.md §1.8 true.
+func TestDocExample(t *testing.T) {
+	a := code(t, "KeyA")
+	b, err := Encode(PointerTo(0.5, 0.5), KeyEvent(a, true), KeyEvent(a, false), TextEvent("é"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{1, 0, 4, 0x80, 0, 0x80, 0, 5, 0, 5, 1, 'K', 'e', 'y', 'A', 5, 0, 5, 0, 'K', 'e', 'y', 'A', 6, 0, 2, 0xc3, 0xa9}
+	if !bytes.Equal(b, want) {
+		t.Errorf("% x\nwant\n% x", b, want)
+	}
+}
