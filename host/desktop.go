@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4/pkg/media"
@@ -88,7 +89,7 @@ func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*de
 	return d, nil
 }
 
-func (d *desktop) capturer() (screen.Capturer, error) {
+func (d *desktop) capturer() (*x11.Capturer, error) {
 	return x11.Open(x11.Config{Display: d.cfg.Display, Monitor: d.cfg.Monitor, Cursor: true})
 }
 
@@ -113,14 +114,63 @@ func (d *desktop) newEncoder(w, h, bitrate int) (screen.Encoder, error) {
 	return nil, fmt.Errorf("%w: codec %q", screen.ErrUnsupported, d.cfg.Codec)
 }
 
+// area is the screen rectangle one session sees, in root-window coordinates: input maps the
+// viewer's normalised pointer into it. The stream updates it after every capture (a resize or a
+// monitor change); before the first, it is the display's layout at session start.
+type area struct{ v atomic.Value }
+
+func (a *area) set(x, y, w, h int) { a.v.Store([4]int{x, y, w, h}) }
+
+func (a *area) get() (x, y, w, h int) {
+	r, _ := a.v.Load().([4]int)
+	return r[0], r[1], r[2], r[3]
+}
+
+// newArea starts a session's area from the display's monitor layout.
+func (d *desktop) newArea() *area {
+	a := &area{}
+	a.set(0, 0, 0, 0)
+	mons, err := x11.Monitors(d.cfg.Display)
+	if err != nil || len(mons) == 0 {
+		return a
+	}
+	if d.cfg.Monitor >= 0 && d.cfg.Monitor < len(mons) {
+		m := mons[d.cfg.Monitor]
+		a.set(m.X, m.Y, m.Width, m.Height)
+		return a
+	}
+	x0, y0, x1, y1 := mons[0].X, mons[0].Y, mons[0].X+mons[0].Width, mons[0].Y+mons[0].Height
+	for _, m := range mons[1:] {
+		x0, y0 = min(x0, m.X), min(y0, m.Y)
+		x1, y1 = max(x1, m.X+m.Width), max(y1, m.Y+m.Height)
+	}
+	a.set(x0, y0, x1-x0, y1-y0)
+	return a
+}
+
+// trackingCapturer records the captured rectangle after every capture, on the capture goroutine.
+type trackingCapturer struct {
+	*x11.Capturer
+	area *area
+}
+
+func (t trackingCapturer) Capture() (*screen.Frame, error) {
+	f, err := t.Capturer.Capture()
+	if err == nil {
+		t.area.set(t.Capturer.Rect())
+	}
+	return f, err
+}
+
 // stream sends the screen to one authenticated viewer until ctx ends or the connection does.
-func (d *desktop) stream(ctx context.Context, conn *session.Conn, log *slog.Logger) {
-	capt, err := d.capturer()
+func (d *desktop) stream(ctx context.Context, conn *session.Conn, ar *area, log *slog.Logger) {
+	c, err := d.capturer()
 	if err != nil {
 		log.Error("cannot capture the screen for this viewer", "err", err)
 		return
 	}
-	defer capt.Close()
+	defer c.Close()
+	capt := trackingCapturer{Capturer: c, area: ar}
 	st, err := screen.NewStream(screen.StreamConfig{
 		Capturer: capt, NewEncoder: d.newEncoder, FPS: d.cfg.FPS, MaxBitrate: d.maxBitrate(), Logger: log,
 	})

@@ -5,18 +5,20 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
-	"github.com/deskport/deskport/session"
+	"github.com/deskport/deskport/input"
+	"github.com/deskport/deskport/input/xtest"
 	"github.com/deskport/deskport/tunnel"
 )
 
-// gate wraps a stream handler with a capability check: a granted stream is answered OK and
-// handed to h; a refused one gets a reply that names the missing capability.
-func gate(granted bool, capability string, h func(ctx context.Context, stream net.Conn, req tunnel.Request)) tunnel.StreamHandler {
+// gate wraps a stream handler with a capability check: a refused stream gets a reply that names
+// the missing capability; a granted one goes to h, which writes its own reply.
+func gate(granted bool, capability string, h tunnel.StreamHandler) tunnel.StreamHandler {
 	return func(ctx context.Context, stream net.Conn, req tunnel.Request) {
-		_ = stream.SetWriteDeadline(time.Now().Add(tunnel.OpenTimeout))
 		if !granted || h == nil {
+			_ = stream.SetWriteDeadline(time.Now().Add(tunnel.OpenTimeout))
 			msg := fmt.Sprintf("this session was not granted %s", capability)
 			if h == nil {
 				msg = fmt.Sprintf("this host does not offer %s", capability)
@@ -25,6 +27,14 @@ func gate(granted bool, capability string, h func(ctx context.Context, stream ne
 			_ = stream.Close()
 			return
 		}
+		h(ctx, stream, req)
+	}
+}
+
+// replyOK adapts a handler that expects the open to be answered already.
+func replyOK(h tunnel.StreamHandler) tunnel.StreamHandler {
+	return func(ctx context.Context, stream net.Conn, req tunnel.Request) {
+		_ = stream.SetWriteDeadline(time.Now().Add(tunnel.OpenTimeout))
 		if err := tunnel.WriteReply(stream, tunnel.Reply{Status: tunnel.StatusOK}); err != nil {
 			_ = stream.Close()
 			return
@@ -34,12 +44,87 @@ func gate(granted bool, capability string, h func(ctx context.Context, stream ne
 	}
 }
 
+// pausable drops input while a consent prompt is open, so injected keys can never answer it;
+// releases still go through, so nothing stays held.
+type pausable struct {
+	input.Injector
+	paused func() bool
+}
+
+func (p pausable) Inject(e input.Event) error {
+	if p.paused() && e.Type != input.TypeReleaseAll && !(e.Type == input.TypeKey && !e.Down) && !(e.Type == input.TypeButton && !e.Down) {
+		return nil
+	}
+	return p.Injector.Inject(e)
+}
+
 // bulkHandlers serve the tunnel channel's non-forward kinds: files.
-func (a *Agent) bulkHandlers(caps Caps, log *slog.Logger) map[tunnel.Kind]tunnel.StreamHandler {
-	return map[tunnel.Kind]tunnel.StreamHandler{}
+func (a *Agent) bulkHandlers(caps Caps) map[tunnel.Kind]tunnel.StreamHandler {
+	var h tunnel.StreamHandler
+	if a.files != nil {
+		h = replyOK(a.files.Handle)
+	}
+	return map[tunnel.Kind]tunnel.StreamHandler{
+		tunnel.KindFilePut: gate(caps.Files, "file transfer", h),
+		tunnel.KindFileGet: gate(caps.Files, "file transfer", h),
+	}
+}
+
+// interactive is one session's input side: its injector is opened at the first input stream
+// and closed with the session.
+type interactive struct {
+	a    *Agent
+	area *area
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	inj    input.Injector
+	server *input.Server
+}
+
+func (it *interactive) handleInput(ctx context.Context, stream net.Conn, req tunnel.Request) {
+	it.mu.Lock()
+	if it.server == nil {
+		inj, err := xtest.Open(xtest.Config{Display: it.a.desk.cfg.Display, Logger: it.log})
+		if err != nil {
+			it.mu.Unlock()
+			it.log.Error("cannot inject input", "err", err)
+			_ = tunnel.WriteReply(stream, tunnel.Reply{Status: tunnel.StatusUnsupported, Message: "the host cannot inject input: " + err.Error()})
+			_ = stream.Close()
+			return
+		}
+		it.inj = inj
+		it.server, err = input.NewServer(input.Config{Injector: pausable{Injector: inj, paused: it.a.inputPaused}, Rect: it.area.get, Logger: it.log})
+		if err != nil {
+			it.mu.Unlock()
+			_ = stream.Close()
+			return
+		}
+	}
+	server := it.server
+	it.mu.Unlock()
+	server.HandleStream(ctx, stream, req)
+}
+
+func (it *interactive) close() {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if it.server != nil {
+		st := it.server.Stats()
+		it.log.Info("input summary", "injected", st.Injected, "dropped", st.Dropped, "failed", st.Failed, "watchdog_releases", st.Watchdog)
+	}
+	if it.inj != nil {
+		it.inj.Close()
+	}
 }
 
 // interactiveHandlers serve the interactive channel: input, control, clipboard.
-func (a *Agent) interactiveHandlers(conn *session.Conn, caps Caps, log *slog.Logger) map[tunnel.Kind]tunnel.StreamHandler {
-	return map[tunnel.Kind]tunnel.StreamHandler{}
+func (a *Agent) interactiveHandlers(it *interactive, caps Caps) map[tunnel.Kind]tunnel.StreamHandler {
+	var in tunnel.StreamHandler
+	if a.desk != nil {
+		in = it.handleInput
+	}
+	return map[tunnel.Kind]tunnel.StreamHandler{
+		tunnel.KindInput: gate(caps.Control, "control of the screen (input)", in),
+	}
 }

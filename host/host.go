@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/files"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
@@ -48,6 +49,9 @@ type Config struct {
 	Desktop DesktopConfig
 	// Listen is where the embedded rendezvous listens when Rendezvous is empty.
 	Listen string
+	// FilesRoot is the directory viewers with the files capability put files into and get them
+	// from; paths cannot leave it. Empty means no file transfer.
+	FilesRoot string
 	// Logger receives the agent's structured log; nil discards it.
 	Logger *slog.Logger
 	// Out receives what the person running the host must read (host ID, one-time code).
@@ -73,7 +77,8 @@ type Agent struct {
 	policy *tunnel.Policy
 	listen *tunnel.ListenPolicy
 
-	desk *desktop
+	desk  *desktop
+	files *files.Server
 	// prompting counts consent prompts on screen; input is dropped while it is non-zero.
 	prompting atomic.Int32
 
@@ -118,6 +123,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if err := a.loadAuthorized(); err != nil {
 		return nil, err
+	}
+	if cfg.FilesRoot != "" {
+		if a.files, err = files.NewServer(files.Config{Root: cfg.FilesRoot, Logger: a.log.With("component", "files")}); err != nil {
+			return nil, fmt.Errorf("--files-root: %w", err)
+		}
 	}
 	if cfg.Code {
 		a.codes = auth.NewCodeStore(cfg.CodeTTL, nil)
@@ -207,6 +217,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 	a.wg.Wait()
+	if a.files != nil {
+		a.files.Close()
+	}
 	return err
 }
 
@@ -286,7 +299,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		a.mu.Unlock()
 	}()
 
-	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: log, Viewer: viewer, Handlers: a.bulkHandlers(caps, log)}
+	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: log, Viewer: viewer, Handlers: a.bulkHandlers(caps)}
 	scfg.Policy = refuse("this session was not granted port forwarding (a trusted key without no-port-forwarding, or --grant forward for codes)")
 	scfg.ListenPolicy = refuse("this session was not granted reverse forwarding (a trusted key without no-port-forwarding, or --grant listen for codes)")
 	if caps.Forward {
@@ -303,7 +316,12 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 			scfg.ListenPolicy = lp
 		}
 	}
-	icfg := tunnel.ServerConfig{MaxStreams: 16, Logger: log, Viewer: viewer, Handlers: a.interactiveHandlers(conn, caps, log),
+	it := &interactive{a: a, log: log}
+	if a.desk != nil {
+		it.area = a.desk.newArea()
+	}
+	defer it.close()
+	icfg := tunnel.ServerConfig{MaxStreams: 16, Logger: log, Viewer: viewer, Handlers: a.interactiveHandlers(it, caps),
 		Policy:       refuse("forwards go on the tunnel channel, not the interactive one"),
 		ListenPolicy: refuse("forwards go on the tunnel channel, not the interactive one")}
 
@@ -312,7 +330,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.desk.stream(ctx, conn, log)
+			a.desk.stream(ctx, conn, it.area, log)
 		}()
 	}
 	wg.Add(1)

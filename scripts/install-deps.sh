@@ -8,6 +8,7 @@ set -euo pipefail
 #                                  and `make bench` compares the tunnel with `ssh -L`
 #   curl                           a real SOCKS5 client for the `-D` test
 #   libx11-dev libxext-dev         screen capture: one X connection and one MIT-SHM segment
+#   libxtst-dev                    input injection (XTest)
 #   libxdamage-dev libxfixes-dev   skipping unchanged frames (XDamage), the cursor (XFixes)
 #   libxrandr-dev libxinerama-dev  listing monitors
 #   libvpx-dev libx264-dev         VP8 (default) and H.264 encoding; VP8 decoding for `viewer screenshot`
@@ -16,7 +17,7 @@ set -euo pipefail
 #   xterm x11-apps                 something to see in `make demo`'s virtual display; typing tests
 #   pkg-config                     cgo finds the libraries above
 PKGS=(openssh-server openssh-client curl pkg-config
-  libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev
+  libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev libxtst-dev
   libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps)
 
 missing=()

@@ -3,6 +3,7 @@ package viewer
 import (
 	"crypto/ed25519"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -24,7 +25,7 @@ or with a one-time code the host owner reads out.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newIDCommand(), newForwardCommand(), newStdioCommand(),
-		newScreenshotCommand(), newRecordCommand(), newOpenCommand())
+		newScreenshotCommand(), newRecordCommand(), newOpenCommand(), newCopyCommand(), newLsCommand())
 	return root
 }
 
@@ -200,6 +201,62 @@ func newOpenCommand() *cobra.Command {
 				return err
 			}
 			return Open(cfg)
+		},
+	}
+	c.register(cmd)
+	return cmd
+}
+
+func newCopyCommand() *cobra.Command {
+	var c common
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "cp SRC DST",
+		Short: "Copy a file to or from the host's file root (one side is HOSTID:path)",
+		Long: `cp copies one file between this machine and the host's file root (host --files-root,
+~/deskport-files by default). Paths on the host are relative to that root and cannot leave it.
+A transfer is written to a temporary file and renamed only when every byte arrived and its
+SHA-256 matches, so a broken transfer never leaves a half file under the final name.`,
+		Example: `  viewer cp report.pdf abcdefghijklmnopqrstuvwx:inbox/report.pdf
+  viewer cp abcdefghijklmnopqrstuvwx:logs/app.log ./app.log`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			hostID := args[0]
+			if id, _, ok := splitRemote(args[1]); ok {
+				hostID = id
+			} else if id, _, ok := splitRemote(args[0]); ok {
+				hostID = id
+			}
+			cfg, err := c.config(cmd, hostID)
+			if err != nil {
+				return err
+			}
+			var progress io.Writer = cmd.ErrOrStderr()
+			if quiet {
+				progress = nil
+			}
+			return Copy(cmd.Context(), cfg, args[0], args[1], progress)
+		},
+	}
+	c.register(cmd)
+	cmd.Flags().BoolVar(&quiet, "no-progress", false, "no progress bar")
+	return cmd
+}
+
+func newLsCommand() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:     "ls HOSTID[:dir]",
+		Short:   "List a directory of the host's file root",
+		Example: "  viewer ls abcdefghijklmnopqrstuvwx:inbox",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, dir, _ := strings.Cut(args[0], ":")
+			cfg, err := c.config(cmd, id)
+			if err != nil {
+				return err
+			}
+			return ListFiles(cmd.Context(), cfg, dir, cmd.OutOrStdout())
 		},
 	}
 	c.register(cmd)

@@ -1,0 +1,83 @@
+package viewer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/deskport/deskport/files"
+	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/tunnel"
+)
+
+// splitRemote splits "HOSTID:path"; ok is false for a local path.
+func splitRemote(s string) (hostID, path string, ok bool) {
+	id, p, found := strings.Cut(s, ":")
+	if !found {
+		return "", "", false
+	}
+	if _, err := identity.ParseHostID(id); err != nil {
+		return "", "", false
+	}
+	return id, p, true
+}
+
+// Copy copies a file to or from a host: exactly one of src and dst is "HOSTID:path", a path
+// under the host's file root. progress (nil for none) shows a bar on w.
+func Copy(ctx context.Context, cfg Config, src, dst string, progress io.Writer) error {
+	srcID, srcPath, srcRemote := splitRemote(src)
+	dstID, dstPath, dstRemote := splitRemote(dst)
+	switch {
+	case srcRemote == dstRemote:
+		return fmt.Errorf("give one local path and one HOSTID:path, e.g. `viewer cp report.pdf HOSTID:inbox/report.pdf`")
+	case srcRemote:
+		cfg.HostID = srcID
+	default:
+		cfg.HostID = dstID
+	}
+	conn, err := Connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	open := files.ClientOpener(tunnel.NewClient(conn.Mux, cfg.Logger))
+	bar := func(total int64, desc string) files.ProgressFunc {
+		if progress == nil {
+			return nil
+		}
+		return files.NewProgressBar(progress, total, desc)
+	}
+	if dstRemote {
+		st, err := os.Stat(src)
+		if err != nil {
+			return err
+		}
+		return files.Put(ctx, open, src, dstPath, bar(st.Size(), "upload "+src))
+	}
+	return files.Get(ctx, open, srcPath, dst, bar(0, "download "+srcPath))
+}
+
+// ListFiles prints a directory under the host's file root.
+func ListFiles(ctx context.Context, cfg Config, dir string, w io.Writer) error {
+	conn, err := Connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	entries, err := files.List(ctx, files.ClientOpener(tunnel.NewClient(conn.Mux, cfg.Logger)), dir)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, e := range entries {
+		name := e.Name
+		if e.Mode.IsDir() {
+			name += "/"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", e.Mode, e.Size, e.ModTime.Format("2006-01-02 15:04"), name)
+	}
+	return tw.Flush()
+}
