@@ -19,7 +19,9 @@ const browser = await chromium.launch({
     // Loopback ICE candidates only: the tests keep every packet on 127.0.0.1.
     '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'],
 });
-const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+const page = await context.newPage();
 const logs = [];
 page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
 page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
@@ -68,6 +70,35 @@ const commands = {
       return { width: c.width, height: c.height, px: pts.map(([x, y]) => Array.from(g.getImageData(Math.floor(x * c.width), Math.floor(y * c.height), 1, 1).data.slice(0, 3))) };
     }, pts);
     return { ok: true, ...colours };
+  },
+  async 'wait-input'() {
+    const s = await waitFor((s) => s.state === 'failed' || (s.input && (s.input.state === 'on' || s.input.state === 'unavailable')), 30000);
+    if (!s.input || s.input.state !== 'on') throw new Error(`input not available: ${JSON.stringify(s.input)}`);
+    return { ok: true };
+  },
+  // click FX FY: a real mouse click at a point of the remote screen given as fractions.
+  async click(fx, fy) {
+    const p = await page.evaluate(([x, y]) => window.deskport.input.pointAt(x, y), [Number(fx), Number(fy)]);
+    await page.mouse.click(p.x, p.y);
+    return { ok: true, at: p };
+  },
+  async move(fx, fy) {
+    const p = await page.evaluate(([x, y]) => window.deskport.input.pointAt(x, y), [Number(fx), Number(fy)]);
+    await page.mouse.move(p.x, p.y);
+    return { ok: true, at: p };
+  },
+  // type JSON-STRING: types the text with real key events.
+  async type(...words) {
+    await page.keyboard.type(JSON.parse(words.join(' ')), { delay: 20 });
+    return { ok: true };
+  },
+  async press(key) {
+    await page.keyboard.press(key);
+    return { ok: true };
+  },
+  async wheel(dy) {
+    await page.mouse.wheel(0, Number(dy));
+    return { ok: true };
   },
   async screenshot(path) {
     await page.screenshot({ path });
