@@ -34,6 +34,11 @@ type Options struct {
 	NoFiles bool
 	// NoClipboard (no-clipboard) refuses clipboard sync.
 	NoClipboard bool
+	// NoView (no-view) withholds the screen; NoControl (no-control) refuses input while the
+	// screen stays visible; NoForward (no-forward) refuses -L and -D; NoListen (no-listen)
+	// refuses -R. They are host-side switches, one per capability, and are not sent to the
+	// viewer.
+	NoView, NoControl, NoForward, NoListen bool
 }
 
 // AuthorizedKey is one line of an authorized_viewers file.
@@ -143,6 +148,14 @@ func parseOptions(opts []string) (Options, error) {
 			err = flag(&o.NoFiles)
 		case "no-clipboard":
 			err = flag(&o.NoClipboard)
+		case "no-view":
+			err = flag(&o.NoView)
+		case "no-control":
+			err = flag(&o.NoControl)
+		case "no-forward":
+			err = flag(&o.NoForward)
+		case "no-listen":
+			err = flag(&o.NoListen)
 		case "permitopen", "permitlisten":
 			var v string
 			if v, err = optionValue(name, value, hasValue); err != nil {
@@ -164,7 +177,7 @@ func parseOptions(opts []string) (Options, error) {
 				}
 			}
 		default:
-			err = fmt.Errorf("unknown option %q; deskport knows permitopen, permitlisten, no-port-forwarding, view-only, no-files and no-clipboard, and refuses to run with a policy it cannot enforce", name)
+			err = fmt.Errorf("unknown option %q; deskport knows permitopen, permitlisten, no-port-forwarding, view-only, no-view, no-control, no-files, no-clipboard, no-forward and no-listen, and refuses to run with a policy it cannot enforce", name)
 		}
 		if err != nil {
 			return Options{}, err

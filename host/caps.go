@@ -72,12 +72,12 @@ func (c Caps) Intersect(o Caps) Caps {
 // unless an option takes it away.
 func capsForKey(o auth.Options) Caps {
 	return Caps{
-		View:      true,
-		Control:   !o.ViewOnly,
+		View:      !o.NoView,
+		Control:   !o.ViewOnly && !o.NoControl,
 		Clipboard: !o.ViewOnly && !o.NoClipboard,
 		Files:     !o.ViewOnly && !o.NoFiles,
-		Forward:   !o.NoPortForwarding,
-		Listen:    !o.NoPortForwarding,
+		Forward:   !o.NoPortForwarding && !o.NoForward,
+		Listen:    !o.NoPortForwarding && !o.NoListen,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deskport/deskport/clipboard"
 	"github.com/deskport/deskport/input"
 	"github.com/deskport/deskport/input/xtest"
 	"github.com/deskport/deskport/tunnel"
@@ -120,11 +121,14 @@ func (it *interactive) close() {
 
 // interactiveHandlers serve the interactive channel: input, control, clipboard.
 func (a *Agent) interactiveHandlers(it *interactive, caps Caps) map[tunnel.Kind]tunnel.StreamHandler {
-	var in tunnel.StreamHandler
+	var in, clip tunnel.StreamHandler
 	if a.desk != nil {
 		in = it.handleInput
+		cs := &clipboard.Server{Display: a.desk.cfg.Display, Logger: it.log.With("component", "clipboard")}
+		clip = replyOK(cs.Handle)
 	}
 	return map[tunnel.Kind]tunnel.StreamHandler{
-		tunnel.KindInput: gate(caps.Control, "control of the screen (input)", in),
+		tunnel.KindInput:     gate(caps.Control, "control of the screen (input)", in),
+		tunnel.KindClipboard: gate(caps.Clipboard, "the clipboard", clip),
 	}
 }

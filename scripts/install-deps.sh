@@ -15,10 +15,11 @@ set -euo pipefail
 #   xvfb xdotool x11-utils         headless hosts (--virtual-display) and the desktop tests
 #   chromium                       the browser viewer's end-to-end tests (Playwright drives it)
 #   xterm x11-apps                 something to see in `make demo`'s virtual display; typing tests
+#   xclip                          the host side of clipboard sync (X11 selections)
 #   pkg-config                     cgo finds the libraries above
 PKGS=(openssh-server openssh-client curl pkg-config
   libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev libxtst-dev
-  libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps)
+  libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip)
 
 missing=()
 for p in "${PKGS[@]}"; do
