@@ -165,14 +165,20 @@ type rawPeer struct {
 
 	extra []chan datachannel.ReadWriteCloserDeadliner
 
+	answerSDP string
+
+	track  *webrtc.TrackLocalStaticSample
+	sender *webrtc.RTPSender
+
 	// Tracks receives remote media tracks (only with rawOptions.media).
 	Tracks chan *webrtc.TrackRemote
 }
 
 type rawOptions struct {
+
 	// extra creates in-band (announced) data channels with these labels.
 	extra []string
-	// media registers the default codecs so that the peer can send and receive tracks.
+	// media registers the default codecs and adds a VP8 video track before the offer.
 	media bool
 }
 
@@ -215,6 +221,17 @@ func newRawPeer(t testing.TB, sig session.Signaler, opts rawOptions) *rawPeer {
 		}
 		p.onOpen(dc, ch)
 		p.extra = append(p.extra, ch)
+	}
+	if opts.media {
+		track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "evil", "evil")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sender, err := pc.AddTrack(track)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.track, p.sender = track, sender
 	}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		select {
@@ -357,6 +374,7 @@ func (p *rawPeer) offer(ctx context.Context) (answerSDP string, err error) {
 	if err != nil {
 		return "", err
 	}
+	p.answerSDP = m.SDP
 	return m.SDP, p.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
 }
 

@@ -205,4 +205,3 @@ func TestCodeSecrecy(t *testing.T) {
 		t.Errorf("an expired code was still usable: %v", verr)
 	}
 }
-
