@@ -41,8 +41,10 @@ test-short: fmt-check vet
 demo: deps build
 	./scripts/demo.sh
 
-bench: deps build
-	$(GO) run ./cmd/deskport-bench
+# One run, one table (bench/results/latest.md and .json); BENCH_FLAGS="-only forward" picks sections.
+BENCH_FLAGS ?=
+bench: deps node-deps build
+	$(GO) run ./cmd/deskport-bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN)

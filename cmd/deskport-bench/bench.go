@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/deskport/deskport/internal/keylatency"
 	"io"
 	"net"
 	"os"
@@ -45,6 +46,14 @@ type row struct {
 	FirstByteS float64 `json:"first_byte_s,omitempty"`
 }
 
+// keyRow is one line of the key-press latency table.
+type keyRow struct {
+	Load     string  `json:"load"`
+	Median   float64 `json:"median_ms"`
+	P99      float64 `json:"p99_ms"`
+	BulkMBps float64 `json:"forward_mb_per_s,omitempty"`
+}
+
 func run(ctx context.Context, cfg config) error {
 	work, err := os.MkdirTemp("", "deskport-bench")
 	if err != nil {
@@ -55,6 +64,21 @@ func run(ctx context.Context, cfg config) error {
 	if cfg.only["forward"] {
 		if res.Forward, res.FirstByteMs, err = runForward(ctx, cfg, work); err != nil {
 			return err
+		}
+	}
+	if cfg.only["keys"] {
+		for _, saturate := range []bool{false, true} {
+			r, err := keylatency.Measure(ctx, 200, 10*time.Millisecond, saturate)
+			if err != nil {
+				return fmt.Errorf("key latency: %w", err)
+			}
+			load := "idle"
+			if saturate {
+				load = "saturating forward"
+			}
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			res.Keys = append(res.Keys, keyRow{Load: load, Median: ms(r.Median), P99: ms(r.P99), BulkMBps: r.BulkMBps})
+			fmt.Fprintf(os.Stderr, "  key latency %-20s median %.2f ms, p99 %.2f ms\n", load, ms(r.Median), ms(r.P99))
 		}
 	}
 	if err := runDesktop(ctx, cfg, work, res); err != nil {

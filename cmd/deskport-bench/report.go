@@ -16,7 +16,7 @@ import (
 )
 
 // Sections, in the order they run; -only picks some.
-var sections = []string{"forward", "capture", "stream", "firstframe", "latency"}
+var sections = []string{"forward", "keys", "capture", "stream", "firstframe", "latency"}
 
 // desktopSections are what -only desktop means.
 var desktopSections = []string{"capture", "stream", "firstframe", "latency"}
@@ -65,6 +65,7 @@ type results struct {
 	Stream      []streamRow  `json:"stream,omitempty"`
 	FirstFrame  []firstRow   `json:"first_frame,omitempty"`
 	Latency     []latencyRow `json:"latency,omitempty"`
+	Keys        []keyRow     `json:"key_latency,omitempty"`
 	Skipped     []string     `json:"skipped,omitempty"`
 }
 
@@ -272,6 +273,19 @@ func report(cfg config, res *results) error {
 		b.WriteString("| screen | codec | median ms | p95 ms | min ms | × frame interval (33.3 ms) | frames | misread |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.Latency {
 			fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.0f | %.2f | %d | %d |\n", r.Size, r.Codec, r.Median, r.P95, r.Min, r.VsFrame, r.Frames, r.Misread)
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Keys) > 0 {
+		b.WriteString("## Key-press latency\n\nViewer send → host injection of a key press on the interactive channel, through real sessions on loopback (200 presses, one every 10 ms). \"saturated\": meanwhile the viewer uploads through a forward on the tunnel channel as fast as it can.\n\n")
+		b.WriteString("| load | median ms | p99 ms | × idle p99 | forward MB/s meanwhile |\n|---|---:|---:|---:|---:|\n")
+		idle := res.Keys[0].P99
+		for _, r := range res.Keys {
+			ratio := 0.0
+			if idle > 0 {
+				ratio = r.P99 / idle
+			}
+			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.1f | %.1f |\n", r.Load, r.Median, r.P99, ratio, r.BulkMBps)
 		}
 		b.WriteString("\n")
 	}
