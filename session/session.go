@@ -125,7 +125,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		open, label := ch.open, ch.label
 		dc.OnOpen(func() {
 			// pion wants the detach inside OnOpen; it does not block.
-			cc, err := newChannelConn(dc)
+			cc, err := newChannelConn(dc, c.srtt)
 			if err != nil {
 				c.fail(fmt.Errorf("session: detach %s channel: %w", label, err))
 				return
@@ -161,6 +161,11 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 	go c.sendCandidates(cands)
 	go c.watch()
 	return c, nil
+}
+
+// srtt is the SCTP association's smoothed round-trip time (zero before the first measurement).
+func (c *Conn) srtt() time.Duration {
+	return time.Duration(c.pc.SCTP().Stats().SmoothedRoundTripTime * float64(time.Second))
 }
 
 // fail records the first reason set-up or the connection ended, without blocking a pion callback.
