@@ -411,22 +411,57 @@ func TestHostHandshakeLimit(t *testing.T) {
 
 func TestPendingPerHostCap(t *testing.T) {
 	leakCheck(t)
-	ts := startServer(t, Config{MaxPendingPerHost: 2})
+	ts := startServer(t, Config{MaxPendingPerHost: 4, TrustProxyHeaders: true})
 	ctx := ctx10(t)
 	key, hostID := newKey(t)
 	startHost(t, &HostClient{URL: ts.URL, Key: key})
 	<-ts.registered
+	from := func(ip string) *DialOptions {
+		return &DialOptions{HTTPClient: &http.Client{Transport: forwardedFor(ip)}}
+	}
+	// One address may hold half of the host's waiting attempts.
+	var first []*Session
 	for range 2 {
-		v, err := Dial(ctx, ts.URL, hostID, nil)
+		v, err := Dial(ctx, ts.URL, hostID, from("203.0.113.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		first = append(first, v)
+	}
+	if _, err := Dial(ctx, ts.URL, hostID, from("203.0.113.1")); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "your address") {
+		t.Fatalf("third attempt from one address: %v", err)
+	}
+	for range 2 {
+		v, err := Dial(ctx, ts.URL, hostID, from("203.0.113.2"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer v.Close()
 	}
-	_, err := Dial(ctx, ts.URL, hostID, nil)
-	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "waiting for its answer") {
-		t.Fatalf("third pending session: %v", err)
+	// The host is full; a newcomer evicts the oldest attempt of the busiest address.
+	v, err := Dial(ctx, ts.URL, hostID, from("203.0.113.3"))
+	if err != nil {
+		t.Fatalf("a newcomer to a full host: %v", err)
 	}
+	defer v.Close()
+	select {
+	case m := <-first[0].Recv():
+		if m != nil && m.Type != signal.TypeBye {
+			t.Fatalf("the evicted session got %+v, want a bye", m)
+		}
+	case <-ctx.Done():
+		t.Fatal("the oldest waiting session was not evicted")
+	}
+}
+
+// forwardedFor sets X-Forwarded-For, so one test can play clients at several addresses.
+type forwardedFor string
+
+func (ip forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", string(ip))
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func TestPendingSessionExpires(t *testing.T) {

@@ -105,6 +105,7 @@ type session struct {
 	host    *conn
 	viewer  *conn
 	pending bool
+	created time.Time
 	timer   *time.Timer
 }
 
@@ -484,14 +485,43 @@ func (s *Server) connect(c *conn, m *signal.Message) {
 		}
 		return
 	}
-	if h.pending >= s.cfg.MaxPendingPerHost {
-		c.log.Info("refused a session over the pending cap", "host_id", h.hostID, "limit", s.cfg.MaxPendingPerHost)
-		c.sendError(signal.CodeTooManySessions, "", "host %s already has %d connection attempts waiting for its answer; try again in a few seconds", m.HostID, h.pending)
+	// Host IDs are not secret, so the pending cap must not let one address lock everyone out:
+	// each address gets at most maxPendingPerIP waiting attempts per host, and when the host is
+	// full the oldest attempt of the address holding the most is evicted for the newcomer.
+	byIP := map[string][]*session{}
+	for _, other := range h.sessions {
+		if other.pending {
+			byIP[other.viewer.ip] = append(byIP[other.viewer.ip], other)
+		}
+	}
+	// One address may hold at most half of a host's waiting attempts.
+	maxPendingPerIP := max(1, s.cfg.MaxPendingPerHost/2)
+	if len(byIP[c.ip]) >= maxPendingPerIP {
+		c.log.Info("refused a session over the per-address pending cap", "host_id", h.hostID, "limit", maxPendingPerIP)
+		c.sendError(signal.CodeTooManySessions, "", "your address already has %d connection attempts to host %s waiting for its answer; finish or close them first", len(byIP[c.ip]), m.HostID)
 		return
+	}
+	if h.pending >= s.cfg.MaxPendingPerHost {
+		var victim *session
+		for _, list := range byIP {
+			for _, cand := range list {
+				if victim == nil || len(list) > len(byIP[victim.viewer.ip]) ||
+					(len(list) == len(byIP[victim.viewer.ip]) && cand.created.Before(victim.created)) {
+					victim = cand
+				}
+			}
+		}
+		if victim == nil {
+			c.sendError(signal.CodeTooManySessions, "", "host %s already has %d connection attempts waiting for its answer; try again in a few seconds", m.HostID, h.pending)
+			return
+		}
+		s.removeLocked(victim)
+		c.log.Info("evicted the oldest waiting session of the busiest address", "host_id", h.hostID, "session", victim.id)
+		victim.viewer.send(&signal.Message{Type: signal.TypeBye, Session: victim.id, Code: signal.ByeExpired, Reason: "too many connection attempts are waiting for this host; try again"})
 	}
 	var raw [16]byte
 	rand.Read(raw[:])
-	sess := &session{id: hex.EncodeToString(raw[:]), host: h, viewer: c, pending: true}
+	sess := &session{id: hex.EncodeToString(raw[:]), host: h, viewer: c, pending: true, created: time.Now()}
 	sess.timer = time.AfterFunc(s.cfg.PendingTimeout, func() { s.expire(sess) })
 	s.sessions[sess.id] = sess
 	h.sessions[sess.id] = sess
