@@ -101,6 +101,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.DurationVar(&cfg.CodeTTL, "code-ttl", 0, "how long a one-time code stays valid (default 10m)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "concurrent forwarded connections per viewer (default 128)")
 	fs.BoolVar(&noDesktop, "no-desktop", false, "do not offer the screen (port forwarding only)")
+	fs.StringVar(&cfg.AuditLogPath, "audit-log", logflags.ConfigPath("audit.log"), "JSON-lines audit log of sessions, grants, forwards, files and refusals (empty: none)")
 	fs.StringVar(&cfg.FilesRoot, "files-root", defaultFilesRoot(), "directory viewers with the files capability may put and get files in (paths cannot leave it); empty turns file transfer off")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "where the embedded rendezvous listens when no --rendezvous is given")
 	fs.StringVar(&cfg.Desktop.Display, "display", "", "X display to share (default $DISPLAY)")

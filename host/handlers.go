@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deskport/deskport/audit"
 	"github.com/deskport/deskport/clipboard"
+	"github.com/deskport/deskport/files"
 	"github.com/deskport/deskport/input"
 	"github.com/deskport/deskport/input/xtest"
 	"github.com/deskport/deskport/tunnel"
@@ -59,11 +61,35 @@ func (p pausable) Inject(e input.Event) error {
 	return p.Injector.Inject(e)
 }
 
+// sessionFiles is one session's file server: the host's root, with every transfer recorded
+// in the audit log under the session. nil when file transfer is off.
+func (a *Agent) sessionFiles(log *slog.Logger, rec func(audit.Event)) *files.Server {
+	if a.cfg.FilesRoot == "" {
+		return nil
+	}
+	fs, err := files.NewServer(files.Config{Root: a.cfg.FilesRoot, Logger: log.With("component", "files"),
+		OnTransfer: func(t files.Transfer) {
+			e := audit.Event{Type: audit.TypeFile, Path: t.Path, Target: fmt.Sprint(t.Op), BytesIn: t.Bytes, Duration: t.Duration}
+			if t.Op != files.OpPut {
+				e.BytesIn, e.BytesOut = 0, t.Bytes
+			}
+			if t.Err != nil {
+				e.Error = t.Err.Error()
+			}
+			rec(e)
+		}})
+	if err != nil {
+		log.Error("file transfer unavailable", "err", err)
+		return nil
+	}
+	return fs
+}
+
 // bulkHandlers serve the tunnel channel's non-forward kinds: files.
-func (a *Agent) bulkHandlers(caps Caps) map[tunnel.Kind]tunnel.StreamHandler {
+func (a *Agent) bulkHandlers(fs *files.Server, caps Caps) map[tunnel.Kind]tunnel.StreamHandler {
 	var h tunnel.StreamHandler
-	if a.files != nil {
-		h = replyOK(a.files.Handle)
+	if fs != nil {
+		h = replyOK(fs.Handle)
 	}
 	return map[tunnel.Kind]tunnel.StreamHandler{
 		tunnel.KindFilePut: gate(caps.Files, "file transfer", h),

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deskport/deskport/audit"
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/files"
 	"github.com/deskport/deskport/identity"
@@ -49,6 +50,9 @@ type Config struct {
 	Desktop DesktopConfig
 	// Listen is where the embedded rendezvous listens when Rendezvous is empty.
 	Listen string
+	// AuditLogPath is where the JSON-lines audit log goes (sessions, capabilities, forwards,
+	// files, refusals); empty means none.
+	AuditLogPath string
 	// FilesRoot is the directory viewers with the files capability put files into and get them
 	// from; paths cannot leave it. Empty means no file transfer.
 	FilesRoot string
@@ -78,7 +82,7 @@ type Agent struct {
 	listen *tunnel.ListenPolicy
 
 	desk  *desktop
-	files *files.Server
+	audit *audit.Log
 	// prompting counts consent prompts on screen; input is dropped while it is non-zero.
 	prompting atomic.Int32
 
@@ -124,10 +128,18 @@ func New(cfg Config) (*Agent, error) {
 	if err := a.loadAuthorized(); err != nil {
 		return nil, err
 	}
+	if cfg.AuditLogPath != "" {
+		if a.audit, err = audit.Open(cfg.AuditLogPath); err != nil {
+			return nil, fmt.Errorf("--audit-log: %w", err)
+		}
+	}
 	if cfg.FilesRoot != "" {
-		if a.files, err = files.NewServer(files.Config{Root: cfg.FilesRoot, Logger: a.log.With("component", "files")}); err != nil {
+		// Check the root now (and create it), so a bad --files-root stops the start.
+		fs, err := files.NewServer(files.Config{Root: cfg.FilesRoot})
+		if err != nil {
 			return nil, fmt.Errorf("--files-root: %w", err)
 		}
+		fs.Close()
 	}
 	if cfg.Code {
 		a.codes = auth.NewCodeStore(cfg.CodeTTL, nil)
@@ -217,8 +229,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 	a.wg.Wait()
-	if a.files != nil {
-		a.files.Close()
+	if cerr := a.audit.Close(); cerr != nil && a.audit != nil {
+		a.log.Error("audit log", "err", cerr)
 	}
 	return err
 }
@@ -264,6 +276,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	})
 	if err != nil {
 		log.Warn("viewer refused", "err", err)
+		a.audit.Record(audit.Event{Type: audit.TypeRefused, Session: s.ID(), Remote: s.ViewerAddr(), Error: err.Error()})
 		if errors.Is(err, auth.ErrBadCode) || errors.Is(err, auth.ErrCodeExpired) {
 			fmt.Fprintln(a.cfg.Out, "the one-time code is used up (a wrong or late attempt); "+a.codeHint())
 		}
@@ -283,6 +296,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 			granted, ok := a.consent(ctx, ConsentRequest{SessionID: s.ID(), Viewer: viewer, Addr: s.ViewerAddr(), Offered: caps})
 			if !ok {
 				log.Warn("the host owner refused the viewer")
+				a.audit.Record(audit.Event{Type: audit.TypeRefused, Session: s.ID(), Viewer: viewer, Method: peer.Method, Remote: s.ViewerAddr(), Error: "the host owner refused consent"})
 				return
 			}
 			caps = granted.Intersect(caps)
@@ -290,6 +304,14 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	}
 	log = log.With("caps", caps.String())
 	log.Info("viewer connected", "path", conn.CandidateType())
+	started := time.Now()
+	base := audit.Event{Session: s.ID(), Viewer: viewer, Method: peer.Method, Remote: s.ViewerAddr()}
+	rec := func(e audit.Event) {
+		e.Session, e.Viewer, e.Method, e.Remote = base.Session, base.Viewer, base.Method, base.Remote
+		a.audit.Record(e)
+	}
+	rec(audit.Event{Type: audit.TypeSessionStart, Capabilities: caps.grantedNames()})
+	defer func() { rec(audit.Event{Type: audit.TypeSessionEnd, Duration: time.Since(started)}) }()
 	a.mu.Lock()
 	a.sessions[conn] = SessionInfo{ID: s.ID(), Viewer: viewer, Method: peer.Method, Addr: s.ViewerAddr(), Caps: caps.String(), Started: time.Now()}
 	a.mu.Unlock()
@@ -299,7 +321,24 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		a.mu.Unlock()
 	}()
 
-	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: log, Viewer: viewer, Handlers: a.bulkHandlers(caps)}
+	fs := a.sessionFiles(log, rec)
+	if fs != nil {
+		defer fs.Close()
+	}
+	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: log, Viewer: viewer, Handlers: a.bulkHandlers(fs, caps),
+		OnForward: func(ev tunnel.ForwardEvent) {
+			e := audit.Event{Type: audit.TypeForward, Target: ev.Target, BytesIn: ev.Sent, BytesOut: ev.Received, Duration: ev.Duration}
+			if ev.Kind == tunnel.KindReverse {
+				e.Type = audit.TypeReverse
+			}
+			if ev.Err != nil {
+				e.Error = ev.Err.Error()
+				if errors.Is(ev.Err, tunnel.ErrTargetRefused) {
+					e.Type = audit.TypeRefused
+				}
+			}
+			rec(e)
+		}}
 	scfg.Policy = refuse("this session was not granted port forwarding (a trusted key without no-port-forwarding, or --grant forward for codes)")
 	scfg.ListenPolicy = refuse("this session was not granted reverse forwarding (a trusted key without no-port-forwarding, or --grant listen for codes)")
 	if caps.Forward {

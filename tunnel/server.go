@@ -50,7 +50,8 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// Viewer identifies the authenticated viewer (for example its key fingerprint) in logs.
 	Viewer string
-	// OnForward, if set, is called when a forward ends.
+	// OnForward, if set, is called when a forward ends, and when one is refused (Err set,
+	// nothing moved).
 	OnForward func(ForwardEvent)
 	// Handlers serve other stream kinds; a kind without a handler is answered with
 	// StatusUnsupported.
@@ -230,6 +231,9 @@ func (st *session) forward(ctx context.Context, stream *yamux.Stream, req Reques
 			log.Info("forward failed", "err", err)
 		}
 		st.replyAndClose(stream, status, err.Error())
+		if st.s.cfg.OnForward != nil {
+			st.s.cfg.OnForward(ForwardEvent{Viewer: st.s.cfg.Viewer, Kind: KindTCP, Target: req.Addr, Start: time.Now(), Err: err})
+		}
 		return
 	}
 	dctx, cancel := context.WithTimeout(ctx, DialTimeout)

@@ -5,6 +5,8 @@ package e2e
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -112,7 +114,8 @@ func newWorld(t *testing.T) *world {
 func (w *world) startHost(t *testing.T, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"--rendezvous", w.rvURL, "--key", filepath.Join(w.dir, "host.key"),
-		"--authorized-viewers", w.authorized, "--ice-loopback-only"}, extra...)
+		"--authorized-viewers", w.authorized, "--ice-loopback-only", "--audit-log", filepath.Join(w.dir, "audit.log"),
+		"--files-root", filepath.Join(w.dir, "files-root")}, extra...)
 	w.host = start(t, "host", args...)
 	w.host.waitFor(`registered`, 30*time.Second)
 	return w.host
@@ -160,7 +163,7 @@ func TestForwardDynamicSOCKS(t *testing.T) {
 
 func TestForwardRemote(t *testing.T) {
 	w := newWorld(t)
-	target := serveBlob(t) // on the viewer's side
+	target := serveBlob(t)                          // on the viewer's side
 	w.startHost(t, "--allow-listen", "127.0.0.1:0") // port 0: any free port the OS picks
 	v := w.forward(t, w.viewerKey, "-R", "127.0.0.1:0:"+target.Addr().String())
 	bound := v.waitFor(`remote forwarding (\S+) on the host`, 60*time.Second)[1]
@@ -189,6 +192,45 @@ func TestRefusedTarget(t *testing.T) {
 	v.waitFor(`not allowed|refused`, 30*time.Second)
 	v.waitFor(`--allow`, 30*time.Second)
 	w.host.waitFor(`refused.*`+regexpQuote(refused.Addr().String()), 30*time.Second)
+
+	// The audit log has the session, its grants and the refusal; after the viewer leaves, the end.
+	v.stop()
+	w.host.waitFor(`viewer disconnected`, 30*time.Second)
+	events := readAudit(t, filepath.Join(w.dir, "audit.log"))
+	want := map[string]bool{"session_start": false, "refused": false, "session_end": false}
+	for _, e := range events {
+		switch e["type"] {
+		case "session_start":
+			want["session_start"] = strings.HasPrefix(fmt.Sprint(e["viewer"]), "SHA256:") && strings.Contains(fmt.Sprint(e["capabilities"]), "forward")
+		case "refused":
+			want["refused"] = want["refused"] || e["target"] == refused.Addr().String()
+		case "session_end":
+			want["session_end"] = true
+		}
+	}
+	for k, ok := range want {
+		if !ok {
+			t.Errorf("audit log lacks a proper %s event: %v", k, events)
+		}
+	}
+}
+
+// readAudit parses the host's JSON-lines audit log.
+func readAudit(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("audit log: %v", err)
+	}
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func TestUnauthorizedViewer(t *testing.T) {
