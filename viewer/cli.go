@@ -34,6 +34,7 @@ type common struct {
 	rendezvous   string
 	key          string
 	code         string
+	knownHosts   string
 	loopbackOnly bool
 	log          logflags.Flags
 }
@@ -43,6 +44,7 @@ func (c *common) register(cmd *cobra.Command) {
 	fs.StringVar(&c.rendezvous, "rendezvous", logflags.Rendezvous(), "rendezvous server URL (default $DESKPORT_RENDEZVOUS)")
 	fs.StringVar(&c.key, "key", logflags.ConfigPath("viewer.key"), "viewer key file (created if missing)")
 	fs.StringVar(&c.code, "code", "", "one-time code from the host owner (instead of a trusted key)")
+	fs.StringVar(&c.knownHosts, "known-hosts", logflags.ConfigPath("known_hosts"), "pinned host keys (trust on first use; empty: no pinning)")
 	fs.BoolVar(&c.loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
 	_ = fs.MarkHidden("ice-loopback-only")
 	c.log.Register(fs)
@@ -54,12 +56,13 @@ func (c *common) config(cmd *cobra.Command, hostID string) (Config, error) {
 		return Config{}, err
 	}
 	cfg := Config{
-		Rendezvous: c.rendezvous,
-		KeyPath:    c.key,
-		HostID:     hostID,
-		Code:       c.code,
-		Logger:     logger,
-		Out:        cmd.ErrOrStderr(),
+		Rendezvous:     c.rendezvous,
+		KeyPath:        c.key,
+		HostID:         hostID,
+		Code:           c.code,
+		KnownHostsPath: c.knownHosts,
+		Logger:         logger,
+		Out:            cmd.ErrOrStderr(),
 	}
 	cfg.Session.LoopbackOnly = c.loopbackOnly
 	return cfg, nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/knownhosts"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/tunnel"
@@ -30,6 +31,9 @@ type Config struct {
 	HostID string
 	// Code is a one-time code from the host owner; empty means trusted-key authentication.
 	Code string
+	// KnownHostsPath pins host keys (trust on first use, a loud refusal on change); empty
+	// means no pinning.
+	KnownHostsPath string
 	// Session holds the WebRTC settings.
 	Session session.Config
 	// Logger receives the viewer's structured log; nil discards it.
@@ -82,6 +86,16 @@ func Connect(ctx context.Context, cfg Config) (*session.Conn, error) {
 	rs.Close()
 	if err != nil {
 		return nil, fmt.Errorf("connecting to host %s: %w", cfg.HostID, err)
+	}
+	if cfg.KnownHostsPath != "" {
+		added, err := knownhosts.Pin(cfg.KnownHostsPath, cfg.HostID, conn.Result.HostKey)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		if added {
+			fmt.Fprintf(cfg.Out, "added host %s (%s) to %s\n", cfg.HostID, identity.Fingerprint(conn.Result.HostKey), cfg.KnownHostsPath)
+		}
 	}
 	return conn, nil
 }

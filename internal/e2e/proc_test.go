@@ -35,6 +35,16 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		binDir = dir
+		// The binaries keep keys, known_hosts, audit logs and the file root under the user's
+		// config and home directories: give them throwaway ones.
+		home, err := os.MkdirTemp("", "deskport-e2e-home")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(home)
+		os.Setenv("HOME", home)
+		os.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
 		return m.Run()
 	}()
 	os.Exit(code)

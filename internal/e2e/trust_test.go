@@ -60,3 +60,33 @@ func TestPolicyRefusedAtStart(t *testing.T) {
 		t.Fatalf("--check-config with no way in: err %v\n%s", err, out)
 	}
 }
+
+// TestKnownHosts: the viewer pins the host key on first use and refuses loudly when the pinned
+// key differs.
+func TestKnownHosts(t *testing.T) {
+	w := newWorld(t)
+	target := serveBlob(t)
+	w.startHost(t, "--allow", target.Addr().String())
+	known := filepath.Join(w.dir, "known_hosts")
+	args := []string{"forward", w.hostID, "--rendezvous", w.rvURL, "--key", w.viewerKey, "--ice-loopback-only",
+		"--known-hosts", known, "-L", "127.0.0.1:0:" + target.Addr().String()}
+	v := start(t, "viewer", args...)
+	v.waitFor(`added host `+w.hostID, 60*time.Second)
+	v.waitFor(`forwarding`, 30*time.Second)
+	v.stop()
+	data, err := os.ReadFile(known)
+	if err != nil || !strings.HasPrefix(string(data), w.hostID+" ssh-ed25519 ") {
+		t.Fatalf("known_hosts holds %q (%v)", data, err)
+	}
+	// Pin another key under the same ID: the viewer must refuse and say what to do.
+	other := filepath.Join(w.dir, "other.key")
+	run(t, "viewer", "id", "--key", other)
+	line, _ := run(t, "viewer", "id", "--key", other)
+	fields := strings.Fields(line)
+	os.WriteFile(known, []byte(w.hostID+" "+fields[0]+" "+fields[1]+"\n"), 0o600)
+	v2 := start(t, "viewer", args...)
+	if err := v2.wait(60 * time.Second); err == nil {
+		t.Fatal("the viewer connected although the pinned host key differs")
+	}
+	v2.waitFor(`(?i)changed|differs|does not match`, time.Second)
+}
