@@ -128,6 +128,19 @@ func (e *env) hostSet(t *testing.T, text string) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("xclip -i: %v", err)
 	}
+	// xclip's forked child takes the selection a moment after the parent exits; wait for it
+	// so that two copies in a row cannot land in the wrong order.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		cmd := exec.Command("xclip", "-o", "-selection", "clipboard")
+		cmd.Env = append(os.Environ(), "DISPLAY="+e.display)
+		if out, err := cmd.Output(); err == nil && string(out) == text {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the host clipboard never showed the copied text")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (e *env) nextUpdate(t *testing.T) string {
