@@ -107,9 +107,24 @@ func TestNilLog(t *testing.T) {
 	}
 }
 
+// A fresh machine has no ~/.config/deskport yet: Open creates the directory, private.
+func TestOpenCreatesDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing")
+	l, err := Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatalf("Open in a missing directory: %v", err)
+	}
+	l.Close()
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("directory mode %v (%v), want 0700", st.Mode().Perm(), err)
+	}
+}
+
 func TestOpenError(t *testing.T) {
-	if _, err := Open(filepath.Join(t.TempDir(), "missing", "audit.log")); err == nil {
-		t.Fatal("Open in a missing directory succeeded")
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	if _, err := Open(filepath.Join(file, "audit.log")); err == nil {
+		t.Fatal("Open under a regular file succeeded")
 	}
 }
 

@@ -71,7 +71,7 @@ func TestBrowserInput(t *testing.T) {
 	}()
 
 	h := start(t, "host", "--display", srv.Display(), "--listen", "127.0.0.1:0", "--key", filepath.Join(w.dir, "host.key"),
-		"--authorized-viewers", w.authorized, "--ice-loopback-only", "--grant", "view,control")
+		"--authorized-viewers", w.authorized, "--ice-loopback-only", "--grant", "view,control,clipboard")
 	link := h.waitFor(`open in a browser: (\S+)`, 30*time.Second)[1]
 	code := h.waitFor(`one-time code: (\S+)`, 5*time.Second)[1]
 	h.waitFor(`registered`, 30*time.Second)
@@ -121,6 +121,36 @@ func TestBrowserInput(t *testing.T) {
 		t.Fatal("no wheel button reached the X client within 10 s")
 	}
 	b.do("screenshot", filepath.Join(artifactDir(t), "browser-input.png"))
+
+	// Clipboard both ways: the browser's text reaches the host's X clipboard, and text copied
+	// on the host reaches the browser's clipboard.
+	b.do("clip-write", `"from the browser ✓"`)
+	b.do("clip-sync")
+	xclip := func(args ...string) *exec.Cmd {
+		c := exec.Command("xclip", args...)
+		c.Env = append(os.Environ(), "DISPLAY="+srv.Display())
+		return c
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		out, _ := xclip("-o", "-selection", "clipboard").Output()
+		if string(out) == "from the browser ✓" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the host clipboard holds %q, want the browser's text", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	set := xclip("-selection", "clipboard")
+	set.Stdin = strings.NewReader("from the host ✓")
+	if err := set.Run(); err != nil {
+		t.Fatalf("xclip: %v", err)
+	}
+	b.do("clip-wait", `"from the host ✓"`)
+	if got := b.do("clip-read")["text"]; got != "from the host ✓" {
+		t.Errorf("the browser clipboard holds %q, want the host's text", got)
+	}
 	h.stop()
 	h.waitFor(`input summary.*injected=[1-9]`, 5*time.Second)
 }

@@ -1,9 +1,8 @@
 // Clipboard sync with the host over a tunnel.KindClipboard stream on the interactive session.
 //
-// PROVISIONAL WIRE FORMAT: the clipboard package (clipboard/) had not published its protocol
-// when this was written. Until it does, this module speaks the simplest form: open payload
-// [version=1], then in both directions frames [length u32][UTF-8 text], each a whole clipboard.
-// Only encodeFrame/FrameReader below change when the real format lands.
+// Wire format (clipboard/proto.go): open payload [version=1], then messages
+// [type u8][length u32 big-endian][body]: set (1, page→host, UTF-8 text), update (2, host→page,
+// UTF-8 text), error (3, host→page, why a set was refused), ack (4, host→page, empty).
 //
 // The browser only lets a page read the clipboard after the person allows it, so nothing is
 // synced until they press "Sync clipboard" (a user gesture: the permission prompt appears then).
@@ -18,21 +17,31 @@ export const MAX_TEXT = 1 << 20; // 1 MiB of UTF-8 each way
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
 
-export function encodeFrame(text) {
+export const MSG_SET = 1;
+export const MSG_UPDATE = 2;
+export const MSG_ERROR = 3;
+export const MSG_ACK = 4;
+
+export function encodeFrame(text, type = MSG_SET) {
   const t = enc.encode(text);
-  const b = new Uint8Array(4 + t.length);
-  new DataView(b.buffer).setUint32(0, t.length);
-  b.set(t, 4);
+  const b = new Uint8Array(5 + t.length);
+  b[0] = type;
+  new DataView(b.buffer).setUint32(1, t.length);
+  b.set(t, 5);
   return b;
 }
 
-async function readFrame(stream) {
-  const first = await stream.read(4);
+// readFrame returns the next host text (an update), or null at the end of the stream; acks are
+// skipped and a refusal becomes an error message on the state.
+async function readMessage(stream) {
+  const first = await stream.read(5);
   if (first === null) return null;
-  const h = first.length === 4 ? first : new Uint8Array([...first, ...(await stream.readExactly(4 - first.length))]);
-  const n = new DataView(h.buffer, h.byteOffset, 4).getUint32(0);
-  if (n > MAX_TEXT) throw new Error(`clipboard of ${n} bytes from the host, the limit is ${MAX_TEXT}`);
-  return dec.decode(await stream.readExactly(n));
+  const h = first.length === 5 ? first : new Uint8Array([...first, ...(await stream.readExactly(5 - first.length))]);
+  const type = h[0];
+  const n = new DataView(h.buffer, h.byteOffset, 5).getUint32(1);
+  if (n > MAX_TEXT) throw new Error(`clipboard message of ${n} bytes from the host, the limit is ${MAX_TEXT}`);
+  const body = n > 0 ? await stream.readExactly(n) : new Uint8Array(0);
+  return { type, text: dec.decode(body) };
 }
 
 // ClipboardSync keeps state (window.deskport.clipboard) current for the page and tests:
@@ -85,8 +94,15 @@ export class ClipboardSync {
   async readLoop(stream) {
     try {
       for (;;) {
-        const text = await readFrame(stream);
-        if (text === null) break;
+        const m = await readMessage(stream);
+        if (m === null) break;
+        if (m.type === MSG_ACK) continue;
+        if (m.type === MSG_ERROR) {
+          this.set("on", `the host refused the clipboard text: ${m.text}`);
+          continue;
+        }
+        if (m.type !== MSG_UPDATE) continue;
+        const text = m.text;
         this.state.received++;
         this.state.lastReceived = text;
         this.lastSeen = text; // do not echo it back

@@ -100,6 +100,27 @@ const commands = {
     await page.mouse.wheel(0, Number(dy));
     return { ok: true };
   },
+  // clip-write JSON-STRING: puts text on the browser's clipboard.
+  async 'clip-write'(...words) {
+    await page.evaluate((t) => navigator.clipboard.writeText(t), JSON.parse(words.join(' ')));
+    return { ok: true };
+  },
+  async 'clip-read'() {
+    return { ok: true, text: await page.evaluate(() => navigator.clipboard.readText()) };
+  },
+  async 'clip-sync'() {
+    await page.click('#clipboard-sync');
+    await waitFor((s) => s.clipboard && (s.clipboard.state === 'on' || s.clipboard.state === 'denied' || s.clipboard.state === 'unavailable' || s.clipboard.state === 'error'), 15000);
+    const s = await state();
+    if (s.clipboard.state !== 'on') throw new Error(`clipboard sync: ${JSON.stringify(s.clipboard)}`);
+    return { ok: true, clipboard: s.clipboard };
+  },
+  // clip-wait JSON-STRING: waits until the page received this text from the host.
+  async 'clip-wait'(...words) {
+    const want = JSON.parse(words.join(' '));
+    const s = await waitFor((s) => s.clipboard && s.clipboard.lastReceived === want, 15000);
+    return { ok: true, clipboard: s.clipboard };
+  },
   async screenshot(path) {
     await page.screenshot({ path });
     return { ok: true };
