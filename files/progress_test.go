@@ -12,7 +12,7 @@ func TestProgressBar(t *testing.T) {
 	p(0, 10<<20)
 	p(5<<20, 10<<20)
 	p(10<<20, 10<<20)
-	if out := buf.String(); !strings.Contains(out, "big.bin") || !strings.Contains(out, "MB") {
+	if out := buf.String(); !strings.Contains(out, "big.bin") || !strings.Contains(out, "10 MB") || !strings.Contains(out, "B/s") {
 		t.Fatalf("bar output %q", out)
 	}
 }
