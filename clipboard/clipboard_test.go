@@ -151,7 +151,7 @@ func (e *env) nextUpdate(t *testing.T) string {
 			t.Fatalf("updates closed: %v", e.client.Err())
 		}
 		return s
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("no clipboard update from the host")
 		return ""
 	}
