@@ -163,21 +163,23 @@ func (t trackingCapturer) Capture() (*screen.Frame, error) {
 }
 
 // stream sends the screen to one authenticated viewer until ctx ends or the connection does.
-func (d *desktop) stream(ctx context.Context, conn *session.Conn, ar *area, log *slog.Logger) {
+func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactive, log *slog.Logger) {
 	c, err := d.capturer()
 	if err != nil {
 		log.Error("cannot capture the screen for this viewer", "err", err)
 		return
 	}
-	defer c.Close()
-	capt := trackingCapturer{Capturer: c, area: ar}
+	capt := trackingCapturer{Capturer: c, area: it.area}
 	st, err := screen.NewStream(screen.StreamConfig{
 		Capturer: capt, NewEncoder: d.newEncoder, FPS: d.cfg.FPS, MaxBitrate: d.maxBitrate(), Logger: log,
 	})
 	if err != nil {
+		c.Close()
 		log.Error("cannot stream the screen", "err", err)
 		return
 	}
+	it.setStream(st, capt)
+	defer it.closeStream()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {

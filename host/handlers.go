@@ -13,6 +13,7 @@ import (
 	"github.com/deskport/deskport/files"
 	"github.com/deskport/deskport/input"
 	"github.com/deskport/deskport/input/xtest"
+	"github.com/deskport/deskport/screen"
 	"github.com/deskport/deskport/tunnel"
 )
 
@@ -107,6 +108,12 @@ type interactive struct {
 	mu     sync.Mutex
 	inj    input.Injector
 	server *input.Server
+
+	// The screen stream, once it runs (control stream).
+	stream      *screen.Stream
+	capt        trackingCapturer
+	ready       chan struct{}
+	streamReady sync.Once
 }
 
 func (it *interactive) handleInput(ctx context.Context, stream net.Conn, req tunnel.Request) {
@@ -147,14 +154,16 @@ func (it *interactive) close() {
 
 // interactiveHandlers serve the interactive channel: input, control, clipboard.
 func (a *Agent) interactiveHandlers(it *interactive, caps Caps) map[tunnel.Kind]tunnel.StreamHandler {
-	var in, clip tunnel.StreamHandler
+	var in, clip, ctl tunnel.StreamHandler
 	if a.desk != nil {
 		in = it.handleInput
+		ctl = replyOK(it.handleControl)
 		cs := &clipboard.Server{Display: a.desk.cfg.Display, Logger: it.log.With("component", "clipboard")}
 		clip = replyOK(cs.Handle)
 	}
 	return map[tunnel.Kind]tunnel.StreamHandler{
 		tunnel.KindInput:     gate(caps.Control, "control of the screen (input)", in),
 		tunnel.KindClipboard: gate(caps.Clipboard, "the clipboard", clip),
+		tunnel.KindControl:   gate(caps.View, "the screen (control stream)", ctl),
 	}
 }

@@ -355,7 +355,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 			scfg.ListenPolicy = lp
 		}
 	}
-	it := &interactive{a: a, log: log}
+	it := &interactive{a: a, log: log, ready: make(chan struct{})}
 	if a.desk != nil {
 		it.area = a.desk.newArea()
 	}
@@ -369,7 +369,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.desk.stream(ctx, conn, it.area, log)
+			a.desk.stream(ctx, conn, it, log)
 		}()
 	}
 	wg.Add(1)

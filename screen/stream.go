@@ -35,6 +35,8 @@ type Stream struct {
 	cfg      StreamConfig
 	keyframe chan struct{}
 	bitrate  atomic.Int64
+	maxRate  atomic.Int64
+	changes  chan func(*runState) // applied on the Run goroutine
 
 	// Counters for stats and benchmarks.
 	Captured, Encoded, Bytes, Keyframes atomic.Int64
@@ -63,9 +65,60 @@ func NewStream(cfg StreamConfig) (*Stream, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Stream{cfg: cfg, keyframe: make(chan struct{}, 1)}
+	s := &Stream{cfg: cfg, keyframe: make(chan struct{}, 1), changes: make(chan func(*runState), 8)}
 	s.bitrate.Store(int64(cfg.InitialBitrate))
+	s.maxRate.Store(int64(cfg.MaxBitrate))
 	return s, nil
+}
+
+// runState is what Run owns and the change requests may touch.
+type runState struct {
+	capt Capturer
+	fps  int
+	tick *time.Ticker
+	enc  Encoder // closed and recreated when the capturer changes
+}
+
+// SetFPS changes the capture rate (1..120) from the next frame on.
+func (s *Stream) SetFPS(fps int) {
+	fps = min(max(fps, 1), 120)
+	s.change(func(r *runState) {
+		r.fps = fps
+		r.tick.Reset(time.Second / time.Duration(fps))
+	})
+}
+
+// SetMaxBitrate lowers (or raises, up to the configured cap) the bitrate ceiling.
+func (s *Stream) SetMaxBitrate(bps int) {
+	bps = min(max(bps, 100_000), s.cfg.MaxBitrate)
+	s.maxRate.Store(int64(bps))
+	if s.bitrate.Load() > int64(bps) {
+		s.bitrate.Store(int64(bps))
+	}
+}
+
+// SetCapturer switches to another capturer (another monitor) from the next frame on; the stream
+// starts it with a keyframe. The caller closes the old capturer after Run returns or after the
+// next change; the Stream hands the replaced one to done.
+func (s *Stream) SetCapturer(c Capturer, done func(old Capturer)) {
+	s.change(func(r *runState) {
+		old := r.capt
+		r.capt = c
+		if r.enc != nil {
+			r.enc.Close()
+			r.enc = nil
+		}
+		if done != nil {
+			done(old)
+		}
+	})
+}
+
+func (s *Stream) change(f func(*runState)) {
+	select {
+	case s.changes <- f:
+	default: // a burst of changes: the newest ones win on the next call
+	}
 }
 
 // RequestKeyframe makes the next encoded frame a keyframe (the viewer lost the picture).
@@ -76,28 +129,28 @@ func (s *Stream) RequestKeyframe() {
 	}
 }
 
-// SetBitrate sets the target bitrate (from the congestion controller), capped at MaxBitrate.
+// SetBitrate sets the target bitrate (from the congestion controller), capped at the current
+// ceiling.
 func (s *Stream) SetBitrate(bps int) {
-	s.bitrate.Store(int64(min(max(bps, 50_000), s.cfg.MaxBitrate)))
+	s.bitrate.Store(int64(min(max(bps, 50_000), int(s.maxRate.Load()))))
 }
 
 // Run streams until ctx is done or write fails. write receives one encoded frame and the time
 // since the previous one; it must not keep data.
 func (s *Stream) Run(ctx context.Context, write func(data []byte, d time.Duration) error) error {
+	r := &runState{capt: s.cfg.Capturer, fps: s.cfg.FPS, tick: time.NewTicker(time.Second / time.Duration(s.cfg.FPS))}
 	var (
-		enc          Encoder
 		w, h         int
 		encRate      int
 		lastWrite    = time.Now()
 		wantKey      = true
-		tick         = time.NewTicker(time.Second / time.Duration(s.cfg.FPS))
 		log          = s.cfg.Logger
 		captureFails int
 	)
-	defer tick.Stop()
+	defer r.tick.Stop()
 	defer func() {
-		if enc != nil {
-			enc.Close()
+		if r.enc != nil {
+			r.enc.Close()
 		}
 	}()
 	for {
@@ -106,9 +159,13 @@ func (s *Stream) Run(ctx context.Context, write func(data []byte, d time.Duratio
 			return nil
 		case <-s.keyframe:
 			wantKey = true
-		case <-tick.C:
+		case f := <-s.changes:
+			f(r)
+			wantKey = true
+			continue
+		case <-r.tick.C:
 		}
-		f, err := s.cfg.Capturer.Capture()
+		f, err := r.capt.Capture()
 		if err != nil {
 			captureFails++
 			if captureFails == 1 || captureFails%100 == 0 {
@@ -121,13 +178,13 @@ func (s *Stream) Run(ctx context.Context, write func(data []byte, d time.Duratio
 		}
 		captureFails = 0
 		s.Captured.Add(1)
-		if enc == nil || f.Width != w || f.Height != h {
-			if enc != nil {
-				enc.Close()
+		if r.enc == nil || f.Width != w || f.Height != h {
+			if r.enc != nil {
+				r.enc.Close()
 			}
 			w, h = f.Width, f.Height
 			encRate = int(s.bitrate.Load())
-			if enc, err = s.cfg.NewEncoder(w, h, encRate); err != nil {
+			if r.enc, err = s.cfg.NewEncoder(w, h, encRate); err != nil {
 				return fmt.Errorf("screen: encoder for %dx%d: %w", w, h, err)
 			}
 			log.Info("encoding screen", "width", w, "height", h, "bitrate", encRate)
@@ -136,13 +193,13 @@ func (s *Stream) Run(ctx context.Context, write func(data []byte, d time.Duratio
 		if !f.Changed && !wantKey && time.Since(lastWrite) < s.cfg.Refresh {
 			continue
 		}
-		if r := int(s.bitrate.Load()); r != encRate {
-			if err := enc.SetBitrate(r); err != nil {
+		if rate := int(s.bitrate.Load()); rate != encRate {
+			if err := r.enc.SetBitrate(rate); err != nil {
 				log.Debug("setting bitrate", "err", err)
 			}
-			encRate = r
+			encRate = rate
 		}
-		data, isKey, err := enc.Encode(f, wantKey)
+		data, isKey, err := r.enc.Encode(f, wantKey)
 		if err != nil {
 			return fmt.Errorf("screen: encode: %w", err)
 		}

@@ -1,0 +1,103 @@
+//go:build linux && cgo
+
+package host
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/deskport/deskport/control"
+	"github.com/deskport/deskport/rendezvous"
+	"github.com/deskport/deskport/screen/xvfb"
+	"github.com/deskport/deskport/session"
+	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/viewer"
+)
+
+// TestControlStream: through a real session, the viewer gets the host's monitors, asks for a
+// keyframe (the host's keyframe count rises in its stats), a quality preset, and a monitor the
+// host does not have (a clear refusal).
+func TestControlStream(t *testing.T) {
+	if _, err := exec.LookPath("Xvfb"); err != nil {
+		t.Fatal("Xvfb is missing: run scripts/install-deps.sh")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := xvfb.Start(ctx, xvfb.Config{Width: 640, Height: 480})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	rv, _ := rendezvous.New(rendezvous.Config{})
+	rln, _ := net.Listen("tcp", "127.0.0.1:0")
+	rvCtx, rvCancel := context.WithCancel(context.Background())
+	rvDone := make(chan error, 1)
+	go func() { rvDone <- rv.Serve(rvCtx, rln) }()
+	defer func() { rvCancel(); <-rvDone }()
+	rvURL := "http://" + rln.Addr().String()
+
+	dir := t.TempDir()
+	a, err := New(Config{Rendezvous: rvURL, KeyPath: filepath.Join(dir, "host.key"), Code: true,
+		CodeGrants: Caps{View: true}, Desktop: DesktopConfig{Display: srv.Display(), Monitor: -1},
+		Session: session.Config{LoopbackOnly: true}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, runCancel := context.WithCancel(ctx)
+	runDone := make(chan error, 1)
+	go func() { runDone <- a.Run(runCtx) }()
+	defer func() { runCancel(); <-runDone }()
+	waitOnline(t, rvURL, a.ID())
+	code, _, _ := a.codes.Current()
+	conn, err := viewer.Connect(ctx, viewer.Config{Rendezvous: rvURL, KeyPath: filepath.Join(dir, "viewer.key"), HostID: a.ID(), Code: code,
+		Session: session.Config{LoopbackOnly: true, Video: &session.VideoConfig{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	s, _, err := tunnel.NewClient(conn.Interactive, nil).Open(ctx, tunnel.Request{Kind: tunnel.KindControl, Payload: []byte{control.Version}})
+	if err != nil {
+		t.Fatalf("open control: %v", err)
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(30 * time.Second))
+	hello, err := control.Read(s)
+	if err != nil || hello.Type != control.TypeHello || len(hello.Monitors) != 1 || hello.Monitors[0].Width != 640 {
+		t.Fatalf("hello %+v (%v): want one 640-wide monitor", hello, err)
+	}
+	nextStats := func() *control.Stats {
+		for {
+			m, err := control.Read(s)
+			if err != nil {
+				t.Fatalf("reading stats: %v", err)
+			}
+			if m.Type == control.TypeStats {
+				return m.Stats
+			}
+		}
+	}
+	before := nextStats().Keyframes
+	control.Write(s, &control.Message{Type: control.TypeKeyframe})
+	for st := nextStats(); st.Keyframes <= before; st = nextStats() {
+	}
+	control.Write(s, &control.Message{Type: control.TypeQuality, Preset: "low"})
+	five := 5
+	control.Write(s, &control.Message{Type: control.TypeMonitor, Monitor: &five})
+	for {
+		m, err := control.Read(s)
+		if err != nil {
+			t.Fatalf("waiting for the monitor refusal: %v", err)
+		}
+		if m.Type == control.TypeError {
+			if m.Error == "" {
+				t.Fatal("an empty refusal")
+			}
+			break
+		}
+	}
+}
