@@ -68,6 +68,7 @@ type Conn struct {
 	video                *VideoConfig
 	tracks               chan *webrtc.TrackRemote
 	connected            chan struct{}
+	ready                chan struct{} // closed when Dial or Accept has succeeded
 	failed               chan error
 	candMu               sync.Mutex
 	pendingCands         []webrtc.ICECandidateInit
@@ -94,6 +95,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		tunnelOpen:      make(chan *channelConn, 1),
 		interactiveOpen: make(chan *channelConn, 1),
 		connected:       make(chan struct{}),
+		ready:           make(chan struct{}),
 		failed:          make(chan error, 1),
 		done:            make(chan struct{}),
 		video:           cfg.Video,
@@ -198,11 +200,13 @@ func (c *Conn) sendCandidates(cands <-chan *webrtc.ICECandidate) {
 }
 
 // watch closes the connection when ICE fails after set-up.
+// It starts watching only once set-up has finished: until then the set-up code handles failures
+// itself and owns the Conn's fields.
 func (c *Conn) watch() {
 	defer c.wg.Done()
 	select {
 	case <-c.done:
-	case <-c.connected:
+	case <-c.ready:
 		select {
 		case <-c.done:
 		case err := <-c.failed:
@@ -476,6 +480,7 @@ func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.
 		c.Close()
 		return nil, err
 	}
+	close(c.ready)
 	return c, nil
 }
 
@@ -548,6 +553,7 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 		c.Close()
 		return nil, err
 	}
+	close(c.ready)
 	return c, nil
 }
 

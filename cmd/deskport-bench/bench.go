@@ -42,6 +42,7 @@ type row struct {
 	CPUPerGiB  float64 `json:"cpu_s_per_gib,omitempty"`
 	VsTCP      float64 `json:"ratio_vs_raw_tcp"`
 	VsSSH      float64 `json:"ratio_vs_ssh"`
+	VsPion     float64 `json:"ratio_vs_bare_pion,omitempty"`
 	Note       string  `json:"note,omitempty"`
 	FirstByteS float64 `json:"first_byte_s,omitempty"`
 }
@@ -138,6 +139,20 @@ func runForward(ctx context.Context, cfg config, work string) ([]row, float64, e
 		stop()
 	}
 
+	fmt.Fprintln(os.Stderr, "bare pion data channel, default settings (in process)")
+	{
+		var speeds []float64
+		for i := 0; i < cfg.rounds; i++ {
+			mbps, err := bareDataChannel(ctx, min(total, 256<<20))
+			if err != nil {
+				return nil, 0, fmt.Errorf("bare pion data channel: %w", err)
+			}
+			speeds = append(speeds, mbps)
+		}
+		rows = append(rows, row{Name: "bare pion data channel (defaults)", Streams: 1, MBps: median(speeds), Note: "baseline"})
+		fmt.Fprintf(os.Stderr, "  %-28s %d stream(s): %8.1f MB/s\n", "bare pion data channel", 1, median(speeds))
+	}
+
 	fmt.Fprintln(os.Stderr, "deskport viewer forward -L")
 	dp, err := startDeskport(ctx, cfg.bin, work, src.Addr())
 	if err != nil {
@@ -173,6 +188,9 @@ func runForward(ctx context.Context, cfg config, work string) ([]row, float64, e
 		}
 		if s := base("ssh -L (chacha20", r.Streams); s > 0 {
 			r.VsSSH = r.MBps / s
+		}
+		if p := base("bare pion", 1); p > 0 {
+			r.VsPion = r.MBps / p
 		}
 	}
 	return rows, median(firsts) * 1000, nil

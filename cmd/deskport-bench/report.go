@@ -225,13 +225,13 @@ func report(cfg config, res *results) error {
 	fmt.Fprintf(&b, "# deskport-bench, %s, %s; the whole run took %.0f s\n\n", res.Started.UTC().Format("2006-01-02 15:04 UTC"), hostInfo(), res.Seconds)
 	if len(res.Forward) > 0 {
 		fmt.Fprintf(&b, "## Forward throughput\n\nLoopback, %d MiB per run, median of %d runs.\n\n", cfg.mib, cfg.rounds)
-		b.WriteString("| path | streams | MB/s | CPU s/GiB | × raw TCP | × ssh -L (chacha20) |\n|---|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| path | streams | MB/s | CPU s/GiB | × raw TCP | × ssh -L (chacha20) | × bare pion data channel |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.Forward {
 			cpu := "—"
 			if r.CPUPerGiB > 0 {
 				cpu = fmt.Sprintf("%.2f", r.CPUPerGiB)
 			}
-			fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %.3f | %.2f |\n", r.Name, r.Streams, r.MBps, cpu, r.VsTCP, r.VsSSH)
+			fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %.3f | %.2f | %.2f |\n", r.Name, r.Streams, r.MBps, cpu, r.VsTCP, r.VsSSH, r.VsPion)
 		}
 		fmt.Fprintf(&b, "\nTime from `viewer forward` start to the first forwarded byte (rendezvous, ICE, DTLS, SCTP, authentication, stream open): %.0f ms (median of %d).\n", res.FirstByteMs, cfg.rounds)
 		b.WriteString("\nCPU s/GiB counts the forwarding processes only (host + viewer, or ssh + sshd), user + system.\n\n")

@@ -14,6 +14,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deskport/deskport/auth"
@@ -135,6 +136,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 	res := &Result{SaturatingBytes: saturate}
 	var bulkWG sync.WaitGroup
 	var bulkStart time.Time
+	var bulkBytes atomic.Int64
 	if saturate {
 		up, err := tunnel.NewClient(viewer.Mux, nil).Dial(ctx, sink.Addr().String())
 		if err != nil {
@@ -147,7 +149,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 			buf := make([]byte, 64<<10)
 			for ctx.Err() == nil {
 				k, err := up.Write(buf)
-				res.BulkBytes += int64(k)
+				bulkBytes.Add(int64(k))
 				if err != nil {
 					return
 				}
@@ -185,6 +187,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 		time.Sleep(interval)
 	}
 	if saturate {
+		res.BulkBytes = bulkBytes.Load()
 		res.BulkMBps = float64(res.BulkBytes) / time.Since(bulkStart).Seconds() / 1e6
 	}
 	s := slices.Clone(res.Samples)
