@@ -5,32 +5,65 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync/atomic"
+	"sync"
 	"time"
 
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 )
 
 // bareDataChannel measures pion's own baseline: two peer connections in this process with the
 // library's default settings (only loopback candidates allowed, so the path stays on
 // 127.0.0.1), one reliable ordered data channel, 64 KiB messages paced by the documented
-// bufferedAmount/OnBufferedAmountLow pattern, and OnMessage on the receiver. It returns MB/s.
+// bufferedAmount/OnBufferedAmountLow pattern, and OnMessage on the receiver. It returns MB/s,
+// from the first Send to the last byte received.
 func bareDataChannel(ctx context.Context, total int64) (float64, error) {
-	newPC := func() (*webrtc.PeerConnection, error) {
+	t, start, err := bareDataChannelOn(ctx, total, nil, nil, 5*time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	if t.bytes < total {
+		return 0, fmt.Errorf("the bare data channel delivered %d of %d bytes", t.bytes, total)
+	}
+	return float64(total) / t.last.Sub(start).Seconds() / 1e6, nil
+}
+
+// pionOverPath is the same bare data channel over a simulated path (see newPathNets).
+func pionOverPath(ctx context.Context, p longPath, seed uint64, total int64, limit time.Duration) (transfer, error) {
+	a, b, stop, err := newPathNets(p, seed)
+	if err != nil {
+		return transfer{}, err
+	}
+	defer stop()
+	t, _, err := bareDataChannelOn(ctx, total, a, b, limit)
+	return t, err
+}
+
+// bareDataChannelOn sends total bytes from one default peer connection to another over the
+// given nets (nil: the real network, loopback only) for at most limit after the channel opens.
+// It returns what the receiver got and when the first Send happened.
+func bareDataChannelOn(ctx context.Context, total int64, netA, netB transport.Net, limit time.Duration) (transfer, time.Time, error) {
+	var t transfer
+	var start time.Time
+	newPC := func(n transport.Net) (*webrtc.PeerConnection, error) {
 		var se webrtc.SettingEngine
-		se.SetIncludeLoopbackCandidate(true)
-		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		if n == nil {
+			se.SetIncludeLoopbackCandidate(true)
+			se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		} else {
+			se.SetNet(n)
+		}
 		return webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
 	}
-	a, err := newPC()
+	a, err := newPC(netA)
 	if err != nil {
-		return 0, err
+		return t, start, err
 	}
 	defer a.Close()
-	b, err := newPC()
+	b, err := newPC(netB)
 	if err != nil {
-		return 0, err
+		return t, start, err
 	}
 	defer b.Close()
 	a.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -43,11 +76,15 @@ func bareDataChannel(ctx context.Context, total int64) (float64, error) {
 			a.AddICECandidate(c.ToJSON())
 		}
 	})
-	var got atomic.Int64
+	var mu sync.Mutex // guards rx
+	var rx transfer
 	done := make(chan struct{})
 	b.OnDataChannel(func(dc *webrtc.DataChannel) {
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
-			if got.Add(int64(len(m.Data))) >= total {
+			mu.Lock()
+			defer mu.Unlock()
+			rx.add(len(m.Data))
+			if rx.bytes >= total {
 				select {
 				case <-done:
 				default:
@@ -56,9 +93,14 @@ func bareDataChannel(ctx context.Context, total int64) (float64, error) {
 			}
 		})
 	})
+	snapshot := func() transfer {
+		mu.Lock()
+		defer mu.Unlock()
+		return rx
+	}
 	dc, err := a.CreateDataChannel("bulk", nil)
 	if err != nil {
-		return 0, err
+		return t, start, err
 	}
 	const msg = 64 << 10
 	const high, low = 1 << 20, 512 << 10
@@ -74,44 +116,47 @@ func bareDataChannel(ctx context.Context, total int64) (float64, error) {
 	dc.OnOpen(func() { close(opened) })
 	offer, err := a.CreateOffer(nil)
 	if err != nil {
-		return 0, err
+		return t, start, err
 	}
 	a.SetLocalDescription(offer)
 	b.SetRemoteDescription(offer)
 	answer, err := b.CreateAnswer(nil)
 	if err != nil {
-		return 0, err
+		return t, start, err
 	}
 	b.SetLocalDescription(answer)
 	a.SetRemoteDescription(answer)
 	select {
 	case <-opened:
-	case <-time.After(20 * time.Second):
-		return 0, errors.New("the bare data channel never opened")
+	case <-time.After(60 * time.Second):
+		return t, start, errors.New("the bare data channel never opened")
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return t, start, ctx.Err()
 	}
 	buf := make([]byte, msg)
-	start := time.Now()
+	start = time.Now()
+	lctx, lcancel := context.WithTimeout(ctx, limit)
+	defer lcancel()
+send:
 	for sent := int64(0); sent < total; sent += msg {
 		for dc.BufferedAmount() > high {
 			select {
 			case <-drained:
 			case <-time.After(50 * time.Millisecond):
-			case <-ctx.Done():
-				return 0, ctx.Err()
+			case <-lctx.Done():
+				if ctx.Err() != nil {
+					return snapshot(), start, ctx.Err()
+				}
+				break send
 			}
 		}
-		if err := dc.Send(buf); err != nil {
-			return 0, err
+		if err := dc.Send(buf[:min(msg, total-sent)]); err != nil {
+			return snapshot(), start, err
 		}
 	}
 	select {
 	case <-done:
-	case <-time.After(5 * time.Minute):
-		return 0, fmt.Errorf("the bare data channel delivered %d of %d bytes", got.Load(), total)
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	case <-lctx.Done():
 	}
-	return float64(total) / time.Since(start).Seconds() / 1e6, nil
+	return snapshot(), start, ctx.Err()
 }

@@ -17,6 +17,13 @@ var core = []string{
 	"github.com/deskport/deskport/rendezvous/...",
 	"github.com/deskport/deskport/tunnel/...",
 	"github.com/deskport/deskport/session",
+	"github.com/deskport/deskport/input",
+	"github.com/deskport/deskport/control",
+	"github.com/deskport/deskport/files",
+	"github.com/deskport/deskport/clipboard",
+	"github.com/deskport/deskport/audit",
+	"github.com/deskport/deskport/knownhosts",
+	"github.com/deskport/deskport/web",
 	"github.com/deskport/deskport/cmd/rendezvous",
 }
 
