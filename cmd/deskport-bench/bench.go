@@ -32,6 +32,9 @@ type config struct {
 	nodeDir  string
 	chromium string
 	xpattern string
+	lpMiB    int64         // longpath: MiB per run
+	lpLimit  time.Duration // longpath: time limit per run
+	opens    int           // streamopen: opens per figure
 }
 
 // row is one line of the results table.
@@ -80,6 +83,17 @@ func run(ctx context.Context, cfg config) error {
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 			res.Keys = append(res.Keys, keyRow{Load: load, Median: ms(r.Median), P99: ms(r.P99), BulkMBps: r.BulkMBps})
 			fmt.Fprintf(os.Stderr, "  key latency %-20s median %.2f ms, p99 %.2f ms\n", load, ms(r.Median), ms(r.P99))
+		}
+	}
+	if cfg.only["longpath"] {
+		if res.LongPath, err = runLongPath(ctx, cfg); err != nil {
+			return fmt.Errorf("longpath: %w", err)
+		}
+	}
+	if cfg.only["streamopen"] {
+		fmt.Fprintln(os.Stderr, "stream open: new connection at the -L listener to the target's first byte")
+		if res.StreamOpen, err = runStreamOpen(ctx, cfg); err != nil {
+			return fmt.Errorf("streamopen: %w", err)
 		}
 	}
 	if err := runDesktop(ctx, cfg, work, res); err != nil {

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -26,6 +27,9 @@ func main() {
 	flag.Int64Var(&cfg.mib, "mib", 512, "forward: MiB moved per single-stream run")
 	flag.IntVar(&cfg.streams, "streams", 8, "forward: streams in the parallel run")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "forward, firstframe: runs per figure (the median is reported)")
+	flag.Int64Var(&cfg.lpMiB, "longpath-mib", 32, "longpath: MiB per run")
+	flag.DurationVar(&cfg.lpLimit, "longpath-limit", 20*time.Second, "longpath: time limit per run (what moved by then is reported)")
+	flag.IntVar(&cfg.opens, "opens", 200, "streamopen: opens per figure")
 	flag.StringVar(&sizes, "sizes", "1280x720,1920x1080", "desktop: Xvfb screen sizes")
 	flag.StringVar(&codecs, "codecs", "vp8,h264", "desktop: codecs")
 	flag.IntVar(&cfg.frames, "frames", 150, "capture: frames per capture and encode figure")

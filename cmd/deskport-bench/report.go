@@ -16,7 +16,7 @@ import (
 )
 
 // Sections, in the order they run; -only picks some.
-var sections = []string{"forward", "keys", "capture", "stream", "firstframe", "latency"}
+var sections = []string{"forward", "keys", "longpath", "streamopen", "capture", "stream", "firstframe", "latency"}
 
 // desktopSections are what -only desktop means.
 var desktopSections = []string{"capture", "stream", "firstframe", "latency"}
@@ -66,6 +66,8 @@ type results struct {
 	FirstFrame  []firstRow   `json:"first_frame,omitempty"`
 	Latency     []latencyRow `json:"latency,omitempty"`
 	Keys        []keyRow     `json:"key_latency,omitempty"`
+	LongPath    []pathRow    `json:"long_path,omitempty"`
+	StreamOpen  []openRow    `json:"stream_open,omitempty"`
 	Skipped     []string     `json:"skipped,omitempty"`
 }
 
@@ -289,6 +291,40 @@ func report(cfg config, res *results) error {
 		}
 		b.WriteString("\n")
 	}
+	if len(res.LongPath) > 0 {
+		fmt.Fprintf(&b, "## Forward over a long path (pion vnet)\n\nOne forward, host → viewer (a download), through real `session.Dial`/`Accept` and `tunnel.Server`/`Client` in this process over pion's vnet (one-way delay RTT/2; loss drawn per packet from a seeded RNG), a new session each run; %d MiB per run, at most %s; MB/s from the first to the last byte received; median of %d. The bare pion data channel (library defaults, 64 KiB messages) runs over the same paths. × vnet loopback compares each stack with itself on the 0 ms path.\n\n", cfg.lpMiB, cfg.lpLimit, cfg.rounds)
+		b.WriteString("| path | stack | MB/s | MiB moved | × vnet loopback | × bare pion, same path |\n|---|---|---:|---:|---:|---:|\n")
+		for _, r := range res.LongPath {
+			moved := fmt.Sprintf("%.1f", r.MiBMoved)
+			if !r.Complete {
+				moved += " (not all)"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %s | %s |\n", r.Path, r.Stack, r.MBps, moved, ratio(r.VsLoopback, 3), ratio(r.VsPion, 2))
+		}
+		for _, r := range res.LongPath {
+			if r.Stack == stackDeskport && r.RTTms == 150 && r.LossPct == 0 {
+				verdict := "met"
+				if r.VsLoopback < 0.8 {
+					verdict = "not met"
+				}
+				fmt.Fprintf(&b, "\nGoal: deskport at 150 ms RTT, no loss, ≥ 0.80 × vnet loopback: %.3f, %s.\n", r.VsLoopback, verdict)
+			}
+		}
+		for _, r := range res.LongPath {
+			if r.Note != "" {
+				fmt.Fprintf(&b, "\n%s, %s: %s.\n", r.Path, r.Stack, r.Note)
+			}
+		}
+		b.WriteString("\n")
+	}
+	if len(res.StreamOpen) > 0 {
+		fmt.Fprintf(&b, "## Stream open\n\nFrom a new TCP connection at the viewer's -L listener (`tunnel.Client.ServeLocal`, a real session on loopback, in this process) to the first byte from the target (a loopback server that writes one byte on accept); the baseline connects to the target directly. %d opens each, alternating, after 5 warm-up opens each.\n\n", cfg.opens)
+		b.WriteString("| path | median ms | p99 ms | × direct (median) | × direct (p99) |\n|---|---:|---:|---:|---:|\n")
+		for _, r := range res.StreamOpen {
+			fmt.Fprintf(&b, "| %s | %.3f | %.3f | %s | %s |\n", r.Path, r.MedianMs, r.P99Ms, ratio(r.VsDirectMedian, 1), ratio(r.VsDirectP99, 1))
+		}
+		b.WriteString("\n")
+	}
 	for _, s := range res.Skipped {
 		fmt.Fprintf(&b, "Skipped: %s.\n", s)
 	}
@@ -301,7 +337,8 @@ func report(cfg config, res *results) error {
 	}
 	js, _ := json.MarshalIndent(map[string]any{
 		"machine": hostInfo(), "mib": cfg.mib, "rounds": cfg.rounds, "frames": cfg.frames,
-		"seconds": cfg.seconds.Seconds(), "results": res,
+		"seconds": cfg.seconds.Seconds(), "longpath_mib": cfg.lpMiB, "longpath_limit_s": cfg.lpLimit.Seconds(),
+		"opens": cfg.opens, "results": res,
 	}, "", "  ")
 	return os.WriteFile(filepath.Join(cfg.out, "latest.json"), append(js, '\n'), 0o644)
 }
@@ -346,8 +383,8 @@ func parseFlags(cfg *config, only, sizes, codecs string) error {
 	if cfg.seconds == 0 {
 		cfg.seconds = 8 * time.Second
 	}
-	if cfg.frames < 1 || cfg.rounds < 1 || cfg.seconds < 0 {
-		return errors.New("-frames, -rounds and -seconds must be positive")
+	if cfg.frames < 1 || cfg.rounds < 1 || cfg.seconds < 0 || cfg.opens < 1 || cfg.lpMiB < 1 || cfg.lpLimit <= 0 {
+		return errors.New("-frames, -rounds, -seconds, -opens, -longpath-mib and -longpath-limit must be positive")
 	}
 	return nil
 }

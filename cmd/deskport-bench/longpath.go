@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/vnet"
+
+	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/session"
+	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/tunnel"
+)
+
+// memSignaler is one end of an in-memory signaling pair: the sections that run sessions in
+// this process need no rendezvous.
+type memSignaler struct {
+	out chan<- *signal.Message
+	in  <-chan *signal.Message
+}
+
+func (s memSignaler) Send(ctx context.Context, m *signal.Message) error {
+	select {
+	case s.out <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s memSignaler) Recv() <-chan *signal.Message { return s.in }
+
+// connectSessions runs session.Accept and session.Dial against each other in this process, with a
+// trusted viewer key. viewerNet and hostNet nil mean the real network, limited to loopback.
+func connectSessions(ctx context.Context, viewerNet, hostNet transport.Net) (viewer, host *session.Conn, err error) {
+	_, hostKey, _ := ed25519.GenerateKey(rand.Reader)
+	_, viewerKey, _ := ed25519.GenerateKey(rand.Reader)
+	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
+	ab, ba := make(chan *signal.Message, 256), make(chan *signal.Message, 256)
+	vs, hs := memSignaler{out: ab, in: ba}, memSignaler{out: ba, in: ab}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var herr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		host, herr = session.Accept(ctx, hs, hostID, session.Config{Net: hostNet, LoopbackOnly: hostNet == nil}, auth.HostConfig{
+			Key:        hostKey,
+			Authorized: func(ed25519.PublicKey) (auth.Options, bool) { return auth.Options{}, true },
+		})
+	}()
+	viewer, verr := session.Dial(ctx, vs, hostID, session.Config{Net: viewerNet, LoopbackOnly: viewerNet == nil}, auth.ViewerConfig{Key: viewerKey})
+	wg.Wait()
+	if err := errors.Join(verr, herr); err != nil {
+		if viewer != nil {
+			viewer.Close()
+		}
+		if host != nil {
+			host.Close()
+		}
+		return nil, nil, err
+	}
+	return viewer, host, nil
+}
+
+// longPath is one simulated path: pion's vnet with a one-way delay of RTT/2 and random loss.
+type longPath struct {
+	name string
+	rtt  time.Duration
+	loss float64
+}
+
+var longPaths = []longPath{
+	{"vnet, 0 ms (loopback through vnet)", 0, 0},
+	{"vnet, 50 ms RTT", 50 * time.Millisecond, 0},
+	{"vnet, 150 ms RTT", 150 * time.Millisecond, 0},
+	{"vnet, 150 ms RTT, 1% loss", 150 * time.Millisecond, 0.01},
+}
+
+const (
+	stackDeskport = "deskport forward"
+	stackPion     = "bare pion data channel (defaults)"
+)
+
+// pathRow is one figure of the longpath section.
+type pathRow struct {
+	Path     string  `json:"path"`
+	RTTms    float64 `json:"rtt_ms"`
+	LossPct  float64 `json:"loss_pct"`
+	Stack    string  `json:"stack"`
+	MBps     float64 `json:"mb_per_s"`
+	MiBMoved float64 `json:"mib_moved"` // in the median run
+	Complete bool    `json:"complete"`  // every run moved everything within the time limit
+	// VsLoopback is MB/s over the same stack's MB/s on the 0 ms vnet path of this run.
+	VsLoopback float64 `json:"ratio_vs_vnet_loopback,omitempty"`
+	// VsPion is deskport's MB/s over the bare pion data channel's on the same path.
+	VsPion float64   `json:"ratio_vs_bare_pion,omitempty"`
+	Runs   []float64 `json:"runs_mb_per_s"`
+	Note   string    `json:"note,omitempty"`
+}
+
+// transfer is what one run moved: bytes, and the receiver's first and last byte.
+type transfer struct {
+	bytes       int64
+	first, last time.Time
+}
+
+func (t *transfer) add(n int) {
+	now := time.Now()
+	if t.bytes == 0 && n > 0 {
+		t.first = now
+	}
+	t.bytes += int64(n)
+	t.last = now
+}
+
+// mbps is the rate from the first to the last byte received (the fixed delay before the first
+// byte is not throughput).
+func (t *transfer) mbps() float64 {
+	d := t.last.Sub(t.first).Seconds()
+	if t.bytes == 0 || d <= 0 {
+		return 0
+	}
+	return float64(t.bytes) / d / 1e6
+}
+
+// newPathNets builds a vnet router with the path's delay and loss (a seeded RNG, so every run
+// drops the same sequence of packets it is offered) and two nets on it.
+func newPathNets(p longPath, seed uint64) (a, b *vnet.Net, stop func(), err error) {
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.98.0.0/24", MinDelay: p.rtt / 2, QueueSize: 100000,
+		LoggerFactory: logging.NewDefaultLoggerFactory()})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if p.loss > 0 {
+		var mu sync.Mutex
+		rng := mrand.New(mrand.NewPCG(seed, 11))
+		router.AddChunkFilter(func(vnet.Chunk) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return rng.Float64() >= p.loss
+		})
+	}
+	for i, ip := range []string{"10.98.0.2", "10.98.0.3"} {
+		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
+		if err == nil {
+			err = router.AddNet(n)
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if i == 0 {
+			a = n
+		} else {
+			b = n
+		}
+	}
+	if err := router.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	return a, b, func() { router.Stop() }, nil
+}
+
+// forwardOverPath moves total bytes host → viewer through one forward of a real session over
+// the path (the target is a real loopback TCP source on the host side), for at most limit.
+func forwardOverPath(ctx context.Context, p longPath, seed uint64, src *source, total int64, limit time.Duration) (transfer, error) {
+	var t transfer
+	vn, hn, stopNet, err := newPathNets(p, seed)
+	if err != nil {
+		return t, err
+	}
+	defer stopNet()
+	viewer, host, err := connectSessions(ctx, vn, hn)
+	if err != nil {
+		return t, fmt.Errorf("connect: %w", err)
+	}
+	policy, err := tunnel.NewPolicy([]string{src.Addr()}, nil)
+	if err != nil {
+		return t, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	srvDone := make(chan struct{})
+	go func() {
+		defer close(srvDone)
+		tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(sctx, host.Mux)
+	}()
+	defer func() { cancel(); viewer.Close(); host.Close(); <-srvDone }()
+
+	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
+	c, err := tunnel.NewClient(viewer.Mux, nil).Dial(dctx, src.Addr())
+	dcancel()
+	if err != nil {
+		return t, fmt.Errorf("open the forward: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(limit))
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	if _, err := fmt.Fprintf(c, "%-16d", total); err != nil {
+		return t, err
+	}
+	buf := make([]byte, 64<<10)
+	for t.bytes < total {
+		n, err := c.Read(buf)
+		t.add(n)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+				return t, nil // the time limit: report what moved
+			}
+			if err == io.EOF && t.bytes < total {
+				err = fmt.Errorf("the forward ended after %d of %d bytes", t.bytes, total)
+			}
+			if err != io.EOF {
+				return t, err
+			}
+			break
+		}
+	}
+	return t, ctx.Err()
+}
+
+// runLongPath measures one forward over each simulated path, and the bare pion data channel
+// over the same paths, as ratios to the 0 ms path of the same run.
+func runLongPath(ctx context.Context, cfg config) ([]pathRow, error) {
+	src, err := newSource()
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	total := cfg.lpMiB << 20
+	var rows []pathRow
+	for pi, p := range longPaths {
+		fmt.Fprintf(os.Stderr, "%s\n", p.name)
+		for _, stack := range []string{stackDeskport, stackPion} {
+			r := pathRow{Path: p.name, RTTms: float64(p.rtt.Milliseconds()), LossPct: p.loss * 100, Stack: stack, Complete: true}
+			moved := map[float64]int64{}
+			for i := 0; i < cfg.rounds; i++ {
+				seed := uint64(1000*pi + i + 1)
+				var t transfer
+				var err error
+				if stack == stackDeskport {
+					t, err = forwardOverPath(ctx, p, seed, src, total, cfg.lpLimit)
+				} else {
+					t, err = pionOverPath(ctx, p, seed, total, cfg.lpLimit)
+				}
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				if err != nil {
+					// A run that breaks down (a session that gives up on a lossy path) is a
+					// result too: report what moved and why it stopped.
+					r.Note = err.Error()
+					fmt.Fprintf(os.Stderr, "  %-36s run %d: %v\n", stack, i+1, err)
+				}
+				if t.bytes < total {
+					r.Complete = false
+				}
+				r.Runs = append(r.Runs, t.mbps())
+				moved[t.mbps()] = t.bytes
+				fmt.Fprintf(os.Stderr, "  %-36s %8.2f MB/s, %6.1f MiB moved\n", stack, t.mbps(), float64(t.bytes)/(1<<20))
+			}
+			r.MBps = median(r.Runs)
+			r.MiBMoved = float64(moved[r.MBps]) / (1 << 20)
+			rows = append(rows, r)
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		for _, b := range rows {
+			if b.Stack == r.Stack && b.RTTms == 0 && b.LossPct == 0 && b.MBps > 0 {
+				r.VsLoopback = r.MBps / b.MBps
+			}
+			if r.Stack == stackDeskport && b.Stack == stackPion && b.Path == r.Path && b.MBps > 0 {
+				r.VsPion = r.MBps / b.MBps
+			}
+		}
+	}
+	return rows, nil
+}
