@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/logging"
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 )
@@ -53,6 +54,11 @@ func bareDataChannelOn(ctx context.Context, total int64, netA, netB transport.Ne
 			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		} else {
 			se.SetNet(n)
+			// vnet has no multicast, so ice reports at Error that it cannot start mDNS (which
+			// these candidates never need); its other messages still show.
+			lf := logging.NewDefaultLoggerFactory()
+			lf.ScopeLevels["ice"] = logging.LogLevelDisabled
+			se.LoggerFactory = lf
 		}
 		return webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
 	}
