@@ -55,7 +55,7 @@ func bareDataChannelOn(ctx context.Context, total int64, netA, netB transport.Ne
 		} else {
 			se.SetNet(n)
 			// vnet has no multicast, so ice reports at Error that it cannot start mDNS (which
-			// these candidates never need); its other messages still show.
+			// these candidates never need): ice logs nothing in these runs.
 			lf := logging.NewDefaultLoggerFactory()
 			lf.ScopeLevels["ice"] = logging.LogLevelDisabled
 			se.LoggerFactory = lf

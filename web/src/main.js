@@ -10,6 +10,8 @@ import { InputCapture, SPECIAL_KEYS, encodeHello } from "./input.js";
 import { ClipboardSync } from "./clipboard.js";
 import * as files from "./files.js";
 import { Kind, openStream } from "./tunnel.js";
+import { ControlClient, parseMonitors, request } from "./control.js";
+import { LatencyMeter } from "./latency.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -31,6 +33,11 @@ const state = {
   clipboard: { enabled: false, state: "off", message: "", sent: 0, received: 0, lastSent: "", lastReceived: "" },
   // files: the panel's folder and listing, and uploads/downloads in progress or done.
   files: { path: ".", entries: [], error: null, transfers: [] },
+  // control: the control stream. state: off | opening | on | unavailable | error | closed;
+  // monitors from the host's hello; hostStats the host's last stats message.
+  control: { state: "off", message: "", monitors: [], hostStats: null, quality: "", monitor: null },
+  // latency: the glass-to-glass meter (#latency-toggle); medianMs is also stats.glassToGlassMs.
+  latency: { enabled: false, medianMs: null, lastMs: null, frames: 0, bad: 0 },
 };
 window.deskport = state;
 
@@ -40,13 +47,19 @@ let keyPromise = null;
 let capture = null;
 let clip = null;
 let inputStream = null;
+let control = null;
+let meter = null;
 
-// parseFragment reads "#<hostid>" or "#<hostid>/<code>".
+// parseFragment reads "#<hostid>", "#<hostid>/<code>", each optionally followed by
+// "?<parameters>" (only "latency" is known: turn the latency meter on).
 function parseFragment() {
   const frag = decodeURIComponent(location.hash.replace(/^#/, ""));
-  const [host, code = ""] = frag.split("/", 2);
-  return { host, code };
+  const q = frag.indexOf("?");
+  const [host, code = ""] = (q < 0 ? frag : frag.slice(0, q)).split("/", 2);
+  const query = q < 0 ? "" : frag.slice(q + 1);
+  return { host, code, query, latency: new URLSearchParams(query).has("latency") };
 }
+
 
 const STATE_TEXT = {
   idle: "not connected",
@@ -119,7 +132,8 @@ async function sampleStats(sampler) {
     const s = await sampler.sample();
     state.stats = s;
     state.framesDecoded = s.framesDecoded;
-    $("stats").textContent = formatStats(s);
+    s.glassToGlassMs = state.latency.enabled ? state.latency.medianMs : null;
+    $("stats").textContent = formatStats(s, { host: state.control.hostStats, latency: state.latency });
   } catch {
     // the connection is going away
   }
@@ -146,7 +160,10 @@ async function connect(ev) {
   state.verified = false;
   state.stats = null;
   state.framesDecoded = 0;
-  if (location.hash !== "#" + hostId) history.replaceState(null, "", "#" + hostId); // never keep a code in the URL
+  // Never keep a code in the URL; keep the parameters (?latency).
+  const { query } = parseFragment();
+  const frag = "#" + hostId + (query ? "?" + query : "");
+  if (location.hash !== frag) history.replaceState(null, "", frag);
   const key = await keyPromise.catch(() => null);
   const video = $("video");
   let s;
@@ -168,6 +185,7 @@ async function connect(ev) {
       if (session !== s) return;
       video.srcObject = stream;
       video.play().catch(() => {});
+      startControl(s); // onStream comes only once the host is verified
     },
     onEnd: (err) => {
       if (session !== s) return;
@@ -231,7 +249,150 @@ function stopFeatures() {
   inputStream = null;
   state.input.state = "off";
   if (clip) clip.stop();
+  if (control) control.close();
+  control = null;
+  Object.assign(state.control, { hostStats: null, monitors: [], quality: "", monitor: null });
+  setControl("off", "");
+  if (meter && state.latency.enabled) meter.reset();
   for (const t of state.files.transfers) if (t.state === "running") t.state = "failed";
+}
+
+// ---- control stream: quality, monitor, host stats ----
+
+const CONTROL_TEXT = { off: "", opening: "", on: "", unavailable: "no quality/monitor control on this host", error: "control stream error", closed: "control stream closed" };
+
+function setControl(st, message) {
+  const c = state.control;
+  c.state = st;
+  if (message !== undefined) c.message = message;
+  $("quality").hidden = st !== "on";
+  $("monitor").hidden = st !== "on" || !c.monitors.length;
+  showControlNote(CONTROL_TEXT[st], c.message);
+}
+
+let noteTimer = null;
+function showControlNote(text, title = "") {
+  clearTimeout(noteTimer);
+  $("control-state").textContent = text;
+  $("control-state").title = title;
+}
+
+// startControl opens the control stream once the host is verified and its video track is
+// there. A host that refuses it (not_allowed, unsupported) leaves the controls hidden.
+async function startControl(s) {
+  if (s.controlStarted) return;
+  s.controlStarted = true;
+  let hello = false;
+  const c = new ControlClient({
+    onMessage: (m) => {
+      if (control !== c) return;
+      if (m.type === "hello") {
+        hello = true;
+        state.control.monitors = parseMonitors(m.monitors);
+        fillMonitors();
+        setControl("on", "");
+      } else if (m.type === "stats" && m.stats && typeof m.stats === "object") {
+        const n = (x) => (typeof x === "number" && isFinite(x) ? x : 0);
+        const h = m.stats;
+        state.control.hostStats = { fps: n(h.fps), bitrateBps: n(h.bitrateBps), width: n(h.width), height: n(h.height), keyframes: n(h.keyframes), rttMs: n(h.rttMs), lost: n(h.lost) };
+      } else if (m.type === "error") {
+        hostRefused(String(m.error || "refused"));
+      }
+    },
+    onEnd: (err) => {
+      if (control !== c) return;
+      control = null;
+      state.control.hostStats = null;
+      // Ended before its hello: the host would not serve it (old version, no screen stream).
+      if (err) setControl("error", err.message || String(err));
+      else setControl(hello ? "closed" : "unavailable");
+    },
+  });
+  control = c;
+  setControl("opening", "");
+  try {
+    await c.open(await s.yamux("interactive"));
+    if (session !== s || s.ended) c.close();
+  } catch (e) {
+    if (control !== c) return;
+    control = null;
+    setControl(e.code === "not_allowed" || e.code === "unsupported" ? "unavailable" : "error", e.message || String(e));
+  }
+}
+
+// hostRefused shows an error message from the host for a while; a refused monitor switch puts
+// the select back.
+let monitorBefore = null;
+function hostRefused(msg) {
+  state.control.message = msg;
+  if (monitorBefore !== null) {
+    state.control.monitor = monitorBefore.value;
+    $("monitor").value = monitorBefore.select;
+    monitorBefore = null;
+  }
+  showControlNote(`host: ${msg}`, msg);
+  noteTimer = setTimeout(() => showControlNote(CONTROL_TEXT[state.control.state], state.control.message), 8000);
+}
+
+function fillMonitors() {
+  const sel = $("monitor");
+  const opts = [["", "Screen…"], ["-1", "Whole display"]];
+  for (const m of state.control.monitors) opts.push([String(m.index), `${m.index + 1}: ${m.name || "monitor"}${m.width ? ` ${m.width}×${m.height}` : ""}`]);
+  sel.replaceChildren(...opts.map(([v, t]) => new Option(t, v)));
+  sel.value = state.control.monitor === null ? "" : String(state.control.monitor);
+}
+
+function sendControl(m) {
+  if (!control || state.control.state !== "on") return Promise.reject(new Error("the control stream is not open"));
+  return control.send(m).catch((e) => {
+    showControlNote("control error", e.message || String(e));
+    throw e;
+  });
+}
+
+function setQuality(preset) {
+  state.control.quality = preset;
+  $("quality").value = preset;
+  // "Auto" asks for nothing: the host keeps its own settings (or the last preset sent).
+  return preset ? sendControl(request.preset(preset)) : Promise.resolve();
+}
+
+function setMonitor(index) {
+  const m = request.monitor(index); // throws on a value out of range
+  monitorBefore = { value: state.control.monitor, select: state.control.monitor === null ? "" : String(state.control.monitor) };
+  state.control.monitor = index;
+  $("monitor").value = String(index);
+  return sendControl(m);
+}
+
+function initControl() {
+  $("quality").addEventListener("change", (e) => setQuality(e.target.value).catch(() => {}));
+  $("monitor").addEventListener("change", (e) => {
+    if (e.target.value !== "") setMonitor(Number(e.target.value)).catch(() => {});
+  });
+  state.control.keyframe = () => sendControl(request.keyframe());
+  state.control.setQuality = setQuality;
+  state.control.setMonitor = setMonitor;
+  setControl("off", "");
+
+  const video = $("video");
+  meter = new LatencyMeter(video, state.latency);
+  const toggle = $("latency-toggle");
+  if (!LatencyMeter.supported(video)) {
+    toggle.disabled = true;
+    toggle.parentElement.title = "This browser has no requestVideoFrameCallback: the latency meter needs it.";
+  }
+  toggle.addEventListener("change", () => setLatency(toggle.checked));
+}
+
+function setLatency(on) {
+  if (on && !meter.start()) on = false; // no requestVideoFrameCallback
+  if (!on) meter.stop();
+  $("latency-toggle").checked = on;
+  if (state.stats) {
+    state.stats.glassToGlassMs = on ? state.latency.medianMs : null;
+    $("stats").textContent = formatStats(state.stats, { host: state.control.hostStats, latency: state.latency });
+  }
 }
 
 // ---- files ----
@@ -439,7 +600,9 @@ function initInput() {
 function init() {
   initInput();
   initFiles();
-  const { host, code } = parseFragment();
+  initControl();
+  const { host, code, latency } = parseFragment();
+  if (latency) setLatency(true);
   $("host-id").value = host;
   $("code").value = code;
   setState("idle");
@@ -466,6 +629,7 @@ function init() {
   window.addEventListener("hashchange", () => {
     const f = parseFragment();
     if (f.host && parseHostId(f.host) !== state.hostId) $("host-id").value = f.host;
+    if (f.latency && !state.latency.enabled) setLatency(true);
   });
 
   keyPromise = (async () => {

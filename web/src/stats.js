@@ -63,15 +63,23 @@ export class StatsSampler {
   }
 }
 
-export function formatStats(s) {
+const rate = (kbps) => (kbps === null || kbps === undefined ? "–" : kbps >= 1000 ? (kbps / 1000).toFixed(1) + " Mbit/s" : Math.round(kbps) + " kbit/s");
+
+// formatStats renders the overlay: the page's own figures, then the host encoder's (from the
+// control stream's stats, when there is one) and the glass-to-glass latency (when measured).
+// extra: {host: {fps, bitrateBps} | null, latency: {enabled, medianMs} | null}.
+export function formatStats(s, extra = {}) {
   const v = (x, unit) => (x === null || x === undefined ? "–" : `${x}${unit}`);
   const lines = [
     `fps ${v(s.fps, "")}`,
-    `bitrate ${s.bitrateKbps === null ? "–" : s.bitrateKbps >= 1000 ? (s.bitrateKbps / 1000).toFixed(1) + " Mbit/s" : s.bitrateKbps + " kbit/s"}`,
+    `bitrate ${rate(s.bitrateKbps)}`,
     `rtt ${v(s.rttMs, " ms")}`,
     `loss ${v(s.packetLossPct, "%")}`,
     `path ${s.localCandidateType || "–"}/${s.remoteCandidateType || "–"}`,
   ];
   if (s.frameWidth) lines.push(`${s.frameWidth}×${s.frameHeight}${s.codec ? " " + s.codec.replace("video/", "") : ""}`);
+  const { host, latency } = extra;
+  if (host) lines.push(`host fps ${Math.round(host.fps * 10) / 10}, ${rate(host.bitrateBps / 1000)}`);
+  if (latency && latency.enabled) lines.push(`latency ${latency.medianMs === null ? "– (no clock on screen?)" : latency.medianMs + " ms"}`);
   return lines.join("\n");
 }
