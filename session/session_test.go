@@ -51,7 +51,7 @@ func signalPair() (a, b chanSignaler) {
 	return chanSignaler{out: ab, in: ba}, chanSignaler{out: ba, in: ab}
 }
 
-func newKey(t *testing.T) ed25519.PrivateKey {
+func newKey(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
 	_, k, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -69,7 +69,7 @@ type pairConfig struct {
 	authorize          bool
 }
 
-func connectPair(t *testing.T, pc pairConfig) (viewer, host *Conn, verr, herr error) {
+func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr error) {
 	t.Helper()
 	hostKey, viewerKey := newKey(t), newKey(t)
 	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
@@ -242,4 +242,48 @@ func TestLongLossyPath(t *testing.T) {
 		t.Fatalf("connect: viewer %v, host %v", verr, herr)
 	}
 	forwardThrough(t, viewer, host, payload(16<<20))
+}
+
+// BenchmarkForwardLoopback moves b.N × 1 MiB through one forward between two in-process
+// sessions on loopback: `go test -bench ForwardLoopback -cpuprofile cpu.out ./session` shows
+// where a forwarded byte's CPU goes.
+func BenchmarkForwardLoopback(b *testing.B) {
+	viewer, host, verr, herr := connectPair(b, pairConfig{authorize: true})
+	if verr != nil || herr != nil {
+		b.Fatalf("connect: %v %v", verr, herr)
+	}
+	defer viewer.Close()
+	defer host.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	chunk := make([]byte, 1<<20)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for i := 0; i < b.N; i++ {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	policy, _ := tunnel.NewPolicy([]string{ln.Addr().String()}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux)
+	c, err := tunnel.NewClient(viewer.Mux, nil).Dial(ctx, ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.SetBytes(1 << 20)
+	b.ResetTimer()
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		b.Fatal(err)
+	}
 }
