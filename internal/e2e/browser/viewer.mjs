@@ -62,7 +62,8 @@ const commands = {
     // Wait for a fresh decoded frame so a change on the host is reflected.
     const colours = await page.evaluate(async (pts) => {
       const v = document.querySelector('#video');
-      await new Promise((res) => (v.requestVideoFrameCallback ? v.requestVideoFrameCallback(() => res()) : setTimeout(res, 100)));
+      // Prefer a freshly presented frame; a static screen presents none, so do not wait long.
+      await new Promise((res) => { if (v.requestVideoFrameCallback) v.requestVideoFrameCallback(() => res()); setTimeout(res, 300); });
       const c = document.createElement('canvas');
       c.width = v.videoWidth; c.height = v.videoHeight;
       const g = c.getContext('2d', { willReadFrequently: true });
