@@ -359,7 +359,10 @@ function setQuality(preset) {
 
 function setMonitor(index) {
   const m = request.monitor(index); // throws on a value out of range
-  monitorBefore = { value: state.control.monitor, select: state.control.monitor === null ? "" : String(state.control.monitor) };
+  // The host answers a refused switch at once; an error long after is about something else.
+  const before = { value: state.control.monitor, select: state.control.monitor === null ? "" : String(state.control.monitor) };
+  monitorBefore = before;
+  setTimeout(() => monitorBefore === before && (monitorBefore = null), 3000);
   state.control.monitor = index;
   $("monitor").value = String(index);
   return sendControl(m);
