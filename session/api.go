@@ -18,6 +18,7 @@ import (
 const (
 	udpSocketBuffer   = 4 << 20
 	sctpReceiveBuffer = 8 << 20
+	sctpMaxMessage    = 64 << 10
 	sctpRTOMax        = time.Second
 	sctpMinCwnd       = 256 << 10
 	sctpCwndStep      = 16 << 10
@@ -67,6 +68,9 @@ func (c *Config) newAPI() (*webrtc.API, <-chan cc.BandwidthEstimator, error) {
 	// Both ends are deskport and DTLS already authenticates every record, so the SCTP CRC32c is
 	// redundant (RFC 9653 zero checksum, negotiated; a peer that does not offer it keeps CRCs).
 	se.EnableSCTPZeroChecksum(true)
+	// The largest message a peer may send us: our own writes are 16 KiB (the tunnel adapter)
+	// and auth messages 4 KiB, so 64 KiB bounds what a hostile peer can make us reassemble.
+	se.SetSCTPMaxMessageSize(sctpMaxMessage)
 	se.SetSCTPMinCwnd(sctpMinCwnd)
 	se.SetSCTPFastRtxWnd(sctpMinCwnd)
 	se.SetSCTPCwndCAStep(sctpCwndStep)
