@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -216,7 +217,8 @@ func forwardOverPath(ctx context.Context, p longPath, seed uint64, src *source, 
 		n, err := c.Read(buf)
 		t.add(n)
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+			var ne net.Error // yamux's deadline error is not os.ErrDeadlineExceeded
+			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
 				return t, nil // the time limit: report what moved
 			}
 			if err == io.EOF && t.bytes < total {
