@@ -131,6 +131,12 @@ func TestBrowserDesktop(t *testing.T) {
 		t.Errorf("page state %v: want verified by code", st)
 	}
 
+	// The control stream: the host lists its one 1280x720 monitor and reports its encoder.
+	ctl := b.do("wait-control")["control"].(map[string]any)
+	if mons, _ := ctl["monitors"].([]any); len(mons) != 1 || mons[0].(map[string]any)["width"].(float64) != 1280 {
+		t.Errorf("control stream monitors %v, want one 1280 wide", ctl["monitors"])
+	}
+
 	d.pat.Next()
 	waitPattern(t, b, 1)
 	b.do("screenshot", filepath.Join(art, "browser-desktop-pattern1.png"))

@@ -122,6 +122,12 @@ const commands = {
     const s = await waitFor((s) => s.clipboard && s.clipboard.lastReceived === want, 15000);
     return { ok: true, clipboard: s.clipboard };
   },
+  // wait-control: the control stream is up, the host listed its monitors and sent stats.
+  async 'wait-control'() {
+    const s = await waitFor((s) => s.control && (s.control.state === 'unavailable' || (s.control.state === 'on' && s.control.hostStats)), 20000);
+    if (s.control.state !== 'on') throw new Error(`control stream: ${JSON.stringify(s.control)}`);
+    return { ok: true, control: s.control };
+  },
   async screenshot(path) {
     await page.screenshot({ path });
     return { ok: true };
