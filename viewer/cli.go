@@ -25,7 +25,7 @@ or with a one-time code the host owner reads out.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newIDCommand(), newForwardCommand(), newStdioCommand(),
-		newScreenshotCommand(), newRecordCommand(), newOpenCommand(), newCopyCommand(), newLsCommand())
+		newScreenshotCommand(), newRecordCommand(), newOpenCommand(), newCopyCommand(), newLsCommand(), newClipboardCommand())
 	return root
 }
 
@@ -263,5 +263,42 @@ func newLsCommand() *cobra.Command {
 		},
 	}
 	c.register(cmd)
+	return cmd
+}
+
+func newClipboardCommand() *cobra.Command {
+	var c common
+	var set string
+	var fromStdin, watch bool
+	cmd := &cobra.Command{
+		Use:   "clipboard HOSTID",
+		Short: "Set the host's clipboard, or print it whenever it changes",
+		Example: `  viewer clipboard abcdefghijklmnopqrstuvwx --set 'hello'
+  echo hello | viewer clipboard abcdefghijklmnopqrstuvwx --stdin
+  viewer clipboard abcdefghijklmnopqrstuvwx --watch`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := c.config(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			text, doSet := set, cmd.Flags().Changed("set")
+			if fromStdin {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20+1))
+				if err != nil {
+					return err
+				}
+				text, doSet = string(b), true
+			}
+			if !doSet && !watch {
+				return fmt.Errorf("give --set TEXT, --stdin or --watch")
+			}
+			return Clipboard(cmd.Context(), cfg, text, doSet, watch, cmd.OutOrStdout())
+		},
+	}
+	c.register(cmd)
+	cmd.Flags().StringVar(&set, "set", "", "text to put on the host's clipboard")
+	cmd.Flags().BoolVar(&fromStdin, "stdin", false, "read the text to set from standard input")
+	cmd.Flags().BoolVar(&watch, "watch", false, "print the host's clipboard whenever it changes")
 	return cmd
 }

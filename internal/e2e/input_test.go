@@ -161,3 +161,37 @@ func abs(v int) int {
 	}
 	return v
 }
+
+// TestViewerClipboard: `viewer clipboard` sets the host's X clipboard and prints what is copied
+// on the host.
+func TestViewerClipboard(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := xvfb.Start(ctx, xvfb.Config{Width: 640, Height: 480})
+	if err != nil {
+		t.Fatalf("starting Xvfb: %v", err)
+	}
+	defer srv.Close()
+	w := newWorld(t)
+	w.startHost(t, "--display", srv.Display())
+	base := []string{w.hostID, "--rendezvous", w.rvURL, "--key", w.viewerKey, "--ice-loopback-only"}
+	if out, err := run(t, "viewer", append([]string{"clipboard", "--set", "set by viewer"}, base...)...); err != nil {
+		t.Fatalf("viewer clipboard --set: %v\n%s", err, out)
+	}
+	xclip := func(args ...string) *exec.Cmd {
+		c := exec.Command("xclip", args...)
+		c.Env = append(os.Environ(), "DISPLAY="+srv.Display())
+		return c
+	}
+	if out, _ := xclip("-o", "-selection", "clipboard").Output(); string(out) != "set by viewer" {
+		t.Fatalf("the host clipboard holds %q", out)
+	}
+	watch := start(t, "viewer", append([]string{"clipboard", "--watch"}, base...)...)
+	watch.waitFor(`whenever it changes`, 60*time.Second)
+	set := xclip("-selection", "clipboard")
+	set.Stdin = strings.NewReader("copied on the host")
+	if err := set.Run(); err != nil {
+		t.Fatal(err)
+	}
+	watch.waitFor(`^copied on the host$`, 30*time.Second)
+}

@@ -1,0 +1,53 @@
+package viewer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/deskport/deskport/clipboard"
+	"github.com/deskport/deskport/tunnel"
+)
+
+// Clipboard sets the host's clipboard to text (when set is true), then, with watch, prints the
+// host's clipboard every time it changes until ctx is done.
+func Clipboard(ctx context.Context, cfg Config, text string, set, watch bool, out io.Writer) error {
+	conn, err := Connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tc := tunnel.NewClient(conn.Interactive, cfg.Logger)
+	cl, err := clipboard.Dial(ctx, func(ctx context.Context, req tunnel.Request) (net.Conn, error) {
+		s, _, err := tc.Open(ctx, req)
+		return s, err
+	})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if set {
+		if err := cl.Set(ctx, text); err != nil {
+			return err
+		}
+		fmt.Fprintf(cfg.Out, "set the host's clipboard (%d bytes)\n", len(text))
+	}
+	if !watch {
+		return nil
+	}
+	fmt.Fprintln(cfg.Out, "printing the host's clipboard whenever it changes; Ctrl-C to stop")
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-conn.Done():
+			return errConnEnded
+		case t, ok := <-cl.Updates():
+			if !ok {
+				return cl.Err()
+			}
+			fmt.Fprintln(out, t)
+		}
+	}
+}
