@@ -30,8 +30,11 @@ if [ -z "${DISPLAY:-}" ]; then
 else
   echo "sharing your display $DISPLAY"
 fi
+# The demo is for the person at this machine: the code viewer may watch, type and use the
+# clipboard, and the host does not stop to ask (its terminal output goes to a log here).
 "$BIN/host" --key "$work/host.key" --authorized-viewers "$work/authorized_viewers" --listen "$LISTEN" \
-  "${desktop[@]}" >"$work/host.log" 2>&1 &
+  --grant view,control,clipboard --accept grant --audit-log "$work/audit.log" --files-root "$work/files" \
+  "${desktop[@]}" >"$work/host.log" 2>&1 </dev/null &
 hostpid=$!
 link=$(wait_line "$work/host.log" 'http://[^ ]+/#[a-z2-7]+')
 code=$(wait_line "$work/host.log" 'one-time code: [A-Z0-9-]+' | awk '{print $3}')
