@@ -90,3 +90,28 @@ func TestKnownHosts(t *testing.T) {
 	}
 	v2.waitFor(`(?i)changed|differs|does not match`, time.Second)
 }
+
+// TestRendezvousRestart: an established session does not need the rendezvous; when it comes
+// back, the host registers again by itself and new viewers get in.
+func TestRendezvousRestart(t *testing.T) {
+	w := newWorld(t)
+	target := serveBlob(t)
+	w.startHost(t, "--allow", target.Addr().String())
+	v := w.forward(t, w.viewerKey, "-L", "127.0.0.1:0:"+target.Addr().String())
+	local := v.waitFor(`forwarding (\S+) -> `, 60*time.Second)[1]
+
+	w.rv.stop()
+	if got := curlSum(t, "http://"+local+"/blob"); got != blobSum {
+		t.Fatalf("with the rendezvous gone, the forward moved different bytes")
+	}
+	// The same address again: the host's reconnect loop finds it.
+	addr := strings.TrimPrefix(w.rvURL, "http://")
+	w.rv = start(t, "rendezvous", "--listen", addr)
+	w.rv.waitFor(`listening`, 30*time.Second)
+	w.rv.waitFor(`host online`, 60*time.Second)
+	v2 := w.forward(t, w.viewerKey, "-L", "127.0.0.1:0:"+target.Addr().String())
+	local2 := v2.waitFor(`forwarding (\S+) -> `, 60*time.Second)[1]
+	if got := curlSum(t, "http://"+local2+"/blob"); got != blobSum {
+		t.Fatalf("after the restart, a new forward moved different bytes")
+	}
+}
