@@ -144,6 +144,15 @@ func (p *proc) waitFor(re string, timeout time.Duration) []string {
 // waitMatch is waitFor for the first matching line that accept also takes.
 func (p *proc) waitMatch(re string, timeout time.Duration, accept func([]string) bool) []string {
 	p.t.Helper()
+	m, why := p.tryMatch(re, timeout, accept)
+	if m == nil {
+		p.t.Fatal(why)
+	}
+	return m
+}
+
+// tryMatch is waitMatch that reports a miss (nil and why) instead of failing the test.
+func (p *proc) tryMatch(re string, timeout time.Duration, accept func([]string) bool) ([]string, string) {
 	rx := regexp.MustCompile(re)
 	deadline := time.After(timeout)
 	seen := 0
@@ -152,7 +161,7 @@ func (p *proc) waitMatch(re string, timeout time.Duration, accept func([]string)
 		for ; seen < len(p.lines); seen++ {
 			if m := rx.FindStringSubmatch(p.lines[seen]); m != nil && (accept == nil || accept(m)) {
 				p.mu.Unlock()
-				return m
+				return m, ""
 			}
 		}
 		wake := p.wake
@@ -166,9 +175,9 @@ func (p *proc) waitMatch(re string, timeout time.Duration, accept func([]string)
 			if more {
 				continue
 			}
-			p.t.Fatalf("%s exited (%v) before printing a line matching %q; output:\n%s", p.name, p.err, re, p.output())
+			return nil, fmt.Sprintf("%s exited (%v) before printing a line matching %q; output:\n%s", p.name, p.err, re, p.output())
 		case <-deadline:
-			p.t.Fatalf("%s printed no line matching %q within %v; output:\n%s", p.name, re, timeout, p.output())
+			return nil, fmt.Sprintf("%s printed no line matching %q within %v; output:\n%s", p.name, re, timeout, p.output())
 		}
 	}
 }
