@@ -289,6 +289,14 @@ func (c *Conn) setRemote(desc webrtc.SessionDescription) error {
 
 // waitChannel waits for a negotiated channel to open.
 func (c *Conn) waitChannel(ctx context.Context, open <-chan *channelConn) (*channelConn, error) {
+	// A channel that is already open wins over a failure reported since: negotiated channels
+	// open with the association, and the set-up should not depend on which event the
+	// scheduler shows first.
+	select {
+	case cc := <-open:
+		return cc, nil
+	default:
+	}
 	select {
 	case cc := <-open:
 		return cc, nil
