@@ -180,6 +180,14 @@ func TestViewerSetsHostClipboard(t *testing.T) {
 
 func TestHostChangeReachesViewer(t *testing.T) {
 	e := newEnv(t, &Server{})
+	// The host takes the clipboard as it is when the stream opens as its starting point, and a
+	// copy that races that first look would count as the starting point too. An acknowledged
+	// set from the viewer settles the starting point first.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.client.Set(ctx, "starting point"); err != nil {
+		t.Fatal(err)
+	}
 	for _, text := range []string{"one", "two", strings.Repeat("large text ", 50000)} {
 		e.hostSet(t, text)
 		if got := e.nextUpdate(t); got != text {
