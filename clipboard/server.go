@@ -41,20 +41,6 @@ type Server struct {
 	Logger *slog.Logger
 }
 
-// Handle serves a KindClipboard stream whose tunnel reply (StatusOK) was already written; it
-// has the tunnel.StreamHandler shape. The payload must be the protocol version byte.
-func (s *Server) Handle(ctx context.Context, stream net.Conn, req tunnel.Request) {
-	defer stream.Close()
-	log := s.logger()
-	if len(req.Payload) != 1 || req.Payload[0] != Version {
-		_ = writeMessage(stream, MsgError, fmt.Appendf(nil, "clipboard protocol version %v is not supported; this host speaks %d", req.Payload, Version))
-		return
-	}
-	if err := s.Serve(ctx, stream); err != nil {
-		log.Warn("clipboard stream ended", "err", err)
-	}
-}
-
 func (s *Server) logger() *slog.Logger {
 	if s.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -70,6 +56,31 @@ type hostState struct {
 	have bool
 }
 
+// HandleStream serves a KindClipboard stream whose open request has not been answered yet; it
+// has the tunnel.StreamHandler shape and writes the reply itself. It answers OK only after it
+// has looked at the host's clipboard, so a copy made after the viewer's open returns is always
+// reported as a change.
+func (s *Server) HandleStream(ctx context.Context, stream net.Conn, req tunnel.Request) {
+	defer stream.Close()
+	reply := func(st tunnel.Status, msg string) error {
+		_ = stream.SetWriteDeadline(time.Now().Add(tunnel.OpenTimeout))
+		defer stream.SetWriteDeadline(time.Time{})
+		return tunnel.WriteReply(stream, tunnel.Reply{Status: st, Message: msg})
+	}
+	if len(req.Payload) != 1 || req.Payload[0] != Version {
+		_ = reply(tunnel.StatusUnsupported, fmt.Sprintf("clipboard protocol version %v is not supported; this host speaks %d", req.Payload, Version))
+		return
+	}
+	x, err := newXclip(s.Display)
+	if err != nil {
+		_ = reply(tunnel.StatusUnsupported, err.Error())
+		return
+	}
+	if err := s.serve(ctx, stream, x, func() error { return reply(tunnel.StatusOK, "") }); err != nil {
+		s.logger().Warn("clipboard stream ended", "err", err)
+	}
+}
+
 // Serve syncs the clipboard over stream until ctx ends or the stream closes. It returns nil
 // when either happens normally.
 func (s *Server) Serve(ctx context.Context, stream net.Conn) error {
@@ -78,6 +89,11 @@ func (s *Server) Serve(ctx context.Context, stream net.Conn) error {
 		_ = writeMessage(stream, MsgError, []byte(err.Error()))
 		return err
 	}
+	return s.serve(ctx, stream, x, nil)
+}
+
+// serve runs the stream; ready, when set, is called once the starting point is taken.
+func (s *Server) serve(ctx context.Context, stream net.Conn, x *xclip, ready func() error) error {
 	limit := s.MaxBytes
 	if limit <= 0 {
 		limit = DefaultMaxBytes
@@ -103,6 +119,11 @@ func (s *Server) Serve(ctx context.Context, stream net.Conn) error {
 	if !s.SendInitial {
 		if text, ok, _, err := x.get(ctx, "clipboard", limit); err == nil && ok {
 			st.last, st.have = sha256.Sum256(text), true
+		}
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			return nil
 		}
 	}
 

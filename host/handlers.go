@@ -159,7 +159,7 @@ func (a *Agent) interactiveHandlers(it *interactive, caps Caps) map[tunnel.Kind]
 		in = it.handleInput
 		ctl = replyOK(it.handleControl)
 		cs := &clipboard.Server{Display: a.desk.cfg.Display, Logger: it.log.With("component", "clipboard")}
-		clip = replyOK(cs.Handle)
+		clip = cs.HandleStream
 	}
 	return map[tunnel.Kind]tunnel.StreamHandler{
 		tunnel.KindInput:     gate(caps.Control, "control of the screen (input)", in),
