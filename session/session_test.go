@@ -275,7 +275,12 @@ func BenchmarkForwardLoopback(b *testing.B) {
 	policy, _ := tunnel.NewPolicy([]string{ln.Addr().String()}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux)
+	srvDone := make(chan struct{})
+	go func() {
+		defer close(srvDone)
+		tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux)
+	}()
+	defer func() { cancel(); host.Close(); <-srvDone }()
 	c, err := tunnel.NewClient(viewer.Mux, nil).Dial(ctx, ln.Addr().String())
 	if err != nil {
 		b.Fatal(err)

@@ -79,9 +79,7 @@ func TestKnownHosts(t *testing.T) {
 		t.Fatalf("known_hosts holds %q (%v)", data, err)
 	}
 	// Pin another key under the same ID: the viewer must refuse and say what to do.
-	other := filepath.Join(w.dir, "other.key")
-	run(t, "viewer", "id", "--key", other)
-	line, _ := run(t, "viewer", "id", "--key", other)
+	line, _ := run(t, "viewer", "id", "--key", filepath.Join(w.dir, "other.key"))
 	fields := strings.Fields(line)
 	os.WriteFile(known, []byte(w.hostID+" "+fields[0]+" "+fields[1]+"\n"), 0o600)
 	v2 := start(t, "viewer", args...)

@@ -25,6 +25,10 @@ import (
 	"github.com/deskport/deskport/tunnel"
 )
 
+// warmBytes is how much the saturating forward moves before key presses are timed: twice the
+// most the channel's send limit lets it queue (8 MiB), so every buffer on the way is full.
+const warmBytes = 16 << 20
+
 // Result is one measurement.
 type Result struct {
 	Samples         []time.Duration
@@ -156,8 +160,13 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 			}
 		}()
 		defer func() { up.Close(); bulkWG.Wait() }()
-		// Let the forward fill every buffer on the way before measuring.
-		time.Sleep(500 * time.Millisecond)
+		// Measure only once the forward has filled the buffers on its way (bounded wait).
+		for deadline := time.Now().Add(10 * time.Second); bulkBytes.Load() < warmBytes; {
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("the saturating forward moved only %d bytes in 10 s", bulkBytes.Load())
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 
 	in, _, err := tunnel.NewClient(viewer.Interactive, nil).Open(ctx, tunnel.Request{Kind: tunnel.KindInput, Payload: input.AppendHello(nil, 1280, 720)})
