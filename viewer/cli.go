@@ -68,6 +68,21 @@ func (c *common) config(cmd *cobra.Command, hostID string) (Config, error) {
 	return cfg, nil
 }
 
+// withHost completes a subcommand whose first argument is a host ID: it registers the shared
+// connection flags and hands run a Config built from them.
+func withHost(cmd *cobra.Command, run func(cmd *cobra.Command, cfg Config, args []string) error) *cobra.Command {
+	var c common
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := c.config(cmd, args[0])
+		if err != nil {
+			return err
+		}
+		return run(cmd, cfg, args)
+	}
+	c.register(cmd)
+	return cmd
+}
+
 func newIDCommand() *cobra.Command {
 	var key string
 	cmd := &cobra.Command{
@@ -91,9 +106,8 @@ func newIDCommand() *cobra.Command {
 }
 
 func newForwardCommand() *cobra.Command {
-	var c common
 	var fw Forwards
-	cmd := &cobra.Command{
+	cmd := withHost(&cobra.Command{
 		Use:   "forward HOSTID [-L spec]... [-R spec]... [-D spec]...",
 		Short: "Forward ports to and from a host, like ssh -L, -R and -D",
 		Example: `  # reach the host's PostgreSQL on local port 8080
@@ -109,15 +123,9 @@ func newForwardCommand() *cobra.Command {
   # with a one-time code instead of a trusted key
   viewer forward abcdefghijklmnopqrstuvwx --code ABCD-EFGH -L 2222:127.0.0.1:22`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := c.config(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			return Forward(cmd.Context(), cfg, fw)
-		},
-	}
-	c.register(cmd)
+	}, func(cmd *cobra.Command, cfg Config, args []string) error {
+		return Forward(cmd.Context(), cfg, fw)
+	})
 	fs := cmd.Flags()
 	fs.StringArrayVarP(&fw.Local, "local", "L", nil, "[bind:]port:host:hostport — listen here, the host dials host:hostport")
 	fs.StringArrayVarP(&fw.Remote, "remote", "R", nil, "[bind:]port:host:hostport — the host listens, this side dials host:hostport")
@@ -153,61 +161,37 @@ func newStdioCommand() *cobra.Command {
 }
 
 func newScreenshotCommand() *cobra.Command {
-	var c common
-	cmd := &cobra.Command{
+	return withHost(&cobra.Command{
 		Use:     "screenshot HOSTID OUT.png",
 		Short:   "Save one frame of the host's screen as PNG",
 		Example: "  viewer screenshot abcdefghijklmnopqrstuvwx screen.png --code ABCD-EFGH",
 		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := c.config(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			return Screenshot(cmd.Context(), cfg, args[1])
-		},
-	}
-	c.register(cmd)
-	return cmd
+	}, func(cmd *cobra.Command, cfg Config, args []string) error {
+		return Screenshot(cmd.Context(), cfg, args[1])
+	})
 }
 
 func newRecordCommand() *cobra.Command {
-	var c common
-	cmd := &cobra.Command{
+	return withHost(&cobra.Command{
 		Use:   "record HOSTID OUT.ivf",
 		Short: "Record the host's screen to a file until interrupted (IVF for VP8, .h264 for H.264)",
 		Example: `  viewer record abcdefghijklmnopqrstuvwx session.ivf
   ffplay session.ivf`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := c.config(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			return Record(cmd.Context(), cfg, args[1])
-		},
-	}
-	c.register(cmd)
-	return cmd
+	}, func(cmd *cobra.Command, cfg Config, args []string) error {
+		return Record(cmd.Context(), cfg, args[1])
+	})
 }
 
 func newOpenCommand() *cobra.Command {
-	var c common
-	cmd := &cobra.Command{
+	return withHost(&cobra.Command{
 		Use:     "open HOSTID",
 		Short:   "Open the host's desktop in the browser viewer",
 		Example: "  viewer open abcdefghijklmnopqrstuvwx --rendezvous http://127.0.0.1:8080",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := c.config(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			return Open(cfg)
-		},
-	}
-	c.register(cmd)
-	return cmd
+	}, func(cmd *cobra.Command, cfg Config, args []string) error {
+		return Open(cfg)
+	})
 }
 
 func newCopyCommand() *cobra.Command {
@@ -267,36 +251,29 @@ func newLsCommand() *cobra.Command {
 }
 
 func newClipboardCommand() *cobra.Command {
-	var c common
 	var set string
 	var fromStdin, watch bool
-	cmd := &cobra.Command{
+	cmd := withHost(&cobra.Command{
 		Use:   "clipboard HOSTID",
 		Short: "Set the host's clipboard, or print it whenever it changes",
 		Example: `  viewer clipboard abcdefghijklmnopqrstuvwx --set 'hello'
   echo hello | viewer clipboard abcdefghijklmnopqrstuvwx --stdin
   viewer clipboard abcdefghijklmnopqrstuvwx --watch`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := c.config(cmd, args[0])
+	}, func(cmd *cobra.Command, cfg Config, args []string) error {
+		text, doSet := set, cmd.Flags().Changed("set")
+		if fromStdin {
+			b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20+1))
 			if err != nil {
 				return err
 			}
-			text, doSet := set, cmd.Flags().Changed("set")
-			if fromStdin {
-				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20+1))
-				if err != nil {
-					return err
-				}
-				text, doSet = string(b), true
-			}
-			if !doSet && !watch {
-				return fmt.Errorf("give --set TEXT, --stdin or --watch")
-			}
-			return Clipboard(cmd.Context(), cfg, text, doSet, watch, cmd.OutOrStdout())
-		},
-	}
-	c.register(cmd)
+			text, doSet = string(b), true
+		}
+		if !doSet && !watch {
+			return fmt.Errorf("give --set TEXT, --stdin or --watch")
+		}
+		return Clipboard(cmd.Context(), cfg, text, doSet, watch, cmd.OutOrStdout())
+	})
 	cmd.Flags().StringVar(&set, "set", "", "text to put on the host's clipboard")
 	cmd.Flags().BoolVar(&fromStdin, "stdin", false, "read the text to set from standard input")
 	cmd.Flags().BoolVar(&watch, "watch", false, "print the host's clipboard whenever it changes")
