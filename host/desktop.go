@@ -101,7 +101,7 @@ func (d *desktop) maxBitrate() int {
 	if d.cfg.MaxBitrate > 0 {
 		return d.cfg.MaxBitrate
 	}
-	return 6_000_000
+	return screen.DefaultMaxBitrate
 }
 
 func (d *desktop) newEncoder(w, h, bitrate int) (screen.Encoder, error) {

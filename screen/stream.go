@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// DefaultMaxBitrate caps a stream's bitrate when the host sets no --max-bitrate; congestion
+// control goes lower on its own.
+const DefaultMaxBitrate = 6_000_000
+
 // StreamConfig describes one screen stream.
 type StreamConfig struct {
 	// Capturer grabs the frames; the Stream does not close it.
@@ -56,7 +60,7 @@ func NewStream(cfg StreamConfig) (*Stream, error) {
 		return nil, fmt.Errorf("screen: --fps %d is above 120", cfg.FPS)
 	}
 	if cfg.MaxBitrate <= 0 {
-		cfg.MaxBitrate = 6_000_000
+		cfg.MaxBitrate = DefaultMaxBitrate
 	}
 	if cfg.InitialBitrate <= 0 {
 		cfg.InitialBitrate = min(cfg.MaxBitrate, 2_000_000)
