@@ -245,12 +245,12 @@ func Stdio(ctx context.Context, cfg Config, target string, in io.Reader, out io.
 	}
 	defer stream.Close()
 	done := make(chan error, 2)
+	// The stdin reader cannot be interrupted; it ends with the process, which stdio is.
 	go func() {
 		_, err := io.Copy(stream, in)
-		// Half-close: the host's target sees EOF but may still answer.
-		if cw, ok := stream.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		}
+		// Half-close: a yamux stream's Close sends FIN and keeps reading, so the host's target
+		// sees EOF and may still answer.
+		stream.Close()
 		done <- err
 	}()
 	go func() {

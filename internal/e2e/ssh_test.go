@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -9,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // serveSSHD accepts TCP connections on loopback and hands each one to a real sshd in inetd mode
@@ -108,5 +112,36 @@ func TestSSHProxyCommand(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "deskport-ssh-42") {
 		t.Fatalf("ssh printed %q, want the remote command's output deskport-ssh-42", out)
+	}
+}
+
+// TestStdioHalfClose: when stdin ends, the target sees EOF and its answer still comes back.
+func TestStdioHalfClose(t *testing.T) {
+	w := newWorld(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c) // until the viewer's stdin ends
+		fmt.Fprintf(c, "got %d bytes: %s", len(b), b)
+	}()
+	w.startHost(t, "--allow", ln.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin("viewer"), "stdio", w.hostID, ln.Addr().String(), "--rendezvous", w.rvURL, "--key", w.viewerKey, "--ice-loopback-only")
+	cmd.Stdin = strings.NewReader("hello")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("viewer stdio: %v", err)
+	}
+	if string(out) != "got 5 bytes: hello" {
+		t.Fatalf("viewer stdio printed %q, want the target's answer after EOF", out)
 	}
 }
