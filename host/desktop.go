@@ -181,20 +181,20 @@ func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactiv
 	it.setStream(st, capt)
 	defer it.closeStream()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// One helper feeds the stream keyframe requests and the congestion controller's bitrate,
+	// and ends it when the connection ends; it is waited for before stream returns.
+	helper := make(chan struct{})
+	defer func() { cancel(); <-helper }()
 	go func() {
-		select {
-		case <-conn.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	go func() {
+		defer close(helper)
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-conn.Done():
+				cancel()
 				return
 			case <-conn.Keyframes:
 				st.RequestKeyframe()
