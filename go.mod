@@ -64,3 +64,5 @@ require (
 	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/time v0.14.0 // indirect
 )
+
+replace github.com/pion/webrtc/v4 => ./third_party/pion-webrtc
