@@ -195,11 +195,30 @@ func (r *SCTPTransport) StartContext(ctx context.Context, capabilities SCTPCapab
 	return nil
 }
 
+// outboundMTU is the SCTP packet size: what the SettingEngine's selector chooses for the
+// selected candidate pair, or sctpOutboundMTU. (deskport addition, see DESKPORT.md.)
+func (r *SCTPTransport) outboundMTU() uint32 {
+	selector := r.api.settingEngine.sctp.mtuSelector
+	dtlsTransport := r.Transport()
+	if selector == nil || dtlsTransport == nil || dtlsTransport.iceTransport == nil {
+		return sctpOutboundMTU
+	}
+	pair, err := dtlsTransport.iceTransport.GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
+		return sctpOutboundMTU
+	}
+	if mtu := selector(*pair.Local, *pair.Remote); mtu != 0 {
+		return mtu
+	}
+
+	return sctpOutboundMTU
+}
+
 func (r *SCTPTransport) sctpClientOptions(netConn net.Conn, maxMessageSize uint32) []sctp.ClientOption {
 	opts := []sctp.ClientOption{
 		sctp.WithNetConn(netConn),
 		sctp.WithLoggerFactory(r.api.settingEngine.LoggerFactory),
-		sctp.WithMTU(sctpOutboundMTU),
+		sctp.WithMTU(r.outboundMTU()),
 		sctp.WithMaxMessageSize(maxMessageSize),
 	}
 

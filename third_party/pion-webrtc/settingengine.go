@@ -93,6 +93,7 @@ type SettingEngine struct {
 		fastRtxWnd           uint32
 		cwndCAStep           uint32
 		enableSnap           bool
+		mtuSelector          func(local, remote ICECandidate) uint32 // deskport
 	}
 	sdpMediaLevelFingerprints                 bool
 	answeringDTLSRole                         DTLSRole
@@ -689,6 +690,14 @@ func (e *SettingEngine) SetSCTPFastRtxWnd(fastRtxWnd uint32) {
 // SetSCTPCwndCAStep sets congestion window adjustment step size during congestion avoidance.
 func (e *SettingEngine) SetSCTPCwndCAStep(cwndCAStep uint32) {
 	e.sctp.cwndCAStep = cwndCAStep
+}
+
+// SetSCTPMTUSelector sets a function that chooses the SCTP association's outbound packet size
+// (before DTLS) from the candidate pair ICE selected. It runs once, when the association starts;
+// returning 0 keeps the default of 1191 bytes. The peer must be able to receive what it chooses.
+// (deskport addition, see DESKPORT.md.)
+func (e *SettingEngine) SetSCTPMTUSelector(selector func(local, remote ICECandidate) uint32) {
+	e.sctp.mtuSelector = selector
 }
 
 // SetICEBindingRequestHandler sets a callback that is fired on a STUN BindingRequest
