@@ -58,7 +58,7 @@ func (c *Config) handshakeTimeout() time.Duration {
 // newAPI builds the pion API for one peer connection. A port-forward session negotiates no media,
 // so the MediaEngine stays empty; with Video it gets codecs, NACK, RTCP reports and, on the
 // sender, congestion control (whose estimators arrive on the returned channel).
-func (c *Config) newAPI() (*webrtc.API, <-chan cc.BandwidthEstimator, error) {
+func (c *Config) newAPI(mtu *pathMTU) (*webrtc.API, <-chan cc.BandwidthEstimator, error) {
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
 	se.SetSCTPMaxReceiveBufferSize(sctpReceiveBuffer)
@@ -74,6 +74,9 @@ func (c *Config) newAPI() (*webrtc.API, <-chan cc.BandwidthEstimator, error) {
 	se.SetSCTPMinCwnd(sctpMinCwnd)
 	se.SetSCTPFastRtxWnd(sctpMinCwnd)
 	se.SetSCTPCwndCAStep(sctpCwndStep)
+	// Bigger SCTP packets where the path carries them (mtu.go); read whole datagrams that big.
+	se.SetSCTPMTUSelector(mtu.sctpMTU)
+	se.SetReceiveMTU(maxDatagram)
 	se.SetIncludeLoopbackCandidate(true)
 	se.LoggerFactory = slogFactory{l: c.logger()}
 	if c.LoopbackOnly {

@@ -57,6 +57,7 @@ type Conn struct {
 	Tracks <-chan *webrtc.TrackRemote
 
 	pc     *webrtc.PeerConnection
+	mtu    *pathMTU
 	sig    Signaler
 	log    *slog.Logger
 	auth   *channelConn
@@ -81,7 +82,11 @@ type Conn struct {
 }
 
 func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
-	api, estimators, err := cfg.newAPI()
+	mtu := &pathMTU{log: log}
+	if cfg.Net == nil {
+		mtu.links = systemLinks
+	}
+	api, estimators, err := cfg.newAPI(mtu)
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
@@ -90,7 +95,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		return nil, fmt.Errorf("session: new peer connection: %w", err)
 	}
 	c := &Conn{
-		pc: pc, sig: sig, log: log,
+		pc: pc, sig: sig, log: log, mtu: mtu,
 		authOpen:        make(chan *channelConn, 1),
 		tunnelOpen:      make(chan *channelConn, 1),
 		interactiveOpen: make(chan *channelConn, 1),
@@ -272,6 +277,7 @@ func (c *Conn) addCandidate(cand webrtc.ICECandidateInit) {
 }
 
 func (c *Conn) setRemote(desc webrtc.SessionDescription) error {
+	c.mtu.peerMax.Store(advertisedDatagram(desc.SDP))
 	if err := c.pc.SetRemoteDescription(desc); err != nil {
 		return fmt.Errorf("%w: %v", ErrSignaling, err)
 	}
@@ -510,7 +516,7 @@ func (c *Conn) dial(ctx context.Context, hostID string, vc auth.ViewerConfig) er
 	if err := c.pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: offer.SDP}); err != nil {
+	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: advertiseDatagram(offer.SDP)}); err != nil {
 		return fmt.Errorf("session: send offer: %w", err)
 	}
 	select {
@@ -592,7 +598,7 @@ func (c *Conn) accept(ctx context.Context, hostID string, hc auth.HostConfig) er
 	if err := c.pc.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: answer.SDP}); err != nil {
+	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
 		return fmt.Errorf("session: send answer: %w", err)
 	}
 	err = c.authenticate(ctx, func(ch *channelConn) error {

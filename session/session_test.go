@@ -67,6 +67,8 @@ type pairConfig struct {
 	code               string
 	codes              *auth.CodeStore
 	authorize          bool
+	// stripViewerOffer removes the datagram-size attribute from the viewer's offer.
+	stripViewerOffer bool
 }
 
 func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr error) {
@@ -88,7 +90,11 @@ func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr er
 			Codes: pc.codes,
 		})
 	}()
-	viewer, verr = Dial(ctx, vs, hostID, Config{Net: pc.viewerNet, LoopbackOnly: pc.viewerNet == nil}, auth.ViewerConfig{Key: viewerKey, Code: pc.code})
+	var vsig Signaler = vs
+	if pc.stripViewerOffer {
+		vsig = stripDatagram{vs}
+	}
+	viewer, verr = Dial(ctx, vsig, hostID, Config{Net: pc.viewerNet, LoopbackOnly: pc.viewerNet == nil}, auth.ViewerConfig{Key: viewerKey, Code: pc.code})
 	wg.Wait()
 	t.Cleanup(func() {
 		if viewer != nil {

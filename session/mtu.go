@@ -1,0 +1,190 @@
+package session
+
+import (
+	"bufio"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// SCTP packet sizing. pion sends SCTP packets of at most 1191 bytes: safe on any path, including
+// IPv6 through a TURN relay, since nothing in WebRTC discovers the path MTU. Every packet costs a
+// UDP syscall, a DTLS record and SCTP bookkeeping on both ends, and that per-packet cost is what
+// bounds a forward's throughput (docs/session.md). When the path is known to carry bigger
+// datagrams — the peer is on this machine or on a directly attached network, and it said it reads
+// bigger datagrams — the session sends bigger SCTP packets.
+const (
+	// maxDatagram is the largest UDP payload a deskport peer reads whole: pion's ICE and DTLS
+	// read buffers are 8192 bytes. Each peer advertises it in its session description.
+	maxDatagram = 8192
+	// dtlsOverhead bounds what DTLS adds to a record: a 13-byte header plus, for the worst of
+	// pion's suites (AES-CBC with SHA-1), a 16-byte IV, a 20-byte MAC and up to 16 bytes of
+	// padding. (AES-GCM, which two deskport peers negotiate, adds 37.)
+	dtlsOverhead = 13 + 16 + 20 + 16
+	// defaultSCTPMTU is pion's own packet size, kept on every other path.
+	defaultSCTPMTU = 1191
+	// sdpMaxDatagram is the session-level SDP attribute that carries maxDatagram. Browsers ignore
+	// attributes they do not know, and a peer that does not send it gets 1191-byte packets.
+	sdpMaxDatagram = "x-deskport-max-datagram"
+)
+
+// pathMTU chooses the SCTP packet size of one peer connection once ICE has selected a path.
+type pathMTU struct {
+	// peerMax is the datagram size the peer advertised; 0 until its description arrives, or if
+	// it advertised none.
+	peerMax atomic.Uint32
+	// links lists this machine's network interfaces; nil when the network is simulated,
+	// which then keeps the default.
+	links func() ([]link, error)
+	// chosen is the packet size in use, once the association started.
+	chosen atomic.Uint32
+	log    *slog.Logger
+}
+
+// sctpMTU is the selector pion calls when the association starts.
+func (p *pathMTU) sctpMTU(local, remote webrtc.ICECandidate) uint32 {
+	mtu, why := p.choose(local, remote)
+	if mtu == 0 {
+		p.chosen.Store(defaultSCTPMTU)
+	} else {
+		p.chosen.Store(mtu)
+	}
+	p.log.Debug("SCTP packet size", "bytes", p.chosen.Load(), "why", why,
+		"local", local.Address, "remote", remote.Address)
+	return mtu
+}
+
+func (p *pathMTU) choose(local, remote webrtc.ICECandidate) (uint32, string) {
+	peer := p.peerMax.Load()
+	switch {
+	case peer == 0:
+		return 0, "the peer did not advertise a datagram size"
+	case p.links == nil:
+		return 0, "simulated network"
+	case local.Typ != webrtc.ICECandidateTypeHost ||
+		(remote.Typ != webrtc.ICECandidateTypeHost && remote.Typ != webrtc.ICECandidateTypePrflx):
+		return 0, "the path crosses a NAT or a relay"
+	}
+	links, err := p.links()
+	if err != nil {
+		return 0, "interfaces: " + err.Error()
+	}
+	linkMTU, why := onLinkMTU(links, net.ParseIP(local.Address), net.ParseIP(remote.Address))
+	if linkMTU == 0 {
+		return 0, why
+	}
+	header := 20 + 8 // IPv4 + UDP
+	if ip := net.ParseIP(remote.Address); ip != nil && ip.To4() == nil {
+		header = 40 + 8
+	}
+	datagram := min(linkMTU-header, int(peer), maxDatagram)
+	mtu := (datagram - dtlsOverhead) &^ 3
+	if mtu <= defaultSCTPMTU {
+		return 0, why + ": no bigger than the default"
+	}
+	return uint32(mtu), why
+}
+
+// link is one network interface as far as packet sizing cares.
+type link struct {
+	mtu      int
+	loopback bool
+	prefixes []*net.IPNet
+}
+
+// systemLinks lists this machine's interfaces that are up.
+func systemLinks() ([]link, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	var links []link
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		l := link{mtu: ifc.MTU, loopback: ifc.Flags&net.FlagLoopback != 0}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				l.prefixes = append(l.prefixes, ipn)
+			}
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}
+
+// onLinkMTU is the MTU of the link between local and remote when no router sits between them:
+// the loopback interface's when remote is an address of this machine, else the MTU of the
+// interface that holds local when remote is inside that interface's prefix. 0 means unknown.
+func onLinkMTU(links []link, local, remote net.IP) (int, string) {
+	if local == nil || remote == nil {
+		return 0, "an address is not an IP (mDNS)"
+	}
+	var loopbackMTU, localMTU int
+	remoteIsOurs, onLink := false, false
+	for _, l := range links {
+		if l.loopback {
+			loopbackMTU = l.mtu
+		}
+		for _, p := range l.prefixes {
+			if p.IP.Equal(remote) {
+				remoteIsOurs = true
+			}
+			if p.IP.Equal(local) {
+				localMTU = l.mtu
+				onLink = onLink || p.Contains(remote)
+			}
+		}
+	}
+	switch {
+	case remoteIsOurs && loopbackMTU > 0:
+		return loopbackMTU, "the peer is on this machine"
+	case onLink && localMTU > 0:
+		return localMTU, "the peer is on a directly attached network"
+	}
+	return 0, "the peer is beyond a router"
+}
+
+// advertiseDatagram adds the datagram size this end reads to a session description.
+func advertiseDatagram(sdp string) string {
+	line := "a=" + sdpMaxDatagram + ":" + strconv.Itoa(maxDatagram) + "\r\n"
+	if i := strings.Index(sdp, "\r\nm="); i >= 0 {
+		return sdp[:i+2] + line + sdp[i+2:]
+	}
+	return sdp + line
+}
+
+// advertisedDatagram reads the peer's datagram size from its session description: 0 when it has
+// none or an unreadable one, and never more than 64 KiB.
+func advertisedDatagram(sdp string) uint32 {
+	s := bufio.NewScanner(strings.NewReader(sdp))
+	prefix := "a=" + sdpMaxDatagram + ":"
+	for s.Scan() {
+		line := strings.TrimSpace(s.Text())
+		if strings.HasPrefix(line, "m=") {
+			return 0 // session-level only
+		}
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return 0
+			}
+			return uint32(min(n, 1<<16))
+		}
+	}
+	return 0
+}
+
+// SCTPPacketSize is the size of the SCTP packets this end sends (before DTLS): 1191 on most
+// paths, up to 8124 to a peer on this machine or on a directly attached network. 0 until the
+// association started.
+func (c *Conn) SCTPPacketSize() int { return int(c.mtu.chosen.Load()) }

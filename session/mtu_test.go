@@ -1,0 +1,164 @@
+package session
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/deskport/deskport/signal"
+)
+
+func prefix(t *testing.T, cidr string) *net.IPNet {
+	t.Helper()
+	ip, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.IP = ip
+	return n
+}
+
+func TestOnLinkMTU(t *testing.T) {
+	links := []link{
+		{mtu: 65536, loopback: true, prefixes: []*net.IPNet{prefix(t, "127.0.0.1/8"), prefix(t, "::1/128")}},
+		{mtu: 1500, prefixes: []*net.IPNet{prefix(t, "192.168.1.10/24"), prefix(t, "fd00::10/64")}},
+		{mtu: 9000, prefixes: []*net.IPNet{prefix(t, "10.1.0.5/16")}},
+	}
+	for _, tc := range []struct {
+		local, remote string
+		want          int
+	}{
+		{"127.0.0.1", "127.0.0.1", 65536},
+		{"::1", "::1", 65536},
+		{"192.168.1.10", "192.168.1.10", 65536}, // our own address: the kernel routes it over lo
+		{"192.168.1.10", "10.1.0.5", 65536},
+		{"192.168.1.10", "192.168.1.77", 1500},
+		{"fd00::10", "fd00::99", 1500},
+		{"10.1.0.5", "10.1.200.1", 9000},
+		{"192.168.1.10", "192.168.2.77", 0}, // beyond a router
+		{"192.168.1.10", "203.0.113.9", 0},
+		{"192.168.99.1", "192.168.99.2", 0}, // local address not ours (a stale candidate)
+	} {
+		got, why := onLinkMTU(links, net.ParseIP(tc.local), net.ParseIP(tc.remote))
+		if got != tc.want {
+			t.Errorf("%s → %s: MTU %d (%s), want %d", tc.local, tc.remote, got, why, tc.want)
+		}
+	}
+	if got, _ := onLinkMTU(links, net.ParseIP("127.0.0.1"), net.ParseIP("x.local")); got != 0 {
+		t.Errorf("an mDNS name gave MTU %d", got)
+	}
+}
+
+func TestChooseSCTPMTU(t *testing.T) {
+	links := func() ([]link, error) {
+		return []link{
+			{mtu: 65536, loopback: true, prefixes: []*net.IPNet{prefix(t, "127.0.0.1/8")}},
+			{mtu: 1500, prefixes: []*net.IPNet{prefix(t, "192.168.1.10/24")}},
+			{mtu: 1280, prefixes: []*net.IPNet{prefix(t, "10.8.0.2/24")}}, // a tunnel
+		}, nil
+	}
+	host := func(addr string) webrtc.ICECandidate {
+		return webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeHost, Address: addr}
+	}
+	for _, tc := range []struct {
+		name          string
+		peer          uint32
+		links         func() ([]link, error)
+		local, remote webrtc.ICECandidate
+		want          uint32
+	}{
+		{"loopback", maxDatagram, links, host("127.0.0.1"), host("127.0.0.1"), 8124},
+		{"peer reads less", 4000, links, host("127.0.0.1"), host("127.0.0.1"), 3932},
+		{"peer advertised nothing (a browser)", 0, links, host("127.0.0.1"), host("127.0.0.1"), 0},
+		{"LAN", maxDatagram, links, host("192.168.1.10"), host("192.168.1.20"), 1404},
+		{"peer-reflexive on the LAN", maxDatagram, links, host("192.168.1.10"),
+			webrtc.ICECandidate{Typ: webrtc.ICECandidateTypePrflx, Address: "192.168.1.20"}, 1404},
+		{"tunnel with a small MTU", maxDatagram, links, host("10.8.0.2"), host("10.8.0.3"), 0},
+		{"beyond a router", maxDatagram, links, host("192.168.1.10"), host("198.51.100.4"), 0},
+		{"relay", maxDatagram, links, webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeRelay, Address: "192.168.1.10"}, host("192.168.1.20"), 0},
+		{"server-reflexive", maxDatagram, links, host("192.168.1.10"),
+			webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeSrflx, Address: "192.168.1.20"}, 0},
+		{"simulated network", maxDatagram, nil, host("127.0.0.1"), host("127.0.0.1"), 0},
+	} {
+		p := &pathMTU{links: tc.links}
+		p.peerMax.Store(tc.peer)
+		got, why := p.choose(tc.local, tc.remote)
+		if got != tc.want {
+			t.Errorf("%s: %d (%s), want %d", tc.name, got, why, tc.want)
+		}
+		if got != 0 && (got+dtlsOverhead > maxDatagram || got%4 != 0) {
+			t.Errorf("%s: %d does not fit a %d-byte datagram in 4-byte units", tc.name, got, maxDatagram)
+		}
+	}
+}
+
+func TestAdvertisedDatagram(t *testing.T) {
+	sdp := "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=x-deskport-max-datagram:9999\r\n"
+	if got := advertisedDatagram(sdp); got != 0 {
+		t.Errorf("a media-level attribute was read: %d", got)
+	}
+	adv := advertiseDatagram(sdp)
+	if !strings.Contains(adv, "t=0 0\r\na=x-deskport-max-datagram:8192\r\nm=application") {
+		t.Errorf("attribute not at session level:\n%s", adv)
+	}
+	if got := advertisedDatagram(adv); got != maxDatagram {
+		t.Errorf("read back %d, want %d", got, maxDatagram)
+	}
+	for _, bad := range []string{"a=x-deskport-max-datagram:-1\r\n", "a=x-deskport-max-datagram:lots\r\n", "a=x-deskport-max-datagram:99999999999\r\n"} {
+		if got := advertisedDatagram("v=0\r\n" + bad); got != 0 {
+			t.Errorf("%q read as %d", bad, got)
+		}
+	}
+	if got := advertisedDatagram("v=0\r\na=x-deskport-max-datagram:4000000\r\n"); got != 1<<16 {
+		t.Errorf("a huge size read as %d, want it capped at 65536", got)
+	}
+}
+
+func FuzzAdvertisedDatagram(f *testing.F) {
+	f.Add("v=0\r\na=x-deskport-max-datagram:8192\r\nm=application 9\r\n")
+	f.Add("a=x-deskport-max-datagram:")
+	f.Fuzz(func(t *testing.T, sdp string) {
+		if got := advertisedDatagram(sdp); got > 1<<16 {
+			t.Fatalf("%d above the cap", got)
+		}
+	})
+}
+
+// stripDatagram removes the datagram attribute from what passes, as a browser's or an older
+// deskport's description would be.
+type stripDatagram struct{ chanSignaler }
+
+func (s stripDatagram) Send(ctx context.Context, m *signal.Message) error {
+	c := *m
+	c.SDP = strings.ReplaceAll(c.SDP, "a="+sdpMaxDatagram+":8192\r\n", "")
+	return s.chanSignaler.Send(ctx, &c)
+}
+
+// TestSCTPPacketSizeLoopback connects two sessions over real loopback: both ends send 8124-byte
+// SCTP packets and a forward is byte-exact; when the viewer's offer lacks the attribute (as a
+// browser's does), the host keeps pion's 1191 bytes while the viewer, told the host reads more,
+// still sends big ones.
+func TestSCTPPacketSizeLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		strip            bool
+		viewer, hostSize int
+	}{{"both advertise", false, 8124, 8124}, {"viewer's offer without the attribute", true, 8124, defaultSCTPMTU}} {
+		t.Run(tc.name, func(t *testing.T) {
+			viewer, host, verr, herr := connectPair(t, pairConfig{authorize: true, stripViewerOffer: tc.strip})
+			if verr != nil || herr != nil {
+				t.Fatalf("connect: viewer %v, host %v", verr, herr)
+			}
+			if got := viewer.SCTPPacketSize(); got != tc.viewer {
+				t.Errorf("viewer sends %d-byte SCTP packets, want %d", got, tc.viewer)
+			}
+			if got := host.SCTPPacketSize(); got != tc.hostSize {
+				t.Errorf("host sends %d-byte SCTP packets, want %d", got, tc.hostSize)
+			}
+			forwardThrough(t, viewer, host, payload(16<<20))
+		})
+	}
+}
