@@ -9,9 +9,11 @@ import (
 	"syscall"
 
 	"github.com/deskport/deskport/host"
+	"github.com/deskport/deskport/internal/gctune"
 )
 
 func main() {
+	gctune.Apply()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := host.NewCommand().ExecuteContext(ctx)
 	stop()

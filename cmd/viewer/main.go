@@ -8,10 +8,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/deskport/deskport/internal/gctune"
 	"github.com/deskport/deskport/viewer"
 )
 
 func main() {
+	gctune.Apply()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := viewer.NewCommand().ExecuteContext(ctx)
 	stop()

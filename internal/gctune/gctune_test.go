@@ -1,0 +1,34 @@
+package gctune
+
+import (
+	"runtime/debug"
+	"testing"
+)
+
+func TestApply(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	oldPercent := debug.SetGCPercent(100)
+	oldLimit := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) })
+	Apply()
+	if got := debug.SetGCPercent(Percent); got != Percent {
+		t.Errorf("GOGC %d, want %d", got, Percent)
+	}
+	if got := debug.SetMemoryLimit(-1); got != MemoryLimit {
+		t.Errorf("memory limit %d, want %d", got, MemoryLimit)
+	}
+
+	// The environment wins.
+	t.Setenv("GOGC", "50")
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	debug.SetGCPercent(50)
+	debug.SetMemoryLimit(1 << 30)
+	Apply()
+	if got := debug.SetGCPercent(50); got != 50 {
+		t.Errorf("GOGC=50 in the environment, Apply set %d", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
+		t.Errorf("GOMEMLIMIT=1GiB in the environment, Apply set %d", got)
+	}
+}
