@@ -24,7 +24,7 @@ import (
 // would cap a channel at 1.7 MB/s, hence the adaptive limit.
 const (
 	minLimit       = 256 << 10
-	maxLimit       = 8 << 20
+	maxLimit       = 16 << 20
 	sampleInterval = 100 * time.Millisecond
 )
 
