@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/datachannel"
@@ -24,7 +25,7 @@ import (
 // would cap a channel at 1.7 MB/s, hence the adaptive limit.
 const (
 	minLimit       = 256 << 10
-	maxLimit       = 8 << 20
+	maxLimit       = 16 << 20
 	sampleInterval = 100 * time.Millisecond
 )
 
@@ -45,6 +46,7 @@ type channelConn struct {
 	lastSample time.Time
 	rate       float64 // acknowledged bytes per second, smoothed
 	limit      uint64
+	limitNow   atomic.Uint64 // limit, for TransportStats
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -57,6 +59,7 @@ func newChannelConn(dc *webrtc.DataChannel, srtt func() time.Duration) (*channel
 		return nil, err
 	}
 	c := &channelConn{dc: dc, rwc: rwc, srtt: srtt, drained: make(chan struct{}), closed: make(chan struct{}), limit: minLimit}
+	c.limitNow.Store(minLimit)
 	dc.SetBufferedAmountLowThreshold(minLimit / 4)
 	dc.OnBufferedAmountLow(func() {
 		c.mu.Lock()
@@ -105,6 +108,7 @@ func (c *channelConn) adapt(buffered uint64) {
 	limit = min(max(limit, minLimit), maxLimit)
 	if limit != c.limit {
 		c.limit = limit
+		c.limitNow.Store(limit)
 		c.dc.SetBufferedAmountLowThreshold(limit / 4)
 	}
 }

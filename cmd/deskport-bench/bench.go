@@ -32,9 +32,12 @@ type config struct {
 	nodeDir  string
 	chromium string
 	xpattern string
-	lpMiB    int64         // longpath: MiB per run
-	lpLimit  time.Duration // longpath: time limit per run
-	opens    int           // streamopen: opens per figure
+	lpMiB    int64           // longpath: MiB per run
+	lpLimit  time.Duration   // longpath: time limit per run
+	lpRTTs   []time.Duration // longpath: loss-free paths to run instead of the standard four
+	lpNoPion bool            // longpath: skip the bare pion data channel
+	lpTrace  time.Duration   // longpath: trace deskport runs, sampling this often (0: off)
+	opens    int             // streamopen: opens per figure
 }
 
 // row is one line of the results table.

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	mrand "math/rand/v2"
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/logging"
@@ -45,6 +47,11 @@ func (s memSignaler) Recv() <-chan *signal.Message { return s.in }
 // connectSessions runs session.Accept and session.Dial against each other in this process, with a
 // trusted viewer key. viewerNet and hostNet nil mean the real network, limited to loopback.
 func connectSessions(ctx context.Context, viewerNet, hostNet transport.Net) (viewer, host *session.Conn, err error) {
+	return connectSessionsLogged(ctx, viewerNet, hostNet, nil, nil)
+}
+
+// connectSessionsLogged is connectSessions with a logger for each side (nil discards).
+func connectSessionsLogged(ctx context.Context, viewerNet, hostNet transport.Net, viewerLog, hostLog *slog.Logger) (viewer, host *session.Conn, err error) {
 	_, hostKey, _ := ed25519.GenerateKey(rand.Reader)
 	_, viewerKey, _ := ed25519.GenerateKey(rand.Reader)
 	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
@@ -57,12 +64,12 @@ func connectSessions(ctx context.Context, viewerNet, hostNet transport.Net) (vie
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		host, herr = session.Accept(ctx, hs, hostID, session.Config{Net: hostNet, LoopbackOnly: hostNet == nil}, auth.HostConfig{
+		host, herr = session.Accept(ctx, hs, hostID, session.Config{Net: hostNet, LoopbackOnly: hostNet == nil, Logger: hostLog}, auth.HostConfig{
 			Key:        hostKey,
 			Authorized: func(ed25519.PublicKey) (auth.Options, bool) { return auth.Options{}, true },
 		})
 	}()
-	viewer, verr := session.Dial(ctx, vs, hostID, session.Config{Net: viewerNet, LoopbackOnly: viewerNet == nil}, auth.ViewerConfig{Key: viewerKey})
+	viewer, verr := session.Dial(ctx, vs, hostID, session.Config{Net: viewerNet, LoopbackOnly: viewerNet == nil, Logger: viewerLog}, auth.ViewerConfig{Key: viewerKey})
 	wg.Wait()
 	if err := errors.Join(verr, herr); err != nil {
 		if viewer != nil {
@@ -116,6 +123,10 @@ type pathRow struct {
 type transfer struct {
 	bytes       int64
 	first, last time.Time
+	// half is a byte count (zero: not asked for) and mid when the receiver reached it, for the
+	// rate of the second half alone, after slow start.
+	half int64
+	mid  time.Time
 }
 
 func (t *transfer) add(n int) {
@@ -125,6 +136,17 @@ func (t *transfer) add(n int) {
 	}
 	t.bytes += int64(n)
 	t.last = now
+	if t.half > 0 && t.mid.IsZero() && t.bytes >= t.half {
+		t.mid = now
+	}
+}
+
+// secondHalf is the rate from the receiver reaching half to the last byte (0 if unknown).
+func (t *transfer) secondHalf() float64 {
+	if t.mid.IsZero() || !t.last.After(t.mid) {
+		return 0
+	}
+	return float64(t.bytes-t.half) / t.last.Sub(t.mid).Seconds() / 1e6
 }
 
 // mbps is the rate from the first to the last byte received (the fixed delay before the first
@@ -138,8 +160,9 @@ func (t *transfer) mbps() float64 {
 }
 
 // newPathNets builds a vnet router with the path's delay and loss (a seeded RNG, so every run
-// drops the same sequence of packets it is offered) and two nets on it.
-func newPathNets(p longPath, seed uint64) (a, b *vnet.Net, stop func(), err error) {
+// drops the same sequence of packets it is offered) and two nets on it. tr, if not nil, counts
+// what the router delivers.
+func newPathNets(p longPath, seed uint64, tr *pathTrace) (a, b *vnet.Net, stop func(), err error) {
 	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.98.0.0/24", MinDelay: p.rtt / 2, QueueSize: 100000,
 		LoggerFactory: logging.NewDefaultLoggerFactory()})
 	if err != nil {
@@ -153,6 +176,9 @@ func newPathNets(p longPath, seed uint64) (a, b *vnet.Net, stop func(), err erro
 			defer mu.Unlock()
 			return rng.Float64() >= p.loss
 		})
+	}
+	if tr != nil {
+		router.AddChunkFilter(tr.filter)
 	}
 	for i, ip := range []string{"10.98.0.2", "10.98.0.3"} {
 		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
@@ -176,14 +202,20 @@ func newPathNets(p longPath, seed uint64) (a, b *vnet.Net, stop func(), err erro
 
 // forwardOverPath moves total bytes host → viewer through one forward of a real session over
 // the path (the target is a real loopback TCP source on the host side), for at most limit.
-func forwardOverPath(ctx context.Context, p longPath, seed uint64, src *source, total int64, limit time.Duration) (transfer, error) {
-	var t transfer
-	vn, hn, stopNet, err := newPathNets(p, seed)
+// tr, if not nil, traces the run (see pathTrace).
+func forwardOverPath(ctx context.Context, p longPath, seed uint64, src *source, total int64, limit time.Duration, tr *pathTrace) (transfer, error) {
+	t := transfer{half: total / 2}
+	vn, hn, stopNet, err := newPathNets(p, seed, tr)
 	if err != nil {
 		return t, err
 	}
 	defer stopNet()
-	viewer, host, err := connectSessions(ctx, vn, hn)
+	var viewer, host *session.Conn
+	if tr != nil {
+		viewer, host, err = connectSessionsLogged(ctx, tr.net(vn, "10.98.0.2"), tr.net(hn, "10.98.0.3"), tr.logger("viewer"), tr.logger("host"))
+	} else {
+		viewer, host, err = connectSessions(ctx, vn, hn)
+	}
 	if err != nil {
 		return t, fmt.Errorf("connect: %w", err)
 	}
@@ -213,9 +245,16 @@ func forwardOverPath(ctx context.Context, p longPath, seed uint64, src *source, 
 		return t, err
 	}
 	buf := make([]byte, 64<<10)
+	var received atomic.Int64 // t.bytes, for the tracer
+	if tr != nil {
+		stopTrace, traced := make(chan struct{}), make(chan struct{})
+		go tr.sample(host, received.Load, stopTrace, traced)
+		defer func() { close(stopTrace); <-traced }()
+	}
 	for t.bytes < total {
 		n, err := c.Read(buf)
 		t.add(n)
+		received.Store(t.bytes)
 		if err != nil {
 			var ne net.Error // yamux's deadline error is not os.ErrDeadlineExceeded
 			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
@@ -243,9 +282,20 @@ func runLongPath(ctx context.Context, cfg config) ([]pathRow, error) {
 	defer src.Close()
 	total := cfg.lpMiB << 20
 	var rows []pathRow
-	for pi, p := range longPaths {
+	paths := longPaths
+	if len(cfg.lpRTTs) > 0 {
+		paths = nil
+		for _, rtt := range cfg.lpRTTs {
+			paths = append(paths, longPath{fmt.Sprintf("vnet, %d ms RTT", rtt.Milliseconds()), rtt, 0})
+		}
+	}
+	for pi, p := range paths {
 		fmt.Fprintf(os.Stderr, "%s\n", p.name)
-		for _, stack := range []string{stackDeskport, stackPion} {
+		stacks := []string{stackDeskport, stackPion}
+		if cfg.lpNoPion {
+			stacks = stacks[:1]
+		}
+		for _, stack := range stacks {
 			r := pathRow{Path: p.name, RTTms: float64(p.rtt.Milliseconds()), LossPct: p.loss * 100, Stack: stack, Complete: true}
 			moved := map[float64]int64{}
 			for i := 0; i < cfg.rounds; i++ {
@@ -253,7 +303,11 @@ func runLongPath(ctx context.Context, cfg config) ([]pathRow, error) {
 				var t transfer
 				var err error
 				if stack == stackDeskport {
-					t, err = forwardOverPath(ctx, p, seed, src, total, cfg.lpLimit)
+					var tr *pathTrace
+					if cfg.lpTrace > 0 {
+						tr = newPathTrace(cfg.lpTrace)
+					}
+					t, err = forwardOverPath(ctx, p, seed, src, total, cfg.lpLimit, tr)
 				} else {
 					t, err = pionOverPath(ctx, p, seed, total, cfg.lpLimit)
 				}
@@ -271,7 +325,11 @@ func runLongPath(ctx context.Context, cfg config) ([]pathRow, error) {
 				}
 				r.Runs = append(r.Runs, t.mbps())
 				moved[t.mbps()] = t.bytes
-				fmt.Fprintf(os.Stderr, "  %-36s %8.2f MB/s, %6.1f MiB moved\n", stack, t.mbps(), float64(t.bytes)/(1<<20))
+				fmt.Fprintf(os.Stderr, "  %-36s %8.2f MB/s, %6.1f MiB moved", stack, t.mbps(), float64(t.bytes)/(1<<20))
+				if h := t.secondHalf(); h > 0 {
+					fmt.Fprintf(os.Stderr, ", second half %.2f MB/s", h)
+				}
+				fmt.Fprintln(os.Stderr)
 			}
 			r.MBps = median(r.Runs)
 			r.MiBMoved = float64(moved[r.MBps]) / (1 << 20)

@@ -9,10 +9,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +31,10 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 3, "forward, firstframe: runs per figure (the median is reported)")
 	flag.Int64Var(&cfg.lpMiB, "longpath-mib", 32, "longpath: MiB per run")
 	flag.DurationVar(&cfg.lpLimit, "longpath-limit", 20*time.Second, "longpath: time limit per run (what moved by then is reported)")
+	var lpRTTs string
+	flag.StringVar(&lpRTTs, "longpath-rtts", "", "longpath: comma-separated RTTs in ms of loss-free paths to run instead of the standard four (e.g. 0,150)")
+	flag.BoolVar(&cfg.lpNoPion, "longpath-no-pion", false, "longpath: skip the bare pion data channel")
+	flag.DurationVar(&cfg.lpTrace, "longpath-trace", 0, "longpath: print the host's SCTP state this often in deskport runs, and the packets dropped on the way (costs CPU; 0: off)")
 	flag.IntVar(&cfg.opens, "opens", 200, "streamopen: opens per figure")
 	flag.StringVar(&sizes, "sizes", "1280x720,1920x1080", "desktop: Xvfb screen sizes")
 	flag.StringVar(&codecs, "codecs", "vp8,h264", "desktop: codecs")
@@ -39,6 +45,14 @@ func main() {
 	flag.StringVar(&cfg.xpattern, "xpattern", "", "desktop: a built xpattern binary (default: go build ./internal/xpattern into a temp dir)")
 	flag.Parse()
 	err := parseFlags(&cfg, only, sizes, codecs)
+	for _, f := range strings.FieldsFunc(lpRTTs, func(r rune) bool { return r == ',' }) {
+		ms, perr := strconv.Atoi(strings.TrimSpace(f))
+		if perr != nil || ms < 0 {
+			err = errors.Join(err, fmt.Errorf("-longpath-rtts: %q is not a number of milliseconds", f))
+			continue
+		}
+		cfg.lpRTTs = append(cfg.lpRTTs, time.Duration(ms)*time.Millisecond)
+	}
 	if err == nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err = run(ctx, cfg)

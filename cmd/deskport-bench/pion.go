@@ -31,7 +31,7 @@ func bareDataChannel(ctx context.Context, total int64) (float64, error) {
 
 // pionOverPath is the same bare data channel over a simulated path (see newPathNets).
 func pionOverPath(ctx context.Context, p longPath, seed uint64, total int64, limit time.Duration) (transfer, error) {
-	a, b, stop, err := newPathNets(p, seed)
+	a, b, stop, err := newPathNets(p, seed, nil)
 	if err != nil {
 		return transfer{}, err
 	}
