@@ -17,7 +17,7 @@ import (
 
 const (
 	// The maximum amount of data that can be buffered before returning errors.
-	maxBufferSize = 1000 * 1000 // 1MB
+	maxBufferSize = 4 << 20 // deskport: 1 MB in pion (see DESKPORT.md)
 
 	// How many total pending packets can be cached.
 	maxPendingPackets = 15
