@@ -59,7 +59,7 @@ func (c *Config) handshakeTimeout() time.Duration {
 // newAPI builds the pion API for one peer connection. A port-forward session negotiates no media,
 // so the MediaEngine stays empty; with Video it gets codecs, NACK, RTCP reports and, on the
 // sender, congestion control (whose estimators arrive on the returned channel).
-func (c *Config) newAPI(mtu *pathMTU) (*webrtc.API, <-chan cc.BandwidthEstimator, error) {
+func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.BandwidthEstimator, error) {
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
 	se.SetSCTPMaxReceiveBufferSize(sctpReceiveBuffer)
@@ -84,14 +84,15 @@ func (c *Config) newAPI(mtu *pathMTU) (*webrtc.API, <-chan cc.BandwidthEstimator
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
+	// Every socket sends through the connection's pacer (pacer.go).
 	if c.Net != nil {
-		se.SetNet(c.Net)
+		se.SetNet(pacedNet{Net: c.Net, p: pace})
 	} else {
 		n, err := stdnet.NewNet()
 		if err != nil {
 			return nil, nil, err
 		}
-		se.SetNet(bufferedNet{n})
+		se.SetNet(pacedNet{Net: bufferedNet{n}, p: pace})
 	}
 	if c.Video != nil {
 		return c.mediaAPI(&se)

@@ -86,7 +86,8 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 	if cfg.Net == nil {
 		mtu.links = systemLinks
 	}
-	api, estimators, err := cfg.newAPI(mtu)
+	pace := &pacer{}
+	api, estimators, err := cfg.newAPI(mtu, pace)
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
@@ -164,9 +165,13 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		case <-c.done:
 		}
 	})
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.sendCandidates(cands)
 	go c.watch()
+	go func() {
+		defer c.wg.Done()
+		pace.follow(c.done, pc)
+	}()
 	return c, nil
 }
 

@@ -1,0 +1,143 @@
+package session
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/transport/v5"
+	"github.com/pion/webrtc/v4"
+)
+
+// Pacing. pion's SCTP sends whatever its congestion window allows as fast as the CPU goes, so on
+// a long path a window of several MiB leaves in one burst and arrives in one burst; a receiver
+// that cannot take it that fast (pion's ICE and mux buffers hold 1 MB each) drops the excess,
+// and every such loss halves the window (docs/bench.md, "What holds the 150 ms figure"). The
+// pacer spreads what the peer connection sends at pacingGain × cwnd / srtt, as Linux's fq does
+// for TCP, with a burst allowance so that small exchanges and short paths are never delayed.
+const (
+	pacingGain     = 2
+	pacingInterval = 10 * time.Millisecond // how often the rate follows cwnd and srtt
+	pacingBurst    = 64 << 10              // bytes that may leave at once, at least
+	pacingBurstFor = 2 * time.Millisecond  // or this much of the rate, if more
+	// pacingMinRTT: below it the path is short enough that bursts do no harm; no pacing.
+	pacingMinRTT = 5 * time.Millisecond
+)
+
+// pacer is a token bucket shared by every socket of one peer connection.
+type pacer struct {
+	rate atomic.Uint64 // bytes per second; 0 paces nothing
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+// setRate sets the rate from the association's congestion window and smoothed RTT.
+func (p *pacer) setRate(cwnd uint32, srtt time.Duration) {
+	if srtt < pacingMinRTT || cwnd == 0 {
+		p.rate.Store(0)
+		return
+	}
+	p.rate.Store(uint64(pacingGain * float64(cwnd) / srtt.Seconds()))
+}
+
+// wait holds a writer of n bytes until the bucket has them.
+func (p *pacer) wait(n int) {
+	rate := float64(p.rate.Load())
+	if rate == 0 {
+		return
+	}
+	p.mu.Lock()
+	now := time.Now()
+	burst := max(pacingBurst, rate*pacingBurstFor.Seconds())
+	if p.last.IsZero() {
+		p.tokens = burst
+	} else {
+		p.tokens = min(p.tokens+now.Sub(p.last).Seconds()*rate, burst)
+	}
+	p.last = now
+	p.tokens -= float64(n)
+	var d time.Duration
+	if p.tokens < 0 {
+		d = time.Duration(-p.tokens / rate * float64(time.Second))
+	}
+	p.mu.Unlock()
+	if d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// follow keeps the rate in step with the association until done is closed.
+func (p *pacer) follow(done <-chan struct{}, pc *webrtc.PeerConnection) {
+	t := time.NewTicker(pacingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			p.rate.Store(0)
+			return
+		case <-t.C:
+		}
+		s := pc.SCTP().Stats()
+		p.setRate(s.CongestionWindow, time.Duration(s.SmoothedRoundTripTime*float64(time.Second)))
+	}
+}
+
+// pacedNet is a network whose UDP sockets send through a pacer.
+type pacedNet struct {
+	transport.Net
+	p *pacer
+}
+
+func (n pacedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	conn, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	return pacedUDPConn{UDPConn: conn, p: n.p}, nil
+}
+
+func (n pacedNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	conn, err := n.Net.ListenPacket(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return pacedPacketConn{PacketConn: conn, p: n.p}, nil
+}
+
+type pacedUDPConn struct {
+	transport.UDPConn
+	p *pacer
+}
+
+func (c pacedUDPConn) Write(b []byte) (int, error) {
+	c.p.wait(len(b))
+	return c.UDPConn.Write(b)
+}
+
+func (c pacedUDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	c.p.wait(len(b))
+	return c.UDPConn.WriteTo(b, addr)
+}
+
+func (c pacedUDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
+	c.p.wait(len(b))
+	return c.UDPConn.WriteToUDP(b, addr)
+}
+
+func (c pacedUDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, error) {
+	c.p.wait(len(b))
+	return c.UDPConn.WriteMsgUDP(b, oob, addr)
+}
+
+type pacedPacketConn struct {
+	net.PacketConn
+	p *pacer
+}
+
+func (c pacedPacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	c.p.wait(len(b))
+	return c.PacketConn.WriteTo(b, addr)
+}
