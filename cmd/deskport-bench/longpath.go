@@ -116,7 +116,12 @@ type pathRow struct {
 	// VsPion is deskport's MB/s over the bare pion data channel's on the same path.
 	VsPion float64   `json:"ratio_vs_bare_pion,omitempty"`
 	Runs   []float64 `json:"runs_mb_per_s"`
-	Note   string    `json:"note,omitempty"`
+	// HalfMBps is the median rate over the second half of the bytes (after slow start), and
+	// HalfVsLoopback its ratio to the same stack's on the 0 ms path; 0 when not measured.
+	HalfMBps       float64   `json:"second_half_mb_per_s,omitempty"`
+	HalfVsLoopback float64   `json:"second_half_ratio_vs_vnet_loopback,omitempty"`
+	HalfRuns       []float64 `json:"second_half_runs_mb_per_s,omitempty"`
+	Note           string    `json:"note,omitempty"`
 }
 
 // transfer is what one run moved: bytes, and the receiver's first and last byte.
@@ -328,10 +333,14 @@ func runLongPath(ctx context.Context, cfg config) ([]pathRow, error) {
 				fmt.Fprintf(os.Stderr, "  %-36s %8.2f MB/s, %6.1f MiB moved", stack, t.mbps(), float64(t.bytes)/(1<<20))
 				if h := t.secondHalf(); h > 0 {
 					fmt.Fprintf(os.Stderr, ", second half %.2f MB/s", h)
+					r.HalfRuns = append(r.HalfRuns, h)
 				}
 				fmt.Fprintln(os.Stderr)
 			}
 			r.MBps = median(r.Runs)
+			if len(r.HalfRuns) == len(r.Runs) {
+				r.HalfMBps = median(r.HalfRuns)
+			}
 			r.MiBMoved = float64(moved[r.MBps]) / (1 << 20)
 			rows = append(rows, r)
 		}
@@ -341,6 +350,9 @@ func runLongPath(ctx context.Context, cfg config) ([]pathRow, error) {
 		for _, b := range rows {
 			if b.Stack == r.Stack && b.RTTms == 0 && b.LossPct == 0 && b.MBps > 0 {
 				r.VsLoopback = r.MBps / b.MBps
+				if r.HalfMBps > 0 && b.HalfMBps > 0 {
+					r.HalfVsLoopback = r.HalfMBps / b.HalfMBps
+				}
 			}
 			if r.Stack == stackDeskport && b.Stack == stackPion && b.Path == r.Path && b.MBps > 0 {
 				r.VsPion = r.MBps / b.MBps

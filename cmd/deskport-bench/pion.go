@@ -83,7 +83,7 @@ func bareDataChannelOn(ctx context.Context, total int64, netA, netB transport.Ne
 		}
 	})
 	var mu sync.Mutex // guards rx
-	var rx transfer
+	rx := transfer{half: total / 2}
 	done := make(chan struct{})
 	b.OnDataChannel(func(dc *webrtc.DataChannel) {
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
