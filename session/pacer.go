@@ -14,8 +14,9 @@ import (
 // a long path a window of several MiB leaves in one burst and arrives in one burst; a receiver
 // that cannot take it that fast (pion's ICE and mux buffers hold 1 MB each) drops the excess,
 // and every such loss halves the window (docs/bench.md, "What holds the 150 ms figure"). The
-// pacer spreads what the peer connection sends at pacingGain × cwnd / srtt, as Linux's fq does
-// for TCP, with a burst allowance so that small exchanges and short paths are never delayed.
+// pacer spreads what the peer connection sends at pacingGain × cwnd / srtt while a bulk transfer
+// runs, as Linux's fq does for TCP, with a burst allowance so that small exchanges and short paths
+// are never delayed.
 const (
 	pacingGain     = 2
 	pacingInterval = 10 * time.Millisecond // how often the rate follows cwnd and srtt
@@ -23,6 +24,10 @@ const (
 	pacingBurstFor = 2 * time.Millisecond  // or this much of the rate, if more
 	// pacingMinRTT: below it the path is short enough that bursts do no harm; no pacing.
 	pacingMinRTT = 5 * time.Millisecond
+	// pacingMinBuffered: with less than this unsent or unacknowledged in SCTP no bulk transfer
+	// is running, and nothing is paced — so a video keyframe or a burst of input is never held
+	// back by a rate derived from an idle association.
+	pacingMinBuffered = 1 << 20
 )
 
 // pacer is a token bucket shared by every socket of one peer connection.
@@ -34,9 +39,10 @@ type pacer struct {
 	last   time.Time
 }
 
-// setRate sets the rate from the association's congestion window and smoothed RTT.
-func (p *pacer) setRate(cwnd uint32, srtt time.Duration) {
-	if srtt < pacingMinRTT || cwnd == 0 {
+// setRate sets the rate from the association's congestion window, smoothed RTT and the bytes it
+// holds unsent or unacknowledged.
+func (p *pacer) setRate(cwnd uint32, srtt time.Duration, buffered int) {
+	if srtt < pacingMinRTT || cwnd == 0 || buffered < pacingMinBuffered {
 		p.rate.Store(0)
 		return
 	}
@@ -80,8 +86,9 @@ func (p *pacer) follow(done <-chan struct{}, pc *webrtc.PeerConnection) {
 			return
 		case <-t.C:
 		}
-		s := pc.SCTP().Stats()
-		p.setRate(s.CongestionWindow, time.Duration(s.SmoothedRoundTripTime*float64(time.Second)))
+		sctp := pc.SCTP()
+		s := sctp.Stats()
+		p.setRate(s.CongestionWindow, time.Duration(s.SmoothedRoundTripTime*float64(time.Second)), sctp.BufferedAmount())
 	}
 }
 

@@ -7,17 +7,21 @@ import (
 
 func TestPacerRate(t *testing.T) {
 	var p pacer
-	p.setRate(1<<20, 100*time.Millisecond)
+	p.setRate(1<<20, 100*time.Millisecond, 4<<20)
 	if got, want := p.rate.Load(), uint64(pacingGain*(1<<20)*10); got != want {
 		t.Errorf("rate for 1 MiB cwnd over 100 ms: %d, want %d", got, want)
 	}
-	p.setRate(1<<20, time.Millisecond) // a short path: bursts do no harm
+	p.setRate(1<<20, time.Millisecond, 4<<20) // a short path: bursts do no harm
 	if got := p.rate.Load(); got != 0 {
 		t.Errorf("a 1 ms path is paced at %d B/s", got)
 	}
-	p.setRate(0, 100*time.Millisecond)
+	p.setRate(0, 100*time.Millisecond, 4<<20)
 	if got := p.rate.Load(); got != 0 {
 		t.Errorf("no window yet, paced at %d B/s", got)
+	}
+	p.setRate(1<<20, 100*time.Millisecond, 64<<10) // no bulk transfer: video and input go at once
+	if got := p.rate.Load(); got != 0 {
+		t.Errorf("an idle association is paced at %d B/s", got)
 	}
 }
 
