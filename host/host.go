@@ -303,7 +303,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		}
 	}
 	log = log.With("caps", caps.String())
-	log.Info("viewer connected", "path", conn.CandidateType())
+	log.Info("viewer connected", "path", conn.CandidateType(), "packet_bytes", conn.SCTPPacketSize())
 	started := time.Now()
 	base := audit.Event{Session: s.ID(), Viewer: viewer, Method: peer.Method, Remote: s.ViewerAddr()}
 	rec := func(e audit.Event) {

@@ -180,7 +180,7 @@ func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	client := tunnel.NewClient(conn.Mux, cfg.Logger)
-	fmt.Fprintf(cfg.Out, "connected to host %s (%s, path %s)\n", cfg.HostID, conn.Result.Method, conn.CandidateType())
+	fmt.Fprintf(cfg.Out, "connected to host %s (%s, path %s, %d-byte packets)\n", cfg.HostID, conn.Result.Method, conn.CandidateType(), conn.SCTPPacketSize())
 
 	var wg sync.WaitGroup
 	errs := make(chan error, len(locals)+len(remotes)+len(dynamics)+1)

@@ -137,6 +137,10 @@ func TestForwardLocal(t *testing.T) {
 	if got := curlSum(t, "http://"+local+"/blob"); got != blobSum {
 		t.Fatalf("-L: SHA-256 %s, want %s", got, blobSum)
 	}
+	// Both deskport ends are on this machine: both send SCTP packets sized to loopback, not
+	// pion's 1191 bytes (session/mtu.go).
+	v.waitFor(`connected to host .*path host/host, 8124-byte packets`, 10*time.Second)
+	w.host.waitFor(`viewer connected.*packet_bytes=8124`, 10*time.Second)
 }
 
 func TestForwardDynamicSOCKS(t *testing.T) {
