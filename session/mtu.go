@@ -27,6 +27,8 @@ const (
 	dtlsOverhead = 13 + 16 + 20 + 16
 	// defaultSCTPMTU is pion's own packet size, kept on every other path.
 	defaultSCTPMTU = 1191
+	// ethernetMTU caps the link MTU to a peer on another machine.
+	ethernetMTU = 1500
 	// sdpMaxDatagram is the session-level SDP attribute that carries maxDatagram. Browsers ignore
 	// attributes they do not know, and a peer that does not send it gets 1191-byte packets.
 	sdpMaxDatagram = "x-deskport-max-datagram"
@@ -77,6 +79,12 @@ func (p *pathMTU) choose(local, remote webrtc.ICECandidate) (uint32, string) {
 	if linkMTU == 0 {
 		return 0, why
 	}
+	if why != whyThisMachine {
+		// Our interface's MTU says nothing of the peer's NIC or the switch between: a jumbo-frame
+		// interface on a network where the peer has 1500 would lose every big packet, and SCTP
+		// has no path-MTU fallback. Ethernet's 1500 holds on any directly attached network.
+		linkMTU = min(linkMTU, ethernetMTU)
+	}
 	header := 20 + 8 // IPv4 + UDP
 	if ip := net.ParseIP(remote.Address); ip != nil && ip.To4() == nil {
 		header = 40 + 8
@@ -122,6 +130,8 @@ func systemLinks() ([]link, error) {
 	return links, nil
 }
 
+const whyThisMachine = "the peer is on this machine"
+
 // onLinkMTU is the MTU of the link between local and remote when no router sits between them:
 // the loopback interface's when remote is an address of this machine, else the MTU of the
 // interface that holds local when remote is inside that interface's prefix. 0 means unknown.
@@ -147,7 +157,7 @@ func onLinkMTU(links []link, local, remote net.IP) (int, string) {
 	}
 	switch {
 	case remoteIsOurs && loopbackMTU > 0:
-		return loopbackMTU, "the peer is on this machine"
+		return loopbackMTU, whyThisMachine
 	case onLink && localMTU > 0:
 		return localMTU, "the peer is on a directly attached network"
 	}
@@ -185,6 +195,6 @@ func advertisedDatagram(sdp string) uint32 {
 }
 
 // SCTPPacketSize is the size of the SCTP packets this end sends (before DTLS): 1191 on most
-// paths, up to 8124 to a peer on this machine or on a directly attached network. 0 until the
-// association started.
+// paths, 8124 to a peer on this machine, up to 1404 to one on a directly attached network. 0
+// until the association started.
 func (c *Conn) SCTPPacketSize() int { return int(c.mtu.chosen.Load()) }

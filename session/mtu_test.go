@@ -58,6 +58,7 @@ func TestChooseSCTPMTU(t *testing.T) {
 			{mtu: 65536, loopback: true, prefixes: []*net.IPNet{prefix(t, "127.0.0.1/8")}},
 			{mtu: 1500, prefixes: []*net.IPNet{prefix(t, "192.168.1.10/24")}},
 			{mtu: 1280, prefixes: []*net.IPNet{prefix(t, "10.8.0.2/24")}}, // a tunnel
+			{mtu: 9000, prefixes: []*net.IPNet{prefix(t, "10.1.0.5/16")}}, // jumbo frames
 		}, nil
 	}
 	host := func(addr string) webrtc.ICECandidate {
@@ -77,6 +78,8 @@ func TestChooseSCTPMTU(t *testing.T) {
 		{"peer-reflexive on the LAN", maxDatagram, links, host("192.168.1.10"),
 			webrtc.ICECandidate{Typ: webrtc.ICECandidateTypePrflx, Address: "192.168.1.20"}, 1404},
 		{"tunnel with a small MTU", maxDatagram, links, host("10.8.0.2"), host("10.8.0.3"), 0},
+		{"jumbo frames here, maybe not at the peer", maxDatagram, links, host("10.1.0.5"), host("10.1.7.7"), 1404},
+		{"our own jumbo-frame address: loopback", maxDatagram, links, host("192.168.1.10"), host("10.1.0.5"), 8124},
 		{"beyond a router", maxDatagram, links, host("192.168.1.10"), host("198.51.100.4"), 0},
 		{"relay", maxDatagram, links, webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeRelay, Address: "192.168.1.10"}, host("192.168.1.20"), 0},
 		{"server-reflexive", maxDatagram, links, host("192.168.1.10"),

@@ -2,6 +2,7 @@ package session
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,11 +13,13 @@ import (
 
 // Pacing. pion's SCTP sends whatever its congestion window allows as fast as the CPU goes, so on
 // a long path a window of several MiB leaves in one burst and arrives in one burst; a receiver
-// that cannot take it that fast (pion's ICE and mux buffers hold 1 MB each) drops the excess,
-// and every such loss halves the window (docs/bench.md, "What holds the 150 ms figure"). The
-// pacer spreads what the peer connection sends at pacingGain × cwnd / srtt while a bulk transfer
-// runs, as Linux's fq does for TCP, with a burst allowance so that small exchanges and short paths
-// are never delayed.
+// that cannot take it that fast (pion's ICE buffer holds 1 MB, the mux's 4 MiB) drops the
+// excess, and every such loss halves the window (docs/bench.md, "What holds the 150 ms figure").
+// The pacer spreads what the peer connection sends over UDP at pacingGain × cwnd / srtt while a
+// bulk transfer runs, as Linux's fq does for TCP, with a burst allowance so that small exchanges
+// and short paths are never delayed. (TURN over TCP or TLS is not paced: TCP paces itself.)
+// Video shares the bucket: GCC sees the pacer's delay as queueing and lowers the video bitrate
+// while a bulk transfer runs, which is what sharing one path should do.
 const (
 	pacingGain     = 2
 	pacingInterval = 10 * time.Millisecond // how often the rate follows cwnd and srtt
@@ -100,8 +103,10 @@ type pacedNet struct {
 
 func (n pacedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	conn, err := n.Net.ListenUDP(network, laddr)
-	if err != nil {
-		return nil, err
+	if err != nil || (laddr != nil && laddr.IP.IsMulticast()) {
+		// pion's mDNS socket stays unwrapped: x/net/ipv4 and ipv6 join multicast groups only on
+		// a *net.UDPConn, and it carries nothing worth pacing.
+		return conn, err
 	}
 	return pacedUDPConn{UDPConn: conn, p: n.p}, nil
 }
@@ -117,6 +122,27 @@ func (n pacedNet) ListenPacket(network, address string) (net.PacketConn, error) 
 type pacedUDPConn struct {
 	transport.UDPConn
 	p *pacer
+}
+
+// ReadFromAddrPort and WriteToAddrPort keep pion/ice on its allocation-free path
+// (ice.AddrPortReaderWriter), which it takes only for a bare *net.UDPConn or a conn with these.
+func (c pacedUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	if u, ok := c.UDPConn.(*net.UDPConn); ok {
+		return u.ReadFromUDPAddrPort(b)
+	}
+	n, addr, err := c.UDPConn.ReadFromUDP(b)
+	if addr == nil {
+		return n, netip.AddrPort{}, err
+	}
+	return n, addr.AddrPort(), err
+}
+
+func (c pacedUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	c.p.wait(len(b))
+	if u, ok := c.UDPConn.(*net.UDPConn); ok {
+		return u.WriteToUDPAddrPort(b, addr)
+	}
+	return c.UDPConn.WriteToUDP(b, net.UDPAddrFromAddrPort(addr))
 }
 
 func (c pacedUDPConn) Write(b []byte) (int, error) {

@@ -1,8 +1,12 @@
 package session
 
 import (
+	"net"
+	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/pion/transport/v5/stdnet"
 )
 
 func TestPacerRate(t *testing.T) {
@@ -58,5 +62,47 @@ func TestPacerSpreads(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("an unpaced pacer held 12 MB for %v", d)
+	}
+}
+
+// TestPacedNetSockets checks what pion gets from the paced network: unicast sockets paced and
+// still on pion/ice's allocation-free AddrPort path, multicast (mDNS) sockets left bare, because
+// golang.org/x/net joins multicast groups only on a *net.UDPConn.
+func TestPacedNetSockets(t *testing.T) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pn := pacedNet{Net: bufferedNet{n}, p: &pacer{}}
+	uc, err := pn.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	type addrPortRW interface {
+		ReadFromAddrPort([]byte) (int, netip.AddrPort, error)
+		WriteToAddrPort([]byte, netip.AddrPort) (int, error)
+	}
+	rw, ok := uc.(addrPortRW)
+	if !ok {
+		t.Fatalf("a unicast socket is a %T without the AddrPort methods", uc)
+	}
+	to := uc.LocalAddr().(*net.UDPAddr).AddrPort()
+	if _, err := rw.WriteToAddrPort([]byte("ping"), to); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	k, from, err := rw.ReadFromAddrPort(buf)
+	if err != nil || string(buf[:k]) != "ping" || from != to {
+		t.Fatalf("read %q from %v (%v), want ping from %v", buf[:k], from, err, to)
+	}
+
+	mc, err := pn.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251)})
+	if err != nil {
+		t.Skipf("no multicast socket here: %v", err)
+	}
+	defer mc.Close()
+	if _, ok := mc.(*net.UDPConn); !ok {
+		t.Errorf("a multicast socket is a %T, want the bare *net.UDPConn", mc)
 	}
 }

@@ -311,11 +311,14 @@ func report(cfg config, res *results) error {
 				if r.VsLoopback < 0.8 {
 					verdict = "not met"
 				}
-				halfVerdict := "met"
-				if r.HalfVsLoopback < 0.8 {
-					halfVerdict = "not met"
+				half := "second half not measured"
+				if r.HalfVsLoopback > 0 {
+					half = fmt.Sprintf("second half %.3f, met", r.HalfVsLoopback)
+					if r.HalfVsLoopback < 0.8 {
+						half = fmt.Sprintf("second half %.3f, not met", r.HalfVsLoopback)
+					}
 				}
-				fmt.Fprintf(&b, "\nGoal: deskport at 150 ms RTT, no loss, ≥ 0.80 × vnet loopback: whole transfer %.3f, %s; second half %.3f, %s.\n", r.VsLoopback, verdict, r.HalfVsLoopback, halfVerdict)
+				fmt.Fprintf(&b, "\nGoal: deskport at 150 ms RTT, no loss, ≥ 0.80 × vnet loopback: whole transfer %.3f, %s; %s.\n", r.VsLoopback, verdict, half)
 			}
 		}
 		for _, r := range res.LongPath {

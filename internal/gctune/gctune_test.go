@@ -15,8 +15,11 @@ func TestApply(t *testing.T) {
 	if got := debug.SetGCPercent(Percent); got != Percent {
 		t.Errorf("GOGC %d, want %d", got, Percent)
 	}
-	if got := debug.SetMemoryLimit(-1); got != MemoryLimit {
-		t.Errorf("memory limit %d, want %d", got, MemoryLimit)
+	if got, want := debug.SetMemoryLimit(-1), MemoryLimit(totalMemory()); got != want {
+		t.Errorf("memory limit %d, want %d", got, want)
+	}
+	if totalMemory() == 0 {
+		t.Error("the machine's memory is unknown")
 	}
 
 	// The environment wins.
@@ -30,5 +33,20 @@ func TestApply(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
 		t.Errorf("GOMEMLIMIT=1GiB in the environment, Apply set %d", got)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		ram  uint64
+		want int64
+	}{
+		{0, MinMemoryLimit},
+		{1 << 30, MinMemoryLimit},
+		{24 << 30, 6 << 30},
+	} {
+		if got := MemoryLimit(tc.ram); got != tc.want {
+			t.Errorf("MemoryLimit(%d) = %d, want %d", tc.ram, got, tc.want)
+		}
 	}
 }
