@@ -98,7 +98,10 @@ func (c *channelConn) adapt(buffered uint64) {
 	}
 	acked := c.written - min(buffered, c.written)
 	inst := float64(acked-min(c.lastAcked, acked)) / dt.Seconds()
-	c.rate = 0.5*c.rate + 0.5*inst
+	// A rising rate is taken at once, a falling one smoothed: in slow start the rate doubles every
+	// RTT, and a limit that lags it leaves pion's send queue empty, which stops the congestion
+	// window from growing (pion grows it only while data waits). 64 MiB at 150 ms RTT: 30 → 35 MB/s.
+	c.rate = max(inst, 0.5*c.rate+0.5*inst)
 	c.lastAcked, c.lastSample = acked, now
 	rtt := time.Millisecond
 	if c.srtt != nil {
