@@ -51,6 +51,8 @@ type row struct {
 	VsPion     float64 `json:"ratio_vs_bare_pion,omitempty"`
 	Note       string  `json:"note,omitempty"`
 	FirstByteS float64 `json:"first_byte_s,omitempty"`
+	// Runs are the MB/s of each run, in order.
+	Runs []float64 `json:"runs_mb_per_s,omitempty"`
 }
 
 // keyRow is one line of the key-press latency table.
@@ -128,7 +130,7 @@ func runForward(ctx context.Context, cfg config, work string) ([]row, float64, e
 			speeds = append(speeds, mbps)
 			cpus = append(cpus, (cpuSeconds(pids())-before)/(float64(total)/(1<<30)))
 		}
-		rows = append(rows, row{Name: name, Streams: streams, MBps: median(speeds), CPUPerGiB: median(cpus), Note: note})
+		rows = append(rows, row{Name: name, Streams: streams, MBps: median(speeds), CPUPerGiB: median(cpus), Note: note, Runs: speeds})
 		fmt.Fprintf(os.Stderr, "  %-28s %d stream(s): %8.1f MB/s\n", name, streams, median(speeds))
 		return nil
 	}
@@ -156,30 +158,39 @@ func runForward(ctx context.Context, cfg config, work string) ([]row, float64, e
 		stop()
 	}
 
-	fmt.Fprintln(os.Stderr, "bare pion data channel, default settings (in process)")
-	{
-		var speeds []float64
-		for i := 0; i < cfg.rounds; i++ {
-			mbps, err := bareDataChannel(ctx, min(total, 256<<20))
-			if err != nil {
-				return nil, 0, fmt.Errorf("bare pion data channel: %w", err)
-			}
-			speeds = append(speeds, mbps)
-		}
-		rows = append(rows, row{Name: "bare pion data channel (defaults)", Streams: 1, MBps: median(speeds), Note: "baseline"})
-		fmt.Fprintf(os.Stderr, "  %-28s %d stream(s): %8.1f MB/s\n", "bare pion data channel", 1, median(speeds))
-	}
-
-	fmt.Fprintln(os.Stderr, "deskport viewer forward -L")
+	// deskport's single stream and the bare pion channel alternate, run by run, so that both see
+	// the same moments of a shared, noisy machine (measured apart, the baseline alone swung
+	// 53–103 MB/s between invocations); the baseline gets at least five runs.
+	fmt.Fprintln(os.Stderr, "deskport viewer forward -L, alternating with a bare pion data channel, default settings (in process)")
 	dp, err := startDeskport(ctx, cfg.bin, work, src.Addr())
 	if err != nil {
 		return nil, 0, fmt.Errorf("deskport: %w", err)
 	}
 	defer dp.stop()
-	for _, n := range []int{1, cfg.streams} {
-		if err := measure("deskport -L", dp.forward, n, dp.pids, ""); err != nil {
-			return nil, 0, err
+	var pionSpeeds, dpSpeeds, dpCPUs []float64
+	for i := 0; i < max(cfg.rounds, 5); i++ {
+		mbps, err := bareDataChannel(ctx, min(total, 256<<20))
+		if err != nil {
+			return nil, 0, fmt.Errorf("bare pion data channel: %w", err)
 		}
+		pionSpeeds = append(pionSpeeds, mbps)
+		if i >= cfg.rounds {
+			continue
+		}
+		before := cpuSeconds(dp.pids())
+		mbps, err = pull(ctx, dp.forward, total, 1)
+		if err != nil {
+			return nil, 0, fmt.Errorf("deskport -L: %w", err)
+		}
+		dpSpeeds = append(dpSpeeds, mbps)
+		dpCPUs = append(dpCPUs, (cpuSeconds(dp.pids())-before)/(float64(total)/(1<<30)))
+	}
+	rows = append(rows, row{Name: "bare pion data channel (defaults)", Streams: 1, MBps: median(pionSpeeds), Note: "baseline", Runs: pionSpeeds})
+	fmt.Fprintf(os.Stderr, "  %-28s %d stream(s): %8.1f MB/s (runs %s)\n", "bare pion data channel", 1, median(pionSpeeds), runList(pionSpeeds))
+	rows = append(rows, row{Name: "deskport -L", Streams: 1, MBps: median(dpSpeeds), CPUPerGiB: median(dpCPUs), Runs: dpSpeeds})
+	fmt.Fprintf(os.Stderr, "  %-28s %d stream(s): %8.1f MB/s (runs %s)\n", "deskport -L", 1, median(dpSpeeds), runList(dpSpeeds))
+	if err := measure("deskport -L", dp.forward, cfg.streams, dp.pids, ""); err != nil {
+		return nil, 0, err
 	}
 	dp.stop()
 	var firsts []float64
@@ -542,4 +553,13 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// runList prints run figures for the progress lines.
+func runList(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%.1f", x)
+	}
+	return strings.Join(parts, ", ")
 }

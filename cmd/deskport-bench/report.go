@@ -226,7 +226,7 @@ func report(cfg config, res *results) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# deskport-bench, %s, %s; the whole run took %.0f s\n\n", res.Started.UTC().Format("2006-01-02 15:04 UTC"), hostInfo(), res.Seconds)
 	if len(res.Forward) > 0 {
-		fmt.Fprintf(&b, "## Forward throughput\n\nLoopback, %d MiB per run, median of %d runs.\n\n", cfg.mib, cfg.rounds)
+		fmt.Fprintf(&b, "## Forward throughput\n\nLoopback, %d MiB per run, median of %d runs. The bare pion data channel (%d MiB per run, at least 5 runs) and deskport's single stream alternate run by run, so that both meet the same moments of a shared machine.\n\n", cfg.mib, cfg.rounds, min(cfg.mib, 256))
 		b.WriteString("| path | streams | MB/s | CPU s/GiB | × raw TCP | × ssh -L (chacha20) | × bare pion data channel |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.Forward {
 			cpu := "—"
@@ -235,6 +235,16 @@ func report(cfg config, res *results) error {
 			}
 			fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %.3f | %.2f | %.2f |\n", r.Name, r.Streams, r.MBps, cpu, r.VsTCP, r.VsSSH, r.VsPion)
 		}
+		for _, r := range res.Forward {
+			if r.Streams == 1 && (r.Name == "deskport -L" || strings.HasPrefix(r.Name, "bare pion")) && len(r.Runs) > 0 {
+				parts := make([]string, len(r.Runs))
+				for i, v := range r.Runs {
+					parts[i] = fmt.Sprintf("%.1f", v)
+				}
+				fmt.Fprintf(&b, "\nRuns of %s, 1 stream, in order (MB/s): %s.", r.Name, strings.Join(parts, ", "))
+			}
+		}
+		b.WriteString("\n")
 		fmt.Fprintf(&b, "\nTime from `viewer forward` start to the first forwarded byte (rendezvous, ICE, DTLS, SCTP, authentication, stream open): %.0f ms (median of %d).\n", res.FirstByteMs, cfg.rounds)
 		b.WriteString("\nCPU s/GiB counts the forwarding processes only (host + viewer, or ssh + sshd), user + system.\n\n")
 	}
