@@ -44,9 +44,8 @@ type channelConn struct {
 	written    uint64
 	lastAcked  uint64
 	lastSample time.Time
-	rate       float64 // acknowledged bytes per second, smoothed
-	limit      uint64
-	limitNow   atomic.Uint64 // limit, for TransportStats
+	rate       float64       // acknowledged bytes per second, smoothed
+	limit      atomic.Uint64 // written by adapt under the writer, read by TransportStats too
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -58,8 +57,8 @@ func newChannelConn(dc *webrtc.DataChannel, srtt func() time.Duration) (*channel
 	if err != nil {
 		return nil, err
 	}
-	c := &channelConn{dc: dc, rwc: rwc, srtt: srtt, drained: make(chan struct{}), closed: make(chan struct{}), limit: minLimit}
-	c.limitNow.Store(minLimit)
+	c := &channelConn{dc: dc, rwc: rwc, srtt: srtt, drained: make(chan struct{}), closed: make(chan struct{})}
+	c.limit.Store(minLimit)
 	dc.SetBufferedAmountLowThreshold(minLimit / 4)
 	dc.OnBufferedAmountLow(func() {
 		c.mu.Lock()
@@ -109,9 +108,8 @@ func (c *channelConn) adapt(buffered uint64) {
 	}
 	limit := uint64(2 * c.rate * rtt.Seconds())
 	limit = min(max(limit, minLimit), maxLimit)
-	if limit != c.limit {
-		c.limit = limit
-		c.limitNow.Store(limit)
+	if limit != c.limit.Load() {
+		c.limit.Store(limit)
 		c.dc.SetBufferedAmountLowThreshold(limit / 4)
 	}
 }
@@ -123,7 +121,7 @@ func (c *channelConn) Write(p []byte) (int, error) {
 		c.mu.Unlock()
 		buffered := c.dc.BufferedAmount()
 		c.adapt(buffered)
-		if buffered <= c.limit {
+		if buffered <= c.limit.Load() {
 			break
 		}
 		// The low-water callback may have fired between the check and here; re-check on a

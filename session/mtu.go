@@ -2,6 +2,7 @@ package session
 
 import (
 	"bufio"
+	"cmp"
 	"log/slog"
 	"net"
 	"strconv"
@@ -50,11 +51,7 @@ type pathMTU struct {
 // sctpMTU is the selector pion calls when the association starts.
 func (p *pathMTU) sctpMTU(local, remote webrtc.ICECandidate) uint32 {
 	mtu, why := p.choose(local, remote)
-	if mtu == 0 {
-		p.chosen.Store(defaultSCTPMTU)
-	} else {
-		p.chosen.Store(mtu)
-	}
+	p.chosen.Store(cmp.Or(mtu, defaultSCTPMTU))
 	p.log.Debug("SCTP packet size", "bytes", p.chosen.Load(), "why", why,
 		"local", local.Address, "remote", remote.Address)
 	return mtu
@@ -75,18 +72,19 @@ func (p *pathMTU) choose(local, remote webrtc.ICECandidate) (uint32, string) {
 	if err != nil {
 		return 0, "interfaces: " + err.Error()
 	}
-	linkMTU, why := onLinkMTU(links, net.ParseIP(local.Address), net.ParseIP(remote.Address))
+	remoteIP := net.ParseIP(remote.Address)
+	linkMTU, sameMachine, why := onLinkMTU(links, net.ParseIP(local.Address), remoteIP)
 	if linkMTU == 0 {
 		return 0, why
 	}
-	if why != whyThisMachine {
+	if !sameMachine {
 		// Our interface's MTU says nothing of the peer's NIC or the switch between: a jumbo-frame
 		// interface on a network where the peer has 1500 would lose every big packet, and SCTP
 		// has no path-MTU fallback. Ethernet's 1500 holds on any directly attached network.
 		linkMTU = min(linkMTU, ethernetMTU)
 	}
 	header := 20 + 8 // IPv4 + UDP
-	if ip := net.ParseIP(remote.Address); ip != nil && ip.To4() == nil {
+	if remoteIP.To4() == nil {
 		header = 40 + 8
 	}
 	datagram := min(linkMTU-header, int(peer), maxDatagram)
@@ -130,14 +128,13 @@ func systemLinks() ([]link, error) {
 	return links, nil
 }
 
-const whyThisMachine = "the peer is on this machine"
-
 // onLinkMTU is the MTU of the link between local and remote when no router sits between them:
 // the loopback interface's when remote is an address of this machine, else the MTU of the
-// interface that holds local when remote is inside that interface's prefix. 0 means unknown.
-func onLinkMTU(links []link, local, remote net.IP) (int, string) {
+// interface that holds local when remote is inside that interface's prefix. 0 means unknown;
+// sameMachine says which case it was.
+func onLinkMTU(links []link, local, remote net.IP) (mtu int, sameMachine bool, why string) {
 	if local == nil || remote == nil {
-		return 0, "an address is not an IP (mDNS)"
+		return 0, false, "an address is not an IP (mDNS)"
 	}
 	var loopbackMTU, localMTU int
 	remoteIsOurs, onLink := false, false
@@ -157,11 +154,11 @@ func onLinkMTU(links []link, local, remote net.IP) (int, string) {
 	}
 	switch {
 	case remoteIsOurs && loopbackMTU > 0:
-		return loopbackMTU, whyThisMachine
+		return loopbackMTU, true, "the peer is on this machine"
 	case onLink && localMTU > 0:
-		return localMTU, "the peer is on a directly attached network"
+		return localMTU, false, "the peer is on a directly attached network"
 	}
-	return 0, "the peer is beyond a router"
+	return 0, false, "the peer is beyond a router"
 }
 
 // advertiseDatagram adds the datagram size this end reads to a session description.

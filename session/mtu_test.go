@@ -42,12 +42,12 @@ func TestOnLinkMTU(t *testing.T) {
 		{"192.168.1.10", "203.0.113.9", 0},
 		{"192.168.99.1", "192.168.99.2", 0}, // local address not ours (a stale candidate)
 	} {
-		got, why := onLinkMTU(links, net.ParseIP(tc.local), net.ParseIP(tc.remote))
+		got, _, why := onLinkMTU(links, net.ParseIP(tc.local), net.ParseIP(tc.remote))
 		if got != tc.want {
 			t.Errorf("%s → %s: MTU %d (%s), want %d", tc.local, tc.remote, got, why, tc.want)
 		}
 	}
-	if got, _ := onLinkMTU(links, net.ParseIP("127.0.0.1"), net.ParseIP("x.local")); got != 0 {
+	if got, _, _ := onLinkMTU(links, net.ParseIP("127.0.0.1"), net.ParseIP("x.local")); got != 0 {
 		t.Errorf("an mDNS name gave MTU %d", got)
 	}
 }

@@ -20,7 +20,7 @@ func (c *Conn) TransportStats() TransportStats {
 	s := TransportStats{SCTP: c.pc.SCTP().Stats(), Buffered: c.pc.SCTP().BufferedAmount()}
 	if t := c.tunnel; t != nil {
 		s.TunnelBuffered = t.dc.BufferedAmount()
-		s.TunnelLimit = t.limitNow.Load()
+		s.TunnelLimit = t.limit.Load()
 	}
 	return s
 }

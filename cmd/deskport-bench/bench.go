@@ -119,16 +119,21 @@ func runForward(ctx context.Context, cfg config, work string) ([]row, float64, e
 	total := cfg.mib << 20
 
 	var rows []row
+	// once pulls total bytes through addr and returns MB/s and the CPU seconds per GiB of pids.
+	once := func(addr string, streams int, pids func() []int) (mbps, cpu float64, err error) {
+		before := cpuSeconds(pids())
+		mbps, err = pull(ctx, addr, total, streams)
+		return mbps, (cpuSeconds(pids()) - before) / (float64(total) / (1 << 30)), err
+	}
 	measure := func(name, addr string, streams int, pids func() []int, note string) error {
 		var speeds, cpus []float64
 		for i := 0; i < cfg.rounds; i++ {
-			before := cpuSeconds(pids())
-			mbps, err := pull(ctx, addr, total, streams)
+			mbps, cpu, err := once(addr, streams, pids)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			speeds = append(speeds, mbps)
-			cpus = append(cpus, (cpuSeconds(pids())-before)/(float64(total)/(1<<30)))
+			cpus = append(cpus, cpu)
 		}
 		rows = append(rows, row{Name: name, Streams: streams, MBps: median(speeds), CPUPerGiB: median(cpus), Note: note, Runs: speeds})
 		fmt.Fprintf(os.Stderr, "  %-28s %d stream(s): %8.1f MB/s\n", name, streams, median(speeds))
@@ -177,13 +182,12 @@ func runForward(ctx context.Context, cfg config, work string) ([]row, float64, e
 		if i >= cfg.rounds {
 			continue
 		}
-		before := cpuSeconds(dp.pids())
-		mbps, err = pull(ctx, dp.forward, total, 1)
+		mbps, cpu, err := once(dp.forward, 1, dp.pids)
 		if err != nil {
 			return nil, 0, fmt.Errorf("deskport -L: %w", err)
 		}
 		dpSpeeds = append(dpSpeeds, mbps)
-		dpCPUs = append(dpCPUs, (cpuSeconds(dp.pids())-before)/(float64(total)/(1<<30)))
+		dpCPUs = append(dpCPUs, cpu)
 	}
 	rows = append(rows, row{Name: "bare pion data channel (defaults)", Streams: 1, MBps: median(pionSpeeds), Note: "baseline", Runs: pionSpeeds})
 	fmt.Fprintf(os.Stderr, "  %-28s %d stream(s): %8.1f MB/s (runs %s)\n", "bare pion data channel", 1, median(pionSpeeds), runList(pionSpeeds))

@@ -237,11 +237,7 @@ func report(cfg config, res *results) error {
 		}
 		for _, r := range res.Forward {
 			if r.Streams == 1 && (r.Name == "deskport -L" || strings.HasPrefix(r.Name, "bare pion")) && len(r.Runs) > 0 {
-				parts := make([]string, len(r.Runs))
-				for i, v := range r.Runs {
-					parts[i] = fmt.Sprintf("%.1f", v)
-				}
-				fmt.Fprintf(&b, "\nRuns of %s, 1 stream, in order (MB/s): %s.", r.Name, strings.Join(parts, ", "))
+				fmt.Fprintf(&b, "\nRuns of %s, 1 stream, in order (MB/s): %s.", r.Name, runList(r.Runs))
 			}
 		}
 		b.WriteString("\n")
