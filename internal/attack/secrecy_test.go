@@ -88,8 +88,11 @@ func teeProxyAddr(t testing.TB, addr, upstream string, rec *capture) string {
 }
 
 // codeHost runs a real HostClient whose sessions are answered by session.Accept with a code
-// store; results arrive on the returned channel.
-func codeHost(t testing.TB, url string, key keyPair, codes *auth.CodeStore, skew *atomic.Int64) <-chan error {
+// store; results arrive on the returned channel. A session that succeeded stays open until the
+// test has the viewer's outcome too and sends on release: closing it at once aborts the SCTP
+// association, and pion then fails the viewer's read of a result that had already arrived (a
+// 1-in-30 flake of the genuine-code check), which a real host, serving the session, never does.
+func codeHost(t testing.TB, url string, key keyPair, codes *auth.CodeStore, skew *atomic.Int64, release <-chan struct{}) <-chan error {
 	t.Helper()
 	results := make(chan error, 16)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -101,10 +104,14 @@ func codeHost(t testing.TB, url string, key keyPair, codes *auth.CodeStore, skew
 			defer s.Close()
 			hc := auth.HostConfig{Key: key.priv, Codes: codes, Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }}
 			conn, err := session.Accept(ctx, s, key.id, session.Config{LoopbackOnly: true, HandshakeTimeout: 15 * time.Second}, hc)
+			results <- err
 			if conn != nil {
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
 				conn.Close()
 			}
-			results <- err
 		})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
@@ -131,7 +138,8 @@ func TestCodeSecrecy(t *testing.T) {
 	hostKey, viewerKey := newKey(t), newKey(t)
 	codes := auth.NewCodeStore(0, nil)
 	var skew atomic.Int64
-	hostResults := codeHost(t, proxy, hostKey, codes, &skew)
+	release := make(chan struct{}, 16)
+	hostResults := codeHost(t, proxy, hostKey, codes, &skew, release)
 
 	connect := func(typed string) (viewerErr, hostErr error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -156,6 +164,9 @@ func TestCodeSecrecy(t *testing.T) {
 		case hostErr = <-hostResults:
 		case <-ctx.Done():
 			hostErr = errors.New("the host never finished")
+		}
+		if hostErr == nil {
+			release <- struct{}{} // the host holds a session that succeeded: it may end it now
 		}
 		return verr, hostErr
 	}
