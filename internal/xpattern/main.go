@@ -95,6 +95,12 @@ static int xp_resize(xp *p, int w, int h) {
 	p->w = w;
 	p->h = h;
 	XMoveResizeWindow(p->dpy, p->win, 0, 0, w, h);
+	// The resize queues an Expose for the window (and a ConfigureNotify for the root). Take them
+	// now: the caller paints once and then says "ok", and a repaint for them on the next turn of
+	// the loop would land after "ok" as fresh damage on an unchanged picture.
+	XSync(p->dpy, False);
+	XEvent ev;
+	while (XPending(p->dpy)) XNextEvent(p->dpy, &ev);
 	return 0;
 }
 
