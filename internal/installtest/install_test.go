@@ -43,7 +43,12 @@ func TestGoInstallFromProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := modzip.CreateFromVCS(zf, module.Version{Path: modPath, Version: version}, root, rev, ""); err != nil {
+	// What is committed, as `git archive` gives it (a worktree or a clean clone alike).
+	tree := t.TempDir()
+	archive := filepath.Join(t.TempDir(), "head.tar")
+	run(t, root, nil, "git", "archive", "--format=tar", "-o", archive, rev)
+	run(t, tree, nil, "tar", "-xf", archive)
+	if err := modzip.CreateFromDir(zf, module.Version{Path: modPath, Version: version}, tree); err != nil {
 		t.Fatalf("zip the module at HEAD: %v", err)
 	}
 	if err := zf.Close(); err != nil {
