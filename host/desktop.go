@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/deskport/deskport/tempfork/webrtc/pkg/media"
 
 	"github.com/deskport/deskport/screen"
 	"github.com/deskport/deskport/screen/h264"

@@ -5,10 +5,10 @@ import (
 	"net"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
-	"github.com/pion/webrtc/v4"
 )
 
 // Transport sizing, measured in DESIGN.md: the kernel's default UDP receive buffer (208 KiB)

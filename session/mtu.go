@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/pion/webrtc/v4"
+	"github.com/deskport/deskport/tempfork/webrtc"
 )
 
 // SCTP packet sizing. pion sends SCTP packets of at most 1191 bytes: safe on any path, including

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pion/webrtc/v4"
+	"github.com/deskport/deskport/tempfork/webrtc"
 
 	"github.com/deskport/deskport/signal"
 )

@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/pion/transport/v5"
-	"github.com/pion/webrtc/v4"
 )
 
 // Pacing. pion's SCTP sends whatever its congestion window allows as fast as the CPU goes, so on

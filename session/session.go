@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/hashicorp/yamux"
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/signal"

@@ -3,7 +3,7 @@ package session
 import (
 	"context"
 
-	"github.com/pion/webrtc/v4"
+	"github.com/deskport/deskport/tempfork/webrtc"
 
 	"github.com/deskport/deskport/signal"
 )

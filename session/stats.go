@@ -1,6 +1,6 @@
 package session
 
-import "github.com/pion/webrtc/v4"
+import "github.com/deskport/deskport/tempfork/webrtc"
 
 // TransportStats is a snapshot of the SCTP association and the tunnel channel, for diagnostics
 // (cmd/deskport-bench -longpath-trace samples it on the sending side of a transfer).

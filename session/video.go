@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/rtcp"
-	"github.com/pion/webrtc/v4"
 )
 
 // VideoConfig turns on the video track. On the host it describes the screen stream it sends;

@@ -11,12 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc"
+	"github.com/deskport/deskport/tempfork/webrtc/pkg/media/h264writer"
+	"github.com/deskport/deskport/tempfork/webrtc/pkg/media/ivfwriter"
+	"github.com/deskport/deskport/tempfork/webrtc/pkg/media/samplebuilder"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/h264writer"
-	"github.com/pion/webrtc/v4/pkg/media/ivfwriter"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
 	"github.com/deskport/deskport/screen/vp8"
 	"github.com/deskport/deskport/session"

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/pion/logging"
 	"github.com/pion/transport/v5"
-	"github.com/pion/webrtc/v4"
 )
 
 // bareDataChannel measures pion's own baseline: two peer connections in this process with the

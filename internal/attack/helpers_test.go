@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/pion/datachannel"
-	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
 	"github.com/deskport/deskport/identity"

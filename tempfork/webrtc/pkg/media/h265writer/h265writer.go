@@ -10,9 +10,9 @@ import (
 	"io"
 	"os"
 
+	"github.com/deskport/deskport/tempfork/webrtc/pkg/media/h265reader"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-	"github.com/pion/webrtc/v4/pkg/media/h265reader"
 )
 
 const (

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pion/webrtc/v4/internal/fmtp"
+	"github.com/deskport/deskport/tempfork/webrtc/internal/fmtp"
 )
 
 // RTPCodecType determines the type of a codec.

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/pion/webrtc/v4/pkg/rtcerr"
+	"github.com/deskport/deskport/tempfork/webrtc/pkg/rtcerr"
 )
 
 type stateChangeOp int

@@ -8,8 +8,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc/pkg/media"
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4/pkg/media"
 )
 
 // SampleBuilder buffers packets until media frames are complete.

@@ -12,10 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc/internal/mux"
+	"github.com/deskport/deskport/tempfork/webrtc/internal/util"
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
-	"github.com/pion/webrtc/v4/internal/mux"
-	"github.com/pion/webrtc/v4/internal/util"
 )
 
 // ICETransport allows an application access to information about the ICE

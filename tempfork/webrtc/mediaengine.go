@@ -13,10 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc/internal/fmtp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/sdp/v3"
-	"github.com/pion/webrtc/v4/internal/fmtp"
 )
 
 type mediaEngineHeaderExtension struct {

@@ -12,9 +12,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/deskport/deskport/tempfork/webrtc/pkg/rtcerr"
 	"github.com/pion/datachannel"
 	"github.com/pion/logging"
-	"github.com/pion/webrtc/v4/pkg/rtcerr"
 )
 
 var errSCTPNotEstablished = errors.New("SCTP not established")

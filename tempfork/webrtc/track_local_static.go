@@ -9,9 +9,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/deskport/deskport/tempfork/webrtc/internal/util"
+	"github.com/deskport/deskport/tempfork/webrtc/pkg/media"
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4/internal/util"
-	"github.com/pion/webrtc/v4/pkg/media"
 )
 
 // trackBinding is a single bind for a Track

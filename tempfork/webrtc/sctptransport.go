@@ -13,10 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc/pkg/rtcerr"
 	"github.com/pion/datachannel"
 	"github.com/pion/logging"
 	"github.com/pion/sctp"
-	"github.com/pion/webrtc/v4/pkg/rtcerr"
 )
 
 const sctpMaxChannels = uint16(65535)

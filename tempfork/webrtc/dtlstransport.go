@@ -19,15 +19,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc/internal/mux"
+	"github.com/deskport/deskport/tempfork/webrtc/internal/util"
+	"github.com/deskport/deskport/tempfork/webrtc/pkg/rtcerr"
 	"github.com/pion/dtls/v3"
 	"github.com/pion/dtls/v3/pkg/crypto/fingerprint"
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v3"
-	"github.com/pion/webrtc/v4/internal/mux"
-	"github.com/pion/webrtc/v4/internal/util"
-	"github.com/pion/webrtc/v4/pkg/rtcerr"
 )
 
 // DTLSTransport allows an application access to information about the DTLS
