@@ -75,6 +75,14 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
+	if cfg.only["lan"] {
+		if why := lanUnavailable(); why != "" {
+			fmt.Fprintln(os.Stderr, why)
+			res.Skipped = append(res.Skipped, why)
+		} else if res.LAN, err = runLAN(ctx, cfg, work); err != nil {
+			return fmt.Errorf("lan: %w", err)
+		}
+	}
 	if cfg.only["keys"] {
 		for _, saturate := range []bool{false, true} {
 			r, err := keylatency.Measure(ctx, 200, 10*time.Millisecond, saturate)
@@ -245,8 +253,10 @@ type source struct {
 	buf []byte
 }
 
-func newSource() (*source, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func newSource() (*source, error) { return newSourceOn("127.0.0.1:0") }
+
+func newSourceOn(addr string) (*source, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,18 @@ func main() {
 	flag.StringVar(&cfg.nodeDir, "node-dir", "internal/e2e/browser", "firstframe, latency: directory whose node_modules has playwright-core (npm ci runs there if missing)")
 	flag.StringVar(&cfg.chromium, "chromium", "/usr/bin/chromium", "firstframe, latency: the Chromium binary")
 	flag.StringVar(&cfg.xpattern, "xpattern", "", "desktop: a built xpattern binary (default: go build ./internal/xpattern into a temp dir)")
+	serve := flag.String("serve-source", "", "internal: serve the byte source on this address until interrupted (the lan section runs it in a namespace)")
 	flag.Parse()
+	if *serve != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := serveSource(ctx, *serve)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "deskport-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	err := parseFlags(&cfg, only, sizes, codecs)
 	for _, f := range strings.FieldsFunc(lpRTTs, func(r rune) bool { return r == ',' }) {
 		ms, perr := strconv.Atoi(strings.TrimSpace(f))

@@ -16,7 +16,7 @@ import (
 )
 
 // Sections, in the order they run; -only picks some.
-var sections = []string{"forward", "keys", "longpath", "streamopen", "capture", "stream", "firstframe", "latency"}
+var sections = []string{"forward", "lan", "keys", "longpath", "streamopen", "capture", "stream", "firstframe", "latency"}
 
 // desktopSections are what -only desktop means.
 var desktopSections = []string{"capture", "stream", "firstframe", "latency"}
@@ -59,6 +59,7 @@ type results struct {
 	Started     time.Time    `json:"date"`
 	Seconds     float64      `json:"run_seconds"`
 	Forward     []row        `json:"forward,omitempty"`
+	LAN         []lanRow     `json:"lan,omitempty"`
 	FirstByteMs float64      `json:"first_byte_ms,omitempty"`
 	Capture     []captureRow `json:"capture,omitempty"`
 	Encode      []encodeRow  `json:"encode,omitempty"`
@@ -243,6 +244,21 @@ func report(cfg config, res *results) error {
 		b.WriteString("\n")
 		fmt.Fprintf(&b, "\nTime from `viewer forward` start to the first forwarded byte (rendezvous, ICE, DTLS, SCTP, authentication, stream open): %.0f ms (median of %d).\n", res.FirstByteMs, cfg.rounds)
 		b.WriteString("\nCPU s/GiB counts the forwarding processes only (host + viewer, or ssh + sshd), user + system.\n\n")
+	}
+	if len(res.LAN) > 0 {
+		fmt.Fprintf(&b, "## Forward throughput on a LAN\n\nTwo network namespaces joined by a veth pair of the MTU shown: the host, its target and sshd on one side, the viewer, ssh and the rendezvous on the other, so every packet crosses the link as between two machines on one Ethernet segment. %d MiB per run, median of %d runs. CPU s/GiB counts both forwarding ends (host + viewer, or ssh + sshd).\n\n", cfg.mib, cfg.rounds)
+		b.WriteString("| link MTU | path | streams | MB/s | CPU s/GiB | × raw TCP | × ssh -L (aes128-gcm) | SCTP packet |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range res.LAN {
+			cpu, pkt := "—", "—"
+			if r.CPUPerGiB > 0 {
+				cpu = fmt.Sprintf("%.2f", r.CPUPerGiB)
+			}
+			if r.Packet > 0 {
+				pkt = fmt.Sprint(r.Packet)
+			}
+			fmt.Fprintf(&b, "| %d | %s | %d | %.1f | %s | %.3f | %.2f | %s |\n", r.MTU, r.Name, r.Streams, r.MBps, cpu, r.VsTCP, r.VsSSH, pkt)
+		}
+		b.WriteString("\n")
 	}
 	if len(res.Capture) > 0 {
 		fmt.Fprintf(&b, "## Screen capture\n\nXvfb, xpattern's clock (changes every millisecond), at least %d whole-screen grabs and 1 s per row, cursor blended in. CPU is user + system of the capturing process and of the X server (less the X server's own rate while xpattern paints and nobody captures).\n\n", cfg.frames)

@@ -21,23 +21,10 @@ func sshForward(ctx context.Context, work, target, cipher string) (string, func(
 	if err != nil {
 		return "", nil, nil, err
 	}
-	for _, k := range []string{"host_key", "user_key"} {
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)).CombinedOutput(); err != nil {
-			return "", nil, nil, fmt.Errorf("ssh-keygen: %v: %s", err, out)
-		}
+	cfg, err := writeSSHDConfig(dir)
+	if err != nil {
+		return "", nil, nil, err
 	}
-	pub, _ := os.ReadFile(filepath.Join(dir, "user_key.pub"))
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
-	if os.Geteuid() == 0 {
-		os.MkdirAll("/run/sshd", 0o755)
-	}
-	cfg := filepath.Join(dir, "sshd_config")
-	os.WriteFile(cfg, []byte(strings.Join([]string{
-		"HostKey " + filepath.Join(dir, "host_key"),
-		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
-		"PidFile none", "StrictModes no", "UsePAM no", "PasswordAuthentication no",
-		"PermitRootLogin prohibit-password", "AllowTcpForwarding yes", "LogLevel ERROR",
-	}, "\n")+"\n"), 0o600)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -120,4 +107,30 @@ func sshForward(ctx context.Context, work, target, cipher string) (string, func(
 		return append([]int{ssh.Process.Pid}, pids...)
 	}
 	return fwd, list, stop, nil
+}
+
+// writeSSHDConfig makes a host key, a user key allowed to log in, and an sshd_config in dir.
+func writeSSHDConfig(dir string) (string, error) {
+	for _, k := range []string{"host_key", "user_key"} {
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("ssh-keygen: %v: %s", err, out)
+		}
+	}
+	pub, err := os.ReadFile(filepath.Join(dir, "user_key.pub"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600); err != nil {
+		return "", err
+	}
+	if os.Geteuid() == 0 {
+		os.MkdirAll("/run/sshd", 0o755)
+	}
+	cfg := filepath.Join(dir, "sshd_config")
+	return cfg, os.WriteFile(cfg, []byte(strings.Join([]string{
+		"HostKey " + filepath.Join(dir, "host_key"),
+		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
+		"PidFile none", "StrictModes no", "UsePAM no", "PasswordAuthentication no",
+		"PermitRootLogin prohibit-password", "AllowTcpForwarding yes", "LogLevel ERROR",
+	}, "\n")+"\n"), 0o600)
 }

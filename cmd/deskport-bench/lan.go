@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The LAN section measures forwarding where two machines on one Ethernet segment would meet:
+// the host, its target and sshd in a network namespace of their own, the viewer, ssh and the
+// rendezvous in the bench's namespace, the two joined by a veth pair of the MTU under test. Every
+// packet crosses the veth, and deskport picks the packet size it would pick on a LAN (1404 bytes
+// at MTU 1500; a jumbo link is capped at Ethernet's 1500 too, because a local MTU says nothing
+// of the peer's), instead of the 8124-byte packets two processes on one machine use.
+const (
+	lanHostIP   = "10.231.0.1"
+	lanViewerIP = "10.231.0.2"
+	lanSSHPort  = "2222" // free in a namespace made for the run
+)
+
+// lanRow is one line of the LAN table.
+type lanRow struct {
+	MTU       int     `json:"link_mtu"`
+	Name      string  `json:"name"`
+	Streams   int     `json:"streams"`
+	MBps      float64 `json:"mb_per_s"`
+	CPUPerGiB float64 `json:"cpu_s_per_gib,omitempty"`
+	VsTCP     float64 `json:"ratio_vs_raw_tcp"`
+	VsSSH     float64 `json:"ratio_vs_ssh_aes128gcm"`
+	Packet    int     `json:"sctp_packet_bytes,omitempty"`
+	Runs      []float64
+}
+
+// lanNet is a network namespace for the host side, joined to ours by a veth pair.
+type lanNet struct {
+	ns, outer string
+}
+
+func newLAN(mtu int) (*lanNet, error) {
+	id := os.Getpid() % 100000
+	l := &lanNet{ns: fmt.Sprintf("dpbench-%d", id), outer: fmt.Sprintf("dpbv%d", id)}
+	inner := fmt.Sprintf("dpbh%d", id)
+	m := fmt.Sprint(mtu)
+	steps := [][]string{
+		{"netns", "add", l.ns},
+		{"link", "add", l.outer, "mtu", m, "type", "veth", "peer", "name", inner, "mtu", m},
+		{"link", "set", inner, "netns", l.ns},
+		{"addr", "add", lanViewerIP + "/24", "dev", l.outer},
+		{"link", "set", l.outer, "up"},
+		{"-n", l.ns, "addr", "add", lanHostIP + "/24", "dev", inner},
+		{"-n", l.ns, "link", "set", inner, "up"},
+		{"-n", l.ns, "link", "set", "lo", "up"},
+	}
+	for _, s := range steps {
+		if out, err := exec.Command("ip", s...).CombinedOutput(); err != nil {
+			l.close()
+			return nil, fmt.Errorf("ip %s: %v: %s", strings.Join(s, " "), err, out)
+		}
+	}
+	return l, nil
+}
+
+func (l *lanNet) close() {
+	exec.Command("ip", "link", "del", l.outer).Run()
+	exec.Command("ip", "netns", "del", l.ns).Run()
+}
+
+// in returns the arguments that run name with args inside the namespace.
+func (l *lanNet) in(name string, args ...string) []string {
+	return append([]string{"netns", "exec", l.ns, name}, args...)
+}
+
+// lanUnavailable says why the LAN section cannot run here, or "".
+func lanUnavailable() string {
+	if os.Geteuid() != 0 {
+		return "lan: skipped, it needs root to create network namespaces (run make bench as root)"
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return "lan: skipped, no `ip` command (install iproute2)"
+	}
+	return ""
+}
+
+func runLAN(ctx context.Context, cfg config, work string) ([]lanRow, error) {
+	total := cfg.mib << 20
+	var rows []lanRow
+	for _, mtu := range []int{1500, 9000} {
+		r, err := runLANOnce(ctx, cfg, work, mtu, total)
+		if err != nil {
+			return nil, fmt.Errorf("MTU %d: %w", mtu, err)
+		}
+		rows = append(rows, r...)
+	}
+	return rows, nil
+}
+
+func runLANOnce(ctx context.Context, cfg config, work string, mtu int, total int64) ([]lanRow, error) {
+	fmt.Fprintf(os.Stderr, "LAN: veth MTU %d between two network namespaces\n", mtu)
+	l, err := newLAN(mtu)
+	if err != nil {
+		return nil, err
+	}
+	defer l.close()
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	src, err := startProc(ctx, "ip", l.in(self, "-serve-source", "0.0.0.0:0")...)
+	if err != nil {
+		return nil, err
+	}
+	defer src.stop()
+	m, err := src.waitFor(`^source (\S+)$`, 20*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(m[1])
+	target := "127.0.0.1:" + port // as the host (and sshd) see it, inside the namespace
+
+	var rows []lanRow
+	measure := func(name, addr string, streams int, pids func() []int, packet int) error {
+		var speeds, cpus []float64
+		for i := 0; i < cfg.rounds; i++ {
+			before := cpuSeconds(pids())
+			mbps, err := pull(ctx, addr, total, streams)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			speeds = append(speeds, mbps)
+			cpus = append(cpus, (cpuSeconds(pids())-before)/(float64(total)/(1<<30)))
+		}
+		rows = append(rows, lanRow{MTU: mtu, Name: name, Streams: streams, MBps: median(speeds), CPUPerGiB: median(cpus), Packet: packet, Runs: speeds})
+		fmt.Fprintf(os.Stderr, "  %-28s %d stream(s): %8.1f MB/s, %.2f CPU s/GiB (runs %s)\n", name, streams, median(speeds), median(cpus), runList(speeds))
+		return nil
+	}
+	none := func() []int { return nil }
+	for _, n := range []int{1, cfg.streams} {
+		if err := measure("raw TCP", net.JoinHostPort(lanHostIP, port), n, none, 0); err != nil {
+			return nil, err
+		}
+	}
+	for _, cipher := range []string{"aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"} {
+		fwd, pids, stop, err := lanSSH(ctx, l, work, target, cipher)
+		if err != nil {
+			return nil, fmt.Errorf("ssh -L: %w", err)
+		}
+		for _, n := range []int{1, cfg.streams} {
+			if err := measure("ssh -L ("+strings.Split(cipher, "@")[0]+")", fwd, n, pids, 0); err != nil {
+				stop()
+				return nil, err
+			}
+		}
+		stop()
+	}
+	dp, packet, err := lanDeskport(ctx, cfg.bin, l, work, target)
+	if err != nil {
+		return nil, fmt.Errorf("deskport: %w", err)
+	}
+	defer dp.stop()
+	for _, n := range []int{1, cfg.streams} {
+		if err := measure("deskport -L", dp.forward, n, dp.pids, packet); err != nil {
+			return nil, err
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		for _, b := range rows {
+			if b.Streams != r.Streams {
+				continue
+			}
+			if b.Name == "raw TCP" && b.MBps > 0 {
+				r.VsTCP = r.MBps / b.MBps
+			}
+			if b.Name == "ssh -L (aes128-gcm)" && b.MBps > 0 {
+				r.VsSSH = r.MBps / b.MBps
+			}
+		}
+	}
+	return rows, nil
+}
+
+// lanSSH runs sshd as a daemon inside the namespace and `ssh -N -L` outside it.
+func lanSSH(ctx context.Context, l *lanNet, work, target, cipher string) (string, func() []int, func(), error) {
+	dir, err := os.MkdirTemp(work, "lanssh")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cfgFile, err := writeSSHDConfig(dir)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	sshd := exec.CommandContext(ctx, "ip", l.in("/usr/sbin/sshd", "-D", "-e", "-f", cfgFile,
+		"-o", "ListenAddress="+lanHostIP+":"+lanSSHPort)...)
+	if err := sshd.Start(); err != nil {
+		return "", nil, nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		sshd.Process.Kill()
+		sshd.Wait()
+		return "", nil, nil, err
+	}
+	fwd := fmt.Sprintf("127.0.0.1:%d", port)
+	me, _ := user.Current()
+	ssh := exec.CommandContext(ctx, "ssh", "-F", "/dev/null", "-N", "-p", lanSSHPort, "-i", filepath.Join(dir, "user_key"),
+		"-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "BatchMode=yes", "-o", "Ciphers="+cipher, "-o", "ExitOnForwardFailure=yes",
+		"-o", "ConnectionAttempts=20", "-L", fwd+":"+target, me.Username+"@"+lanHostIP)
+	if err := ssh.Start(); err != nil {
+		sshd.Process.Kill()
+		sshd.Wait()
+		return "", nil, nil, err
+	}
+	stop := func() {
+		ssh.Process.Kill()
+		ssh.Wait()
+		sshd.Process.Kill()
+		sshd.Wait()
+	}
+	if err := waitDial(fwd, 20*time.Second); err != nil {
+		stop()
+		return "", nil, nil, fmt.Errorf("ssh -L %s: %w", fwd, err)
+	}
+	// sshd forks a child per connection: counting sshd's descendants counts it.
+	pids := func() []int { return []int{ssh.Process.Pid, sshd.Process.Pid} }
+	return fwd, pids, stop, nil
+}
+
+// lanDeskport starts the rendezvous (outside), the host (inside) and `viewer forward -L`
+// (outside), and returns the SCTP packet size the viewer reports.
+func lanDeskport(ctx context.Context, bin string, l *lanNet, work, target string) (*deskport, int, error) {
+	dir, err := os.MkdirTemp(work, "landp")
+	if err != nil {
+		return nil, 0, err
+	}
+	d := &deskport{}
+	rv, err := startProc(ctx, filepath.Join(bin, "rendezvous"), "--listen", lanViewerIP+":0")
+	if err != nil {
+		return nil, 0, err
+	}
+	d.procs = append(d.procs, rv)
+	m, err := rv.waitFor(`addr=(\S+)`, 20*time.Second)
+	if err != nil {
+		d.stop()
+		return nil, 0, err
+	}
+	url := "http://" + m[1]
+	viewerKey := filepath.Join(dir, "viewer.key")
+	line, err := exec.Command(filepath.Join(bin, "viewer"), "id", "--key", viewerKey).Output()
+	if err != nil {
+		d.stop()
+		return nil, 0, fmt.Errorf("viewer id: %w", err)
+	}
+	authorized := filepath.Join(dir, "authorized_viewers")
+	if err := os.WriteFile(authorized, line, 0o600); err != nil {
+		d.stop()
+		return nil, 0, err
+	}
+	host, err := startProc(ctx, "ip", l.in(filepath.Join(bin, "host"), "--rendezvous", url, "--key", filepath.Join(dir, "host.key"),
+		"--authorized-viewers", authorized, "--allow", target, "--max-streams", "256")...)
+	if err != nil {
+		d.stop()
+		return nil, 0, err
+	}
+	d.procs = append(d.procs, host)
+	if m, err = host.waitFor(`host ID: (\S+)`, 20*time.Second); err != nil {
+		d.stop()
+		return nil, 0, err
+	}
+	id := m[1]
+	if _, err := host.waitFor(`registered`, 20*time.Second); err != nil {
+		d.stop()
+		return nil, 0, err
+	}
+	v, err := startProc(ctx, filepath.Join(bin, "viewer"), "forward", id, "--rendezvous", url, "--key", viewerKey,
+		"-L", "127.0.0.1:0:"+target)
+	if err != nil {
+		d.stop()
+		return nil, 0, err
+	}
+	d.procs = append(d.procs, v)
+	m, err = v.waitFor(`(\d+)-byte packets`, 60*time.Second)
+	if err != nil {
+		d.stop()
+		return nil, 0, err
+	}
+	var packet int
+	fmt.Sscan(m[1], &packet)
+	if m, err = v.waitFor(`forwarding (\S+) -> `, 60*time.Second); err != nil {
+		d.stop()
+		return nil, 0, err
+	}
+	d.forward = m[1]
+	return d, packet, nil
+}
+
+func waitDial(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// serveSource runs the byte source on addr (the LAN section starts it inside the host's
+// namespace), prints "source ADDR" and serves until ctx ends (an interrupt).
+func serveSource(ctx context.Context, addr string) error {
+	s, err := newSourceOn(addr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	fmt.Println("source", s.Addr())
+	<-ctx.Done()
+	return nil
+}
