@@ -205,6 +205,14 @@ func (s *Stream) Run(ctx context.Context, write func(data []byte, d time.Duratio
 			}
 			encRate = rate
 		}
+		// A request that arrived while this frame was captured is for this frame: the select
+		// above picks at random among ready cases, so a tick taken over a waiting request
+		// would otherwise delay the keyframe by one frame.
+		select {
+		case <-s.keyframe:
+			wantKey = true
+		default:
+		}
 		data, isKey, err := r.enc.Encode(f, wantKey)
 		if err != nil {
 			return fmt.Errorf("screen: encode: %w", err)

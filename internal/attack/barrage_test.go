@@ -167,30 +167,41 @@ func TestSignalingBarrage(t *testing.T) {
 	wsBase := "ws" + strings.TrimPrefix(url, "http")
 
 	// Wait for the host to register (a viewer connect succeeds).
+	// Each exchange carries its own offer text and takes, from the host's queue, the session
+	// whose first message is that offer: a session of an earlier exchange that timed out (the
+	// host got it after the viewer gave up) is closed and skipped, not mistaken for this one.
+	var exchanges atomic.Int64
 	exchange := func(ctx context.Context) error {
 		vs, err := rendezvous.Dial(ctx, url, hostKey.id, nil)
 		if err != nil {
 			return err
 		}
 		defer vs.Close()
-		if err := vs.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 legit offer"}); err != nil {
+		offer := fmt.Sprintf("v=0 legit offer %d", exchanges.Add(1))
+		if err := vs.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: offer}); err != nil {
 			return err
 		}
 		var hs *rendezvous.Session
-		select {
-		case hs = <-sessions:
-		case <-ctx.Done():
-			return errors.New("the host never got the session")
+		for hs == nil {
+			var s *rendezvous.Session
+			select {
+			case s = <-sessions:
+			case <-ctx.Done():
+				return errors.New("the host never got the session")
+			}
+			select {
+			case m := <-s.Recv():
+				if m != nil && m.Type == signal.TypeOffer && m.SDP == offer {
+					hs = s
+					continue
+				}
+				s.Close() // a stale session of an earlier exchange
+			case <-ctx.Done():
+				s.Close()
+				return errors.New("no offer at the host")
+			}
 		}
 		defer hs.Close()
-		select {
-		case m := <-hs.Recv():
-			if m == nil || m.Type != signal.TypeOffer || m.SDP != "v=0 legit offer" {
-				return fmt.Errorf("host got %+v", m)
-			}
-		case <-ctx.Done():
-			return errors.New("no offer at the host")
-		}
 		if err := hs.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: "v=0 legit answer"}); err != nil {
 			return err
 		}
