@@ -226,9 +226,17 @@ func (s *Server) Serve(ctx context.Context, ln, httpLn net.Listener) error {
 	if httpLn == nil {
 		return s.srv.Serve(ctx, ln)
 	}
+	acmeHTTP := s.acme.HTTPHandler(nil)
 	hs := &http.Server{
-		// HTTP-01 tokens; anything else is redirected to https.
-		Handler:           s.acme.HTTPHandler(nil),
+		// HTTP-01 tokens; anything else is redirected to https. autocert checks the Host
+		// header against the names as it is, so a port (a CA's validation on a port other
+		// than 80, as in tests) is taken off first.
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h, _, err := net.SplitHostPort(r.Host); err == nil {
+				r.Host = h
+			}
+			acmeHTTP.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
