@@ -83,7 +83,7 @@ type pebble struct {
 
 func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
 	t.Helper()
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")       // validate at once instead of after a random 0-15 s
+	t.Setenv("PEBBLE_VA_NOSLEEP", "1")      // validate at once instead of after a random 0-15 s
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0") // no deliberately refused nonces (5% by default)
 	dnsAddr := startDNS(t)
 	logs := &logBuffer{}
