@@ -88,3 +88,22 @@ func jsonString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestBrowserEmbeddedHTTPS: `host --listen ADDR --tls-cert … --tls-key …` serves its embedded
+// rendezvous over HTTPS on a non-loopback address; the host registers with itself over wss
+// (trusting exactly the certificate it loaded), prints an https link, and the browser opened on
+// it sees the screen.
+func TestBrowserEmbeddedHTTPS(t *testing.T) {
+	addr := testaddr.New(t)
+	d := newDesktopWorld(t)
+	ca := testca.New(t)
+	certFile, keyFile, leaf := ca.WriteFiles(t, d.dir, "host.https.test", addr.String())
+	_, link, code := d.startDesktopHost(t, "--listen", net.JoinHostPort(addr.String(), "0"), "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.HasPrefix(link, "https://"+addr.String()+":") {
+		t.Fatalf("the host printed %s, want an https link on %s", link, addr)
+	}
+	b := startBrowser(t, "--ignore-certificate-errors-spki-list="+testca.SPKIHash(leaf))
+	b.do("open", link, code)
+	b.do("wait-verified")
+	waitPattern(t, b, 0)
+}
