@@ -1,6 +1,7 @@
 package rendezvous
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -12,22 +13,24 @@ import (
 	"time"
 )
 
-// certRecheck is how often CertFiles looks at its files for a renewed certificate.
-const certRecheck = time.Minute
+// certRecheck is how often CertFiles looks at its files for a renewed certificate; a variable
+// for tests.
+var certRecheck = time.Minute
 
 // CertFiles serves a certificate and key from PEM files (a certbot or a corporate CA's) and
-// picks up a renewal by itself: at most once a minute, a handshake looks at the files'
-// modification times and loads them again when they changed. A renewal that does not load
-// (a half-written file) keeps the old pair and is logged.
+// picks up a renewal by itself: at most once a minute, a handshake reads the files and loads
+// them again when their bytes changed (modification times are too coarse to tell two writes
+// apart). A renewal that does not load (a half-written file) keeps the old pair and is logged.
 type CertFiles struct {
 	certFile, keyFile string
 	log               *slog.Logger
 
-	mu      sync.Mutex
-	cert    *tls.Certificate
-	modCert time.Time
-	modKey  time.Time
-	checked time.Time
+	mu       sync.Mutex
+	cert     *tls.Certificate
+	certPEM  []byte
+	keyPEM   []byte
+	checked  time.Time
+	reported bool // a failed reload was logged; log the next failure only after a success
 }
 
 // LoadCertFiles loads the pair once, so that a wrong path or a key that does not match the
@@ -50,12 +53,16 @@ func LoadCertFiles(certFile, keyFile string, log *slog.Logger) (*CertFiles, erro
 }
 
 func (c *CertFiles) load() error {
-	ci, err1 := os.Stat(c.certFile)
-	ki, err2 := os.Stat(c.keyFile)
+	certPEM, err1 := os.ReadFile(c.certFile)
+	keyPEM, err2 := os.ReadFile(c.keyFile)
 	if err := errors.Join(err1, err2); err != nil {
 		return fmt.Errorf("rendezvous: TLS certificate: %w", err)
 	}
-	pair, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	return c.loadPEM(certPEM, keyPEM)
+}
+
+func (c *CertFiles) loadPEM(certPEM, keyPEM []byte) error {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return fmt.Errorf("rendezvous: TLS certificate %s with key %s: %w (both PEM; the key must match the first certificate, which must be the server's own, followed by its intermediates)", c.certFile, c.keyFile, err)
 	}
@@ -65,7 +72,7 @@ func (c *CertFiles) load() error {
 		}
 	}
 	c.mu.Lock()
-	c.cert, c.modCert, c.modKey, c.checked = &pair, ci.ModTime(), ki.ModTime(), time.Now()
+	c.cert, c.certPEM, c.keyPEM, c.checked, c.reported = &pair, certPEM, keyPEM, time.Now(), false
 	c.mu.Unlock()
 	return nil
 }
@@ -73,27 +80,34 @@ func (c *CertFiles) load() error {
 // GetCertificate is for tls.Config.GetCertificate.
 func (c *CertFiles) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
-	cert, stale := c.cert, time.Since(c.checked) > certRecheck
+	cert, stale := c.cert, time.Since(c.checked) >= certRecheck
 	if stale {
 		c.checked = time.Now()
 	}
-	modCert, modKey := c.modCert, c.modKey
+	oldCert, oldKey := c.certPEM, c.keyPEM
 	c.mu.Unlock()
-	if stale {
-		ci, err1 := os.Stat(c.certFile)
-		ki, err2 := os.Stat(c.keyFile)
-		if err1 == nil && err2 == nil && (!ci.ModTime().Equal(modCert) || !ki.ModTime().Equal(modKey)) {
-			if err := c.load(); err != nil {
-				c.log.Error("a changed TLS certificate does not load; still serving the old one", "err", err)
-			} else {
-				c.log.Info("loaded a renewed TLS certificate", "file", c.certFile)
-				c.mu.Lock()
-				cert = c.cert
-				c.mu.Unlock()
-			}
-		}
+	if !stale {
+		return cert, nil
 	}
-	return cert, nil
+	certPEM, err1 := os.ReadFile(c.certFile)
+	keyPEM, err2 := os.ReadFile(c.keyFile)
+	if err1 != nil || err2 != nil || (bytes.Equal(certPEM, oldCert) && bytes.Equal(keyPEM, oldKey)) {
+		return cert, nil // unreadable for a moment, or unchanged: keep serving what we have
+	}
+	if err := c.loadPEM(certPEM, keyPEM); err != nil {
+		c.mu.Lock()
+		report := !c.reported
+		c.reported = true
+		c.mu.Unlock()
+		if report {
+			c.log.Error("a changed TLS certificate does not load; still serving the old one", "err", err)
+		}
+		return cert, nil
+	}
+	c.log.Info("loaded a renewed TLS certificate", "file", c.certFile)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cert, nil
 }
 
 // Leaf is the server certificate currently served.
