@@ -14,13 +14,14 @@ import (
 )
 
 // TestBrowserHTTPSRendezvous: the standalone rendezvous serves the viewer over HTTPS, with a
-// certificate from a CA made in the test, on an address of this machine that is not loopback
-// (so the browser treats it as a remote server). The host registers over wss trusting that CA
-// (SSL_CERT_FILE); headless Chromium trusts the certificate's key
+// certificate from a CA made in the test, from another network namespace (a second machine
+// over a veth link, so the browser treats it as a remote server). The host registers over wss
+// trusting that CA (SSL_CERT_FILE); headless Chromium trusts the certificate's key
 // (--ignore-certificate-errors-spki-list), opens the page, authenticates with the one-time code
 // and sees the host's screen.
 func TestBrowserHTTPSRendezvous(t *testing.T) {
-	addr := testaddr.New(t)
+	ns := testaddr.NewNamespace(t)
+	addr := ns.Inside
 	d := newDesktopWorld(t)
 	ca := testca.New(t)
 	certFile, keyFile, leaf := ca.WriteFiles(t, d.dir, "rv.https.test", addr.String())
@@ -28,7 +29,7 @@ func TestBrowserHTTPSRendezvous(t *testing.T) {
 	if err := os.WriteFile(caFile, ca.PEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rv := start(t, "rendezvous", "--listen", net.JoinHostPort(addr.String(), "0"), "--tls-cert", certFile, "--tls-key", keyFile)
+	rv := startWith(t, nil, ns.Command(), "rendezvous", "--listen", net.JoinHostPort(addr.String(), "0"), "--tls-cert", certFile, "--tls-key", keyFile)
 	rvAddr := rv.waitFor(`rendezvous listening.*addr=(\S+)`, 30*time.Second)[1]
 	url := "https://" + rvAddr
 
@@ -56,12 +57,12 @@ func TestBrowserHTTPSRendezvous(t *testing.T) {
 	waitPattern(t, b, 1)
 }
 
-// TestBrowserPlainHTTPRemote: the same page over plain http on a non-loopback address is not a
-// secure context; instead of failing on a missing crypto.subtle it says what is wrong and
+// TestBrowserPlainHTTPRemote: the same page over plain http from another network namespace is
+// not a secure context; instead of failing on a missing crypto.subtle it says what is wrong and
 // which flags fix it, and connects nowhere.
 func TestBrowserPlainHTTPRemote(t *testing.T) {
-	addr := testaddr.New(t)
-	rv := start(t, "rendezvous", "--listen", net.JoinHostPort(addr.String(), "0"))
+	ns := testaddr.NewNamespace(t)
+	rv := startWith(t, nil, ns.Command(), "rendezvous", "--listen", net.JoinHostPort(ns.Inside.String(), "0"))
 	rvAddr := rv.waitFor(`rendezvous listening.*addr=(\S+)`, 30*time.Second)[1]
 
 	b := startBrowser(t)
