@@ -22,8 +22,9 @@ import (
 // startRelay is a malicious rendezvous: hosts that dial it get the real server's challenge,
 // relayed on a WebSocket that it opens to the real server with its own name in the Host header
 // (what it must do for the proof its hosts sign to verify there). rewrite, when set, changes
-// what the real server sends before the host sees it. It returns the relay's URL.
-func startRelay(t *testing.T, target string, rewrite func(*signal.Message)) string {
+// what the real server sends before the host sees it; self is the relay's own host:port. It
+// returns the relay's URL.
+func startRelay(t *testing.T, target string, rewrite func(m *signal.Message, self string)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -42,7 +43,7 @@ func startRelay(t *testing.T, target string, rewrite func(*signal.Message)) stri
 			up.CloseNow()
 			return
 		}
-		pump := func(from, to *websocket.Conn, rw func(*signal.Message)) {
+		pump := func(from, to *websocket.Conn, rw func(*signal.Message, string)) {
 			defer from.CloseNow()
 			defer to.CloseNow()
 			for {
@@ -52,7 +53,7 @@ func startRelay(t *testing.T, target string, rewrite func(*signal.Message)) stri
 				}
 				if rw != nil {
 					if m, err := signal.Decode(b); err == nil {
-						rw(m)
+						rw(m, ln.Addr().String())
 						b, _ = signal.Encode(m)
 					}
 				}
@@ -93,13 +94,11 @@ func TestRelayedRegistrationRefused(t *testing.T) {
 		t.Fatalf("through a verbatim relay: Run = %v, want ErrWrongRendezvous naming %s", err, ts.addr)
 	}
 
-	relayName := ""
-	rewriting := startRelay(t, ts.addr, func(m *signal.Message) {
+	rewriting := startRelay(t, ts.addr, func(m *signal.Message, self string) {
 		if m.Type == signal.TypeChallenge {
-			m.Names = []string{relayName}
+			m.Names = []string{self}
 		}
 	})
-	relayName = strings.TrimPrefix(rewriting, "http://")
 	err = (&HostClient{URL: rewriting, Key: key}).Run(ctx10(t), func(*Session) {})
 	if !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("through a rewriting relay: Run = %v, want ErrBadSignature", err)
