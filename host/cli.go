@@ -39,6 +39,9 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
   # on this machine only: an embedded rendezvous, a browser link and a one-time code
   host
 
+  # the same for browsers on the LAN, which need HTTPS
+  host --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem
+
   # a headless server: its own virtual display with a terminal in it
   host --virtual-display 1280x720 --run xterm
 
@@ -104,6 +107,8 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.StringVar(&cfg.AuditLogPath, "audit-log", logflags.ConfigPath("audit.log"), "JSON-lines audit log of sessions, grants, forwards, files and refusals (empty: none)")
 	fs.StringVar(&cfg.FilesRoot, "files-root", defaultFilesRoot(), "directory viewers with the files capability may put and get files in (paths cannot leave it); empty turns file transfer off")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "where the embedded rendezvous listens when no --rendezvous is given")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve the embedded rendezvous over HTTPS with this certificate (PEM); browsers on other machines need it")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	fs.StringVar(&cfg.Desktop.Display, "display", "", "X display to share (default $DISPLAY)")
 	fs.IntVar(&cfg.Desktop.Monitor, "monitor", -1, "monitor to share, 0-based (default: the whole display)")
 	fs.StringVar(&cfg.Desktop.Codec, "codec", "vp8", "video codec: vp8 or h264")

@@ -50,6 +50,9 @@ type Config struct {
 	Desktop DesktopConfig
 	// Listen is where the embedded rendezvous listens when Rendezvous is empty.
 	Listen string
+	// TLSCert and TLSKey make the embedded rendezvous serve HTTPS with this certificate (PEM
+	// files), which browsers on other machines need for the viewer page.
+	TLSCert, TLSKey string
 	// AuditLogPath is where the JSON-lines audit log goes (sessions, capabilities, forwards,
 	// files, refusals); empty means none.
 	AuditLogPath string
@@ -102,6 +105,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.CodeTTL <= 0 {
 		cfg.CodeTTL = 10 * time.Minute
+	}
+	if cfg.Rendezvous != "" && (cfg.TLSCert != "" || cfg.TLSKey != "") {
+		return nil, errors.New("--tls-cert and --tls-key are for the embedded rendezvous (no --rendezvous); a separate rendezvous serves HTTPS with its own --tls-cert or --acme")
 	}
 	if cfg.Rendezvous == "" {
 		// The embedded default is for a person at this machine: a link and a code.
@@ -193,7 +199,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var embedded *embeddedRendezvous
 	if a.cfg.Rendezvous == "" {
 		var err error
-		if embedded, err = startEmbedded(ctx, a.cfg.Listen, a.cfg.Logger); err != nil {
+		if embedded, err = startEmbedded(ctx, a.cfg, a.cfg.Logger); err != nil {
 			return err
 		}
 		defer embedded.close()
@@ -201,7 +207,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(a.cfg.Out, "host ID: %s\n", a.id)
 	if embedded != nil {
-		fmt.Fprintf(a.cfg.Out, "open in a browser: %s/#%s\n", embedded.url, a.id)
+		fmt.Fprintf(a.cfg.Out, "open in a browser: %s/#%s\n", embedded.link, a.id)
 	}
 	if a.codes != nil {
 		a.NewCode()
@@ -216,6 +222,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer ctl.Close()
 	}
 	hc := &rendezvous.HostClient{URL: a.cfg.Rendezvous, Key: a.key, Logger: a.cfg.Logger}
+	if embedded != nil {
+		hc.Dialer = embedded.dialer
+	}
 	err = hc.Run(ctx, func(s *rendezvous.Session) {
 		a.wg.Add(1)
 		go func() {

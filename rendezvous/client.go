@@ -57,7 +57,9 @@ type HostClient struct {
 // session, until ctx is done. When the rendezvous goes away it reconnects with jittered
 // exponential backoff; sessions already handed to accept keep running (their Recv channel is
 // closed, since no more signaling can arrive). Run returns nil when ctx is done, or an error
-// that retrying cannot fix: an invalid URL or key, ErrBadSignature, ErrReplaced. Before
+// that retrying cannot fix: an invalid URL or key, ErrBadSignature, ErrWrongRendezvous. A host
+// replaced by another registration of its key (ErrReplaced) logs it and comes back with
+// backoff, growing while it keeps being replaced. Before
 // returning it waits for every accept call to return, so accept must return once the session
 // is over or the caller's context is done.
 func (h *HostClient) Run(ctx context.Context, accept func(*Session)) error {
@@ -99,21 +101,32 @@ func (h *HostClient) Run(ctx context.Context, accept func(*Session)) error {
 			accept(s)
 		}()
 	}
-	attempt := 0
+	attempt, replaced := 0, 0
 	for {
 		registered, err := h.runOnce(ctx, log, wsURL, signHost, version, spawn)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, ErrBadSignature) || errors.Is(err, ErrReplaced) || errors.Is(err, errPermanent) {
+		if errors.Is(err, ErrBadSignature) || errors.Is(err, ErrWrongRendezvous) || errors.Is(err, errPermanent) {
 			log.Error("the rendezvous refused this host; not retrying", "err", err)
 			return fmt.Errorf("rendezvous: %w", err)
 		}
-		if registered {
-			attempt = 0
+		if errors.Is(err, ErrReplaced) {
+			// Another registration of this key took the ID. It may be a second agent with the
+			// same key, or someone replaying this host's registration: either way, exiting
+			// would leave the ID to the other one for good. Come back, more slowly each time
+			// it happens again, so that two agents with one key do not fight at full speed.
+			replaced++
+			attempt = replaced
+			log.Warn("another registration of this host key replaced this agent at the rendezvous; if no other agent runs with this key, the key may have leaked (make a new one with a new --key file)", "err", err, "times", replaced)
+		} else if registered {
+			attempt, replaced = 0, 0
 		}
 		step := min(attempt, 16)
 		d := time.Duration(rand.Int64N(int64(min(maxB, minB<<step)) + 1))
+		if replaced > 0 {
+			d = max(d, min(maxB, minB<<min(replaced, 16))/2) // never right away after a replacement
+		}
 		attempt++
 		log.Warn("rendezvous connection failed; will retry", "err", err, "attempt", attempt, "retry_in", d.Round(time.Millisecond))
 		t := time.NewTimer(d)
@@ -145,6 +158,9 @@ func (h *HostClient) runOnce(ctx context.Context, log *slog.Logger, wsURL, signH
 	m, err := readMsg(hctx, ws, signal.TypeChallenge)
 	if err != nil {
 		return fail(err)
+	}
+	if len(m.Names) > 0 && !signal.AnswersTo(m.Names, signHost) {
+		return fail(fmt.Errorf("%w (%s): the server there answers to %s; give --rendezvous that name (e.g. https://%s), or, if you did not expect this, %s may be relaying another rendezvous", ErrWrongRendezvous, signal.CanonicalHost(signHost), strings.Join(m.Names, ", "), m.Names[0], h.URL))
 	}
 	nonce, _ := base64.StdEncoding.DecodeString(m.Nonce)
 	pub := h.Key.Public().(ed25519.PublicKey)

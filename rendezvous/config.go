@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/deskport/deskport/signal"
@@ -81,14 +82,20 @@ type Config struct {
 	// proxy that sets the header; otherwise clients choose their own address and evade the
 	// per-IP cap.
 	TrustProxyHeaders bool
-	// PublicHosts lists the host names (host or host:port) that hosts use to reach this
-	// server, as signed in the registration proof. Empty means the request's Host header,
-	// which is right unless a proxy rewrites it.
+	// PublicHosts lists the names (host or host:port) that hosts use to reach this server:
+	// a registration proof must sign one of them, and the challenge announces them so that a
+	// host that dialled another name refuses to register. A name without a port accepts any
+	// port. Set it on any server reachable from the internet: empty means the request's Host
+	// header, which whoever connects chooses, so that a rendezvous relaying a host's
+	// registration (with its own name in Host) gets it accepted here (docs/signaling.md).
 	PublicHosts []string
 
 	// Web, when set, is served at / (the browser viewer).
 	Web http.Handler
 }
+
+// validNonce is a well-formed nonce, for checking names through the wire format's rules.
+var validNonce = strings.Repeat("A", 43) + "="
 
 // Validate refuses negative limits and malformed lists.
 func (c Config) Validate() error {
@@ -131,8 +138,8 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, h := range c.PublicHosts {
-		if u, err := url.Parse("http://" + h); err != nil || u.Host != h {
-			errs = append(errs, fmt.Errorf("PublicHosts: %q is not a host or host:port", h))
+		if u, err := url.Parse("http://" + h); err != nil || u.Host != h || (&signal.Message{Type: signal.TypeChallenge, Nonce: validNonce, Names: []string{signal.CanonicalHost(h)}}).Validate() != nil {
+			errs = append(errs, fmt.Errorf("PublicHosts: %q is not a host or host:port (IDNs in their xn-- form)", h))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -24,9 +24,14 @@ var (
 	// ErrBadSignature means the rendezvous did not accept the host's registration proof.
 	// Retrying with the same key and URL cannot help, so HostClient.Run returns it.
 	ErrBadSignature = errors.New("registration signature refused")
-	// ErrReplaced means another agent registered the same host key, and the rendezvous closed
-	// this connection in its favour. HostClient.Run returns it rather than fight over the ID.
+	// ErrReplaced means another registration of the same host key (a second agent, or a
+	// replayed registration) made the rendezvous close this connection in its favour.
+	// HostClient.Run logs it and registers again after a backoff that grows while it repeats.
 	ErrReplaced = errors.New("replaced by another agent with the same host key")
+	// ErrWrongRendezvous means the rendezvous's challenge names servers other than the one the
+	// host dialled: a wrong URL, or a server relaying another rendezvous's challenge. The host
+	// does not sign, and HostClient.Run returns it.
+	ErrWrongRendezvous = errors.New("the rendezvous does not answer to the name this host dialled")
 	// ErrSessionClosed is returned by Session.Send once the session has ended.
 	ErrSessionClosed = errors.New("rendezvous session closed")
 	// ErrServerClosed is returned by Serve and New's methods once the Server is closed.

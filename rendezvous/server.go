@@ -62,8 +62,9 @@ func (r role) String() string {
 
 // Server is the rendezvous. Create it with New, mount Handler or call Serve, and Close it.
 type Server struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	names []string // cfg.PublicHosts in CanonicalHost form
 
 	mu       sync.Mutex
 	closed   bool
@@ -115,8 +116,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	var names []string
+	for _, n := range cfg.PublicHosts {
+		names = append(names, signal.CanonicalHost(n))
+	}
 	return &Server{
 		cfg:      cfg,
+		names:    names,
 		log:      cfg.Logger,
 		hosts:    make(map[string]*conn),
 		known:    newLastSeen(cfg.MaxKnownHosts),
@@ -361,7 +367,17 @@ func (c *conn) serveHost(r *http.Request) {
 	c.setLimit(handshakeReadLimit)
 	nonce := make([]byte, signal.NonceBytes)
 	rand.Read(nonce)
-	c.send(&signal.Message{Type: signal.TypeChallenge, Nonce: base64.StdEncoding.EncodeToString(nonce)})
+	// The challenge names the server as it knows itself, so that a host that dialled another
+	// name (a wrong URL, or a rendezvous relaying this one's challenge) stops before it signs.
+	names := c.s.names
+	if len(names) == 0 {
+		names = []string{signal.CanonicalHost(r.Host)}
+	}
+	challenge := &signal.Message{Type: signal.TypeChallenge, Nonce: base64.StdEncoding.EncodeToString(nonce), Names: names}
+	if challenge.Validate() != nil {
+		challenge.Names = nil // a Host header outside the name syntax: announce nothing
+	}
+	c.send(challenge)
 
 	timer := time.AfterFunc(c.s.cfg.HandshakeTimeout, func() {
 		c.log.Info("closed a host that did not register in time", "timeout", c.s.cfg.HandshakeTimeout)
@@ -382,12 +398,8 @@ func (c *conn) serveHost(r *http.Request) {
 	}
 	pub, _ := base64.StdEncoding.DecodeString(m.PublicKey)
 	sig, _ := base64.StdEncoding.DecodeString(m.Signature)
-	names := c.s.cfg.PublicHosts
-	if len(names) == 0 {
-		names = []string{r.Host}
-	}
 	ok := false
-	for _, name := range names {
+	for _, name := range c.s.proofNames(r.Host) {
 		if ed25519.Verify(ed25519.PublicKey(pub), signal.RegisterProof(name, nonce), sig) {
 			ok = true
 			break
@@ -395,8 +407,8 @@ func (c *conn) serveHost(r *http.Request) {
 	}
 	id := identity.HostID(pub)
 	if !ok {
-		c.log.Warn("refused a host registration with a bad signature", "host_id", id)
-		c.sendError(signal.CodeBadSignature, "", "the registration signature for host %s does not verify: it must sign this server's challenge for the host name %q; check that the agent's rendezvous URL names this server as clients reach it", id, signal.CanonicalHost(names[0]))
+		c.log.Warn("refused a host registration with a bad signature", "host_id", id, "host_header", r.Host)
+		c.sendError(signal.CodeBadSignature, "", "the registration signature for host %s does not verify: it must sign this server's challenge for the host name %q; check that the agent's rendezvous URL names this server as clients reach it", id, names[0])
 		c.closeWith(websocket.StatusPolicyViolation, "bad registration signature", false)
 		return
 	}
@@ -427,6 +439,28 @@ func (c *conn) serveHost(r *http.Request) {
 	}
 	c.setLimit(s.cfg.MaxMessageBytes)
 	c.serveLoop()
+}
+
+// proofNames lists the host names a registration proof may sign. Without PublicHosts it is the
+// request's Host header, which whoever opens the WebSocket chooses: a rendezvous that relays a
+// host's registration sets it to its own name and the proof verifies. With PublicHosts only
+// those names verify; the Host header can add only a port, to a name configured without one.
+func (s *Server) proofNames(hostHeader string) []string {
+	if len(s.names) == 0 {
+		return []string{hostHeader}
+	}
+	var port string
+	if _, p, err := net.SplitHostPort(hostHeader); err == nil && p != "80" && p != "443" {
+		port = p
+	}
+	out := make([]string, 0, 2*len(s.names))
+	for _, n := range s.names {
+		out = append(out, n)
+		if _, _, err := net.SplitHostPort(n); err != nil && port != "" {
+			out = append(out, net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(n, "["), "]"), port))
+		}
+	}
+	return out
 }
 
 // serveLoop reads and handles messages until the connection ends.

@@ -54,6 +54,11 @@ const (
 	MaxICECredentialBytes = 512
 	// NonceBytes is the size of the registration challenge nonce.
 	NonceBytes = 32
+	// MaxNames bounds the names a challenge lists.
+	MaxNames = 8
+	// MaxNameBytes bounds one of them: a DNS name (253) with a port, or a bracketed IPv6
+	// address with a port.
+	MaxNameBytes = 261
 	// SessionIDLen is the length of a session ID: 128 random bits in lower-case hex.
 	SessionIDLen = 32
 )
@@ -122,6 +127,7 @@ type Message struct {
 	Type Type `json:"type"`
 
 	Nonce      string      `json:"nonce,omitempty"`      // challenge: base64 of NonceBytes random bytes
+	Names      []string    `json:"names,omitempty"`      // challenge: the names the server answers to (CanonicalHost form)
 	PublicKey  string      `json:"publicKey,omitempty"`  // register: base64 of the host's ed25519 public key
 	Signature  string      `json:"signature,omitempty"`  // register: base64 of the ed25519 signature over RegisterProof
 	Version    string      `json:"version,omitempty"`    // register, connect: client version
@@ -146,7 +152,7 @@ type field struct {
 
 // fields lists, per type, the fields it may carry besides "type".
 var fields = map[Type][]field{
-	TypeChallenge:  {{"nonce", true}},
+	TypeChallenge:  {{"nonce", true}, {"names", false}},
 	TypeRegister:   {{"publicKey", true}, {"signature", true}, {"version", true}},
 	TypeRegistered: {{"hostId", true}, {"iceServers", false}},
 	TypeConnect:    {{"hostId", true}, {"version", true}},
@@ -332,7 +338,7 @@ func (m *Message) Validate() error {
 		return invalid("unknown type %.32q", string(m.Type))
 	}
 	present := map[string]bool{
-		"nonce": m.Nonce != "", "publicKey": m.PublicKey != "", "signature": m.Signature != "",
+		"nonce": m.Nonce != "", "names": m.Names != nil, "publicKey": m.PublicKey != "", "signature": m.Signature != "",
 		"version": m.Version != "", "hostId": m.HostID != "", "session": m.Session != "",
 		"iceServers": m.ICEServers != nil, "sdp": m.SDP != "", "viewerAddr": m.ViewerAddr != "",
 		"candidate": m.Candidate != nil, "reason": m.Reason != "", "code": m.Code != "",
@@ -356,6 +362,9 @@ func (m *Message) Validate() error {
 	}
 	if m.Nonce != "" {
 		check(checkBase64("nonce", m.Nonce, NonceBytes))
+	}
+	if m.Names != nil {
+		check(checkNames(m.Names))
 	}
 	if m.PublicKey != "" {
 		check(checkBase64("publicKey", m.PublicKey, 32))
@@ -488,6 +497,25 @@ func checkAddr(s string) error {
 	return invalid("viewerAddr: want ip or ip:port")
 }
 
+// checkNames checks a challenge's names: 1 to MaxNames, each a host or host:port in the form
+// CanonicalHost gives (lower case; IPv6 in brackets), so that a client compares bytes.
+func checkNames(names []string) error {
+	if len(names) == 0 || len(names) > MaxNames {
+		return invalid("names: want 1 to %d names", MaxNames)
+	}
+	for _, n := range names {
+		if len(n) == 0 || len(n) > MaxNameBytes {
+			return invalid("names: want 1 to %d bytes each", MaxNameBytes)
+		}
+		for _, c := range []byte(n) {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte(".-:[]_", c) >= 0) {
+				return invalid("names: character %q not allowed (lower-case host or host:port)", c)
+			}
+		}
+	}
+	return nil
+}
+
 func checkICEServers(list []ICEServer) error {
 	if len(list) > MaxICEServers {
 		return invalid("%d ICE servers, at most %d", len(list), MaxICEServers)
@@ -562,4 +590,27 @@ func CanonicalHost(h string) string {
 		return host
 	}
 	return h
+}
+
+// AnswersTo reports whether a server that names itself names (in CanonicalHost form) answers to
+// dialled, the host part of the URL a client dialled: a name with a port matches that host and
+// port only; a name without one matches the host on any port, since a server behind a port
+// mapping cannot know the port its clients use.
+func AnswersTo(names []string, dialled string) bool {
+	dialled = CanonicalHost(dialled)
+	host := dialled
+	if h, _, err := net.SplitHostPort(dialled); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	for _, n := range names {
+		n = CanonicalHost(n)
+		if n == dialled {
+			return true
+		}
+		if _, _, err := net.SplitHostPort(n); err != nil && strings.TrimSuffix(strings.TrimPrefix(n, "["), "]") == host {
+			return true
+		}
+	}
+	return false
 }

@@ -26,6 +26,7 @@ func validMessages() []*Message {
 	ice := []ICEServer{{URLs: []string{"stun:stun.example.com:3478"}}, {URLs: []string{"turn:t.example.com?transport=udp", "turns:t.example.com"}, Username: "u", Credential: "c"}}
 	return []*Message{
 		{Type: TypeChallenge, Nonce: testNonce},
+		{Type: TypeChallenge, Nonce: testNonce, Names: []string{"rv.example.com", "rv.example.com:8443", "[2001:db8::1]:443", "192.0.2.1"}},
 		{Type: TypeRegister, PublicKey: testKey, Signature: testSig, Version: "deskport/0.1.0"},
 		{Type: TypeRegistered, HostID: testHostID, ICEServers: ice},
 		{Type: TypeRegistered, HostID: testHostID},
@@ -94,6 +95,14 @@ func TestDecodeRefuses(t *testing.T) {
 		{"invalid utf8", "{\"type\":\"bye\"," + sess + ",\"reason\":\"\xff\"}"},
 		{"control char", `{"type":"bye",` + sess + `,"reason":"a\u001bb"}`},
 		{"nonce short", `{"type":"challenge","nonce":"AAAA"}`},
+		{"names empty", `{"type":"challenge","nonce":"` + testNonce + `","names":[]}`},
+		{"names empty name", `{"type":"challenge","nonce":"` + testNonce + `","names":[""]}`},
+		{"names upper case", `{"type":"challenge","nonce":"` + testNonce + `","names":["RV.example.com"]}`},
+		{"names control", `{"type":"challenge","nonce":"` + testNonce + `","names":["a\u001bb"]}`},
+		{"names too long", `{"type":"challenge","nonce":"` + testNonce + `","names":["` + strings.Repeat("a", MaxNameBytes+1) + `"]}`},
+		{"names too many", `{"type":"challenge","nonce":"` + testNonce + `","names":[` + strings.Repeat(`"a",`, MaxNames) + `"a"]}`},
+		{"names not strings", `{"type":"challenge","nonce":"` + testNonce + `","names":[1]}`},
+		{"names on register", `{"type":"register","publicKey":"` + testKey + `","signature":"` + testSig + `","version":"1","names":["a"]}`},
 		{"nonce not base64", `{"type":"challenge","nonce":"` + s(43) + `!"}`},
 		{"key wrong size", `{"type":"register","publicKey":"` + testNonce[:40] + `","signature":"` + testSig + `","version":"1"}`},
 		{"version too long", `{"type":"connect","hostId":"` + testHostID + `","version":"` + s(MaxVersionBytes+1) + `"}`},
@@ -226,4 +235,30 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("not stable: %s vs %s", out, out2)
 		}
 	})
+}
+
+func TestAnswersTo(t *testing.T) {
+	names := []string{"rv.example.com", "other.example.com:8443", "[2001:db8::1]", "192.0.2.1:9000"}
+	for _, tt := range []struct {
+		dialled string
+		want    bool
+	}{
+		{"rv.example.com", true},
+		{"RV.Example.com:443", true},
+		{"rv.example.com:8443", true}, // no port in the name: any port
+		{"other.example.com:8443", true},
+		{"other.example.com", false}, // the name pins 8443
+		{"other.example.com:9443", false},
+		{"[2001:db8::1]:8443", true},
+		{"[2001:db8::1]", true},
+		{"192.0.2.1:9000", true},
+		{"192.0.2.1", false},
+		{"evil.example.com", false},
+		{"rv.example.com.evil.example", false},
+		{"", false},
+	} {
+		if got := AnswersTo(names, tt.dialled); got != tt.want {
+			t.Errorf("AnswersTo(%q) = %v, want %v", tt.dialled, got, tt.want)
+		}
+	}
 }

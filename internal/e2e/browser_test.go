@@ -21,8 +21,9 @@ type browser struct {
 	stder strings.Builder
 }
 
-// startBrowser starts the driver; `make node-deps` installs playwright-core for it.
-func startBrowser(t *testing.T) *browser {
+// startBrowser starts the driver; `make node-deps` installs playwright-core for it. Extra
+// arguments go to Chromium's command line.
+func startBrowser(t *testing.T, chromiumArgs ...string) *browser {
 	t.Helper()
 	dir, _ := filepath.Abs("browser")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
@@ -34,6 +35,10 @@ func startBrowser(t *testing.T) *browser {
 	b := &browser{t: t}
 	b.cmd = exec.Command("node", "viewer.mjs")
 	b.cmd.Dir = dir
+	if len(chromiumArgs) > 0 {
+		extra, _ := json.Marshal(chromiumArgs)
+		b.cmd.Env = append(os.Environ(), "CHROMIUM_EXTRA_ARGS="+string(extra))
+	}
 	var err error
 	if b.in, err = b.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)

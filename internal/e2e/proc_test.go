@@ -69,9 +69,23 @@ type proc struct {
 // start runs a binary for the rest of the test; it is stopped with SIGTERM at cleanup.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, name, args...)
+}
+
+// startEnv is start with extra environment variables (KEY=value).
+func startEnv(t *testing.T, env []string, name string, args ...string) *proc {
+	t.Helper()
+	return startWith(t, env, nil, name, args...)
+}
+
+// startWith is start with extra environment variables and a command prefix (such as
+// `ip netns exec NS`, which execs the binary, so that signals still reach it).
+func startWith(t *testing.T, env, prefix []string, name string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, wake: make(chan struct{}), done: make(chan struct{})}
-	p.cmd = exec.Command(bin(name), args...)
-	p.cmd.Env = append(os.Environ(), "DESKPORT_RENDEZVOUS=")
+	argv := append(append(append([]string{}, prefix...), bin(name)), args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Env = append(append(os.Environ(), "DESKPORT_RENDEZVOUS="), env...)
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	if err := p.cmd.Start(); err != nil {

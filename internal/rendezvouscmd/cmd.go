@@ -1,11 +1,8 @@
-// Package rendezvouscmd is the `rendezvous` command line: flags into a rendezvous.Config, then
-// the server on a listener.
+// Package rendezvouscmd is the `rendezvous` command line: flags into a Config, then the
+// signaling server, the browser viewer and its certificates (files or ACME) on a listener.
 package rendezvouscmd
 
 import (
-	"fmt"
-	"net"
-
 	"github.com/spf13/cobra"
 
 	"github.com/deskport/deskport/internal/logflags"
@@ -15,19 +12,25 @@ import (
 // NewCommand builds the `rendezvous` command.
 func NewCommand() *cobra.Command {
 	var (
-		listen string
-		stun   []string
-		cfg    rendezvous.Config
-		lf     logflags.Flags
+		stun []string
+		cfg  Config
+		lf   logflags.Flags
 	)
 	cmd := &cobra.Command{
 		Use:   "rendezvous",
 		Short: "Run a deskport rendezvous (signaling) server",
 		Long: `rendezvous is where hosts wait and viewers find them. It relays the WebRTC offer, answer
 and ICE candidates between the two and hands out STUN/TURN servers; it never carries a session's
-data and cannot authenticate as either end (the peers authenticate each other end to end).`,
+data and cannot authenticate as either end (the peers authenticate each other end to end).
+
+It also serves the browser viewer at /. Browsers give the page the cryptography it needs only
+over HTTPS (or on localhost), so a rendezvous that browsers on other machines use needs a
+certificate: --acme NAME gets one from Let's Encrypt by itself (NAME must resolve to this
+machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`,
 		Example: `  rendezvous --listen 127.0.0.1:8080
-  rendezvous --listen :8080 --stun stun:stun.example.com:3478 --log-format json`,
+  rendezvous --acme rv.example.com --acme-email ops@example.com
+  rendezvous --listen :8443 --tls-cert /etc/deskport/cert.pem --tls-key /etc/deskport/key.pem
+  rendezvous --listen :8080 --public-url http://203.0.113.5:8080 --stun stun:stun.example.com:3478`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -36,29 +39,35 @@ data and cannot authenticate as either end (the peers authenticate each other en
 			if err != nil {
 				return err
 			}
-			cfg.Logger = logger
+			cfg.Rendezvous.Logger = logger
 			for _, u := range stun {
-				cfg.ICEServers = append(cfg.ICEServers, rendezvous.ICEServer{URLs: []string{u}})
+				cfg.Rendezvous.ICEServers = append(cfg.Rendezvous.ICEServers, rendezvous.ICEServer{URLs: []string{u}})
 			}
-			srv, err := rendezvous.New(cfg)
+			if len(cfg.ACME) > 0 && !cmd.Flags().Changed("acme-http-listen") {
+				cfg.ACMEHTTPListen = ":80"
+			}
+			s, err := New(cfg)
 			if err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return fmt.Errorf("cannot listen on %s: %w (is the port in use? choose another with --listen)", listen, err)
-			}
-			logger.Info("rendezvous listening", "addr", ln.Addr().String())
-			return srv.Serve(cmd.Context(), ln)
+			return s.Run(cmd.Context())
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on (host:port; :0 picks a free port)")
+	fs.StringVar(&cfg.Listen, "listen", "", "address to listen on, host:port (default 127.0.0.1:8080, or :443 with --tls-cert or --acme)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM, the server's certificate then its intermediates; reloaded when it changes)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM)")
+	fs.StringArrayVar(&cfg.ACME, "acme", nil, "serve HTTPS with a certificate for this DNS name from an ACME CA (Let's Encrypt), renewed by itself (repeatable)")
+	fs.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact address given to the ACME CA for expiry notices")
+	fs.StringVar(&cfg.ACMECache, "acme-cache", "", "directory for the ACME account key and certificates (default ~/.cache/deskport/acme)")
+	fs.StringVar(&cfg.ACMEDirectory, "acme-directory", "", "ACME directory URL of another CA (default Let's Encrypt)")
+	fs.StringVar(&cfg.ACMEHTTPListen, "acme-http-listen", "", "with --acme: listener for HTTP-01 challenges and redirects to https (default :80; '' for none)")
+	fs.StringArrayVar(&cfg.PublicURLs, "public-url", nil, "URL that hosts and viewers use to reach this server, e.g. https://rv.example.com (repeatable; implied by --acme and the certificate's names); hosts must register under one of these names")
 	fs.StringArrayVar(&stun, "stun", nil, "STUN server URL handed to hosts and viewers (repeatable)")
-	fs.StringArrayVar(&cfg.AllowedOrigins, "allow-origin", nil, "browser Origin allowed to open WebSockets (exact; repeatable)")
-	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", 0, "WebSocket connections per client IP (default 32)")
-	fs.IntVar(&cfg.MaxPendingPerHost, "max-pending-per-host", 0, "sessions awaiting a host's answer (default 8)")
-	fs.BoolVar(&cfg.TrustProxyHeaders, "trust-proxy-headers", false, "take the client address from X-Forwarded-For (only behind a proxy you run)")
+	fs.StringArrayVar(&cfg.Rendezvous.AllowedOrigins, "allow-origin", nil, "browser Origin allowed to open WebSockets (exact; repeatable)")
+	fs.IntVar(&cfg.Rendezvous.MaxConnsPerIP, "max-conns-per-ip", 0, "WebSocket connections per client IP (default 32)")
+	fs.IntVar(&cfg.Rendezvous.MaxPendingPerHost, "max-pending-per-host", 0, "sessions awaiting a host's answer (default 8)")
+	fs.BoolVar(&cfg.Rendezvous.TrustProxyHeaders, "trust-proxy-headers", false, "take the client address from X-Forwarded-For (only behind a proxy you run)")
 	lf.Register(fs)
 	return cmd
 }

@@ -600,7 +600,39 @@ function initInput() {
   });
 }
 
+// insecureContext explains, in place of the viewer, why it cannot work here: browsers give
+// crypto.subtle (the keys, the host check) only to pages served over HTTPS or from localhost.
+function insecureContext() {
+  if (window.isSecureContext && globalThis.crypto && crypto.subtle) return null;
+  const port = location.port ? ":" + location.port : "";
+  return {
+    code: "insecure_context",
+    message:
+      `This page came over plain http from ${location.host}, so the browser withholds the cryptography the viewer needs ` +
+      `(crypto.subtle works only on HTTPS pages and on http://localhost). Nothing was sent.\n\n` +
+      `To fix it, serve the rendezvous over HTTPS and open the https:// address:\n` +
+      `  • rendezvous --acme rv.example.com   (a certificate from Let's Encrypt; the name must point at the server, ports 443 and 80 open)\n` +
+      `  • rendezvous --tls-cert cert.pem --tls-key key.pem\n` +
+      `  • host --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem   (the host's own rendezvous)\n` +
+      `Or open http://localhost${port}/ on the machine that serves this page, ` +
+      `or use the native viewer (viewer forward, viewer screenshot, viewer cp), which needs no HTTPS.`,
+  };
+}
+
 function init() {
+  const insecure = insecureContext();
+  if (insecure) {
+    const { host } = parseFragment();
+    $("host-id").value = host;
+    setState("failed", "needs HTTPS");
+    showError(insecure);
+    state.insecure = true;
+    $("connect").disabled = true;
+    $("connect-form").addEventListener("submit", (ev) => ev.preventDefault());
+    $("authorized-line").textContent = "";
+    $("key-note").textContent = "No key: this page is not in a secure context (see above).";
+    return;
+  }
   initInput();
   initFiles();
   initControl();

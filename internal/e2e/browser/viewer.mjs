@@ -1,6 +1,7 @@
 // viewer.mjs drives the deskport browser viewer in headless Chromium for the Go end-to-end tests.
 // It reads one command per line on stdin and answers one JSON line per command on stdout:
 //   open URL CODE        open the page, type the code, press Connect
+//   goto URL             open the page only
 //   wait-verified        wait until the page is authenticated and a frame is decoded
 //   wait-error           wait until the page shows an error; answers its text
 //   sample X,Y X,Y ...   read the colours of the decoded <video> frame at normalised points
@@ -17,7 +18,9 @@ const browser = await chromium.launch({
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--autoplay-policy=no-user-gesture-required',
     // Loopback ICE candidates only: the tests keep every packet on 127.0.0.1.
-    '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'],
+    '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
+    // CHROMIUM_EXTRA_ARGS: a JSON array of more arguments (a test CA's key to trust, ...).
+    ...JSON.parse(process.env.CHROMIUM_EXTRA_ARGS || '[]')],
 });
 const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 await context.grantPermissions(['clipboard-read', 'clipboard-write']);
@@ -44,6 +47,10 @@ const commands = {
     await page.goto(url);
     if (code) await page.fill('#code', code);
     await page.click('#connect');
+    return { ok: true };
+  },
+  async goto(url) {
+    await page.goto(url);
     return { ok: true };
   },
   async 'wait-verified'() {
