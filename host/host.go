@@ -346,6 +346,9 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 			log.Error("viewer's permitopen options are invalid; refusing its forwards", "err", err)
 		} else {
 			scfg.Policy = checker
+			// The dial checks the address again on the socket: no name reaches an internal
+			// address that is not allowed by address.
+			scfg.Dialer = checker.DialContext
 		}
 	}
 	if caps.Listen {
