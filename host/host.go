@@ -306,12 +306,21 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	log.Info("viewer connected", "path", conn.CandidateType(), "packet_bytes", conn.SCTPPacketSize())
 	started := time.Now()
 	base := audit.Event{Session: s.ID(), Viewer: viewer, Method: peer.Method, Remote: s.ViewerAddr()}
-	rec := func(e audit.Event) {
+	recAll := func(e audit.Event) {
 		e.Session, e.Viewer, e.Method, e.Remote = base.Session, base.Viewer, base.Method, base.Remote
 		a.audit.Record(e)
 	}
-	rec(audit.Event{Type: audit.TypeSessionStart, Capabilities: caps.grantedNames()})
-	defer func() { rec(audit.Event{Type: audit.TypeSessionEnd, Duration: time.Since(started)}) }()
+	// Every stream open of the session draws from one rate limit; refusals are summarised in
+	// the audit log and the log, and a session that keeps opening far over the limit ends.
+	guard := newOpenGuard(nil)
+	rec := guard.record(recAll)
+	tlog := slog.New(logHandler{log.Handler(), guard})
+	recAll(audit.Event{Type: audit.TypeSessionStart, Capabilities: caps.grantedNames()})
+	defer func() {
+		guard.flushAudit(recAll)
+		guard.flushLog(log)
+		recAll(audit.Event{Type: audit.TypeSessionEnd, Duration: time.Since(started)})
+	}()
 	a.mu.Lock()
 	a.sessions[conn] = SessionInfo{ID: s.ID(), Viewer: viewer, Method: peer.Method, Addr: s.ViewerAddr(), Caps: caps.String(), Started: time.Now()}
 	a.mu.Unlock()
@@ -325,7 +334,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	if fs != nil {
 		defer fs.Close()
 	}
-	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: log, Viewer: viewer, Handlers: a.bulkHandlers(fs, caps),
+	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.bulkHandlers(fs, caps, guard)),
 		OnForward: func(ev tunnel.ForwardEvent) {
 			e := audit.Event{Type: audit.TypeForward, Target: ev.Target, BytesIn: ev.Sent, BytesOut: ev.Received, Duration: ev.Duration}
 			if ev.Kind == tunnel.KindReverse {
@@ -363,11 +372,25 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		it.area = a.desk.newArea()
 	}
 	defer it.close()
-	icfg := tunnel.ServerConfig{MaxStreams: 16, Logger: log, Viewer: viewer, Handlers: a.interactiveHandlers(it, caps),
+	scfg.Policy, scfg.ListenPolicy = guard.policy(scfg.Policy), guard.listenPolicy(scfg.ListenPolicy)
+	icfg := tunnel.ServerConfig{MaxStreams: 16, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.interactiveHandlers(it, caps, guard)),
 		Policy:       refuse("forwards go on the tunnel channel, not the interactive one"),
 		ListenPolicy: refuse("forwards go on the tunnel channel, not the interactive one")}
 
 	var wg sync.WaitGroup
+	served := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-guard.abused:
+			log.Warn("ending the session: it kept opening streams far over the limit", "rate", OpenRate, "refused_for_rate", guard.overCount())
+			recAll(audit.Event{Type: audit.TypeAbuse, Count: guard.overCount(),
+				Error: fmt.Sprintf("session ended: it kept opening streams far over %d a second", OpenRate)})
+			conn.Close()
+		case <-served:
+		}
+	}()
 	if conn.Video != nil && caps.View {
 		wg.Add(1)
 		go func() {
@@ -385,6 +408,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	}()
 	err = tunnel.NewServer(scfg).Serve(ctx, conn.Mux)
 	conn.Close()
+	close(served)
 	wg.Wait()
 	log.Info("viewer disconnected", "err", err)
 }
