@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/web"
 )
 
 // Config is everything the agent needs. The zero value is not runnable: Rendezvous and KeyPath
@@ -303,6 +305,15 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		}
 	}
 	log = log.With("caps", caps.String())
+	if peer.Client != "" {
+		// The browser page names its bundle. A label, not a proof (a changed page can claim
+		// any version), but a mismatch with the bundle this host embeds says the rendezvous
+		// serves another build of the page.
+		log = log.With("client", peer.Client)
+		if strings.HasPrefix(peer.Client, "deskport-web/") {
+			log = log.With("bundle_matches_host", peer.Client == web.BundleVersion())
+		}
+	}
 	log.Info("viewer connected", "path", conn.CandidateType(), "packet_bytes", conn.SCTPPacketSize())
 	started := time.Now()
 	base := audit.Event{Session: s.ID(), Viewer: viewer, Method: peer.Method, Remote: s.ViewerAddr()}
