@@ -69,9 +69,18 @@ type proc struct {
 // start runs a binary for the rest of the test; it is stopped with SIGTERM at cleanup.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startWith(t, nil, nil, name, args...)
+}
+
+// startWith is start with a standard input (nil: none) and extra environment variables.
+func startWith(t *testing.T, stdin *os.File, env []string, name string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, wake: make(chan struct{}), done: make(chan struct{})}
 	p.cmd = exec.Command(bin(name), args...)
-	p.cmd.Env = append(os.Environ(), "DESKPORT_RENDEZVOUS=")
+	p.cmd.Env = append(append(os.Environ(), "DESKPORT_RENDEZVOUS="), env...)
+	if stdin != nil {
+		p.cmd.Stdin = stdin
+	}
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	if err := p.cmd.Start(); err != nil {
