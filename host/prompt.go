@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/deskport/deskport/internal/termtext"
 )
 
@@ -122,7 +120,7 @@ func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 // flushInput discards what was typed on the terminal and not read yet.
 func (t *terminal) flushInput() {
 	if f, ok := t.in.(*os.File); ok {
-		_ = unix.IoctlSetInt(int(f.Fd()), unix.TCFLSH, unix.TCIFLUSH)
+		flushTerminalInput(f)
 	}
 }
 
