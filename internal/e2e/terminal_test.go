@@ -54,7 +54,7 @@ func TestHostTerminal(t *testing.T) {
 	master, slave := openPTY(t)
 	h := startWith(t, slave, nil, "host", "--rendezvous", w.rvURL, "--key", filepath.Join(w.dir, "host.key"),
 		"--authorized-viewers", w.authorized, "--ice-loopback-only", "--no-desktop", "--files-root", root,
-		"--code", "--grant", "view,files", "--accept", "ask")
+		"--code", "--grant", "view,files", "--accept", "ask", "--consent-timeout", "2s")
 	first := h.waitFor(`one-time code: (\S+)`, 30*time.Second)[1]
 	h.waitFor(`registered`, 30*time.Second)
 
@@ -81,5 +81,18 @@ func TestHostTerminal(t *testing.T) {
 	}
 	if want := `evil\x1b]0;pwned\x07\x1b[2Kname.txt`; !strings.Contains(out, want) {
 		t.Fatalf("viewer ls printed %q; want the name escaped as %s", out, want)
+	}
+
+	// The Enter that asks for the next code answers nothing; an unanswered prompt refuses
+	// after --consent-timeout.
+	if _, err := master.Write([]byte("\n")); err != nil {
+		t.Fatal(err)
+	}
+	next := h.waitMatch(`one-time code: (\S+)`, 10*time.Second, func(m []string) bool { return m[1] != first && m[1] != code })[1]
+	v2 := startWith(t, nil, []string{"DESKPORT_CODE=" + next}, "viewer", "ls", w.hostID, "--rendezvous", w.rvURL,
+		"--key", filepath.Join(w.dir, "stranger.key"), "--ice-loopback-only")
+	h.waitFor(`no answer in 2s: refused`, 60*time.Second)
+	if err := v2.wait(60 * time.Second); err == nil {
+		t.Fatalf("a viewer nobody answered for got in:\n%s", v2.output())
 	}
 }
