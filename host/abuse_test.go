@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/deskport/deskport/audit"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/rendezvous"
@@ -48,6 +50,7 @@ func (l *lockedBuffer) Len() int {
 // make grows the audit log and the log by a bounded amount, and the host ends its session
 // (recorded once) instead of writing a line per refusal.
 func TestRefusedOpensCannotFloodTheAuditLog(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	rv, err := rendezvous.New(rendezvous.Config{})
