@@ -149,3 +149,18 @@ func TestConsentEscapesNetworkText(t *testing.T) {
 		t.Fatal("refused but granted")
 	}
 }
+
+// TestSessionLineEscapes: `host sessions` prints what the rendezvous and the viewer supplied
+// escaped, one line per session.
+func TestSessionLineEscapes(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	line := sessionLine(SessionInfo{ID: "9f86\x1b[2J", Method: "code", Viewer: "code\rtrusted", Addr: "[fe80::1%\x07]:1", Caps: "view", Started: now.Add(-time.Minute)}, now)
+	if strings.ContainsAny(line[:len(line)-1], "\x1b\r\x07\n") || !strings.HasSuffix(line, "\n") {
+		t.Fatalf("sessionLine = %q", line)
+	}
+	for _, want := range []string{`9f86\x1b[2J`, `code\rtrusted`, `[fe80::1%\x07]:1`, "1m0s"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("sessionLine = %q, missing %q", line, want)
+		}
+	}
+}
