@@ -24,6 +24,9 @@ const (
 	TypeFile         = "file"
 	TypeClipboard    = "clipboard"
 	TypeRefused      = "refused"
+	// TypeAbuse records that the host ended a session for abuse (streams opened far over the
+	// rate limit); it is written once per session.
+	TypeAbuse = "abuse"
 )
 
 // Event is one line of the log. Zero fields are left out of the line.
@@ -53,6 +56,9 @@ type Event struct {
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	// Error says why a refusal or failure happened.
 	Error string `json:"error,omitempty"`
+	// Count, on a summary line, is how many events of Type it stands for: a session's
+	// refusals beyond the first few in an interval are written as one line with a count.
+	Count int `json:"count,omitempty"`
 }
 
 // ErrClosed is returned by Record's error hook and Close after Close.

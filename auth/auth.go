@@ -69,6 +69,9 @@ type Peer struct {
 	// Options are the grants: those of the authorized_viewers line for the key method, the zero
 	// value (host-wide policy) for the code method.
 	Options Options
+	// Client is the viewer's software and build as its hello named it (the browser page's
+	// bundle version), or "". Informational only: nothing proves it.
+	Client string
 }
 
 // ViewerConfig configures Viewer.

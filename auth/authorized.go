@@ -259,6 +259,13 @@ func LoadAuthorizedViewers(path string) ([]AuthorizedKey, error) {
 		return nil, fmt.Errorf("auth: open authorized_viewers: %w", err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("auth: open authorized_viewers: %w", err)
+	}
+	if err := checkStrictModes(path, fi); err != nil {
+		return nil, err
+	}
 	keys, err := ParseAuthorizedViewers(f)
 	if err != nil {
 		return nil, fmt.Errorf("%w (file %s)", err, path)

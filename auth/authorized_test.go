@@ -154,3 +154,59 @@ func TestCodeStore(t *testing.T) {
 		t.Errorf("take after failing rand: %v", err)
 	}
 }
+
+// TestAuthorizedViewersStrictModes: like OpenSSH's StrictModes, a policy file (or its
+// directory) that group or others could write, or that another user owns, is refused with the
+// command that fixes it.
+func TestAuthorizedViewersStrictModes(t *testing.T) {
+	pub, _, _ := ed25519.GenerateKey(nil)
+	line := identity.AuthorizedLine(pub, "strict") + "\n"
+	for _, tc := range []struct {
+		name              string
+		fileMode, dirMode os.FileMode
+		fix               string // "" means accepted
+	}{
+		{"private", 0o600, 0o700, ""},
+		{"world-readable", 0o644, 0o755, ""},
+		{"group-writable file", 0o620, 0o700, "chmod go-w "},
+		{"world-writable file", 0o606, 0o700, "chmod go-w "},
+		{"group-writable directory", 0o600, 0o770, "chmod go-w "},
+		{"world-writable sticky directory", 0o600, 0o1777, "chmod go-w "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "conf")
+			p := filepath.Join(dir, "authorized_viewers")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(line), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(p, tc.fileMode)
+			os.Chmod(dir, tc.dirMode)
+			keys, err := LoadAuthorizedViewers(p)
+			if tc.fix == "" {
+				if err != nil || len(keys) != 1 {
+					t.Fatalf("LoadAuthorizedViewers = %d keys, %v", len(keys), err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrUnsafePolicy) || !strings.Contains(err.Error(), tc.fix) {
+				t.Fatalf("LoadAuthorizedViewers = %d keys, %v; want ErrUnsafePolicy with %q", len(keys), err, tc.fix)
+			}
+		})
+	}
+	t.Run("owned by another user", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("needs root to give the file to another user")
+		}
+		p := filepath.Join(t.TempDir(), "authorized_viewers")
+		os.WriteFile(p, []byte(line), 0o600)
+		if err := os.Chown(p, 4242, 4242); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadAuthorizedViewers(p); !errors.Is(err, ErrUnsafePolicy) || !strings.Contains(err.Error(), "chown 0 ") {
+			t.Fatalf("a file of user 4242: %v", err)
+		}
+	})
+}

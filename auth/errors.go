@@ -9,6 +9,11 @@ var (
 	// authorized_viewers file, or the viewer's signature did not verify for this connection.
 	ErrUnauthorized = errors.New("auth: viewer key not authorized")
 
+	// ErrUnsafePolicy means the authorized_viewers file, or a directory above it, could be
+	// changed by someone other than its owner (OpenSSH's StrictModes); the host refuses to start
+	// on it. The message says the chmod or chown that fixes it.
+	ErrUnsafePolicy = errors.New("auth: authorized_viewers is not private")
+
 	// ErrBadCode means the one-time code did not match. The attempt used the code up: the host
 	// accepts at most one guess per code, so a new code is needed.
 	ErrBadCode = errors.New("auth: wrong one-time code")

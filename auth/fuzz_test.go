@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -46,6 +47,9 @@ func addAll(f *testing.F, msgs [][]byte) {
 func FuzzDecodeHello(f *testing.F) {
 	vm, hm := seedSessions(f)
 	addAll(f, append(vm, hm...))
+	nonce := base64.StdEncoding.EncodeToString(make([]byte, NonceSize))
+	f.Add([]byte(`{"v":1,"type":"hello","method":"code","nonce":"` + nonce + `","client":"deskport-web/1+0123456789ab"}`))
+	f.Add([]byte(`{"v":1,"type":"hello","method":"code","nonce":"` + nonce + `","client":"x\u001b[2J"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeHello(b)
 		if err != nil {
@@ -53,6 +57,9 @@ func FuzzDecodeHello(f *testing.F) {
 		}
 		if len(m.Nonce) != NonceSize || (m.Method != MethodKey && m.Method != MethodCode) || (m.Method == MethodKey && len(m.ViewerKey) != 32) {
 			t.Fatalf("accepted invalid hello %+v", m)
+		}
+		if len(m.Client) > MaxClientBytes || strings.ContainsFunc(m.Client, func(r rune) bool { return r <= 0x20 || r >= 0x7f }) {
+			t.Fatalf("accepted client %q", m.Client)
 		}
 		again, _ := json.Marshal(m)
 		if _, err := decodeHello(again); err != nil {

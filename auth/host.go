@@ -147,7 +147,7 @@ func (h *hostRun) keyMethod(hello *helloMsg) (*Peer, error) {
 	if err := writeMsg(h.rw, &resultMsg{V: Version, Type: typeResult, OK: true, Options: toWire(opts)}); err != nil {
 		return nil, fmt.Errorf("auth: send result: %w", err)
 	}
-	return &Peer{Method: MethodKey, ViewerKey: viewerPub, Options: opts}, nil
+	return &Peer{Method: MethodKey, ViewerKey: viewerPub, Options: opts, Client: hello.Client}, nil
 }
 
 func (h *hostRun) codeMethod(hello *helloMsg) (*Peer, error) {
@@ -226,5 +226,5 @@ func (h *hostRun) codeMethod(hello *helloMsg) (*Peer, error) {
 	if err := writeMsg(h.rw, &resultMsg{V: Version, Type: typeResult, OK: true, Options: &wireOptions{}, MAC: mac}); err != nil {
 		return nil, fmt.Errorf("auth: send result: %w", err)
 	}
-	return &Peer{Method: MethodCode, ViewerKey: viewerPub, Options: Options{}}, nil
+	return &Peer{Method: MethodCode, ViewerKey: viewerPub, Options: Options{}, Client: hello.Client}, nil
 }

@@ -65,6 +65,9 @@ type helloMsg struct {
 	Method    string `json:"method"`
 	ViewerKey []byte `json:"viewer_key,omitempty"`
 	Nonce     []byte `json:"nonce"`
+	// Client names the viewer's software and build (the browser page sends its bundle
+	// version). It is informational: the host logs it; nothing proves it.
+	Client string `json:"client,omitempty"`
 }
 
 type hostAuthMsg struct {
@@ -234,8 +237,20 @@ func decodeHello(raw []byte) (*helloMsg, error) {
 	default:
 		return nil, protoErr("unknown method %q", m.Method)
 	}
+	if len(m.Client) > MaxClientBytes {
+		return nil, protoErr("client longer than %d bytes", MaxClientBytes)
+	}
+	for i := 0; i < len(m.Client); i++ {
+		if c := m.Client[i]; c <= 0x20 || c >= 0x7f {
+			return nil, protoErr("client: byte %#02x is not printable ASCII", c)
+		}
+	}
 	return &m, nil
 }
+
+// MaxClientBytes bounds the hello's client name; it is printable ASCII without spaces, since
+// the host logs it.
+const MaxClientBytes = 64
 
 // decodeHostAuth decodes the host's proof; method says whether a CPace share must be present.
 func decodeHostAuth(raw []byte, method string) (*hostAuthMsg, error) {

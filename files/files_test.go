@@ -403,3 +403,38 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestControlCharactersRefused: the host creates, serves and lists no path with a control
+// character, so no upload can plant a name that rewrites a terminal.
+func TestControlCharactersRefused(t *testing.T) {
+	e := newEnv(t, Config{})
+	local := filepath.Join(t.TempDir(), "x")
+	os.WriteFile(local, []byte("payload"), 0o644)
+	ctx := context.Background()
+	for _, tc := range []struct{ op, path string }{
+		{"put", "evil\x1b]0;pwned\x07.txt"},
+		{"put", "dir\r/x"},
+		{"put", "csi\u009b2J"},
+		{"put", "del\x7f"},
+		{"get", "a\nb"},
+		{"list", "d\x1b[2J"},
+	} {
+		var err error
+		switch tc.op {
+		case "get":
+			err = Get(ctx, e.open, tc.path, filepath.Join(t.TempDir(), "out"), nil)
+		case "put":
+			err = Put(ctx, e.open, local, tc.path, nil)
+		case "list":
+			_, err = List(ctx, e.open, tc.path)
+		}
+		if err == nil || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("%s %q: %v; want a refusal naming the control character", tc.op, tc.path, err)
+		}
+		e.waitTransfer(t)
+	}
+	des, _ := os.ReadDir(e.root)
+	if len(des) != 0 {
+		t.Errorf("the root holds %v after refused uploads", des)
+	}
+}

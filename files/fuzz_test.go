@@ -42,6 +42,9 @@ func FuzzDecodeHeader(f *testing.F) {
 			if p == ".." || bytes.HasPrefix([]byte(p), []byte("../")) || bytes.HasPrefix([]byte(p), []byte("/")) {
 				t.Fatalf("cleanPath accepted %q as %q", h.Path, p)
 			}
+			if bytes.ContainsFunc([]byte(p), isControl) {
+				t.Fatalf("cleanPath accepted %q with a control character", h.Path)
+			}
 		}
 	})
 }

@@ -21,6 +21,11 @@ func cleanPath(p, rootName string, allowRoot bool) (string, error) {
 	if strings.IndexByte(p, 0) >= 0 {
 		return "", statusErr(CodeBadRequest, "path %q contains a NUL byte", p)
 	}
+	// A name with control characters would rewrite the terminal of whoever lists the root
+	// (here, or a viewer's `ls`); the host creates and serves none.
+	if strings.IndexFunc(p, isControl) >= 0 {
+		return "", statusErr(CodeBadRequest, "path %q contains a control character; use printable names", p)
+	}
 	if strings.HasPrefix(p, "/") {
 		return "", statusErr(CodeOutsideRoot, "path %s is absolute; paths are relative to %s", p, rootName)
 	}
@@ -38,6 +43,9 @@ func cleanPath(p, rootName string, allowRoot bool) (string, error) {
 	}
 	return clean, nil
 }
+
+// isControl reports C0 and C1 control characters and DEL.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f }
 
 // fsError turns an error from os.Root into a status for the user. It never includes the
 // host's absolute paths: only the relative name the viewer asked for.

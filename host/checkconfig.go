@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/termtext"
 )
 
 // CheckConfig prints the effective policy: who may connect and with what. It returns an error
@@ -31,7 +32,7 @@ func (a *Agent) CheckConfig(w io.Writer) error {
 	fmt.Fprintf(w, "trusted viewer keys (%s): %d\n", a.cfg.AuthorizedViewersPath, len(keys))
 	for _, k := range keys {
 		caps := capsForKey(k.Options)
-		fmt.Fprintf(w, "  %s %s\n    may: %s\n", identity.Fingerprint(k.Key), k.Comment, caps)
+		fmt.Fprintf(w, "  %s %s\n    may: %s\n", identity.Fingerprint(k.Key), termtext.Escape(k.Comment), caps)
 		if len(k.Options.PermitOpen) > 0 {
 			fmt.Fprintf(w, "    forwards narrowed to: %s\n", strings.Join(k.Options.PermitOpen, ", "))
 			if _, err := a.policyFor(k.Options); err != nil {

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bufio"
 	"crypto/ed25519"
 	"fmt"
 	"os"
@@ -24,6 +23,7 @@ func NewCommand() *cobra.Command {
 	var loopbackOnly, noDesktop bool
 	var maxBitrate, grant, accept string
 	var checkConfig bool
+	var consentTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "host",
 		Short: "Run the deskport host agent: make this machine reachable through a rendezvous",
@@ -68,7 +68,11 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 				return fmt.Errorf("--grant: %w", err)
 			}
 			cfg.Interactive = isTerminal(os.Stdin)
-			if cfg.Consent, err = consentPolicy(accept, cfg.Interactive, cmd.InOrStdin(), cmd.OutOrStdout()); err != nil {
+			var term *terminal
+			if cfg.Interactive {
+				term = newTerminal(os.Stdin, cmd.OutOrStdout(), consentTimeout)
+			}
+			if cfg.Consent, err = consentPolicy(accept, term); err != nil {
 				return err
 			}
 			a, err := New(cfg)
@@ -78,15 +82,11 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 			if checkConfig {
 				return a.CheckConfig(cmd.OutOrStdout())
 			}
-			if cfg.Interactive && cfg.Consent == nil {
-				// The owner presses Enter for a fresh code. The reader blocks on the terminal
-				// for the life of the process, which ends with Run.
-				go func() {
-					sc := bufio.NewScanner(os.Stdin)
-					for sc.Scan() {
-						a.NewCode()
-					}
-				}()
+			if term != nil {
+				// The owner presses Enter for a fresh code, and answers consent prompts. The
+				// reader blocks on the terminal for the life of the process, which ends with Run.
+				term.idle = a.NewCode
+				go term.run()
 			}
 			return a.Run(cmd.Context())
 		},
@@ -101,6 +101,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.BoolVar(&checkConfig, "check-config", false, "print the effective policy (who may connect, with what) and exit; non-zero if anything cannot be enforced")
 	fs.StringVar(&grant, "grant", "view", "what a one-time-code viewer may do: view,control,clipboard,files,forward,listen or all")
 	fs.StringVar(&accept, "accept", "", "code viewers: ask (prompt here; the default at a terminal), grant (accept with --grant, the default otherwise), view (accept view-only) or deny")
+	fs.DurationVar(&consentTimeout, "consent-timeout", DefaultConsentTimeout, "--accept ask: refuse a code viewer when the prompt gets no answer in this time (input to every session is paused while it is open)")
 	fs.DurationVar(&cfg.CodeTTL, "code-ttl", 0, "how long a one-time code stays valid (default 10m)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "concurrent forwarded connections per viewer (default 128)")
 	fs.BoolVar(&noDesktop, "no-desktop", false, "do not offer the screen (port forwarding only)")
@@ -179,7 +180,7 @@ func newSessionsCommand() *cobra.Command {
 				fmt.Fprintln(w, "no viewers connected")
 			}
 			for _, s := range rep.Sessions {
-				fmt.Fprintf(w, "%s  %-6s %-50s %-21s %-8s %s\n", s.ID, s.Method, s.Viewer, s.Addr, time.Since(s.Started).Round(time.Second), s.Caps)
+				fmt.Fprint(w, sessionLine(s, time.Now()))
 			}
 			return nil
 		},

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/deskport/deskport/internal/termtext"
 )
 
 // SessionInfo describes one connected viewer, for `host sessions`.
@@ -21,6 +23,14 @@ type SessionInfo struct {
 	Addr    string    `json:"addr"`
 	Caps    string    `json:"caps"`
 	Started time.Time `json:"started"`
+}
+
+// sessionLine is one row of `host sessions`. Every field came from the network at some point
+// (the rendezvous reported the address and session ID), so each is escaped before it reaches
+// the owner's terminal.
+func sessionLine(s SessionInfo, now time.Time) string {
+	e := termtext.Escape
+	return fmt.Sprintf("%s  %-6s %-50s %-21s %-8s %s\n", e(s.ID), e(s.Method), e(s.Viewer), e(s.Addr), now.Sub(s.Started).Round(time.Second), e(s.Caps))
 }
 
 // The control socket lets the owner list and end sessions of a running agent. It is a Unix

@@ -19,9 +19,10 @@ import (
 
 // gate wraps a stream handler with a capability check: a refused stream gets a reply that names
 // the missing capability; a granted one goes to h, which writes its own reply.
-func gate(granted bool, capability string, h tunnel.StreamHandler) tunnel.StreamHandler {
+func gate(g *openGuard, granted bool, capability string, h tunnel.StreamHandler) tunnel.StreamHandler {
 	return func(ctx context.Context, stream net.Conn, req tunnel.Request) {
 		if !granted || h == nil {
+			g.refused()
 			_ = stream.SetWriteDeadline(time.Now().Add(tunnel.OpenTimeout))
 			msg := fmt.Sprintf("this session was not granted %s", capability)
 			if h == nil {
@@ -87,14 +88,14 @@ func (a *Agent) sessionFiles(log *slog.Logger, rec func(audit.Event)) *files.Ser
 }
 
 // bulkHandlers serve the tunnel channel's non-forward kinds: files.
-func (a *Agent) bulkHandlers(fs *files.Server, caps Caps) map[tunnel.Kind]tunnel.StreamHandler {
+func (a *Agent) bulkHandlers(fs *files.Server, caps Caps, g *openGuard) map[tunnel.Kind]tunnel.StreamHandler {
 	var h tunnel.StreamHandler
 	if fs != nil {
 		h = replyOK(fs.Handle)
 	}
 	return map[tunnel.Kind]tunnel.StreamHandler{
-		tunnel.KindFilePut: gate(caps.Files, "file transfer", h),
-		tunnel.KindFileGet: gate(caps.Files, "file transfer", h),
+		tunnel.KindFilePut: gate(g, caps.Files, "file transfer", h),
+		tunnel.KindFileGet: gate(g, caps.Files, "file transfer", h),
 	}
 }
 
@@ -153,7 +154,7 @@ func (it *interactive) close() {
 }
 
 // interactiveHandlers serve the interactive channel: input, control, clipboard.
-func (a *Agent) interactiveHandlers(it *interactive, caps Caps) map[tunnel.Kind]tunnel.StreamHandler {
+func (a *Agent) interactiveHandlers(it *interactive, caps Caps, g *openGuard) map[tunnel.Kind]tunnel.StreamHandler {
 	var in, clip, ctl tunnel.StreamHandler
 	if a.desk != nil {
 		in = it.handleInput
@@ -162,8 +163,8 @@ func (a *Agent) interactiveHandlers(it *interactive, caps Caps) map[tunnel.Kind]
 		clip = cs.HandleStream
 	}
 	return map[tunnel.Kind]tunnel.StreamHandler{
-		tunnel.KindInput:     gate(caps.Control, "control of the screen (input)", in),
-		tunnel.KindClipboard: gate(caps.Clipboard, "the clipboard", clip),
-		tunnel.KindControl:   gate(caps.View, "the screen (control stream)", ctl),
+		tunnel.KindInput:     gate(g, caps.Control, "control of the screen (input)", in),
+		tunnel.KindClipboard: gate(g, caps.Clipboard, "the clipboard", clip),
+		tunnel.KindControl:   gate(g, caps.View, "the screen (control stream)", ctl),
 	}
 }

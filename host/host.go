@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/web"
 )
 
 // Config is everything the agent needs. The zero value is not runnable: Rendezvous and KeyPath
@@ -312,15 +314,33 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		}
 	}
 	log = log.With("caps", caps.String())
+	if peer.Client != "" {
+		// The browser page names its bundle. A label, not a proof (a changed page can claim
+		// any version), but a mismatch with the bundle this host embeds says the rendezvous
+		// serves another build of the page.
+		log = log.With("client", peer.Client)
+		if strings.HasPrefix(peer.Client, "deskport-web/") {
+			log = log.With("bundle_matches_host", peer.Client == web.BundleVersion())
+		}
+	}
 	log.Info("viewer connected", "path", conn.CandidateType(), "packet_bytes", conn.SCTPPacketSize())
 	started := time.Now()
 	base := audit.Event{Session: s.ID(), Viewer: viewer, Method: peer.Method, Remote: s.ViewerAddr()}
-	rec := func(e audit.Event) {
+	recAll := func(e audit.Event) {
 		e.Session, e.Viewer, e.Method, e.Remote = base.Session, base.Viewer, base.Method, base.Remote
 		a.audit.Record(e)
 	}
-	rec(audit.Event{Type: audit.TypeSessionStart, Capabilities: caps.grantedNames()})
-	defer func() { rec(audit.Event{Type: audit.TypeSessionEnd, Duration: time.Since(started)}) }()
+	// Every stream open of the session draws from one rate limit; refusals are summarised in
+	// the audit log and the log, and a session that keeps opening far over the limit ends.
+	guard := newOpenGuard(nil)
+	rec := guard.record(recAll)
+	tlog := slog.New(logHandler{log.Handler(), guard})
+	recAll(audit.Event{Type: audit.TypeSessionStart, Capabilities: caps.grantedNames()})
+	defer func() {
+		guard.flushAudit(recAll)
+		guard.flushLog(log)
+		recAll(audit.Event{Type: audit.TypeSessionEnd, Duration: time.Since(started)})
+	}()
 	a.mu.Lock()
 	a.sessions[conn] = SessionInfo{ID: s.ID(), Viewer: viewer, Method: peer.Method, Addr: s.ViewerAddr(), Caps: caps.String(), Started: time.Now()}
 	a.mu.Unlock()
@@ -334,7 +354,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	if fs != nil {
 		defer fs.Close()
 	}
-	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: log, Viewer: viewer, Handlers: a.bulkHandlers(fs, caps),
+	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.bulkHandlers(fs, caps, guard)),
 		OnForward: func(ev tunnel.ForwardEvent) {
 			e := audit.Event{Type: audit.TypeForward, Target: ev.Target, BytesIn: ev.Sent, BytesOut: ev.Received, Duration: ev.Duration}
 			if ev.Kind == tunnel.KindReverse {
@@ -355,6 +375,9 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 			log.Error("viewer's permitopen options are invalid; refusing its forwards", "err", err)
 		} else {
 			scfg.Policy = checker
+			// The dial checks the address again on the socket: no name reaches an internal
+			// address that is not allowed by address.
+			scfg.Dialer = checker.DialContext
 		}
 	}
 	if caps.Listen {
@@ -369,11 +392,25 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		it.area = a.desk.newArea()
 	}
 	defer it.close()
-	icfg := tunnel.ServerConfig{MaxStreams: 16, Logger: log, Viewer: viewer, Handlers: a.interactiveHandlers(it, caps),
+	scfg.Policy, scfg.ListenPolicy = guard.policy(scfg.Policy), guard.listenPolicy(scfg.ListenPolicy)
+	icfg := tunnel.ServerConfig{MaxStreams: 16, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.interactiveHandlers(it, caps, guard)),
 		Policy:       refuse("forwards go on the tunnel channel, not the interactive one"),
 		ListenPolicy: refuse("forwards go on the tunnel channel, not the interactive one")}
 
 	var wg sync.WaitGroup
+	served := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-guard.abused:
+			log.Warn("ending the session: it kept opening streams far over the limit", "rate", OpenRate, "refused_for_rate", guard.overCount())
+			recAll(audit.Event{Type: audit.TypeAbuse, Count: guard.overCount(),
+				Error: fmt.Sprintf("session ended: it kept opening streams far over %d a second", OpenRate)})
+			conn.Close()
+		case <-served:
+		}
+	}()
 	if conn.Video != nil && caps.View {
 		wg.Add(1)
 		go func() {
@@ -391,6 +428,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	}()
 	err = tunnel.NewServer(scfg).Serve(ctx, conn.Mux)
 	conn.Close()
+	close(served)
 	wg.Wait()
 	log.Info("viewer disconnected", "err", err)
 }

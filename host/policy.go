@@ -9,7 +9,7 @@ import (
 
 // policyFor is the forward policy of one viewer: the host-wide --allow list, narrowed by the
 // key's permitopen options when it has any. A key can never reach more than the host allows.
-func (a *Agent) policyFor(o auth.Options) (tunnel.Checker, error) {
+func (a *Agent) policyFor(o auth.Options) (*tunnel.Policy, error) {
 	if len(o.PermitOpen) == 0 {
 		return a.policy, nil
 	}

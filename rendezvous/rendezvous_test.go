@@ -734,3 +734,53 @@ func TestHostThatDoesNotRegisterIsDropped(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestPerIPCapsCountIPv6Slash64: the connection cap and the per-address pending cap count an
+// IPv6 /64 as one address, so one subscriber cannot multiply them by changing addresses.
+func TestPerIPCapsCountIPv6Slash64(t *testing.T) {
+	leakCheck(t)
+	ctx := ctx10(t)
+	from := func(ip string) *DialOptions {
+		return &DialOptions{HTTPClient: &http.Client{Transport: forwardedFor(ip)}}
+	}
+
+	conns := startServer(t, Config{MaxConnsPerIP: 2, TrustProxyHeaders: true})
+	rawViewerFrom(t, ctx, conns, "2001:db8:1:2::a")
+	rawViewerFrom(t, ctx, conns, "2001:db8:1:2:ffff::b")
+	_, hostID := newKey(t)
+	if _, err := Dial(ctx, conns.URL, hostID, from("2001:db8:1:2::c")); !errors.Is(err, ErrRateLimited) || !strings.Contains(err.Error(), "2001:db8:1:2::/64") {
+		t.Fatalf("a third connection from the same /64: %v, want the per-address cap", err)
+	}
+	rawViewerFrom(t, ctx, conns, "2001:db8:1:3::a") // another /64 is another address
+
+	pending := startServer(t, Config{MaxPendingPerHost: 4, TrustProxyHeaders: true})
+	key, hostID := newKey(t)
+	startHost(t, &HostClient{URL: pending.URL, Key: key})
+	<-pending.registered
+	// Per-address pending attempts: half of 4, counted per /64.
+	for _, ip := range []string{"2001:db8:1:2::a", "2001:db8:1:2::b"} {
+		v, err := Dial(ctx, pending.URL, hostID, from(ip))
+		if err != nil {
+			t.Fatalf("from %s: %v", ip, err)
+		}
+		defer v.Close()
+	}
+	if _, err := Dial(ctx, pending.URL, hostID, from("2001:db8:1:2:ffff::c")); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "your address") {
+		t.Fatalf("a third attempt from the same /64: %v, want the per-address pending refusal", err)
+	}
+	v, err := Dial(ctx, pending.URL, hostID, from("2001:db8:1:3::a"))
+	if err != nil {
+		t.Fatalf("from another /64: %v", err)
+	}
+	v.Close()
+}
+
+func rawViewerFrom(t *testing.T, ctx context.Context, ts *testServer, ip string) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.Dial(ctx, "ws://"+ts.addr+"/v1/viewer", &websocket.DialOptions{HTTPHeader: http.Header{"X-Forwarded-For": {ip}}})
+	if err != nil {
+		t.Fatalf("connect from %s: %v", ip, err)
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	return ws
+}

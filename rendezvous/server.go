@@ -210,22 +210,33 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(h)
 }
 
-// clientAddr returns the client's IP (for the per-IP cap) and address (reported to hosts).
+// clientAddr returns the client's limit key (for the per-address caps; see limitKey) and
+// address (reported to hosts).
 func (s *Server) clientAddr(r *http.Request) (ip, addr string) {
 	if s.cfg.TrustProxyHeaders {
 		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
 			parts := strings.Split(xff[len(xff)-1], ",")
 			if a, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
 				a = a.Unmap().WithZone("")
-				return a.String(), a.String()
+				return limitKey(a), a.String()
 			}
 		}
 	}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		ap = netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
-		return ap.Addr().String(), ap.String()
+		return limitKey(ap.Addr()), ap.String()
 	}
 	return r.RemoteAddr, ""
+}
+
+// limitKey is what the per-address caps count by: the IPv4 address, or the IPv6 /64 around the
+// address. One IPv6 subscriber usually holds a whole /64 (often more), so counting single IPv6
+// addresses would give each of them 2^64 fresh addresses to spend.
+func limitKey(a netip.Addr) string {
+	if a.Is6() {
+		return netip.PrefixFrom(a, 64).Masked().String()
+	}
+	return a.String()
 }
 
 // originAllowed lets native clients (no Origin header), same-host pages and the configured

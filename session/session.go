@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deskport/deskport/tempfork/webrtc"
@@ -74,6 +75,7 @@ type Conn struct {
 	candMu               sync.Mutex
 	pendingCands         []webrtc.ICECandidateInit
 	remoteSet            bool
+	lateDescs            atomic.Int64 // descriptions after the first, ignored
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -226,10 +228,15 @@ func (c *Conn) watch() {
 	}
 }
 
-// receive applies the peer's signals until signaling ends or the connection closes; offers and
-// answers are handed to the set-up code on descs.
+// receive applies the peer's signals until signaling ends or the connection closes; the first
+// offer or answer is handed to the set-up code on descs (buffered, one slot).
+//
+// Any later description is ignored and reported: neither deskport peer ever renegotiates, so
+// only a hostile (or broken) rendezvous sends one, and applying it could swap the transport
+// under an authenticated session.
 func (c *Conn) receive(descs chan<- *signal.Message) {
 	defer c.wg.Done()
+	described := false
 	for {
 		select {
 		case <-c.done:
@@ -240,11 +247,13 @@ func (c *Conn) receive(descs chan<- *signal.Message) {
 			}
 			switch s.Type {
 			case signal.TypeOffer, signal.TypeAnswer:
-				select {
-				case descs <- s:
-				default:
-					c.log.Warn("ignoring a repeated session description")
+				if described {
+					c.lateDescs.Add(1)
+					c.log.Warn("ignored a session description after the first: deskport peers never renegotiate, so only a hostile rendezvous sends one", "type", string(s.Type))
+					continue
 				}
+				described = true
+				descs <- s
 			case signal.TypeCandidate:
 				if s.Candidate == nil || s.Candidate.Candidate == "" {
 					continue
@@ -451,6 +460,10 @@ func (c *Conn) openMux(ctx context.Context, open <-chan *channelConn, server boo
 
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// IgnoredDescriptions counts the offers and answers that arrived after the first and were
+// ignored; anything but zero means the rendezvous (or a peer) tried to renegotiate.
+func (c *Conn) IgnoredDescriptions() int64 { return c.lateDescs.Load() }
 
 // CandidateType describes the selected ICE path ("host", "srflx", "relay"), or "" before one is
 // chosen.

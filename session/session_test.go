@@ -7,8 +7,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +71,11 @@ type pairConfig struct {
 	authorize          bool
 	// stripViewerOffer removes the datagram-size attribute from the viewer's offer.
 	stripViewerOffer bool
+	// viewerLog and hostLog receive each side's log; nil discards.
+	viewerLog, hostLog *slog.Logger
+	// toViewer and toHost, when set, get the raw signaling channels towards each side, as the
+	// rendezvous holds them.
+	toViewer, toHost *chan<- *signal.Message
 }
 
 func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr error) {
@@ -76,13 +83,19 @@ func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr er
 	hostKey, viewerKey := newKey(t), newKey(t)
 	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
 	vs, hs := signalPair()
+	if pc.toViewer != nil {
+		*pc.toViewer = hs.out
+	}
+	if pc.toHost != nil {
+		*pc.toHost = vs.out
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		host, herr = Accept(ctx, hs, hostID, Config{Net: pc.hostNet, LoopbackOnly: pc.hostNet == nil}, auth.HostConfig{
+		host, herr = Accept(ctx, hs, hostID, Config{Net: pc.hostNet, LoopbackOnly: pc.hostNet == nil, Logger: pc.hostLog}, auth.HostConfig{
 			Key: hostKey,
 			Authorized: func(k ed25519.PublicKey) (auth.Options, bool) {
 				return auth.Options{}, pc.authorize && bytes.Equal(k, viewerKey.Public().(ed25519.PublicKey))
@@ -94,7 +107,7 @@ func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr er
 	if pc.stripViewerOffer {
 		vsig = stripDatagram{vs}
 	}
-	viewer, verr = Dial(ctx, vsig, hostID, Config{Net: pc.viewerNet, LoopbackOnly: pc.viewerNet == nil}, auth.ViewerConfig{Key: viewerKey, Code: pc.code})
+	viewer, verr = Dial(ctx, vsig, hostID, Config{Net: pc.viewerNet, LoopbackOnly: pc.viewerNet == nil, Logger: pc.viewerLog}, auth.ViewerConfig{Key: viewerKey, Code: pc.code})
 	wg.Wait()
 	t.Cleanup(func() {
 		if viewer != nil {
@@ -297,4 +310,56 @@ func BenchmarkForwardLoopback(b *testing.B) {
 	if _, err := io.Copy(io.Discard, c); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// warnings passes each Warn-or-above message to a channel.
+type warnings chan string
+
+func (w warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (w warnings) Handle(_ context.Context, rec slog.Record) error {
+	select {
+	case w <- rec.Message:
+	default:
+	}
+	return nil
+}
+func (w warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w warnings) WithGroup(string) slog.Handler      { return w }
+
+// await waits for n messages containing sub.
+func (w warnings) await(t *testing.T, who string, n int, sub string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for n > 0 {
+		select {
+		case m := <-w:
+			if strings.Contains(m, sub) {
+				n--
+			}
+		case <-timeout:
+			t.Fatalf("%s: %d more warnings %q never came", who, n, sub)
+		}
+	}
+}
+
+// TestLateDescriptionIgnored: an offer or answer that reaches a connected viewer or host (only
+// a hostile rendezvous sends one) is ignored and reported, and the session carries on.
+func TestLateDescriptionIgnored(t *testing.T) {
+	vlog, hlog := make(warnings, 64), make(warnings, 64)
+	var toViewer, toHost chan<- *signal.Message
+	viewer, host, verr, herr := connectPair(t, pairConfig{authorize: true, viewerLog: slog.New(vlog), hostLog: slog.New(hlog),
+		toViewer: &toViewer, toHost: &toHost})
+	if verr != nil || herr != nil {
+		t.Fatalf("connect: viewer %v, host %v", verr, herr)
+	}
+	// A hostile rendezvous replays a fresh offer to the viewer and an answer to the host.
+	toViewer <- &signal.Message{Type: signal.TypeOffer, SDP: "v=0\r\n"}
+	toViewer <- &signal.Message{Type: signal.TypeAnswer, SDP: "v=0\r\n"}
+	toHost <- &signal.Message{Type: signal.TypeOffer, SDP: "v=0\r\n"}
+	vlog.await(t, "viewer", 2, "ignored a session description")
+	hlog.await(t, "host", 1, "ignored a session description")
+	if v, h := viewer.IgnoredDescriptions(), host.IgnoredDescriptions(); v != 2 || h != 1 {
+		t.Errorf("ignored: viewer %d, host %d; want 2 and 1", v, h)
+	}
+	forwardThrough(t, viewer, host, payload(1<<20))
 }

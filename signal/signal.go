@@ -484,17 +484,29 @@ func checkText(name, s string, max int) error {
 	return nil
 }
 
+// checkAddr accepts an IP address or ip:port with no IPv6 zone. A zone may hold any bytes
+// (netip takes "fe80::1%\x1b[2J"), and the host prints this address in its consent prompt and
+// in `host sessions`, so a zone would let a rendezvous write to the owner's terminal; an
+// address the rendezvous saw on the internet never has one anyway.
 func checkAddr(s string) error {
 	if len(s) > MaxAddrBytes {
 		return invalid("viewerAddr: at most %d bytes", MaxAddrBytes)
 	}
-	if _, err := netip.ParseAddrPort(s); err == nil {
-		return nil
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return invalid("viewerAddr: control or non-ASCII byte %#02x not allowed", c)
+		}
 	}
-	if _, err := netip.ParseAddr(s); err == nil {
-		return nil
+	var ip netip.Addr
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		ip = ap.Addr()
+	} else if ip, err = netip.ParseAddr(s); err != nil {
+		return invalid("viewerAddr: want ip or ip:port")
 	}
-	return invalid("viewerAddr: want ip or ip:port")
+	if ip.Zone() != "" {
+		return invalid("viewerAddr: an IPv6 zone (%%...) is not allowed")
+	}
+	return nil
 }
 
 // checkNames checks a challenge's names: 1 to MaxNames, each a host or host:port in the form

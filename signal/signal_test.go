@@ -123,6 +123,10 @@ func TestDecodeRefuses(t *testing.T) {
 		{"error code too long", `{"type":"error","code":"` + s(MaxCodeBytes+1) + `","message":"m"}`},
 		{"reason too big", `{"type":"bye",` + sess + `,"reason":"` + s(MaxReasonBytes+1) + `"}`},
 		{"viewer addr bad", `{"type":"offer",` + sess + `,"sdp":"v","viewerAddr":"example.com:1"}`},
+		{"viewer addr zone escape", `{"type":"offer",` + sess + `,"sdp":"v","viewerAddr":"[fe80::1%\u001b[2J]:5000"}`},
+		{"viewer addr zone", `{"type":"offer",` + sess + `,"sdp":"v","viewerAddr":"fe80::1%eth0"}`},
+		{"viewer addr zone port", `{"type":"offer",` + sess + `,"sdp":"v","viewerAddr":"[fe80::1%eth0]:5000"}`},
+		{"viewer addr bell", `{"type":"offer",` + sess + `,"sdp":"v","viewerAddr":"[fe80::1%\u0007\r]:1"}`},
 		{"too many ice servers", `{"type":"registered","hostId":"` + testHostID + `","iceServers":[` + strings.Repeat(`{"urls":["stun:a"]},`, MaxICEServers) + `{"urls":["stun:a"]}]}`},
 		{"ice url scheme", `{"type":"registered","hostId":"` + testHostID + `","iceServers":[{"urls":["http://a"]}]}`},
 		{"ice no urls", `{"type":"registered","hostId":"` + testHostID + `","iceServers":[{"urls":[]}]}`},
@@ -220,6 +224,12 @@ func FuzzDecode(f *testing.F) {
 				t.Fatal("Decode returned a message and an error")
 			}
 			return
+		}
+		// An address the host will print never carries a zone or a control byte.
+		for _, c := range []byte(m.ViewerAddr) {
+			if c < 0x20 || c >= 0x7f || c == '%' {
+				t.Fatalf("Decode accepted viewerAddr %q", m.ViewerAddr)
+			}
 		}
 		// Whatever Decode accepts must encode, and decode again to the same thing.
 		out, err := Encode(m)

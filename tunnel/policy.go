@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -67,18 +68,54 @@ func (r Rule) String() string {
 
 func (r Rule) portOK(port uint16) bool { return port >= r.PortLo && port <= r.PortHi }
 
-func (r Rule) matchAddr(a netip.Addr, port uint16) bool {
+// match reports whether the rule allows address a, reached as name (empty for an address
+// target), on port. A name rule matches the name itself or the addresses it resolved to when
+// the policy was built, but never an internal address (see internalAddr) unless it is a
+// localhost name, which reaches loopback and nothing else.
+func (r Rule) match(name string, a netip.Addr, port uint16) bool {
 	if !r.portOK(port) {
 		return false
 	}
 	if r.Prefix.IsValid() {
 		return r.Prefix.Contains(a)
 	}
-	return slices.Contains(r.Addrs, a)
+	if !r.reaches(a) {
+		return false
+	}
+	return name != "" && r.Name == name || slices.Contains(r.Addrs, a)
 }
 
-func (r Rule) matchName(name string, port uint16) bool {
-	return r.Name != "" && r.Name == name && r.portOK(port)
+// reaches reports whether name rule r may lead to address a at all.
+func (r Rule) reaches(a netip.Addr) bool {
+	if isLocalhostName(r.Name) {
+		return a.IsLoopback()
+	}
+	return !internalAddr(a)
+}
+
+// isLocalhostName reports whether name is localhost or under .localhost (RFC 6761), names
+// that mean loopback by definition.
+func isLocalhostName(name string) bool {
+	return name == "localhost" || strings.HasSuffix(name, ".localhost")
+}
+
+// metadataAddrs are the cloud instance-metadata endpoints: whoever reaches them gets the
+// machine's credentials. 169.254.169.254 is link-local anyway; AWS's IPv6 one is not.
+var metadataAddrs = []netip.Addr{
+	netip.MustParseAddr("169.254.169.254"),
+	netip.MustParseAddr("fd00:ec2::254"),
+	netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
+}
+
+// internalAddr reports whether a is an address a host name rule never reaches: loopback,
+// link-local, multicast, unspecified, or a metadata endpoint. An --allow db.example.com:5432
+// rule trusts DNS for where db.example.com is, and whoever controls that name (or answers
+// for it) would otherwise point it at the host's own services or its cloud credentials. Such
+// addresses are reached only through a rule that names the address or its block.
+func internalAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsMulticast() ||
+		a.IsInterfaceLocalMulticast() || a.IsUnspecified() || slices.Contains(metadataAddrs, a)
 }
 
 // ParseRule parses one --allow rule: "host:port" or "host:lo-hi", where host is an IPv4
@@ -361,7 +398,7 @@ func (p *Policy) allowsAddr(name string, a netip.Addr, port uint16) bool {
 		return false
 	}
 	for _, set := range p.sets {
-		if !slices.ContainsFunc(set, func(r Rule) bool { return r.matchName(name, port) || r.matchAddr(a, port) }) {
+		if !slices.ContainsFunc(set, func(r Rule) bool { return r.match(name, a, port) }) {
 			return false
 		}
 	}
@@ -414,6 +451,27 @@ func (p *Policy) Check(ctx context.Context, target string) (netip.AddrPort, erro
 		}
 	}
 	return netip.AddrPort{}, p.refused(shown)
+}
+
+// DialContext connects to addr, an address Check returned, and checks the address once more on
+// the socket about to connect (net.Dialer's Control hook): an internal address (loopback,
+// link-local, metadata; see internalAddr) is refused unless a rule allows it by address (or a
+// localhost rule allows loopback). Check already returns an address and the server dials it
+// without resolving again, so this is the last line, not the first: whatever path leads to a
+// dial, a name that DNS re-points between two lookups cannot reach the host's own services.
+func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: DialTimeout, Control: func(_, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("%w %q: not an address", ErrBadTarget, address)
+		}
+		a := ap.Addr().Unmap()
+		if internalAddr(a) && !p.allowsAddr("", a, ap.Port()) {
+			return p.refused(netip.AddrPortFrom(a, ap.Port()).String() + " (an internal address reached through a name; allow it by address)")
+		}
+		return nil
+	}}
+	return d.DialContext(ctx, network, addr)
 }
 
 // RefusedError is the error Check returns for a target the policy does not allow.

@@ -3,8 +3,12 @@ package tunnel
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -300,5 +304,148 @@ func TestListenPolicy(t *testing.T) {
 	var none *ListenPolicy
 	if _, err := none.CheckListen("127.0.0.1:8080"); !errors.Is(err, ErrListenRefused) {
 		t.Errorf("nil listen policy: %v", err)
+	}
+}
+
+// rebinding answers a public address the first time a name is looked up (when the policy is
+// built) and an internal one every time after, as a hostile DNS server would.
+type rebinding struct {
+	mu    sync.Mutex
+	first map[string]bool
+	later map[string]string
+}
+
+func (r *rebinding) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.first[host] {
+		r.first[host] = true
+		return []netip.Addr{netip.MustParseAddr("203.0.113.7")}, nil
+	}
+	return []netip.Addr{netip.MustParseAddr(r.later[host])}, nil
+}
+
+// TestNameRuleNeverReachesInternal: a name rule allows what the name resolves to, except
+// loopback, link-local and metadata addresses, which only a rule naming the address reaches.
+func TestNameRuleNeverReachesInternal(t *testing.T) {
+	internal := fakeResolver{
+		"db.example.com":     {"127.0.0.1"},
+		"meta.example.com":   {"169.254.169.254"},
+		"meta6.example.com":  {"fd00:ec2::254"},
+		"ll.example.com":     {"fe80::1"},
+		"mapped.example.com": {"::ffff:127.0.0.1"},
+		"zero.example.com":   {"0.0.0.0"},
+		"mixed.example.com":  {"127.0.0.1", "10.9.9.9"},
+		"ok.example.com":     {"10.1.2.3"},
+		"localhost":          {"::1", "127.0.0.1"},
+		"lan.localhost":      {"10.1.2.3"},
+	}
+	names, err := NewPolicy([]string{"db.example.com:5432", "meta.example.com:80", "meta6.example.com:80", "ll.example.com:22",
+		"mapped.example.com:5432", "zero.example.com:5432", "mixed.example.com:5432", "ok.example.com:5432", "localhost:6379", "lan.localhost:22"}, internal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ target, want string }{
+		{"db.example.com:5432", ""},
+		{"127.0.0.1:5432", ""}, // resolved at build time, still not reachable by address
+		{"meta.example.com:80", ""},
+		{"169.254.169.254:80", ""},
+		{"meta6.example.com:80", ""},
+		{"[fd00:ec2::254]:80", ""},
+		{"ll.example.com:22", ""},
+		{"mapped.example.com:5432", ""},
+		{"zero.example.com:5432", ""},
+		{"mixed.example.com:5432", "10.9.9.9:5432"}, // the internal address is skipped
+		{"ok.example.com:5432", "10.1.2.3:5432"},
+		{"localhost:6379", "[::1]:6379"}, // localhost means loopback
+		{"127.0.0.1:6379", "127.0.0.1:6379"},
+		{"lan.localhost:22", ""}, // a localhost name reaches loopback only
+	} {
+		got, err := names.Check(context.Background(), tc.target)
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("Check(%q) = %v, want refused", tc.target, got)
+		case tc.want == "" && !errors.Is(err, ErrTargetRefused):
+			t.Errorf("Check(%q): %v, want ErrTargetRefused", tc.target, err)
+		case tc.want != "" && (err != nil || got.String() != tc.want):
+			t.Errorf("Check(%q) = %v, %v; want %s", tc.target, got, err, tc.want)
+		}
+	}
+
+	// Allowed by address too: then the name reaches it.
+	both, err := NewPolicy([]string{"db.example.com:5432", "127.0.0.1:5432", "meta.example.com:80", "169.254.169.254/32:80"}, internal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"db.example.com:5432", "meta.example.com:80"} {
+		if _, err := both.Check(context.Background(), target); err != nil {
+			t.Errorf("Check(%q) with the address allowed too: %v", target, err)
+		}
+	}
+
+	// DNS rebinding: public when the policy is built, loopback when the viewer asks.
+	rb := &rebinding{first: map[string]bool{}, later: map[string]string{"db.example.com": "127.0.0.1", "meta.example.com": "169.254.169.254"}}
+	p, err := NewPolicy([]string{"db.example.com:5432", "meta.example.com:80"}, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"db.example.com:5432", "meta.example.com:80"} {
+		if got, err := p.Check(context.Background(), target); !errors.Is(err, ErrTargetRefused) {
+			t.Errorf("rebinding Check(%q) = %v, %v; want refused", target, got, err)
+		}
+	}
+}
+
+// TestDialHookRefusesInternal: the dial itself refuses an internal address that only a name
+// rule covers, whatever produced the address; a real loopback service is never connected to.
+func TestDialHookRefusesInternal(t *testing.T) {
+	var accepted atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	res := fakeResolver{"db.example.com": {"127.0.0.1"}}
+	ctx := context.Background()
+
+	names, _ := NewPolicy([]string{"db.example.com:" + port}, res)
+	if c, err := names.DialContext(ctx, "tcp", ln.Addr().String()); !errors.Is(err, ErrTargetRefused) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("dial %s under a name rule: %v, want ErrTargetRefused", ln.Addr(), err)
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Fatalf("the service saw %d connections", n)
+	}
+	byAddr, _ := NewPolicy([]string{"db.example.com:" + port, "127.0.0.1:" + port}, res)
+	c, err := byAddr.DialContext(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("dial with the address allowed: %v", err)
+	}
+	c.Close()
+
+	// Through the tunnel server, as the host runs it: the viewer names the host, the host
+	// refuses and the service is never reached.
+	e := newEnv(t, transports[0], ServerConfig{Policy: names, Dialer: names.DialContext})
+	if s, err := e.client.Dial(e.ctx, "db.example.com:"+port); !errors.Is(err, ErrTargetRefused) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("forward to db.example.com:%s: %v, want refused", port, err)
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("the service saw %d connections, want only the by-address one", n)
 	}
 }

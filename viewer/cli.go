@@ -20,7 +20,11 @@ func NewCommand() *cobra.Command {
 		Short: "Reach a deskport host: forward ports, or join a stream to stdin/stdout",
 		Long: `viewer connects to a deskport host through a rendezvous server and then talks to it peer to
 peer over WebRTC. It authenticates with its own key (listed in the host's authorized_viewers)
-or with a one-time code the host owner reads out.`,
+or with a one-time code the host owner reads out.
+
+The one-time code comes from --code, or from $DESKPORT_CODE when the flag is absent;
+"--code -" asks for it on the terminal. Prefer those two: a code on the command line is
+visible to other users of this machine in ps.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -43,7 +47,7 @@ func (c *common) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&c.rendezvous, "rendezvous", logflags.Rendezvous(), "rendezvous server URL (default $DESKPORT_RENDEZVOUS)")
 	fs.StringVar(&c.key, "key", logflags.ConfigPath("viewer.key"), "viewer key file (created if missing)")
-	fs.StringVar(&c.code, "code", "", "one-time code from the host owner (instead of a trusted key)")
+	fs.StringVar(&c.code, "code", "", "one-time code from the host owner (instead of a trusted key); \"-\" asks for it on the terminal. Without the flag, $DESKPORT_CODE is used. A code given here is visible to other users of this machine (ps), so prefer - or $DESKPORT_CODE")
 	fs.StringVar(&c.knownHosts, "known-hosts", logflags.ConfigPath("known_hosts"), "pinned host keys (trust on first use; empty: no pinning)")
 	fs.BoolVar(&c.loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
 	_ = fs.MarkHidden("ice-loopback-only")
@@ -55,11 +59,15 @@ func (c *common) config(cmd *cobra.Command, hostID string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	code, err := oneTimeCode(cmd.Flags().Changed("code"), c.code, os.Getenv, openTTY)
+	if err != nil {
+		return Config{}, err
+	}
 	cfg := Config{
 		Rendezvous:     c.rendezvous,
 		KeyPath:        c.key,
 		HostID:         hostID,
-		Code:           c.code,
+		Code:           code,
 		KnownHostsPath: c.knownHosts,
 		Logger:         logger,
 		Out:            cmd.ErrOrStderr(),

@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/deskport/deskport/clipboard"
+	"github.com/deskport/deskport/internal/termtext"
 	"github.com/deskport/deskport/tunnel"
 )
 
@@ -47,7 +48,7 @@ func Clipboard(ctx context.Context, cfg Config, text string, set, watch bool, ou
 			if !ok {
 				return cl.Err()
 			}
-			fmt.Fprintln(out, t)
+			fmt.Fprintln(out, termtext.EscapeText(t))
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/deskport/deskport/files"
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/termtext"
 	"github.com/deskport/deskport/tunnel"
 )
 
@@ -77,7 +78,8 @@ func ListFiles(ctx context.Context, cfg Config, dir string, w io.Writer) error {
 		if e.Mode.IsDir() {
 			name += "/"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", e.Mode, e.Size, e.ModTime.Format("2006-01-02 15:04"), name)
+		// The name comes from the host's disk: it may hold any byte but '/' and NUL.
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", e.Mode, e.Size, e.ModTime.Format("2006-01-02 15:04"), termtext.Escape(name))
 	}
 	return tw.Flush()
 }

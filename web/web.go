@@ -9,11 +9,14 @@ package web
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/sha512"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"io/fs"
 	"net/http"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -36,6 +39,25 @@ type asset struct {
 	etag        string
 	// immutable assets are addressed by content hash (?v=) and may be cached for a year.
 	immutable bool
+}
+
+// Integrity is the Subresource Integrity value of b: "sha384-" and its base64 SHA-384.
+func Integrity(b []byte) string {
+	sum := sha512.Sum384(b)
+	return "sha384-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// bundleVersionRE finds the version build.mjs stamps into the bundle.
+var bundleVersionRE = regexp.MustCompile(`deskport-web/[0-9]+\+[0-9a-f]{12}`)
+
+// BundleVersion is the version of the page this binary embeds ("deskport-web/1+" and a hash of
+// web/src), the one the page sends in its auth hello; "" if the bundle carries none.
+func BundleVersion() string {
+	b, err := fs.ReadFile(files, "dist/app.js")
+	if err != nil {
+		return ""
+	}
+	return string(bundleVersionRE.Find(b))
 }
 
 // Handler serves the viewer: "/" (and "/index.html") is the page, "/app.js", "/style.css" and
@@ -63,11 +85,20 @@ func Handler() http.Handler {
 	if err != nil {
 		panic("web: embedded file missing: static/index.html")
 	}
+	// The script and the stylesheet carry Subresource Integrity: the browser runs them only if
+	// their SHA-384 matches the page's. That binds the assets to the page (a cache or a CDN in
+	// between cannot swap one); it cannot protect against whoever serves the page itself (see
+	// docs/security.md).
 	for _, a := range []struct {
 		name string
 		a    *asset
-	}{{"/app.js", js}, {"/style.css", css}, {"/favicon.svg", icon}} {
-		page = bytes.ReplaceAll(page, []byte(`"`+a.name+`"`), []byte(`"`+a.name+"?v="+strings.Trim(a.a.etag, `"`)+`"`))
+		sri  bool
+	}{{"/app.js", js, true}, {"/style.css", css, true}, {"/favicon.svg", icon, false}} {
+		attr := `"` + a.name + "?v=" + strings.Trim(a.a.etag, `"`) + `"`
+		if a.sri {
+			attr += ` integrity="` + Integrity(a.a.body) + `"`
+		}
+		page = bytes.ReplaceAll(page, []byte(`"`+a.name+`"`), []byte(attr))
 	}
 	sum := sha256.Sum256(page)
 	index := &asset{body: page, contentType: "text/html; charset=utf-8", etag: `"` + hex.EncodeToString(sum[:8]) + `"`}

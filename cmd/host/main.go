@@ -10,6 +10,7 @@ import (
 
 	"github.com/deskport/deskport/host"
 	"github.com/deskport/deskport/internal/gctune"
+	"github.com/deskport/deskport/internal/termtext"
 )
 
 func main() {
@@ -18,7 +19,8 @@ func main() {
 	err := host.NewCommand().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "host:", err)
+		// An error may quote what a peer or the rendezvous sent: print it escaped.
+		fmt.Fprintln(os.Stderr, "host:", termtext.EscapeText(err.Error()))
 		os.Exit(1)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/deskport/deskport/internal/gctune"
+	"github.com/deskport/deskport/internal/termtext"
 	"github.com/deskport/deskport/viewer"
 )
 
@@ -18,7 +19,8 @@ func main() {
 	err := viewer.NewCommand().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "viewer:", err)
+		// An error may quote what a peer or the rendezvous sent: print it escaped.
+		fmt.Fprintln(os.Stderr, "viewer:", termtext.EscapeText(err.Error()))
 		os.Exit(1)
 	}
 }

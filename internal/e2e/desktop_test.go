@@ -116,10 +116,12 @@ func (d *desktopWorld) startDesktopHost(t *testing.T, extra ...string) (p *proc,
 // block's colour in the right place; then the picture changes and the browser sees it.
 func TestBrowserDesktop(t *testing.T) {
 	d := newDesktopWorld(t)
-	_, link, code := d.startDesktopHost(t)
+	host, link, code := d.startDesktopHost(t)
 	b := startBrowser(t)
 	b.do("open", link, code)
 	b.do("wait-verified")
+	// The page named its bundle in the auth hello; the host logs it and that it is its own.
+	host.waitFor(`viewer connected.*client=deskport-web/1\+[0-9a-f]{12} bundle_matches_host=true`, 10*time.Second)
 	res := waitPattern(t, b, 0)
 	if res["width"].(float64) != 1280 || res["height"].(float64) != 720 {
 		t.Errorf("video is %vx%v, want 1280x720", res["width"], res["height"])

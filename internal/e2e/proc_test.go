@@ -82,10 +82,24 @@ func startEnv(t *testing.T, env []string, name string, args ...string) *proc {
 // `ip netns exec NS`, which execs the binary, so that signals still reach it).
 func startWith(t *testing.T, env, prefix []string, name string, args ...string) *proc {
 	t.Helper()
+	return startFull(t, nil, env, prefix, name, args...)
+}
+
+// startInput is start with a standard input (nil: none) and extra environment variables.
+func startInput(t *testing.T, stdin *os.File, env []string, name string, args ...string) *proc {
+	t.Helper()
+	return startFull(t, stdin, env, nil, name, args...)
+}
+
+func startFull(t *testing.T, stdin *os.File, env, prefix []string, name string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, wake: make(chan struct{}), done: make(chan struct{})}
 	argv := append(append(append([]string{}, prefix...), bin(name)), args...)
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(append(os.Environ(), "DESKPORT_RENDEZVOUS="), env...)
+	if stdin != nil {
+		p.cmd.Stdin = stdin
+	}
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	if err := p.cmd.Start(); err != nil {

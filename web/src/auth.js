@@ -9,6 +9,7 @@ import { sha512 } from "@noble/hashes/sha2.js";
 import { concat, equalBytes, fromBase64, lv, toBase64, utf8 } from "./bytes.js";
 import { CPaceError, respond } from "./cpace.js";
 import { authorizedLine, fingerprint, hostIdOf } from "./keys.js";
+import { BUNDLE_VERSION } from "./signaling.js";
 
 export const VERSION = 1;
 export const MAX_MESSAGE = 4096;
@@ -189,7 +190,7 @@ export async function runViewer(ch, binding, { key = null, code = "", comment = 
   const refused = (m) => refusal(m, method, pub, comment);
 
   const nonce = rand(32);
-  const hello = { type: "hello", method, nonce: toBase64(nonce) };
+  const hello = { type: "hello", method, nonce: toBase64(nonce), client: BUNDLE_VERSION };
   if (pub) hello.viewer_key = toBase64(pub);
   send(hello);
 

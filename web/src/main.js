@@ -38,6 +38,8 @@ const state = {
   control: { state: "off", message: "", monitors: [], hostStats: null, quality: "", monitor: null },
   // latency: the glass-to-glass meter (#latency-toggle); medianMs is also stats.glassToGlassMs.
   latency: { enabled: false, medianMs: null, lastMs: null, frames: 0, bad: 0 },
+  // warnings: what the page ignored and reports (a renegotiation only a hostile rendezvous sends).
+  warnings: [],
 };
 window.deskport = state;
 
@@ -172,6 +174,11 @@ async function connect(ev) {
     code,
     key,
     comment: state.authorizedLine.split(" ")[2] || "",
+    onWarning: (msg) => {
+      if (session !== s) return;
+      state.warnings.push(msg);
+      $("status").textContent = STATE_TEXT[state.state] + " — warning: " + msg;
+    },
     onState: (st, detail) => {
       if (session !== s) return;
       if (st === "verified") {

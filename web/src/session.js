@@ -69,8 +69,10 @@ const once = (target, event) => new Promise((resolve) => target.addEventListener
 // Session connects to hostId. Callbacks: onState(state, detail), onStream(MediaStream) after
 // verification, onEnd(error|null) once.
 export class Session {
-  constructor({ hostId, code, key, comment, onState, onStream, onEnd }) {
+  constructor({ hostId, code, key, comment, onState, onStream, onEnd, onWarning }) {
     Object.assign(this, { hostId, code, key, comment, onState, onStream, onEnd });
+    this.onWarning = onWarning || (() => {});
+    this.ignoredDescriptions = 0; // offers and answers after the first, ignored
     this.pc = null;
     this.sig = null;
     this.ended = false;
@@ -165,15 +167,20 @@ export class Session {
       switch (m.type) {
         case "answer":
           if (!pc) return;
+          if (this.described) {
+            this.ignoreDescription(m.type);
+            return;
+          }
+          this.described = true;
           await pc.setRemoteDescription({ type: "answer", sdp: m.sdp });
           setAnswered();
           for (const c of remote.splice(0)) await pc.addIceCandidate(c).catch(() => {});
           break;
-        case "offer": // the host renegotiates after the first answer
-          if (!pc) return;
-          await pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
-          await pc.setLocalDescription(await pc.createAnswer());
-          this.sig.send({ type: "answer", sdp: pc.localDescription.sdp });
+        case "offer":
+          // The host never renegotiates, and the page is the offerer: an offer (like a second
+          // answer) can only come from a hostile rendezvous. Applying it could swap the
+          // transport under the authenticated session, so it is ignored and reported.
+          this.ignoreDescription(m.type);
           break;
         case "candidate": {
           const c = m.candidate || {};
@@ -196,6 +203,13 @@ export class Session {
     } catch (e) {
       this.fail(new ConnectError("protocol", `signaling: ${e.message || e}`));
     }
+  }
+
+  ignoreDescription(type) {
+    this.ignoredDescriptions++;
+    const msg = `ignored a session ${type} from the rendezvous: the host never renegotiates, so only a hostile rendezvous sends one`;
+    console.warn("deskport:", msg);
+    this.onWarning(msg);
   }
 
   pcUp() {

@@ -3,6 +3,11 @@
 
 export const CLIENT_VERSION = "deskport-web/1";
 
+// BUNDLE_VERSION names this build of the page: CLIENT_VERSION and a hash of web/src, stamped by
+// build.mjs. The page sends it in its auth hello and the host logs it. It is a label, not a
+// proof: a page that was changed can send any version it likes.
+export const BUNDLE_VERSION = globalThis.DESKPORT_BUNDLE_VERSION || CLIENT_VERSION + "+unbundled";
+
 // SignalError is an error the rendezvous reported ({type:"error"} or a server bye), or a
 // failure of the WebSocket itself. code is the server's code (host_offline, unknown_host, …),
 // "closed" or "unreachable".

@@ -1,0 +1,30 @@
+// Bundles src/main.js into dist/app.js with esbuild, stamping the bundle version: the client
+// version and the first 12 hex digits of the SHA-256 over web/src (each file's name, a NUL, its
+// bytes, a NUL, in name order). The page sends it in its auth hello; the host logs it and says
+// whether it matches the bundle the host itself embeds. web/bundle_test.go recomputes it, so a
+// committed bundle that does not match the sources fails the tests.
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { build } from "esbuild";
+
+const here = new URL(".", import.meta.url).pathname;
+const src = join(here, "src");
+const h = createHash("sha256");
+for (const name of readdirSync(src).filter((n) => n.endsWith(".js")).sort()) {
+  h.update(name + "\0");
+  h.update(readFileSync(join(src, name)));
+  h.update("\0");
+}
+const version = "deskport-web/1+" + h.digest("hex").slice(0, 12);
+await build({
+  entryPoints: [join(src, "main.js")],
+  bundle: true,
+  format: "esm",
+  target: "es2022",
+  minify: true,
+  legalComments: "eof",
+  outfile: join(here, "dist", "app.js"),
+  define: { "globalThis.DESKPORT_BUNDLE_VERSION": JSON.stringify(version) },
+});
+console.log(`built dist/app.js, bundle version ${version}`);
