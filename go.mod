@@ -66,3 +66,5 @@ require (
 )
 
 replace github.com/pion/webrtc/v4 => ./third_party/pion-webrtc
+
+replace github.com/hashicorp/yamux => ./third_party/yamux
