@@ -726,6 +726,9 @@ func (s *Session) closeStream(id uint32) {
 		default:
 			s.logger.Printf("[ERR] yamux: SYN tracking out of sync")
 		}
+		// deskport: forget the SYN too, so that a stream reset before its ACK neither leaves
+		// the entry behind nor gives the credit back twice.
+		delete(s.inflight, id)
 	}
 	delete(s.streams, id)
 	s.streamLock.Unlock()

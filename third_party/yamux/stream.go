@@ -378,7 +378,7 @@ SEND_CLOSE:
 	return nil
 }
 
-// Reset aborts the stream in both directions at once (deskport): it sends a RST so the peer's
+// Reset aborts the stream in both directions at once (deskport: not in upstream): it sends a RST so the peer's
 // reads and writes fail with ErrConnectionReset, fails this side's pending and later reads and
 // writes the same way, and frees the stream. Close, by contrast, only half-closes (a FIN).
 // Resetting a stream that is already fully closed or reset does nothing.
@@ -467,6 +467,8 @@ func (s *Stream) processFlags(flags uint16) error {
 			s.state = streamClosed
 			closeStream = true
 			s.notifyWaiting()
+		case streamReset:
+			// deskport: a FIN that crossed our Reset on the wire; the stream is gone already.
 		default:
 			s.session.logger.Printf("[ERR] yamux: unexpected FIN flag in state %d", s.state)
 			return ErrUnexpectedFlag
