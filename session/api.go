@@ -36,6 +36,17 @@ type Config struct {
 	Net transport.Net
 	// HandshakeTimeout bounds connection set-up and authentication; zero means 30 seconds.
 	HandshakeTimeout time.Duration
+	// AuthTimeout bounds the authentication step alone, from the auth channel's opening to
+	// the viewer's last message; zero means 10 seconds. Both ends are programs (a code is
+	// typed before connecting), so the step takes a few round trips; a stranger who connects
+	// and never sends hello is dropped after this instead of after HandshakeTimeout.
+	AuthTimeout time.Duration
+	// Gate, on the host, caps the sessions that have not authenticated yet (shared by every
+	// Accept of the host); nil means no cap.
+	Gate *Gate
+	// Source is, on the host, the viewer's address as the rendezvous reported it in the
+	// offer; Gate counts sessions per source.
+	Source string
 	// Logger receives session events; nil discards them.
 	Logger *slog.Logger
 	// Video, when set, carries the screen: the host sends it, the viewer asks for it.
@@ -47,6 +58,13 @@ func (c *Config) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return c.Logger
+}
+
+func (c *Config) authTimeout() time.Duration {
+	if c.AuthTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return c.AuthTimeout
 }
 
 func (c *Config) handshakeTimeout() time.Duration {
