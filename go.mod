@@ -68,3 +68,5 @@ require (
 replace github.com/pion/webrtc/v4 => ./third_party/pion-webrtc
 
 replace github.com/hashicorp/yamux => ./third_party/yamux
+
+replace github.com/pion/sctp => ./third_party/pion-sctp
