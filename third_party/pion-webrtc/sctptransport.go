@@ -587,6 +587,32 @@ func (r *SCTPTransport) BufferedAmount() int {
 	return r.sctpAssociation.BufferedAmount()
 }
 
+// ReceiveWindows returns the running association's receive buffer size and the receive window
+// the peer advertised last (deskport: not in upstream); zeros without an association.
+func (r *SCTPTransport) ReceiveWindows() (local, peer uint32) {
+	r.lock.Lock()
+	defer r.lock.Unlock()
+	if r.sctpAssociation == nil {
+		return 0, 0
+	}
+
+	return r.sctpAssociation.MaxReceiveBufferSize(), r.sctpAssociation.RWND()
+}
+
+// SetMaxReceiveBufferSize changes the receive buffer of the running association (deskport: not
+// in upstream; SettingEngine.SetSCTPMaxReceiveBufferSize sets the size it starts with). It
+// reports whether there was an association to change.
+func (r *SCTPTransport) SetMaxReceiveBufferSize(size uint32) bool {
+	r.lock.Lock()
+	defer r.lock.Unlock()
+	if r.sctpAssociation == nil {
+		return false
+	}
+	r.sctpAssociation.SetMaxReceiveBufferSize(size)
+
+	return true
+}
+
 // GetSctpInit returns the current sctp-init attribute and caches the last created.
 // The caller should hold the lock.
 func (r *SCTPTransport) GetSctpInit() []byte {
