@@ -16,13 +16,17 @@ import (
 // (the kernel caps this at net.core.rmem_max). The SCTP receive buffer bounds the bytes in flight
 // for the whole association: 16 MiB sustains about 110 MB/s at 150 ms RTT, above what one
 // association carries on loopback, so it does not cap a long path (8 MiB did: ≈ 55 MB/s).
+// Until the peer has authenticated, the buffer is sctpPreauthReceiveBuffer: whatever a stranger
+// sends then waits in at most that much (auth messages are a few KiB; the largest message is
+// 64 KiB), and the peer can have no more than that in flight (docs/session.md).
 const (
-	udpSocketBuffer   = 4 << 20
-	sctpReceiveBuffer = 16 << 20
-	sctpMaxMessage    = 64 << 10
-	sctpRTOMax        = time.Second
-	sctpMinCwnd       = 256 << 10
-	sctpCwndStep      = 16 << 10
+	udpSocketBuffer          = 4 << 20
+	sctpReceiveBuffer        = 16 << 20
+	sctpPreauthReceiveBuffer = 128 << 10
+	sctpMaxMessage           = 64 << 10
+	sctpRTOMax               = time.Second
+	sctpMinCwnd              = 256 << 10
+	sctpCwndStep             = 16 << 10
 )
 
 // Config holds the settings shared by both ends of a session.
@@ -80,7 +84,7 @@ func (c *Config) handshakeTimeout() time.Duration {
 func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.BandwidthEstimator, error) {
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
-	se.SetSCTPMaxReceiveBufferSize(sctpReceiveBuffer)
+	se.SetSCTPMaxReceiveBufferSize(sctpPreauthReceiveBuffer) // grown after authentication
 	// pion doubles the retransmission timeout on every loss up to 60 s, so a few losses in a
 	// row stall a lossy path for seconds; capping it keeps recovery quick (see docs/session.md).
 	se.SetSCTPRTOMax(sctpRTOMax)

@@ -157,3 +157,41 @@ func forwardGoroutines() int {
 	}
 	return n
 }
+
+// TestReceiveBufferGrowsAfterAuth: a session starts with the small pre-authentication SCTP
+// receive buffer (api.go) and both ends raise it to the full size once authenticated, so the
+// limit on strangers does not cap an authenticated forward's window.
+func TestReceiveBufferGrowsAfterAuth(t *testing.T) {
+	viewer, host, verr, herr := connectPair(t, pairConfig{authorize: true})
+	if verr != nil || herr != nil {
+		t.Fatalf("connect: viewer %v, host %v", verr, herr)
+	}
+	for name, c := range map[string]*Conn{"viewer": viewer, "host": host} {
+		if local, _ := c.pc.SCTP().ReceiveWindows(); local != sctpReceiveBuffer {
+			t.Errorf("%s: receive buffer %d after authentication, want %d", name, local, sctpReceiveBuffer)
+		}
+	}
+	// Traffic both ways: each end's SACKs carry its grown window.
+	target := servePayload(t, payload(1<<20))
+	policy, err := tunnel.NewPolicy([]string{target.Addr().String()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux) }()
+	defer func() { cancel(); host.Close(); <-srvDone }()
+	c, err := tunnel.NewClient(viewer.Mux, nil).Dial(ctx, target.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	for name, c := range map[string]*Conn{"viewer": viewer, "host": host} {
+		if _, peer := c.pc.SCTP().ReceiveWindows(); peer <= sctpPreauthReceiveBuffer {
+			t.Errorf("%s sees its peer's window at %d, not above the pre-authentication %d", name, peer, sctpPreauthReceiveBuffer)
+		}
+	}
+}

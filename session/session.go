@@ -452,6 +452,14 @@ func (c *Conn) openMux(ctx context.Context, open <-chan *channelConn, server boo
 	return ch, mux, nil
 }
 
+// growReceiveBuffer raises the SCTP receive buffer from its pre-authentication size to the full
+// one, once the peer has proven itself (api.go).
+func (c *Conn) growReceiveBuffer() {
+	if !c.pc.SCTP().SetMaxReceiveBufferSize(sctpReceiveBuffer) {
+		c.log.Warn("no SCTP association to grow the receive buffer of")
+	}
+}
+
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
@@ -552,6 +560,7 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 			return err
 		}
 		c.Result = res
+		c.growReceiveBuffer()
 		return nil
 	})
 	if err != nil {
@@ -629,6 +638,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 		if dropped > 0 {
 			c.log.Warn("dropped what the viewer sent before authenticating", "bytes", dropped)
 		}
+		c.growReceiveBuffer()
 		if accepting != nil {
 			accepting()
 		}
