@@ -576,6 +576,10 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 	if cfg.Gate != nil {
 		release, err := cfg.Gate.enter(cfg.Source)
 		if err != nil {
+			// Tell the viewer now, rather than let its set-up time out.
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = sig.Send(sctx, &signal.Message{Type: signal.TypeBye, Reason: "the host has too many sessions authenticating; retry in a few seconds"})
+			cancel()
 			return nil, err
 		}
 		defer release()

@@ -138,7 +138,7 @@ func TestPreauthFlood(t *testing.T) {
 			break
 		}
 	}
-	duringRSS := h.rss(t)
+	duringRSS, duringG := h.rss(t), h.goroutines()
 	aw.Wait()
 	close(stopSample)
 	sw.Wait()
@@ -148,8 +148,8 @@ func TestPreauthFlood(t *testing.T) {
 		attackers, addresses, handshakes.Load(), refused.Load(), float64(written.Load())/(1<<20), ends)
 	t.Logf("host RSS: base %.0f MiB, peak %.0f MiB (growth %.0f MiB), after the trusted viewer %.0f MiB, after the attack %.0f MiB",
 		mib(uint64(baseRSS)), mib(uint64(peak.Load())), float64(growth)/(1<<20), mib(uint64(duringRSS)), mib(uint64(afterRSS)))
-	t.Logf("host goroutines: base %d, peak seen %d, after the attack %d; the trusted viewer connected and forwarded in %v (err %v)",
-		baseG, peakG.Load(), afterG, legitTook.Round(time.Millisecond), legitErr)
+	t.Logf("host goroutines: base %d, after the trusted viewer %d, most seen by an attacker %d, after the attack %d; the trusted viewer connected and forwarded in %v (err %v)",
+		baseG, duringG, peakG.Load(), afterG, legitTook.Round(time.Millisecond), legitErr)
 	if legitErr != nil {
 		t.Errorf("the trusted viewer could not connect and forward during the attack: %v", legitErr)
 	}
