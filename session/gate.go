@@ -49,7 +49,7 @@ func sourceKey(addr string) string {
 			return addr
 		}
 	}
-	ip = ip.Unmap()
+	ip = ip.Unmap().WithZone("")
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
 		return p.String()

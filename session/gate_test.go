@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -73,4 +74,26 @@ func TestGateRefusalReachesViewer(t *testing.T) {
 		t.Fatalf("viewer: %v, want the host's reason", verr)
 	}
 	t.Logf("viewer refused after %v: %v", time.Since(start).Round(time.Millisecond), verr)
+}
+
+// FuzzSourceKey: the viewer address comes from the rendezvous; whatever it is, the key is
+// stable, and two addresses of one IPv6 /64 (or one IPv4 address) share it.
+func FuzzSourceKey(f *testing.F) {
+	for _, s := range []string{"192.0.2.1:5", "[2001:db8::1]:9", "2001:db8::1", "::ffff:192.0.2.1", "[fe80::1%eth0]:1", "", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		k := sourceKey(addr)
+		if k != sourceKey(addr) {
+			t.Fatalf("sourceKey(%q) is not stable", addr)
+		}
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			return
+		}
+		other := netip.AddrPortFrom(ap.Addr(), ap.Port()+1).String()
+		if sourceKey(other) != k {
+			t.Fatalf("%q and %q (another port) have different keys %q, %q", addr, other, k, sourceKey(other))
+		}
+	})
 }
