@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -56,7 +57,7 @@ type hostProc struct {
 // startHostProc starts a host process for key that trusts viewer and forwards to target.
 func startHostProc(t *testing.T, key, viewer keyPair, target string) *hostProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHostProcess$", "-test.v=false")
+	cmd := exec.Command(hostBinary(t), "-test.run=^TestHostProcess$", "-test.v=false")
 	cmd.Env = append(os.Environ(), "DESKPORT_ATTACK_HOST=1",
 		"DESKPORT_ATTACK_KEY="+hex.EncodeToString(key.priv.Seed()),
 		"DESKPORT_ATTACK_VIEWER="+hex.EncodeToString(viewer.pub),
@@ -111,6 +112,22 @@ func startHostProc(t *testing.T, key, viewer keyPair, target string) *hostProc {
 		}
 	})
 	return h
+}
+
+// hostBinary is the test binary the host process runs: this one, or under the race detector
+// (make test) a plain build of this package, so that the host's RSS is the product's and not
+// the race detector's (which multiplied it by about five).
+func hostBinary(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return os.Args[0]
+	}
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out := filepath.Join(t.TempDir(), "attack-host.test")
+	if b, err := exec.Command(gobin, "test", "-c", "-o", out, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build the host process without -race: %v\n%s", err, b)
+	}
+	return out
 }
 
 func (h *hostProc) send(f frame) error {
