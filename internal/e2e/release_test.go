@@ -3,6 +3,7 @@ package e2e
 import (
 	"io"
 	"net"
+	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,5 +73,65 @@ func TestForwardClientGoneReleasesTarget(t *testing.T) {
 	defer c.Close()
 	if _, err := io.ReadFull(c, make([]byte, 64<<10)); err != nil {
 		t.Fatalf("a new client after the five: %v", err)
+	}
+}
+
+// TestStdioOutputGone: ssh (the reader of `viewer stdio`'s stdout) goes away while the target is
+// still sending. The viewer must end, and the host close the target connection, at once.
+func TestStdioOutputGone(t *testing.T) {
+	w := newWorld(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ended := make(chan struct{}, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer func() { c.Close(); ended <- struct{}{} }()
+		buf := make([]byte, 32<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	w.startHost(t, "--allow", ln.Addr().String())
+	cmd := exec.Command(bin("viewer"), "stdio", w.hostID, ln.Addr().String(), "--rendezvous", w.rvURL, "--key", w.viewerKey, "--ice-loopback-only")
+	stdin, err := cmd.StdinPipe() // stays open, as ssh's does
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if _, err := io.ReadFull(out, make([]byte, 64<<10)); err != nil {
+		t.Fatalf("read 64 KiB from viewer stdio: %v", err)
+	}
+	out.Close()
+	start := time.Now()
+	select {
+	case <-ended:
+		t.Logf("target connection closed %v after stdout", time.Since(start).Round(time.Millisecond))
+	case <-time.After(15 * time.Second):
+		t.Fatal("the target connection is still open on the host 15 s after the viewer's stdout closed")
+	}
+	select {
+	case err := <-exited:
+		t.Logf("viewer stdio exited: %v", err)
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatal("viewer stdio still running 15 s after its stdout closed")
 	}
 }
