@@ -56,6 +56,11 @@ type HostConfig struct {
 	Now func() time.Time
 	// Rand is the source of nonces and CPace scalars; nil means crypto/rand.
 	Rand io.Reader
+	// Accepting, if set, is called once the viewer has proven itself, just before the host
+	// tells it so. The viewer sends nothing on other channels before it hears the result, so
+	// whatever arrived there until now came from someone unauthenticated: the session drains
+	// and drops it until this call.
+	Accepting func()
 }
 
 // Peer is the authenticated viewer as the host sees it.
@@ -83,6 +88,11 @@ type ViewerConfig struct {
 	Code string
 	// Rand is the source of nonces and CPace scalars; nil means crypto/rand.
 	Rand io.Reader
+	// Accepting, if set, is called once the viewer has proven itself, just before the host
+	// tells it so. The viewer sends nothing on other channels before it hears the result, so
+	// whatever arrived there until now came from someone unauthenticated: the session drains
+	// and drops it until this call.
+	Accepting func()
 }
 
 // Result is what the viewer learned from a successful handshake.

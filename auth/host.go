@@ -144,6 +144,9 @@ func (h *hostRun) keyMethod(hello *helloMsg) (*Peer, error) {
 		return nil, h.refuse(CodeUnauthorized, "viewer key not authorized",
 			newError(ErrUnauthorized, fmt.Sprintf("auth: refused viewer key %s: it is not in authorized_viewers", fp)))
 	}
+	if h.cfg.Accepting != nil {
+		h.cfg.Accepting()
+	}
 	if err := writeMsg(h.rw, &resultMsg{V: Version, Type: typeResult, OK: true, Options: toWire(opts)}); err != nil {
 		return nil, fmt.Errorf("auth: send result: %w", err)
 	}
@@ -222,6 +225,9 @@ func (h *hostRun) codeMethod(hello *helloMsg) (*Peer, error) {
 	mac, err := confirmMAC(isk, infoHostMAC, tr.sum())
 	if err != nil {
 		return nil, err
+	}
+	if h.cfg.Accepting != nil {
+		h.cfg.Accepting()
 	}
 	if err := writeMsg(h.rw, &resultMsg{V: Version, Type: typeResult, OK: true, Options: &wireOptions{}, MAC: mac}); err != nil {
 		return nil, fmt.Errorf("auth: send result: %w", err)

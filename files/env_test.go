@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/yamux"
 	"github.com/deskport/deskport/tunnel"
-	"github.com/hashicorp/yamux"
 	"go.uber.org/goleak"
 )
 

@@ -78,6 +78,8 @@ type Config struct {
 
 // Agent is a running host.
 type Agent struct {
+	// gate caps the sessions that have not authenticated yet (session.Gate).
+	gate   *session.Gate
 	cfg    Config
 	key    ed25519.PrivateKey
 	id     string
@@ -122,7 +124,8 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, key: key, id: identity.HostID(key.Public().(ed25519.PublicKey)), sessions: map[*session.Conn]SessionInfo{}}
+	a := &Agent{cfg: cfg, key: key, id: identity.HostID(key.Public().(ed25519.PublicKey)), sessions: map[*session.Conn]SessionInfo{},
+		gate: session.NewGate(0, 0)}
 	a.log = cfg.Logger.With("host_id", a.id)
 	if created {
 		a.log.Info("created a new host key", "path", cfg.KeyPath)
@@ -274,6 +277,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	log := a.log.With("session", s.ID(), "viewer_addr", s.ViewerAddr())
 	cfg := a.cfg.Session
 	cfg.Logger = log
+	cfg.Gate, cfg.Source = a.gate, s.ViewerAddr()
 	if a.desk != nil {
 		cfg.Video = a.desk.videoConfig()
 	}

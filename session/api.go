@@ -16,13 +16,17 @@ import (
 // (the kernel caps this at net.core.rmem_max). The SCTP receive buffer bounds the bytes in flight
 // for the whole association: 16 MiB sustains about 110 MB/s at 150 ms RTT, above what one
 // association carries on loopback, so it does not cap a long path (8 MiB did: ≈ 55 MB/s).
+// Until the peer has authenticated, the buffer is sctpPreauthReceiveBuffer: whatever a stranger
+// sends then waits in at most that much (auth messages are a few KiB; the largest message is
+// 64 KiB), and the peer can have no more than that in flight (docs/session.md).
 const (
-	udpSocketBuffer   = 4 << 20
-	sctpReceiveBuffer = 16 << 20
-	sctpMaxMessage    = 64 << 10
-	sctpRTOMax        = time.Second
-	sctpMinCwnd       = 256 << 10
-	sctpCwndStep      = 16 << 10
+	udpSocketBuffer          = 4 << 20
+	sctpReceiveBuffer        = 16 << 20
+	sctpPreauthReceiveBuffer = 128 << 10
+	sctpMaxMessage           = 64 << 10
+	sctpRTOMax               = time.Second
+	sctpMinCwnd              = 256 << 10
+	sctpCwndStep             = 16 << 10
 )
 
 // Config holds the settings shared by both ends of a session.
@@ -36,6 +40,17 @@ type Config struct {
 	Net transport.Net
 	// HandshakeTimeout bounds connection set-up and authentication; zero means 30 seconds.
 	HandshakeTimeout time.Duration
+	// AuthTimeout bounds the authentication step alone, from the auth channel's opening to
+	// the viewer's last message; zero means 10 seconds. Both ends are programs (a code is
+	// typed before connecting), so the step takes a few round trips; a stranger who connects
+	// and never sends hello is dropped after this instead of after HandshakeTimeout.
+	AuthTimeout time.Duration
+	// Gate, on the host, caps the sessions that have not authenticated yet (shared by every
+	// Accept of the host); nil means no cap.
+	Gate *Gate
+	// Source is, on the host, the viewer's address as the rendezvous reported it in the
+	// offer; Gate counts sessions per source.
+	Source string
 	// Logger receives session events; nil discards them.
 	Logger *slog.Logger
 	// Video, when set, carries the screen: the host sends it, the viewer asks for it.
@@ -47,6 +62,13 @@ func (c *Config) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return c.Logger
+}
+
+func (c *Config) authTimeout() time.Duration {
+	if c.AuthTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return c.AuthTimeout
 }
 
 func (c *Config) handshakeTimeout() time.Duration {
@@ -62,7 +84,7 @@ func (c *Config) handshakeTimeout() time.Duration {
 func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.BandwidthEstimator, error) {
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
-	se.SetSCTPMaxReceiveBufferSize(sctpReceiveBuffer)
+	se.SetSCTPMaxReceiveBufferSize(sctpPreauthReceiveBuffer) // grown after authentication
 	// pion doubles the retransmission timeout on every loss up to 60 s, so a few losses in a
 	// row stall a lossy path for seconds; capping it keeps recovery quick (see docs/session.md).
 	se.SetSCTPRTOMax(sctpRTOMax)

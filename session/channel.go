@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/datachannel"
 	"github.com/deskport/deskport/tempfork/webrtc"
-	"github.com/pion/datachannel"
 )
 
 // Flow control for detached data channels. pion's detached Write never blocks and queues without

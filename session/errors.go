@@ -14,3 +14,8 @@ var (
 	// ErrSignaling means a signaling message was malformed or out of order.
 	ErrSignaling = errors.New("session: bad signaling message")
 )
+
+// ErrTooManyPending means the host already has as many unauthenticated sessions as its Gate
+// allows, in total or from the viewer's address; the offer was refused before any peer
+// connection was built. A legitimate viewer retries in a few seconds.
+var ErrTooManyPending = errors.New("session: too many sessions are authenticating; retry in a few seconds")

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/tempfork/webrtc"
-	"github.com/hashicorp/yamux"
+	"github.com/deskport/deskport/tempfork/yamux"
 	"github.com/pion/interceptor/pkg/cc"
 
 	"github.com/deskport/deskport/auth"
@@ -355,13 +355,16 @@ func (c *Conn) binding() (local, remote [32]byte, err error) {
 	return local, sha256.Sum256(cert), nil
 }
 
-// authenticate runs fn on the auth channel with a read deadline at the handshake deadline.
-func (c *Conn) authenticate(ctx context.Context, fn func(*channelConn) error) error {
+// authenticate runs fn on the auth channel with a read deadline at the handshake deadline or
+// timeout after the channel opened, whichever comes first.
+func (c *Conn) authenticate(ctx context.Context, timeout time.Duration, fn func(*channelConn) error) error {
 	ch, err := c.waitChannel(ctx, c.authOpen)
 	if err != nil {
 		return err
 	}
 	c.auth = ch
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = ch.SetReadDeadline(dl)
 	}
@@ -458,6 +461,14 @@ func (c *Conn) openMux(ctx context.Context, open <-chan *channelConn, server boo
 	return ch, mux, nil
 }
 
+// growReceiveBuffer raises the SCTP receive buffer from its pre-authentication size to the full
+// one, once the peer has proven itself (api.go).
+func (c *Conn) growReceiveBuffer() {
+	if !c.pc.SCTP().SetMaxReceiveBufferSize(sctpReceiveBuffer) {
+		c.log.Warn("no SCTP association to grow the receive buffer of")
+	}
+}
+
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
@@ -508,7 +519,7 @@ func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.
 	if err != nil {
 		return nil, err
 	}
-	if err := c.dial(ctx, hostID, vc); err != nil {
+	if err := c.dial(ctx, cfg.authTimeout(), hostID, vc); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -516,7 +527,7 @@ func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.
 	return c, nil
 }
 
-func (c *Conn) dial(ctx context.Context, hostID string, vc auth.ViewerConfig) error {
+func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID string, vc auth.ViewerConfig) error {
 	descs := make(chan *signal.Message, 1)
 	c.wg.Add(1)
 	go c.receive(descs)
@@ -550,7 +561,7 @@ func (c *Conn) dial(ctx context.Context, hostID string, vc auth.ViewerConfig) er
 	case <-ctx.Done():
 		return fmt.Errorf("%w: the host did not answer", ErrHandshakeTimeout)
 	}
-	err = c.authenticate(ctx, func(ch *channelConn) error {
+	err = c.authenticate(ctx, authTimeout, func(ch *channelConn) error {
 		// On the viewer the local certificate is the viewer's and the remote one the host's.
 		viewerCert, hostCert, err := c.binding()
 		if err != nil {
@@ -562,6 +573,7 @@ func (c *Conn) dial(ctx context.Context, hostID string, vc auth.ViewerConfig) er
 			return err
 		}
 		c.Result = res
+		c.growReceiveBuffer()
 		return nil
 	})
 	if err != nil {
@@ -574,13 +586,24 @@ func (c *Conn) dial(ctx context.Context, hostID string, vc auth.ViewerConfig) er
 // Conn's Mux is ready for a tunnel.Server.
 func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc auth.HostConfig) (*Conn, error) {
 	log := cfg.logger()
+	if cfg.Gate != nil {
+		release, err := cfg.Gate.enter(cfg.Source)
+		if err != nil {
+			// Tell the viewer now, rather than let its set-up time out.
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = sig.Send(sctx, &signal.Message{Type: signal.TypeBye, Reason: "the host has too many sessions authenticating; retry in a few seconds"})
+			cancel()
+			return nil, err
+		}
+		defer release()
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.handshakeTimeout())
 	defer cancel()
 	c, err := newConn(&cfg, sig, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.accept(ctx, hostID, hc); err != nil {
+	if err := c.accept(ctx, cfg.authTimeout(), hostID, hc); err != nil {
 		c.lingerAuth()
 		c.Close()
 		return nil, err
@@ -589,7 +612,7 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 	return c, nil
 }
 
-func (c *Conn) accept(ctx context.Context, hostID string, hc auth.HostConfig) error {
+func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID string, hc auth.HostConfig) error {
 	descs := make(chan *signal.Message, 1)
 	c.wg.Add(1)
 	go c.receive(descs)
@@ -619,7 +642,25 @@ func (c *Conn) accept(ctx context.Context, hostID string, hc auth.HostConfig) er
 	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
 		return fmt.Errorf("session: send answer: %w", err)
 	}
-	err = c.authenticate(ctx, func(ch *channelConn) error {
+	// Until the viewer has proven itself, whatever arrives on the tunnel and interactive
+	// channels is read and dropped (drain.go); the drainers stop just before the host tells
+	// the viewer it is in, after which the viewer may start sending there.
+	drains := []*drainer{c.drain(c.tunnelOpen), c.drain(c.interactiveOpen)}
+	accepting := hc.Accepting
+	hc.Accepting = func() {
+		var dropped int64
+		for _, d := range drains {
+			dropped += d.halt()
+		}
+		if dropped > 0 {
+			c.log.Warn("dropped what the viewer sent before authenticating", "bytes", dropped)
+		}
+		c.growReceiveBuffer()
+		if accepting != nil {
+			accepting()
+		}
+	}
+	err = c.authenticate(ctx, authTimeout, func(ch *channelConn) error {
 		hostCert, viewerCert, err := c.binding()
 		if err != nil {
 			return err

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/yamux"
+	"github.com/deskport/deskport/tempfork/yamux"
 )
 
 // Client is the viewer side of the tunnel. Dial, ServeLocal and ServeSOCKS open streams; Remote

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hashicorp/yamux"
+	"github.com/deskport/deskport/tempfork/yamux"
 	"go.uber.org/goleak"
 	"golang.org/x/net/proxy"
 

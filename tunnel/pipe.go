@@ -23,16 +23,27 @@ func closeWrite(c net.Conn) error {
 	return c.Close()
 }
 
-// abort stops all pending I/O on c. A yamux stream's Close is only a half-close, so the
-// deadline is what unblocks a pending Read.
+// abort ends c in both directions at once and stops all pending I/O on it. A yamux stream's
+// Close is only a half-close (a FIN: the peer may go on sending and this side reading), so a
+// stream is reset instead: the peer's reads and writes fail at once and it tears down its own
+// end of the forward. A TCP connection is closed with a RST (no linger), so that its client
+// sees an aborted transfer as an error, not as a clean end of data. The deadline unblocks
+// pending I/O on anything else.
 func abort(c net.Conn) {
+	if r, ok := c.(interface{ Reset() error }); ok {
+		_ = r.Reset()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
 	_ = c.SetDeadline(time.Unix(1, 0))
 	_ = c.Close()
 }
 
 // pipe copies a→b and b→a until both directions end, propagating each EOF as a half-close, and
-// returns the bytes copied each way. An error in either direction, or ctx ending, aborts both.
-// Both conns are closed when pipe returns.
+// returns the bytes copied each way. An error in either direction — a failed read, or a failed
+// write because that end is gone (EPIPE, ECONNRESET, a reset stream) — or ctx ending aborts
+// both ends, so neither outlives the other. Both conns are closed when pipe returns.
 func pipe(ctx context.Context, a, b net.Conn) (aToB, bToA int64, err error) {
 	var once sync.Once
 	kill := func() { once.Do(func() { abort(a); abort(b) }) }
@@ -84,4 +95,43 @@ func copyHalf(dst, src net.Conn) (int64, error) {
 			return n, rerr
 		}
 	}
+}
+
+// Splice joins stream to a reader and a writer (the viewer's stdin and stdout in stdio mode) the
+// way a forward joins two connections: the end of r half-closes the stream, so the target sees
+// EOF and may still answer; a failed read of r or write to w, a reset by the peer, or ctx ending
+// resets the stream, so the host closes the target at once. Splice returns nil when r has ended
+// and everything the target sent was written to w, and otherwise the first error. A read of r
+// that is still blocked then cannot be interrupted: its goroutine ends when r does (stdin ends
+// with the process).
+func Splice(ctx context.Context, stream net.Conn, r io.Reader, w io.Writer) error {
+	stop := context.AfterFunc(ctx, func() { abort(stream) })
+	defer stop()
+	done := make(chan error, 2)
+	go func() {
+		_, err := io.Copy(stream, r)
+		if err == nil {
+			err = closeWrite(stream)
+		}
+		done <- err
+	}()
+	go func() {
+		_, err := io.Copy(w, stream)
+		done <- err
+	}()
+	var err error
+	for range 2 {
+		if err = <-done; err != nil {
+			break
+		}
+	}
+	if err != nil {
+		abort(stream)
+	} else {
+		_ = stream.Close()
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/yamux"
+	"github.com/deskport/deskport/tempfork/yamux"
 )
 
 // Server defaults.

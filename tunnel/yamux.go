@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/yamux"
+	"github.com/deskport/deskport/tempfork/yamux"
 )
 
 // yamux settings. See docs/tunnel.md for the reasoning.

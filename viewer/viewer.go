@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os/signal"
 	"sync"
+	"syscall"
 
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/identity"
@@ -232,7 +234,13 @@ func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 }
 
 // Stdio connects, opens one stream to target and joins it to in/out, for ssh's ProxyCommand.
+// When stdin ends the target sees EOF and its answer still comes back; when either end is gone
+// for good (stdout closed, the target reset) the stream is reset, so the host closes the target
+// at once.
 func Stdio(ctx context.Context, cfg Config, target string, in io.Reader, out io.Writer) error {
+	// Without this a write to a stdout whose reader exited kills the process with SIGPIPE before
+	// it can tell the host; with it the write fails with EPIPE and the stream is reset.
+	signal.Ignore(syscall.SIGPIPE)
 	conn, err := Connect(ctx, cfg)
 	if err != nil {
 		return err
@@ -243,37 +251,24 @@ func Stdio(ctx context.Context, cfg Config, target string, in io.Reader, out io.
 	if err != nil {
 		return err
 	}
-	defer stream.Close()
-	done := make(chan error, 2)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-conn.Done():
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
 	// The stdin reader cannot be interrupted; it ends with the process, which stdio is.
-	go func() {
-		_, err := io.Copy(stream, in)
-		// Half-close: a yamux stream's Close sends FIN and keeps reading, so the host's target
-		// sees EOF and may still answer.
-		stream.Close()
-		done <- err
-	}()
-	go func() {
-		_, err := io.Copy(out, stream)
-		done <- err
-	}()
+	err = tunnel.Splice(sctx, stream, in, out)
 	select {
-	case <-ctx.Done():
-		return nil
 	case <-conn.Done():
 		return errConnEnded
-	case err := <-done:
-		// The target's side ended (or stdin did and the reader follows): wait for the reader.
-		if err != nil {
-			return err
-		}
-		select {
-		case err = <-done:
-			return err
-		case <-conn.Done():
-			return nil
-		case <-ctx.Done():
-			return nil
-		}
+	default:
 	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }

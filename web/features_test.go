@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/yamux"
+	"github.com/deskport/deskport/tempfork/yamux"
 	"go.uber.org/goleak"
 
 	fileproto "github.com/deskport/deskport/files"

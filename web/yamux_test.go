@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/yamux"
+	"github.com/deskport/deskport/tempfork/yamux"
 	"go.uber.org/goleak"
 
 	"github.com/deskport/deskport/tunnel"

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/yamux"
+	"github.com/deskport/deskport/tempfork/yamux"
 
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/session"

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/datachannel"
 	"github.com/deskport/deskport/tempfork/webrtc"
-	"github.com/pion/datachannel"
 	"go.uber.org/goleak"
 
 	"github.com/deskport/deskport/identity"
@@ -152,6 +152,8 @@ type rawPeer struct {
 	pc   *webrtc.PeerConnection
 	sig  session.Signaler
 	open map[uint16]chan datachannel.ReadWriteCloserDeadliner
+	// dcs are the negotiated channels, for their BufferedAmount.
+	dcs map[uint16]*webrtc.DataChannel
 
 	descs chan *signal.Message
 
@@ -201,7 +203,8 @@ func newRawPeer(t testing.TB, sig session.Signaler, opts rawOptions) *rawPeer {
 		t.Fatal(err)
 	}
 	p := &rawPeer{pc: pc, sig: sig, open: map[uint16]chan datachannel.ReadWriteCloserDeadliner{},
-		descs: make(chan *signal.Message, 4), done: make(chan struct{}), Tracks: make(chan *webrtc.TrackRemote, 4)}
+		descs: make(chan *signal.Message, 4), done: make(chan struct{}), Tracks: make(chan *webrtc.TrackRemote, 4),
+		dcs: map[uint16]*webrtc.DataChannel{}}
 	negotiated := true
 	for _, id := range sessionChannels {
 		id := id
@@ -211,6 +214,7 @@ func newRawPeer(t testing.TB, sig session.Signaler, opts rawOptions) *rawPeer {
 		if err != nil {
 			t.Fatal(err)
 		}
+		p.dcs[id] = dc
 		p.onOpen(dc, ch)
 	}
 	for _, label := range opts.extra {

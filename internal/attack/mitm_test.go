@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/datachannel"
+	"github.com/deskport/deskport/tempfork/datachannel"
 
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/session"

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/deskport/deskport/tempfork/datachannel"
 	"github.com/deskport/deskport/tempfork/webrtc/pkg/rtcerr"
-	"github.com/pion/datachannel"
 	"github.com/pion/logging"
 )
 

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"syscall/js"
 
-	"github.com/pion/datachannel"
+	"github.com/deskport/deskport/tempfork/datachannel"
 )
 
 const dataChannelBufferSize = 16384 // Lowest common denominator among browsers

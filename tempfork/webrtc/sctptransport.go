@@ -13,10 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/datachannel"
+	"github.com/deskport/deskport/tempfork/sctp"
 	"github.com/deskport/deskport/tempfork/webrtc/pkg/rtcerr"
-	"github.com/pion/datachannel"
 	"github.com/pion/logging"
-	"github.com/pion/sctp"
 )
 
 const sctpMaxChannels = uint16(65535)
@@ -585,6 +585,32 @@ func (r *SCTPTransport) BufferedAmount() int {
 	}
 
 	return r.sctpAssociation.BufferedAmount()
+}
+
+// ReceiveWindows returns the running association's receive buffer size and the receive window
+// the peer advertised last (deskport: not in upstream); zeros without an association.
+func (r *SCTPTransport) ReceiveWindows() (local, peer uint32) {
+	r.lock.Lock()
+	defer r.lock.Unlock()
+	if r.sctpAssociation == nil {
+		return 0, 0
+	}
+
+	return r.sctpAssociation.MaxReceiveBufferSize(), r.sctpAssociation.RWND()
+}
+
+// SetMaxReceiveBufferSize changes the receive buffer of the running association (deskport: not
+// in upstream; SettingEngine.SetSCTPMaxReceiveBufferSize sets the size it starts with). It
+// reports whether there was an association to change.
+func (r *SCTPTransport) SetMaxReceiveBufferSize(size uint32) bool {
+	r.lock.Lock()
+	defer r.lock.Unlock()
+	if r.sctpAssociation == nil {
+		return false
+	}
+	r.sctpAssociation.SetMaxReceiveBufferSize(size)
+
+	return true
 }
 
 // GetSctpInit returns the current sctp-init attribute and caches the last created.
