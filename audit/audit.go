@@ -24,6 +24,8 @@ const (
 	TypeFile         = "file"
 	TypeClipboard    = "clipboard"
 	TypeRefused      = "refused"
+	// TypeNoPath is a viewer that no network path reached: nobody refused it.
+	TypeNoPath = "no_path"
 )
 
 // Event is one line of the log. Zero fields are left out of the line.

@@ -74,6 +74,14 @@ type Conn struct {
 	candMu               sync.Mutex
 	pendingCands         []webrtc.ICECandidateInit
 	remoteSet            bool
+	// descSent is closed once this end's offer or answer is on its way: candidates trickle only
+	// after it, so that they do not overtake it.
+	descSent chan struct{}
+	// loopback says whether loopback candidates may be used (Config.LoopbackOnly): otherwise
+	// the peer's are ignored, as ours are never gathered.
+	loopback bool
+	// tried records what ICE gathered and received, to say why set-up failed.
+	tried *iceAttempt
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -105,6 +113,9 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		failed:          make(chan error, 1),
 		done:            make(chan struct{}),
 		video:           cfg.Video,
+		descSent:        make(chan struct{}),
+		loopback:        cfg.LoopbackOnly,
+		tried:           newICEAttempt(cfg.ICEServers),
 	}
 	select {
 	case c.Estimator = <-estimators: // the interceptor is built with the peer connection
@@ -190,6 +201,11 @@ func (c *Conn) fail(err error) {
 
 func (c *Conn) sendCandidates(cands <-chan *webrtc.ICECandidate) {
 	defer c.wg.Done()
+	select {
+	case <-c.done:
+		return
+	case <-c.descSent:
+	}
 	for {
 		select {
 		case <-c.done:
@@ -197,6 +213,7 @@ func (c *Conn) sendCandidates(cands <-chan *webrtc.ICECandidate) {
 		case cand := <-cands:
 			m := &signal.Message{Type: signal.TypeCandidate, Candidate: toSignalCandidate(nil)}
 			if cand != nil {
+				c.tried.addLocal(cand.Typ, cand.Protocol)
 				init := cand.ToJSON()
 				m.Candidate = toSignalCandidate(&init)
 			}
@@ -270,6 +287,17 @@ func (c *Conn) receive(descs chan<- *signal.Message) {
 }
 
 func (c *Conn) addCandidate(cand webrtc.ICECandidateInit) {
+	typ, proto, ip, ok := parseCandidate(cand.Candidate)
+	if ok && ip.IsLoopback() && !c.loopback {
+		// A peer on another machine cannot be reached at our loopback address, and one on this
+		// machine also offers its other addresses; checks sent to loopback would only probe
+		// this machine's own ports.
+		c.log.Debug("ignoring a loopback ICE candidate", "candidate", cand.Candidate)
+		return
+	}
+	if ok {
+		c.tried.addRemote(typ, proto)
+	}
 	c.candMu.Lock()
 	defer c.candMu.Unlock()
 	if !c.remoteSet {
@@ -283,6 +311,7 @@ func (c *Conn) addCandidate(cand webrtc.ICECandidateInit) {
 
 func (c *Conn) setRemote(desc webrtc.SessionDescription) error {
 	c.mtu.peerMax.Store(advertisedDatagram(desc.SDP))
+	c.tried.addRemoteSDP(desc.SDP)
 	if err := c.pc.SetRemoteDescription(desc); err != nil {
 		return fmt.Errorf("%w: %v", ErrSignaling, err)
 	}
@@ -496,6 +525,7 @@ func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.
 		return nil, err
 	}
 	if err := c.dial(ctx, hostID, vc); err != nil {
+		err = c.setupError(err, "host")
 		c.Close()
 		return nil, err
 	}
@@ -524,6 +554,7 @@ func (c *Conn) dial(ctx context.Context, hostID string, vc auth.ViewerConfig) er
 	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: advertiseDatagram(offer.SDP)}); err != nil {
 		return fmt.Errorf("session: send offer: %w", err)
 	}
+	close(c.descSent)
 	select {
 	case s := <-descs:
 		if s.Type != signal.TypeAnswer {
@@ -568,6 +599,7 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 		return nil, err
 	}
 	if err := c.accept(ctx, hostID, hc); err != nil {
+		err = c.setupError(err, "viewer")
 		c.lingerAuth()
 		c.Close()
 		return nil, err
@@ -606,6 +638,7 @@ func (c *Conn) accept(ctx context.Context, hostID string, hc auth.HostConfig) er
 	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
 		return fmt.Errorf("session: send answer: %w", err)
 	}
+	close(c.descSent)
 	err = c.authenticate(ctx, func(ch *channelConn) error {
 		hostCert, viewerCert, err := c.binding()
 		if err != nil {

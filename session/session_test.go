@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +70,8 @@ type pairConfig struct {
 	authorize          bool
 	// stripViewerOffer removes the datagram-size attribute from the viewer's offer.
 	stripViewerOffer bool
+	// timeout is both ends' HandshakeTimeout (zero: the default).
+	timeout time.Duration
 }
 
 func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr error) {
@@ -82,7 +85,7 @@ func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr er
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		host, herr = Accept(ctx, hs, hostID, Config{Net: pc.hostNet, LoopbackOnly: pc.hostNet == nil}, auth.HostConfig{
+		host, herr = Accept(ctx, hs, hostID, Config{Net: pc.hostNet, LoopbackOnly: pc.hostNet == nil, HandshakeTimeout: pc.timeout}, auth.HostConfig{
 			Key: hostKey,
 			Authorized: func(k ed25519.PublicKey) (auth.Options, bool) {
 				return auth.Options{}, pc.authorize && bytes.Equal(k, viewerKey.Public().(ed25519.PublicKey))
@@ -94,7 +97,7 @@ func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr er
 	if pc.stripViewerOffer {
 		vsig = stripDatagram{vs}
 	}
-	viewer, verr = Dial(ctx, vsig, hostID, Config{Net: pc.viewerNet, LoopbackOnly: pc.viewerNet == nil}, auth.ViewerConfig{Key: viewerKey, Code: pc.code})
+	viewer, verr = Dial(ctx, vsig, hostID, Config{Net: pc.viewerNet, LoopbackOnly: pc.viewerNet == nil, HandshakeTimeout: pc.timeout}, auth.ViewerConfig{Key: viewerKey, Code: pc.code})
 	wg.Wait()
 	t.Cleanup(func() {
 		if viewer != nil {
@@ -296,5 +299,38 @@ func BenchmarkForwardLoopback(b *testing.B) {
 	b.ResetTimer()
 	if _, err := io.Copy(io.Discard, c); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestNoPathSaysWhy connects two ends over a simulated network that drops every packet, with no
+// STUN or TURN server: both must say that no network path was found, what was tried and what to
+// do, and the host must not call it a refused viewer.
+func TestNoPathSaysWhy(t *testing.T) {
+	vn, hn := lossyRouter(t, 0, 1)
+	_, _, verr, herr := connectPair(t, pairConfig{viewerNet: vn, hostNet: hn, authorize: true, timeout: 3 * time.Second})
+	for end, err := range map[string]error{"viewer": verr, "host": herr} {
+		var pe *PathError
+		if !errors.As(err, &pe) || !errors.Is(err, ErrConnectionFailed) {
+			t.Fatalf("%s: %v, want a PathError", end, err)
+		}
+		if errors.Is(err, auth.ErrUnauthorized) {
+			t.Fatalf("%s: a network failure reported as a refusal: %v", end, err)
+		}
+		msg := err.Error()
+		for _, want := range []string{
+			"no network path to the peer: this end offered host/udp candidates; the peer offered host/udp candidates",
+			"answered",
+			"no TURN relay on either end",
+			"start the rendezvous with --turn",
+			"no STUN server",
+		} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: %q lacks %q", end, msg, want)
+			}
+		}
+		if pe.Pairs == 0 || pe.Answered != 0 {
+			t.Errorf("%s: %d pairs checked, %d answered; want some checked, none answered", end, pe.Pairs, pe.Answered)
+		}
+		t.Logf("%s: %v", end, err)
 	}
 }
