@@ -97,6 +97,7 @@ type Lab struct {
 	mu    sync.Mutex
 	nss   []string
 	peers int
+	ports int
 	stun  *stunServer
 }
 
@@ -191,10 +192,15 @@ func (l *Lab) attach(ctx context.Context, role, ip string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := l.veth(ctx, ns, "natlab-up", l.inet, "natlab-"+role); err != nil {
+	// Bridge ports are numbered: interface names have at most 15 bytes.
+	l.mu.Lock()
+	l.ports++
+	port := fmt.Sprintf("natlab-p%d", l.ports)
+	l.mu.Unlock()
+	if err := l.veth(ctx, ns, "natlab-up", l.inet, port); err != nil {
 		return "", err
 	}
-	if err := l.ip(ctx, l.inet, "link", "set", "natlab-"+role, "master", "natlab-br"); err != nil {
+	if err := l.ip(ctx, l.inet, "link", "set", port, "master", "natlab-br"); err != nil {
 		return "", err
 	}
 	return ns, l.addr(ctx, ns, "natlab-up", ip+"/24")
@@ -266,9 +272,9 @@ func (l *Lab) AddPeer(ctx context.Context, role string, kind Kind) (*Node, error
 	return &Node{NS: ns, IP: ip, PublicIP: public, Kind: kind}, nil
 }
 
-// natRules is the router's ruleset: source NAT out of the internet side, and a forward chain
-// that lets the LAN out (all of it, or only DNS and TCP 443) and lets in only what conntrack
-// matched to a flow the LAN started.
+// natRules is the router's ruleset: source NAT out of the internet side, a forward chain that
+// lets the LAN out (all of it, or only DNS and TCP 443) and lets in only what conntrack matched
+// to a flow the LAN started, and an input chain that ignores the internet.
 func natRules(kind Kind) string {
 	masq := "masquerade"
 	if kind == Symmetric {
@@ -288,6 +294,16 @@ func natRules(kind Kind) string {
 		type filter hook forward priority filter; policy drop;
 		ct state established,related accept
 		` + out + `
+	}
+	# Unsolicited packets to the router are dropped, as home routers do. This also keeps their
+	# conntrack entries unconfirmed: an inbound check that reached the router before the LAN
+	# peer's own packet would otherwise hold the port that packet's mapping needs, and the
+	# mapping would move to another port.
+	chain input {
+		type filter hook input priority filter; policy drop;
+		ct state established,related accept
+		iif "lo" accept
+		iifname "natlab-lan" accept
 	}
 }
 `
