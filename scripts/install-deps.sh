@@ -17,7 +17,8 @@ set -euo pipefail
 #   xterm x11-apps                 something to see in `make demo`'s virtual display; typing tests
 #   xclip                          the host side of clipboard sync (X11 selections)
 #   pkg-config                     cgo finds the libraries above
-PKGS=(openssh-server openssh-client curl pkg-config
+#   nftables iproute2              the NAT lab (internal/netlab): NAT routers and namespaces
+PKGS=(openssh-server openssh-client curl pkg-config nftables iproute2
   libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev libxtst-dev
   libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip)
 

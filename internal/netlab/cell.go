@@ -53,6 +53,8 @@ type Result struct {
 	Path string
 	// Bytes is how many bytes arrived (all of them, byte-exact, when Run returns no error).
 	Bytes int
+	// HostOutput and ViewerOutput are what the host and the viewer printed and logged.
+	HostOutput, ViewerOutput string
 }
 
 // Run builds a lab for cell, starts the rendezvous (with the TURN relay when relay is set), the
@@ -74,9 +76,16 @@ func Run(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []by
 	var procs []*proc
 	defer func() {
 		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop()
-			if err != nil {
-				logf("%s output:\n%s", procs[i].name, procs[i].output())
+			p := procs[i]
+			p.stop()
+			switch p.name {
+			case "host":
+				res.HostOutput = p.output()
+			case "viewer":
+				res.ViewerOutput = p.output()
+			}
+			if err != nil && logf != nil {
+				logf("%s output:\n%s", p.name, p.output())
 			}
 		}
 	}()
@@ -174,6 +183,10 @@ func Run(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []by
 	}
 	m, err := viewer.waitFor(ctx, `path (\S+),`)
 	if err != nil {
+		// Let the host report the failed session too before it is stopped.
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, _ = host.waitFor(wctx, `no network path to the viewer|viewer refused|viewer connected`)
+		cancel()
 		return res, err
 	}
 	res.Path = m[1]

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,5 +88,36 @@ func TestNATLab(t *testing.T) {
 					cell, res.Setup.Round(time.Millisecond), res.Path, res.Bytes)
 			})
 		}
+	}
+}
+
+// TestNATLabNoRelayExplains runs a cell that needs a relay without one: both ends must say that
+// no network path was found and that a TURN relay is the fix, and the host must not call the
+// viewer refused.
+func TestNATLabNoRelayExplains(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skipf("skipping the NAT lab: %v", err)
+	}
+	if testing.Short() {
+		t.Skip("waits out a 30 s connection set-up")
+	}
+	b := build(t)
+	cell := Cell{Host: Symmetric, Viewer: Symmetric}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	res, err := Run(ctx, b, cell, false, []byte("x"), nil)
+	if err == nil {
+		t.Fatalf("%s connected without a relay (path %s); the lab's NATs are not symmetric", cell, res.Path)
+	}
+	for _, want := range []string{"no network path to the peer", "the peer offered host/udp, srflx/udp candidates", "start the rendezvous with --turn"} {
+		if !strings.Contains(res.ViewerOutput, want) {
+			t.Errorf("the viewer did not say %q:\n%s", want, res.ViewerOutput)
+		}
+	}
+	if !strings.Contains(res.HostOutput, "no network path to the viewer") || !strings.Contains(res.HostOutput, "start the rendezvous with --turn") {
+		t.Errorf("the host did not log the missing path and its fix:\n%s", res.HostOutput)
+	}
+	if strings.Contains(res.HostOutput, "viewer refused") {
+		t.Errorf("the host called a network failure a refused viewer:\n%s", res.HostOutput)
 	}
 }
