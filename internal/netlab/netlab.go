@@ -138,11 +138,14 @@ func New(ctx context.Context) (l *Lab, err error) {
 	if err := l.ip(ctx, l.inet, "link", "set", "natlab-br", "up"); err != nil {
 		return nil, err
 	}
-	rv, err := l.attach(ctx, "rv", RendezvousIP)
+	// The relay's address comes first, so that it is the one the kernel picks as the source of
+	// what a socket bound to the wildcard address sends (a TURN relay's relayed packets): a
+	// NAT in front of a peer lets in only packets from the address the peer sent to.
+	rv, err := l.attach(ctx, "rv", RelayIP)
 	if err != nil {
 		return nil, err
 	}
-	if err := l.ip(ctx, rv, "addr", "add", RelayIP+"/24", "dev", "natlab-up"); err != nil {
+	if err := l.ip(ctx, rv, "addr", "add", RendezvousIP+"/24", "dev", "natlab-up"); err != nil {
 		return nil, err
 	}
 	stunNS, err := l.attach(ctx, "stun", STUNIP)
@@ -165,7 +168,9 @@ func (l *Lab) STUNURL() string { return "stun:" + STUNIP + ":3478" }
 
 func (l *Lab) nsName(role string) string { return "natlab-" + l.id + "-" + role }
 
-// newNS creates a namespace with loopback up and IPv6 off (no link-local candidates).
+// newNS creates a namespace with loopback up. IPv6 stays on only in the rendezvous's namespace
+// (servers listening on ":port" get a dual-stack socket, which answers IPv4 only with IPv6 on);
+// elsewhere it is off, so that peers gather no link-local candidates.
 func (l *Lab) newNS(ctx context.Context, role string) (string, error) {
 	name := l.nsName(role)
 	if err := run(ctx, "ip", "netns", "add", name); err != nil {
@@ -174,11 +179,12 @@ func (l *Lab) newNS(ctx context.Context, role string) (string, error) {
 	l.mu.Lock()
 	l.nss = append(l.nss, name)
 	l.mu.Unlock()
-	for _, args := range [][]string{
-		{"sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
-		{"sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"},
-		{"ip", "link", "set", "lo", "up"},
-	} {
+	cmds := [][]string{{"ip", "link", "set", "lo", "up"}}
+	if role != "rv" {
+		cmds = append(cmds, []string{"sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
+			[]string{"sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"})
+	}
+	for _, args := range cmds {
 		if err := run(ctx, "ip", append([]string{"netns", "exec", name}, args...)...); err != nil {
 			return "", err
 		}

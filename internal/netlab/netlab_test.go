@@ -77,6 +77,10 @@ func TestNATLab(t *testing.T) {
 		t.Skip("the NAT lab starts 16 labs of real binaries")
 	}
 	b := build(t)
+	if rv := os.Getenv("NATLAB_RENDEZVOUS"); rv != "" {
+		// Another rendezvous build (one with the TURN relay, say) against this host and viewer.
+		b.Rendezvous = rv
+	}
 	turn := b.HasTURN()
 	payload := make([]byte, 2<<20)
 	rand.NewChaCha8([32]byte{5}).Read(payload)
