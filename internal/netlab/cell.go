@@ -181,7 +181,7 @@ func Run(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []by
 	if err != nil {
 		return res, err
 	}
-	m, err := viewer.waitFor(ctx, `path (\S+),`)
+	m, err := viewer.waitFor(ctx, `path ([^,]+),`)
 	if err != nil {
 		// Let the host report the failed session too before it is stopped.
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
