@@ -28,13 +28,16 @@ const (
 // ICE nomination waits (docs/session.md). The viewer, which controls ICE, nominates the best
 // pair that has answered a check once that pair's candidate types have waited this long since
 // checks began; nomination is final, so these trade set-up time against taking a worse path
-// than one that would have answered a moment later. pion pings every pair each 200 ms and picks
-// the highest-priority answered pair, so a host or reflexive pair that answers in the same round
-// as a worse one still wins: they need no wait (pion: 0, 500 ms, 1 s). A relayed pair waits
-// 1 s (pion: 2 s), about five check rounds in which a direct pair across NATs gets through.
+// than one that would have answered a moment later. pion pings every pair about every 200 ms and
+// picks the highest-priority answered pair. Host and peer-reflexive pairs (a peer-reflexive
+// candidate is a NATted peer's address, or a host candidate not yet signaled) are taken at once;
+// a server-reflexive one waits one check round, so that on a LAN the host pair, which gets
+// bigger packets (mtu.go), wins over the same path seen through a reflexive candidate. A relayed
+// pair waits 1 s, about five rounds in which a direct pair across NATs gets through.
+// pion's defaults: 0, 500 ms, 1 s, 2 s.
 const (
 	hostAcceptanceWait  = 0
-	srflxAcceptanceWait = 0
+	srflxAcceptanceWait = 200 * time.Millisecond
 	prflxAcceptanceWait = 0
 	relayAcceptanceWait = time.Second
 )
