@@ -219,4 +219,3 @@ func Run(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []by
 	}
 	return res, nil
 }
-
