@@ -334,3 +334,57 @@ func TestNoPathSaysWhy(t *testing.T) {
 		t.Logf("%s: %v", end, err)
 	}
 }
+
+// offerFirstSignaler holds the offer in Send for a while, which is when gathering produces the
+// first candidates: a candidate sent before the offer's Send returned could overtake it on the
+// way to the host (a rendezvous client queues each Send on its own).
+type offerFirstSignaler struct {
+	mu        sync.Mutex
+	sent      []signal.Type
+	overtook  bool
+	candidate chan struct{} // closed at the first candidate
+	once      sync.Once
+	recv      chan *signal.Message
+}
+
+func (s *offerFirstSignaler) Send(ctx context.Context, m *signal.Message) error {
+	s.mu.Lock()
+	s.sent = append(s.sent, m.Type)
+	s.mu.Unlock()
+	if m.Type == signal.TypeCandidate {
+		s.once.Do(func() { close(s.candidate) })
+	}
+	if m.Type == signal.TypeOffer {
+		select {
+		case <-s.candidate:
+			s.mu.Lock()
+			s.overtook = true
+			s.mu.Unlock()
+		case <-time.After(500 * time.Millisecond): // a loopback candidate is gathered in a few ms
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+func (s *offerFirstSignaler) Recv() <-chan *signal.Message { return s.recv }
+
+// TestCandidatesFollowOffer checks that a viewer trickles its candidates only after its offer
+// is sent, so that they cannot reach the host first.
+func TestCandidatesFollowOffer(t *testing.T) {
+	sig := &offerFirstSignaler{candidate: make(chan struct{}), recv: make(chan *signal.Message)}
+	hostKey := newKey(t)
+	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
+	_, err := Dial(context.Background(), sig, hostID, Config{LoopbackOnly: true, HandshakeTimeout: time.Second}, auth.ViewerConfig{Key: newKey(t)})
+	if !errors.Is(err, ErrHandshakeTimeout) {
+		t.Fatalf("Dial with no host: %v, want a set-up timeout", err)
+	}
+	sig.mu.Lock()
+	defer sig.mu.Unlock()
+	if sig.overtook {
+		t.Fatal("a candidate was sent while the offer was still being sent")
+	}
+	if len(sig.sent) < 2 || sig.sent[0] != signal.TypeOffer {
+		t.Fatalf("sent %v, want the offer first and then candidates", sig.sent)
+	}
+}
