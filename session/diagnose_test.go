@@ -3,6 +3,8 @@ package session
 import (
 	"strings"
 	"testing"
+
+	"github.com/pion/webrtc/v4"
 )
 
 func TestParseCandidate(t *testing.T) {
@@ -43,4 +45,47 @@ func FuzzParseCandidate(f *testing.F) {
 		a.addRemoteSDP(s)
 		_ = a.explain(nil, 0, 0, "peer").Error()
 	})
+}
+
+// TestPathAdvice checks the advice for each way set-up can fail before a path is found.
+func TestPathAdvice(t *testing.T) {
+	stun := []webrtc.ICEServer{{URLs: []string{"stun:rv.example:3478"}}}
+	turn := []webrtc.ICEServer{{URLs: []string{"stun:rv.example:3478", "turn:rv.example:3478"}}}
+	for _, tc := range []struct {
+		name          string
+		servers       []webrtc.ICEServer
+		local, remote []string // "type/proto"
+		want          []string
+	}{
+		{"two symmetric NATs, no relay", stun, []string{"host/udp", "srflx/udp"}, []string{"host/udp", "srflx/udp"},
+			[]string{"no TURN relay on either end", "start the rendezvous with --turn"}},
+		{"no STUN at all", nil, []string{"host/udp"}, []string{"host/udp"},
+			[]string{"no TURN relay", "this end has no STUN server"}},
+		{"UDP blocked here", stun, []string{"host/udp"}, []string{"host/udp", "srflx/udp"},
+			[]string{"the STUN server (stun:rv.example:3478) did not answer: UDP from here is blocked"}},
+		{"TURN gave nothing", turn, []string{"host/udp", "srflx/udp"}, []string{"host/udp", "srflx/udp"},
+			[]string{"the TURN server (turn:rv.example:3478) gave this end no relay address"}},
+		{"relays on both ends", turn, []string{"host/udp", "relay/udp"}, []string{"host/udp", "relay/udp"},
+			[]string{"even the relays did not connect"}},
+		{"silent peer", stun, []string{"host/udp", "srflx/udp"}, nil,
+			[]string{"the host sent no candidates", "; the peer offered no candidates"}},
+	} {
+		a := newICEAttempt(tc.servers)
+		for _, l := range tc.local {
+			typ, proto, _ := strings.Cut(l, "/")
+			a.mu.Lock()
+			a.local[typ+"/"+proto] = true
+			a.mu.Unlock()
+		}
+		for _, r := range tc.remote {
+			typ, proto, _ := strings.Cut(r, "/")
+			a.addRemote(typ, proto)
+		}
+		msg := a.explain(ErrHandshakeTimeout, 4, 0, "host").Error()
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: %q lacks %q", tc.name, msg, w)
+			}
+		}
+	}
 }
