@@ -115,6 +115,8 @@ func TestNATLabNoRelayExplains(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out a 30 s connection set-up")
 	}
+	// It mostly waits, so it runs beside the cells.
+	t.Parallel()
 	b := build(t)
 	cell := Cell{Host: Symmetric, Viewer: Symmetric}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
