@@ -27,6 +27,8 @@ const (
 	// TypeAbuse records that the host ended a session for abuse (streams opened far over the
 	// rate limit); it is written once per session.
 	TypeAbuse = "abuse"
+	// TypeNoPath is a viewer that no network path reached: nobody refused it.
+	TypeNoPath = "no_path"
 )
 
 // Event is one line of the log. Zero fields are left out of the line.

@@ -289,6 +289,12 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		Authorized: a.authorized,
 		Codes:      a.codes,
 	})
+	if errors.Is(err, session.ErrConnectionFailed) {
+		// The network failed, not the viewer: it never got as far as authenticating.
+		log.Warn("no network path to the viewer", "err", err)
+		a.audit.Record(audit.Event{Type: audit.TypeNoPath, Session: s.ID(), Remote: s.ViewerAddr(), Error: err.Error()})
+		return
+	}
 	if err != nil {
 		log.Warn("viewer refused", "err", err)
 		a.audit.Record(audit.Event{Type: audit.TypeRefused, Session: s.ID(), Remote: s.ViewerAddr(), Error: err.Error()})

@@ -351,7 +351,9 @@ type clientConn struct {
 	mu       sync.Mutex
 	sessions map[string]*Session
 	ended    map[string]struct{} // host: sessions closed here, so that a late offer does not revive them
+	early    earlyCandidates     // host: candidates that arrived before their session's offer
 	lastErr  *RefusedError
+	now      func() time.Time // the clock for early's expiry; tests replace it
 
 	done chan struct{} // closed when the reader returns
 	err  error         // why the reader returned; valid after done
@@ -364,6 +366,7 @@ func newClientConn(ws *websocket.Conn, log *slog.Logger) *clientConn {
 		sessions: make(map[string]*Session),
 		ended:    make(map[string]struct{}),
 		done:     make(chan struct{}),
+		now:      time.Now,
 	}
 }
 
@@ -430,16 +433,29 @@ func (c *clientConn) dispatch(m *signal.Message) {
 	c.mu.Lock()
 	s := c.sessions[m.Session]
 	isNew := false
-	if s == nil && m.Type == signal.TypeOffer && c.onOffer != nil {
-		if _, gone := c.ended[m.Session]; !gone {
-			ice := m.ICEServers
-			if ice == nil {
-				ice = c.ice
-			}
-			s = newSession(c, m.Session, "", ice, m.ViewerAddr, false)
-			c.sessions[s.id] = s
-			isNew = true
+	var held []*signal.Message
+	_, gone := c.ended[m.Session]
+	switch {
+	case s != nil || c.onOffer == nil || gone:
+	case m.Type == signal.TypeOffer:
+		ice := m.ICEServers
+		if ice == nil {
+			ice = c.ice
 		}
+		s = newSession(c, m.Session, "", ice, m.ViewerAddr, false)
+		c.sessions[s.id] = s
+		isNew = true
+		held = c.early.take(m.Session, c.now())
+	case m.Type == signal.TypeCandidate:
+		// The viewer's candidates overtook its offer: keep them for when it arrives.
+		ok := c.early.add(m, c.now())
+		c.mu.Unlock()
+		if !ok {
+			c.log.Warn("dropping an ICE candidate that arrived before its offer: too many held", "session", m.Session)
+		}
+		return
+	default:
+		c.early.drop(m.Session) // a bye or error: its offer is not coming
 	}
 	c.mu.Unlock()
 	if s == nil {
@@ -447,6 +463,12 @@ func (c *clientConn) dispatch(m *signal.Message) {
 		return
 	}
 	s.deliver(m)
+	for _, h := range held {
+		s.deliver(h)
+	}
+	if len(held) > 0 {
+		c.log.Debug("applied ICE candidates that arrived before the offer", "session", s.id, "count", len(held))
+	}
 	if m.Type == signal.TypeBye || (m.Type == signal.TypeError && m.Code == signal.CodeUnknownSession) {
 		s.end()
 	}

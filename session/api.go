@@ -29,6 +29,23 @@ const (
 	sctpCwndStep             = 16 << 10
 )
 
+// ICE nomination waits (docs/session.md). The viewer, which controls ICE, nominates the best
+// pair that has answered a check once that pair's candidate types have waited this long since
+// checks began; nomination is final, so these trade set-up time against taking a worse path
+// than one that would have answered a moment later. pion pings every pair about every 200 ms and
+// picks the highest-priority answered pair. Host and peer-reflexive pairs (a peer-reflexive
+// candidate is a NATted peer's address, or a host candidate not yet signaled) are taken at once;
+// a server-reflexive one waits one check round, so that on a LAN the host pair, which gets
+// bigger packets (mtu.go), wins over the same path seen through a reflexive candidate. A relayed
+// pair waits 1 s, about five rounds in which a direct pair across NATs gets through.
+// pion's defaults: 0, 500 ms, 1 s, 2 s.
+const (
+	hostAcceptanceWait  = 0
+	srflxAcceptanceWait = 200 * time.Millisecond
+	prflxAcceptanceWait = 0
+	relayAcceptanceWait = time.Second
+)
+
 // Config holds the settings shared by both ends of a session.
 type Config struct {
 	// ICEServers are the STUN/TURN servers, normally handed out by the rendezvous.
@@ -100,7 +117,15 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	// Bigger SCTP packets where the path carries them (mtu.go); read whole datagrams that big.
 	se.SetSCTPMTUSelector(mtu.sctpMTU)
 	se.SetReceiveMTU(maxDatagram)
-	se.SetIncludeLoopbackCandidate(true)
+	// Loopback candidates only for LoopbackOnly: a peer on another machine cannot use them, and
+	// one on this machine reaches our other addresses through the kernel's loopback path anyway
+	// (the same 8124-byte packets, mtu.go), so sending them would only tell strangers about
+	// ports on this machine.
+	se.SetIncludeLoopbackCandidate(c.LoopbackOnly)
+	se.SetHostAcceptanceMinWait(hostAcceptanceWait)
+	se.SetSrflxAcceptanceMinWait(srflxAcceptanceWait)
+	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
+	se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
 	se.LoggerFactory = slogFactory{l: c.logger()}
 	if c.LoopbackOnly {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })

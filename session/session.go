@@ -76,6 +76,14 @@ type Conn struct {
 	pendingCands         []webrtc.ICECandidateInit
 	remoteSet            bool
 	lateDescs            atomic.Int64 // descriptions after the first, ignored
+	// descSent is closed once this end's offer or answer is on its way: candidates trickle only
+	// after it, so that they do not overtake it.
+	descSent chan struct{}
+	// loopback says whether loopback candidates may be used (Config.LoopbackOnly): otherwise
+	// the peer's are ignored, as ours are never gathered.
+	loopback bool
+	// tried records what ICE gathered and received, to say why set-up failed.
+	tried *iceAttempt
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -107,6 +115,9 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		failed:          make(chan error, 1),
 		done:            make(chan struct{}),
 		video:           cfg.Video,
+		descSent:        make(chan struct{}),
+		loopback:        cfg.LoopbackOnly,
+		tried:           newICEAttempt(cfg.ICEServers),
 	}
 	select {
 	case c.Estimator = <-estimators: // the interceptor is built with the peer connection
@@ -192,6 +203,11 @@ func (c *Conn) fail(err error) {
 
 func (c *Conn) sendCandidates(cands <-chan *webrtc.ICECandidate) {
 	defer c.wg.Done()
+	select {
+	case <-c.done:
+		return
+	case <-c.descSent:
+	}
 	for {
 		select {
 		case <-c.done:
@@ -199,6 +215,7 @@ func (c *Conn) sendCandidates(cands <-chan *webrtc.ICECandidate) {
 		case cand := <-cands:
 			m := &signal.Message{Type: signal.TypeCandidate, Candidate: toSignalCandidate(nil)}
 			if cand != nil {
+				c.tried.addLocal(cand.Typ, cand.Protocol)
 				init := cand.ToJSON()
 				m.Candidate = toSignalCandidate(&init)
 			}
@@ -279,6 +296,17 @@ func (c *Conn) receive(descs chan<- *signal.Message) {
 }
 
 func (c *Conn) addCandidate(cand webrtc.ICECandidateInit) {
+	typ, proto, ip, ok := parseCandidate(cand.Candidate)
+	if ok && ip.IsLoopback() && !c.loopback {
+		// A peer on another machine cannot be reached at our loopback address, and one on this
+		// machine also offers its other addresses; checks sent to loopback would only probe
+		// this machine's own ports.
+		c.log.Debug("ignoring a loopback ICE candidate", "candidate", cand.Candidate)
+		return
+	}
+	if ok {
+		c.tried.addRemote(typ, proto)
+	}
 	c.candMu.Lock()
 	defer c.candMu.Unlock()
 	if !c.remoteSet {
@@ -292,6 +320,7 @@ func (c *Conn) addCandidate(cand webrtc.ICECandidateInit) {
 
 func (c *Conn) setRemote(desc webrtc.SessionDescription) error {
 	c.mtu.peerMax.Store(advertisedDatagram(desc.SDP))
+	c.tried.addRemoteSDP(desc.SDP)
 	if err := c.pc.SetRemoteDescription(desc); err != nil {
 		return fmt.Errorf("%w: %v", ErrSignaling, err)
 	}
@@ -520,6 +549,7 @@ func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.
 		return nil, err
 	}
 	if err := c.dial(ctx, cfg.authTimeout(), hostID, vc); err != nil {
+		err = c.setupError(err, "host")
 		c.Close()
 		return nil, err
 	}
@@ -548,6 +578,7 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: advertiseDatagram(offer.SDP)}); err != nil {
 		return fmt.Errorf("session: send offer: %w", err)
 	}
+	close(c.descSent)
 	select {
 	case s := <-descs:
 		if s.Type != signal.TypeAnswer {
@@ -604,6 +635,7 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 		return nil, err
 	}
 	if err := c.accept(ctx, cfg.authTimeout(), hostID, hc); err != nil {
+		err = c.setupError(err, "viewer")
 		c.lingerAuth()
 		c.Close()
 		return nil, err
@@ -642,6 +674,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
 		return fmt.Errorf("session: send answer: %w", err)
 	}
+	close(c.descSent)
 	// Until the viewer has proven itself, whatever arrives on the tunnel and interactive
 	// channels is read and dropped (drain.go); the drainers stop just before the host tells
 	// the viewer it is in, after which the viewer may start sending there.

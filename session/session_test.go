@@ -76,6 +76,8 @@ type pairConfig struct {
 	// toViewer and toHost, when set, get the raw signaling channels towards each side, as the
 	// rendezvous holds them.
 	toViewer, toHost *chan<- *signal.Message
+	// timeout is both ends' HandshakeTimeout (zero: the default).
+	timeout time.Duration
 }
 
 func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr error) {
@@ -95,7 +97,7 @@ func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr er
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		host, herr = Accept(ctx, hs, hostID, Config{Net: pc.hostNet, LoopbackOnly: pc.hostNet == nil, Logger: pc.hostLog}, auth.HostConfig{
+		host, herr = Accept(ctx, hs, hostID, Config{Net: pc.hostNet, LoopbackOnly: pc.hostNet == nil, Logger: pc.hostLog, HandshakeTimeout: pc.timeout}, auth.HostConfig{
 			Key: hostKey,
 			Authorized: func(k ed25519.PublicKey) (auth.Options, bool) {
 				return auth.Options{}, pc.authorize && bytes.Equal(k, viewerKey.Public().(ed25519.PublicKey))
@@ -107,7 +109,7 @@ func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr er
 	if pc.stripViewerOffer {
 		vsig = stripDatagram{vs}
 	}
-	viewer, verr = Dial(ctx, vsig, hostID, Config{Net: pc.viewerNet, LoopbackOnly: pc.viewerNet == nil, Logger: pc.viewerLog}, auth.ViewerConfig{Key: viewerKey, Code: pc.code})
+	viewer, verr = Dial(ctx, vsig, hostID, Config{Net: pc.viewerNet, LoopbackOnly: pc.viewerNet == nil, Logger: pc.viewerLog, HandshakeTimeout: pc.timeout}, auth.ViewerConfig{Key: viewerKey, Code: pc.code})
 	wg.Wait()
 	t.Cleanup(func() {
 		if viewer != nil {
@@ -362,4 +364,91 @@ func TestLateDescriptionIgnored(t *testing.T) {
 		t.Errorf("ignored: viewer %d, host %d; want 2 and 1", v, h)
 	}
 	forwardThrough(t, viewer, host, payload(1<<20))
+}
+
+// TestNoPathSaysWhy connects two ends over a simulated network that drops every packet, with no
+// STUN or TURN server: both must say that no network path was found, what was tried and what to
+// do, and the host must not call it a refused viewer.
+func TestNoPathSaysWhy(t *testing.T) {
+	vn, hn := lossyRouter(t, 0, 1)
+	_, _, verr, herr := connectPair(t, pairConfig{viewerNet: vn, hostNet: hn, authorize: true, timeout: 3 * time.Second})
+	for end, err := range map[string]error{"viewer": verr, "host": herr} {
+		var pe *PathError
+		if !errors.As(err, &pe) || !errors.Is(err, ErrConnectionFailed) {
+			t.Fatalf("%s: %v, want a PathError", end, err)
+		}
+		if errors.Is(err, auth.ErrUnauthorized) {
+			t.Fatalf("%s: a network failure reported as a refusal: %v", end, err)
+		}
+		msg := err.Error()
+		for _, want := range []string{
+			"no network path to the peer: this end offered host/udp candidates; the peer offered host/udp candidates",
+			"answered",
+			"no TURN relay on either end",
+			"start the rendezvous with --turn",
+			"no STUN server",
+		} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: %q lacks %q", end, msg, want)
+			}
+		}
+		if pe.Pairs == 0 || pe.Answered != 0 {
+			t.Errorf("%s: %d pairs checked, %d answered; want some checked, none answered", end, pe.Pairs, pe.Answered)
+		}
+		t.Logf("%s: %v", end, err)
+	}
+}
+
+// offerFirstSignaler holds the offer in Send for a while, which is when gathering produces the
+// first candidates: a candidate sent before the offer's Send returned could overtake it on the
+// way to the host (a rendezvous client queues each Send on its own).
+type offerFirstSignaler struct {
+	mu        sync.Mutex
+	sent      []signal.Type
+	overtook  bool
+	candidate chan struct{} // closed at the first candidate
+	once      sync.Once
+	recv      chan *signal.Message
+}
+
+func (s *offerFirstSignaler) Send(ctx context.Context, m *signal.Message) error {
+	s.mu.Lock()
+	s.sent = append(s.sent, m.Type)
+	s.mu.Unlock()
+	if m.Type == signal.TypeCandidate {
+		s.once.Do(func() { close(s.candidate) })
+	}
+	if m.Type == signal.TypeOffer {
+		select {
+		case <-s.candidate:
+			s.mu.Lock()
+			s.overtook = true
+			s.mu.Unlock()
+		case <-time.After(500 * time.Millisecond): // a loopback candidate is gathered in a few ms
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+func (s *offerFirstSignaler) Recv() <-chan *signal.Message { return s.recv }
+
+// TestCandidatesFollowOffer checks that a viewer trickles its candidates only after its offer
+// is sent, so that they cannot reach the host first.
+func TestCandidatesFollowOffer(t *testing.T) {
+	sig := &offerFirstSignaler{candidate: make(chan struct{}), recv: make(chan *signal.Message)}
+	hostKey := newKey(t)
+	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
+	_, err := Dial(context.Background(), sig, hostID, Config{LoopbackOnly: true, HandshakeTimeout: time.Second}, auth.ViewerConfig{Key: newKey(t)})
+	if !errors.Is(err, ErrHandshakeTimeout) {
+		t.Fatalf("Dial with no host: %v, want a set-up timeout", err)
+	}
+	sig.mu.Lock()
+	defer sig.mu.Unlock()
+	if sig.overtook {
+		t.Fatal("a candidate was sent while the offer was still being sent")
+	}
+	if len(sig.sent) < 2 || sig.sent[0] != signal.TypeOffer {
+		t.Fatalf("sent %v, want the offer first and then candidates", sig.sent)
+	}
 }
