@@ -73,6 +73,9 @@ type Config struct {
 	MaxBitrate int64
 	// Realm is the TURN realm. Default "deskport".
 	Realm string
+
+	// testHookDrop, when set, is called for every packet a relay socket drops.
+	testHookDrop func()
 }
 
 // Validate refuses unusable settings.
@@ -369,6 +372,9 @@ type relayConn struct {
 func (c *relayConn) allow(n int, peer net.Addr) bool {
 	if !c.s.peerOK(peer) || (c.u.limit != nil && !c.u.limit.AllowN(time.Now(), n)) {
 		c.dropped.Add(1)
+		if h := c.s.cfg.testHookDrop; h != nil {
+			h()
+		}
 		return false
 	}
 	c.relayed.Add(int64(n))
