@@ -55,7 +55,7 @@ func (c *ICEConfig) validate(static int) error {
 		}
 	}
 	if needSecret && len(c.Secret) < turncred.MinSecretBytes {
-		errs = append(errs, fmt.Errorf("ICE: TURN credentials need a secret of at least %d bytes", turncred.MinSecretBytes))
+		errs = append(errs, fmt.Errorf("ICE: handing out TURN credentials needs a shared secret of at least %d bytes (rendezvous --turn-secret-file)", turncred.MinSecretBytes))
 	}
 	if c.CredentialTTL < 0 {
 		errs = append(errs, fmt.Errorf("ICE.CredentialTTL is negative (%v)", c.CredentialTTL))

@@ -29,6 +29,10 @@ const (
 type Config struct {
 	// ICEServers are the STUN/TURN servers, normally handed out by the rendezvous.
 	ICEServers []webrtc.ICEServer
+	// RelayOnly uses relayed candidates only (ICETransportPolicy relay): every packet goes
+	// through a TURN server, which hides each end's addresses from the other and works where
+	// only the relay is reachable. It needs a turn: or turns: server in ICEServers.
+	RelayOnly bool
 	// LoopbackOnly limits ICE to loopback addresses. Tests use it so that no packet leaves the
 	// machine; real users never need it.
 	LoopbackOnly bool

@@ -19,6 +19,7 @@ func NewCommand() *cobra.Command {
 		stun   []string
 		cfg    rendezvous.Config
 		lf     logflags.Flags
+		ice    iceFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "rendezvous",
@@ -27,7 +28,9 @@ func NewCommand() *cobra.Command {
 and ICE candidates between the two and hands out STUN/TURN servers; it never carries a session's
 data and cannot authenticate as either end (the peers authenticate each other end to end).`,
 		Example: `  rendezvous --listen 127.0.0.1:8080
-  rendezvous --listen :8080 --stun stun:stun.example.com:3478 --log-format json`,
+  rendezvous --listen :8080 --stun stun:stun.example.com:3478 --log-format json
+  rendezvous --listen :8080 --turn --public-ip 203.0.113.7 --turn-relay-ports 49152-49999
+  rendezvous --listen :8080 --turn-secret-file /etc/deskport/turn-secret --ice-server turns:turn.example.com:443?transport=tcp`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -40,6 +43,14 @@ data and cannot authenticate as either end (the peers authenticate each other en
 			for _, u := range stun {
 				cfg.ICEServers = append(cfg.ICEServers, rendezvous.ICEServer{URLs: []string{u}})
 			}
+			// TODO(https): pass the rendezvous's *tls.Config here once it has one, so TURN over
+			// TLS uses the same certificate without --turn-tls-cert.
+			iceCfg, iceSvc, err := ice.start(logger, nil, cmd.Flags().Changed("stun-listen"))
+			if err != nil {
+				return err
+			}
+			defer iceSvc.Close()
+			cfg.ICE = iceCfg
 			srv, err := rendezvous.New(cfg)
 			if err != nil {
 				return err
@@ -59,6 +70,7 @@ data and cannot authenticate as either end (the peers authenticate each other en
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", 0, "WebSocket connections per client IP (default 32)")
 	fs.IntVar(&cfg.MaxPendingPerHost, "max-pending-per-host", 0, "sessions awaiting a host's answer (default 8)")
 	fs.BoolVar(&cfg.TrustProxyHeaders, "trust-proxy-headers", false, "take the client address from X-Forwarded-For (only behind a proxy you run)")
+	ice.register(fs)
 	lf.Register(fs)
 	return cmd
 }
