@@ -144,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxBitrate = DefaultMaxBitrate
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, users: make(map[string]*user)}
+	setBuffers(cfg.UDP)
 	gen := &generator{s: s}
 	perm := s.permitted
 	sc := turn.ServerConfig{
@@ -321,9 +322,22 @@ func (g *generator) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Pa
 		s.release(conf.UserID)
 		return nil, nil, err
 	}
+	setBuffers(pc)
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	rc := &relayConn{PacketConn: pc, s: s, user: conf.UserID, u: u}
 	return rc, &net.UDPAddr{IP: s.cfg.RelayIP.AsSlice(), Port: port}, nil
+}
+
+// socketBuffer is the UDP buffer asked for on the relay's sockets: the kernel's default
+// (208 KiB) overflows under a relayed bulk transfer, and every drop stalls the session's SCTP
+// (the same figure as session's; the kernel caps it at net.core.rmem_max).
+const socketBuffer = 4 << 20
+
+func setBuffers(pc net.PacketConn) {
+	if uc, ok := pc.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(socketBuffer)
+		_ = uc.SetWriteBuffer(socketBuffer)
+	}
 }
 
 // listen binds a relay socket: any port, or a random free one of the range.

@@ -156,7 +156,7 @@ func (f *iceFlags) start(log *slog.Logger, tlsConfig *tls.Config, stunExplicit b
 			return fail(err)
 		}
 		svc.servers = append(svc.servers, srv)
-		log.Info("TURN relay listening", "addr", udp.LocalAddr().String(), "tls_port", ice.TURNTLSPort, "relay_ip", rcfg.RelayIP.String(), "allow_private", rcfg.AllowPrivate)
+		log.Info("TURN relay ready", "addr", udp.LocalAddr().String(), "tls_port", ice.TURNTLSPort, "relay_ip", rcfg.RelayIP.String(), "allow_private", rcfg.AllowPrivate)
 		if shared {
 			ice.STUNPort = ice.TURNPort
 		}
@@ -177,7 +177,7 @@ func (f *iceFlags) start(log *slog.Logger, tlsConfig *tls.Config, stunExplicit b
 			}
 			svc.servers = append(svc.servers, srv)
 			ice.STUNPort = udp.LocalAddr().(*net.UDPAddr).Port
-			log.Info("STUN server listening", "addr", udp.LocalAddr().String())
+			log.Info("STUN server ready", "addr", udp.LocalAddr().String())
 		}
 	}
 	return ice, svc, nil
