@@ -17,7 +17,9 @@ set -euo pipefail
 #   xterm x11-apps                 something to see in `make demo`'s virtual display; typing tests
 #   xclip                          the host side of clipboard sync (X11 selections)
 #   pkg-config                     cgo finds the libraries above
-PKGS=(openssh-server openssh-client curl pkg-config
+#   coturn                         an external TURN server (use-auth-secret) for the credential
+#                                  interop test of the rendezvous's --turn-secret-file
+PKGS=(openssh-server openssh-client curl pkg-config coturn
   libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev libxtst-dev
   libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip)
 
