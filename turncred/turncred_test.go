@@ -46,3 +46,23 @@ func TestLoadSecret(t *testing.T) {
 		t.Fatalf("LoadSecret = %q, %v", s, err)
 	}
 }
+
+// FuzzCheck feeds Check usernames as a TURN client sends them: it must never panic, and any
+// username it accepts must parse to an expiry in the future with the password it derives.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{"1800000600:sess", "", ":", "9999999999999999999999:x", "1:", "-1:a", "１２:x"} {
+		f.Add(s)
+	}
+	secret := []byte("0123456789abcdef")
+	now := time.Unix(1_800_000_000, 0)
+	f.Fuzz(func(t *testing.T, username string) {
+		pw, err := Check(secret, username, now)
+		if err != nil {
+			return
+		}
+		exp, err := Expiry(username)
+		if err != nil || !exp.After(now) || pw != Password(secret, username) {
+			t.Fatalf("accepted %q: expiry %v, %v", username, exp, err)
+		}
+	})
+}
