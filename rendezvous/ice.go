@@ -90,19 +90,28 @@ func validHostName(h string) bool {
 		return false
 	}
 	for _, r := range h {
-		if !(r == '.' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+		if !(r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
 			return false
 		}
 	}
 	return true
 }
 
-// hostOnly is the host name or IP of a Host header, without port and brackets.
+// hostOnly is the host name or IP of a Host header, without port and brackets, or "" when it
+// is neither (the header is the client's to choose: it must not make the server build a URL
+// that breaks the message limits).
 func hostOnly(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
+	h := strings.Trim(hostport, "[]")
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return ip.WithZone("").String()
+	}
+	if validHostName(h) {
 		return h
 	}
-	return strings.Trim(hostport, "[]")
+	return ""
 }
 
 // servers returns the ICE servers for one end: static, then built-in, then external. reach is

@@ -131,3 +131,15 @@ func checkTURN(t *testing.T, s ICEServer, secret []byte, session string, ttl tim
 		t.Fatalf("credential does not verify: %v", err)
 	}
 }
+
+func TestHostOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"rv.example.com:8080": "rv.example.com", "rv.example.com": "rv.example.com", "10.0.0.5:80": "10.0.0.5",
+		"[2001:db8::1]:443": "2001:db8::1", "[fe80::1%eth0]:80": "fe80::1", "": "", "a_b:80": "a_b",
+		strings.Repeat("a", 300): "", "x/y": "",
+	} {
+		if got := hostOnly(in); got != want {
+			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
