@@ -68,8 +68,8 @@ type Config struct {
 	// session allocates once per TURN URL (UDP, TCP, TLS), and an ICE restart allocates again.
 	MaxAllocations int
 	// MaxBitrate bounds, in bits per second, what one credential's allocations relay in both
-	// directions together; packets above it are dropped. Default 100 Mbit/s; negative means
-	// no limit.
+	// directions together; packets above it are dropped. A packet between two allocations of
+	// this relay counts once. Default 100 Mbit/s; negative means no limit.
 	MaxBitrate int64
 	// Realm is the TURN realm. Default "deskport".
 	Realm string
@@ -383,8 +383,8 @@ type relayConn struct {
 	once    sync.Once
 }
 
-func (c *relayConn) allow(n int, peer net.Addr) bool {
-	if !c.s.peerOK(peer) || (c.u.limit != nil && !c.u.limit.AllowN(time.Now(), n)) {
+func (c *relayConn) allow(n int, peer net.Addr, charge bool) bool {
+	if !c.s.peerOK(peer) || (charge && c.u.limit != nil && !c.u.limit.AllowN(time.Now(), n)) {
 		c.dropped.Add(1)
 		if h := c.s.cfg.testHookDrop; h != nil {
 			h()
@@ -395,8 +395,20 @@ func (c *relayConn) allow(n int, peer net.Addr) bool {
 	return true
 }
 
+// fromSelf reports whether a packet came from one of this relay's own sockets: between two
+// allocations of this server (both ends relayed, the usual --relay-only case) a packet was
+// charged when the sending allocation wrote it, and is not charged again on arrival.
+func (c *relayConn) fromSelf(a net.Addr) bool {
+	ua, ok := a.(*net.UDPAddr)
+	if !ok {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(ua.IP)
+	return ok && ip.Unmap() == c.s.cfg.RelayIP
+}
+
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if !c.allow(len(p), addr) {
+	if !c.allow(len(p), addr, true) {
 		return len(p), nil // a datagram lost on the way, as far as the client can tell
 	}
 	return c.PacketConn.WriteTo(p, addr)
@@ -405,7 +417,7 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
-		if err != nil || c.allow(n, addr) {
+		if err != nil || c.allow(n, addr, !c.fromSelf(addr)) {
 			return n, addr, err
 		}
 	}

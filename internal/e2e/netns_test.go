@@ -147,6 +147,14 @@ func TestRelayAcrossNamespaces(t *testing.T) {
 	t.Logf("64 MiB through the relay across namespaces in %v (%.1f MB/s)", time.Since(begin), float64(blobSize)/time.Since(begin).Seconds()/1e6)
 	vp.waitFor(`connected to host .*path relay/relay via TURN over UDP`, 10*time.Second)
 	hp.waitFor(`viewer connected.*path="relay/relay via TURN over UDP"`, 10*time.Second)
+	hp.stop()
+	vp.stop()
+	rvp.waitFor(`relay allocation closed`, 10*time.Second)
+	for _, l := range strings.Split(rvp.output(), "\n") {
+		if strings.Contains(l, "relay allocation closed") {
+			t.Log(l)
+		}
+	}
 	if strings.Contains(rvp.output(), "refused a relay permission") {
 		t.Fatalf("the relay refused a public peer:\n%s", rvp.output())
 	}
