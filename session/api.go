@@ -119,6 +119,25 @@ func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UD
 	return conn, nil
 }
 
+// tcpDialTimeout bounds a TCP connection to a TURN server (turn:…?transport=tcp, turns:).
+const tcpDialTimeout = 5 * time.Second
+
+// DialTCP is stdnet's with a timeout. pion dials TURN servers over TCP without one, so a
+// firewall that drops the SYN (UDP and TCP 3478 blocked, only TLS on 443 or 5349 let through)
+// held candidate gathering — and Close, which waits for it — for the kernel's two minutes:
+// TestRelayOverTLSAcrossNamespaces found the host still closing 10 s after SIGTERM.
+func (n bufferedNet) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
+	d := net.Dialer{Timeout: tcpDialTimeout}
+	if laddr != nil {
+		d.LocalAddr = laddr
+	}
+	c, err := d.Dial(network, raddr.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
 func (n bufferedNet) ListenPacket(network, address string) (net.PacketConn, error) {
 	conn, err := n.Net.ListenPacket(network, address)
 	if err != nil {

@@ -1,11 +1,17 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -63,7 +69,14 @@ func listenIn(t *testing.T, ns, addr string) net.Listener {
 // so the filter lets the session through, and the 64 MiB blob crosses byte-exact.
 //
 //	host 198.51.100.2 ── 198.51.100.1 [rendezvous + relay] 203.0.113.1 ── 203.0.113.2 viewer
-func TestRelayAcrossNamespaces(t *testing.T) {
+func TestRelayAcrossNamespaces(t *testing.T) { relayAcrossNamespaces(t, false) }
+
+// TestRelayOverTLSAcrossNamespaces is the same session with UDP (but DNS) and TCP 3478 dropped
+// by nftables in the host's and the viewer's namespaces: only TURN over TLS (port 5349, a
+// certificate from a test CA for the relay's IP, trusted through SSL_CERT_FILE) gets through.
+func TestRelayOverTLSAcrossNamespaces(t *testing.T) { relayAcrossNamespaces(t, true) }
+
+func relayAcrossNamespaces(t *testing.T, tlsOnly bool) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create network namespaces (CI runs as root)")
 	}
@@ -89,11 +102,41 @@ func TestRelayAcrossNamespaces(t *testing.T) {
 	}
 	link("turn-a"+sfx, "turn-b"+sfx, rv, hn, "198.51.100.1", "198.51.100.2")
 	link("turn-c"+sfx, "turn-d"+sfx, rv, vn, "203.0.113.1", "203.0.113.2")
-	in := func(ns, name string) []string { return []string{"netns", "exec", ns, bin(name)} }
-
 	dir := t.TempDir()
-	rvp := start(t, "/usr/sbin/ip", append(in(rv, "rendezvous"), "--listen", "198.51.100.1:8080",
-		"--stun-listen", "off", "--turn", "--turn-listen", "198.51.100.1:3478", "--public-ip", "198.51.100.1")...)
+	env := []string{}
+	rvFlags := []string{"--listen", "198.51.100.1:8080", "--stun-listen", "off", "--turn",
+		"--turn-listen", "198.51.100.1:3478", "--public-ip", "198.51.100.1"}
+	want := "UDP"
+	if tlsOnly {
+		if _, err := exec.LookPath("nft"); err != nil {
+			t.Skip("needs nftables' nft")
+		}
+		ca, cert, key := writeTestCA(t, dir, "198.51.100.1")
+		env = []string{"SSL_CERT_FILE=" + ca}
+		rvFlags = append(rvFlags, "--turn-tls-listen", "198.51.100.1:5349", "--turn-tls-cert", cert, "--turn-tls-key", key)
+		for _, ns := range []string{hn, vn} {
+			rules := `table inet turn-block {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		oifname "lo" accept
+		udp dport 53 accept
+		meta l4proto udp drop
+		tcp dport 3478 drop
+	}
+}`
+			c := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
+			c.Stdin = strings.NewReader(rules)
+			if out, err := c.CombinedOutput(); err != nil {
+				t.Fatalf("nft in %s: %v: %s", ns, err, out)
+			}
+		}
+		want = "TLS"
+	}
+	in := func(ns, name string) []string {
+		return append(append([]string{"netns", "exec", ns, "env"}, env...), bin(name))
+	}
+
+	rvp := start(t, "/usr/sbin/ip", append(in(rv, "rendezvous"), rvFlags...)...)
 	rvp.waitFor(`rendezvous listening`, 30*time.Second)
 	rvURL := "http://198.51.100.1:8080"
 
@@ -144,9 +187,9 @@ func TestRelayAcrossNamespaces(t *testing.T) {
 	if n != blobSize || hex.EncodeToString(h.Sum(nil)) != blobSum {
 		t.Fatalf("got %d bytes, SHA-256 %x; want %d bytes, %s", n, h.Sum(nil), blobSize, blobSum)
 	}
-	t.Logf("64 MiB through the relay across namespaces in %v (%.1f MB/s)", time.Since(begin), float64(blobSize)/time.Since(begin).Seconds()/1e6)
-	vp.waitFor(`connected to host .*path relay/relay via TURN over UDP`, 10*time.Second)
-	hp.waitFor(`viewer connected.*path="relay/relay via TURN over UDP"`, 10*time.Second)
+	t.Logf("64 MiB through the relay (%s) across namespaces in %v (%.1f MB/s)", want, time.Since(begin), float64(blobSize)/time.Since(begin).Seconds()/1e6)
+	vp.waitFor(`connected to host .*path relay/relay via TURN over `+want, 10*time.Second)
+	hp.waitFor(`viewer connected.*path="relay/relay via TURN over `+want+`"`, 10*time.Second)
 	hp.stop()
 	vp.stop()
 	rvp.waitFor(`relay allocation closed`, 10*time.Second)
@@ -158,4 +201,33 @@ func TestRelayAcrossNamespaces(t *testing.T) {
 	if strings.Contains(rvp.output(), "refused a relay permission") {
 		t.Fatalf("the relay refused a public peer:\n%s", rvp.output())
 	}
+}
+
+// writeTestCA writes a CA certificate and a server certificate for ip signed by it, as PEM.
+func writeTestCA(t *testing.T, dir, ip string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "deskport turn test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: ip}, IPAddresses: []net.IP{net.ParseIP(ip)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	write := func(name, typ string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", der), write("key.pem", "PRIVATE KEY", keyDER)
 }
