@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -339,4 +340,49 @@ func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// TestRelayPortRange checks that relay sockets take ports of the configured range only, and
+// that a full range refuses the allocation instead of going outside it.
+func TestRelayPortRange(t *testing.T) {
+	leakCheck(t)
+	// Find two adjacent free ports for the range.
+	var lo int
+	for range 50 {
+		a, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := a.LocalAddr().(*net.UDPAddr).Port
+		b, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
+		a.Close()
+		if err == nil && p+1 <= 65535 {
+			b.Close()
+			lo = p
+			break
+		}
+	}
+	if lo == 0 {
+		t.Skip("no two adjacent free UDP ports")
+	}
+	_, addr := startRelay(t, Config{TURN: true, MinPort: uint16(lo), MaxPort: uint16(lo + 1)})
+	u, p := mint("sess", time.Minute)
+	got := map[int]bool{}
+	for i := range 2 {
+		rc, err := allocate(t, client(t, addr, u, p, nil))
+		if err != nil {
+			t.Fatalf("allocation %d in %d-%d: %v", i, lo, lo+1, err)
+		}
+		port := rc.LocalAddr().(*net.UDPAddr).Port
+		if port != lo && port != lo+1 {
+			t.Fatalf("relay port %d outside %d-%d", port, lo, lo+1)
+		}
+		got[port] = true
+	}
+	if len(got) != 2 {
+		t.Fatalf("ports %v", got)
+	}
+	if _, err := allocate(t, client(t, addr, u, p, nil)); err == nil {
+		t.Fatal("an allocation beyond a full port range was granted")
+	}
 }
