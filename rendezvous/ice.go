@@ -27,6 +27,10 @@ type ICEConfig struct {
 	TURNPort int
 	// TURNTLSPort is the port of the built-in TURN over TLS; 0 means none.
 	TURNTLSPort int
+	// TURNTLSHost, when set, names TURN over TLS in place of the host name the client used:
+	// for a TLS relay on a second address (port 443 beside the HTTPS server), by a name the
+	// certificate holds.
+	TURNTLSHost string
 	// PublicHost, when set, names the built-in STUN and TURN servers in place of the host
 	// name the client used to reach the rendezvous (TURN over TLS keeps that name, which is
 	// the one its certificate holds). Set it when the rendezvous sits behind a proxy on
@@ -144,7 +148,10 @@ func (c *ICEConfig) servers(static []ICEServer, reach, session string, now time.
 			urls = append(urls, "turn:"+hp+"?transport=udp", "turn:"+hp+"?transport=tcp")
 		}
 		if c.TURNTLSPort != 0 {
-			name := reach
+			name := c.TURNTLSHost
+			if name == "" {
+				name = reach
+			}
 			if name == "" {
 				name = host
 			}

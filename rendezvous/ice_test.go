@@ -105,6 +105,10 @@ func TestICEPublicHost(t *testing.T) {
 	if len(got) != 2 || got[0].URLs[0] != "stun:[2001:db8::7]:3478" || got[1].URLs[0] != "turn:[2001:db8::7]:3479?transport=udp" || got[1].URLs[2] != "turns:rv.example.com:443?transport=tcp" {
 		t.Fatalf("%+v", got)
 	}
+	ice.TURNTLSHost = "turn.example.com"
+	if got := ice.servers(nil, "rv.example.com", "s1", time.Now()); got[1].URLs[2] != "turns:turn.example.com:443?transport=tcp" {
+		t.Fatalf("TURNTLSHost: %v", got[1].URLs)
+	}
 	if got := ice.servers(nil, "rv.example.com", "", time.Now()); len(got) != 1 || got[0].Username != "" {
 		t.Fatalf("without a session: %+v", got)
 	}

@@ -46,7 +46,7 @@ func (f *iceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.stunListen, "stun-listen", defaultSTUNListen, `UDP address of the built-in STUN server, handed to hosts and viewers ("off": none)`)
 	fs.BoolVar(&f.turn, "turn", false, "run a TURN relay (UDP and TCP on --turn-listen) for peers that cannot connect directly")
 	fs.StringVar(&f.turnListen, "turn-listen", defaultSTUNListen, "address of the TURN relay, UDP and TCP")
-	fs.StringVar(&f.turnTLSListen, "turn-tls-listen", "", "address of TURN over TLS (e.g. :5349, or :443 on a second address); needs a certificate")
+	fs.StringVar(&f.turnTLSListen, "turn-tls-listen", "", "address of TURN over TLS (e.g. :5349; or turn.example.com:443, a name for a second address, which then names it in turns: URLs); needs a certificate")
 	fs.StringVar(&f.turnTLSCert, "turn-tls-cert", "", "certificate (PEM) for TURN over TLS")
 	fs.StringVar(&f.turnTLSKey, "turn-tls-key", "", "private key (PEM) for TURN over TLS")
 	fs.StringVar(&f.publicIP, "public-ip", "", "the address peers reach this machine at: names the STUN/TURN servers and the relay's address (default: the address clients used / the outgoing interface)")
@@ -150,6 +150,12 @@ func (f *iceFlags) start(log *slog.Logger, tlsConfig *tls.Config, stunExplicit b
 			}
 			rcfg.TLS, rcfg.TLSConfig = tl, tc
 			ice.TURNTLSPort = tl.Addr().(*net.TCPAddr).Port
+			// A name or address given with the port names the TLS relay (a second address).
+			if h, _, _ := net.SplitHostPort(f.turnTLSListen); h != "" {
+				if ip, err := netip.ParseAddr(h); err != nil || !ip.IsUnspecified() {
+					ice.TURNTLSHost = h
+				}
+			}
 		}
 		srv, err := relay.New(rcfg)
 		if err != nil {
