@@ -14,13 +14,15 @@ import (
 
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/logflags"
+	"github.com/deskport/deskport/session"
 )
 
 // NewCommand builds the `host` command line.
 func NewCommand() *cobra.Command {
 	var cfg Config
 	var lf logflags.Flags
-	var loopbackOnly, noDesktop bool
+	var loopbackOnly, noDesktop, relayOnly bool
+	var iceServers []string
 	var maxBitrate, grant, accept string
 	var checkConfig bool
 	var consentTimeout time.Duration
@@ -58,6 +60,14 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 			cfg.Logger = logger
 			cfg.Out = cmd.OutOrStdout()
 			cfg.Session.LoopbackOnly = loopbackOnly
+			cfg.Session.RelayOnly = relayOnly
+			for _, v := range iceServers {
+				s, err := session.ParseICEServer(v)
+				if err != nil {
+					return fmt.Errorf("--ice-server: %w", err)
+				}
+				cfg.Session.ICEServers = append(cfg.Session.ICEServers, s)
+			}
 			cfg.Desktop.Disabled = noDesktop
 			if maxBitrate != "" {
 				if cfg.Desktop.MaxBitrate, err = parseBitrate(maxBitrate); err != nil {
@@ -118,6 +128,8 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.StringVar(&cfg.Desktop.VirtualDisplay, "virtual-display", "", "start and own a virtual display of this size (e.g. 1280x720), for hosts without a monitor")
 	fs.StringVar(&cfg.Desktop.Run, "run", "", "command to start inside the display (e.g. xterm); stopped when the host exits")
 	fs.BoolVar(&loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
+	fs.StringArrayVar(&iceServers, "ice-server", nil, "STUN/TURN server to use besides the rendezvous's: URL, or turn URL,username,credential (repeatable)")
+	fs.BoolVar(&relayOnly, "relay-only", false, "connect only through a TURN relay (hides this machine's addresses from viewers)")
 	_ = fs.MarkHidden("ice-loopback-only")
 	lf.Register(fs)
 	cmd.AddCommand(newIDCommand(), newSessionsCommand(), newKickCommand())

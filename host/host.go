@@ -281,9 +281,8 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	if a.desk != nil {
 		cfg.Video = a.desk.videoConfig()
 	}
-	if len(cfg.ICEServers) == 0 {
-		cfg.ICEServers = session.ICEServers(s.ICEServers())
-	}
+	// The rendezvous's servers (with this session's TURN credentials), then the agent's own.
+	cfg.ICEServers = append(session.ICEServers(s.ICEServers()), cfg.ICEServers...)
 	conn, err := session.Accept(ctx, s, a.id, cfg, auth.HostConfig{
 		Key:        a.key,
 		Authorized: a.authorized,

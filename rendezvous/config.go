@@ -38,6 +38,9 @@ type Config struct {
 	Logger *slog.Logger
 	// ICEServers are handed to both ends of every session (registered, session and offer).
 	ICEServers []ICEServer
+	// ICE, when set, adds the built-in STUN/TURN servers (named by the address each client
+	// reached the rendezvous at) and TURN servers with per-session credentials.
+	ICE *ICEConfig
 
 	// MaxMessageBytes bounds one WebSocket message; larger ones close the connection with
 	// status 1009. It cannot exceed signal.MaxMessageBytes. Default 64 KiB.
@@ -129,6 +132,11 @@ func (c Config) Validate() error {
 	if len(c.ICEServers) > 0 {
 		if err := (&signal.Message{Type: signal.TypeRegistered, HostID: "aaaaaaaaaaaaaaaaaaaaaaaa", ICEServers: c.ICEServers}).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("ICEServers: %w", err))
+		}
+	}
+	if c.ICE != nil {
+		if err := c.ICE.validate(len(c.ICEServers)); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for _, o := range c.AllowedOrigins {

@@ -90,6 +90,7 @@ type conn struct {
 	role    role
 	ip      string // the client address used for the per-IP cap
 	remote  string // the address reported to hosts as viewerAddr
+	reach   string // the host name the client reached the rendezvous at (its Host header)
 	log     *slog.Logger
 	limiter *rate.Limiter
 	drops   int
@@ -302,6 +303,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, role role) {
 		role:     role,
 		ip:       ip,
 		remote:   addr,
+		reach:    hostOnly(r.Host),
 		log:      log,
 		limiter:  rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
 		sessions: make(map[string]*session),
@@ -436,7 +438,7 @@ func (c *conn) serveHost(r *http.Request) {
 	s.hosts[id] = c
 	s.known.touch(id, time.Now())
 	// Sent under the lock so that nothing routed to this host can overtake it.
-	c.send(&signal.Message{Type: signal.TypeRegistered, HostID: id, ICEServers: s.cfg.ICEServers})
+	c.send(&signal.Message{Type: signal.TypeRegistered, HostID: id, ICEServers: s.iceFor(c, "")})
 	s.mu.Unlock()
 	if old != nil {
 		c.log.Info("host registered again; closing its older connection", "old_remote", old.remote, "version", m.Version)
@@ -572,7 +574,7 @@ func (s *Server) connect(c *conn, m *signal.Message) {
 	h.sessions[sess.id] = sess
 	c.sessions[sess.id] = sess
 	h.pending++
-	c.send(&signal.Message{Type: signal.TypeSession, Session: sess.id, HostID: h.hostID, ICEServers: s.cfg.ICEServers})
+	c.send(&signal.Message{Type: signal.TypeSession, Session: sess.id, HostID: h.hostID, ICEServers: s.iceFor(c, sess.id)})
 	c.log.Info("session created", "session", sess.id, "host_id", h.hostID, "version", m.Version)
 }
 
@@ -629,7 +631,7 @@ func (s *Server) route(c *conn, m *signal.Message) {
 		}
 		if !fromHost {
 			m.ViewerAddr = c.remote
-			m.ICEServers = s.cfg.ICEServers
+			m.ICEServers = s.iceFor(peer, sess.id)
 		}
 	case signal.TypeAnswer:
 		if !fromHost && sess.pending {
@@ -646,6 +648,17 @@ func (s *Server) route(c *conn, m *signal.Message) {
 		c.log.Info("session ended", "session", sess.id, "by", c.role.String(), "reason", m.Reason)
 	}
 	peer.send(m)
+}
+
+// iceFor is the ICE server list for one end of a session ("" before there is one). The built-in
+// servers are named by the address that end reached the rendezvous at: a host on the LAN and a
+// viewer across the internet each get a name they can reach.
+func (s *Server) iceFor(c *conn, session string) []ICEServer {
+	list := s.cfg.ICE.servers(s.cfg.ICEServers, c.reach, session, time.Now())
+	if len(list) == 0 {
+		return nil
+	}
+	return list
 }
 
 // drop forgets a connection that went away and tells the other end of each of its sessions.

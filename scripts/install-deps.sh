@@ -17,9 +17,11 @@ set -euo pipefail
 #   xterm x11-apps                 something to see in `make demo`'s virtual display; typing tests
 #   xclip                          the host side of clipboard sync (X11 selections)
 #   pkg-config                     cgo finds the libraries above
+#   coturn                         an external TURN server (use-auth-secret) for the credential
+#                                  interop test of the rendezvous's --turn-secret-file
 #   iproute2                       `ip`: network namespaces and veth addresses (HTTPS tests, the NAT lab)
 #   nftables                       the NAT lab's NAT routers (internal/netlab)
-PKGS=(openssh-server openssh-client curl pkg-config nftables
+PKGS=(openssh-server openssh-client curl pkg-config nftables coturn
   libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev libxtst-dev
   libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip iproute2)
 

@@ -50,6 +50,10 @@ const (
 type Config struct {
 	// ICEServers are the STUN/TURN servers, normally handed out by the rendezvous.
 	ICEServers []webrtc.ICEServer
+	// RelayOnly uses relayed candidates only (ICETransportPolicy relay): every packet goes
+	// through a TURN server, which hides each end's addresses from the other and works where
+	// only the relay is reachable. It needs a turn: or turns: server in ICEServers.
+	RelayOnly bool
 	// LoopbackOnly limits ICE to loopback addresses. Tests use it so that no packet leaves the
 	// machine; real users never need it.
 	LoopbackOnly bool
@@ -125,7 +129,12 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	se.SetHostAcceptanceMinWait(hostAcceptanceWait)
 	se.SetSrflxAcceptanceMinWait(srflxAcceptanceWait)
 	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
-	se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
+	if c.RelayOnly {
+		// Only relayed pairs exist, so nothing better can come: take the first that works.
+		se.SetRelayAcceptanceMinWait(0)
+	} else {
+		se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
+	}
 	se.LoggerFactory = slogFactory{l: c.logger()}
 	if c.LoopbackOnly {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
@@ -160,6 +169,25 @@ func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UD
 		_ = uc.SetWriteBuffer(udpSocketBuffer)
 	}
 	return conn, nil
+}
+
+// tcpDialTimeout bounds a TCP connection to a TURN server (turn:…?transport=tcp, turns:).
+const tcpDialTimeout = 5 * time.Second
+
+// DialTCP is stdnet's with a timeout. pion dials TURN servers over TCP without one, so a
+// firewall that drops the SYN (UDP and TCP 3478 blocked, only TLS on 443 or 5349 let through)
+// held candidate gathering — and Close, which waits for it — for the kernel's two minutes:
+// TestRelayOverTLSAcrossNamespaces found the host still closing 10 s after SIGTERM.
+func (n bufferedNet) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
+	d := net.Dialer{Timeout: tcpDialTimeout}
+	if laddr != nil {
+		d.LocalAddr = laddr
+	}
+	c, err := d.Dial(network, raddr.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
 }
 
 func (n bufferedNet) ListenPacket(network, address string) (net.PacketConn, error) {

@@ -11,6 +11,8 @@ var (
 	ErrConnectionFailed = errors.New("session: no network path to the peer (ICE failed)")
 	// ErrPeerLeft means the other end ended the session during set-up.
 	ErrPeerLeft = errors.New("session: the peer ended the session")
+	// ErrNoRelay means Config.RelayOnly was asked for but no TURN server was given.
+	ErrNoRelay = errors.New("session: --relay-only needs a TURN server and there is none: start the rendezvous with --turn (or hand out one with its --ice-server), or pass --ice-server turn:…")
 	// ErrSignaling means a signaling message was malformed or out of order.
 	ErrSignaling = errors.New("session: bad signaling message")
 )

@@ -101,7 +101,14 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: cfg.ICEServers})
+	pcfg := webrtc.Configuration{ICEServers: cfg.ICEServers}
+	if cfg.RelayOnly {
+		if !hasTURN(cfg.ICEServers) {
+			return nil, ErrNoRelay
+		}
+		pcfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("session: new peer connection: %w", err)
 	}
@@ -505,14 +512,41 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // ignored; anything but zero means the rendezvous (or a peer) tried to renegotiate.
 func (c *Conn) IgnoredDescriptions() int64 { return c.lateDescs.Load() }
 
-// CandidateType describes the selected ICE path ("host", "srflx", "relay"), or "" before one is
-// chosen.
+// CandidateType describes the selected ICE path as local/remote candidate types: "host/host"
+// (direct), "srflx/…" (through a NAT, found by STUN), "relay/…" (through a TURN server; then
+// with how this end reaches it: " via TURN over UDP", "TCP" or "TLS"). It is "" before a pair
+// is chosen.
 func (c *Conn) CandidateType() string {
 	pair, err := c.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
 	if err != nil || pair == nil {
 		return ""
 	}
-	return pair.Local.Typ.String() + "/" + pair.Remote.Typ.String()
+	s := pair.Local.Typ.String() + "/" + pair.Remote.Typ.String()
+	if pair.Local.Typ == webrtc.ICECandidateTypeRelay {
+		proto := "?"
+		for _, st := range c.pc.GetStats() {
+			cs, ok := st.(webrtc.ICECandidateStats)
+			if ok && cs.Type == webrtc.StatsTypeLocalCandidate && cs.CandidateType == webrtc.ICECandidateTypeRelay &&
+				cs.IP == pair.Local.Address && cs.Port == int32(pair.Local.Port) && cs.RelayProtocol != "" {
+				proto = strings.ToUpper(cs.RelayProtocol)
+				break
+			}
+		}
+		s += " via TURN over " + proto
+	}
+	return s
+}
+
+// hasTURN reports whether a list names a TURN server.
+func hasTURN(list []webrtc.ICEServer) bool {
+	for _, s := range list {
+		for _, u := range s.URLs {
+			if strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Close ends the connection: the tunnel first, then the channels, then the peer connection, and

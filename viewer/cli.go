@@ -11,6 +11,7 @@ import (
 
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/logflags"
+	"github.com/deskport/deskport/session"
 )
 
 // NewCommand builds the `viewer` command line.
@@ -40,6 +41,8 @@ type common struct {
 	code         string
 	knownHosts   string
 	loopbackOnly bool
+	relayOnly    bool
+	iceServers   []string
 	log          logflags.Flags
 }
 
@@ -51,6 +54,8 @@ func (c *common) register(cmd *cobra.Command) {
 	fs.StringVar(&c.knownHosts, "known-hosts", logflags.ConfigPath("known_hosts"), "pinned host keys (trust on first use; empty: no pinning)")
 	fs.BoolVar(&c.loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
 	_ = fs.MarkHidden("ice-loopback-only")
+	fs.StringArrayVar(&c.iceServers, "ice-server", nil, "STUN/TURN server to use besides the rendezvous's: URL, or turn URL,username,credential (repeatable)")
+	fs.BoolVar(&c.relayOnly, "relay-only", false, "connect only through a TURN relay (hides this machine's addresses from the host)")
 	c.log.Register(fs)
 }
 
@@ -73,6 +78,14 @@ func (c *common) config(cmd *cobra.Command, hostID string) (Config, error) {
 		Out:            cmd.ErrOrStderr(),
 	}
 	cfg.Session.LoopbackOnly = c.loopbackOnly
+	cfg.Session.RelayOnly = c.relayOnly
+	for _, v := range c.iceServers {
+		s, err := session.ParseICEServer(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("--ice-server: %w", err)
+		}
+		cfg.Session.ICEServers = append(cfg.Session.ICEServers, s)
+	}
 	return cfg, nil
 }
 

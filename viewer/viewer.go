@@ -80,9 +80,8 @@ func Connect(ctx context.Context, cfg Config) (*session.Conn, error) {
 	}
 	scfg := cfg.Session
 	scfg.Logger = cfg.Logger
-	if len(scfg.ICEServers) == 0 {
-		scfg.ICEServers = session.ICEServers(rs.ICEServers())
-	}
+	// The rendezvous's servers (with this session's TURN credentials), then the viewer's own.
+	scfg.ICEServers = append(session.ICEServers(rs.ICEServers()), scfg.ICEServers...)
 	conn, err := session.Dial(ctx, rs, cfg.HostID, scfg, auth.ViewerConfig{Key: key, Code: cfg.Code})
 	// Signaling is only needed to set up; the peer connection goes on without it.
 	rs.Close()

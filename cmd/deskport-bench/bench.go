@@ -458,12 +458,12 @@ func (d *deskport) stop() {
 // startRendezvousAndHost starts a rendezvous and a host allowing target, with a trusted viewer key.
 func startRendezvousAndHost(ctx context.Context, bin, work, target string) (*deskport, string, string, string, error) {
 	d := &deskport{}
-	rv, err := startProc(ctx, filepath.Join(bin, "rendezvous"), "--listen", "127.0.0.1:0")
+	rv, err := startProc(ctx, filepath.Join(bin, "rendezvous"), "--listen", "127.0.0.1:0", "--stun-listen", "off")
 	if err != nil {
 		return nil, "", "", "", err
 	}
 	d.procs = append(d.procs, rv)
-	m, err := rv.waitFor(`addr=(\S+)`, 20*time.Second)
+	m, err := rv.waitFor(`rendezvous listening.*addr=(\S+)`, 20*time.Second)
 	if err != nil {
 		d.stop()
 		return nil, "", "", "", err

@@ -15,6 +15,8 @@ var core = []string{
 	"github.com/deskport/deskport/auth/...",
 	"github.com/deskport/deskport/signal",
 	"github.com/deskport/deskport/rendezvous/...",
+	"github.com/deskport/deskport/relay",
+	"github.com/deskport/deskport/turncred",
 	"github.com/deskport/deskport/tunnel/...",
 	"github.com/deskport/deskport/session",
 	"github.com/deskport/deskport/input",

@@ -86,9 +86,15 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, "--stun-listen", "127.0.0.1:0")
+}
+
+// newWorldWith is newWorld with the rendezvous's flags besides --listen.
+func newWorldWith(t *testing.T, rvFlags ...string) *world {
+	t.Helper()
 	w := &world{dir: t.TempDir()}
-	w.rv = start(t, "rendezvous", "--listen", "127.0.0.1:0")
-	addr := w.rv.waitFor(`listening.*addr=(\S+)`, 30*time.Second)[1]
+	w.rv = start(t, "rendezvous", append([]string{"--listen", "127.0.0.1:0"}, rvFlags...)...)
+	addr := w.rv.waitFor(`rendezvous listening.*addr=(\S+)`, 30*time.Second)[1]
 	w.rvURL = "http://" + addr
 	w.viewerKey = filepath.Join(w.dir, "viewer.key")
 	line, err := run(t, "viewer", "id", "--key", w.viewerKey)

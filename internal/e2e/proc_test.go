@@ -50,7 +50,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func bin(name string) string { return filepath.Join(binDir, name) }
+func bin(name string) string {
+	if filepath.IsAbs(name) { // a system program, such as coturn's turnserver
+		return name
+	}
+	return filepath.Join(binDir, name)
+}
 
 // proc is a running binary whose combined output the test can wait on.
 type proc struct {

@@ -104,7 +104,7 @@ func TestRendezvousRestart(t *testing.T) {
 	}
 	// The same address again: the host's reconnect loop finds it.
 	addr := strings.TrimPrefix(w.rvURL, "http://")
-	w.rv = start(t, "rendezvous", "--listen", addr)
+	w.rv = start(t, "rendezvous", "--listen", addr, "--stun-listen", "127.0.0.1:0")
 	w.rv.waitFor(`listening`, 30*time.Second)
 	w.rv.waitFor(`host online`, 60*time.Second)
 	v2 := w.forward(t, w.viewerKey, "-L", "127.0.0.1:0:"+target.Addr().String())

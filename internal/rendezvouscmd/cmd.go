@@ -3,6 +3,9 @@
 package rendezvouscmd
 
 import (
+	"crypto/tls"
+	"io"
+
 	"github.com/spf13/cobra"
 
 	"github.com/deskport/deskport/internal/logflags"
@@ -15,6 +18,7 @@ func NewCommand() *cobra.Command {
 		stun []string
 		cfg  Config
 		lf   logflags.Flags
+		ice  iceFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "rendezvous",
@@ -30,7 +34,9 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 		Example: `  rendezvous --listen 127.0.0.1:8080
   rendezvous --acme rv.example.com --acme-email ops@example.com
   rendezvous --listen :8443 --tls-cert /etc/deskport/cert.pem --tls-key /etc/deskport/key.pem
-  rendezvous --listen :8080 --public-url http://203.0.113.5:8080 --stun stun:stun.example.com:3478`,
+  rendezvous --listen :8080 --public-url http://203.0.113.5:8080 --stun stun:stun.example.com:3478
+  rendezvous --acme rv.example.com --turn --turn-tls-listen turn.example.com:443 --turn-relay-ports 49152-49999
+  rendezvous --listen :8080 --turn-secret-file /etc/deskport/turn-secret --ice-server turns:turn.example.com:443?transport=tcp`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -45,6 +51,10 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 			}
 			if len(cfg.ACME) > 0 && !cmd.Flags().Changed("acme-http-listen") {
 				cfg.ACMEHTTPListen = ":80"
+			}
+			stunExplicit := cmd.Flags().Changed("stun-listen")
+			cfg.StartICE = func(tc *tls.Config) (*rendezvous.ICEConfig, io.Closer, error) {
+				return ice.start(logger, tc, stunExplicit)
 			}
 			s, err := New(cfg)
 			if err != nil {
@@ -68,6 +78,7 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 	fs.IntVar(&cfg.Rendezvous.MaxConnsPerIP, "max-conns-per-ip", 0, "WebSocket connections per client IP (default 32)")
 	fs.IntVar(&cfg.Rendezvous.MaxPendingPerHost, "max-pending-per-host", 0, "sessions awaiting a host's answer (default 8)")
 	fs.BoolVar(&cfg.Rendezvous.TrustProxyHeaders, "trust-proxy-headers", false, "take the client address from X-Forwarded-For (only behind a proxy you run)")
+	ice.register(fs)
 	lf.Register(fs)
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -55,6 +56,10 @@ type Config struct {
 	// Rendezvous is the signaling server's own configuration. Its Web is set to the browser
 	// viewer, and its PublicHosts extended with the names above.
 	Rendezvous rendezvous.Config
+	// StartICE, when set, opens the built-in STUN/TURN servers once the certificate is known
+	// (tlsConfig is nil for plain http; TURN over TLS serves the same certificate) and returns
+	// what the rendezvous hands out; the closer stops them when the server stops.
+	StartICE func(tlsConfig *tls.Config) (*rendezvous.ICEConfig, io.Closer, error)
 }
 
 // Server is a configured `rendezvous`: its signaling server, its certificates and its names.
@@ -66,6 +71,7 @@ type Server struct {
 	tls   *tls.Config // nil for plain http
 	acme  *autocert.Manager
 	names []string
+	ice   io.Closer // the built-in STUN/TURN servers; nil without
 }
 
 // New checks cfg, loads the certificate or sets up ACME, and works out the server's names.
@@ -111,11 +117,26 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	rc := cfg.Rendezvous
+	if cfg.StartICE != nil {
+		var tc *tls.Config
+		if s.tls != nil {
+			tc = s.tls.Clone()
+			tc.NextProtos = nil
+		}
+		ice, closer, err := cfg.StartICE(tc)
+		if err != nil {
+			return nil, err
+		}
+		rc.ICE, s.ice = ice, closer
+	}
 	rc.Logger = log
 	rc.Web = web.Handler()
 	rc.PublicHosts = s.names
 	srv, err := rendezvous.New(rc)
 	if err != nil {
+		if s.ice != nil {
+			s.ice.Close()
+		}
 		return nil, err
 	}
 	s.srv = srv
@@ -214,6 +235,9 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve serves the rendezvous on ln (wrapped in TLS when configured) and, when httpLn is not
 // nil, ACME HTTP-01 challenges on httpLn, until ctx is done. It closes both listeners.
 func (s *Server) Serve(ctx context.Context, ln, httpLn net.Listener) error {
+	if s.ice != nil {
+		defer s.ice.Close()
+	}
 	scheme := "http"
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)

@@ -41,6 +41,7 @@ export class StatsSampler {
       codec: video && video.codecId && byId.get(video.codecId) ? byId.get(video.codecId).mimeType : null,
       localCandidateType: null,
       remoteCandidateType: null,
+      relayProtocol: null,
     };
     if (this.prev) {
       const dt = (now - this.prev.t) / 1000;
@@ -58,6 +59,8 @@ export class StatsSampler {
       const r = byId.get(pair.remoteCandidateId);
       out.localCandidateType = l ? l.candidateType : null;
       out.remoteCandidateType = r ? r.candidateType : null;
+      // How this end reaches its TURN server (udp, tcp or tls), as the native viewer prints it.
+      if (l && l.candidateType === "relay" && l.relayProtocol) out.relayProtocol = l.relayProtocol.toUpperCase();
     }
     return out;
   }
@@ -75,7 +78,7 @@ export function formatStats(s, extra = {}) {
     `bitrate ${rate(s.bitrateKbps)}`,
     `rtt ${v(s.rttMs, " ms")}`,
     `loss ${v(s.packetLossPct, "%")}`,
-    `path ${s.localCandidateType || "–"}/${s.remoteCandidateType || "–"}`,
+    `path ${s.localCandidateType || "–"}/${s.remoteCandidateType || "–"}${s.relayProtocol ? " via TURN over " + s.relayProtocol : ""}`,
   ];
   if (s.frameWidth) lines.push(`${s.frameWidth}×${s.frameHeight}${s.codec ? " " + s.codec.replace("video/", "") : ""}`);
   const { host, latency } = extra;
