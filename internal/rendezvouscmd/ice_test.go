@@ -18,7 +18,7 @@ import (
 // TestICEFlags starts the built-in servers the way the command does and checks what the
 // rendezvous will hand out, and the errors a user gets for settings that cannot work.
 func TestICEFlags(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // other tests here leave Pebble's validation worker behind
 	log := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
