@@ -21,18 +21,16 @@ import (
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/auth/cpace"
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/testenv"
 )
 
 // needNode skips the test when node or web/node_modules is missing. `make test` runs `npm ci`
 // in web/ first, so there the JS interop tests always run.
 func needNode(t *testing.T) string {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed: the JS/Go interop tests need Node.js 20+ (and `cd web && npm ci`)")
-	}
+	node := testenv.LookPath(t, "node") // Node.js 20+ runs the JS side of the interop tests
 	if _, err := os.Stat(filepath.Join("node_modules", "@noble", "curves")); err != nil {
-		t.Skip("web/node_modules is missing: run `cd web && npm ci` to enable the JS/Go interop tests")
+		testenv.Missing(t, "web/node_modules is missing (`make node-deps` runs npm ci)")
 	}
 	return node
 }

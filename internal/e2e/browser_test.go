@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deskport/deskport/internal/testenv"
 )
 
 // browser is headless Chromium driven by browser/viewer.mjs through Playwright.
@@ -29,7 +31,7 @@ func startBrowser(t *testing.T) *browser {
 		t.Fatalf("playwright-core is not installed in %s: run `make node-deps` (make test does)", dir)
 	}
 	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		t.Fatalf("/usr/bin/chromium is missing: run scripts/install-deps.sh (make test does)")
+		testenv.Missing(t, "/usr/bin/chromium is not installed")
 	}
 	b := &browser{t: t}
 	b.cmd = exec.Command("node", "viewer.mjs")
