@@ -51,7 +51,9 @@ func startRendezvous(t testing.TB, cfg rendezvous.Config, wrap func(http.Handler
 	return s, "http://" + ln.Addr().String()
 }
 
-// runHost keeps a real HostClient registered; its sessions arrive on the returned channel.
+// runHost keeps a real HostClient registered; its sessions arrive on the returned channel, and
+// whoever takes one closes it. (Holding each accept call until the test ends would keep a
+// goroutine per session, and the goroutine baseline checks would count them as leaks.)
 func runHost(t testing.TB, url string, key keyPair) <-chan *rendezvous.Session {
 	t.Helper()
 	ch := make(chan *rendezvous.Session, 64)
@@ -65,13 +67,21 @@ func runHost(t testing.TB, url string, key keyPair) <-chan *rendezvous.Session {
 			case ch <- s:
 			default:
 				s.Close()
-				return
 			}
-			<-ctx.Done()
-			s.Close()
 		})
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		for {
+			select {
+			case s := <-ch:
+				s.Close()
+			default:
+				return
+			}
+		}
+	})
 	return ch
 }
 
@@ -217,6 +227,8 @@ func TestSignalingBarrage(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	baseGoroutines := runtime.NumGoroutine()
+
 	var sent, answered, conns, refusedUpgrade atomic.Int64
 	var tallyMu sync.Mutex
 	tally := map[string]int{}
@@ -361,8 +373,8 @@ func TestSignalingBarrage(t *testing.T) {
 	if answered.Load() < int64(total) {
 		t.Errorf("only %d of %d messages answered", answered.Load(), total)
 	}
-	if legitOK.Load() == 0 {
-		t.Error("no legitimate exchange succeeded during the barrage")
+	if !legitShareOK(legitOK.Load(), legitFail.Load()) {
+		t.Errorf("legitimate exchanges during the barrage: %d ok, %d failed; want at least 90%% ok", legitOK.Load(), legitFail.Load())
 	}
 	if peakHeap.Load() > 256<<20 {
 		t.Errorf("peak heap %.1f MiB over the 256 MiB bound", mib(peakHeap.Load()))
@@ -374,6 +386,13 @@ func TestSignalingBarrage(t *testing.T) {
 	defer cancel()
 	if err := exchange(ctx); err != nil {
 		t.Errorf("legitimate exchange after the barrage: %v", err)
+	}
+	// Every connection the barrage opened is gone: the server keeps no goroutine for it.
+	if g := waitGoroutines(baseGoroutines+2, 20*time.Second); g > baseGoroutines+2 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines did not return to the baseline %d after the barrage: %d\n%s", baseGoroutines, g, buf[:runtime.Stack(buf, true)])
+	} else {
+		t.Logf("goroutines: baseline %d, after the barrage %d", baseGoroutines, g)
 	}
 	resp, err := http.Get(url + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
