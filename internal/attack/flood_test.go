@@ -269,14 +269,14 @@ func TestStreamFlood(t *testing.T) {
 	select {
 	case <-malHost.conn.Done():
 		noticed = time.Since(leave)
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 	}
 	malHost.stop()
 	g := waitGoroutines(baseGoroutines+2, 20*time.Second)
 	t.Logf("goroutines: baseline %d, with %d held streams %d, %v after the attacker left %d; host noticed the departure on its own after %v",
 		baseGoroutines, len(held), peakGoroutines, time.Since(leave).Round(time.Millisecond), g, noticed)
 	if noticed < 0 {
-		t.Error("the host did not notice within 10 s that the attacker's peer connection went away")
+		t.Error("the host did not notice within 30 s that the attacker's peer connection went away")
 	}
 	if g > baseGoroutines+2 {
 		buf := make([]byte, 1<<20)
