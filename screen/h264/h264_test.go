@@ -9,6 +9,7 @@ import (
 
 	"github.com/deskport/deskport/screen"
 	"github.com/deskport/deskport/screen/internal/enctest"
+	"github.com/deskport/deskport/screen/internal/testpic"
 )
 
 // NAL unit types (H.264 table 7-1).
@@ -164,7 +165,7 @@ func TestKeyframes(t *testing.T) {
 			}
 			var f *screen.Frame
 			for i := range 12 {
-				f = movingFrame(f, sz.w, sz.h, i)
+				f = testpic.Moving(f, sz.w, sz.h, i)
 				want := i == 0 || i == 5 || i == 6 || i == 11
 				data, isKey, err := enc.Encode(f, want && i != 0)
 				if err != nil {
