@@ -28,7 +28,7 @@ func startBrowser(t *testing.T) *browser {
 	t.Helper()
 	dir, _ := filepath.Abs("browser")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		t.Fatalf("playwright-core is not installed in %s: run `make node-deps` (make test does)", dir)
+		testenv.Missing(t, "playwright-core is not installed in %s", dir)
 	}
 	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
 		testenv.Missing(t, "/usr/bin/chromium is not installed")
