@@ -176,9 +176,16 @@ func TestSignalingBarrage(t *testing.T) {
 	sessions := runHost(t, url, hostKey)
 	wsBase := "ws" + strings.TrimPrefix(url, "http")
 
+	// The legitimate viewer connects from 127.0.0.2, as a real one would from an address of
+	// its own: on 127.0.0.1 it would compete with the barrage for the per-IP connection cap,
+	// and its refusals would measure the test's layout rather than the server.
+	legitClient := &http.Client{Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext,
+	}}
+	defer legitClient.CloseIdleConnections()
 	// Wait for the host to register (a viewer connect succeeds).
 	exchange := func(ctx context.Context) error {
-		vs, err := rendezvous.Dial(ctx, url, hostKey.id, nil)
+		vs, err := rendezvous.Dial(ctx, url, hostKey.id, &rendezvous.DialOptions{HTTPClient: legitClient})
 		if err != nil {
 			return err
 		}
