@@ -193,11 +193,21 @@ func TestSignalingBarrage(t *testing.T) {
 		if err := vs.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 legit offer"}); err != nil {
 			return err
 		}
+		// The host's side of this session, by its ID: a session of an earlier exchange that
+		// gave up waiting for it may still arrive first, and taking that one instead would put
+		// every later exchange one session behind.
 		var hs *rendezvous.Session
-		select {
-		case hs = <-sessions:
-		case <-ctx.Done():
-			return errors.New("the host never got the session")
+		for hs == nil {
+			select {
+			case s := <-sessions:
+				if s.ID() == vs.ID() {
+					hs = s
+				} else {
+					s.Close()
+				}
+			case <-ctx.Done():
+				return errors.New("the host never got the session")
+			}
 		}
 		defer hs.Close()
 		select {
