@@ -5,7 +5,11 @@ PKGS    := ./...
 # The core must build without cgo; only screen/ and input/ may need it.
 CORE    := ./identity/... ./auth/... ./signal/... ./rendezvous/... ./relay/... ./turncred/... ./tunnel/... ./session/... ./host/... ./viewer/... ./cmd/...
 
-.PHONY: all build deps node-deps test test-short vet fmt-check demo bench clean
+# staticcheck, pinned here rather than in go.mod so that the module's requirements stay what the
+# code imports; `go run pkg@version` builds it once into the build cache.
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build deps node-deps test test-short vet fmt-check lint lint-go lint-web web-dist web-dist-check demo bench clean
 
 all: build
 
@@ -29,9 +33,34 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
-# The whole suite: formatting, vet, the core built without cgo, then every test with the race
-# detector (the end-to-end tests build and drive the real binaries, a real sshd and curl).
-test: deps node-deps fmt-check vet
+# lint: staticcheck over the Go code (default checks, no exceptions; upstream code under
+# tempfork/ is left as upstream wrote it) and TypeScript's checker over the browser viewer's
+# JavaScript (web/tsconfig.json: checkJs, JSDoc types on the module boundaries). Needs node-deps.
+lint: lint-go lint-web
+
+lint-go:
+	$(STATICCHECK) $$($(GO) list $(PKGS) | grep -v -e /tempfork/)
+
+lint-web:
+	cd web && npx --no-install tsc -p .
+
+# web/dist/app.js is committed so that `go build` needs no Node. web-dist rebuilds it from
+# web/src; web-dist-check builds it again into a temporary directory and fails if the committed
+# bundle differs, so a source change without its bundle cannot pass `make test`.
+web-dist:
+	./web/build.sh
+
+web-dist-check:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd web && npm run --silent build -- --outfile="$$tmp/app.js" --log-level=warning) || exit 1; \
+	if ! cmp -s "$$tmp/app.js" web/dist/app.js; then \
+		echo "web/dist/app.js is not the bundle of web/src: run 'make web-dist' and commit web/dist"; exit 1; \
+	fi
+
+# The whole suite: formatting, vet, lint, the committed web bundle, the core built without cgo,
+# then every test with the race detector (the end-to-end tests build and drive the real
+# binaries, a real sshd and curl).
+test: deps node-deps fmt-check vet lint web-dist-check
 	CGO_ENABLED=0 $(GO) build $(CORE)
 	$(GO) test -race -timeout 20m $(PKGS)
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/tunnel"
 	"go.uber.org/goleak"
@@ -24,13 +25,11 @@ type env struct {
 
 func newEnv(t *testing.T, srv *Server) *env {
 	t.Helper()
-	if _, err := exec.LookPath("xclip"); err != nil {
-		t.Skip("xclip is not installed (apt-get install xclip); the clipboard needs it on the host")
-	}
+	testenv.LookPath(t, "xclip") // the host side of the clipboard
 	ctx := context.Background()
 	x, err := xvfb.Start(ctx, xvfb.Config{Args: []string{"-noreset"}})
 	if errors.Is(err, xvfb.ErrNotInstalled) {
-		t.Skip("Xvfb is not installed (apt-get install xvfb); clipboard tests need a real X server")
+		testenv.Missing(t, "Xvfb is not installed; clipboard tests need a real X server")
 	}
 	if err != nil {
 		t.Fatal(err)

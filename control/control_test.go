@@ -2,21 +2,27 @@ package control
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 )
 
 func TestRoundTrip(t *testing.T) {
-	two := 2
-	for _, m := range []*Message{
+	two, whole := 2, -1
+	msgs := []*Message{
 		{Type: TypeKeyframe},
 		{Type: TypeQuality, Preset: "low"},
 		{Type: TypeQuality, FPS: 15, MaxBitrate: 500_000},
 		{Type: TypeMonitor, Monitor: &two},
-		{Type: TypeStats, Stats: &Stats{FPS: 29.5, BitrateBps: 1_200_000, Width: 1280, Height: 720}},
-		{Type: TypeHello, Monitors: []Monitor{{Index: 0, Width: 1920, Height: 1080}}},
+		{Type: TypeMonitor, Monitor: &whole},
+		{Type: TypeStats, Stats: &Stats{FPS: 29.5, BitrateBps: 1_200_000, Width: 1280, Height: 720,
+			Keyframes: 3, RTTMillis: 12.5, Lost: 7}},
+		{Type: TypeHello, Preset: "balanced", FPS: 30, MaxBitrate: 3_000_000, Monitor: &two,
+			Monitors: []Monitor{{Index: 0, Name: "DP-1", Width: 1920, Height: 1080}, {Index: 1, Width: 1280, Height: 1024}}},
 		{Type: TypeError, Error: "no monitor 3"},
-	} {
+	}
+	for _, m := range msgs {
 		var b bytes.Buffer
 		if err := Write(&b, m); err != nil {
 			t.Fatal(err)
@@ -25,10 +31,42 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%+v: %v", m, err)
 		}
-		if got.Type != m.Type || got.Preset != m.Preset || got.FPS != m.FPS {
-			t.Fatalf("got %+v, want %+v", got, m)
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("round trip changed the message:\n got %s\nwant %s", dump(got), dump(m))
+		}
+		if b.Len() != 0 {
+			t.Errorf("%s: %d bytes left after one message", m.Type, b.Len())
 		}
 	}
+	// Every field of every wire struct must be set (non-zero) in some case above, so a field
+	// added later that the encoder drops cannot pass unnoticed.
+	var msgVals, statVals, monVals []reflect.Value
+	for _, m := range msgs {
+		msgVals = append(msgVals, reflect.ValueOf(*m))
+		if m.Stats != nil {
+			statVals = append(statVals, reflect.ValueOf(*m.Stats))
+		}
+		for _, mon := range m.Monitors {
+			monVals = append(monVals, reflect.ValueOf(mon))
+		}
+	}
+	for _, vs := range [][]reflect.Value{msgVals, statVals, monVals} {
+		typ := vs[0].Type()
+		for i := range typ.NumField() {
+			set := false
+			for _, v := range vs {
+				set = set || !v.Field(i).IsZero()
+			}
+			if !set {
+				t.Errorf("no round-trip case sets %s.%s", typ.Name(), typ.Field(i).Name)
+			}
+		}
+	}
+}
+
+func dump(m *Message) string {
+	b, _ := json.Marshal(m)
+	return string(b)
 }
 
 func TestRefused(t *testing.T) {

@@ -6,12 +6,12 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/deskport/deskport/control"
+	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
@@ -23,9 +23,7 @@ import (
 // keyframe (the host's keyframe count rises in its stats), a quality preset, and a monitor the
 // host does not have (a clear refusal).
 func TestControlStream(t *testing.T) {
-	if _, err := exec.LookPath("Xvfb"); err != nil {
-		t.Fatal("Xvfb is missing: run scripts/install-deps.sh")
-	}
+	testenv.LookPath(t, "Xvfb")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	srv, err := xvfb.Start(ctx, xvfb.Config{Width: 640, Height: 480})

@@ -23,6 +23,7 @@ import (
 	"github.com/deskport/deskport/files"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/input"
+	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
@@ -36,9 +37,7 @@ import (
 // TCP forward and a reverse listener.
 func TestPermissionMatrix(t *testing.T) {
 	for _, tool := range []string{"Xvfb", "xdotool", "xclip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: run scripts/install-deps.sh (make test does)", tool)
-		}
+		testenv.LookPath(t, tool)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

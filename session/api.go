@@ -11,7 +11,7 @@ import (
 	"github.com/pion/transport/v5/stdnet"
 )
 
-// Transport sizing, measured in DESIGN.md: the kernel's default UDP receive buffer (208 KiB)
+// Transport sizing, measured (docs/session.md): the kernel's default UDP receive buffer (208 KiB)
 // overflows under a bulk transfer and every drop stalls SCTP, so every ICE socket asks for 4 MiB
 // (the kernel caps this at net.core.rmem_max). The SCTP receive buffer bounds the bytes in flight
 // for the whole association: 16 MiB sustains about 110 MB/s at 150 ms RTT, above what one

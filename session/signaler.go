@@ -45,10 +45,10 @@ func ParseICEServer(v string) (webrtc.ICEServer, error) {
 	case "stun", "stuns":
 	case "turn", "turns":
 		if s.Username == "" {
-			return s, fmt.Errorf("ICE server %q: a TURN server needs credentials: URL,username,credential (the rendezvous hands out its own TURN servers with credentials)", parts[0])
+			return s, fmt.Errorf("ICE server %q: a TURN server needs credentials, given as URL,username,credential; the rendezvous hands out its own TURN servers with credentials", parts[0])
 		}
 	default:
-		return s, fmt.Errorf("ICE server %q: the URL must start with stun:, stuns:, turn: or turns:", parts[0])
+		return s, fmt.Errorf("ICE server %q: the URL must start with one of stun:, stuns:, turn:, turns", parts[0])
 	}
 	if _, err := stun.ParseURI(parts[0]); err != nil {
 		return s, fmt.Errorf("ICE server %q: %w", parts[0], err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/deskport/deskport/tempfork/yamux"
 	"go.uber.org/goleak"
@@ -544,8 +545,21 @@ func TestServeStopsForwards(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.ReadAll(c); err != nil && !errors.Is(err, yamux.ErrConnectionReset) {
-		t.Logf("read after stop: %v", err)
+	// The forward must be cut, not left open: the read ends with EOF or a reset well before the
+	// deadline (which only turns a hang into a failure).
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rest, err := io.ReadAll(c)
+	if err != nil && !errors.Is(err, yamux.ErrConnectionReset) && !errors.Is(err, yamux.ErrStreamClosed) {
+		t.Fatalf("read after stop: %v; want EOF or a reset (the forward was not cut)", err)
+	}
+	if len(rest) != 0 {
+		t.Fatalf("read %q after stop, want nothing", rest)
+	}
+	if _, err := c.Write([]byte("after")); err == nil {
+		// A write may still be buffered by yamux; the peer side is gone, so the echo never comes.
+		if n, err := c.Read(make([]byte, 8)); err == nil {
+			t.Fatalf("forward still echoes after Serve returned (%d bytes)", n)
+		}
 	}
 }
 

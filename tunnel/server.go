@@ -217,7 +217,7 @@ func (st *session) replyAndClose(stream net.Conn, status Status, msg string) {
 func (st *session) forward(ctx context.Context, stream *yamux.Stream, req Request) {
 	log := st.s.log.With("target", req.Addr)
 	var ap netip.AddrPort
-	err := ErrTargetRefused
+	var err error
 	if st.s.cfg.Policy != nil {
 		ap, err = st.s.cfg.Policy.Check(ctx, req.Addr)
 	} else {

@@ -21,18 +21,16 @@ import (
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/auth/cpace"
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/testenv"
 )
 
 // needNode skips the test when node or web/node_modules is missing. `make test` runs `npm ci`
 // in web/ first, so there the JS interop tests always run.
 func needNode(t *testing.T) string {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed: the JS/Go interop tests need Node.js 20+ (and `cd web && npm ci`)")
-	}
+	node := testenv.LookPath(t, "node") // Node.js 20+ runs the JS side of the interop tests
 	if _, err := os.Stat(filepath.Join("node_modules", "@noble", "curves")); err != nil {
-		t.Skip("web/node_modules is missing: run `cd web && npm ci` to enable the JS/Go interop tests")
+		testenv.Missing(t, "web/node_modules is missing (`make node-deps` runs npm ci)")
 	}
 	return node
 }
@@ -179,14 +177,14 @@ func newFixture() fixture {
 }
 
 // runHost runs auth.Host against the node viewer and returns both outcomes.
-func runHost(t *testing.T, nv *nodeViewer, b auth.Binding, hc auth.HostConfig) (*auth.Peer, error, nodeEvent) {
+func runHost(t *testing.T, nv *nodeViewer, b auth.Binding, hc auth.HostConfig) (*auth.Peer, nodeEvent, error) {
 	t.Helper()
 	peer, err := auth.Host(nv, b, hc)
 	// Like the session layer, the host keeps the channel open until the viewer is done, so that
 	// a refusal reaches it.
 	ev := nv.result(t)
 	nv.Close()
-	return peer, err, ev
+	return peer, ev, err
 }
 
 func TestInteropCode(t *testing.T) {
@@ -201,7 +199,7 @@ func TestInteropCode(t *testing.T) {
 			if withKey {
 				pub = <-nv.pub
 			}
-			peer, err, ev := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Codes: store})
+			peer, ev, err := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Codes: store})
 			if err != nil || !ev.OK {
 				t.Fatalf("host: %v; viewer: %+v", err, ev)
 			}
@@ -230,7 +228,7 @@ func TestInteropWrongCode(t *testing.T) {
 	wrong[0] = auth.CodeAlphabet[(strings.IndexByte(auth.CodeAlphabet, wrong[0])+1)%len(auth.CodeAlphabet)]
 	nv := startNode(t, node, f.b, string(wrong), true)
 	<-nv.pub
-	_, err, ev := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Codes: store})
+	_, ev, err := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Codes: store})
 	if !errors.Is(err, auth.ErrBadCode) {
 		t.Errorf("host err = %v, want ErrBadCode", err)
 	}
@@ -250,7 +248,7 @@ func TestInteropExpiredCode(t *testing.T) {
 	nv := startNode(t, node, f.b, code, true)
 	<-nv.pub
 	later := func() time.Time { return time.Now().Add(time.Hour) }
-	_, err, ev := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Codes: store, Now: later})
+	_, ev, err := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Codes: store, Now: later})
 	if !errors.Is(err, auth.ErrCodeExpired) {
 		t.Errorf("host err = %v, want ErrCodeExpired", err)
 	}
@@ -265,7 +263,7 @@ func TestInteropCodeTypoIsLocal(t *testing.T) {
 	store := auth.NewCodeStore(0, nil)
 	store.Generate()
 	nv := startNode(t, node, f.b, "ABCD-EFG0", false) // 0 is not in the alphabet
-	_, err, ev := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Codes: store})
+	_, ev, err := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Codes: store})
 	if err == nil {
 		t.Error("host succeeded without a hello")
 	}
@@ -297,7 +295,7 @@ func TestInteropTrustedKey(t *testing.T) {
 		}
 		return auth.Options{}, false
 	}
-	peer, err, ev := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Authorized: authorized})
+	peer, ev, err := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Authorized: authorized})
 	if err != nil || !ev.OK {
 		t.Fatalf("host: %v; viewer: %+v", err, ev)
 	}
@@ -315,7 +313,7 @@ func TestInteropUnauthorizedKey(t *testing.T) {
 	f := newFixture()
 	nv := startNode(t, node, f.b, "", true)
 	pub := <-nv.pub
-	_, err, ev := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey})
+	_, ev, err := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey})
 	if !errors.Is(err, auth.ErrUnauthorized) {
 		t.Errorf("host err = %v, want ErrUnauthorized", err)
 	}
@@ -344,7 +342,7 @@ func TestInteropMITM(t *testing.T) {
 				nv := startNode(t, node, vb, code, true)
 				pub := <-nv.pub
 				trustAll := func(k ed25519.PublicKey) (auth.Options, bool) { return auth.Options{}, bytes.Equal(k, pub.Key) }
-				_, err, ev := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Authorized: trustAll, Codes: store})
+				_, ev, err := runHost(t, nv, f.b, auth.HostConfig{Key: f.hostKey, Authorized: trustAll, Codes: store})
 				if !errors.Is(err, auth.ErrAborted) {
 					t.Errorf("host err = %v, want ErrAborted", err)
 				}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/input"
+	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/screen/xvfb"
 )
 
@@ -26,14 +27,12 @@ const width, height = 1280, 720
 // missing.
 func display(t testing.TB) (*xvfb.Server, *Injector) {
 	t.Helper()
-	if _, err := exec.LookPath("xdotool"); err != nil {
-		t.Skip("xdotool is not installed (apt-get install xdotool)")
-	}
+	testenv.LookPath(t, "xdotool")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := xvfb.Start(ctx, xvfb.Config{Width: width, Height: height})
 	if errors.Is(err, xvfb.ErrNotInstalled) {
-		t.Skip("Xvfb is not installed (apt-get install xvfb)")
+		testenv.Missing(t, "Xvfb is not installed")
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -125,12 +124,13 @@ func try(cond func() bool) bool {
 // window.
 func xterm(t testing.TB, srv *xvfb.Server, title, script string) {
 	t.Helper()
+	testenv.LookPath(t, "xterm")
 	cmd := exec.Command("xterm", "-u8", "-fa", "DejaVu Sans Mono", "-fs", "10", "-geometry", "80x24+0+0",
 		"-T", title, "-e", "sh", "-c", script)
 	cmd.Env = append(srv.Env(), "LC_ALL=C.UTF-8")
 	p, err := srv.Start(context.Background(), cmd)
 	if err != nil {
-		t.Skipf("xterm: %v (apt-get install xterm)", err)
+		t.Fatalf("xterm: %v", err)
 	}
 	t.Cleanup(func() { _ = p.Stop() })
 	xdotool(t, srv, "search", "--sync", "--onlyvisible", "--name", title)

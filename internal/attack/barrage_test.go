@@ -51,7 +51,9 @@ func startRendezvous(t testing.TB, cfg rendezvous.Config, wrap func(http.Handler
 	return s, "http://" + ln.Addr().String()
 }
 
-// runHost keeps a real HostClient registered; its sessions arrive on the returned channel.
+// runHost keeps a real HostClient registered; its sessions arrive on the returned channel, and
+// whoever takes one closes it. (Holding each accept call until the test ends would keep a
+// goroutine per session, and the goroutine baseline checks would count them as leaks.)
 func runHost(t testing.TB, url string, key keyPair) <-chan *rendezvous.Session {
 	t.Helper()
 	ch := make(chan *rendezvous.Session, 64)
@@ -65,13 +67,21 @@ func runHost(t testing.TB, url string, key keyPair) <-chan *rendezvous.Session {
 			case ch <- s:
 			default:
 				s.Close()
-				return
 			}
-			<-ctx.Done()
-			s.Close()
 		})
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		for {
+			select {
+			case s := <-ch:
+				s.Close()
+			default:
+				return
+			}
+		}
+	})
 	return ch
 }
 
@@ -166,42 +176,48 @@ func TestSignalingBarrage(t *testing.T) {
 	sessions := runHost(t, url, hostKey)
 	wsBase := "ws" + strings.TrimPrefix(url, "http")
 
+	// The legitimate viewer connects from 127.0.0.2, as a real one would from an address of
+	// its own: on 127.0.0.1 it would compete with the barrage for the per-IP connection cap,
+	// and its refusals would measure the test's layout rather than the server.
+	legitClient := &http.Client{Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext,
+	}}
+	defer legitClient.CloseIdleConnections()
 	// Wait for the host to register (a viewer connect succeeds).
-	// Each exchange carries its own offer text and takes, from the host's queue, the session
-	// whose first message is that offer: a session of an earlier exchange that timed out (the
-	// host got it after the viewer gave up) is closed and skipped, not mistaken for this one.
-	var exchanges atomic.Int64
 	exchange := func(ctx context.Context) error {
-		vs, err := rendezvous.Dial(ctx, url, hostKey.id, nil)
+		vs, err := rendezvous.Dial(ctx, url, hostKey.id, &rendezvous.DialOptions{HTTPClient: legitClient})
 		if err != nil {
 			return err
 		}
 		defer vs.Close()
-		offer := fmt.Sprintf("v=0 legit offer %d", exchanges.Add(1))
-		if err := vs.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: offer}); err != nil {
+		if err := vs.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 legit offer"}); err != nil {
 			return err
 		}
+		// The host's side of this session, by its ID: a session of an earlier exchange that
+		// gave up waiting for it may still arrive first, and taking that one instead would put
+		// every later exchange one session behind.
 		var hs *rendezvous.Session
 		for hs == nil {
-			var s *rendezvous.Session
 			select {
-			case s = <-sessions:
+			case s := <-sessions:
+				if s.ID() == vs.ID() {
+					hs = s
+				} else {
+					s.Close()
+				}
 			case <-ctx.Done():
 				return errors.New("the host never got the session")
 			}
-			select {
-			case m := <-s.Recv():
-				if m != nil && m.Type == signal.TypeOffer && m.SDP == offer {
-					hs = s
-					continue
-				}
-				s.Close() // a stale session of an earlier exchange
-			case <-ctx.Done():
-				s.Close()
-				return errors.New("no offer at the host")
-			}
 		}
 		defer hs.Close()
+		select {
+		case m := <-hs.Recv():
+			if m == nil || m.Type != signal.TypeOffer || m.SDP != "v=0 legit offer" {
+				return fmt.Errorf("host got %+v", m)
+			}
+		case <-ctx.Done():
+			return errors.New("no offer at the host")
+		}
 		if err := hs.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: "v=0 legit answer"}); err != nil {
 			return err
 		}
@@ -227,6 +243,8 @@ func TestSignalingBarrage(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+
+	baseGoroutines := runtime.NumGoroutine()
 
 	var sent, answered, conns, refusedUpgrade atomic.Int64
 	var tallyMu sync.Mutex
@@ -372,8 +390,8 @@ func TestSignalingBarrage(t *testing.T) {
 	if answered.Load() < int64(total) {
 		t.Errorf("only %d of %d messages answered", answered.Load(), total)
 	}
-	if legitOK.Load() == 0 {
-		t.Error("no legitimate exchange succeeded during the barrage")
+	if !legitShareOK(legitOK.Load(), legitFail.Load()) {
+		t.Errorf("legitimate exchanges during the barrage: %d ok, %d failed; want at least 90%% ok", legitOK.Load(), legitFail.Load())
 	}
 	if peakHeap.Load() > 256<<20 {
 		t.Errorf("peak heap %.1f MiB over the 256 MiB bound", mib(peakHeap.Load()))
@@ -385,6 +403,13 @@ func TestSignalingBarrage(t *testing.T) {
 	defer cancel()
 	if err := exchange(ctx); err != nil {
 		t.Errorf("legitimate exchange after the barrage: %v", err)
+	}
+	// Every connection the barrage opened is gone: the server keeps no goroutine for it.
+	if g := waitGoroutines(baseGoroutines+2, 20*time.Second); g > baseGoroutines+2 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines did not return to the baseline %d after the barrage: %d\n%s", baseGoroutines, g, buf[:runtime.Stack(buf, true)])
+	} else {
+		t.Logf("goroutines: baseline %d, after the barrage %d", baseGoroutines, g)
 	}
 	resp, err := http.Get(url + "/healthz")
 	if err != nil || resp.StatusCode != 200 {

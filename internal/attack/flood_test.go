@@ -84,6 +84,25 @@ func echoOnce(ctx context.Context, mux *yamux.Session, addr string) (time.Durati
 	return time.Since(start), nil
 }
 
+// waitGoroutines waits up to timeout for the goroutine count to fall to at most want, polling
+// (goroutines that are ending give no signal to wait on), and returns the last count.
+func waitGoroutines(want int, timeout time.Duration) int {
+	deadline := time.Now().Add(timeout)
+	g := runtime.NumGoroutine()
+	for g > want && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		g = runtime.NumGoroutine()
+	}
+	return g
+}
+
+// legitShareOK says whether at least 90% of the legitimate exchanges attempted during an attack
+// succeeded, and at least one was attempted: an attack that starves legitimate users most of
+// the time must fail the test even if one exchange slipped through.
+func legitShareOK(ok, failed int64) bool {
+	return ok > 0 && ok*10 >= (ok+failed)*9
+}
+
 func heapAfterGC() uint64 {
 	runtime.GC()
 	runtime.GC()
@@ -224,8 +243,8 @@ func TestStreamFlood(t *testing.T) {
 	if served == 0 || busy.Load() == 0 {
 		t.Errorf("the flood did not reach the cap (served %d, busy %d)", served, busy.Load())
 	}
-	if len(during) == 0 {
-		t.Errorf("no legitimate forward succeeded during the flood (%d failed)", duringErr.Load())
+	if !legitShareOK(int64(len(during)), duringErr.Load()) {
+		t.Errorf("legitimate forwards during the flood: %d ok, %d failed; want at least 90%% ok", len(during), duringErr.Load())
 	}
 	var worst time.Duration
 	for _, d := range during {
@@ -238,6 +257,9 @@ func TestStreamFlood(t *testing.T) {
 	if growth > 32<<20 {
 		t.Errorf("heap grew %.1f MiB during the flood, bound 32 MiB", float64(growth)/(1<<20))
 	}
+	if peakHeap.Load() > 128<<20 {
+		t.Errorf("peak heap %.1f MiB during the flood, bound 128 MiB", mib(peakHeap.Load()))
+	}
 
 	// The attacker leaves without closing anything politely: its peer connection just goes.
 	peakGoroutines := runtime.NumGoroutine()
@@ -247,23 +269,24 @@ func TestStreamFlood(t *testing.T) {
 	select {
 	case <-malHost.conn.Done():
 		noticed = time.Since(leave)
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 	}
 	malHost.stop()
-	deadline := time.Now().Add(20 * time.Second)
-	g := runtime.NumGoroutine()
-	for g > baseGoroutines+2 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-		g = runtime.NumGoroutine()
-	}
+	g := waitGoroutines(baseGoroutines+2, 20*time.Second)
 	t.Logf("goroutines: baseline %d, with %d held streams %d, %v after the attacker left %d; host noticed the departure on its own after %v",
 		baseGoroutines, len(held), peakGoroutines, time.Since(leave).Round(time.Millisecond), g, noticed)
+	if noticed < 0 {
+		t.Error("the host did not notice within 30 s that the attacker's peer connection went away")
+	}
 	if g > baseGoroutines+2 {
 		buf := make([]byte, 1<<20)
 		t.Errorf("goroutines did not return to baseline %d: %d\n%s", baseGoroutines, g, buf[:runtime.Stack(buf, true)])
 	}
 	leftHeap := heapAfterGC()
 	t.Logf("heap after the attacker left: %.1f MiB", mib(leftHeap))
+	if leftHeap > baseHeap+8<<20 {
+		t.Errorf("heap after the attacker left %.1f MiB, more than 8 MiB above the %.1f MiB before it came", mib(leftHeap), mib(baseHeap))
+	}
 	if _, err := echoOnce(context.Background(), legit.Mux, echo.Addr()); err != nil {
 		t.Errorf("legitimate forward after the attacker left: %v", err)
 	}

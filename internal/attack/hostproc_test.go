@@ -122,7 +122,10 @@ func hostBinary(t *testing.T) string {
 	if !raceEnabled {
 		return os.Args[0]
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("building the host process needs the go command: %v", err)
+	}
 	out := filepath.Join(t.TempDir(), "attack-host.test")
 	if b, err := exec.Command(gobin, "test", "-c", "-o", out, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build the host process without -race: %v\n%s", err, b)

@@ -1,5 +1,5 @@
-// Package deptest enforces the dependency rules of DESIGN.md: the core builds without cgo and
-// links neither robotgo nor mediadevices, and the tunnel imports no pion.
+// Package deptest enforces the dependency rules of docs/architecture.md: the core builds
+// without cgo and links neither robotgo nor mediadevices, and the tunnel imports no pion.
 package deptest
 
 import (

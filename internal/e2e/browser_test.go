@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deskport/deskport/internal/testenv"
 )
 
 // browser is headless Chromium driven by browser/viewer.mjs through Playwright.
@@ -27,10 +29,10 @@ func startBrowser(t *testing.T, chromiumArgs ...string) *browser {
 	t.Helper()
 	dir, _ := filepath.Abs("browser")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		t.Fatalf("playwright-core is not installed in %s: run `make node-deps` (make test does)", dir)
+		testenv.Missing(t, "playwright-core is not installed in %s", dir)
 	}
 	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		t.Fatalf("/usr/bin/chromium is missing: run scripts/install-deps.sh (make test does)")
+		testenv.Missing(t, "/usr/bin/chromium is not installed")
 	}
 	b := &browser{t: t}
 	b.cmd = exec.Command("node", "viewer.mjs")

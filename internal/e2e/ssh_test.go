@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/deskport/deskport/internal/testenv"
 )
 
 // serveSSHD accepts TCP connections on loopback and hands each one to a real sshd in inetd mode
@@ -24,7 +26,7 @@ func serveSSHD(t *testing.T, dir string) (net.Listener, string) {
 		sshd = "/usr/sbin/sshd"
 	}
 	if _, err := os.Stat(sshd); err != nil {
-		t.Fatalf("sshd not installed (scripts/install-deps.sh installs openssh-server): %v", err)
+		testenv.Missing(t, "sshd is not installed (openssh-server): %v", err)
 	}
 	keygen := func(name string) {
 		out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, name)).CombinedOutput()

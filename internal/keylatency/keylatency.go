@@ -1,7 +1,7 @@
 // Package keylatency measures how long a key press takes from the viewer's send to the host's
 // injection, through real WebRTC sessions on loopback, idle and while a port forward runs flat out
-// in the same direction. It is the figure that decides the data-channel layout (DESIGN.md: input
-// travels apart from bulk traffic) and feeds `make bench`.
+// in the same direction. It is the figure that decides the data-channel layout
+// (docs/architecture.md: input travels apart from bulk traffic) and feeds `make bench`.
 package keylatency
 
 import (

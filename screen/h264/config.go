@@ -9,26 +9,26 @@
 package h264
 
 import (
-	"fmt"
 	"runtime"
+
+	"github.com/deskport/deskport/screen/internal/codec"
 )
 
 // Defaults for the zero fields of Config.
 const (
-	DefaultFPS     = 30
-	DefaultBitrate = 3_000_000
+	DefaultFPS     = codec.DefaultFPS
+	DefaultBitrate = codec.DefaultBitrate
 	// MaxThreads caps the default thread count; with sliced threads each thread encodes one
 	// slice of every frame, and more slices cost bits.
 	MaxThreads = 4
 )
 
-// Limits that Validate enforces.
-const (
-	maxDimension = 8192 // the largest frame H.264 level 6.2 allows is 8192×4320
-	maxFPS       = 240
-	minBitrate   = 50_000
-	maxBitrate   = 200_000_000
-)
+// limits are the bounds Validate and SetBitrate check.
+var limits = codec.Limits{
+	Codec:        "H.264",
+	MaxDimension: 8192, // the largest frame H.264 level 6.2 allows is 8192×4320
+	Err:          ErrInvalidConfig,
+}
 
 // Config sets up an Encoder. The zero value of every field except Width and Height picks a
 // sensible default.
@@ -69,37 +69,11 @@ func (c Config) withDefaults() Config {
 // Validate reports whether c, after defaults, is a setting the encoder accepts.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	switch {
-	case c.Width <= 0 || c.Height <= 0:
-		return fmt.Errorf("%w: size %dx%d; width and height must be positive", ErrInvalidConfig, c.Width, c.Height)
-	case c.Width > maxDimension || c.Height > maxDimension:
-		return fmt.Errorf("%w: size %dx%d; H.264 allows at most %d pixels a side", ErrInvalidConfig, c.Width, c.Height, maxDimension)
-	case c.FPS < 0 || c.FPS > maxFPS:
-		return fmt.Errorf("%w: fps %d; use 1..%d", ErrInvalidConfig, c.FPS, maxFPS)
-	}
-	if err := validateBitrate(c.Bitrate); err != nil {
-		return err
-	}
-	switch {
-	case c.Threads < 0 || c.Threads > 64:
-		return fmt.Errorf("%w: threads %d; use 1..64", ErrInvalidConfig, c.Threads)
-	case c.KeyframeInterval < 0:
-		return fmt.Errorf("%w: keyframe interval %d; use 0 (on request only) or a number of frames", ErrInvalidConfig, c.KeyframeInterval)
-	}
-	return nil
-}
-
-func validateBitrate(bps int) error {
-	if bps < minBitrate || bps > maxBitrate {
-		return fmt.Errorf("%w: bitrate %d bit/s; use %d..%d", ErrInvalidConfig, bps, minBitrate, maxBitrate)
-	}
-	return nil
+	return limits.Validate(c.Width, c.Height, c.FPS, c.Bitrate, c.Threads, c.KeyframeInterval)
 }
 
 // evenSize is the size x264 encodes for a w×h picture.
 func evenSize(w, h int) (int, int) { return (w + 1) &^ 1, (h + 1) &^ 1 }
 
-// defaultThreads is half the CPUs, 1..MaxThreads: the host also captures the screen and runs
-// the network stack, and an encoder thread that competes with them for a core costs more CPU
-// than it saves (libvpx's row threads spin while they wait; docs/codecs.md has the figures).
-func defaultThreads(ncpu int) int { return min(max(ncpu/2, 1), MaxThreads) }
+// defaultThreads is half the CPUs, 1..MaxThreads (codec.DefaultThreads says why).
+func defaultThreads(ncpu int) int { return codec.DefaultThreads(ncpu, MaxThreads) }

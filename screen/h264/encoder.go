@@ -9,38 +9,6 @@ package h264
 #include <string.h>
 #include <x264.h>
 
-// dp_bgrx_to_i420 converts 32-bit B,G,R,X pixels (w×h, src_stride bytes a row) to I420 of
-// dw×dh (dw >= w, dh >= h; the last column and row are repeated into the padding) with the
-// BT.601 limited-range integer formula. Chroma is taken from the average of each 2×2 block.
-// (The same function as in screen/vp8; cgo cannot share C code between packages.)
-static void dp_bgrx_to_i420(const uint8_t *src, int src_stride, int w, int h,
-		uint8_t *py, int sy, uint8_t *pu, int su, uint8_t *pv, int sv, int dw, int dh) {
-	for (int y = 0; y < dh; y += 2) {
-		const uint8_t *r0 = src + (size_t)(y < h ? y : h - 1) * src_stride;
-		const uint8_t *r1 = src + (size_t)(y + 1 < h ? y + 1 : h - 1) * src_stride;
-		uint8_t *y0 = py + (size_t)y * sy;
-		uint8_t *y1 = y + 1 < dh ? y0 + sy : NULL;
-		uint8_t *u = pu + (size_t)(y / 2) * su;
-		uint8_t *v = pv + (size_t)(y / 2) * sv;
-		for (int x = 0; x < dw; x += 2) {
-			int xa = x < w ? x : w - 1;
-			int xb = x + 1 < w ? x + 1 : w - 1;
-			const uint8_t *a = r0 + 4 * xa, *b = r0 + 4 * xb, *c = r1 + 4 * xa, *d = r1 + 4 * xb;
-			y0[x] = (uint8_t)(((66 * a[2] + 129 * a[1] + 25 * a[0] + 128) >> 8) + 16);
-			if (x + 1 < dw) y0[x + 1] = (uint8_t)(((66 * b[2] + 129 * b[1] + 25 * b[0] + 128) >> 8) + 16);
-			if (y1) {
-				y1[x] = (uint8_t)(((66 * c[2] + 129 * c[1] + 25 * c[0] + 128) >> 8) + 16);
-				if (x + 1 < dw) y1[x + 1] = (uint8_t)(((66 * d[2] + 129 * d[1] + 25 * d[0] + 128) >> 8) + 16);
-			}
-			int B = (a[0] + b[0] + c[0] + d[0] + 2) >> 2;
-			int G = (a[1] + b[1] + c[1] + d[1] + 2) >> 2;
-			int R = (a[2] + b[2] + c[2] + d[2] + 2) >> 2;
-			u[x / 2] = (uint8_t)(((-38 * R - 74 * G + 112 * B + 128) >> 8) + 128);
-			v[x / 2] = (uint8_t)(((112 * R - 94 * G - 18 * B + 128) >> 8) + 128);
-		}
-	}
-}
-
 typedef struct {
 	x264_t *enc;
 	x264_param_t p;
@@ -114,14 +82,11 @@ static dp_x264 *dp_x264_new(int w, int h, int fps, int kbps, int threads, int kf
 	return e;
 }
 
-// dp_x264_encode converts and encodes one frame; e->out and e->out_len hold the access unit
-// (Annex B, all NAL units of the frame, contiguous), valid until the next call.
-static int dp_x264_encode(dp_x264 *e, const uint8_t *pix, int stride, int force_idr) {
+// dp_x264_encode encodes the picture in e->pic (codec.BGRXToI420 has filled it); e->out and
+// e->out_len hold the access unit (Annex B, all NAL units of the frame, contiguous), valid
+// until the next call.
+static int dp_x264_encode(dp_x264 *e, int force_idr) {
 	x264_picture_t *pic = &e->pic;
-	dp_bgrx_to_i420(pix, stride, e->w, e->h,
-		pic->img.plane[0], pic->img.i_stride[0],
-		pic->img.plane[1], pic->img.i_stride[1],
-		pic->img.plane[2], pic->img.i_stride[2], e->ew, e->eh);
 	pic->i_type = force_idr ? X264_TYPE_IDR : X264_TYPE_AUTO;
 	x264_nal_t *nals;
 	int nnal;
@@ -154,6 +119,7 @@ import (
 	"unsafe"
 
 	"github.com/deskport/deskport/screen"
+	"github.com/deskport/deskport/screen/internal/codec"
 )
 
 var _ screen.Encoder = (*Encoder)(nil)
@@ -175,7 +141,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	}
 	cfg = cfg.withDefaults()
 	var why *C.char
-	e := C.dp_x264_new(C.int(cfg.Width), C.int(cfg.Height), C.int(cfg.FPS), C.int(kbps(cfg.Bitrate)),
+	e := C.dp_x264_new(C.int(cfg.Width), C.int(cfg.Height), C.int(cfg.FPS), C.int(codec.Kbps(cfg.Bitrate)),
 		C.int(cfg.Threads), C.int(cfg.KeyframeInterval), &why)
 	if e == nil {
 		return nil, fmt.Errorf("%w: start encoder %dx%d: %s", ErrCodec, cfg.Width, cfg.Height, C.GoString(why))
@@ -198,14 +164,21 @@ func (enc *Encoder) Encode(f *screen.Frame, keyframe bool) (data []byte, isKey b
 	if enc.e == nil {
 		return nil, false, ErrClosed
 	}
-	if err := checkFrame(f, enc.cfg.Width, enc.cfg.Height); err != nil {
+	if err := codec.CheckFrame(f, enc.cfg.Width, enc.cfg.Height, ErrFrameSize); err != nil {
 		return nil, false, err
 	}
+	img := &enc.e.pic.img
+	codec.BGRXToI420(f, codec.Picture{
+		Y: unsafe.Pointer(img.plane[0]), StrideY: int(img.i_stride[0]),
+		U: unsafe.Pointer(img.plane[1]), StrideU: int(img.i_stride[1]),
+		V: unsafe.Pointer(img.plane[2]), StrideV: int(img.i_stride[2]),
+		Width: int(enc.e.ew), Height: int(enc.e.eh),
+	})
 	force := C.int(0)
 	if keyframe {
 		force = 1
 	}
-	if rc := C.dp_x264_encode(enc.e, (*C.uint8_t)(unsafe.Pointer(&f.Pix[0])), C.int(f.Stride), force); rc != 0 {
+	if rc := C.dp_x264_encode(enc.e, force); rc != 0 {
 		return nil, false, fmt.Errorf("%w: encode failed (%d)", ErrCodec, int(rc))
 	}
 	n := int(enc.e.out_len)
@@ -218,7 +191,7 @@ func (enc *Encoder) Encode(f *screen.Frame, keyframe bool) (data []byte, isKey b
 
 // SetBitrate changes the target bitrate (and the VBV with it) from the next frame on.
 func (enc *Encoder) SetBitrate(bps int) error {
-	if err := validateBitrate(bps); err != nil {
+	if err := limits.ValidateBitrate(bps); err != nil {
 		return err
 	}
 	enc.mu.Lock()
@@ -226,7 +199,7 @@ func (enc *Encoder) SetBitrate(bps int) error {
 	if enc.e == nil {
 		return ErrClosed
 	}
-	if rc := C.dp_x264_set_bitrate(enc.e, C.int(kbps(bps))); rc < 0 {
+	if rc := C.dp_x264_set_bitrate(enc.e, C.int(codec.Kbps(bps))); rc < 0 {
 		return fmt.Errorf("%w: reconfigure bitrate %d bit/s failed (%d)", ErrCodec, bps, int(rc))
 	}
 	enc.cfg.Bitrate = bps
@@ -244,5 +217,3 @@ func (enc *Encoder) Close() error {
 	}
 	return nil
 }
-
-func kbps(bps int) int { return (bps + 500) / 1000 }

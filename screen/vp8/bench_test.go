@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/deskport/deskport/screen"
+	"github.com/deskport/deskport/screen/internal/enctest"
 )
 
 var benchSizes = []struct{ w, h int }{{1280, 720}, {1920, 1080}}
@@ -51,37 +50,13 @@ func benchEncode(b *testing.B, cfg Config) {
 	}
 	defer dec.Close()
 	var sqErr float64
-	var f *screen.Frame
-	var total int
-	var busy, cpu time.Duration
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		b.StopTimer()
-		f = movingFrame(f, cfg.Width, cfg.Height, i)
-		b.StartTimer()
-		cpu0 := cpuTime()
-		start := time.Now()
-		data, _, err := enc.Encode(f, false)
-		busy += time.Since(start)
-		cpu += cpuTime() - cpu0
-		if err != nil {
-			b.Fatal(err)
-		}
-		total += len(data)
-		b.StopTimer()
+	enctest.Bench(b, enc, cfg.Width, cfg.Height, func(f *screen.Frame, data []byte) {
 		img, err := dec.Decode(data)
 		if err != nil {
 			b.Fatal(err)
 		}
 		sqErr += meanSquaredError(f, img)
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(b.N)/busy.Seconds(), "fps")
-	// CPU time is the figure to trust on a shared machine: other processes stretch the wall
-	// clock but not the work done. At 30 fps, cpu-ms/frame × 3 is the percent of one core.
-	b.ReportMetric(cpu.Seconds()*1000/float64(b.N), "cpu-ms/frame")
-	b.ReportMetric(float64(total)/float64(b.N), "bytes/frame")
+	})
 	b.ReportMetric(10*math.Log10(255*255/(sqErr/float64(b.N))), "dB-PSNR")
 }
 
@@ -99,14 +74,4 @@ func meanSquaredError(f *screen.Frame, img *image.RGBA) float64 {
 		}
 	}
 	return sum / float64(3*f.Width*f.Height)
-}
-
-// cpuTime is the CPU time (user and system) this process has used, all threads included, so
-// it counts the encoder's worker threads too.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -13,12 +13,14 @@ package vp8
 import (
 	"fmt"
 	"runtime"
+
+	"github.com/deskport/deskport/screen/internal/codec"
 )
 
 // Defaults for the zero fields of Config.
 const (
-	DefaultFPS     = 30
-	DefaultBitrate = 3_000_000
+	DefaultFPS     = codec.DefaultFPS
+	DefaultBitrate = codec.DefaultBitrate
 	// DefaultCPUUsed is libvpx's VP8E_SET_CPUUSED for the realtime deadline. Negative values
 	// fix the speed level at their magnitude; positive values let libvpx pick a speed from how
 	// long earlier frames took, which makes the cost depend on the machine's load. -16, the
@@ -30,13 +32,12 @@ const (
 	MaxThreads = 4
 )
 
-// Limits that Validate enforces.
-const (
-	maxDimension = 16383 // VP8 stores widths and heights in 14 bits
-	maxFPS       = 240
-	minBitrate   = 50_000
-	maxBitrate   = 200_000_000
-)
+// limits are the bounds Validate and SetBitrate check.
+var limits = codec.Limits{
+	Codec:        "VP8",
+	MaxDimension: 16383, // VP8 stores widths and heights in 14 bits
+	Err:          ErrInvalidConfig,
+}
 
 // Config sets up an Encoder. The zero value of every field except Width and Height picks a
 // sensible default.
@@ -83,36 +84,14 @@ func (c Config) withDefaults() Config {
 // Validate reports whether c, after defaults, is a setting the encoder accepts.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	switch {
-	case c.Width <= 0 || c.Height <= 0:
-		return fmt.Errorf("%w: size %dx%d; width and height must be positive", ErrInvalidConfig, c.Width, c.Height)
-	case c.Width > maxDimension || c.Height > maxDimension:
-		return fmt.Errorf("%w: size %dx%d; VP8 allows at most %d pixels a side", ErrInvalidConfig, c.Width, c.Height, maxDimension)
-	case c.FPS < 0 || c.FPS > maxFPS:
-		return fmt.Errorf("%w: fps %d; use 1..%d", ErrInvalidConfig, c.FPS, maxFPS)
-	}
-	if err := validateBitrate(c.Bitrate); err != nil {
+	if err := limits.Validate(c.Width, c.Height, c.FPS, c.Bitrate, c.Threads, c.KeyframeInterval); err != nil {
 		return err
 	}
-	switch {
-	case c.Threads < 0 || c.Threads > 64:
-		return fmt.Errorf("%w: threads %d; use 1..64", ErrInvalidConfig, c.Threads)
-	case c.KeyframeInterval < 0:
-		return fmt.Errorf("%w: keyframe interval %d; use 0 (on request only) or a number of frames", ErrInvalidConfig, c.KeyframeInterval)
-	case c.CPUUsed < -16 || c.CPUUsed > 16:
+	if c.CPUUsed < -16 || c.CPUUsed > 16 {
 		return fmt.Errorf("%w: cpu-used %d; use -16..16", ErrInvalidConfig, c.CPUUsed)
 	}
 	return nil
 }
 
-func validateBitrate(bps int) error {
-	if bps < minBitrate || bps > maxBitrate {
-		return fmt.Errorf("%w: bitrate %d bit/s; use %d..%d", ErrInvalidConfig, bps, minBitrate, maxBitrate)
-	}
-	return nil
-}
-
-// defaultThreads is half the CPUs, 1..MaxThreads: the host also captures the screen and runs
-// the network stack, and an encoder thread that competes with them for a core costs more CPU
-// than it saves (libvpx's row threads spin while they wait; docs/codecs.md has the figures).
-func defaultThreads(ncpu int) int { return min(max(ncpu/2, 1), MaxThreads) }
+// defaultThreads is half the CPUs, 1..MaxThreads (codec.DefaultThreads says why).
+func defaultThreads(ncpu int) int { return codec.DefaultThreads(ncpu, MaxThreads) }

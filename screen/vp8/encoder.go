@@ -10,37 +10,6 @@ package vp8
 #include <vpx/vpx_encoder.h>
 #include <vpx/vp8cx.h>
 
-// dp_bgrx_to_i420 converts 32-bit B,G,R,X pixels (w×h, src_stride bytes a row) to I420 of
-// dw×dh (dw >= w, dh >= h; the last column and row are repeated into the padding) with the
-// BT.601 limited-range integer formula. Chroma is taken from the average of each 2×2 block.
-static void dp_bgrx_to_i420(const uint8_t *src, int src_stride, int w, int h,
-		uint8_t *py, int sy, uint8_t *pu, int su, uint8_t *pv, int sv, int dw, int dh) {
-	for (int y = 0; y < dh; y += 2) {
-		const uint8_t *r0 = src + (size_t)(y < h ? y : h - 1) * src_stride;
-		const uint8_t *r1 = src + (size_t)(y + 1 < h ? y + 1 : h - 1) * src_stride;
-		uint8_t *y0 = py + (size_t)y * sy;
-		uint8_t *y1 = y + 1 < dh ? y0 + sy : NULL;
-		uint8_t *u = pu + (size_t)(y / 2) * su;
-		uint8_t *v = pv + (size_t)(y / 2) * sv;
-		for (int x = 0; x < dw; x += 2) {
-			int xa = x < w ? x : w - 1;
-			int xb = x + 1 < w ? x + 1 : w - 1;
-			const uint8_t *a = r0 + 4 * xa, *b = r0 + 4 * xb, *c = r1 + 4 * xa, *d = r1 + 4 * xb;
-			y0[x] = (uint8_t)(((66 * a[2] + 129 * a[1] + 25 * a[0] + 128) >> 8) + 16);
-			if (x + 1 < dw) y0[x + 1] = (uint8_t)(((66 * b[2] + 129 * b[1] + 25 * b[0] + 128) >> 8) + 16);
-			if (y1) {
-				y1[x] = (uint8_t)(((66 * c[2] + 129 * c[1] + 25 * c[0] + 128) >> 8) + 16);
-				if (x + 1 < dw) y1[x + 1] = (uint8_t)(((66 * d[2] + 129 * d[1] + 25 * d[0] + 128) >> 8) + 16);
-			}
-			int B = (a[0] + b[0] + c[0] + d[0] + 2) >> 2;
-			int G = (a[1] + b[1] + c[1] + d[1] + 2) >> 2;
-			int R = (a[2] + b[2] + c[2] + d[2] + 2) >> 2;
-			u[x / 2] = (uint8_t)(((-38 * R - 74 * G + 112 * B + 128) >> 8) + 128);
-			v[x / 2] = (uint8_t)(((112 * R - 94 * G - 18 * B + 128) >> 8) + 128);
-		}
-	}
-}
-
 typedef struct {
 	vpx_codec_ctx_t ctx;
 	vpx_codec_enc_cfg_t cfg;
@@ -123,14 +92,11 @@ static dp_vp8enc *dp_vp8enc_new(int w, int h, int fps, int kbps, int threads, in
 	return e;
 }
 
-// dp_vp8enc_encode converts and encodes one frame. The frame's packets are concatenated into
-// e->out (e->out_len bytes; 0 when rate control dropped the frame).
-static vpx_codec_err_t dp_vp8enc_encode(dp_vp8enc *e, const uint8_t *pix, int stride, int force_kf) {
+// dp_vp8enc_encode encodes the picture in e->img (codec.BGRXToI420 has filled it). The frame's
+// packets are concatenated into e->out (e->out_len bytes; 0 when rate control dropped the
+// frame).
+static vpx_codec_err_t dp_vp8enc_encode(dp_vp8enc *e, int force_kf) {
 	vpx_image_t *im = e->img;
-	dp_bgrx_to_i420(pix, stride, e->w, e->h,
-		im->planes[VPX_PLANE_Y], im->stride[VPX_PLANE_Y],
-		im->planes[VPX_PLANE_U], im->stride[VPX_PLANE_U],
-		im->planes[VPX_PLANE_V], im->stride[VPX_PLANE_V], e->w, e->h);
 	e->out_len = 0;
 	e->is_key = 0;
 	vpx_codec_err_t err = vpx_codec_encode(&e->ctx, im, e->pts, 1,
@@ -173,6 +139,7 @@ import (
 	"unsafe"
 
 	"github.com/deskport/deskport/screen"
+	"github.com/deskport/deskport/screen/internal/codec"
 )
 
 var _ screen.Encoder = (*Encoder)(nil)
@@ -197,7 +164,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 		cerr C.vpx_codec_err_t
 		msg  [256]C.char
 	)
-	e := C.dp_vp8enc_new(C.int(cfg.Width), C.int(cfg.Height), C.int(cfg.FPS), C.int(kbps(cfg.Bitrate)),
+	e := C.dp_vp8enc_new(C.int(cfg.Width), C.int(cfg.Height), C.int(cfg.FPS), C.int(codec.Kbps(cfg.Bitrate)),
 		C.int(cfg.Threads), C.int(cfg.KeyframeInterval), C.int(cfg.CPUUsed), &cerr, &msg[0], C.size_t(len(msg)))
 	if e == nil {
 		return nil, codecError("start encoder", cerr, C.GoString(&msg[0]))
@@ -217,14 +184,21 @@ func (enc *Encoder) Encode(f *screen.Frame, keyframe bool) (data []byte, isKey b
 	if enc.e == nil {
 		return nil, false, ErrClosed
 	}
-	if err := checkFrame(f, enc.cfg.Width, enc.cfg.Height); err != nil {
+	if err := codec.CheckFrame(f, enc.cfg.Width, enc.cfg.Height, ErrFrameSize); err != nil {
 		return nil, false, err
 	}
+	im := enc.e.img
+	codec.BGRXToI420(f, codec.Picture{
+		Y: unsafe.Pointer(im.planes[C.VPX_PLANE_Y]), StrideY: int(im.stride[C.VPX_PLANE_Y]),
+		U: unsafe.Pointer(im.planes[C.VPX_PLANE_U]), StrideU: int(im.stride[C.VPX_PLANE_U]),
+		V: unsafe.Pointer(im.planes[C.VPX_PLANE_V]), StrideV: int(im.stride[C.VPX_PLANE_V]),
+		Width: enc.cfg.Width, Height: enc.cfg.Height,
+	})
 	force := C.int(0)
 	if keyframe {
 		force = 1
 	}
-	if cerr := C.dp_vp8enc_encode(enc.e, (*C.uint8_t)(unsafe.Pointer(&f.Pix[0])), C.int(f.Stride), force); cerr != C.VPX_CODEC_OK {
+	if cerr := C.dp_vp8enc_encode(enc.e, force); cerr != C.VPX_CODEC_OK {
 		return nil, false, codecError("encode", cerr, C.GoString(C.dp_vp8enc_detail(enc.e)))
 	}
 	n := int(enc.e.out_len)
@@ -237,7 +211,7 @@ func (enc *Encoder) Encode(f *screen.Frame, keyframe bool) (data []byte, isKey b
 
 // SetBitrate changes the target bitrate from the next frame on.
 func (enc *Encoder) SetBitrate(bps int) error {
-	if err := validateBitrate(bps); err != nil {
+	if err := limits.ValidateBitrate(bps); err != nil {
 		return err
 	}
 	enc.mu.Lock()
@@ -245,7 +219,7 @@ func (enc *Encoder) SetBitrate(bps int) error {
 	if enc.e == nil {
 		return ErrClosed
 	}
-	if cerr := C.dp_vp8enc_set_bitrate(enc.e, C.int(kbps(bps))); cerr != C.VPX_CODEC_OK {
+	if cerr := C.dp_vp8enc_set_bitrate(enc.e, C.int(codec.Kbps(bps))); cerr != C.VPX_CODEC_OK {
 		return codecError("set bitrate", cerr, C.GoString(C.dp_vp8enc_detail(enc.e)))
 	}
 	enc.cfg.Bitrate = bps
@@ -263,8 +237,6 @@ func (enc *Encoder) Close() error {
 	}
 	return nil
 }
-
-func kbps(bps int) int { return (bps + 500) / 1000 }
 
 func codecError(op string, cerr C.vpx_codec_err_t, detail string) error {
 	s := C.GoString(C.vpx_codec_err_to_string(cerr))

@@ -8,7 +8,6 @@ import (
 )
 
 // The synthetic pictures live in screen/internal/testpic, shared with the other codec.
-var testColours = testpic.Colours
 
 func blockFrame(w, h, stride int) *screen.Frame { return testpic.Blocks(w, h, stride) }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/deskport/deskport/screen"
+	"github.com/deskport/deskport/screen/internal/enctest"
 )
 
 func newEncoder(t testing.TB, cfg Config) *Encoder {
@@ -140,90 +141,16 @@ func TestKeyframeOnRequest(t *testing.T) {
 }
 
 func TestKeyframeInterval(t *testing.T) {
-	const w, h = 64, 64
-	enc := newEncoder(t, Config{Width: w, Height: h, KeyframeInterval: 10})
-	var f *screen.Frame
-	var keys []int
-	for i := range 35 {
-		data, isKey, err := enc.Encode(movingFrame(f, w, h, i), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if isKey != isKeyframeTag(data) {
-			t.Fatalf("frame %d: isKey %v but tag says %v", i, isKey, isKeyframeTag(data))
-		}
-		if isKey {
-			keys = append(keys, i)
-		}
-	}
-	if len(keys) < 3 || keys[0] != 0 {
-		t.Fatalf("keyframes at %v, want frame 0 and at least every 10 frames", keys)
-	}
-	for i := 1; i < len(keys); i++ {
-		if keys[i]-keys[i-1] > 10 {
-			t.Fatalf("keyframes at %v: gap over 10", keys)
-		}
-	}
-}
-
-// bytesPerFrame encodes n frames of the moving picture from frame start on and returns the
-// mean size of the last n/2, after rate control has settled.
-func bytesPerFrame(t *testing.T, enc *Encoder, w, h, start, n int) int {
-	t.Helper()
-	var f *screen.Frame
-	total := 0
-	for i := range n {
-		f = movingFrame(f, w, h, start+i)
-		data, _, err := enc.Encode(f, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i >= n/2 {
-			total += len(data)
-		}
-	}
-	return total / (n - n/2)
+	enc := newEncoder(t, Config{Width: 64, Height: 64, KeyframeInterval: 10})
+	enctest.KeyframeInterval(t, enc, 64, 64, func(_ *testing.T, data []byte) bool { return isKeyframeTag(data) })
 }
 
 func TestSetBitrate(t *testing.T) {
-	const w, h = 640, 360
-	enc := newEncoder(t, Config{Width: w, Height: h, Bitrate: 5_000_000})
-	high := bytesPerFrame(t, enc, w, h, 0, 40)
-	if err := enc.SetBitrate(500_000); err != nil {
-		t.Fatal(err)
-	}
-	low := bytesPerFrame(t, enc, w, h, 40, 60)
-	if err := enc.SetBitrate(5_000_000); err != nil {
-		t.Fatal(err)
-	}
-	high2 := bytesPerFrame(t, enc, w, h, 100, 60)
-	t.Logf("bytes/frame: 5 Mbit/s %d, 500 kbit/s %d, back to 5 Mbit/s %d (targets %d and %d)",
-		high, low, high2, 5_000_000/8/30, 500_000/8/30)
-	if low*2 >= high || low*2 >= high2 {
-		t.Errorf("500 kbit/s gave %d bytes/frame, 5 Mbit/s gave %d and %d: want less than half", low, high, high2)
-	}
-	if err := enc.SetBitrate(10); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("SetBitrate(10) = %v, want ErrInvalidConfig", err)
-	}
+	enctest.SetBitrate(t, newEncoder(t, Config{Width: 640, Height: 360, Bitrate: 5_000_000}), ErrInvalidConfig)
 }
 
 func TestFrameChecks(t *testing.T) {
-	enc := newEncoder(t, Config{Width: 32, Height: 16})
-	good := blockFrame(32, 16, 4*32)
-	for name, f := range map[string]*screen.Frame{
-		"nil":          nil,
-		"wrong width":  blockFrame(34, 16, 4*34),
-		"wrong height": blockFrame(32, 18, 4*32),
-		"short stride": {Width: 32, Height: 16, Stride: 4*32 - 4, Pix: good.Pix},
-		"short pix":    {Width: 32, Height: 16, Stride: 4 * 32, Pix: good.Pix[:len(good.Pix)-1]},
-	} {
-		if _, _, err := enc.Encode(f, false); !errors.Is(err, ErrFrameSize) {
-			t.Errorf("%s: Encode = %v, want ErrFrameSize", name, err)
-		}
-	}
-	if _, _, err := enc.Encode(good, false); err != nil {
-		t.Fatalf("good frame after bad ones: %v", err)
-	}
+	enctest.FrameChecks(t, newEncoder(t, Config{Width: 32, Height: 16}), ErrFrameSize)
 }
 
 func TestClose(t *testing.T) {
@@ -231,22 +158,7 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, _, err := enc.Encode(blockFrame(16, 16, 64), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if _, _, err := enc.Encode(blockFrame(16, 16, 64), false); !errors.Is(err, ErrClosed) {
-		t.Errorf("Encode after Close = %v, want ErrClosed", err)
-	}
-	if err := enc.SetBitrate(1_000_000); !errors.Is(err, ErrClosed) {
-		t.Errorf("SetBitrate after Close = %v, want ErrClosed", err)
-	}
+	data := enctest.Close(t, enc, ErrClosed)
 	dec, err := NewDecoder()
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/internal/xpattern/pattern"
 	"github.com/deskport/deskport/internal/xpattern/xpatterntest"
 	"github.com/deskport/deskport/screen"
@@ -45,7 +46,7 @@ func startX(tb testing.TB, w, h int, args ...string) *xvfb.Server {
 	defer cancel()
 	s, err := xvfb.Start(ctx, xvfb.Config{Width: w, Height: h, Args: args})
 	if errors.Is(err, xvfb.ErrNotInstalled) {
-		tb.Skip("Xvfb is not installed (apt-get install xvfb); skipping the X11 capture tests")
+		testenv.Missing(tb, "Xvfb is not installed; the X11 capture tests need it")
 	}
 	if err != nil {
 		tb.Fatal(err)
@@ -165,9 +166,7 @@ func TestFallbackWithoutSHM(t *testing.T) {
 
 func mousemove(t *testing.T, srv *xvfb.Server, x, y int) {
 	t.Helper()
-	if _, err := exec.LookPath("xdotool"); err != nil {
-		t.Skip("xdotool is not installed (apt-get install xdotool)")
-	}
+	testenv.LookPath(t, "xdotool")
 	cmd := exec.Command("xdotool", "mousemove", "--sync", fmt.Sprint(x), fmt.Sprint(y))
 	cmd.Env = srv.Env()
 	if out, err := cmd.CombinedOutput(); err != nil {

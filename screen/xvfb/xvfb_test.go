@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/screen/xvfb"
 )
 
@@ -19,7 +20,7 @@ func start(t *testing.T, cfg xvfb.Config) *xvfb.Server {
 	defer cancel()
 	s, err := xvfb.Start(ctx, cfg)
 	if errors.Is(err, xvfb.ErrNotInstalled) {
-		t.Skip("Xvfb is not installed (apt-get install xvfb)")
+		testenv.Missing(t, "Xvfb is not installed")
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -146,6 +146,12 @@ function checkResult(m) {
 //             comment: the authorized_viewers comment to suggest, random(n) for tests}
 //
 // It resolves to {method, hostKey, options} and rejects with an AuthError.
+/**
+ * @param {{send: (text: string) => void, recv: () => Promise<string>}} ch
+ * @param {{hostCert: Uint8Array, viewerCert: Uint8Array, hostId: string}} binding
+ * @param {{key?: {publicKey: Uint8Array, sign: (msg: Uint8Array) => Promise<Uint8Array>} | null,
+ *   code?: string, comment?: string, random?: (n: number) => Uint8Array}} [opts]
+ */
 export async function runViewer(ch, binding, { key = null, code = "", comment = "", random } = {}) {
   const rand = random || ((n) => crypto.getRandomValues(new Uint8Array(n)));
   const pub = key ? key.publicKey : null;

@@ -48,6 +48,7 @@ async function readMessage(stream) {
 // {enabled, state: "off"|"starting"|"on"|"denied"|"unavailable"|"error", message, sent,
 // received, lastSent, lastReceived}.
 export class ClipboardSync {
+  /** @param {{state: object, onChange?: (state: object) => void}} opts */
   constructor({ state, onChange = () => {} }) {
     this.state = state;
     this.onChange = onChange;

@@ -74,6 +74,7 @@ export function parseMonitors(list) {
  * messages until the stream ends: onMessage(m) for each, onEnd(error|null) once. open rejects
  * with the OpenError of a refused open (code "not_allowed", "unsupported", …). */
 export class ControlClient {
+  /** @param {{onMessage?: (m: object) => void, onEnd?: (err: Error | null) => void}} [opts] */
   constructor({ onMessage = () => {}, onEnd = () => {} } = {}) {
     this.onMessage = onMessage;
     this.onEnd = onEnd;

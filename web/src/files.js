@@ -147,7 +147,12 @@ export async function list(session, dir = ".") {
   }
 }
 
-/** put uploads a File or Blob to path; progress(sent, total) is called as bytes leave. */
+/** put uploads a File or Blob to path; progress(sent, total) is called as bytes leave.
+ * @param {object} session the yamux session (yamux.js)
+ * @param {string} path
+ * @param {Blob} blob
+ * @param {{progress?: (sent: number, total: number) => void, noClobber?: boolean}} [opts]
+ * @returns {Promise<number>} the bytes sent */
 export async function put(session, path, blob, { progress = () => {}, noClobber = false } = {}) {
   const size = blob.size;
   const s = await start(session, { op: Op.put, flags: noClobber ? 1 : 0, mode: 0o644, size, path });
@@ -183,7 +188,11 @@ export async function put(session, path, blob, { progress = () => {}, noClobber 
 }
 
 /** get downloads path and resolves with a Blob once every byte arrived and the SHA-256
- * matched; progress(received, total). */
+ * matched; progress(received, total).
+ * @param {object} session the yamux session (yamux.js)
+ * @param {string} path
+ * @param {{progress?: (received: number, total: number) => void, maxSize?: number}} [opts]
+ * @returns {Promise<Blob>} */
 export async function get(session, path, { progress = () => {}, maxSize = 2 ** 31 } = {}) {
   const s = await start(session, { op: Op.get, path });
   try {

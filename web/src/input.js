@@ -184,8 +184,16 @@ export const SPECIAL_KEYS = {
 // InputCapture turns DOM events on the video (and its key catcher, a transparent textarea over
 // it that holds the focus so IME and dead keys work) into input events for send(bytes).
 export class InputCapture {
+  /**
+   * @param {{video: HTMLVideoElement, catcher: HTMLTextAreaElement, stage: HTMLElement,
+   *   state: {sent: number} & Record<string, any>, send: (bytes: Uint8Array) => void}} opts
+   */
   constructor({ video, catcher, stage, state, send }) {
-    Object.assign(this, { video, catcher, stage, state, send });
+    this.video = video;
+    this.catcher = catcher;
+    this.stage = stage;
+    this.state = state;
+    this.send = send;
     this.held = new Map(); // code at key-down → "key"
     this.buttons = 0; // bit b-1 for a held button b
     this.wheelRest = [0, 0]; // sub-unit remainder carried to the next wheel event
@@ -223,8 +231,10 @@ export class InputCapture {
         e.preventDefault(); // paste goes through the clipboard sync, not as typing
       }
     });
-    c.addEventListener("input", () => {
-      if (!c.isComposing) c.value = "";
+    c.addEventListener("input", (e) => {
+      // Only the event knows whether an IME composition is under way (the textarea has no
+      // such property): clearing the catcher mid-composition would cancel it.
+      if (!(/** @type {InputEvent} */ (e).isComposing)) c.value = "";
     });
     c.addEventListener("focus", () => this.setActive(true));
     c.addEventListener("blur", () => this.setActive(false));
@@ -251,7 +261,8 @@ export class InputCapture {
 
   // keyboardLock asks for Escape, Alt+Tab and the like in full screen (Chromium only).
   keyboardLock() {
-    const kb = navigator.keyboard;
+    // The Keyboard API (Chromium only) is not in TypeScript's DOM types.
+    const kb = /** @type {any} */ (navigator).keyboard;
     if (!kb || !kb.lock) return;
     if (document.fullscreenElement) kb.lock().catch(() => {});
     else kb.unlock();

@@ -13,6 +13,9 @@ import { Kind, openStream } from "./tunnel.js";
 import { ControlClient, parseMonitors, request } from "./control.js";
 import { LatencyMeter } from "./latency.js";
 
+// $ finds an element of static/index.html by id. Its type is whatever element the page puts
+// there (a <video>, an <input>, a <select>, …), which only the page knows: hence any.
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 
 // window.deskport is the page's state as tests read it.
@@ -41,7 +44,7 @@ const state = {
   // warnings: what the page ignored and reports (a renegotiation only a hostile rendezvous sends).
   warnings: [],
 };
-window.deskport = state;
+/** @type {any} */ (window).deskport = state; // for tests and the curious: the page's live state
 
 let session = null;
 let statsTimer = null;
@@ -376,9 +379,10 @@ function setMonitor(index) {
 }
 
 function initControl() {
-  $("quality").addEventListener("change", (e) => setQuality(e.target.value).catch(() => {}));
+  $("quality").addEventListener("change", (e) => setQuality(/** @type {HTMLSelectElement} */ (e.target).value).catch(() => {}));
   $("monitor").addEventListener("change", (e) => {
-    if (e.target.value !== "") setMonitor(Number(e.target.value)).catch(() => {});
+    const sel = /** @type {HTMLSelectElement} */ (e.target);
+    if (sel.value !== "") setMonitor(Number(sel.value)).catch(() => {});
   });
   state.control.keyframe = () => sendControl(request.keyframe());
   state.control.setQuality = setQuality;
@@ -435,7 +439,7 @@ async function listFiles(dir) {
   try {
     const entries = await files.list(await tunnelSession(), dir);
     if (state.files.path !== dir) return;
-    entries.sort((a, b) => (b.type === "dir") - (a.type === "dir") || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort((a, b) => Number(b.type === "dir") - Number(a.type === "dir") || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     state.files.entries = entries;
     renderFiles();
   } catch (e) {
@@ -574,8 +578,9 @@ function initInput() {
   state.input.focus = () => capture.focus();
   $("pointer-lock").addEventListener("click", () => capture.togglePointerLock());
   $("special-keys").addEventListener("change", (e) => {
-    const seq = SPECIAL_KEYS[e.target.value];
-    e.target.value = "";
+    const sel = /** @type {HTMLSelectElement} */ (e.target);
+    const seq = SPECIAL_KEYS[sel.value];
+    sel.value = "";
     if (seq) capture.pressSequence(seq);
     capture.focus();
   });

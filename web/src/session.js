@@ -69,8 +69,19 @@ const once = (target, event) => new Promise((resolve) => target.addEventListener
 // Session connects to hostId. Callbacks: onState(state, detail), onStream(MediaStream) after
 // verification, onEnd(error|null) once.
 export class Session {
+  /**
+   * @param {{hostId: string, code?: string, key?: object | null, comment?: string,
+   *   onState: (state: string, detail?: any) => void, onStream: (stream: MediaStream) => void,
+   *   onEnd: (err: Error | null) => void, onWarning?: (msg: string) => void}} opts
+   */
   constructor({ hostId, code, key, comment, onState, onStream, onEnd, onWarning }) {
-    Object.assign(this, { hostId, code, key, comment, onState, onStream, onEnd });
+    this.hostId = hostId;
+    this.code = code;
+    this.key = key;
+    this.comment = comment;
+    this.onState = onState;
+    this.onStream = onStream;
+    this.onEnd = onEnd;
     this.onWarning = onWarning || (() => {});
     this.ignoredDescriptions = 0; // offers and answers after the first, ignored
     this.pc = null;

@@ -3,6 +3,7 @@
 // pair.
 
 export class StatsSampler {
+  /** @param {RTCPeerConnection} pc */
   constructor(pc) {
     this.pc = pc;
     this.prev = null; // {t, bytes, frames}
@@ -10,8 +11,12 @@ export class StatsSampler {
 
   async sample() {
     const report = await this.pc.getStats();
+    // Stats entries are plain records whose fields depend on their type.
+    /** @type {Record<string, any> | null} */
     let video = null;
+    /** @type {Record<string, any> | null} */
     let transport = null;
+    /** @type {Record<string, any> | null} */
     let pair = null;
     const byId = new Map();
     report.forEach((s) => {
