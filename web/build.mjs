@@ -17,6 +17,10 @@ for (const name of readdirSync(src).filter((n) => n.endsWith(".js")).sort()) {
   h.update("\0");
 }
 const version = "deskport-web/1+" + h.digest("hex").slice(0, 12);
+// `--outfile=PATH` writes the bundle elsewhere (make web-dist-check compares a fresh build with
+// the committed one); `--log-level=LEVEL` is esbuild's.
+const arg = (name) => process.argv.slice(2).find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const outfile = arg("outfile") || join(here, "dist", "app.js");
 await build({
   entryPoints: [join(src, "main.js")],
   bundle: true,
@@ -24,7 +28,8 @@ await build({
   target: "es2022",
   minify: true,
   legalComments: "eof",
-  outfile: join(here, "dist", "app.js"),
+  outfile,
+  logLevel: arg("log-level") || "info",
   define: { "globalThis.DESKPORT_BUNDLE_VERSION": JSON.stringify(version) },
 });
-console.log(`built dist/app.js, bundle version ${version}`);
+if (!arg("log-level")) console.log(`built ${outfile}, bundle version ${version}`);
