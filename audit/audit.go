@@ -24,6 +24,7 @@ const (
 	TypeFile         = "file"
 	TypeClipboard    = "clipboard"
 	TypeRefused      = "refused"
+	TypeRevoked      = "revoked" // a reload removed or changed the session's key; the session ended
 )
 
 // Event is one line of the log. Zero fields are left out of the line.

@@ -24,6 +24,7 @@ func NewCommand() *cobra.Command {
 	var loopbackOnly, noDesktop bool
 	var maxBitrate, grant, accept string
 	var checkConfig bool
+	var sf *serviceFlags // the config file, the drain and `service`: servicecli.go
 	cmd := &cobra.Command{
 		Use:   "host",
 		Short: "Run the deskport host agent: make this machine reachable through a rendezvous",
@@ -85,7 +86,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 					}
 				}()
 			}
-			return a.Run(cmd.Context())
+			return sf.run(cmd, a, &cfg)
 		},
 	}
 	fs := cmd.Flags()
@@ -114,6 +115,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.BoolVar(&loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
 	_ = fs.MarkHidden("ice-loopback-only")
 	lf.Register(fs)
+	sf = addServiceFlags(cmd)
 	cmd.AddCommand(newIDCommand(), newSessionsCommand(), newKickCommand())
 	return cmd
 }
