@@ -49,6 +49,7 @@ data and cannot authenticate as either end (the peers authenticate each other en
 				return fmt.Errorf("cannot listen on %s: %w (is the port in use? choose another with --listen)", listen, err)
 			}
 			logger.Info("rendezvous listening", "addr", ln.Addr().String())
+			defer notifyReady(cmd.Context(), logger, ln.Addr().String())()
 			return srv.Serve(cmd.Context(), ln)
 		},
 	}
@@ -60,5 +61,6 @@ data and cannot authenticate as either end (the peers authenticate each other en
 	fs.IntVar(&cfg.MaxPendingPerHost, "max-pending-per-host", 0, "sessions awaiting a host's answer (default 8)")
 	fs.BoolVar(&cfg.TrustProxyHeaders, "trust-proxy-headers", false, "take the client address from X-Forwarded-For (only behind a proxy you run)")
 	lf.Register(fs)
+	addServiceFlags(cmd) // service.go
 	return cmd
 }
