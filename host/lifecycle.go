@@ -43,6 +43,7 @@ type lifecycle struct {
 
 // liveSession is one authenticated session as Shutdown and Reload see it.
 type liveSession struct {
+	conn   *session.Conn
 	sig    *rendezvous.Session
 	id     string
 	viewer string
@@ -92,7 +93,7 @@ func (a *Agent) stopRun() {
 }
 
 func (a *Agent) track(conn *session.Conn, s *rendezvous.Session, peer *auth.Peer, viewer string, rec func(audit.Event)) {
-	ls := &liveSession{sig: s, id: s.ID(), viewer: viewer, key: peer.ViewerKey, opts: peer.Options, rec: rec}
+	ls := &liveSession{conn: conn, sig: s, id: s.ID(), viewer: viewer, key: peer.ViewerKey, opts: peer.Options, rec: rec}
 	a.life.mu.Lock()
 	if a.life.live == nil {
 		a.life.live = map[*session.Conn]*liveSession{}
@@ -124,11 +125,21 @@ func (a *Agent) refuseDraining(ctx context.Context, s *rendezvous.Session) bool 
 	return true
 }
 
+// sayGoingAway tells a connected viewer the host is going away, with a bye if the viewer still
+// listens on signaling (the CLI viewer hangs up once connected; it learns from the refusal of
+// its next forward, drainRefusal).
 func (a *Agent) sayGoingAway(ls *liveSession) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = ls.sig.Send(ctx, &signal.Message{Type: signal.TypeBye, Reason: GoingAway})
 }
+
+// drainRefusal is the answer to a new forward or reverse listener on a session while the host
+// drains: the viewer reads "host is shutting down" as the refusal.
+type drainRefusal struct{ sentinel error }
+
+func (e drainRefusal) Error() string { return GoingAway + "; it takes no new connections" }
+func (e drainRefusal) Unwrap() error { return e.sentinel }
 
 // busy says whether a session has work that a graceful shutdown waits for: an open forward or
 // file transfer, or the desktop on screen. A session with none is closed at once.
@@ -276,6 +287,9 @@ type livePolicy struct {
 }
 
 func (p livePolicy) Check(ctx context.Context, target string) (netip.AddrPort, error) {
+	if p.a.life.draining.Load() {
+		return netip.AddrPort{}, drainRefusal{tunnel.ErrTargetRefused}
+	}
 	p.a.mu.Lock()
 	pol := p.a.policy
 	p.a.mu.Unlock()
@@ -292,6 +306,9 @@ type liveListen struct {
 }
 
 func (p liveListen) CheckListen(addr string) (netip.AddrPort, error) {
+	if p.a.life.draining.Load() {
+		return netip.AddrPort{}, drainRefusal{tunnel.ErrListenRefused}
+	}
 	p.a.mu.Lock()
 	lp := p.a.listen
 	p.a.mu.Unlock()
