@@ -9,13 +9,16 @@ import (
 	"syscall"
 
 	"github.com/deskport/deskport/internal/gctune"
+	"github.com/deskport/deskport/internal/version"
 	"github.com/deskport/deskport/viewer"
 )
 
 func main() {
 	gctune.Apply()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := viewer.NewCommand().ExecuteContext(ctx)
+	cmd := viewer.NewCommand()
+	version.AddFlag(cmd)
+	err := cmd.ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "viewer:", err)
