@@ -5,7 +5,7 @@ PKGS    := ./...
 # The core must build without cgo; only screen/ and input/ may need it.
 CORE    := ./identity/... ./auth/... ./signal/... ./rendezvous/... ./tunnel/... ./session/... ./host/... ./viewer/... ./cmd/...
 
-.PHONY: all build deps node-deps test test-short vet fmt-check demo bench clean
+.PHONY: all build deps node-deps test test-short vet fmt-check demo bench clean packages
 
 all: build
 
@@ -46,5 +46,11 @@ BENCH_FLAGS ?=
 bench: deps node-deps build
 	$(GO) run ./cmd/deskport-bench $(BENCH_FLAGS)
 
+# .deb and .rpm for the host, the viewer and the rendezvous, into dist/ (packaging/build is its
+# own module: nfpm's dependencies stay out of go.mod). PKG_FLAGS="-version 1.2.3 -formats deb".
+PKG_FLAGS ?=
+packages: deps
+	cd packaging/build && $(GO) run . -out ../../dist $(PKG_FLAGS)
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

@@ -17,9 +17,11 @@ set -euo pipefail
 #   xterm x11-apps                 something to see in `make demo`'s virtual display; typing tests
 #   xclip                          the host side of clipboard sync (X11 selections)
 #   pkg-config                     cgo finds the libraries above
+#   systemd                        systemd-analyze verify checks the units `service install` writes
+#   rpm                            rpm -qp checks the .rpm packages `make packages` builds
 PKGS=(openssh-server openssh-client curl pkg-config
   libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev libxtst-dev
-  libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip)
+  libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip systemd rpm)
 
 missing=()
 for p in "${PKGS[@]}"; do
