@@ -10,13 +10,16 @@ import (
 
 	"github.com/deskport/deskport/host"
 	"github.com/deskport/deskport/internal/gctune"
+	"github.com/deskport/deskport/internal/svcinstall"
 )
 
 func main() {
 	gctune.Apply()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stopService := svcinstall.Context(ctx, "host") // the Windows service manager's stop
 	err := host.NewCommand().ExecuteContext(ctx)
 	stop()
+	stopService()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "host:", err)
 		os.Exit(1)
