@@ -214,6 +214,20 @@ func TestServiceReload(t *testing.T) {
 	}()
 	<-target.reached
 
+	// A malformed file changes nothing: both sessions carry on.
+	if err := os.WriteFile(w.authorized+".bad", []byte("ssh-ed25519 not-base64!\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(w.authorized+".bad", w.authorized); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor(`reload failed; keeping the running policy`, 10*time.Second)
+	select {
+	case <-va.done:
+		t.Fatalf("a malformed authorized_viewers ended viewer A's session; output:\n%s", va.output())
+	default:
+	}
+
 	// Remove A the way an editor does (a new file renamed over the old one), then SIGHUP.
 	tmp := w.authorized + ".new"
 	if err := os.WriteFile(tmp, []byte(lineB), 0o600); err != nil {
