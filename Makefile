@@ -9,7 +9,7 @@ CORE    := ./identity/... ./auth/... ./signal/... ./rendezvous/... ./relay/... .
 # code imports; `go run pkg@version` builds it once into the build cache.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build deps node-deps test test-short vet fmt-check lint lint-go lint-web web-dist web-dist-check demo bench clean
+.PHONY: all build deps node-deps test test-short vet fmt-check lint lint-go lint-web web-dist web-dist-check demo bench clean packages
 
 all: build
 
@@ -75,5 +75,11 @@ BENCH_FLAGS ?=
 bench: deps node-deps build
 	$(GO) run ./cmd/deskport-bench $(BENCH_FLAGS)
 
+# .deb and .rpm for the host, the viewer and the rendezvous, into dist/ (packaging/build is its
+# own module: nfpm's dependencies stay out of go.mod). PKG_FLAGS="-version 1.2.3 -formats deb".
+PKG_FLAGS ?=
+packages: deps
+	cd packaging/build && $(GO) run . -out ../../dist $(PKG_FLAGS)
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

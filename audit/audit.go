@@ -29,6 +29,8 @@ const (
 	TypeAbuse = "abuse"
 	// TypeNoPath is a viewer that no network path reached: nobody refused it.
 	TypeNoPath = "no_path"
+	// TypeRevoked: a reload removed or changed the session's key; the session ended.
+	TypeRevoked = "revoked"
 )
 
 // Event is one line of the log. Zero fields are left out of the line.

@@ -26,6 +26,7 @@ func NewCommand() *cobra.Command {
 	var maxBitrate, grant, accept string
 	var checkConfig bool
 	var consentTimeout time.Duration
+	var sf *serviceFlags // the config file, the drain and `service`: servicecli.go
 	cmd := &cobra.Command{
 		Use:   "host",
 		Short: "Run the deskport host agent: make this machine reachable through a rendezvous",
@@ -98,7 +99,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 				term.idle = a.NewCode
 				go term.run()
 			}
-			return a.Run(cmd.Context())
+			return sf.run(cmd, a, &cfg)
 		},
 	}
 	fs := cmd.Flags()
@@ -132,6 +133,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.BoolVar(&relayOnly, "relay-only", false, "connect only through a TURN relay (hides this machine's addresses from viewers)")
 	_ = fs.MarkHidden("ice-loopback-only")
 	lf.Register(fs)
+	sf = addServiceFlags(cmd)
 	cmd.AddCommand(newIDCommand(), newSessionsCommand(), newKickCommand())
 	return cmd
 }

@@ -97,6 +97,7 @@ type Agent struct {
 	keys     map[string]auth.AuthorizedKey
 	sessions map[*session.Conn]SessionInfo
 	wg       sync.WaitGroup
+	life     lifecycle
 }
 
 // New loads the key and the policy. It refuses to start on a policy it cannot read or enforce.
@@ -189,6 +190,8 @@ func (a *Agent) authorized(pub ed25519.PublicKey) (auth.Options, bool) {
 // session and returns. With no rendezvous configured it runs one in-process (the embedded
 // default) and prints the browser link.
 func (a *Agent) Run(ctx context.Context) error {
+	ctx, done := a.begin(ctx)
+	defer done()
 	if !a.cfg.Desktop.Disabled {
 		d, err := startDesktop(ctx, a.cfg.Desktop, a.log)
 		switch {
@@ -226,6 +229,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	} else {
 		defer ctl.Close()
 	}
+	var notifyWG sync.WaitGroup
+	defer notifyWG.Wait()
+	notifyCtx, stopNotify := context.WithCancel(ctx)
+	defer stopNotify()
+	a.notifyReady(notifyCtx, &notifyWG)
 	hc := &rendezvous.HostClient{URL: a.cfg.Rendezvous, Key: a.key, Logger: a.cfg.Logger}
 	if embedded != nil {
 		hc.Dialer = embedded.dialer
@@ -274,6 +282,9 @@ func (a *Agent) codeHint() string {
 // serve runs one viewer session from offer to end.
 func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	defer s.Close()
+	if a.refuseDraining(ctx, s) {
+		return
+	}
 	log := a.log.With("session", s.ID(), "viewer_addr", s.ViewerAddr())
 	cfg := a.cfg.Session
 	cfg.Logger = log
@@ -358,6 +369,8 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		delete(a.sessions, conn)
 		a.mu.Unlock()
 	}()
+	a.track(conn, s, peer, viewer, rec)
+	defer a.untrack(conn)
 
 	fs := a.sessionFiles(log, rec)
 	if fs != nil {

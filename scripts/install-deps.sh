@@ -21,9 +21,11 @@ set -euo pipefail
 #                                  interop test of the rendezvous's --turn-secret-file
 #   iproute2                       `ip`: network namespaces and veth addresses (HTTPS tests, the NAT lab)
 #   nftables                       the NAT lab's NAT routers (internal/netlab)
+#   systemd                        systemd-analyze verify checks the units `service install` writes
+#   rpm                            rpm -qp checks the .rpm packages `make packages` builds
 PKGS=(openssh-server openssh-client curl pkg-config nftables coturn
   libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev libxtst-dev
-  libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip iproute2)
+  libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip iproute2 systemd rpm)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -286,7 +286,11 @@ func (c *Conn) receive(descs chan<- *signal.Message) {
 			case signal.TypeBye, signal.TypeError:
 				select {
 				case <-c.connected:
-					// Signaling may end once the peers are connected; the session goes on.
+					// Signaling may end once the peers are connected; the session goes on. A
+					// reason from the other end (a host shutting down) is worth showing.
+					if s.Type == signal.TypeBye && s.Code == "" && s.Reason != "" && s.Reason != "closed" {
+						c.log.Warn("the peer says: " + s.Reason)
+					}
 				default:
 					reason := s.Reason
 					if s.Type == signal.TypeError {

@@ -10,13 +10,16 @@ import (
 
 	"github.com/deskport/deskport/internal/gctune"
 	"github.com/deskport/deskport/internal/termtext"
+	"github.com/deskport/deskport/internal/version"
 	"github.com/deskport/deskport/viewer"
 )
 
 func main() {
 	gctune.Apply()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := viewer.NewCommand().ExecuteContext(ctx)
+	cmd := viewer.NewCommand()
+	version.AddFlag(cmd)
+	err := cmd.ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		// An error may quote what a peer or the rendezvous sent: print it escaped.

@@ -35,7 +35,7 @@ func (f *Flags) Logger(w io.Writer) (*slog.Logger, error) {
 	} else if f.Quiet {
 		level = slog.LevelWarn
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: journalAttrs()}
 	switch f.Format {
 	case "text", "":
 		return slog.New(slog.NewTextHandler(w, opts)), nil

@@ -60,6 +60,7 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 			if err != nil {
 				return err
 			}
+			s.Ready = func(addr string) func() { return notifyReady(cmd.Context(), logger, addr) }
 			return s.Run(cmd.Context())
 		},
 	}
@@ -80,5 +81,6 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 	fs.BoolVar(&cfg.Rendezvous.TrustProxyHeaders, "trust-proxy-headers", false, "take the client address from X-Forwarded-For (only behind a proxy you run)")
 	ice.register(fs)
 	lf.Register(fs)
+	addServiceFlags(cmd) // service.go
 	return cmd
 }

@@ -72,6 +72,10 @@ type Server struct {
 	acme  *autocert.Manager
 	names []string
 	ice   io.Closer // the built-in STUN/TURN servers; nil without
+
+	// Ready, when set, is called once the server listens, with its address; what it returns is
+	// called when the server stops (the service manager's readiness and watchdog).
+	Ready func(addr string) (stop func())
 }
 
 // New checks cfg, loads the certificate or sets up ACME, and works out the server's names.
@@ -247,6 +251,9 @@ func (s *Server) Serve(ctx context.Context, ln, httpLn net.Listener) error {
 		s.log.Warn("this rendezvous has no public name: it accepts a host's registration for whatever name the request carries, so a rendezvous that relays your hosts' registrations can register them here; give --public-url (or serve HTTPS with --tls-cert or --acme)")
 	}
 	s.log.Info("rendezvous listening", "addr", ln.Addr().String(), "scheme", scheme, "names", s.names)
+	if s.Ready != nil {
+		defer s.Ready(ln.Addr().String())()
+	}
 	if httpLn == nil {
 		return s.srv.Serve(ctx, ln)
 	}

@@ -1,0 +1,121 @@
+// Package packaging holds what installs deskport: the example configs, the maintainer scripts,
+// the container file for the rendezvous and, in build/ (its own module), the program that makes
+// the .deb and .rpm packages. This test builds the rendezvous's packages and checks them.
+package packaging
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/deskport/deskport/host"
+	"github.com/deskport/deskport/internal/configfile"
+	"github.com/deskport/deskport/internal/rendezvouscmd"
+)
+
+// TestExampleConfigs: the shipped configs parse against the real commands' flags.
+func TestExampleConfigs(t *testing.T) {
+	if _, err := configfile.Read("host.toml", host.NewCommand().Flags()); err != nil {
+		t.Error(err)
+	}
+	if _, err := configfile.Read("rendezvous.toml", rendezvouscmd.NewCommand().Flags()); err != nil {
+		t.Error(err)
+	}
+}
+
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (scripts/install-deps.sh installs it)", tool)
+		}
+	}
+}
+
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestRendezvousPackages builds the rendezvous's .deb and .rpm (the static binary: quick),
+// checks the .deb's control fields and contents with dpkg-deb, unpacks it into a staging root
+// and runs what it installed: the binary's --version, the unit through systemd-analyze verify,
+// the config through the binary's own parser.
+func TestRendezvousPackages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds packages")
+	}
+	need(t, "dpkg-deb", "systemd-analyze")
+	out := t.TempDir()
+	build := exec.Command("go", "run", ".", "-out", out, "-only", "rendezvous", "-version", "1.2.3", "-formats", "deb,rpm")
+	build.Dir = "build"
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("packaging/build: %v\n%s", err, b)
+	}
+	deb := filepath.Join(out, "deskport-rendezvous_1.2.3_amd64.deb")
+	rpm := filepath.Join(out, "deskport-rendezvous-1.2.3-1.x86_64.rpm")
+	for _, p := range []string{deb, rpm} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("missing package: %v", err)
+		}
+	}
+
+	fields := sh(t, "dpkg-deb", "-f", deb, "Package", "Version", "Architecture", "Recommends")
+	for _, want := range []string{"Package: deskport-rendezvous", "Version: 1.2.3", "Architecture: amd64", "Recommends: systemd"} {
+		if !strings.Contains(fields, want) {
+			t.Errorf("control fields lack %q:\n%s", want, fields)
+		}
+	}
+	if deps := sh(t, "dpkg-deb", "-f", deb, "Depends"); strings.TrimSpace(deps) != "" {
+		t.Errorf("the static rendezvous depends on %q", deps)
+	}
+	list := sh(t, "dpkg-deb", "-c", deb)
+	for _, want := range []string{"./usr/bin/deskport-rendezvous", "./usr/lib/systemd/system/deskport-rendezvous.service", "./etc/deskport/rendezvous.toml"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("the .deb lacks %s:\n%s", want, list)
+		}
+	}
+	if conf := sh(t, "dpkg-deb", "-I", deb, "conffiles"); !strings.Contains(conf, "/etc/deskport/rendezvous.toml") {
+		t.Errorf("the config is not a conffile (an upgrade would overwrite edits): %q", conf)
+	}
+
+	root := t.TempDir()
+	sh(t, "dpkg-deb", "-x", deb, root)
+	bin := filepath.Join(root, "usr/bin/deskport-rendezvous")
+	if v := sh(t, bin, "--version"); !strings.HasPrefix(v, "rendezvous v1.2.3 commit ") {
+		t.Errorf("--version of the packaged binary: %q", v)
+	}
+	if _, err := configfile.Read(filepath.Join(root, "etc/deskport/rendezvous.toml"), rendezvouscmd.NewCommand().Flags()); err != nil {
+		t.Errorf("the packaged config: %v", err)
+	}
+	// The unit names /usr/bin/deskport-rendezvous, which is not installed on this machine:
+	// verify a copy that points at the unpacked binary.
+	unit, err := os.ReadFile(filepath.Join(root, "usr/lib/systemd/system/deskport-rendezvous.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "ExecStart=/usr/bin/deskport-rendezvous --config /etc/deskport/rendezvous.toml\n") || !strings.Contains(string(unit), "DynamicUser=yes") {
+		t.Errorf("the packaged unit:\n%s", unit)
+	}
+	check := filepath.Join(t.TempDir(), "deskport-rendezvous.service")
+	os.WriteFile(check, []byte(strings.ReplaceAll(string(unit), "/usr/bin/deskport-rendezvous", bin)), 0o644)
+	if b, err := exec.Command("systemd-analyze", "verify", check).CombinedOutput(); err != nil || len(b) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, b)
+	}
+
+	if _, err := exec.LookPath("rpm"); err == nil {
+		info := sh(t, "rpm", "-qp", "--queryformat", "%{NAME} %{VERSION}\n", rpm)
+		if !strings.HasPrefix(info, "deskport-rendezvous 1.2.3") {
+			t.Errorf("rpm -qp: %q", info)
+		}
+		if files := sh(t, "rpm", "-qlp", rpm); !strings.Contains(files, "/usr/lib/systemd/system/deskport-rendezvous.service") {
+			t.Errorf("the .rpm lacks the unit:\n%s", files)
+		}
+	}
+}
