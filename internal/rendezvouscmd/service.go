@@ -19,13 +19,27 @@ import (
 func addServiceFlags(cmd *cobra.Command) {
 	configfile.Bind(cmd, "rendezvous")
 	version.AddFlag(cmd)
-	cmd.AddCommand(svcinstall.NewCommand(svcinstall.Spec{
+	cmd.AddCommand(svcinstall.NewCommand(serviceSpec()))
+}
+
+// serviceSpec is what `rendezvous service install` writes a unit from.
+func serviceSpec() svcinstall.Spec {
+	return svcinstall.Spec{
 		Name:        "rendezvous",
 		Description: "deskport rendezvous (signaling) server",
 		DynamicUser: true,
-		ListenKeys:  []string{"listen"},
-		Flags:       NewCommand,
-	}))
+		ListenKeys:  []string{"listen", "acme-http-listen", "stun-listen", "turn-listen", "turn-tls-listen"},
+		// With a certificate and no listen key the rendezvous listens on :443; with --acme its
+		// HTTP-01 listener defaults to :80.
+		PrivilegedDefault: func(f *configfile.File) bool {
+			_, listen := f.Lookup("listen")
+			_, acme := f.Lookup("acme")
+			_, cert := f.Lookup("tls-cert")
+			_, httpListen := f.Lookup("acme-http-listen")
+			return (!listen && (acme || cert)) || (acme && !httpListen)
+		},
+		Flags: NewCommand,
+	}
 }
 
 // notifyReady tells systemd (Type=notify) the server listens, and pings its watchdog until ctx

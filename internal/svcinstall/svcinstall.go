@@ -39,6 +39,10 @@ type Spec struct {
 	// ListenKeys are the config keys that name an address the service listens on; a port
 	// below 1024 in any of them grants CAP_NET_BIND_SERVICE, and only then.
 	ListenKeys []string
+	// PrivilegedDefault, when set, reports whether the file's settings make the service listen
+	// on a port below 1024 by default (the rendezvous with --acme or --tls-cert and no listen
+	// key defaults to :443, and ACME's HTTP-01 listener to :80).
+	PrivilegedDefault func(f *configfile.File) bool
 	// DrainTimeout is how long the service drains on stop; the unit's stop timeout is above it.
 	DrainTimeout time.Duration
 	// Flags is the binary's own flag set, to check the config file against it.
@@ -209,8 +213,12 @@ func quoteArg(s string) string {
 	return s
 }
 
-// privilegedPort reports whether any listen key of the file names a port below 1024.
-func privilegedPort(s Spec, f *configfile.File) bool {
+// PrivilegedPort reports whether the file makes the service listen on a port below 1024: a
+// listen key naming one, or Spec.PrivilegedDefault.
+func PrivilegedPort(s Spec, f *configfile.File) bool {
+	if s.PrivilegedDefault != nil && s.PrivilegedDefault(f) {
+		return true
+	}
 	for _, k := range s.ListenKeys {
 		vals, _ := f.Lookup(k)
 		for _, v := range vals {
@@ -300,7 +308,7 @@ func install(cmd *cobra.Command, s Spec, o Options) error {
 			if err != nil {
 				return fmt.Errorf("the service would not start: %w", err)
 			}
-			o.PrivilegedPort = privilegedPort(s, f)
+			o.PrivilegedPort = PrivilegedPort(s, f)
 		}
 	}
 	return installNative(cmd, s, o)
