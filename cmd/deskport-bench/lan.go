@@ -245,7 +245,7 @@ func lanDeskport(ctx context.Context, bin string, l *lanNet, work, target string
 		return nil, 0, err
 	}
 	d.procs = append(d.procs, rv)
-	m, err := rv.waitFor(`addr=(\S+)`, 20*time.Second)
+	m, err := rv.waitFor(`rendezvous listening.*addr=(\S+)`, 20*time.Second)
 	if err != nil {
 		d.stop()
 		return nil, 0, err
