@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/deskport/deskport/internal/keylatency"
+	"github.com/deskport/deskport/internal/netlab"
 	"io"
 	"net"
 	"os"
@@ -81,6 +82,15 @@ func run(ctx context.Context, cfg config) error {
 			res.Skipped = append(res.Skipped, why)
 		} else if res.LAN, err = runLAN(ctx, cfg, work); err != nil {
 			return fmt.Errorf("lan: %w", err)
+		}
+	}
+	if cfg.only["natlab"] {
+		if err := netlab.Available(); err != nil {
+			why := "natlab: skipped: " + err.Error()
+			fmt.Fprintln(os.Stderr, why)
+			res.Skipped = append(res.Skipped, why)
+		} else if res.NATLab, err = runNATLab(ctx, cfg); err != nil {
+			return fmt.Errorf("natlab: %w", err)
 		}
 	}
 	if cfg.only["keys"] {

@@ -16,7 +16,7 @@ import (
 )
 
 // Sections, in the order they run; -only picks some.
-var sections = []string{"forward", "lan", "keys", "longpath", "streamopen", "capture", "stream", "firstframe", "latency"}
+var sections = []string{"forward", "lan", "natlab", "keys", "longpath", "streamopen", "capture", "stream", "firstframe", "latency"}
 
 // desktopSections are what -only desktop means.
 var desktopSections = []string{"capture", "stream", "firstframe", "latency"}
@@ -60,6 +60,7 @@ type results struct {
 	Seconds     float64      `json:"run_seconds"`
 	Forward     []row        `json:"forward,omitempty"`
 	LAN         []lanRow     `json:"lan,omitempty"`
+	NATLab      []natRow     `json:"nat_lab,omitempty"`
 	FirstByteMs float64      `json:"first_byte_ms,omitempty"`
 	Capture     []captureRow `json:"capture,omitempty"`
 	Encode      []encodeRow  `json:"encode,omitempty"`
@@ -258,6 +259,11 @@ func report(cfg config, res *results) error {
 			}
 			fmt.Fprintf(&b, "| %d | %s | %d | %.1f | %s | %.3f | %.2f | %s |\n", r.MTU, r.Name, r.Streams, r.MBps, cpu, r.VsTCP, r.VsSSH, pkt)
 		}
+		b.WriteString("\n")
+	}
+	if len(res.NATLab) > 0 {
+		fmt.Fprintf(&b, "## Connection set-up through NATs\n\nThe NAT lab (internal/netlab, docs/netlab.md): network namespaces, nftables NAT routers (port-preserving, symmetric, UDP blocked but DNS and TCP 443), the rendezvous with its STUN server and TURN relay on a public address, the real binaries. Time from starting `viewer forward` to the first byte through its -L port, median of %d runs, and the path the viewer reported. Goals: direct ≤ 1 s, relayed ≤ 2 s.\n\n", cfg.rounds)
+		b.WriteString(natTable(res.NATLab))
 		b.WriteString("\n")
 	}
 	if len(res.Capture) > 0 {
