@@ -143,11 +143,10 @@ func (e drainRefusal) Error() string { return GoingAway + "; it takes no new con
 func (e drainRefusal) Unwrap() error { return e.sentinel }
 
 // busy says whether a session has work that a graceful shutdown waits for: an open forward or
-// file transfer, or the desktop on screen. A session with none is closed at once.
+// file transfer. A session with none is closed at once; so is one that only watches the
+// desktop, which has nothing to finish (waiting would only hold `systemctl stop` for the whole
+// drain timeout while someone watches).
 func busy(conn *session.Conn) bool {
-	if conn.Video != nil {
-		return true
-	}
 	return conn.Mux != nil && conn.Mux.NumStreams() > 0
 }
 
