@@ -44,6 +44,9 @@ const (
 	srflxAcceptanceWait = 200 * time.Millisecond
 	prflxAcceptanceWait = 0
 	relayAcceptanceWait = time.Second
+	// relayOnlyAcceptanceWait: with --relay-only every pair is relayed; the wait only lets a
+	// UDP relay pair validate before a TCP or TLS one is taken (CI saw TCP win at 0).
+	relayOnlyAcceptanceWait = 500 * time.Millisecond
 )
 
 // Config holds the settings shared by both ends of a session.
@@ -130,8 +133,10 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	se.SetSrflxAcceptanceMinWait(srflxAcceptanceWait)
 	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
 	if c.RelayOnly {
-		// Only relayed pairs exist, so nothing better can come: take the first that works.
-		se.SetRelayAcceptanceMinWait(0)
+		// Only relayed pairs exist, but TURN over UDP beats TURN over TCP or TLS (higher
+		// priority, no head-of-line blocking), and its checks may finish a moment after a
+		// TCP allocation's: wait briefly so the UDP pair wins whenever UDP gets through.
+		se.SetRelayAcceptanceMinWait(relayOnlyAcceptanceWait)
 	} else {
 		se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
 	}
