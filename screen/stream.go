@@ -141,9 +141,17 @@ func (s *Stream) SetBitrate(bps int) {
 	s.bitrate.Store(int64(min(max(bps, 50_000), int(s.maxRate.Load()))))
 }
 
+// Bitrate is the target bitrate the encoder is given, in bits per second.
+func (s *Stream) Bitrate() int { return int(s.bitrate.Load()) }
+
 // Run streams until ctx is done or write fails. write receives one encoded frame and the time
 // since the previous one; it must not keep data.
 func (s *Stream) Run(ctx context.Context, write func(data []byte, d time.Duration) error) error {
+	return s.run(ctx, func(data []byte, d time.Duration, _ bool) error { return write(data, d) })
+}
+
+// run is Run with whether each frame is a keyframe, for Fanout.
+func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duration, key bool) error) error {
 	r := &runState{capt: s.cfg.Capturer, fps: s.cfg.FPS, tick: time.NewTicker(time.Second / time.Duration(s.cfg.FPS))}
 	var (
 		w, h         int
@@ -225,7 +233,7 @@ func (s *Stream) Run(ctx context.Context, write func(data []byte, d time.Duratio
 			s.Keyframes.Add(1)
 		}
 		now := time.Now()
-		if err := write(data, now.Sub(lastWrite)); err != nil {
+		if err := write(data, now.Sub(lastWrite), isKey); err != nil {
 			return err
 		}
 		lastWrite = now
