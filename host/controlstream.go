@@ -12,41 +12,83 @@ import (
 	"github.com/deskport/deskport/tunnel"
 )
 
-// setStream records the session's running screen stream and its capturer, for the control
-// stream (monitor switch, quality, stats).
-func (it *interactive) setStream(st *screen.Stream, c trackingCapturer) {
-	it.mu.Lock()
-	defer it.mu.Unlock()
-	it.stream, it.capt = st, c
-	it.streamReady.Do(func() { close(it.ready) })
-}
-
-// closeStream closes the capturer in use when the stream ends.
-func (it *interactive) closeStream() {
-	it.mu.Lock()
-	defer it.mu.Unlock()
-	if it.capt.Capturer != nil {
-		it.capt.Close()
-	}
-	it.stream = nil
-}
-
-// switchMonitor moves the session's stream to another monitor (-1: the whole display).
-func (it *interactive) switchMonitor(index int) error {
-	c, err := x11.Open(x11.Config{Display: it.a.desk.cfg.Display, Monitor: index, Cursor: true})
+// watch starts the session's screen: it joins the stream for key (desktop.join).
+func (it *interactive) watch(key shareKey, write func([]byte, time.Duration) error) error {
+	s, v, err := it.a.desk.join(key, write)
 	if err != nil {
 		return err
 	}
 	it.mu.Lock()
 	defer it.mu.Unlock()
-	if it.stream == nil {
-		c.Close()
+	it.shared, it.view, it.write = s, v, write
+	it.area.follow(s.area)
+	it.streamReady.Do(func() { close(it.ready) })
+	return nil
+}
+
+// viewer is the session's place in its current stream, nil once it stopped watching.
+func (it *interactive) viewer() *screen.Viewer {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	return it.view
+}
+
+// current is the stream the session watches, nil before it starts and after it stops.
+func (it *interactive) current() *sharedStream {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if it.view == nil {
+		return nil
+	}
+	return it.shared
+}
+
+// stopWatching leaves the stream (the last viewer out stops it and closes its capturer).
+func (it *interactive) stopWatching() {
+	it.mu.Lock()
+	v := it.view
+	it.view = nil
+	it.mu.Unlock()
+	if v != nil {
+		v.Leave()
+	}
+}
+
+// moveTo moves the session to the stream for the settings change makes of its current ones:
+// the new stream is opened first (so a bad monitor index is an error and the session keeps its
+// picture), then the session leaves the old one and joins the new, which starts it with a
+// keyframe.
+func (it *interactive) moveTo(change func(shareKey) shareKey) error {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if it.view == nil {
 		return errNoStream
 	}
-	next := trackingCapturer{Capturer: c, area: it.area}
-	it.capt = next
-	it.stream.SetCapturer(next, func(old screen.Capturer) { old.Close() })
+	key := change(it.shared.key)
+	if key == it.shared.key {
+		return nil
+	}
+	if _, err := it.a.desk.shared(key); err != nil {
+		return err
+	}
+	it.view.Leave()
+	s, v, err := it.a.desk.join(key, it.write)
+	if err != nil {
+		it.view = nil
+		return err
+	}
+	it.shared, it.view = s, v
+	it.area.follow(s.area)
+	select {
+	case it.moved <- struct{}{}:
+	default:
+	}
 	return nil
+}
+
+// switchMonitor moves the session's stream to another monitor (-1: the whole display).
+func (it *interactive) switchMonitor(index int) error {
+	return it.moveTo(func(k shareKey) shareKey { k.monitor = index; return k })
 }
 
 type streamError string
@@ -103,26 +145,34 @@ func (it *interactive) handleControl(ctx context.Context, stream net.Conn, req t
 		if err != nil {
 			return
 		}
-		it.mu.Lock()
-		st := it.stream
-		it.mu.Unlock()
-		if st == nil {
+		v := it.viewer()
+		if v == nil {
 			send(&control.Message{Type: control.TypeError, Error: string(errNoStream)})
 			continue
 		}
 		switch m.Type {
 		case control.TypeKeyframe:
-			st.RequestKeyframe()
+			v.RequestKeyframe()
 		case control.TypeQuality:
 			fps, rate := m.FPS, m.MaxBitrate
 			if p, ok := control.Presets[m.Preset]; ok {
 				fps, rate = p.FPS, p.MaxBitrate
 			}
-			if fps > 0 {
-				st.SetFPS(fps)
-			}
-			if rate > 0 {
-				st.SetMaxBitrate(rate)
+			// Other viewers keep their settings: the session moves to the stream for its new
+			// ones (shared with viewers that chose the same).
+			hostMax := it.a.desk.maxBitrate()
+			err := it.moveTo(func(k shareKey) shareKey {
+				if fps > 0 {
+					k.fps = min(max(fps, 1), 120)
+				}
+				if rate > 0 {
+					k.maxBitrate = min(max(rate, 100_000), hostMax)
+				}
+				return k
+			})
+			if err != nil {
+				send(&control.Message{Type: control.TypeError, Error: err.Error()})
+				continue
 			}
 			it.log.Info("viewer changed the quality", "preset", m.Preset, "fps", fps, "max_bitrate", rate)
 		case control.TypeMonitor:
@@ -144,16 +194,26 @@ func (it *interactive) reportStats(ctx context.Context, send func(*control.Messa
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var lastEnc, lastBytes int64
+	var lastStream *screen.Stream
+	if cur := it.current(); cur != nil {
+		// A shared stream's counters started with its first viewer.
+		lastStream = cur.fan.Stream()
+		lastEnc, lastBytes = lastStream.Encoded.Load(), lastStream.Bytes.Load()
+	}
 	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			it.mu.Lock()
-			st := it.stream
-			it.mu.Unlock()
-			if st == nil {
+			cur := it.current()
+			if cur == nil {
+				continue
+			}
+			st := cur.fan.Stream()
+			if st != lastStream {
+				// Moved to another stream: its counters start elsewhere.
+				lastStream, lastEnc, lastBytes, last = st, st.Encoded.Load(), st.Bytes.Load(), now
 				continue
 			}
 			enc, bytes := st.Encoded.Load(), st.Bytes.Load()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,10 @@ type desktop struct {
 	cfg  DesktopConfig
 	log  *slog.Logger
 	xvfb *xvfb.Server
+
+	mu          sync.Mutex
+	streams     map[shareKey]*sharedStream // the running screen streams
+	nextPrivate atomic.Int64
 }
 
 // startDesktop opens the display (starting Xvfb when asked) and checks that capture works, so a
@@ -116,26 +121,39 @@ func (d *desktop) newEncoder(w, h, bitrate int) (screen.Encoder, error) {
 
 // area is the screen rectangle one session sees, in root-window coordinates: input maps the
 // viewer's normalised pointer into it. The stream updates it after every capture (a resize or a
-// monitor change); before the first, it is the display's layout at session start.
-type area struct{ v atomic.Value }
+// monitor change); before the first, it is the display's layout at session start. A session's
+// area follows the area of the shared stream it watches (follow).
+type area struct {
+	v   atomic.Value
+	src atomic.Pointer[area]
+}
 
 func (a *area) set(x, y, w, h int) { a.v.Store([4]int{x, y, w, h}) }
 
 func (a *area) get() (x, y, w, h int) {
+	if src := a.src.Load(); src != nil {
+		return src.get()
+	}
 	r, _ := a.v.Load().([4]int)
 	return r[0], r[1], r[2], r[3]
 }
 
+// follow makes a report src's rectangle from now on.
+func (a *area) follow(src *area) { a.src.Store(src) }
+
 // newArea starts a session's area from the display's monitor layout.
-func (d *desktop) newArea() *area {
+func (d *desktop) newArea() *area { return d.newAreaFor(d.cfg.Monitor) }
+
+// newAreaFor is the rectangle of a monitor (-1: the whole display) from the display's layout.
+func (d *desktop) newAreaFor(monitor int) *area {
 	a := &area{}
 	a.set(0, 0, 0, 0)
 	mons, err := x11.Monitors(d.cfg.Display)
 	if err != nil || len(mons) == 0 {
 		return a
 	}
-	if d.cfg.Monitor >= 0 && d.cfg.Monitor < len(mons) {
-		m := mons[d.cfg.Monitor]
+	if monitor >= 0 && monitor < len(mons) {
+		m := mons[monitor]
 		a.set(m.X, m.Y, m.Width, m.Height)
 		return a
 	}
@@ -162,54 +180,140 @@ func (t trackingCapturer) Capture() (*screen.Frame, error) {
 	return f, err
 }
 
-// stream sends the screen to one authenticated viewer until ctx ends or the connection does.
-func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactive, log *slog.Logger) {
-	c, err := d.capturer()
-	if err != nil {
-		log.Error("cannot capture the screen for this viewer", "err", err)
-		return
+// shareKey names a shared screen stream: viewers that watch the same monitor at the same frame
+// rate and bitrate ceiling see the same encoded frames. private is non-zero for a stream of one
+// viewer's own (one whose path could not keep up with the others').
+type shareKey struct {
+	monitor, fps, maxBitrate int
+	private                  int64
+}
+
+// sharedStream is one running screen stream and the rectangle it captures.
+type sharedStream struct {
+	key  shareKey
+	fan  *screen.Fanout
+	area *area
+}
+
+// defaultKey is the stream a new viewer watches: the host's monitor and quality settings.
+func (d *desktop) defaultKey() shareKey {
+	return shareKey{monitor: d.cfg.Monitor, fps: d.cfg.FPS, maxBitrate: d.maxBitrate()}
+}
+
+// join adds a viewer to the shared stream for key, starting that stream (and opening its
+// capturer) when none runs. write receives the encoded frames.
+func (d *desktop) join(key shareKey, write func([]byte, time.Duration) error) (*sharedStream, *screen.Viewer, error) {
+	for range 3 {
+		s, err := d.shared(key)
+		if err != nil {
+			return nil, nil, err
+		}
+		v, err := s.fan.Join(write)
+		if err == nil {
+			return s, v, nil
+		}
+		// The stream ended between the lookup and the join (its last viewer just left).
+		d.mu.Lock()
+		if d.streams[key] == s {
+			delete(d.streams, key)
+		}
+		d.mu.Unlock()
 	}
-	capt := trackingCapturer{Capturer: c, area: it.area}
-	st, err := screen.NewStream(screen.StreamConfig{
-		Capturer: capt, NewEncoder: d.newEncoder, FPS: d.cfg.FPS, MaxBitrate: d.maxBitrate(), Logger: log,
+	return nil, nil, screen.ErrFanoutClosed
+}
+
+// shared returns the running stream for key, or starts one.
+func (d *desktop) shared(key shareKey) (*sharedStream, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.streams[key]; ok {
+		return s, nil
+	}
+	c, err := x11.Open(x11.Config{Display: d.cfg.Display, Monitor: key.monitor, Cursor: true})
+	if err != nil {
+		return nil, err
+	}
+	a := d.newAreaFor(key.monitor)
+	fan, err := screen.NewFanout(screen.StreamConfig{
+		Capturer: trackingCapturer{Capturer: c, area: a}, NewEncoder: d.newEncoder,
+		FPS: key.fps, MaxBitrate: key.maxBitrate, Logger: d.log,
 	})
 	if err != nil {
 		c.Close()
-		log.Error("cannot stream the screen", "err", err)
+		return nil, err
+	}
+	s := &sharedStream{key: key, fan: fan, area: a}
+	if d.streams == nil {
+		d.streams = map[shareKey]*sharedStream{}
+	}
+	d.streams[key] = s
+	go func() {
+		<-fan.Done()
+		if err := fan.Err(); err != nil {
+			d.log.Warn("screen stream ended", "err", err)
+		}
+		d.mu.Lock()
+		if d.streams[key] == s {
+			delete(d.streams, key)
+		}
+		d.mu.Unlock()
+	}()
+	return s, nil
+}
+
+// privateKey is key made private to one viewer.
+func (d *desktop) privateKey(key shareKey) shareKey {
+	key.private = d.nextPrivate.Add(1)
+	return key
+}
+
+// stream sends the screen to one authenticated viewer until ctx ends or the connection does.
+// The viewer joins the stream other viewers with the same settings watch (one capture and one
+// encode for all of them); a viewer whose path cannot keep up gets a stream of its own, and a
+// quality or monitor change moves it to the stream for its new settings (controlstream.go).
+func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactive, log *slog.Logger) {
+	write := func(data []byte, dur time.Duration) error {
+		return conn.Video.WriteSample(media.Sample{Data: data, Duration: dur})
+	}
+	if err := it.watch(d.defaultKey(), write); err != nil {
+		log.Error("cannot stream the screen to this viewer", "err", err)
 		return
 	}
-	it.setStream(st, capt)
-	defer it.closeStream()
-	ctx, cancel := context.WithCancel(ctx)
-	// One helper feeds the stream keyframe requests and the congestion controller's bitrate,
-	// and ends it when the connection ends; it is waited for before stream returns.
-	helper := make(chan struct{})
-	defer func() { cancel(); <-helper }()
-	go func() {
-		defer close(helper)
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-conn.Done():
-				cancel()
-				return
-			case <-conn.Keyframes:
-				st.RequestKeyframe()
-			case <-t.C:
-				if conn.Estimator != nil {
-					st.SetBitrate(conn.Estimator.GetTargetBitrate())
-				}
-			}
+	defer it.stopWatching()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		v := it.viewer()
+		if v == nil {
+			return
 		}
-	}()
-	err = st.Run(ctx, func(data []byte, dur time.Duration) error {
-		return conn.Video.WriteSample(media.Sample{Data: data, Duration: dur})
-	})
-	if err != nil {
-		log.Warn("screen stream ended", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-conn.Done():
+			return
+		case <-it.moved:
+		case <-conn.Keyframes:
+			v.RequestKeyframe()
+		case <-t.C:
+			if conn.Estimator != nil {
+				v.SetBitrate(conn.Estimator.GetTargetBitrate())
+			}
+		case <-v.Lagging():
+			log.Info("this viewer's path is much slower than the other viewers': giving it a screen stream of its own")
+			if err := it.moveTo(func(k shareKey) shareKey { return d.privateKey(k) }); err != nil {
+				log.Warn("screen stream ended", "err", err)
+				return
+			}
+		case <-v.Done():
+			if it.viewer() != v {
+				continue // moved to another stream
+			}
+			if err := v.Err(); err != nil {
+				log.Warn("screen stream ended", "err", err)
+			}
+			return
+		}
 	}
 }
 

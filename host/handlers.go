@@ -110,9 +110,11 @@ type interactive struct {
 	inj    input.Injector
 	server *input.Server
 
-	// The screen stream, once it runs (control stream).
-	stream      *screen.Stream
-	capt        trackingCapturer
+	// The screen stream this session watches, once it runs (desktop.go, controlstream.go).
+	view        *screen.Viewer
+	shared      *sharedStream
+	write       func([]byte, time.Duration) error
+	moved       chan struct{} // the session moved to another stream (capacity 1)
 	ready       chan struct{}
 	streamReady sync.Once
 }

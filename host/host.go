@@ -409,7 +409,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 			scfg.ListenPolicy = lp
 		}
 	}
-	it := &interactive{a: a, log: log, ready: make(chan struct{})}
+	it := &interactive{a: a, log: log, ready: make(chan struct{}), moved: make(chan struct{}, 1)}
 	if a.desk != nil {
 		it.area = a.desk.newArea()
 	}

@@ -160,6 +160,9 @@ func (f *Fanout) leave(v *Viewer) {
 	}
 	delete(f.viewer, v)
 	if len(f.viewer) == 0 && f.state == fanoutRunning {
+		// Ended from now on: a Join racing this gets ErrFanoutClosed (and starts a new
+		// stream) rather than a place in one that is stopping.
+		f.state = fanoutEnded
 		f.cancel()
 		return
 	}
