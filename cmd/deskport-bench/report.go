@@ -16,10 +16,10 @@ import (
 )
 
 // Sections, in the order they run; -only picks some.
-var sections = []string{"forward", "lan", "natlab", "keys", "longpath", "streamopen", "capture", "stream", "firstframe", "latency"}
+var sections = []string{"forward", "lan", "natlab", "keys", "longpath", "streamopen", "capture", "stream", "viewers", "firstframe", "latency"}
 
 // desktopSections are what -only desktop means.
-var desktopSections = []string{"capture", "stream", "firstframe", "latency"}
+var desktopSections = []string{"capture", "stream", "viewers", "firstframe", "latency"}
 
 // parseOnly reads -only: a comma-separated list of sections, "desktop" or "all".
 func parseOnly(s string) (map[string]bool, error) {
@@ -65,6 +65,7 @@ type results struct {
 	Capture     []captureRow `json:"capture,omitempty"`
 	Encode      []encodeRow  `json:"encode,omitempty"`
 	Stream      []streamRow  `json:"stream,omitempty"`
+	Viewers     []viewersRow `json:"viewers,omitempty"`
 	FirstFrame  []firstRow   `json:"first_frame,omitempty"`
 	Latency     []latencyRow `json:"latency,omitempty"`
 	Keys        []keyRow     `json:"key_latency,omitempty"`
@@ -116,6 +117,15 @@ func runDesktop(ctx context.Context, cfg config, work string, res *results) erro
 	return nil
 }
 
+// largestArea is the pixel count of the biggest screen size asked for.
+func largestArea(sizes [][2]int) int {
+	n := 0
+	for _, sz := range sizes {
+		n = max(n, sz[0]*sz[1])
+	}
+	return n
+}
+
 func runDesk(ctx context.Context, cfg config, work string, res *results, b *browser, d *desk) error {
 	if cfg.only["capture"] {
 		fmt.Fprintf(os.Stderr, "capture and encode at %s\n", d.size())
@@ -154,6 +164,18 @@ func runDesk(ctx context.Context, cfg config, work string, res *results, b *brow
 				fmt.Fprintf(os.Stderr, "  %-5s %-8s host %5.1f%% of a core, %5.1f fps, %6.0f kbit/s\n", codec, mode, r.HostCPUPct, r.FPS, r.Kbps)
 				res.Stream = append(res.Stream, r)
 			}
+		}
+	}
+	if cfg.only["viewers"] && d.w*d.h == largestArea(cfg.sizes) {
+		fmt.Fprintf(os.Stderr, "host CPU while several viewers record the same monitor, %s\n", d.size())
+		codec := cfg.codecs[0]
+		for _, n := range []int{1, 4} {
+			r, err := benchViewers(ctx, cfg, work, d, codec, n)
+			if err != nil {
+				return fmt.Errorf("viewers %s %s %d: %w", d.size(), codec, n, err)
+			}
+			fmt.Fprintf(os.Stderr, "  %-5s %d viewers: host %5.1f%% of a core, slowest viewer %5.1f fps (mean %5.1f)\n", codec, n, r.HostCPUPct, r.MinFPS, r.MeanFPS)
+			res.Viewers = append(res.Viewers, r)
 		}
 	}
 	if cfg.only["firstframe"] {
@@ -207,6 +229,13 @@ func (res *results) ratios() {
 		// ms of CPU a frame × frames a second / 1000 ms × 100 % = % of one core.
 		if pipe := (capMs + encMs) * s.FPS / 10; capMs > 0 && encMs > 0 && pipe > 0 {
 			s.VsPipeline = s.HostCPUPct / pipe
+		}
+	}
+	for i := range res.Viewers {
+		for _, one := range res.Viewers {
+			if one.Viewers == 1 && one.Size == res.Viewers[i].Size && one.Codec == res.Viewers[i].Codec && one.HostCPUPct > 0 {
+				res.Viewers[i].VsOne = res.Viewers[i].HostCPUPct / one.HostCPUPct
+			}
 		}
 	}
 	if res.FirstByteMs > 0 {
@@ -287,6 +316,14 @@ func report(cfg config, res *results) error {
 		b.WriteString("| screen | codec | picture | host CPU % of a core | delivered fps | delivered kbit/s | × capture+encode at that fps | × changing |\n|---|---|---|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.Stream {
 			fmt.Fprintf(&b, "| %s | %s | %s | %.1f | %.1f | %.0f | %s | %s |\n", r.Size, r.Codec, r.Screen, r.HostCPUPct, r.FPS, r.Kbps, ratio(r.VsPipeline, 2), ratio(r.VsChanging, 3))
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Viewers) > 0 {
+		fmt.Fprintf(&b, "## Several viewers of one monitor\n\nReal `host` and N `viewer record` processes with the host's default settings on a changing screen, over loopback WebRTC, %.0f s after 2 s settling. Viewers at the same settings share one capture and one encode (`screen.Fanout`); the goal for four viewers is host CPU ≤ 1.3× one viewer's, each at 30 fps.\n\n", cfg.seconds.Seconds())
+		b.WriteString("| screen | codec | viewers | host CPU % of a core | × one viewer | slowest viewer fps | mean fps |\n|---|---|---:|---:|---:|---:|---:|\n")
+		for _, r := range res.Viewers {
+			fmt.Fprintf(&b, "| %s | %s | %d | %.1f | %s | %.1f | %.1f |\n", r.Size, r.Codec, r.Viewers, r.HostCPUPct, ratio(r.VsOne, 2), r.MinFPS, r.MeanFPS)
 		}
 		b.WriteString("\n")
 	}

@@ -174,3 +174,70 @@ func countFrames(path, codec string) (frames int, size int64) {
 	}
 	return frames, int64(len(data))
 }
+
+// viewersRow is the host's cost while several native viewers record the same monitor.
+type viewersRow struct {
+	Size       string  `json:"size"`
+	Codec      string  `json:"codec"`
+	Viewers    int     `json:"viewers"`
+	HostCPUPct float64 `json:"host_cpu_pct_of_core"`
+	MinFPS     float64 `json:"slowest_viewer_fps"`
+	MeanFPS    float64 `json:"mean_viewer_fps"`
+	// VsOne is this row's host CPU over the one-viewer row's, same size and codec (goal: ≤ 1.3
+	// for four viewers, which share one capture and encode).
+	VsOne float64 `json:"ratio_vs_one_viewer,omitempty"`
+}
+
+// benchViewers starts a host on a changing screen and n `viewer record` processes with the
+// same settings, lets them settle, and measures the host's CPU and each recording's frames.
+func benchViewers(ctx context.Context, cfg config, work string, d *desk, codec string, n int) (viewersRow, error) {
+	row := viewersRow{Size: d.size(), Codec: codec, Viewers: n}
+	if err := d.pattern("clock"); err != nil {
+		return row, err
+	}
+	h, err := startDesktopHost(ctx, cfg.bin, work, d, codec)
+	if err != nil {
+		return row, fmt.Errorf("host: %w", err)
+	}
+	defer h.p.stop()
+	ext := ".ivf"
+	if codec == "h264" {
+		ext = ".h264"
+	}
+	outs := make([]string, n)
+	for i := range outs {
+		outs[i] = filepath.Join(work, fmt.Sprintf("viewers-%s-%s-%d-%d%s", d.size(), codec, n, i, ext))
+		v, err := startProc(ctx, filepath.Join(cfg.bin, "viewer"), "record", h.id, outs[i], "--rendezvous", h.rendez,
+			"--key", h.viewerKey, "--ice-loopback-only")
+		if err != nil {
+			return row, err
+		}
+		defer v.stop()
+		if _, err := v.waitFor(`recording `, 60*time.Second); err != nil {
+			return row, fmt.Errorf("viewer record %d: %w", i, err)
+		}
+	}
+	if !sleep(ctx, 2*time.Second) {
+		return row, ctx.Err()
+	}
+	pid := []int{h.p.cmd.Process.Pid}
+	f0 := make([]int, n)
+	for i, out := range outs {
+		f0[i], _ = countFrames(out, codec)
+	}
+	c0, t0 := cpuSeconds(pid), time.Now()
+	if !sleep(ctx, cfg.seconds) {
+		return row, ctx.Err()
+	}
+	c1, wall := cpuSeconds(pid), time.Since(t0).Seconds()
+	row.HostCPUPct = 100 * (c1 - c0) / wall
+	for i, out := range outs {
+		f1, _ := countFrames(out, codec)
+		fps := float64(f1-f0[i]) / wall
+		row.MeanFPS += fps / float64(n)
+		if i == 0 || fps < row.MinFPS {
+			row.MinFPS = fps
+		}
+	}
+	return row, nil
+}
