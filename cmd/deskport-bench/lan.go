@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/deskport/deskport/internal/netlab"
+	"github.com/pion/transport/v5/stdnet"
 )
 
 // The LAN section measures forwarding where two machines on one Ethernet segment would meet:
@@ -158,7 +164,11 @@ func runLANOnce(ctx context.Context, cfg config, work string, mtu int, total int
 		}
 		stop()
 	}
-	dp, packet, err := lanDeskport(ctx, cfg.bin, l, work, target)
+	root, err := os.MkdirTemp(work, "lanfiles")
+	if err != nil {
+		return nil, err
+	}
+	dp, peers, packet, err := lanDeskport(ctx, cfg.bin, l, work, target, root)
 	if err != nil {
 		return nil, fmt.Errorf("deskport: %w", err)
 	}
@@ -167,6 +177,12 @@ func runLANOnce(ctx context.Context, cfg config, work string, mtu int, total int
 		if err := measure("deskport -L", dp.forward, n, dp.pids, packet); err != nil {
 			return nil, err
 		}
+	}
+	if err := lanCopy(ctx, cfg, l, work, root, peers, mtu, total, &rows); err != nil {
+		return nil, fmt.Errorf("file copy: %w", err)
+	}
+	if err := lanPion(ctx, cfg, l, mtu, total, &rows); err != nil {
+		return nil, fmt.Errorf("bare pion: %w", err)
 	}
 	for i := range rows {
 		r := &rows[i]
@@ -177,7 +193,10 @@ func runLANOnce(ctx context.Context, cfg config, work string, mtu int, total int
 			if b.Name == "raw TCP" && b.MBps > 0 {
 				r.VsTCP = r.MBps / b.MBps
 			}
-			if b.Name == "ssh -L (aes128-gcm)" && b.MBps > 0 {
+			if b.Name == "ssh -L (aes128-gcm)" && b.MBps > 0 && !r.copy() {
+				r.VsSSH = r.MBps / b.MBps
+			}
+			if b.Name == "scp (aes128-gcm)" && b.MBps > 0 && r.copy() {
 				r.VsSSH = r.MBps / b.MBps
 			}
 		}
@@ -232,72 +251,78 @@ func lanSSH(ctx context.Context, l *lanNet, work, target, cipher string) (string
 	return fwd, pids, stop, nil
 }
 
-// lanDeskport starts the rendezvous (outside), the host (inside) and `viewer forward -L`
-// (outside), and returns the SCTP packet size the viewer reports.
-func lanDeskport(ctx context.Context, bin string, l *lanNet, work, target string) (*deskport, int, error) {
+// lanPeers is what a second viewer needs to reach the LAN section's host.
+type lanPeers struct {
+	url, id, viewerKey string
+	host               *proc
+}
+
+// lanDeskport starts the rendezvous (outside), the host (inside, sharing filesRoot) and
+// `viewer forward -L` (outside), and returns the SCTP packet size the viewer reports.
+func lanDeskport(ctx context.Context, bin string, l *lanNet, work, target, filesRoot string) (*deskport, lanPeers, int, error) {
 	dir, err := os.MkdirTemp(work, "landp")
 	if err != nil {
-		return nil, 0, err
+		return nil, lanPeers{}, 0, err
 	}
 	d := &deskport{}
 	rv, err := startProc(ctx, filepath.Join(bin, "rendezvous"), "--listen", lanViewerIP+":0")
 	if err != nil {
-		return nil, 0, err
+		return nil, lanPeers{}, 0, err
 	}
 	d.procs = append(d.procs, rv)
 	m, err := rv.waitFor(`rendezvous listening.*addr=(\S+)`, 20*time.Second)
 	if err != nil {
 		d.stop()
-		return nil, 0, err
+		return nil, lanPeers{}, 0, err
 	}
 	url := "http://" + m[1]
 	viewerKey := filepath.Join(dir, "viewer.key")
 	line, err := exec.Command(filepath.Join(bin, "viewer"), "id", "--key", viewerKey).Output()
 	if err != nil {
 		d.stop()
-		return nil, 0, fmt.Errorf("viewer id: %w", err)
+		return nil, lanPeers{}, 0, fmt.Errorf("viewer id: %w", err)
 	}
 	authorized := filepath.Join(dir, "authorized_viewers")
 	if err := os.WriteFile(authorized, line, 0o600); err != nil {
 		d.stop()
-		return nil, 0, err
+		return nil, lanPeers{}, 0, err
 	}
 	host, err := startProc(ctx, "ip", l.in(filepath.Join(bin, "host"), "--rendezvous", url, "--key", filepath.Join(dir, "host.key"),
-		"--authorized-viewers", authorized, "--allow", target, "--max-streams", "256")...)
+		"--authorized-viewers", authorized, "--allow", target, "--max-streams", "256", "--files-root", filesRoot)...)
 	if err != nil {
 		d.stop()
-		return nil, 0, err
+		return nil, lanPeers{}, 0, err
 	}
 	d.procs = append(d.procs, host)
 	if m, err = host.waitFor(`host ID: (\S+)`, 20*time.Second); err != nil {
 		d.stop()
-		return nil, 0, err
+		return nil, lanPeers{}, 0, err
 	}
 	id := m[1]
 	if _, err := host.waitFor(`registered`, 20*time.Second); err != nil {
 		d.stop()
-		return nil, 0, err
+		return nil, lanPeers{}, 0, err
 	}
 	v, err := startProc(ctx, filepath.Join(bin, "viewer"), "forward", id, "--rendezvous", url, "--key", viewerKey,
 		"-L", "127.0.0.1:0:"+target)
 	if err != nil {
 		d.stop()
-		return nil, 0, err
+		return nil, lanPeers{}, 0, err
 	}
 	d.procs = append(d.procs, v)
 	m, err = v.waitFor(`(\d+)-byte packets`, 60*time.Second)
 	if err != nil {
 		d.stop()
-		return nil, 0, err
+		return nil, lanPeers{}, 0, err
 	}
 	var packet int
 	fmt.Sscan(m[1], &packet)
 	if m, err = v.waitFor(`forwarding (\S+) -> `, 60*time.Second); err != nil {
 		d.stop()
-		return nil, 0, err
+		return nil, lanPeers{}, 0, err
 	}
 	d.forward = m[1]
-	return d, packet, nil
+	return d, lanPeers{url: url, id: id, viewerKey: viewerKey, host: host}, packet, nil
 }
 
 func waitDial(addr string, timeout time.Duration) error {
@@ -326,4 +351,131 @@ func serveSource(ctx context.Context, addr string) error {
 	fmt.Println("source", s.Addr())
 	<-ctx.Done()
 	return nil
+}
+
+// lanPion measures the bare pion data channel across the same veth (pion's defaults, 64 KiB
+// messages; see bareDataChannelOn): both peer connections live in this process, the sender's
+// sockets in the host's namespace, so every packet crosses the link. CPU is this process's.
+func lanPion(ctx context.Context, cfg config, l *lanNet, mtu int, total int64, rows *[]lanRow) error {
+	inner, err := netlab.NewNet(l.ns)
+	if err != nil {
+		return err
+	}
+	outer, err := stdnet.NewNet()
+	if err != nil {
+		return err
+	}
+	var speeds, cpus []float64
+	for i := 0; i < cfg.rounds; i++ {
+		before := selfCPU()
+		t, start, err := bareDataChannelOn(ctx, total, inner, outer, []string{lanHostIP, lanViewerIP}, 5*time.Minute)
+		if err != nil {
+			return err
+		}
+		if t.bytes < total {
+			return fmt.Errorf("delivered %d of %d bytes", t.bytes, total)
+		}
+		speeds = append(speeds, float64(total)/t.last.Sub(start).Seconds()/1e6)
+		cpus = append(cpus, (selfCPU()-before)/(float64(total)/(1<<30)))
+	}
+	*rows = append(*rows, lanRow{MTU: mtu, Name: "bare pion data channel", Streams: 1, MBps: median(speeds), CPUPerGiB: median(cpus), Runs: speeds})
+	fmt.Fprintf(os.Stderr, "  %-28s 1 stream(s): %8.1f MB/s, %.2f CPU s/GiB (runs %s)\n", "bare pion data channel", median(speeds), median(cpus), runList(speeds))
+	return nil
+}
+
+// selfCPU is this process's user + system CPU seconds (not its children's).
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// copy reports whether a row is a file copy (compared with scp, not ssh -L).
+func (r lanRow) copy() bool { return r.Name == "viewer cp" || strings.HasPrefix(r.Name, "scp") }
+
+// lanCopy copies one file of total bytes from the host's namespace to this one with `viewer cp`
+// (a new session each run, so set-up is included, as a user meets it) and with scp from an sshd
+// in the namespace (aes128-gcm), into files in work. MB/s is over the command's wall time; CPU
+// is both ends' (the command, plus the host or sshd and their children).
+func lanCopy(ctx context.Context, cfg config, l *lanNet, work, root string, peers lanPeers, mtu int, total int64, rows *[]lanRow) error {
+	blob := filepath.Join(root, "blob.bin")
+	if err := writeBlob(blob, total); err != nil {
+		return err
+	}
+	defer os.Remove(blob)
+	dir, err := os.MkdirTemp(work, "lanscp")
+	if err != nil {
+		return err
+	}
+	cfgFile, err := writeSSHDConfig(dir)
+	if err != nil {
+		return err
+	}
+	sshd := exec.CommandContext(ctx, "ip", l.in("/usr/sbin/sshd", "-D", "-e", "-f", cfgFile,
+		"-o", "ListenAddress="+lanHostIP+":"+lanSSHPort)...)
+	if err := sshd.Start(); err != nil {
+		return err
+	}
+	defer func() { sshd.Process.Kill(); sshd.Wait() }()
+	if err := waitDial(net.JoinHostPort(lanHostIP, lanSSHPort), 20*time.Second); err != nil {
+		return fmt.Errorf("sshd: %w", err)
+	}
+	me, _ := user.Current()
+	out := filepath.Join(work, "copy.out")
+	defer os.Remove(out)
+	commands := []struct {
+		name   string
+		server int
+		args   []string
+	}{
+		{"viewer cp", peers.host.cmd.Process.Pid, []string{filepath.Join(cfg.bin, "viewer"), "cp", peers.id + ":blob.bin", out,
+			"--rendezvous", peers.url, "--key", peers.viewerKey, "--known-hosts", "", "--no-progress", "-q"}},
+		{"scp (aes128-gcm)", sshd.Process.Pid, []string{"scp", "-q", "-F", "/dev/null", "-P", lanSSHPort, "-i", filepath.Join(dir, "user_key"),
+			"-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+			"-o", "BatchMode=yes", "-c", "aes128-gcm@openssh.com", me.Username + "@" + lanHostIP + ":" + blob, out}},
+	}
+	for _, c := range commands {
+		var speeds, cpus []float64
+		for i := 0; i < cfg.rounds; i++ {
+			os.Remove(out)
+			before := cpuSeconds([]int{c.server})
+			cmd := exec.CommandContext(ctx, c.args[0], c.args[1:]...)
+			begin := time.Now()
+			if b, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: %v: %s", c.name, err, b)
+			}
+			wall := time.Since(begin)
+			if st, err := os.Stat(out); err != nil || st.Size() != total {
+				return fmt.Errorf("%s: the copy is not %d bytes (%v)", c.name, total, err)
+			}
+			used := cpuSeconds([]int{c.server}) - before + (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+			speeds = append(speeds, float64(total)/wall.Seconds()/1e6)
+			cpus = append(cpus, used/(float64(total)/(1<<30)))
+		}
+		*rows = append(*rows, lanRow{MTU: mtu, Name: c.name, Streams: 1, MBps: median(speeds), CPUPerGiB: median(cpus), Runs: speeds})
+		fmt.Fprintf(os.Stderr, "  %-28s 1 file:      %8.1f MB/s, %.2f CPU s/GiB (runs %s)\n", c.name, median(speeds), median(cpus), runList(speeds))
+	}
+	return nil
+}
+
+// writeBlob writes n pseudo-random bytes (incompressible, so no layer gains by compressing).
+func writeBlob(path string, n int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, 1<<20)
+	for left := n; left > 0; left -= int64(len(buf)) {
+		for i := 0; i+8 <= len(buf); i += 8 {
+			binary.LittleEndian.PutUint64(buf[i:], r.Uint64())
+		}
+		if _, err := f.Write(buf[:min(int64(len(buf)), left)]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
 }

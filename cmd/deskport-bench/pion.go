@@ -19,7 +19,7 @@ import (
 // bufferedAmount/OnBufferedAmountLow pattern, and OnMessage on the receiver. It returns MB/s,
 // from the first Send to the last byte received.
 func bareDataChannel(ctx context.Context, total int64) (float64, error) {
-	t, start, err := bareDataChannelOn(ctx, total, nil, nil, 5*time.Minute)
+	t, start, err := bareDataChannelOn(ctx, total, nil, nil, nil, 5*time.Minute)
 	if err != nil {
 		return 0, err
 	}
@@ -36,19 +36,29 @@ func pionOverPath(ctx context.Context, p longPath, seed uint64, total int64, lim
 		return transfer{}, err
 	}
 	defer stop()
-	t, _, err := bareDataChannelOn(ctx, total, a, b, limit)
+	t, _, err := bareDataChannelOn(ctx, total, a, b, nil, limit)
 	return t, err
 }
 
 // bareDataChannelOn sends total bytes from one default peer connection to another over the
 // given nets (nil: the real network, loopback only) for at most limit after the channel opens.
-// It returns what the receiver got and when the first Send happened.
-func bareDataChannelOn(ctx context.Context, total int64, netA, netB transport.Net, limit time.Duration) (transfer, time.Time, error) {
+// With ips, each end offers only the candidates of its address (ips[0] for netA's end, ips[1]
+// for netB's) on the real network of its net. It returns what the receiver got and when the
+// first Send happened.
+func bareDataChannelOn(ctx context.Context, total int64, netA, netB transport.Net, ips []string, limit time.Duration) (transfer, time.Time, error) {
 	var t transfer
 	var start time.Time
 	newPC := func(n transport.Net) (*webrtc.PeerConnection, error) {
 		var se webrtc.SettingEngine
-		if n == nil {
+		if ips != nil {
+			ip := ips[0]
+			if n == netB {
+				ip = ips[1]
+			}
+			se.SetNet(n)
+			se.SetIPFilter(func(a net.IP) bool { return a.String() == ip })
+			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		} else if n == nil {
 			se.SetIncludeLoopbackCandidate(true)
 			se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})

@@ -276,8 +276,8 @@ func report(cfg config, res *results) error {
 		b.WriteString("\nCPU s/GiB counts the forwarding processes only (host + viewer, or ssh + sshd), user + system.\n\n")
 	}
 	if len(res.LAN) > 0 {
-		fmt.Fprintf(&b, "## Forward throughput on a LAN\n\nTwo network namespaces joined by a veth pair of the MTU shown: the host, its target and sshd on one side, the viewer, ssh and the rendezvous on the other, so every packet crosses the link as between two machines on one Ethernet segment. %d MiB per run, median of %d runs. CPU s/GiB counts both forwarding ends (host + viewer, or ssh + sshd).\n\n", cfg.mib, cfg.rounds)
-		b.WriteString("| link MTU | path | streams | MB/s | CPU s/GiB | × raw TCP | × ssh -L (aes128-gcm) | SCTP packet |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&b, "## Forward throughput on a LAN\n\nTwo network namespaces joined by a veth pair of the MTU shown: the host, its target and sshd on one side, the viewer, ssh and the rendezvous on the other, so every packet crosses the link as between two machines on one Ethernet segment. %d MiB per run, median of %d runs. CPU s/GiB counts both forwarding ends (host + viewer, or ssh + sshd). The bare pion data channel (its defaults, 64 KiB messages) runs in the bench process with one peer connection's sockets in each namespace. `viewer cp` and `scp` copy one file of the same size from the host's namespace, a new session per run (set-up included); their ratio column is × scp.\n\n", cfg.mib, cfg.rounds)
+		b.WriteString("| link MTU | path | streams | MB/s | CPU s/GiB | × raw TCP | × ssh (aes128-gcm; copies: × scp) | SCTP packet |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.LAN {
 			cpu, pkt := "—", "—"
 			if r.CPUPerGiB > 0 {

@@ -132,5 +132,6 @@ func writeSSHDConfig(dir string) (string, error) {
 		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
 		"PidFile none", "StrictModes no", "UsePAM no", "PasswordAuthentication no",
 		"PermitRootLogin prohibit-password", "AllowTcpForwarding yes", "LogLevel ERROR",
+		"Subsystem sftp internal-sftp", // scp speaks SFTP since OpenSSH 9.0
 	}, "\n")+"\n"), 0o600)
 }
