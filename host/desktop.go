@@ -163,7 +163,7 @@ func (t trackingCapturer) Capture() (*screen.Frame, error) {
 }
 
 // stream sends the screen to one authenticated viewer until ctx ends or the connection does.
-func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactive, log *slog.Logger) {
+func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactive, log *slog.Logger, onFrame func(screen.FrameStats)) {
 	c, err := d.capturer()
 	if err != nil {
 		log.Error("cannot capture the screen for this viewer", "err", err)
@@ -171,7 +171,7 @@ func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactiv
 	}
 	capt := trackingCapturer{Capturer: c, area: it.area}
 	st, err := screen.NewStream(screen.StreamConfig{
-		Capturer: capt, NewEncoder: d.newEncoder, FPS: d.cfg.FPS, MaxBitrate: d.maxBitrate(), Logger: log,
+		Capturer: capt, NewEncoder: d.newEncoder, FPS: d.cfg.FPS, MaxBitrate: d.maxBitrate(), Logger: log, OnFrame: onFrame,
 	})
 	if err != nil {
 		c.Close()
