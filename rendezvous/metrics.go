@@ -170,6 +170,7 @@ func (m *Metrics) EnableRedis() {
 	for _, op := range redisOps {
 		m.redisRoundTrips.WithLabelValues(op)
 		m.redisErrors.WithLabelValues(op)
+		m.redisLatency.WithLabelValues(op)
 	}
 }
 

@@ -109,8 +109,15 @@ func TestMetricsFollowSessions(t *testing.T) {
 	}
 	m = promtest.Get(t, url)
 	want(t, m, ns+"sessions_failed_total", 0, "reason", FailViewerBye)
-	want(t, m, ns+"viewers_connected", 0)
 	want(t, m, ns+"sessions_open", 0)
+	// The bye reaches the host before the viewer's WebSocket has closed: wait for the close.
+	deadline := time.Now().Add(10 * time.Second)
+	for promtest.Get(t, url).Value(t, ns+"viewers_connected") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("viewers_connected did not return to 0 after the viewer left")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	// The host refuses a session with a bye before answering.
 	v, err = Dial(ctx, ts.URL, hostID, nil)
