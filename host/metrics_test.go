@@ -19,6 +19,7 @@ import (
 
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/configfile"
 	"github.com/deskport/deskport/internal/promtest"
 	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/rendezvous"
@@ -203,4 +204,36 @@ func TestHostMetrics(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMetricsListenKey: --metrics-listen is a key of host.toml, and the embedded rendezvous's
+// address is refused for it.
+func TestMetricsListenKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "host.toml")
+	os.WriteFile(path, []byte("metrics-listen = \"127.0.0.1:9091\"\n"), 0o600)
+	file, err := configfile.Read(path, NewCommand().Flags())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := file.Lookup("metrics-listen"); !ok || v[0] != "127.0.0.1:9091" {
+		t.Fatalf("metrics-listen from the file: %v %v", v, ok)
+	}
+	_, err = New(Config{KeyPath: filepath.Join(t.TempDir(), "host.key"), Listen: "127.0.0.1:8080", MetricsListen: "127.0.0.1:8080"})
+	if err == nil || !strings.Contains(err.Error(), "--metrics-listen") {
+		t.Fatalf("metrics on the embedded rendezvous's address: %v", err)
+	}
+}
+
+// BenchmarkMeterForwarded is the cost the metrics add to a forward: one call per copied chunk
+// (up to 64 KiB), from several goroutines at once as concurrent forwards make them.
+func BenchmarkMeterForwarded(b *testing.B) {
+	a := &Agent{sessions: map[*session.Conn]SessionInfo{}}
+	m := newHostMetrics(a)
+	b.RunParallel(func(pb *testing.PB) {
+		dir := false
+		for pb.Next() {
+			m.meter.Forwarded(dir, 64<<10)
+			dir = !dir
+		}
+	})
 }

@@ -4,7 +4,6 @@ package promtest
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -132,9 +131,4 @@ func (s Scrape) Labels(name, key string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// String formats a series reference for messages.
-func String(name string, labels ...string) string {
-	return fmt.Sprintf("%s%v", name, labels)
 }
