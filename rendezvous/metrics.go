@@ -86,6 +86,19 @@ type Metrics struct {
 	redisErrors     *prometheus.CounterVec
 	redisLatency    *prometheus.HistogramVec
 	redisUp         prometheus.Gauge
+
+	// The labelled counters resolved once, so that a hook is one map read and one atomic add;
+	// the maps are read-only after newMetrics.
+	byType, byLimit, byReason, byResult map[string]prometheus.Counter
+}
+
+// resolve returns the counters of vec for each value.
+func resolve(vec *prometheus.CounterVec, values ...string) map[string]prometheus.Counter {
+	m := make(map[string]prometheus.Counter, len(values))
+	for _, v := range values {
+		m[v] = vec.WithLabelValues(v)
+	}
+	return m
 }
 
 func newMetrics(s *Server) *Metrics {
@@ -136,20 +149,12 @@ func newMetrics(s *Server) *Metrics {
 	)
 	// Every label value exists from the start at zero, so that a dashboard's rate() sees the
 	// first event and an absent series never means "none yet".
-	for _, r := range []string{"registered", "replaced", "bad_signature", "bad_message", "timeout"} {
-		m.registrations.WithLabelValues(r)
-	}
-	for _, r := range []string{FailHostOffline, FailUnknownHost, FailSessionsPerConnection, FailPendingPerAddress, FailPendingPerHost,
-		FailExpired, FailEvicted, FailHostBye, FailViewerBye, FailHostGone, FailViewerGone, FailShutdown} {
-		m.failed.WithLabelValues(r)
-	}
-	for _, t := range messageTypes {
-		m.messages.WithLabelValues(t)
-	}
-	for _, l := range []string{LimitConnsPerAddress, LimitAllowedOrigins, LimitMessageBytes, LimitMessageRate, LimitMessageRateClose,
-		LimitHandshakeTimeout, LimitSessionsPerConnection, LimitPendingPerAddress, LimitPendingPerHost, LimitPendingEvicted} {
-		m.rejections.WithLabelValues(l)
-	}
+	m.byResult = resolve(m.registrations, "registered", "replaced", "bad_signature", "bad_message", "timeout")
+	m.byReason = resolve(m.failed, FailHostOffline, FailUnknownHost, FailSessionsPerConnection, FailPendingPerAddress, FailPendingPerHost,
+		FailExpired, FailEvicted, FailHostBye, FailViewerBye, FailHostGone, FailViewerGone, FailShutdown)
+	m.byType = resolve(m.messages, messageTypes...)
+	m.byLimit = resolve(m.rejections, LimitConnsPerAddress, LimitAllowedOrigins, LimitMessageBytes, LimitMessageRate, LimitMessageRateClose,
+		LimitHandshakeTimeout, LimitSessionsPerConnection, LimitPendingPerAddress, LimitPendingPerHost, LimitPendingEvicted)
 	return m
 }
 
@@ -206,10 +211,18 @@ func (m *Metrics) SetRedisUp(up bool) {
 
 // The hooks the Server calls. Each is one atomic update or a map lookup of a fixed label.
 
-func (m *Metrics) reject(limit string)         { m.rejections.WithLabelValues(limit).Inc() }
-func (m *Metrics) registration(r string)       { m.registrations.WithLabelValues(r).Inc() }
+// The label values come from the constants above; a value outside them (a bug) is dropped
+// rather than allowed to create a series.
+func (m *Metrics) reject(limit string)         { inc(m.byLimit, limit) }
+func (m *Metrics) registration(r string)       { inc(m.byResult, r) }
 func (m *Metrics) sessionStarted()             { m.started.Inc() }
-func (m *Metrics) sessionFailed(reason string) { m.failed.WithLabelValues(reason).Inc() }
+func (m *Metrics) sessionFailed(reason string) { inc(m.byReason, reason) }
+
+func inc(cs map[string]prometheus.Counter, v string) {
+	if c := cs[v]; c != nil {
+		c.Inc()
+	}
+}
 
 // sessionAnswered counts a completed session and observes its offer→answer time (none when
 // the host answered before any offer reached it, which route refuses anyway).
@@ -221,12 +234,11 @@ func (m *Metrics) sessionAnswered(offered, now time.Time) {
 }
 
 func (m *Metrics) message(typ string) {
-	switch typ {
-	case "connect", "offer", "answer", "candidate", "bye", "invalid":
-	default:
-		typ = "other"
+	c := m.byType[typ]
+	if c == nil {
+		c = m.byType["other"]
 	}
-	m.messages.WithLabelValues(typ).Inc()
+	c.Inc()
 }
 
 // failReason is the failure reason of a pending session whose end c left.

@@ -221,3 +221,18 @@ func TestMetricsRedisHook(t *testing.T) {
 		t.Fatalf("op labels %v", got)
 	}
 }
+
+// BenchmarkMessageHook is what counting costs every signaling message.
+func BenchmarkMessageHook(b *testing.B) {
+	s, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	m := s.Metrics()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.message("candidate")
+		}
+	})
+}
