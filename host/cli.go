@@ -118,6 +118,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.BoolVar(&noDesktop, "no-desktop", false, "do not offer the screen (port forwarding only)")
 	fs.StringVar(&cfg.AuditLogPath, "audit-log", logflags.ConfigPath("audit.log"), "JSON-lines audit log of sessions, grants, forwards, files and refusals (empty: none)")
 	fs.StringVar(&cfg.FilesRoot, "files-root", defaultFilesRoot(), "directory viewers with the files capability may put and get files in (paths cannot leave it); empty turns file transfer off")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9091 (default: none)")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "where the embedded rendezvous listens when no --rendezvous is given")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve the embedded rendezvous over HTTPS with this certificate (PEM); browsers on other machines need it")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM)")

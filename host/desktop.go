@@ -48,6 +48,9 @@ type desktop struct {
 	mu          sync.Mutex
 	streams     map[shareKey]*sharedStream // the running screen streams
 	nextPrivate atomic.Int64
+	// onFrame (the host's metrics) sees every frame a stream encodes: once, however many
+	// viewers share it. Set before the first viewer.
+	onFrame func(screen.FrameStats)
 }
 
 // startDesktop opens the display (starting Xvfb when asked) and checks that capture works, so a
@@ -236,7 +239,7 @@ func (d *desktop) shared(key shareKey) (*sharedStream, error) {
 	a := d.newAreaFor(key.monitor)
 	fan, err := screen.NewFanout(screen.StreamConfig{
 		Capturer: trackingCapturer{Capturer: c, area: a}, NewEncoder: d.newEncoder,
-		FPS: key.fps, MaxBitrate: key.maxBitrate, Logger: d.log,
+		FPS: key.fps, MaxBitrate: key.maxBitrate, Logger: d.log, OnFrame: d.onFrame,
 	})
 	if err != nil {
 		c.Close()

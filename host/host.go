@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,11 @@ type Config struct {
 	// FilesRoot is the directory viewers with the files capability put files into and get them
 	// from; paths cannot leave it. Empty means no file transfer.
 	FilesRoot string
+	// MetricsListen, when set, serves the agent's Prometheus series at /metrics on this address
+	// (docs/metrics.md); empty means none. MetricsListener, when set, is used instead (tests
+	// listen on :0); Run closes it.
+	MetricsListen   string
+	MetricsListener net.Listener
 	// Logger receives the agent's structured log; nil discards it.
 	Logger *slog.Logger
 	// Out receives what the person running the host must read (host ID, one-time code).
@@ -88,8 +94,9 @@ type Agent struct {
 	policy *tunnel.Policy
 	listen *tunnel.ListenPolicy
 
-	desk  *desktop
-	audit *audit.Log
+	desk    *desktop
+	audit   *audit.Log
+	metrics *hostMetrics
 	// prompting counts consent prompts on screen; input is dropped while it is non-zero.
 	prompting atomic.Int32
 
@@ -114,6 +121,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Rendezvous != "" && (cfg.TLSCert != "" || cfg.TLSKey != "") {
 		return nil, errors.New("--tls-cert and --tls-key are for the embedded rendezvous (no --rendezvous); a separate rendezvous serves HTTPS with its own --tls-cert or --acme")
 	}
+	if cfg.MetricsListen != "" && cfg.Rendezvous == "" && cfg.MetricsListen == cfg.Listen {
+		return nil, fmt.Errorf("--metrics-listen %s is the embedded rendezvous's --listen address: give the metrics a listener of their own, e.g. 127.0.0.1:9091", cfg.MetricsListen)
+	}
 	if cfg.Rendezvous == "" {
 		// The embedded default is for a person at this machine: a link and a code.
 		cfg.Code = true
@@ -128,6 +138,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, key: key, id: identity.HostID(key.Public().(ed25519.PublicKey)), sessions: map[*session.Conn]SessionInfo{},
 		gate: session.NewGate(0, 0)}
 	a.log = cfg.Logger.With("host_id", a.id)
+	a.metrics = newHostMetrics(a)
 	if created {
 		a.log.Info("created a new host key", "path", cfg.KeyPath)
 	}
@@ -192,10 +203,24 @@ func (a *Agent) authorized(pub ed25519.PublicKey) (auth.Options, bool) {
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, done := a.begin(ctx)
 	defer done()
+	mln := a.cfg.MetricsListener
+	if mln == nil {
+		var err error
+		if mln, err = a.listenMetrics(); err != nil {
+			return err
+		}
+	}
+	if mln != nil {
+		mctx, stopMetrics := context.WithCancel(ctx)
+		served := make(chan struct{})
+		go func() { defer close(served); a.serveMetrics(mctx, mln) }()
+		defer func() { stopMetrics(); <-served }()
+	}
 	if !a.cfg.Desktop.Disabled {
 		d, err := startDesktop(ctx, a.cfg.Desktop, a.log)
 		switch {
 		case err == nil:
+			d.onFrame = a.metrics.frame
 			a.desk = d
 			defer d.close()
 		case a.cfg.Desktop.VirtualDisplay != "" || a.cfg.Desktop.Display != "":
@@ -302,11 +327,13 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	if errors.Is(err, session.ErrConnectionFailed) {
 		// The network failed, not the viewer: it never got as far as authenticating.
 		log.Warn("no network path to the viewer", "err", err)
+		a.metrics.refused(err)
 		a.audit.Record(audit.Event{Type: audit.TypeNoPath, Session: s.ID(), Remote: s.ViewerAddr(), Error: err.Error()})
 		return
 	}
 	if err != nil {
 		log.Warn("viewer refused", "err", err)
+		a.metrics.refused(err)
 		a.audit.Record(audit.Event{Type: audit.TypeRefused, Session: s.ID(), Remote: s.ViewerAddr(), Error: err.Error()})
 		if errors.Is(err, auth.ErrBadCode) || errors.Is(err, auth.ErrCodeExpired) {
 			fmt.Fprintln(a.cfg.Out, "the one-time code is used up (a wrong or late attempt); "+a.codeHint())
@@ -327,6 +354,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 			granted, ok := a.consent(ctx, ConsentRequest{SessionID: s.ID(), Viewer: viewer, Addr: s.ViewerAddr(), Offered: caps})
 			if !ok {
 				log.Warn("the host owner refused the viewer")
+				a.metrics.refusedFor(RefusedConsent)
 				a.audit.Record(audit.Event{Type: audit.TypeRefused, Session: s.ID(), Viewer: viewer, Method: peer.Method, Remote: s.ViewerAddr(), Error: "the host owner refused consent"})
 				return
 			}
@@ -344,6 +372,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		}
 	}
 	log.Info("viewer connected", "path", conn.CandidateType(), "packet_bytes", conn.SCTPPacketSize())
+	a.metrics.started(peer.Method)
 	started := time.Now()
 	base := audit.Event{Session: s.ID(), Viewer: viewer, Method: peer.Method, Remote: s.ViewerAddr()}
 	recAll := func(e audit.Event) {
@@ -353,6 +382,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	// Every stream open of the session draws from one rate limit; refusals are summarised in
 	// the audit log and the log, and a session that keeps opening far over the limit ends.
 	guard := newOpenGuard(nil)
+	guard.onRefused = a.metrics.streamRefusals.Inc
 	rec := guard.record(recAll)
 	tlog := slog.New(logHandler{log.Handler(), guard})
 	recAll(audit.Event{Type: audit.TypeSessionStart, Capabilities: caps.grantedNames()})
@@ -376,7 +406,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	if fs != nil {
 		defer fs.Close()
 	}
-	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.bulkHandlers(fs, caps, guard)),
+	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.bulkHandlers(fs, caps, guard)), Meter: a.metrics.meter,
 		OnForward: func(ev tunnel.ForwardEvent) {
 			e := audit.Event{Type: audit.TypeForward, Target: ev.Target, BytesIn: ev.Sent, BytesOut: ev.Received, Duration: ev.Duration}
 			if ev.Kind == tunnel.KindReverse {
@@ -415,7 +445,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	}
 	defer it.close()
 	scfg.Policy, scfg.ListenPolicy = guard.policy(scfg.Policy), guard.listenPolicy(scfg.ListenPolicy)
-	icfg := tunnel.ServerConfig{MaxStreams: 16, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.interactiveHandlers(it, caps, guard)),
+	icfg := tunnel.ServerConfig{MaxStreams: 16, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.interactiveHandlers(it, caps, guard)), Meter: a.metrics.meter,
 		Policy:       refuse("forwards go on the tunnel channel, not the interactive one"),
 		ListenPolicy: refuse("forwards go on the tunnel channel, not the interactive one")}
 

@@ -122,6 +122,7 @@ func (a *Agent) refuseDraining(ctx context.Context, s *rendezvous.Session) bool 
 	defer cancel()
 	_ = s.Send(sctx, &signal.Message{Type: signal.TypeBye, Reason: GoingAway})
 	a.log.Info("refused a new viewer: the host is shutting down", "session", s.ID(), "viewer_addr", s.ViewerAddr())
+	a.metrics.refusedFor(RefusedDraining)
 	a.audit.Record(audit.Event{Type: audit.TypeRefused, Session: s.ID(), Remote: s.ViewerAddr(), Error: GoingAway})
 	return true
 }

@@ -38,6 +38,8 @@ const (
 type openGuard struct {
 	now    func() time.Time
 	abused chan struct{} // closed once when the session must end
+	// onRefused, when set, is told of every refused open (metrics); set before use.
+	onRefused func()
 
 	mu       sync.Mutex
 	tokens   float64
@@ -94,6 +96,9 @@ func (g *openGuard) open() bool {
 
 // refused charges a refusal its second token (the bucket may go into debt).
 func (g *openGuard) refused() {
+	if g.onRefused != nil {
+		g.onRefused()
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.refill(g.now())
@@ -224,12 +229,21 @@ type logHandler struct {
 	g *openGuard
 }
 
+// Enabled is true for every refusal, whatever the log level, so that each one is charged
+// and counted even when the log leaves it out.
+func (h logHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn || h.Handler.Enabled(ctx, l)
+}
+
 func (h logHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level < slog.LevelWarn {
 		return h.Handler.Handle(ctx, r)
 	}
 	h.g.refused()
 	write, dropped, last := h.g.admit(&h.g.logWin, r.Message)
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
 	if dropped > 0 {
 		s := slog.NewRecord(r.Time, slog.LevelWarn, "refusals summarised", 0)
 		s.AddAttrs(slog.Int("count", dropped), slog.Duration("within", RefusalInterval), slog.String("last", last))

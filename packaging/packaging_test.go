@@ -4,15 +4,21 @@
 package packaging
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/deskport/deskport/host"
 	"github.com/deskport/deskport/internal/configfile"
+	"github.com/deskport/deskport/internal/promtest"
 	"github.com/deskport/deskport/internal/rendezvouscmd"
+	"github.com/deskport/deskport/rendezvous"
 )
 
 // TestExampleConfigs: the shipped configs parse against the real commands' flags.
@@ -117,5 +123,83 @@ func TestRendezvousPackages(t *testing.T) {
 		if files := sh(t, "rpm", "-qlp", rpm); !strings.Contains(files, "/usr/lib/systemd/system/deskport-rendezvous.service") {
 			t.Errorf("the .rpm lacks the unit:\n%s", files)
 		}
+	}
+}
+
+// TestGrafanaDashboard: every deskport series the dashboard queries is one that a real
+// rendezvous (with its Redis series on) or a real host exports, or, for the TURN relay's,
+// one docs/metrics.md lists; and every exported series is documented there.
+func TestGrafanaDashboard(t *testing.T) {
+	raw, err := os.ReadFile("grafana/deskport.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("grafana/deskport.json: %v", err)
+	}
+	docs, err := os.ReadFile("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	exported := map[string]bool{}
+	rv, err := rendezvous.New(rendezvous.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rv.Close()
+	rv.Metrics().EnableRedis()
+	fams, err := rv.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		exported[f.GetName()] = true
+	}
+	a, err := host.New(host.Config{Rendezvous: "http://127.0.0.1:1", KeyPath: filepath.Join(t.TempDir(), "host.key"),
+		Desktop: host.DesktopConfig{Disabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(a.MetricsHandler())
+	defer hs.Close()
+	for name := range promtest.Get(t, hs.URL) {
+		exported[name] = true
+	}
+	for name := range exported {
+		if strings.HasPrefix(name, "deskport_") && !bytes.Contains(docs, []byte("`"+name+"`")) {
+			t.Errorf("%s is exported but docs/metrics.md does not list it", name)
+		}
+	}
+
+	series := regexp.MustCompile(`\b(deskport|process|go)_[a-z0-9_]+`)
+	n := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, name := range series.FindAllString(tg.Expr, -1) {
+				n++
+				base := name
+				for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+					if b, ok := strings.CutSuffix(name, suffix); ok && exported[b] {
+						base = b
+					}
+				}
+				switch {
+				case exported[base]:
+				case strings.HasPrefix(base, "deskport_rendezvous_turn_") && bytes.Contains(docs, []byte("`"+base+"`")):
+				default:
+					t.Errorf("panel %q queries %s, which nothing exports", p.Title, name)
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d series in the dashboard", n)
 	}
 }

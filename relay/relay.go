@@ -76,6 +76,8 @@ type Config struct {
 
 	// testHookDrop, when set, is called for every packet a relay socket drops.
 	testHookDrop func()
+	// testHookClosed, when set, is called after an allocation's relay socket has closed.
+	testHookClosed func()
 }
 
 // Validate refuses unusable settings.
@@ -115,6 +117,11 @@ type Server struct {
 
 	mu    sync.Mutex
 	users map[string]*user // by TURN username, while it has allocations
+	live  map[*relayConn]struct{}
+	// closed sums the figures of allocations already closed; guarded by mu.
+	closed Stats
+
+	allocations, refusedAuth, refusedQuota, refusedPeer atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -143,7 +150,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBitrate == 0 {
 		cfg.MaxBitrate = DefaultMaxBitrate
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, users: make(map[string]*user)}
+	s := &Server{cfg: cfg, log: cfg.Logger, users: make(map[string]*user), live: make(map[*relayConn]struct{})}
 	setBuffers(cfg.UDP)
 	gen := &generator{s: s}
 	perm := s.permitted
@@ -198,6 +205,41 @@ func (s *Server) Close() error {
 // Allocations is the number of live relay allocations.
 func (s *Server) Allocations() int { return s.turn.AllocationCount() }
 
+// Stats are the relay's running totals since New, for metrics.
+type Stats struct {
+	// Allocations is the number of live allocations; AllocationsTotal counts every one made.
+	Allocations, AllocationsTotal int64
+	// BytesToPeers and BytesFromPeers count relayed payload bytes, sent from the relay
+	// sockets to peers and received on them from peers.
+	BytesToPeers, BytesFromPeers int64
+	// DroppedPackets counts packets a relay socket dropped: to or from a peer address the
+	// relay may not reach, or over a credential's bandwidth.
+	DroppedPackets int64
+	// RefusedCredentials, RefusedQuota and RefusedPeers count requests refused: bad or
+	// expired credentials, an allocation over MaxAllocations, a permission to a peer address
+	// the relay may not reach.
+	RefusedCredentials, RefusedQuota, RefusedPeers int64
+}
+
+// Stats sums the figures of live and closed allocations. It costs the relayed packets
+// nothing: each allocation counts in its own atomics, read only here.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	st := s.closed
+	for c := range s.live {
+		st.BytesToPeers += c.toPeer.Load()
+		st.BytesFromPeers += c.fromPeer.Load()
+		st.DroppedPackets += c.dropped.Load()
+	}
+	st.Allocations = int64(len(s.live))
+	s.mu.Unlock()
+	st.AllocationsTotal = s.allocations.Load()
+	st.RefusedCredentials = s.refusedAuth.Load()
+	st.RefusedQuota = s.refusedQuota.Load()
+	st.RefusedPeers = s.refusedPeer.Load()
+	return st
+}
+
 // authenticate checks TURN REST credentials. An expired username may not allocate, but may
 // still refresh, and add permissions and channels to, the allocation it made while valid, so
 // that a relayed session outlives the minutes its credentials were handed out for; a stolen
@@ -211,6 +253,7 @@ func (s *Server) authenticate(ra *turn.RequestAttributes) (string, []byte, bool)
 		pw, err = turncred.Password(s.cfg.Secret, ra.Username), nil
 	}
 	if err != nil {
+		s.refusedAuth.Add(1)
 		s.log.Info("refused TURN credentials", "client", addrString(ra.SrcAddr), "method", ra.Method.String(), "err", err)
 		return "", nil, false
 	}
@@ -230,6 +273,7 @@ func (s *Server) quota(username, _ string, src net.Addr) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u := s.users[username]; u != nil && u.allocations >= s.cfg.MaxAllocations {
+		s.refusedQuota.Add(1)
 		s.log.Warn("refused a relay allocation over the per-credential quota", "client", addrString(src), "user", username, "limit", s.cfg.MaxAllocations)
 		return false
 	}
@@ -243,6 +287,7 @@ func (s *Server) permitted(client net.Addr, peer net.IP) bool {
 	if ok && (s.cfg.AllowPrivate || PeerAllowed(ip)) {
 		return true
 	}
+	s.refusedPeer.Add(1)
 	s.log.Warn("refused a relay permission to a non-public peer address", "client", addrString(client), "peer", peer.String())
 	return false
 }
@@ -325,6 +370,10 @@ func (g *generator) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Pa
 	setBuffers(pc)
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	rc := &relayConn{PacketConn: pc, s: s, user: conf.UserID, u: u}
+	s.allocations.Add(1)
+	s.mu.Lock()
+	s.live[rc] = struct{}{}
+	s.mu.Unlock()
 	return rc, &net.UDPAddr{IP: s.cfg.RelayIP.AsSlice(), Port: port}, nil
 }
 
@@ -375,15 +424,17 @@ func (g *generator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
 // through) and packets over the credential's bandwidth.
 type relayConn struct {
 	net.PacketConn
-	s       *Server
-	user    string
-	u       *user
-	relayed atomic.Int64
-	dropped atomic.Int64
-	once    sync.Once
+	s    *Server
+	user string
+	u    *user
+	// toPeer and fromPeer count the bytes relayed each way; only this allocation's two
+	// directions touch them, and a scrape reads them (Server.Stats).
+	toPeer, fromPeer atomic.Int64
+	dropped          atomic.Int64
+	once             sync.Once
 }
 
-func (c *relayConn) allow(n int, peer net.Addr, charge bool) bool {
+func (c *relayConn) allow(n int, peer net.Addr, charge bool, counter *atomic.Int64) bool {
 	if !c.s.peerOK(peer) || (charge && c.u.limit != nil && !c.u.limit.AllowN(time.Now(), n)) {
 		c.dropped.Add(1)
 		if h := c.s.cfg.testHookDrop; h != nil {
@@ -391,7 +442,7 @@ func (c *relayConn) allow(n int, peer net.Addr, charge bool) bool {
 		}
 		return false
 	}
-	c.relayed.Add(int64(n))
+	counter.Add(int64(n))
 	return true
 }
 
@@ -408,7 +459,7 @@ func (c *relayConn) fromSelf(a net.Addr) bool {
 }
 
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if !c.allow(len(p), addr, true) {
+	if !c.allow(len(p), addr, true, &c.toPeer) {
 		return len(p), nil // a datagram lost on the way, as far as the client can tell
 	}
 	return c.PacketConn.WriteTo(p, addr)
@@ -417,7 +468,7 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
-		if err != nil || c.allow(n, addr, !c.fromSelf(addr)) {
+		if err != nil || c.allow(n, addr, !c.fromSelf(addr), &c.fromPeer) {
 			return n, addr, err
 		}
 	}
@@ -427,7 +478,17 @@ func (c *relayConn) Close() error {
 	err := c.PacketConn.Close()
 	c.once.Do(func() {
 		c.s.release(c.user)
-		c.s.log.Info("relay allocation closed", "user", c.user, "relayed_bytes", c.relayed.Load(), "dropped_packets", c.dropped.Load())
+		s := c.s
+		s.mu.Lock()
+		delete(s.live, c)
+		s.closed.BytesToPeers += c.toPeer.Load()
+		s.closed.BytesFromPeers += c.fromPeer.Load()
+		s.closed.DroppedPackets += c.dropped.Load()
+		s.mu.Unlock()
+		s.log.Info("relay allocation closed", "user", c.user, "relayed_bytes", c.toPeer.Load()+c.fromPeer.Load(), "dropped_packets", c.dropped.Load())
+		if h := s.cfg.testHookClosed; h != nil {
+			h()
+		}
 	})
 	return err
 }

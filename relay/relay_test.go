@@ -386,3 +386,57 @@ func TestRelayPortRange(t *testing.T) {
 		t.Fatal("an allocation beyond a full port range was granted")
 	}
 }
+
+// TestStats relays a datagram each way through a real allocation and checks the totals the
+// rendezvous exports, before and after the allocation closes.
+func TestStats(t *testing.T) {
+	leakCheck(t)
+	closed := make(chan struct{}, 1)
+	s, addr := startRelay(t, Config{TURN: true, AllowPrivate: true, testHookClosed: func() { closed <- struct{}{} }})
+	u, p := mint("sess", time.Minute)
+	rc, err := allocate(t, client(t, addr, u, p, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expU, expP := turncred.Mint(secret, "old", time.Now().Add(-time.Hour), time.Minute)
+	if _, err := allocate(t, client(t, addr, expU, expP, nil)); err == nil {
+		t.Fatal("expired credentials granted")
+	}
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	peer.SetDeadline(time.Now().Add(10 * time.Second))
+	rc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := rc.WriteTo([]byte("hello peer"), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	n, from, err := peer.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "hello peer" {
+		t.Fatalf("peer read %q, %v", buf[:n], err)
+	}
+	if _, err := peer.WriteTo([]byte("hi client!!!"), from); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := rc.ReadFrom(buf); err != nil || string(buf[:n]) != "hi client!!!" {
+		t.Fatalf("client read %q, %v", buf[:n], err)
+	}
+	st := s.Stats()
+	if st.Allocations != 1 || st.AllocationsTotal != 1 || st.BytesToPeers != 10 || st.BytesFromPeers != 12 || st.RefusedCredentials == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The totals outlive the allocation. The server closes a released allocation's socket
+	// after it has answered the release, so the test waits for that close.
+	rc.Close()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay socket was not closed after the release")
+	}
+	st = s.Stats()
+	if st.Allocations != 0 || st.AllocationsTotal != 1 || st.BytesToPeers != 10 || st.BytesFromPeers != 12 {
+		t.Fatalf("after close: %+v", st)
+	}
+}

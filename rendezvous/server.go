@@ -77,6 +77,7 @@ type Server struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
+	metrics   *Metrics
 
 	// testHookRegistered and testHookOffline, when set, are called after a host registers
 	// and after a host's connection is gone from the registry.
@@ -108,6 +109,7 @@ type session struct {
 	viewer  *conn
 	pending bool
 	created time.Time
+	offered time.Time // the viewer's first offer, for the offer→answer latency
 	timer   *time.Timer
 }
 
@@ -121,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 	for _, n := range cfg.PublicHosts {
 		names = append(names, signal.CanonicalHost(n))
 	}
-	return &Server{
+	s := &Server{
 		cfg:      cfg,
 		names:    names,
 		log:      cfg.Logger,
@@ -131,8 +133,14 @@ func New(cfg Config) (*Server, error) {
 		perIP:    make(map[string]int),
 		conns:    make(map[*conn]struct{}),
 		done:     make(chan struct{}),
-	}, nil
+	}
+	s.metrics = newMetrics(s)
+	return s, nil
 }
+
+// Metrics are the server's Prometheus series; serve Metrics().Handler() on a listener of its
+// own (the rendezvous command's --metrics-listen), not on the public one.
+func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // Handler serves GET /v1/host and GET /v1/viewer (WebSocket) and GET /healthz.
 func (s *Server) Handler() http.Handler {
@@ -265,6 +273,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, role role) {
 	}
 	if !s.originAllowed(r) {
 		log.Info("refused a WebSocket from a foreign origin", "origin", r.Header.Get("Origin"))
+		s.metrics.reject(LimitAllowedOrigins)
 		http.Error(w, "deskport rendezvous: origin "+r.Header.Get("Origin")+" is not allowed; the operator can add it to the allowed origins", http.StatusForbidden)
 		return
 	}
@@ -277,6 +286,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, role role) {
 	if s.perIP[ip] >= s.cfg.MaxConnsPerIP {
 		s.mu.Unlock()
 		log.Warn("refused a connection over the per-address cap", "limit", s.cfg.MaxConnsPerIP)
+		s.metrics.reject(LimitConnsPerAddress)
 		http.Error(w, fmt.Sprintf("deskport rendezvous: too many connections from %s (limit %d); close other deskport agents or viewers on this address, or ask the operator to raise the limit", ip, s.cfg.MaxConnsPerIP), http.StatusTooManyRequests)
 		return
 	}
@@ -319,8 +329,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, role role) {
 	if role == roleHost {
 		c.serveHost(r)
 	} else {
+		s.metrics.viewers.Inc()
 		c.setLimit(s.cfg.MaxMessageBytes)
 		c.serveLoop()
+		s.metrics.viewers.Dec()
 	}
 	c.closeWith(websocket.StatusNormalClosure, "", true)
 	s.drop(c)
@@ -352,6 +364,7 @@ func (c *conn) read() ([]byte, error) {
 	}
 	if int64(len(b)) > c.limit {
 		c.log.Info("closed a connection that sent an oversized message", "limit", c.limit)
+		c.s.metrics.reject(LimitMessageBytes)
 		c.closeWith(websocket.StatusMessageTooBig, fmt.Sprintf("message exceeds the %d-byte limit", c.limit), false)
 		return nil, errors.New("message too big")
 	}
@@ -394,6 +407,8 @@ func (c *conn) serveHost(r *http.Request) {
 
 	timer := time.AfterFunc(c.s.cfg.HandshakeTimeout, func() {
 		c.log.Info("closed a host that did not register in time", "timeout", c.s.cfg.HandshakeTimeout)
+		c.s.metrics.reject(LimitHandshakeTimeout)
+		c.s.metrics.registration("timeout")
 		c.sendError(signal.CodeBadRequest, "", "no register message within %v of connecting", c.s.cfg.HandshakeTimeout)
 		c.closeWith(websocket.StatusPolicyViolation, "registration timed out", false)
 	})
@@ -405,6 +420,7 @@ func (c *conn) serveHost(r *http.Request) {
 	m, err := signal.Decode(b)
 	if err != nil || m.Type != signal.TypeRegister {
 		c.log.Info("closed a host that sent a bad register message", "err", err)
+		c.s.metrics.registration("bad_message")
 		c.sendError(signal.CodeBadRequest, "", "the first message on /v1/host must be a valid register message (%v); update the host agent", err)
 		c.closeWith(websocket.StatusPolicyViolation, "bad register message", false)
 		return
@@ -421,6 +437,7 @@ func (c *conn) serveHost(r *http.Request) {
 	id := identity.HostID(pub)
 	if !ok {
 		c.log.Warn("refused a host registration with a bad signature", "host_id", id, "host_header", r.Host)
+		c.s.metrics.registration("bad_signature")
 		c.sendError(signal.CodeBadSignature, "", "the registration signature for host %s does not verify: it must sign this server's challenge for the host name %q; check that the agent's rendezvous URL names this server as clients reach it", id, names[0])
 		c.closeWith(websocket.StatusPolicyViolation, "bad registration signature", false)
 		return
@@ -441,10 +458,12 @@ func (c *conn) serveHost(r *http.Request) {
 	c.send(&signal.Message{Type: signal.TypeRegistered, HostID: id, ICEServers: s.iceFor(c, "")})
 	s.mu.Unlock()
 	if old != nil {
+		s.metrics.registration("replaced")
 		c.log.Info("host registered again; closing its older connection", "old_remote", old.remote, "version", m.Version)
 		old.sendError(signal.CodeReplaced, "", "another agent with the same host key registered from %s; this connection is closed (run one agent per key)", c.remote)
 		old.closeWith(closeReplaced, "replaced by a newer registration of the same host", false)
 	} else {
+		s.metrics.registration("registered")
 		c.log.Info("host online", "version", m.Version)
 	}
 	if hook := s.testHookRegistered; hook != nil {
@@ -485,7 +504,9 @@ func (c *conn) serveLoop() {
 		}
 		if !c.limiter.Allow() {
 			c.drops++
+			c.s.metrics.reject(LimitMessageRate)
 			if c.drops > maxRateViolations {
+				c.s.metrics.reject(LimitMessageRateClose)
 				c.log.Warn("closed a connection that kept exceeding the message rate", "rate", c.s.cfg.MessageRate, "burst", c.s.cfg.MessageBurst)
 				c.sendError(signal.CodeRateLimited, "", "closing: more than %d messages were dropped for exceeding %v messages/s", maxRateViolations, c.s.cfg.MessageRate)
 				c.closeWith(websocket.StatusPolicyViolation, "message rate limit exceeded repeatedly", false)
@@ -496,10 +517,12 @@ func (c *conn) serveLoop() {
 		}
 		m, err := signal.Decode(b)
 		if err != nil {
+			c.s.metrics.message("invalid")
 			c.log.Debug("bad message", "err", err)
 			c.sendError(signal.CodeBadRequest, "", "message refused: %v", err)
 			continue
 		}
+		c.s.metrics.message(string(m.Type))
 		c.log.Debug("message", "type", m.Type, "session", m.Session)
 		switch m.Type {
 		case signal.TypeConnect:
@@ -520,14 +543,18 @@ func (s *Server) connect(c *conn, m *signal.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(c.sessions) >= s.cfg.MaxSessionsPerViewerConn {
+		s.metrics.reject(LimitSessionsPerConnection)
+		s.metrics.sessionFailed(FailSessionsPerConnection)
 		c.sendError(signal.CodeTooManySessions, "", "this connection already has %d sessions open; close one or open another connection", len(c.sessions))
 		return
 	}
 	h := s.hosts[m.HostID]
 	if h == nil {
 		if t, ok := s.known.get(m.HostID); ok {
+			s.metrics.sessionFailed(FailHostOffline)
 			c.sendError(signal.CodeHostOffline, "", "host %s is not online (last seen %s ago); check that its agent is running and can reach this rendezvous", m.HostID, ago(time.Since(t)))
 		} else {
+			s.metrics.sessionFailed(FailUnknownHost)
 			c.sendError(signal.CodeUnknownHost, "", "no host with ID %s has registered with this rendezvous since it started; check the ID (run `host id` on the host) and that the host uses this rendezvous", m.HostID)
 		}
 		return
@@ -545,6 +572,8 @@ func (s *Server) connect(c *conn, m *signal.Message) {
 	maxPendingPerIP := max(1, s.cfg.MaxPendingPerHost/2)
 	if len(byIP[c.ip]) >= maxPendingPerIP {
 		c.log.Info("refused a session over the per-address pending cap", "host_id", h.hostID, "limit", maxPendingPerIP)
+		s.metrics.reject(LimitPendingPerAddress)
+		s.metrics.sessionFailed(FailPendingPerAddress)
 		c.sendError(signal.CodeTooManySessions, "", "your address already has %d connection attempts to host %s waiting for its answer; finish or close them first", len(byIP[c.ip]), m.HostID)
 		return
 	}
@@ -559,10 +588,14 @@ func (s *Server) connect(c *conn, m *signal.Message) {
 			}
 		}
 		if victim == nil {
+			s.metrics.reject(LimitPendingPerHost)
+			s.metrics.sessionFailed(FailPendingPerHost)
 			c.sendError(signal.CodeTooManySessions, "", "host %s already has %d connection attempts waiting for its answer; try again in a few seconds", m.HostID, h.pending)
 			return
 		}
 		s.removeLocked(victim)
+		s.metrics.reject(LimitPendingEvicted)
+		s.metrics.sessionFailed(FailEvicted)
 		c.log.Info("evicted the oldest waiting session of the busiest address", "host_id", h.hostID, "session", victim.id)
 		victim.viewer.send(&signal.Message{Type: signal.TypeBye, Session: victim.id, Code: signal.ByeExpired, Reason: "too many connection attempts are waiting for this host; try again"})
 	}
@@ -574,6 +607,7 @@ func (s *Server) connect(c *conn, m *signal.Message) {
 	h.sessions[sess.id] = sess
 	c.sessions[sess.id] = sess
 	h.pending++
+	s.metrics.sessionStarted()
 	c.send(&signal.Message{Type: signal.TypeSession, Session: sess.id, HostID: h.hostID, ICEServers: s.iceFor(c, sess.id)})
 	c.log.Info("session created", "session", sess.id, "host_id", h.hostID, "version", m.Version)
 }
@@ -585,6 +619,7 @@ func (s *Server) expire(sess *session) {
 		return
 	}
 	s.removeLocked(sess)
+	s.metrics.sessionFailed(FailExpired)
 	sess.host.log.Info("session expired without an answer", "session", sess.id, "timeout", s.cfg.PendingTimeout)
 	reason := fmt.Sprintf("the host did not answer within %v", s.cfg.PendingTimeout)
 	sess.viewer.send(&signal.Message{Type: signal.TypeBye, Session: sess.id, Code: signal.ByeExpired, Reason: reason})
@@ -630,6 +665,9 @@ func (s *Server) route(c *conn, m *signal.Message) {
 			return
 		}
 		if !fromHost {
+			if sess.pending && sess.offered.IsZero() {
+				sess.offered = time.Now()
+			}
 			m.ViewerAddr = c.remote
 			m.ICEServers = s.iceFor(peer, sess.id)
 		}
@@ -642,8 +680,12 @@ func (s *Server) route(c *conn, m *signal.Message) {
 			sess.pending = false
 			sess.host.pending--
 			sess.timer.Stop()
+			s.metrics.sessionAnswered(sess.offered, time.Now())
 		}
 	case signal.TypeBye:
+		if sess.pending {
+			s.metrics.sessionFailed(map[bool]string{true: FailHostBye, false: FailViewerBye}[fromHost])
+		}
 		s.removeLocked(sess)
 		c.log.Info("session ended", "session", sess.id, "by", c.role.String(), "reason", m.Reason)
 	}
@@ -681,6 +723,9 @@ func (s *Server) drop(c *conn) {
 		code, reason = signal.ByeShutdown, "the rendezvous is shutting down"
 	}
 	for _, sess := range c.sessions {
+		if sess.pending {
+			s.metrics.sessionFailed(failGone(c, s.closed))
+		}
 		s.removeLocked(sess)
 		peer := sess.host
 		if peer == c {

@@ -33,6 +33,20 @@ type StreamConfig struct {
 	Refresh time.Duration
 	// Logger receives stream events; nil discards them.
 	Logger *slog.Logger
+	// OnFrame, when set, is called on the stream's goroutine after each encoded frame is
+	// written, for metrics; it must not block.
+	OnFrame func(FrameStats)
+}
+
+// FrameStats describe one encoded and written frame.
+type FrameStats struct {
+	// Bytes is the encoded size; Keyframe says it was a keyframe.
+	Bytes    int
+	Keyframe bool
+	// Encode is the time the encoder took for this frame.
+	Encode time.Duration
+	// Bitrate is the target bitrate the encoder had, in bits per second.
+	Bitrate int
 }
 
 // Stream paces a Capturer and an Encoder: it captures FPS times a second, encodes what changed
@@ -221,7 +235,9 @@ func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duratio
 			wantKey = true
 		default:
 		}
+		encStart := time.Now()
 		data, isKey, err := r.enc.Encode(f, wantKey)
+		encTime := time.Since(encStart)
 		if err != nil {
 			return fmt.Errorf("screen: encode: %w", err)
 		}
@@ -239,5 +255,8 @@ func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duratio
 		lastWrite = now
 		s.Encoded.Add(1)
 		s.Bytes.Add(int64(len(data)))
+		if s.cfg.OnFrame != nil {
+			s.cfg.OnFrame(FrameStats{Bytes: len(data), Keyframe: isKey, Encode: encTime, Bitrate: encRate})
+		}
 	}
 }

@@ -45,6 +45,12 @@ func abort(c net.Conn) {
 // write because that end is gone (EPIPE, ECONNRESET, a reset stream) — or ctx ending aborts
 // both ends, so neither outlives the other. Both conns are closed when pipe returns.
 func pipe(ctx context.Context, a, b net.Conn) (aToB, bToA int64, err error) {
+	return meteredPipe(ctx, a, b, nil)
+}
+
+// meteredPipe is pipe that also reports every chunk written, with its direction (true: a→b),
+// to count; nil counts nothing.
+func meteredPipe(ctx context.Context, a, b net.Conn, count func(aToB bool, n int)) (aToB, bToA int64, err error) {
 	var once sync.Once
 	kill := func() { once.Do(func() { abort(a); abort(b) }) }
 	stop := context.AfterFunc(ctx, kill)
@@ -55,12 +61,12 @@ func pipe(ctx context.Context, a, b net.Conn) (aToB, bToA int64, err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		aToB, errAB = copyHalf(b, a)
+		aToB, errAB = copyHalf(b, a, count, true)
 		if errAB != nil {
 			kill()
 		}
 	}()
-	bToA, err = copyHalf(a, b)
+	bToA, err = copyHalf(a, b, count, false)
 	if err != nil {
 		kill()
 	}
@@ -73,8 +79,9 @@ func pipe(ctx context.Context, a, b net.Conn) (aToB, bToA int64, err error) {
 	return aToB, bToA, errors.Join(errAB, err)
 }
 
-// copyHalf copies src to dst with a pooled buffer, then half-closes dst.
-func copyHalf(dst, src net.Conn) (int64, error) {
+// copyHalf copies src to dst with a pooled buffer, then half-closes dst. count, when set, is
+// told each chunk written (up to copyBufSize bytes), with dir.
+func copyHalf(dst, src net.Conn, count func(bool, int), dir bool) (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
@@ -84,6 +91,9 @@ func copyHalf(dst, src net.Conn) (int64, error) {
 		if nr > 0 {
 			nw, werr := dst.Write(buf[:nr])
 			n += int64(nw)
+			if count != nil && nw > 0 {
+				count(dir, nw)
+			}
 			if werr != nil {
 				return n, werr
 			}

@@ -56,6 +56,21 @@ type ServerConfig struct {
 	// Handlers serve other stream kinds; a kind without a handler is answered with
 	// StatusUnsupported.
 	Handlers map[Kind]StreamHandler
+	// Meter, when set, receives live figures (metrics).
+	Meter *Meter
+}
+
+// Meter receives what a Server moves while it moves, for live metrics (the audit log's
+// ForwardEvent comes only at a forward's end). Its functions run on the copy path, once per
+// chunk of up to 64 KiB, and when a stream takes or frees a slot: they must be cheap, safe for
+// concurrent use, and must not block. A nil function is skipped.
+type Meter struct {
+	// Forwarded is told each chunk a forward (KindTCP or KindReverse) writes: fromViewer is
+	// true for the viewer's bytes toward the target, false for the target's toward the viewer.
+	Forwarded func(fromViewer bool, n int)
+	// Streams is told +1 when a stream takes one of the MaxStreams slots and -1 when it frees
+	// it.
+	Streams func(delta int)
 }
 
 // Validate refuses unusable settings.
@@ -163,13 +178,30 @@ func sessionEnded(err error) bool {
 func (st *session) acquire() bool {
 	select {
 	case st.slots <- struct{}{}:
+		if m := st.s.cfg.Meter; m != nil && m.Streams != nil {
+			m.Streams(1)
+		}
 		return true
 	default:
 		return false
 	}
 }
 
-func (st *session) release() { <-st.slots }
+func (st *session) release() {
+	<-st.slots
+	if m := st.s.cfg.Meter; m != nil && m.Streams != nil {
+		m.Streams(-1)
+	}
+}
+
+// pipe joins a viewer's stream to a target's connection, metered.
+func (st *session) pipe(ctx context.Context, stream, conn net.Conn) (sent, received int64, err error) {
+	var count func(bool, int)
+	if m := st.s.cfg.Meter; m != nil && m.Forwarded != nil {
+		count = m.Forwarded
+	}
+	return meteredPipe(ctx, stream, conn, count)
+}
 
 // refuseBusy answers an open beyond the cap without reading it, inline in the accept loop so
 // that a flood of opens slows itself down instead of spawning goroutines.
@@ -252,7 +284,7 @@ func (st *session) forward(ctx context.Context, stream *yamux.Stream, req Reques
 	}
 	_ = stream.SetWriteDeadline(time.Time{})
 	ev := ForwardEvent{Viewer: st.s.cfg.Viewer, Kind: KindTCP, Target: req.Addr, Addr: ap, Start: time.Now()}
-	ev.Sent, ev.Received, ev.Err = pipe(ctx, stream, conn)
+	ev.Sent, ev.Received, ev.Err = st.pipe(ctx, stream, conn)
 	st.report(log, ev)
 }
 
@@ -387,6 +419,6 @@ func (st *session) reverse(ctx context.Context, log *slog.Logger, id uint32, lap
 		return
 	}
 	ev := ForwardEvent{Viewer: st.s.cfg.Viewer, Kind: KindReverse, Target: from, Addr: lap, Start: time.Now()}
-	ev.Sent, ev.Received, ev.Err = pipe(ctx, stream, conn)
+	ev.Sent, ev.Received, ev.Err = st.pipe(ctx, stream, conn)
 	st.report(log, ev)
 }

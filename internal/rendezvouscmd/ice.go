@@ -62,6 +62,7 @@ func (f *iceFlags) register(fs *pflag.FlagSet) {
 // iceService is the running built-in STUN/TURN servers.
 type iceService struct {
 	servers []*relay.Server
+	turn    *relay.Server // the TURN relay among servers; nil without --turn
 }
 
 func (s *iceService) Close() error {
@@ -162,6 +163,7 @@ func (f *iceFlags) start(log *slog.Logger, tlsConfig *tls.Config, stunExplicit b
 			return fail(err)
 		}
 		svc.servers = append(svc.servers, srv)
+		svc.turn = srv
 		log.Info("TURN relay ready", "addr", udp.LocalAddr().String(), "tls_port", ice.TURNTLSPort, "relay_ip", rcfg.RelayIP.String(), "allow_private", rcfg.AllowPrivate)
 		if shared {
 			ice.STUNPort = ice.TURNPort

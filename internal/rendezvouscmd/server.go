@@ -50,6 +50,10 @@ type Config struct {
 	// ACMEHTTPClient talks to the CA; nil means the system's roots. Tests set it to trust a
 	// test CA.
 	ACMEHTTPClient *http.Client
+	// MetricsListen, when set, serves the Prometheus series at /metrics on this address, a
+	// listener of its own: empty means no metrics endpoint. It may not be Listen's address,
+	// so that the series never reach the public port by accident.
+	MetricsListen string
 	// PublicURLs are URLs hosts and viewers use to reach this server; their host parts join
 	// the names the server answers to (rendezvous.Config.PublicHosts).
 	PublicURLs []string
@@ -144,6 +148,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.srv = srv
+	if svc, ok := s.ice.(*iceService); ok && svc.turn != nil {
+		srv.Metrics().Registry().MustRegister(newRelayCollector(svc.turn.Stats))
+	}
 	return s, nil
 }
 
@@ -222,23 +229,63 @@ func (s *Server) DefaultListen() string {
 // Run listens on the configured addresses and serves until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	addr := s.DefaultListen()
+	if m := s.cfg.MetricsListen; m != "" && sameAddr(m, addr) {
+		return fmt.Errorf("--metrics-listen %s is the public --listen address: give the metrics a listener of their own, e.g. 127.0.0.1:9090", m)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w (is the port in use? choose another with --listen; ports below 1024 need root or CAP_NET_BIND_SERVICE)", addr, err)
 	}
-	var httpLn net.Listener
+	ls := Listeners{Main: ln}
 	if s.cfg.ACMEHTTPListen != "" {
-		if httpLn, err = net.Listen("tcp", s.cfg.ACMEHTTPListen); err != nil {
+		if ls.ACMEHTTP, err = net.Listen("tcp", s.cfg.ACMEHTTPListen); err != nil {
 			ln.Close()
 			return fmt.Errorf("cannot listen on %s for ACME HTTP-01 challenges: %w (choose another with --acme-http-listen, or --acme-http-listen '' to rely on TLS-ALPN-01 on port 443)", s.cfg.ACMEHTTPListen, err)
 		}
 	}
-	return s.Serve(ctx, ln, httpLn)
+	if m := s.cfg.MetricsListen; m != "" {
+		if ls.Metrics, err = net.Listen("tcp", m); err != nil {
+			ln.Close()
+			if ls.ACMEHTTP != nil {
+				ls.ACMEHTTP.Close()
+			}
+			return fmt.Errorf("cannot listen on %s for metrics: %w (choose another with --metrics-listen)", m, err)
+		}
+	}
+	return s.ServeListeners(ctx, ls)
+}
+
+// Listeners are the sockets a Server serves on; only Main is required.
+type Listeners struct {
+	// Main carries the WebSocket endpoints and the browser viewer (wrapped in TLS when
+	// configured).
+	Main net.Listener
+	// ACMEHTTP answers ACME HTTP-01 challenges and redirects the rest to https.
+	ACMEHTTP net.Listener
+	// Metrics serves the Prometheus series at /metrics.
+	Metrics net.Listener
 }
 
 // Serve serves the rendezvous on ln (wrapped in TLS when configured) and, when httpLn is not
 // nil, ACME HTTP-01 challenges on httpLn, until ctx is done. It closes both listeners.
 func (s *Server) Serve(ctx context.Context, ln, httpLn net.Listener) error {
+	return s.ServeListeners(ctx, Listeners{Main: ln, ACMEHTTP: httpLn})
+}
+
+// ServeListeners is Serve with the metrics listener too. It closes every listener.
+func (s *Server) ServeListeners(ctx context.Context, ls Listeners) error {
+	ln, httpLn := ls.Main, ls.ACMEHTTP
+	if ls.Metrics != nil {
+		mctx, cancel := context.WithCancel(ctx)
+		merr := make(chan error, 1)
+		go func() { merr <- s.serveMetrics(mctx, ls.Metrics) }()
+		defer func() {
+			cancel()
+			if err := <-merr; err != nil {
+				s.log.Error("metrics", "err", err)
+			}
+		}()
+	}
 	if s.ice != nil {
 		defer s.ice.Close()
 	}

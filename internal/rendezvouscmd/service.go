@@ -28,7 +28,7 @@ func serviceSpec() svcinstall.Spec {
 		Name:        "rendezvous",
 		Description: "deskport rendezvous (signaling) server",
 		DynamicUser: true,
-		ListenKeys:  []string{"listen", "acme-http-listen", "stun-listen", "turn-listen", "turn-tls-listen"},
+		ListenKeys:  []string{"listen", "acme-http-listen", "stun-listen", "turn-listen", "turn-tls-listen", "metrics-listen"},
 		// With a certificate and no listen key the rendezvous listens on :443; with --acme its
 		// HTTP-01 listener defaults to :80.
 		PrivilegedDefault: func(f *configfile.File) bool {

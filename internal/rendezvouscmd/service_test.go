@@ -32,6 +32,8 @@ func TestServiceSpecPrivilegedDefault(t *testing.T) {
 		{"tls-cert, no listen", file("tls-cert", "c.pem", "tls-key", "k.pem"), true},
 		{"tls-cert on 8443", file("tls-cert", "c.pem", "tls-key", "k.pem", "listen", ":8443"), false},
 		{"turn tls on 443", file("turn-tls-listen", "turn.example.com:443"), true},
+		{"metrics on 9090", file("listen", "0.0.0.0:8080", "metrics-listen", "127.0.0.1:9090"), false},
+		{"metrics on 90", file("listen", "0.0.0.0:8080", "metrics-listen", "127.0.0.1:90"), true},
 	} {
 		if got := svcinstall.PrivilegedPort(spec, tc.f); got != tc.want {
 			t.Errorf("%s: privileged %v, want %v", tc.name, got, tc.want)
