@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -156,5 +157,40 @@ func TestPercentile(t *testing.T) {
 	}
 	if Percentile(nil, 50) != 0 {
 		t.Error("Percentile of nothing is not 0")
+	}
+}
+
+// TestRelay runs the baseline: pairs through the raw relay, and idle connections it holds.
+func TestRelay(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Relay{}
+	srv := &http.Server{Handler: r.Handler()}
+	go srv.Serve(ln)
+	defer func() {
+		srv.Close()
+		r.Wait()
+	}()
+	base := "http://" + ln.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sum := Summarize(RunRelay(ctx, base, RunConfig{Rate: 200, Count: 20}, Spread{Block: 105, PerAddr: 1}.Addr))
+	if sum.Failed != 0 || sum.P50 <= 0 {
+		t.Fatalf("relay: %+v", sum)
+	}
+	idle, err := DialIdle(ctx, base, 50, Spread{Block: 106, PerAddr: 16}.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	for r.Conns() < 50 { // each handler counts itself once its upgrade is done
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the relay holds %d connections, want 50", r.Conns())
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
