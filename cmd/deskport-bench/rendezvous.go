@@ -118,10 +118,17 @@ func latRow(path string, rate float64, ss []loadgen.Session) rvLatRow {
 	return r
 }
 
-// startRendezvousProc starts the real rendezvous binary on a loopback port; extra are more
-// flags (--redis).
+// startRendezvousProc starts the real rendezvous binary on a loopback port with its defaults (an
+// empty configuration file, so that a rendezvous.toml on the machine changes nothing); extra
+// are more flags (--redis).
 func startRendezvousProc(ctx context.Context, bin string, extra ...string) (*proc, string, error) {
-	args := append([]string{"--listen", "127.0.0.1:0", "--stun-listen", "off"}, extra...)
+	empty, err := os.CreateTemp("", "deskport-bench-rendezvous-*.toml")
+	if err != nil {
+		return nil, "", err
+	}
+	empty.Close()
+	defer os.Remove(empty.Name()) // read at start-up, before "listening"
+	args := append([]string{"--listen", "127.0.0.1:0", "--stun-listen", "off", "--config", empty.Name(), "--log-format", "text"}, extra...)
 	p, err := startProc(ctx, filepath.Join(bin, "rendezvous"), args...)
 	if err != nil {
 		return nil, "", err
@@ -184,20 +191,19 @@ func runRendezvous(ctx context.Context, cfg config) (*rvResults, error) {
 		return nil, err
 	}
 	base := "http://" + m[1]
-	row, err := idleFigures(ctx, cfg, relay.cmd.Process.Pid, "raw WebSocket relay (baseline)", n, func() (func(), error) {
-		ic, err := loadgen.DialIdle(ctx, base, n, loadgen.Spread{Block: blockBaseIdle, PerAddr: 16}.Addr)
-		if err != nil {
-			return nil, err
-		}
-		return ic.Close, nil
+	var idle *loadgen.IdleConns
+	row, err := idleFigures(ctx, cfg, relay.cmd.Process.Pid, "raw WebSocket relay (baseline)", n, func() error {
+		idle, err = loadgen.DialIdle(ctx, base, n, loadgen.Spread{Block: blockBaseIdle, PerAddr: 16}.Addr)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
 	res.Idle = append(res.Idle, row)
-	baseLat := latRow("raw WebSocket relay (baseline), two new connections a pair", cfg.rvRate,
+	baseLat := latRow(fmt.Sprintf("raw WebSocket relay (baseline), %d idle connections held", n), cfg.rvRate,
 		loadgen.RunRelay(ctx, base, loadgen.RunConfig{Rate: cfg.rvRate, Count: sessions}, loadgen.Spread{Block: blockBaseRelay, PerAddr: 1}.Addr))
 	res.Latency = append(res.Latency, baseLat)
+	idle.Close()
 	relay.stop()
 
 	// One rendezvous, n hosts.
@@ -213,11 +219,12 @@ func runRendezvous(ctx context.Context, cfg config) (*rvResults, error) {
 			hosts.Close()
 		}
 	}()
-	row, err = idleFigures(ctx, cfg, rv.cmd.Process.Pid, "rendezvous", n, func() (func(), error) {
+	keys := loadgen.Keys(n, 1)
+	row, err = idleFigures(ctx, cfg, rv.cmd.Process.Pid, "rendezvous", n, func() error {
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		hosts, err = loadgen.StartHosts(hctx, loadgen.HostsConfig{URLs: []string{url}, Keys: loadgen.Keys(n, 1), Source: loadgen.Spread{Block: blockHosts, PerAddr: 16}.Addr})
-		return func() {}, err
+		hosts, err = loadgen.StartHosts(hctx, loadgen.HostsConfig{URLs: []string{url}, Keys: keys, Source: loadgen.Spread{Block: blockHosts, PerAddr: 16}.Addr})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rendezvous: %w", err)
@@ -247,19 +254,17 @@ func runRendezvous(ctx context.Context, cfg config) (*rvResults, error) {
 }
 
 // idleFigures measures a server process before and after connect() opens n connections to it,
-// over an idle window.
-func idleFigures(ctx context.Context, cfg config, pid int, name string, n int, connect func() (func(), error)) (rvIdleRow, error) {
+// over an idle window. The connections stay open.
+func idleFigures(ctx context.Context, cfg config, pid int, name string, n int, connect func() error) (rvIdleRow, error) {
 	r := rvIdleRow{Server: name, Conns: n, WindowS: cfg.rvIdle.Seconds()}
 	empty, err := vmRSS(pid)
 	if err != nil {
 		return r, err
 	}
 	start := time.Now()
-	closeConns, err := connect()
-	if err != nil {
+	if err := connect(); err != nil {
 		return r, err
 	}
-	defer closeConns()
 	r.ConnectS = time.Since(start).Seconds()
 	cpu, rss, err := idleWindow(ctx, pid, cfg.rvIdle)
 	if err != nil {

@@ -147,10 +147,11 @@ func (r *Relay) serveRelay(w http.ResponseWriter, req *http.Request) {
 }
 
 // IdleConns holds plain WebSockets open to a Relay's /idle, each with a reader that answers
-// the server's pings: the baseline of idle hosts.
+// the server's pings and a ping every 25 s of its own, as a host: the baseline of idle hosts.
 type IdleConns struct {
-	conns []*websocket.Conn
-	wg    sync.WaitGroup
+	conns  []*websocket.Conn
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
 }
 
 // DialIdle opens n connections to base's /idle, 64 at a time, connection i from source(i).
@@ -189,6 +190,13 @@ func DialIdle(ctx context.Context, base string, n int, source func(int) netip.Ad
 	}
 	wg.Wait()
 	close(errs)
+	pctx, cancel := context.WithCancel(context.Background())
+	ic.cancel = cancel
+	ic.wg.Add(1)
+	go func() {
+		defer ic.wg.Done()
+		pingAll(pctx, n, 25*time.Second, func(i int) *websocket.Conn { return ic.conns[i] })
+	}()
 	if err := <-errs; err != nil {
 		ic.Close()
 		return nil, fmt.Errorf("loadgen: idle connections: %w", err)
@@ -198,6 +206,7 @@ func DialIdle(ctx context.Context, base string, n int, source func(int) netip.Ad
 
 // Close closes the connections and waits for their readers.
 func (ic *IdleConns) Close() {
+	ic.cancel()
 	for _, ws := range ic.conns {
 		if ws != nil {
 			ws.CloseNow()

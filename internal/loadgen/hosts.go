@@ -319,11 +319,22 @@ func (h *Hosts) serve(ctx context.Context, hh *host, ws *websocket.Conn) error {
 // agent does on its own (the rendezvous pings them too; the hosts answer those while reading).
 func (h *Hosts) pinger(ctx context.Context) {
 	defer h.wg.Done()
-	if len(h.hosts) == 0 {
+	pingAll(ctx, len(h.hosts), h.cfg.PingInterval, func(i int) *websocket.Conn {
+		hh := h.hosts[i]
+		hh.mu.Lock()
+		defer hh.mu.Unlock()
+		return hh.ws
+	})
+}
+
+// pingAll pings connection i (nil: skip it) of n once per interval, spread evenly over the
+// interval, until ctx ends; it waits for the pings in flight before it returns.
+func pingAll(ctx context.Context, n int, interval time.Duration, conn func(i int) *websocket.Conn) {
+	if n == 0 {
 		return
 	}
 	const tick = 100 * time.Millisecond
-	per := max(1, int(int64(len(h.hosts))*int64(tick)/int64(h.cfg.PingInterval)))
+	per := max(1, int(int64(n)*int64(tick)/int64(interval)))
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var inflight sync.WaitGroup
@@ -336,11 +347,8 @@ func (h *Hosts) pinger(ctx context.Context) {
 		case <-t.C:
 		}
 		for range per {
-			hh := h.hosts[next]
-			next = (next + 1) % len(h.hosts)
-			hh.mu.Lock()
-			ws := hh.ws
-			hh.mu.Unlock()
+			ws := conn(next)
+			next = (next + 1) % n
 			if ws == nil {
 				continue
 			}
@@ -349,7 +357,7 @@ func (h *Hosts) pinger(ctx context.Context) {
 				defer inflight.Done()
 				pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				defer cancel()
-				ws.Ping(pctx) // a lost pong shows up in the host's reader as well
+				ws.Ping(pctx) // a lost pong shows up in the reader as well
 			}()
 		}
 	}
