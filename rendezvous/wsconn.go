@@ -41,6 +41,7 @@ type wsConn struct {
 	writing   bool          // a writer goroutine runs
 	stopped   bool          // shutdown has begun: no writer or ping may start
 	pingTimer *time.Timer
+	pongs     int // pongs received, for tests
 }
 
 func newWSConn(ws *websocket.Conn, log *slog.Logger, queue int, writeTimeout, pingInterval, pongTimeout time.Duration) *wsConn {
@@ -236,6 +237,7 @@ func (c *wsConn) ping() {
 		return
 	}
 	c.mu.Lock()
+	c.pongs++
 	if !c.stopped {
 		c.pingTimer.Reset(c.pingInterval)
 	}
