@@ -134,7 +134,7 @@ func TestWSConnOverflowAndWait(t *testing.T) {
 // answering is dropped.
 func TestWSConnPingsAgain(t *testing.T) {
 	leakCheck(t)
-	c, client := wsPair(t, 8, time.Millisecond, 5*time.Second)
+	c, client := wsPair(t, 8, time.Millisecond, 2*time.Second)
 	ctx := ctx10(t)
 	rctx, stopReading := context.WithCancel(ctx)
 	read := make(chan struct{})
