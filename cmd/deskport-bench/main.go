@@ -45,7 +45,7 @@ func main() {
 	flag.StringVar(&cfg.xpattern, "xpattern", "", "desktop: a built xpattern binary (default: go build ./internal/xpattern into a temp dir)")
 	flag.IntVar(&cfg.rvHosts, "rv-hosts", 10000, "rendezvous: idle hosts on one instance")
 	flag.Float64Var(&cfg.rvRate, "rv-rate", 100, "rendezvous: new viewer sessions a second")
-	flag.DurationVar(&cfg.rvSeconds, "rv-seconds", 10*time.Second, "rendezvous: duration of each latency figure")
+	flag.DurationVar(&cfg.rvPeriod, "rv-seconds", 10*time.Second, "rendezvous: duration of each latency figure")
 	flag.DurationVar(&cfg.rvIdle, "rv-idle", 20*time.Second, "rendezvous: idle window over which the CPU of keeping the hosts is measured (after 5 s settling)")
 	flag.IntVar(&cfg.rvFailHosts, "rv-fail-hosts", 1000, "rendezvous: hosts on the instance that is killed (0: skip the two-instance cases)")
 	relayAddr := flag.String("serve-wsrelay", "", "internal: serve the baseline WebSocket relay on this address until interrupted (the rendezvous section runs it)")

@@ -176,7 +176,7 @@ func runRendezvous(ctx context.Context, cfg config) (*rvResults, error) {
 	}
 	res := &rvResults{}
 	n := cfg.rvHosts
-	sessions := int(cfg.rvRate * cfg.rvSeconds.Seconds())
+	sessions := int(cfg.rvRate * cfg.rvPeriod.Seconds())
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -359,7 +359,7 @@ func runPair(ctx context.Context, cfg config, res *rvResults, baseLat rvLatRow) 
 	}
 	defer hosts.Close()
 	v := &loadgen.Viewers{URLs: urls, Source: loadgen.Spread{Block: blockPairViewers, PerAddr: 1}.Addr}
-	sessions := int(cfg.rvRate * cfg.rvSeconds.Seconds())
+	sessions := int(cfg.rvRate * cfg.rvPeriod.Seconds())
 	target := func(u int) func(j int) (int, int, string) {
 		return func(j int) (int, int, string) { i := j * 7919 % n; return u, i, hosts.ID(i) }
 	}

@@ -381,7 +381,7 @@ func report(cfg config, res *results) error {
 	js, _ := json.MarshalIndent(map[string]any{
 		"machine": hostInfo(), "mib": cfg.mib, "rounds": cfg.rounds, "frames": cfg.frames,
 		"seconds": cfg.seconds.Seconds(), "longpath_mib": cfg.lpMiB, "longpath_limit_s": cfg.lpLimit.Seconds(),
-		"opens": cfg.opens, "rv_hosts": cfg.rvHosts, "rv_rate": cfg.rvRate, "rv_seconds": cfg.rvSeconds.Seconds(),
+		"opens": cfg.opens, "rv_hosts": cfg.rvHosts, "rv_rate": cfg.rvRate, "rv_seconds": cfg.rvPeriod.Seconds(),
 		"rv_idle_s": cfg.rvIdle.Seconds(), "rv_fail_hosts": cfg.rvFailHosts, "results": res,
 	}, "", "  ")
 	return os.WriteFile(filepath.Join(cfg.out, "latest.json"), append(js, '\n'), 0o644)
@@ -427,7 +427,7 @@ func parseFlags(cfg *config, only, sizes, codecs string) error {
 	if cfg.seconds == 0 {
 		cfg.seconds = 8 * time.Second
 	}
-	if cfg.rvHosts < 1 || cfg.rvRate <= 0 || cfg.rvSeconds <= 0 || cfg.rvIdle <= 0 || cfg.rvFailHosts < 0 {
+	if cfg.rvHosts < 1 || cfg.rvRate <= 0 || cfg.rvPeriod <= 0 || cfg.rvIdle <= 0 || cfg.rvFailHosts < 0 {
 		return errors.New("-rv-hosts, -rv-rate, -rv-seconds and -rv-idle must be positive, -rv-fail-hosts not negative")
 	}
 	if cfg.frames < 1 || cfg.rounds < 1 || cfg.seconds < 0 || cfg.opens < 1 || cfg.lpMiB < 1 || cfg.lpLimit <= 0 {

@@ -191,3 +191,5 @@ func Percentile(v []time.Duration, p float64) time.Duration {
 	k := int(float64(len(s))*p/100+0.999999) - 1
 	return s[min(max(k, 0), len(s)-1)]
 }
+
+var errBadSpread = errors.New("--spread-loopback: use on, off or auto")

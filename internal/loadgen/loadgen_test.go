@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,5 +193,24 @@ func TestRelay(t *testing.T) {
 			t.Fatalf("the relay holds %d connections, want 50", r.Conns())
 		case <-time.After(time.Millisecond):
 		}
+	}
+}
+
+// TestPlan runs deskport-load's plan against a real rendezvous: hosts, sessions, the report.
+func TestPlan(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	url, _ := startRendezvous(t)
+	var out strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := Plan{URLs: []string{url}, Hosts: 60, Rate: 100, Duration: 200 * time.Millisecond, Loopback: true, Seed: 9, Out: &out}
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "same instance: 20 sessions at 100/s, 0 failed") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+	if err := (Plan{URLs: []string{"http://example.com"}, Hosts: 1, Loopback: true}).Validate(); err == nil {
+		t.Fatal("a loopback spread for a remote URL validated")
 	}
 }

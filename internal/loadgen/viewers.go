@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -176,6 +177,10 @@ func Summarize(ss []Session) Summary {
 		if s.Err != nil {
 			sum.Failed++
 			msg := s.Err.Error()
+			var re *RefusedError
+			if errors.As(s.Err, &re) {
+				msg = "rendezvous refused: " + re.Code // the message names the host: group by code
+			}
 			if len(sum.Errors) < 8 || sum.Errors[msg] > 0 {
 				sum.Errors[msg]++
 			}
