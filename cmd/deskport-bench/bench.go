@@ -42,7 +42,7 @@ type config struct {
 
 	rvHosts     int           // rendezvous: idle hosts on one instance
 	rvRate      float64       // rendezvous: new viewer sessions a second
-	rvPeriod   time.Duration // rendezvous: how long each latency figure runs
+	rvPeriod    time.Duration // rendezvous: how long each latency figure runs
 	rvIdle      time.Duration // rendezvous: the idle window CPU is measured over
 	rvFailHosts int           // rendezvous: hosts on the instance that is killed (0: skip)
 }
