@@ -41,7 +41,11 @@ type rvLatRow struct {
 	P99Ms    float64 `json:"p99_ms"`
 	MaxMs    float64 `json:"max_ms"`
 	VsBase   float64 `json:"ratio_p99_vs_baseline,omitempty"`
-	Errors   string  `json:"errors,omitempty"`
+	// CPUPct is the server processes' CPU during the run, as % of one core; CPUms the CPU a
+	// session cost them net of the idle connections' keep-alive (when that was measured).
+	CPUPct float64 `json:"server_cpu_pct_of_core"`
+	CPUms  float64 `json:"server_cpu_ms_per_session,omitempty"`
+	Errors string  `json:"errors,omitempty"`
 }
 
 // rvFailRow is the kill-one-instance figure.
@@ -109,13 +113,22 @@ func idleWindow(ctx context.Context, pid int, window time.Duration) (cpuPct, rss
 	return cpuPct, rss, err
 }
 
-func latRow(path string, rate float64, ss []loadgen.Session) rvLatRow {
+// latRow runs the sessions of run and summarises them, with the CPU of the server processes
+// pids over the run; idlePct (0: unknown) is their CPU with the idle connections alone.
+func latRow(path string, rate float64, pids []int, idlePct float64, run func() []loadgen.Session) rvLatRow {
+	c0, t0 := cpuSeconds(pids), time.Now()
+	ss := run()
+	el := time.Since(t0).Seconds()
+	cpu := cpuSeconds(pids) - c0
 	s := loadgen.Summarize(ss)
-	r := rvLatRow{Path: path, Rate: rate, Sessions: s.Sessions, Failed: s.Failed, P50Ms: ms(s.P50), P99Ms: ms(s.P99), MaxMs: ms(s.Max)}
+	r := rvLatRow{Path: path, Rate: rate, Sessions: s.Sessions, Failed: s.Failed, P50Ms: ms(s.P50), P99Ms: ms(s.P99), MaxMs: ms(s.Max), CPUPct: cpu / el * 100}
+	if idlePct > 0 && s.Sessions > 0 {
+		r.CPUms = max(0, cpu-idlePct/100*el) / float64(s.Sessions) * 1000
+	}
 	for msg, n := range s.Errors {
 		r.Errors += fmt.Sprintf("%d× %s; ", n, msg)
 	}
-	fmt.Fprintf(os.Stderr, "  %-58s %d sessions at %.0f/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d failed\n", path, r.Sessions, rate, r.P50Ms, r.P99Ms, r.MaxMs, r.Failed)
+	fmt.Fprintf(os.Stderr, "  %-58s %d sessions at %.0f/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d failed; server CPU %.1f%% of a core, %.2f ms a session\n", path, r.Sessions, rate, r.P50Ms, r.P99Ms, r.MaxMs, r.Failed, r.CPUPct, r.CPUms)
 	if r.Errors != "" {
 		fmt.Fprintf(os.Stderr, "    errors: %s\n", r.Errors)
 	}
@@ -207,8 +220,9 @@ func runRendezvous(ctx context.Context, cfg config) (*rvResults, error) {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
 	res.Idle = append(res.Idle, row)
-	baseLat := latRow(fmt.Sprintf("raw WebSocket relay (baseline), %d idle connections held", n), cfg.rvRate,
-		loadgen.RunRelay(ctx, base, loadgen.RunConfig{Rate: cfg.rvRate, Count: sessions}, loadgen.Spread{Block: blockBaseRelay, PerAddr: 1}.Addr))
+	baseLat := latRow(fmt.Sprintf("raw WebSocket relay (baseline), %d idle connections held", n), cfg.rvRate, []int{relay.cmd.Process.Pid}, row.CPUPct, func() []loadgen.Session {
+		return loadgen.RunRelay(ctx, base, loadgen.RunConfig{Rate: cfg.rvRate, Count: sessions}, loadgen.Spread{Block: blockBaseRelay, PerAddr: 1}.Addr)
+	})
 	res.Latency = append(res.Latency, baseLat)
 	idle.Close()
 	relay.stop()
@@ -242,10 +256,12 @@ func runRendezvous(ctx context.Context, cfg config) (*rvResults, error) {
 		res.Idle[1].VsBaseCPU = res.Idle[1].CPUPct / res.Idle[0].CPUPct
 	}
 	v := &loadgen.Viewers{URLs: []string{url}, Source: loadgen.Spread{Block: blockViewers, PerAddr: 1}.Addr}
-	lat := latRow(fmt.Sprintf("rendezvous, one instance, %d hosts online", n), cfg.rvRate, v.Run(ctx, loadgen.RunConfig{Rate: cfg.rvRate, Count: sessions, Target: func(j int) (int, int, string) {
-		i := j * 7919 % n
-		return 0, i, hosts.ID(i)
-	}}))
+	lat := latRow(fmt.Sprintf("rendezvous, one instance, %d hosts online", n), cfg.rvRate, []int{rv.cmd.Process.Pid}, row.CPUPct, func() []loadgen.Session {
+		return v.Run(ctx, loadgen.RunConfig{Rate: cfg.rvRate, Count: sessions, Target: func(j int) (int, int, string) {
+			i := j * 7919 % n
+			return 0, i, hosts.ID(i)
+		}})
+	})
 	lat.VsBase = lat.P99Ms / baseLat.P99Ms
 	res.Latency = append(res.Latency, lat)
 	hosts.Close()
@@ -326,6 +342,7 @@ func startRedis(ctx context.Context) (*proc, string, error) {
 func runPair(ctx context.Context, cfg config, res *rvResults, baseLat rvLatRow) error {
 	why := redisSupport(cfg.bin)
 	var extra []string
+	var redisPid int
 	setup := "two instances sharing Redis"
 	if why != "" {
 		setup = "two independent instances (no Redis: " + why + ")"
@@ -336,6 +353,7 @@ func runPair(ctx context.Context, cfg config, res *rvResults, baseLat rvLatRow) 
 			return fmt.Errorf("redis-server: %w", err)
 		}
 		defer rd.stop()
+		redisPid = rd.cmd.Process.Pid
 		extra = []string{"--redis", url}
 	}
 	fmt.Fprintf(os.Stderr, "%s: %d hosts on A, then A is killed\n", setup, cfg.rvFailHosts)
@@ -368,9 +386,14 @@ func runPair(ctx context.Context, cfg config, res *rvResults, baseLat rvLatRow) 
 		return func(j int) (int, int, string) { i := j * 7919 % n; return u, i, hosts.ID(i) }
 	}
 	if why == "" {
-		within := latRow("rendezvous, host and viewer on instance A (Redis on)", cfg.rvRate, v.Run(ctx, loadgen.RunConfig{Rate: cfg.rvRate, Count: sessions, Target: target(0)}))
+		pids := []int{a.cmd.Process.Pid, b.cmd.Process.Pid, redisPid}
+		within := latRow("rendezvous, host and viewer on instance A (Redis on)", cfg.rvRate, pids, 0, func() []loadgen.Session {
+			return v.Run(ctx, loadgen.RunConfig{Rate: cfg.rvRate, Count: sessions, Target: target(0)})
+		})
 		within.VsBase = within.P99Ms / baseLat.P99Ms
-		across := latRow("rendezvous, host on A, viewer on B, over Redis", cfg.rvRate, v.Run(ctx, loadgen.RunConfig{Rate: cfg.rvRate, Count: sessions, Target: target(1)}))
+		across := latRow("rendezvous, host on A, viewer on B, over Redis", cfg.rvRate, pids, 0, func() []loadgen.Session {
+			return v.Run(ctx, loadgen.RunConfig{Rate: cfg.rvRate, Count: sessions, Target: target(1)})
+		})
 		across.VsBase = across.P99Ms / baseLat.P99Ms
 		res.Latency = append(res.Latency, within, across)
 	}
@@ -449,9 +472,10 @@ func rvReport(cfg config, r *rvResults) string {
 		}
 	}
 	fmt.Fprintf(&b, "\nOffer → answer: a viewer opens a new WebSocket, connects to a host, sends an offer (2.6 KB of SDP text) and two candidates; the simulated host answers at once with an answer and a candidate; the time runs from sending the offer to receiving the answer (two relays and the host's turn-around). The baseline is the same exchange between two new connections paired by the raw relay.\n\n")
-	b.WriteString("| path | sessions/s | sessions | failed | p50 ms | p99 ms | max ms | p99 × baseline |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("Server CPU is that of the server processes during the run (both instances and redis-server in the two-instance rows); CPU ms a session is net of the idle connections' keep-alive measured above. On a shared machine the tail follows the CPU a server needs: a process that wants more than its share of the cores queues.\n\n")
+	b.WriteString("| path | sessions/s | sessions | failed | p50 ms | p99 ms | max ms | p99 × baseline | server CPU % of a core | CPU ms a session |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range r.Latency {
-		fmt.Fprintf(&b, "| %s | %.0f | %d | %d | %.2f | %.2f | %.2f | %s |\n", x.Path, x.Rate, x.Sessions, x.Failed, x.P50Ms, x.P99Ms, x.MaxMs, ratio(x.VsBase, 1))
+		fmt.Fprintf(&b, "| %s | %.0f | %d | %d | %.2f | %.2f | %.2f | %s | %.1f | %s |\n", x.Path, x.Rate, x.Sessions, x.Failed, x.P50Ms, x.P99Ms, x.MaxMs, ratio(x.VsBase, 1), x.CPUPct, ratio(x.CPUms, 2))
 	}
 	if len(r.Failover) > 0 {
 		b.WriteString("\nKill one of two instances: hosts registered on A (their URL list is A, B: on a lost connection a host tries the next URL after the agent's backoff, 0–0.5 s at first); A gets SIGKILL; per host, the time from the kill to its new registration on B, and to the first viewer session through B that it answers (a session refused as offline is retried every 20 ms). Meanwhile sessions between hosts and viewers on B stay open and must still relay an offer and answer afterwards. Goal: reachable within 5 s (p99), no session on B dropped.\n\n")
