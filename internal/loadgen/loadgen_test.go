@@ -13,6 +13,17 @@ import (
 	"github.com/deskport/deskport/rendezvous"
 )
 
+// needSpread skips the test where loopback addresses beyond 127.0.0.1 cannot be bound (they
+// can on Linux, where all of 127.0.0.0/8 is the loopback interface's).
+func needSpread(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.101.0.1:0")
+	if err != nil {
+		t.Skipf("cannot bind 127.101.0.1, which the generator spreads its connections over: %v", err)
+	}
+	ln.Close()
+}
+
 // startRendezvous serves a real rendezvous with default limits on a loopback listener.
 func startRendezvous(t *testing.T) (url string, stop func()) {
 	t.Helper()
@@ -46,6 +57,7 @@ func startRendezvous(t *testing.T) (url string, stop func()) {
 // allows one, and runs sessions through the rendezvous: every one completes.
 func TestSmoke(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
+	needSpread(t)
 	if _, err := RaiseFileLimit(4096); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +97,7 @@ func TestSmoke(t *testing.T) {
 // and measures every host of A reachable through B while B's session lives on.
 func TestFailover(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
+	needSpread(t)
 	urlA, stopA := startRendezvous(t)
 	urlB, _ := startRendezvous(t)
 	urls := []string{urlA, urlB}
@@ -164,6 +177,7 @@ func TestPercentile(t *testing.T) {
 // TestRelay runs the baseline: pairs through the raw relay, and idle connections it holds.
 func TestRelay(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
+	needSpread(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -199,6 +213,7 @@ func TestRelay(t *testing.T) {
 // TestPlan runs deskport-load's plan against a real rendezvous: hosts, sessions, the report.
 func TestPlan(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
+	needSpread(t)
 	url, _ := startRendezvous(t)
 	var out strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
