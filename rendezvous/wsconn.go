@@ -11,67 +11,131 @@ import (
 )
 
 // wsConn owns the writing side of one WebSocket, for the server and the clients alike: a
-// bounded queue drained by one writer goroutine (so that a slow peer never blocks whoever
-// routes a message to it), a pinger that drops a peer which stops answering, and one close
-// path. The owner runs the single reader itself and, when it returns, calls shutdown.
+// bounded queue drained by one writer (so that a slow peer never blocks whoever routes a
+// message to it), a pinger that drops a peer which stops answering, and one close path. The
+// owner runs the single reader itself and, when it returns, calls shutdown.
+//
+// An idle connection holds as little as it can, because a rendezvous holds one per host: the
+// writer is a goroutine only while messages wait (or the connection closes), the pinger a timer
+// whose goroutine lives from a ping to its pong, and the queue a slice that is let go when it
+// empties. A goroutine for each, and a channel of 256 slots, made two thirds of what an idle
+// host cost the rendezvous (docs/bench.md, "Rendezvous under load").
 type wsConn struct {
 	ws           *websocket.Conn
 	log          *slog.Logger
 	writeTimeout time.Duration
 	pingInterval time.Duration
 	pongTimeout  time.Duration
+	max          int // messages the queue holds at most
 
-	out     chan []byte
 	closing chan struct{}
 	once    sync.Once
 	code    websocket.StatusCode
 	reason  string
 	now     bool
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // the writer and a ping in flight
+
+	mu        sync.Mutex
+	queue     [][]byte
+	room      chan struct{} // closed when the writer takes a message, for enqueueWait
+	writing   bool          // a writer goroutine runs
+	stopped   bool          // shutdown has begun: no writer or ping may start
+	pingTimer *time.Timer
+	pongs     int // pongs received, for tests
 }
 
 func newWSConn(ws *websocket.Conn, log *slog.Logger, queue int, writeTimeout, pingInterval, pongTimeout time.Duration) *wsConn {
 	c := &wsConn{
 		ws: ws, log: log, writeTimeout: writeTimeout, pingInterval: pingInterval, pongTimeout: pongTimeout,
-		out: make(chan []byte, queue), closing: make(chan struct{}),
+		max: queue, closing: make(chan struct{}),
 	}
-	c.wg.Add(2)
-	go c.writeLoop()
-	go c.pingLoop()
+	c.mu.Lock()
+	c.pingTimer = time.AfterFunc(pingInterval, c.ping)
+	c.mu.Unlock()
 	return c
+}
+
+// kickLocked starts the writer unless it runs already or the connection is shut down. c.mu
+// must be held.
+func (c *wsConn) kickLocked() {
+	if c.writing || c.stopped {
+		return
+	}
+	c.writing = true
+	c.wg.Add(1)
+	go c.writeLoop()
 }
 
 // enqueue queues b without blocking. A full queue means the peer does not read: the
 // connection is dropped rather than let it hold memory or stall its senders.
 func (c *wsConn) enqueue(b []byte) bool {
-	select {
-	case <-c.closing:
+	if c.isClosing() {
 		return false
-	default:
 	}
-	select {
-	case c.out <- b:
+	c.mu.Lock()
+	if len(c.queue) < c.max {
+		c.queue = append(c.queue, b)
+		c.kickLocked()
+		c.mu.Unlock()
 		return true
-	default:
-		c.log.Warn("dropping a connection that does not read its messages", "queued", len(c.out))
-		c.closeWith(websocket.StatusPolicyViolation, "send queue overflow: the peer does not read", true)
-		return false
 	}
+	n := len(c.queue)
+	c.mu.Unlock()
+	c.log.Warn("dropping a connection that does not read its messages", "queued", n)
+	c.closeWith(websocket.StatusPolicyViolation, "send queue overflow: the peer does not read", true)
+	return false
 }
 
 // enqueueWait queues b, waiting for room until ctx is done or the connection closes.
 func (c *wsConn) enqueueWait(ctx context.Context, b []byte) error {
-	if c.isClosing() {
-		return ErrSessionClosed
+	for {
+		if c.isClosing() {
+			return ErrSessionClosed
+		}
+		c.mu.Lock()
+		if len(c.queue) < c.max {
+			c.queue = append(c.queue, b)
+			c.kickLocked()
+			c.mu.Unlock()
+			return nil
+		}
+		if c.room == nil {
+			c.room = make(chan struct{})
+		}
+		room := c.room
+		c.mu.Unlock()
+		select {
+		case <-room:
+		case <-c.closing:
+			return ErrSessionClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	select {
-	case c.out <- b:
-		return nil
-	case <-c.closing:
-		return ErrSessionClosed
-	case <-ctx.Done():
-		return ctx.Err()
+}
+
+// next takes the first queued message; ok is false when the queue is empty. Then, unless the
+// connection is closing (closing true: this writer must do the close), the writer is marked as
+// ended under the same lock, so that the next enqueue or close starts another.
+func (c *wsConn) next() (b []byte, ok, closing bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		c.queue = nil // let the backing array go: an idle connection holds none
+		if c.isClosing() {
+			return nil, false, true
+		}
+		c.writing = false
+		return nil, false, false
 	}
+	b = c.queue[0]
+	c.queue[0] = nil
+	c.queue = c.queue[1:]
+	if c.room != nil {
+		close(c.room)
+		c.room = nil
+	}
+	return b, true, false
 }
 
 // closeWith starts closing the connection. Unless now is set, the writer first sends what is
@@ -82,6 +146,9 @@ func (c *wsConn) closeWith(code websocket.StatusCode, reason string, now bool) {
 		c.code, c.reason, c.now = code, reason, now
 		close(c.closing)
 	})
+	c.mu.Lock()
+	c.kickLocked() // the writer does the closing
+	c.mu.Unlock()
 }
 
 // isClosing reports whether closeWith has been called.
@@ -98,6 +165,10 @@ func (c *wsConn) isClosing() bool {
 // and the pinger. The reader must have returned or be about to return.
 func (c *wsConn) shutdown() {
 	c.closeWith(websocket.StatusInternalError, "", true)
+	c.mu.Lock()
+	c.stopped = true
+	c.pingTimer.Stop()
+	c.mu.Unlock()
 	c.wg.Wait()
 }
 
@@ -107,65 +178,68 @@ func (c *wsConn) write(ctx context.Context, b []byte) error {
 	return c.ws.Write(ctx, websocket.MessageText, b)
 }
 
+// writeLoop sends the queue until it is empty, or closes the connection once closeWith has
+// been called. After a close it stays marked as running, so that no other writer starts.
 func (c *wsConn) writeLoop() {
 	defer c.wg.Done()
-	for {
-		select {
-		case b := <-c.out:
-			if err := c.write(context.Background(), b); err != nil {
-				c.log.Debug("write failed", "err", err)
-				c.closeWith(websocket.StatusInternalError, "", true)
-				c.ws.CloseNow()
-				return
-			}
-		case <-c.closing:
-			if c.now {
-				c.ws.CloseNow()
-				return
-			}
-			// Flush what is queued within one write timeout, then close politely.
-			ctx, cancel := context.WithTimeout(context.Background(), c.writeTimeout)
-			func() {
-				for {
-					select {
-					case b := <-c.out:
-						if c.write(ctx, b) != nil {
-							return
-						}
-					default:
-						return
-					}
-				}
-			}()
-			cancel()
-			if err := c.ws.Close(c.code, c.reason); err != nil && !errors.Is(err, context.Canceled) {
-				c.log.Debug("close handshake failed", "err", err)
-			}
+	for !c.isClosing() {
+		b, ok, closing := c.next()
+		if closing {
+			break // the close came in as the queue emptied: next left writing set
+		}
+		if !ok {
+			return
+		}
+		if err := c.write(context.Background(), b); err != nil {
+			c.log.Debug("write failed", "err", err)
+			c.closeWith(websocket.StatusInternalError, "", true)
 			c.ws.CloseNow()
 			return
 		}
 	}
-}
-
-func (c *wsConn) pingLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.pingInterval)
-	defer t.Stop()
+	if c.now {
+		c.ws.CloseNow()
+		return
+	}
+	// Flush what is queued within one write timeout, then close politely.
+	ctx, cancel := context.WithTimeout(context.Background(), c.writeTimeout)
 	for {
-		select {
-		case <-c.closing:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.pongTimeout)
-		err := c.ws.Ping(ctx)
-		cancel()
-		if err != nil {
-			if !c.isClosing() {
-				c.log.Info("dropping a connection that did not answer a ping", "timeout", c.pongTimeout, "err", err)
-				c.closeWith(websocket.StatusPolicyViolation, "no pong", true)
-			}
-			return
+		b, ok, _ := c.next()
+		if !ok || c.write(ctx, b) != nil {
+			break
 		}
 	}
+	cancel()
+	if err := c.ws.Close(c.code, c.reason); err != nil && !errors.Is(err, context.Canceled) {
+		c.log.Debug("close handshake failed", "err", err)
+	}
+	c.ws.CloseNow()
+}
+
+// ping runs on the ping timer's goroutine: one ping, and the next one armed after its pong.
+func (c *wsConn) ping() {
+	c.mu.Lock()
+	if c.stopped || c.isClosing() {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), c.pongTimeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		if !c.isClosing() {
+			c.log.Info("dropping a connection that did not answer a ping", "timeout", c.pongTimeout, "err", err)
+			c.closeWith(websocket.StatusPolicyViolation, "no pong", true)
+		}
+		return
+	}
+	c.mu.Lock()
+	c.pongs++
+	if !c.stopped {
+		c.pingTimer.Reset(c.pingInterval)
+	}
+	c.mu.Unlock()
 }

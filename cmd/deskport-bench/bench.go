@@ -39,6 +39,12 @@ type config struct {
 	lpNoPion bool            // longpath: skip the bare pion data channel
 	lpTrace  time.Duration   // longpath: trace deskport runs, sampling this often (0: off)
 	opens    int             // streamopen: opens per figure
+
+	rvHosts     int           // rendezvous: idle hosts on one instance
+	rvRate      float64       // rendezvous: new viewer sessions a second
+	rvPeriod    time.Duration // rendezvous: how long each latency figure runs
+	rvIdle      time.Duration // rendezvous: the idle window CPU is measured over
+	rvFailHosts int           // rendezvous: hosts on the instance that is killed (0: skip)
 }
 
 // row is one line of the results table.
@@ -118,6 +124,14 @@ func run(ctx context.Context, cfg config) error {
 		if res.StreamOpen, err = runStreamOpen(ctx, cfg); err != nil {
 			return fmt.Errorf("streamopen: %w", err)
 		}
+	}
+	if cfg.only["rendezvous"] {
+		rv, err := runRendezvous(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("rendezvous: %w", err)
+		}
+		res.Rendezvous = rv
+		res.Skipped = append(res.Skipped, rv.Skipped...)
 	}
 	if err := runDesktop(ctx, cfg, work, res); err != nil {
 		return err

@@ -43,11 +43,27 @@ func main() {
 	flag.StringVar(&cfg.nodeDir, "node-dir", "internal/e2e/browser", "firstframe, latency: directory whose node_modules has playwright-core (npm ci runs there if missing)")
 	flag.StringVar(&cfg.chromium, "chromium", "/usr/bin/chromium", "firstframe, latency: the Chromium binary")
 	flag.StringVar(&cfg.xpattern, "xpattern", "", "desktop: a built xpattern binary (default: go build ./internal/xpattern into a temp dir)")
+	flag.IntVar(&cfg.rvHosts, "rv-hosts", 10000, "rendezvous: idle hosts on one instance")
+	flag.Float64Var(&cfg.rvRate, "rv-rate", 100, "rendezvous: new viewer sessions a second")
+	flag.DurationVar(&cfg.rvPeriod, "rv-seconds", 10*time.Second, "rendezvous: duration of each latency figure")
+	flag.DurationVar(&cfg.rvIdle, "rv-idle", 20*time.Second, "rendezvous: idle window over which the CPU of keeping the hosts is measured (after 5 s settling)")
+	flag.IntVar(&cfg.rvFailHosts, "rv-fail-hosts", 1000, "rendezvous: hosts on the instance that is killed (0: skip the two-instance cases)")
+	relayAddr := flag.String("serve-wsrelay", "", "internal: serve the baseline WebSocket relay on this address until interrupted (the rendezvous section runs it)")
 	serve := flag.String("serve-source", "", "internal: serve the byte source on this address until interrupted (the lan section runs it in a namespace)")
 	flag.Parse()
 	if *serve != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err := serveSource(ctx, *serve)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "deskport-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *relayAddr != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := serveRelay(ctx, *relayAddr)
 		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "deskport-bench:", err)

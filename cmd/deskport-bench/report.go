@@ -16,7 +16,7 @@ import (
 )
 
 // Sections, in the order they run; -only picks some.
-var sections = []string{"forward", "lan", "natlab", "keys", "longpath", "streamopen", "capture", "stream", "viewers", "firstframe", "latency"}
+var sections = []string{"forward", "lan", "natlab", "keys", "longpath", "streamopen", "rendezvous", "capture", "stream", "viewers", "firstframe", "latency"}
 
 // desktopSections are what -only desktop means.
 var desktopSections = []string{"capture", "stream", "viewers", "firstframe", "latency"}
@@ -71,6 +71,7 @@ type results struct {
 	Keys        []keyRow     `json:"key_latency,omitempty"`
 	LongPath    []pathRow    `json:"long_path,omitempty"`
 	StreamOpen  []openRow    `json:"stream_open,omitempty"`
+	Rendezvous  *rvResults   `json:"rendezvous,omitempty"`
 	Skipped     []string     `json:"skipped,omitempty"`
 }
 
@@ -401,6 +402,9 @@ func report(cfg config, res *results) error {
 		}
 		b.WriteString("\n")
 	}
+	if res.Rendezvous != nil {
+		b.WriteString(rvReport(cfg, res.Rendezvous))
+	}
 	for _, s := range res.Skipped {
 		fmt.Fprintf(&b, "Skipped: %s.\n", s)
 	}
@@ -414,7 +418,8 @@ func report(cfg config, res *results) error {
 	js, _ := json.MarshalIndent(map[string]any{
 		"machine": hostInfo(), "mib": cfg.mib, "rounds": cfg.rounds, "frames": cfg.frames,
 		"seconds": cfg.seconds.Seconds(), "longpath_mib": cfg.lpMiB, "longpath_limit_s": cfg.lpLimit.Seconds(),
-		"opens": cfg.opens, "results": res,
+		"opens": cfg.opens, "rv_hosts": cfg.rvHosts, "rv_rate": cfg.rvRate, "rv_seconds": cfg.rvPeriod.Seconds(),
+		"rv_idle_s": cfg.rvIdle.Seconds(), "rv_fail_hosts": cfg.rvFailHosts, "results": res,
 	}, "", "  ")
 	return os.WriteFile(filepath.Join(cfg.out, "latest.json"), append(js, '\n'), 0o644)
 }
@@ -458,6 +463,9 @@ func parseFlags(cfg *config, only, sizes, codecs string) error {
 	}
 	if cfg.seconds == 0 {
 		cfg.seconds = 8 * time.Second
+	}
+	if cfg.rvHosts < 1 || cfg.rvRate <= 0 || cfg.rvPeriod <= 0 || cfg.rvIdle <= 0 || cfg.rvFailHosts < 0 {
+		return errors.New("-rv-hosts, -rv-rate, -rv-seconds and -rv-idle must be positive, -rv-fail-hosts not negative")
 	}
 	if cfg.frames < 1 || cfg.rounds < 1 || cfg.seconds < 0 || cfg.opens < 1 || cfg.lpMiB < 1 || cfg.lpLimit <= 0 {
 		return errors.New("-frames, -rounds, -seconds, -opens, -longpath-mib and -longpath-limit must be positive")

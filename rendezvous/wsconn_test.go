@@ -1,0 +1,168 @@
+package rendezvous
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// wsPair returns a wsConn on the server end of a real loopback WebSocket and the client end.
+// The wsConn's owner (the reader) is the test; it is shut down at cleanup.
+func wsPair(t *testing.T, queue int, ping, pong time.Duration) (*wsConn, *websocket.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *websocket.Conn, 1)
+	held := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		got <- ws
+		<-held
+	})}
+	go srv.Serve(ln)
+	ctx := ctx10(t)
+	client, _, err := websocket.Dial(ctx, "ws://"+ln.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := <-got
+	c := newWSConn(ws, slog.New(slog.DiscardHandler), queue, 5*time.Second, ping, pong)
+	readerDone := make(chan struct{})
+	go func() { // the owner's reader: it answers pongs
+		defer close(readerDone)
+		for {
+			if _, _, err := ws.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		client.CloseNow()
+		c.shutdown()
+		<-readerDone
+		close(held)
+		srv.Close()
+	})
+	return c, client
+}
+
+func (c *wsConn) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.writing && c.queue == nil
+}
+
+// TestWSConnOrderAndIdle sends messages in order, and when the queue has drained the
+// connection holds no writer and no queue.
+func TestWSConnOrderAndIdle(t *testing.T) {
+	leakCheck(t)
+	c, client := wsPair(t, 8, time.Hour, time.Hour)
+	ctx := ctx10(t)
+	for round := range 3 {
+		for i := range 8 {
+			if !c.enqueue([]byte(strconv.Itoa(round*8 + i))) {
+				t.Fatalf("enqueue %d refused", i)
+			}
+		}
+		for i := range 8 {
+			_, b, err := client.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := strconv.Itoa(round*8 + i); string(b) != want {
+				t.Fatalf("got %q, want %q", b, want)
+			}
+		}
+		for !c.idle() { // the writer ends just after its last write
+			select {
+			case <-ctx.Done():
+				t.Fatal("the writer did not end with an empty queue")
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+}
+
+// TestWSConnOverflowAndWait: a peer that does not read fills the queue; enqueueWait waits for
+// room, and enqueue drops the connection.
+func TestWSConnOverflowAndWait(t *testing.T) {
+	leakCheck(t)
+	c, _ := wsPair(t, 4, time.Hour, time.Hour)
+	big := make([]byte, 60<<10)
+	ctx := ctx10(t)
+	// The client never reads: once the socket buffers are full the writer blocks and the queue
+	// fills. Bounded: 64 MiB of messages is far beyond any loopback buffer.
+	waited := false
+	for i := 0; i < 1100 && !waited; i++ {
+		wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		err := c.enqueueWait(wctx, big)
+		cancel()
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			waited = true
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	if !waited {
+		t.Fatal("enqueueWait never waited for room")
+	}
+	if c.enqueue(big) {
+		t.Fatal("enqueue on a full queue succeeded")
+	}
+	if !c.isClosing() {
+		t.Fatal("a full queue did not close the connection")
+	}
+	if err := c.enqueueWait(ctx, big); !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("enqueueWait after the close: %v", err)
+	}
+}
+
+// TestWSConnPingsAgain: after each pong the next ping is armed, and a peer that stops
+// answering is dropped.
+func TestWSConnPingsAgain(t *testing.T) {
+	leakCheck(t)
+	c, client := wsPair(t, 8, time.Millisecond, 2*time.Second)
+	ctx := ctx10(t)
+	rctx, stopReading := context.WithCancel(ctx)
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		client.Read(rctx) // answers pings while it waits
+	}()
+	for {
+		c.mu.Lock()
+		n := c.pongs
+		c.mu.Unlock()
+		if n >= 5 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d pongs, want 5: the pinger does not ping again", n)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if c.isClosing() {
+		t.Fatal("closed although the peer answers pings")
+	}
+	stopReading() // coder/websocket closes the connection when a read's context ends
+	<-read
+	select {
+	case <-c.closing:
+	case <-ctx.Done():
+		t.Fatal("a peer that stopped answering pings was not dropped")
+	}
+}
