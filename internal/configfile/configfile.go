@@ -327,12 +327,18 @@ func (f *File) Apply(fs *pflag.FlagSet) error {
 	return nil
 }
 
+// systemDir is where root's default files are. It is a variable so that a test running as
+// root can point it at a temporary directory rather than write to /etc.
+var systemDir = "/etc/deskport"
+
 // DefaultPath is where a command looks for its file when --config is not given:
 // /etc/deskport/<name>.toml for root (a system service), else
 // $XDG_CONFIG_HOME/deskport/<name>.toml (normally ~/.config/deskport).
-func DefaultPath(name string) string {
-	if os.Geteuid() == 0 {
-		return filepath.Join("/etc/deskport", name+".toml")
+func DefaultPath(name string) string { return defaultPath(name, os.Geteuid() == 0) }
+
+func defaultPath(name string, root bool) string {
+	if root {
+		return filepath.Join(systemDir, name+".toml")
 	}
 	dir, err := os.UserConfigDir()
 	if err != nil {
