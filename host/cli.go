@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/completion"
 	"github.com/deskport/deskport/internal/logflags"
 	"github.com/deskport/deskport/session"
 )
@@ -135,6 +136,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	lf.Register(fs)
 	sf = addServiceFlags(cmd)
 	cmd.AddCommand(newIDCommand(), newSessionsCommand(), newKickCommand())
+	completion.Add(cmd)
 	return cmd
 }
 
