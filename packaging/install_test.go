@@ -178,12 +178,15 @@ func TestInstallDeb(t *testing.T) {
 	editConfig(t, "/etc/deskport/host.toml", map[string]string{
 		"rendezvous": strconv.Quote(rvURL), "allow": `["` + echo + `"]`, "ice-loopback-only": "true",
 	})
-	if out, err := exec.Command("/usr/bin/deskport-host", "--config", "/etc/deskport/host.toml", "--check-config").CombinedOutput(); err != nil {
-		t.Fatalf("deskport-host --check-config: %v\n%s", err, out)
-	}
 	hostUnit := readUnit(t, "/usr/lib/systemd/system/deskport-host.service")
 	if hostUnit.user != "deskport" {
 		t.Fatalf("the host unit runs as %q, want deskport", hostUnit.user)
+	}
+	// The admin checks the file as the service's account (as root, --check-config would
+	// create the host key owned by root, which the service then cannot read).
+	check := hostUnit.command(t, "--check-config")
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Fatalf("deskport-host --check-config as deskport: %v\n%s", err, out)
 	}
 	host := startUnit(t, hostUnit)
 	hostID, ok := strings.CutPrefix(host.ready(t), "host ID ")
@@ -369,18 +372,19 @@ func readUnit(t *testing.T, path string) unit {
 // service is a unit's command running as the unit would run it.
 type service struct {
 	cmd    *exec.Cmd
-	notify *net.UnixConn
-	done   chan error
+	notes  chan string   // what the service sent to NOTIFY_SOCKET
+	exited chan struct{} // closed when the process has ended
+	done   chan error    // its exit status, once
 
 	mu      sync.Mutex
 	logBuf  bytes.Buffer
 	logWake chan struct{}
 }
 
-// startUnit runs u's ExecStart as its user (nobody for a DynamicUser, which systemd would
-// allocate), in the environment systemd gives it: the unit's Environment=, the state and
-// logs directories created for that user, and NOTIFY_SOCKET.
-func startUnit(t *testing.T, u unit) *service {
+// command returns u's ExecStart (with extra arguments) as its user (nobody for a DynamicUser,
+// which systemd would allocate), in the environment systemd gives it: the unit's
+// Environment= and the state and logs directories, created for that user.
+func (u unit) command(t *testing.T, extra ...string) *exec.Cmd {
 	t.Helper()
 	acct := account{65534, 65534}
 	if !u.dynamic {
@@ -407,8 +411,10 @@ func startUnit(t *testing.T, u unit) *service {
 				t.Fatal(err)
 			}
 			mkdir("/var/lib/private/" + u.stateDir)
-			if err := os.Symlink("private/"+u.stateDir, state); err != nil {
-				t.Fatal(err)
+			if _, err := os.Lstat(state); err != nil {
+				if err := os.Symlink("private/"+u.stateDir, state); err != nil {
+					t.Fatal(err)
+				}
 			}
 		} else {
 			mkdir(state)
@@ -419,6 +425,16 @@ func startUnit(t *testing.T, u unit) *service {
 		mkdir("/var/log/" + u.logsDir)
 		env = append(env, "LOGS_DIRECTORY=/var/log/"+u.logsDir)
 	}
+	cmd := exec.Command(u.execStart[0], append(append([]string{}, u.execStart[1:]...), extra...)...)
+	cmd.Env = env
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(acct.uid), Gid: uint32(acct.gid)}, Setpgid: true}
+	return cmd
+}
+
+// startUnit runs u as systemd would (u.command), with NOTIFY_SOCKET.
+func startUnit(t *testing.T, u unit) *service {
+	t.Helper()
 	// The notify socket lives in a directory the service's user can reach.
 	sockDir, err := os.MkdirTemp("", "deskport-notify")
 	if err != nil {
@@ -432,13 +448,10 @@ func startUnit(t *testing.T, u unit) *service {
 		t.Fatal(err)
 	}
 	os.Chmod(sock, 0o777)
-	env = append(env, "NOTIFY_SOCKET="+sock)
 
-	s := &service{notify: nc, done: make(chan error, 1), logWake: make(chan struct{}, 1)}
-	s.cmd = exec.Command(u.execStart[0], u.execStart[1:]...)
-	s.cmd.Env = env
-	s.cmd.Dir = "/"
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(acct.uid), Gid: uint32(acct.gid)}, Setpgid: true}
+	s := &service{notes: make(chan string, 16), done: make(chan error, 1), exited: make(chan struct{}), logWake: make(chan struct{}, 1)}
+	s.cmd = u.command(t)
+	s.cmd.Env = append(s.cmd.Env, "NOTIFY_SOCKET="+sock)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -446,6 +459,20 @@ func startUnit(t *testing.T, u unit) *service {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", strings.Join(u.execStart, " "), err)
 	}
+	go func() {
+		defer close(s.notes)
+		buf := make([]byte, 4096)
+		for {
+			n, err := nc.Read(buf)
+			if err != nil {
+				return
+			}
+			select {
+			case s.notes <- string(buf[:n]):
+			default: // watchdog pings nobody reads
+			}
+		}
+	}()
 	go func() {
 		r := bufio.NewReader(stderr)
 		for {
@@ -461,13 +488,16 @@ func startUnit(t *testing.T, u unit) *service {
 				break
 			}
 		}
-		s.done <- s.cmd.Wait()
-		close(s.logWake)
+		err := s.cmd.Wait()
+		close(s.exited)
+		s.done <- err
 	}()
 	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
+		select {
+		case <-s.exited:
+		default:
 			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-s.done
+			<-s.exited
 		}
 		nc.Close()
 	})
@@ -478,25 +508,27 @@ func startUnit(t *testing.T, u unit) *service {
 // the STATUS= that came with it.
 func (s *service) ready(t *testing.T) string {
 	t.Helper()
-	s.notify.SetReadDeadline(time.Now().Add(60 * time.Second))
-	buf := make([]byte, 4096)
+	timeout := time.After(60 * time.Second)
 	for {
-		n, err := s.notify.Read(buf)
-		if err != nil {
-			t.Fatalf("no READY=1 from %s: %v\nlog:\n%s", s.cmd.Path, err, s.log())
-		}
-		var ready bool
-		var status string
-		for _, l := range strings.Split(string(buf[:n]), "\n") {
-			if l == "READY=1" {
-				ready = true
+		select {
+		case msg := <-s.notes:
+			var ready bool
+			var status string
+			for _, l := range strings.Split(msg, "\n") {
+				if l == "READY=1" {
+					ready = true
+				}
+				if v, ok := strings.CutPrefix(l, "STATUS="); ok {
+					status = v
+				}
 			}
-			if v, ok := strings.CutPrefix(l, "STATUS="); ok {
-				status = v
+			if ready {
+				return status
 			}
-		}
-		if ready {
-			return status
+		case <-s.exited:
+			t.Fatalf("%s exited before READY=1:\n%s", s.cmd.Path, s.log())
+		case <-timeout:
+			t.Fatalf("no READY=1 from %s in 60 s:\n%s", s.cmd.Path, s.log())
 		}
 	}
 }
@@ -513,8 +545,9 @@ func (s *service) waitLog(t *testing.T, substr string) {
 	timeout := time.After(60 * time.Second)
 	for !strings.Contains(s.log(), substr) {
 		select {
-		case _, ok := <-s.logWake:
-			if !ok && !strings.Contains(s.log(), substr) {
+		case <-s.logWake:
+		case <-s.exited:
+			if !strings.Contains(s.log(), substr) {
 				t.Fatalf("%s exited before logging %q:\n%s", s.cmd.Path, substr, s.log())
 			}
 		case <-timeout:
