@@ -48,6 +48,7 @@ func TestRefuseDesktopFlagsFromCommand(t *testing.T) {
 		dir := t.TempDir()
 		t.Setenv("HOME", dir)
 		t.Setenv("XDG_CONFIG_HOME", dir)
+		t.Setenv("DESKPORT_CONFIG_DIR", t.TempDir()) // no default file (not /etc/deskport, as root)
 		cfg := filepath.Join(dir, "host.toml")
 		if err := os.WriteFile(cfg, []byte("fps = 10\n"), 0o600); err != nil {
 			t.Fatal(err)

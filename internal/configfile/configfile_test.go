@@ -153,6 +153,7 @@ func defaultDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", dir)
+	t.Setenv(DirEnv, "")
 	if os.Geteuid() != 0 {
 		return filepath.Join(dir, "deskport")
 	}
@@ -178,6 +179,14 @@ func TestDefaultPath(t *testing.T) {
 	}
 	if got, want := defaultPath("rendezvous", true), filepath.Join(systemDir, "rendezvous.toml"); got != want {
 		t.Errorf("root's default = %q, want %q", got, want)
+	}
+	// $DESKPORT_CONFIG_DIR replaces both.
+	over := t.TempDir()
+	t.Setenv(DirEnv, over)
+	for _, root := range []bool{false, true} {
+		if got, want := defaultPath("host", root), filepath.Join(over, "host.toml"); got != want {
+			t.Errorf("root %v with $%s: %q, want %q", root, DirEnv, got, want)
+		}
 	}
 }
 
