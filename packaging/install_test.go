@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // testVersion is the version the test packages carry; the installed binaries must report it.
@@ -83,6 +85,8 @@ func TestInstallDeb(t *testing.T) {
 		t.Skip("installing a package needs root (CI runs as root)")
 	}
 	need(t, "dpkg", "dpkg-deb", "dpkg-query")
+	// Registered first, so it runs after every other cleanup (services stopped, purge done).
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 	unlock := lockMachine(t)
 	defer unlock()
 	for _, n := range names {
