@@ -75,8 +75,9 @@ BENCH_FLAGS ?=
 bench: deps node-deps build
 	$(GO) run ./cmd/deskport-bench $(BENCH_FLAGS)
 
-# .deb and .rpm for the host, the viewer and the rendezvous, into dist/ (packaging/build is its
-# own module: nfpm's dependencies stay out of go.mod). PKG_FLAGS="-version 1.2.3 -formats deb".
+# .deb and .rpm for the host, the viewer and the rendezvous, and release archives for Linux,
+# macOS and Windows, into dist/ (packaging/build is its own module: nfpm's dependencies stay out
+# of go.mod). PKG_FLAGS="-version 1.2.3 -formats deb -archives windows/amd64".
 PKG_FLAGS ?=
 packages: deps
 	cd packaging/build && $(GO) run . -out ../../dist $(PKG_FLAGS)

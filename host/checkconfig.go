@@ -57,6 +57,8 @@ func (a *Agent) CheckConfig(w io.Writer) error {
 		fmt.Fprintf(w, "reverse-forward listeners (--allow-listen): %s\n", strings.Join(a.cfg.AllowListen, ", "))
 	}
 	switch {
+	case !DesktopSupported(hostOS):
+		fmt.Fprintf(w, "desktop:        off (not available on %s yet)\n", hostOS)
 	case a.cfg.Desktop.Disabled:
 		fmt.Fprintln(w, "desktop:        off (--no-desktop)")
 	case a.cfg.Desktop.VirtualDisplay != "":

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/completion"
 	"github.com/deskport/deskport/internal/logflags"
 	"github.com/deskport/deskport/session"
 )
@@ -32,7 +33,9 @@ func NewCommand() *cobra.Command {
 		Short: "Run the deskport host agent: make this machine reachable through a rendezvous",
 		Long: `host registers this machine with a rendezvous server under its key and waits for viewers.
 Viewers get in with a key listed in the authorized_viewers file, or with a one-time code
-(--code) that you read out to them. Nothing is forwarded unless --allow lists it.`,
+(--code) that you read out to them. Nothing is forwarded unless --allow lists it.
+
+` + platformNote,
 		Example: `  # let trusted viewers reach the local PostgreSQL
   host --rendezvous https://rv.example.com --allow 127.0.0.1:5432
 
@@ -69,7 +72,15 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 				}
 				cfg.Session.ICEServers = append(cfg.Session.ICEServers, s)
 			}
-			cfg.Desktop.Disabled = noDesktop
+			given := func(name string) bool {
+				_, inFile := sf.bind.File().Lookup(name)
+				return inFile || cmd.Flags().Changed(name)
+			}
+			if err := refuseDesktopFlags(hostOS, given); err != nil {
+				return err
+			}
+			// Where the host cannot share a screen it serves forwards only, without a warning.
+			cfg.Desktop.Disabled = noDesktop || !DesktopSupported(hostOS)
 			if maxBitrate != "" {
 				if cfg.Desktop.MaxBitrate, err = parseBitrate(maxBitrate); err != nil {
 					return err
@@ -115,20 +126,20 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.DurationVar(&consentTimeout, "consent-timeout", DefaultConsentTimeout, "--accept ask: refuse a code viewer when the prompt gets no answer in this time (input to every session is paused while it is open)")
 	fs.DurationVar(&cfg.CodeTTL, "code-ttl", 0, "how long a one-time code stays valid (default 10m)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "concurrent forwarded connections per viewer (default 128)")
-	fs.BoolVar(&noDesktop, "no-desktop", false, "do not offer the screen (port forwarding only)")
+	fs.BoolVar(&noDesktop, "no-desktop", false, "do not offer the screen (port forwarding only; always so on Windows and macOS)")
 	fs.StringVar(&cfg.AuditLogPath, "audit-log", logflags.ConfigPath("audit.log"), "JSON-lines audit log of sessions, grants, forwards, files and refusals (empty: none)")
 	fs.StringVar(&cfg.FilesRoot, "files-root", defaultFilesRoot(), "directory viewers with the files capability may put and get files in (paths cannot leave it); empty turns file transfer off")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9091 (default: none)")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "where the embedded rendezvous listens when no --rendezvous is given")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve the embedded rendezvous over HTTPS with this certificate (PEM); browsers on other machines need it")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM)")
-	fs.StringVar(&cfg.Desktop.Display, "display", "", "X display to share (default $DISPLAY)")
-	fs.IntVar(&cfg.Desktop.Monitor, "monitor", -1, "monitor to share, 0-based (default: the whole display)")
-	fs.StringVar(&cfg.Desktop.Codec, "codec", "vp8", "video codec: vp8 or h264")
-	fs.IntVar(&cfg.Desktop.FPS, "fps", 30, "frames per second")
-	fs.StringVar(&maxBitrate, "max-bitrate", "", "video bitrate cap, e.g. 4M or 800k (default 6M; congestion control goes lower)")
-	fs.StringVar(&cfg.Desktop.VirtualDisplay, "virtual-display", "", "start and own a virtual display of this size (e.g. 1280x720), for hosts without a monitor")
-	fs.StringVar(&cfg.Desktop.Run, "run", "", "command to start inside the display (e.g. xterm); stopped when the host exits")
+	fs.StringVar(&cfg.Desktop.Display, "display", "", "X display to share (default $DISPLAY) (Linux only)")
+	fs.IntVar(&cfg.Desktop.Monitor, "monitor", -1, "monitor to share, 0-based (default: the whole display) (Linux only)")
+	fs.StringVar(&cfg.Desktop.Codec, "codec", "vp8", "video codec: vp8 or h264 (Linux only)")
+	fs.IntVar(&cfg.Desktop.FPS, "fps", 30, "frames per second (Linux only)")
+	fs.StringVar(&maxBitrate, "max-bitrate", "", "video bitrate cap, e.g. 4M or 800k (default 6M; congestion control goes lower) (Linux only)")
+	fs.StringVar(&cfg.Desktop.VirtualDisplay, "virtual-display", "", "start and own a virtual display of this size (e.g. 1280x720), for hosts without a monitor (Linux only)")
+	fs.StringVar(&cfg.Desktop.Run, "run", "", "command to start inside the display (e.g. xterm); stopped when the host exits (Linux only)")
 	fs.BoolVar(&loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
 	fs.StringArrayVar(&iceServers, "ice-server", nil, "STUN/TURN server to use besides the rendezvous's: URL, or turn URL,username,credential (repeatable)")
 	fs.BoolVar(&relayOnly, "relay-only", false, "connect only through a TURN relay (hides this machine's addresses from viewers)")
@@ -136,6 +147,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	lf.Register(fs)
 	sf = addServiceFlags(cmd)
 	cmd.AddCommand(newIDCommand(), newSessionsCommand(), newKickCommand())
+	completion.Add(cmd)
 	return cmd
 }
 

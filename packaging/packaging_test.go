@@ -49,7 +49,7 @@ func sh(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-// TestRendezvousPackages builds the rendezvous's .deb and .rpm (the static binary: quick),
+// TestRendezvousPackages takes the rendezvous's .deb and .rpm (built once with the others),
 // checks the .deb's control fields and contents with dpkg-deb, unpacks it into a staging root
 // and runs what it installed: the binary's --version, the unit through systemd-analyze verify,
 // the config through the binary's own parser.
@@ -58,12 +58,7 @@ func TestRendezvousPackages(t *testing.T) {
 		t.Skip("builds packages")
 	}
 	need(t, "dpkg-deb", "systemd-analyze")
-	out := t.TempDir()
-	build := exec.Command("go", "run", ".", "-out", out, "-only", "rendezvous", "-version", "1.2.3", "-formats", "deb,rpm")
-	build.Dir = "build"
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("packaging/build: %v\n%s", err, b)
-	}
+	out := packages(t)
 	deb := filepath.Join(out, "deskport-rendezvous_1.2.3_amd64.deb")
 	rpm := filepath.Join(out, "deskport-rendezvous-1.2.3-1.x86_64.rpm")
 	for _, p := range []string{deb, rpm} {
@@ -120,8 +115,11 @@ func TestRendezvousPackages(t *testing.T) {
 		if !strings.HasPrefix(info, "deskport-rendezvous 1.2.3") {
 			t.Errorf("rpm -qp: %q", info)
 		}
-		if files := sh(t, "rpm", "-qlp", rpm); !strings.Contains(files, "/usr/lib/systemd/system/deskport-rendezvous.service") {
-			t.Errorf("the .rpm lacks the unit:\n%s", files)
+		files := sh(t, "rpm", "-qlp", rpm)
+		for _, want := range []string{"/usr/lib/systemd/system/deskport-rendezvous.service", "/usr/share/zsh/site-functions/_deskport-rendezvous", "/usr/share/bash-completion/completions/deskport-rendezvous"} {
+			if !strings.Contains(files, want) {
+				t.Errorf("the .rpm lacks %s:\n%s", want, files)
+			}
 		}
 	}
 }

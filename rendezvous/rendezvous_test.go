@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/version"
 	"github.com/deskport/deskport/signal"
 )
 
@@ -630,6 +632,10 @@ func TestHealthz(t *testing.T) {
 	}
 	if resp.StatusCode != 200 || !h.OK || h.Hosts != 1 || h.Sessions != 1 {
 		t.Fatalf("healthz %d %+v", resp.StatusCode, h)
+	}
+	// The build is the one --version prints (the packaging test checks a release build's).
+	if want := version.Get(); h.Build != want || h.Build.Version == "" || h.Build.Go != runtime.Version() {
+		t.Errorf("healthz build %+v, want %+v", h.Build, want)
 	}
 }
 

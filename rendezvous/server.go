@@ -31,6 +31,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/version"
 	"github.com/deskport/deskport/signal"
 )
 
@@ -205,11 +206,14 @@ type health struct {
 	OK       bool `json:"ok"`
 	Hosts    int  `json:"hosts"`
 	Sessions int  `json:"sessions"`
+	// Build says which build answers (the same as --version), so an operator or a monitor can
+	// tell which release a rendezvous runs without a shell on it.
+	Build version.Info `json:"build"`
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	h := health{OK: !s.closed, Hosts: len(s.hosts), Sessions: len(s.sessions)}
+	h := health{OK: !s.closed, Hosts: len(s.hosts), Sessions: len(s.sessions), Build: version.Get()}
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

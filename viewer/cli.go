@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/internal/completion"
 	"github.com/deskport/deskport/internal/logflags"
 	"github.com/deskport/deskport/session"
 )
@@ -31,6 +32,7 @@ visible to other users of this machine in ps.`,
 	}
 	root.AddCommand(newIDCommand(), newForwardCommand(), newStdioCommand(),
 		newScreenshotCommand(), newRecordCommand(), newOpenCommand(), newCopyCommand(), newLsCommand(), newClipboardCommand())
+	completion.Add(root)
 	return root
 }
 

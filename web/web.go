@@ -13,12 +13,15 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"html"
 	"io/fs"
 	"net/http"
 	"path"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/deskport/deskport/internal/version"
 )
 
 //go:embed static/index.html static/style.css static/favicon.svg dist/app.js
@@ -100,6 +103,7 @@ func Handler() http.Handler {
 		}
 		page = bytes.ReplaceAll(page, []byte(`"`+a.name+`"`), []byte(attr))
 	}
+	page = bytes.Replace(page, []byte(versionElement), footerVersion(version.Get()), 1)
 	sum := sha256.Sum256(page)
 	index := &asset{body: page, contentType: "text/html; charset=utf-8", etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 	assets["/"] = index
@@ -128,6 +132,17 @@ func Handler() http.Handler {
 		}
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
 	})
+}
+
+// versionElement is the footer line of static/index.html that Handler fills in.
+const versionElement = `<p id="version">deskport</p>`
+
+// footerVersion is the page's footer line: the build that serves the page (what --version
+// prints), and in its title the version of the bundle the page sends in its hello. The page is
+// static, so the server writes it in rather than the script asking for it.
+func footerVersion(in version.Info) []byte {
+	title := "page " + BundleVersion()
+	return []byte(`<p id="version" title="` + html.EscapeString(title) + `">deskport ` + html.EscapeString(in.String()) + `</p>`)
 }
 
 func setSecurityHeaders(h http.Header) {

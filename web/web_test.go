@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/deskport/deskport/internal/version"
 )
 
 func get(t *testing.T, h http.Handler, path string, hdr ...string) *httptest.ResponseRecorder {
@@ -33,6 +35,10 @@ func TestHandler(t *testing.T) {
 		if !strings.Contains(body, `id="`+id+`"`) {
 			t.Errorf("page has no element #%s", id)
 		}
+	}
+	// The footer names the build serving the page, as --version prints it.
+	if want := footerVersion(version.Get()); !strings.Contains(body, string(want)) || !strings.Contains(body, ">deskport "+version.Get().Version+" ") {
+		t.Errorf("the page's footer lacks the build version %s", want)
 	}
 	if regexp.MustCompile(`<script(?:\s[^>]*)?>\s*[^<\s]`).MatchString(body) || strings.Contains(body, " style=") || strings.Contains(body, " on") && regexp.MustCompile(`\son[a-z]+=`).MatchString(body) {
 		t.Error("the page has inline script, style or event handlers, which the CSP forbids")
@@ -91,5 +97,13 @@ func TestHandler(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST / = %d", w.Code)
+	}
+}
+
+// TestFooterVersionEscaped: the version comes from the linker (-X) and goes into HTML.
+func TestFooterVersionEscaped(t *testing.T) {
+	got := string(footerVersion(version.Info{Version: `v1<script>"&`, Go: "go1"}))
+	if strings.Contains(got, "<script>") || !strings.Contains(got, "v1&lt;script&gt;&#34;&amp;") {
+		t.Errorf("footer %q: the version is not escaped", got)
 	}
 }

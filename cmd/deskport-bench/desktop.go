@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/deskport/deskport/screen"
@@ -152,16 +151,6 @@ type encodeRow struct {
 	VsTarget      float64 `json:"ratio_bytes_vs_target"`
 	VsRealtime    float64 `json:"ratio_fps_vs_30"`
 	Dropped       int     `json:"dropped"`
-}
-
-// cpuTime is this process's CPU time (user + system), every thread included, so encoder
-// worker threads count too.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchCapture grabs frames full-screen frames from the changing screen with MIT-SHM and with

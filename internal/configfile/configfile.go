@@ -327,12 +327,26 @@ func (f *File) Apply(fs *pflag.FlagSet) error {
 	return nil
 }
 
+// systemDir is where root's default files are. It is a variable so that a test running as
+// root can point it at a temporary directory rather than write to /etc.
+var systemDir = "/etc/deskport"
+
+// DirEnv names the environment variable that, when set, is the directory searched instead of
+// the defaults. Tests set it so that the binaries they run as root do not read a real
+// /etc/deskport (another test may install the packages meanwhile).
+const DirEnv = "DESKPORT_CONFIG_DIR"
+
 // DefaultPath is where a command looks for its file when --config is not given:
-// /etc/deskport/<name>.toml for root (a system service), else
-// $XDG_CONFIG_HOME/deskport/<name>.toml (normally ~/.config/deskport).
-func DefaultPath(name string) string {
-	if os.Geteuid() == 0 {
-		return filepath.Join("/etc/deskport", name+".toml")
+// $DESKPORT_CONFIG_DIR/<name>.toml when that is set, /etc/deskport/<name>.toml for root (a
+// system service), else $XDG_CONFIG_HOME/deskport/<name>.toml (normally ~/.config/deskport).
+func DefaultPath(name string) string { return defaultPath(name, os.Geteuid() == 0) }
+
+func defaultPath(name string, root bool) string {
+	if dir := os.Getenv(DirEnv); dir != "" {
+		return filepath.Join(dir, name+".toml")
+	}
+	if root {
+		return filepath.Join(systemDir, name+".toml")
 	}
 	dir, err := os.UserConfigDir()
 	if err != nil {
@@ -370,7 +384,7 @@ func Bind(cmd *cobra.Command, name string) *Binding {
 }
 
 func displayDefault(name string) string {
-	return "$XDG_CONFIG_HOME/deskport/" + name + ".toml, or /etc/deskport/" + name + ".toml as root"
+	return "$XDG_CONFIG_HOME/deskport/" + name + ".toml, or /etc/deskport/" + name + ".toml as root; $" + DirEnv + " replaces the directory"
 }
 
 func (b *Binding) load(fs *pflag.FlagSet) error {

@@ -146,37 +146,63 @@ func TestMissingFile(t *testing.T) {
 	}
 }
 
-func TestDefaultPath(t *testing.T) {
-	if os.Geteuid() == 0 {
-		if got := DefaultPath("host"); got != "/etc/deskport/host.toml" {
-			t.Errorf("root: DefaultPath = %q", got)
-		}
-		return
-	}
+// defaultDir points the default search path at a fresh temporary directory, whichever user
+// runs the test: $XDG_CONFIG_HOME for a user, the system directory (normally /etc/deskport,
+// which a test must not write) for root. It returns the directory the file goes in.
+func defaultDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", dir)
-	if got, want := DefaultPath("host"), filepath.Join(dir, "deskport", "host.toml"); got != want {
+	t.Setenv(DirEnv, "")
+	if os.Geteuid() != 0 {
+		return filepath.Join(dir, "deskport")
+	}
+	old := systemDir
+	systemDir = filepath.Join(dir, "etc-deskport")
+	t.Cleanup(func() { systemDir = old })
+	return systemDir
+}
+
+func TestDefaultPath(t *testing.T) {
+	if os.Geteuid() == 0 && systemDir != "/etc/deskport" {
+		t.Errorf("root's default directory is %q, want /etc/deskport", systemDir)
+	}
+	dir := defaultDir(t)
+	if got, want := DefaultPath("host"), filepath.Join(dir, "host.toml"); got != want {
 		t.Errorf("DefaultPath = %q, want %q", got, want)
+	}
+	// Both branches, whoever runs the test.
+	xdg := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", xdg)
+	if got, want := defaultPath("rendezvous", false), filepath.Join(xdg, "deskport", "rendezvous.toml"); got != want {
+		t.Errorf("a user's default = %q, want %q", got, want)
+	}
+	if got, want := defaultPath("rendezvous", true), filepath.Join(systemDir, "rendezvous.toml"); got != want {
+		t.Errorf("root's default = %q, want %q", got, want)
+	}
+	// $DESKPORT_CONFIG_DIR replaces both.
+	over := t.TempDir()
+	t.Setenv(DirEnv, over)
+	for _, root := range []bool{false, true} {
+		if got, want := defaultPath("host", root), filepath.Join(over, "host.toml"); got != want {
+			t.Errorf("root %v with $%s: %q, want %q", root, DirEnv, got, want)
+		}
 	}
 }
 
-// TestDefaultFileIsRead runs as a user with XDG_CONFIG_HOME pointing at a temp dir; as root the
-// default is /etc/deskport, which a test must not write.
+// TestDefaultFileIsRead runs as a user (the file under $XDG_CONFIG_HOME) and as root (the
+// system directory, moved to a temporary one), so CI, which runs as root, exercises it.
 func TestDefaultFileIsRead(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("as root the default file is /etc/deskport/host.toml; not touching it")
-	}
-	dir := t.TempDir()
-	t.Setenv("XDG_CONFIG_HOME", dir)
+	dir := defaultDir(t)
 	cmd, _ := command(t, "host")
 	cmd.SetArgs(nil)
 	if err := cmd.Execute(); err != nil {
 		t.Fatalf("no default file must be fine: %v", err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "deskport"), 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "deskport", "host.toml"), []byte("fps = 5\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "host.toml"), []byte("fps = 5\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd, o := command(t, "host")
@@ -186,6 +212,18 @@ func TestDefaultFileIsRead(t *testing.T) {
 	}
 	if o.fps != 5 {
 		t.Errorf("fps = %d, want 5 from the default file", o.fps)
+	}
+	if got, want := o.bind.Path(), filepath.Join(dir, "host.toml"); got != want {
+		t.Errorf("the file in use is %q, want %q", got, want)
+	}
+	// A default file with an error stops the start like a --config file does.
+	if err := os.WriteFile(filepath.Join(dir, "host.toml"), []byte("fsp = 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, _ = command(t, "host")
+	cmd.SetArgs(nil)
+	if err := cmd.Execute(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "host.toml:1") {
+		t.Errorf("a default file with a typo: err = %v, want ErrInvalid naming host.toml:1", err)
 	}
 }
 

@@ -62,3 +62,19 @@ func TestTunnelImportsNoPion(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandsCrossCompile: the commands build for Windows and macOS without cgo (hosts there
+// forward ports and run as a service; the release archives ship them), so a Linux-only call
+// in a shared package shows up here rather than at release time.
+func TestCommandsCrossCompile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: cross-compiles every command twice")
+	}
+	for _, target := range [][2]string{{"windows", "amd64"}, {"darwin", "arm64"}} {
+		cmd := exec.Command("go", "build", "-o", os.DevNull, "github.com/deskport/deskport/cmd/...")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+target[0], "GOARCH="+target[1])
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("GOOS=%s GOARCH=%s go build ./cmd/...: %v\n%s", target[0], target[1], err, out)
+		}
+	}
+}

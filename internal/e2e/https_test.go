@@ -67,6 +67,14 @@ func TestBrowserPlainHTTPRemote(t *testing.T) {
 
 	b := startBrowser(t)
 	b.do("goto", "http://"+rvAddr+"/#aaaaaaaaaaaaaaaaaaaaaaaa")
+	// The footer names the build that serves the page, as its --version says.
+	ver, err := run(t, "rendezvous", "--version")
+	if err != nil {
+		t.Fatalf("rendezvous --version: %v: %s", err, ver)
+	}
+	if got, want := b.do("text", "#version")["text"], "deskport "+strings.TrimPrefix(strings.TrimSpace(ver), "rendezvous "); got != want {
+		t.Errorf("the page's footer shows %q, want %q", got, want)
+	}
 	res := b.do("wait-error")
 	msg, _ := res["error"].(string)
 	for _, want := range []string{"plain http", "HTTPS", "--acme", "--tls-cert", "localhost", "native viewer"} {

@@ -101,7 +101,7 @@ func startFull(t *testing.T, stdin *os.File, env, prefix []string, name string, 
 	p := &proc{t: t, name: name, wake: make(chan struct{}), done: make(chan struct{})}
 	argv := append(append(append([]string{}, prefix...), bin(name)), args...)
 	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Env = append(append(os.Environ(), "DESKPORT_RENDEZVOUS="), env...)
+	p.cmd.Env = append(append(os.Environ(), "DESKPORT_RENDEZVOUS=", noConfig(t)), env...)
 	if stdin != nil {
 		p.cmd.Stdin = stdin
 	}
@@ -242,7 +242,13 @@ func run(t *testing.T, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin(name), args...)
-	cmd.Env = append(os.Environ(), "DESKPORT_RENDEZVOUS=")
+	cmd.Env = append(os.Environ(), "DESKPORT_RENDEZVOUS=", noConfig(t))
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// noConfig points the binaries' default config directory at an empty one: as root they would
+// read /etc/deskport, which the packaging test fills while it runs.
+func noConfig(t *testing.T) string {
+	return "DESKPORT_CONFIG_DIR=" + t.TempDir()
 }

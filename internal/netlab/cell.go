@@ -96,7 +96,7 @@ func Run(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []by
 		}
 		cmd := n.Command(ctx, bin, args...)
 		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
-			"XDG_RUNTIME_DIR="+home, "DESKPORT_RENDEZVOUS=")
+			"XDG_RUNTIME_DIR="+home, "DESKPORT_RENDEZVOUS=", "DESKPORT_CONFIG_DIR="+home)
 		p, err := startProc(cmd, name)
 		if err == nil {
 			procs = append(procs, p)

@@ -20,10 +20,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Kind is where a peer sits.
@@ -340,12 +337,12 @@ func inNS(ns string, fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := unix.Setns(int(target.Fd()), syscall.CLONE_NEWNET); err != nil {
+		if err := setNetNS(int(target.Fd())); err != nil {
 			errc <- fmt.Errorf("enter %s: %w", ns, err)
 			return
 		}
 		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), syscall.CLONE_NEWNET); err != nil {
+		if err := setNetNS(int(orig.Fd())); err != nil {
 			errc <- errors.Join(ferr, fmt.Errorf("leave %s: %w", ns, err))
 			return // the thread stays locked and exits with the goroutine
 		}

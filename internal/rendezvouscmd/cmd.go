@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deskport/deskport/internal/completion"
 	"github.com/deskport/deskport/internal/logflags"
 	"github.com/deskport/deskport/rendezvous"
 )
@@ -84,5 +85,6 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 	ice.register(fs)
 	lf.Register(fs)
 	addServiceFlags(cmd) // service.go
+	completion.Add(cmd)
 	return cmd
 }

@@ -61,6 +61,7 @@ func run() error {
 	ver := flag.String("version", "", "package version (default: git describe, or 0.0.0-dev)")
 	formats := flag.String("formats", "deb,rpm", "package formats")
 	only := flag.String("only", "", "comma-separated subset of host,viewer,rendezvous")
+	archives := flag.String("archives", "linux/"+runtime.GOARCH+",darwin/amd64,darwin/arm64,windows/amd64", `release archives to build, as GOOS/GOARCH ("" for none); the Linux one is this machine's architecture, built with cgo like the packages, the others without (port forwarding and the service, no desktop)`)
 	flag.Parse()
 
 	root, err := filepath.Abs(*repo)
@@ -100,12 +101,29 @@ func run() error {
 			return err
 		}
 		for _, f := range strings.Split(*formats, ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
 			path, err := packageOne(p, f, version, contents, libs, outDir, root)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", p.name, f, err)
 			}
 			fmt.Println(path)
 		}
+	}
+	for _, target := range strings.Split(*archives, ",") {
+		if target = strings.TrimSpace(target); target == "" {
+			continue
+		}
+		goos, goarch, ok := strings.Cut(target, "/")
+		if !ok {
+			return fmt.Errorf("-archives %q: write GOOS/GOARCH, e.g. windows/amd64", target)
+		}
+		path, err := archive(root, stage, outDir, goos, goarch, version, commit, date)
+		if err != nil {
+			return fmt.Errorf("archive %s: %w", target, err)
+		}
+		fmt.Println(path)
 	}
 	return nil
 }
@@ -146,11 +164,17 @@ func describe(root, ver string) (version, commit, date string) {
 }
 
 func build(root string, p pkg, bin, version, commit, date string) error {
+	return buildFor(root, p, bin, "linux", runtime.GOARCH, version, commit, date)
+}
+
+// buildFor builds p for goos/goarch. Only a native build links cgo (the desktop); a cross
+// build is CGO_ENABLED=0: port forwarding, the service, no desktop.
+func buildFor(root string, p pkg, bin, goos, goarch, version, commit, date string) error {
 	ld := fmt.Sprintf("-s -w -X %[1]s/internal/version.version=v%[2]s -X %[1]s/internal/version.commit=%[3]s -X %[1]s/internal/version.date=%[4]s", module, version, commit, date)
 	c := exec.Command("go", "build", "-trimpath", "-ldflags", ld, "-o", bin, "./cmd/"+p.name)
 	c.Dir = root
-	c.Env = append(os.Environ(), "GOOS=linux")
-	if !p.cgo {
+	c.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch)
+	if !p.cgo || goos != runtime.GOOS || goarch != runtime.GOARCH {
 		c.Env = append(c.Env, "CGO_ENABLED=0")
 	}
 	c.Stdout, c.Stderr = os.Stderr, os.Stderr
@@ -171,10 +195,22 @@ func contentsFor(root, stage string, p pkg, bin string) (files.Contents, error) 
 	if _, err := os.Stat(filepath.Join(root, "docs", "service.md")); err == nil {
 		c = append(c, &files.Content{Source: filepath.Join(root, "docs", "service.md"), Destination: doc + "/service.md"})
 	}
+	comp, err := completions(stage, bin)
+	if err != nil {
+		return nil, err
+	}
+	c = append(c, comp...)
 	if p.config {
 		example := filepath.Join(root, "packaging", p.name+".toml")
+		// The host's file may hold secrets an admin adds (a TURN credential): root and the
+		// deskport group (postinst) read it. The rendezvous runs as a DynamicUser, which no
+		// group can name in advance, and its file holds none (secrets are files of their own).
+		mode := os.FileMode(0o640)
+		if p.name == "rendezvous" {
+			mode = 0o644
+		}
 		c = append(c,
-			&files.Content{Source: example, Destination: "/etc/deskport/" + p.name + ".toml", Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: 0o640}},
+			&files.Content{Source: example, Destination: "/etc/deskport/" + p.name + ".toml", Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: mode}},
 			&files.Content{Source: example, Destination: doc + "/" + p.name + ".toml"})
 	}
 	if p.unit {
@@ -192,6 +228,35 @@ func contentsFor(root, stage string, p pkg, bin string) (files.Contents, error) 
 		if p.name == "host" {
 			c = append(c, &files.Content{Destination: "/etc/deskport", Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o755}})
 		}
+	}
+	return c, nil
+}
+
+// completionPaths are where bash, zsh and fish look for a command's completion: the
+// bash-completion package's directory (loaded on first use), zsh's vendor directory (Debian's
+// name; Fedora's is site-functions) and fish's vendor directory.
+var completionPaths = []struct{ shell, path, packager string }{
+	{"bash", "/usr/share/bash-completion/completions/%s", ""},
+	{"zsh", "/usr/share/zsh/vendor-completions/_%s", "deb"},
+	{"zsh", "/usr/share/zsh/site-functions/_%s", "rpm"},
+	{"fish", "/usr/share/fish/vendor_completions.d/%s.fish", ""},
+}
+
+// completions has the built binary write its completion scripts (`deskport-X completion
+// SHELL`, generated from its real flags for the name it runs as) into the stage directory.
+func completions(stage, bin string) (files.Contents, error) {
+	name := filepath.Base(bin)
+	var c files.Contents
+	for _, cp := range completionPaths {
+		out, err := exec.Command(bin, "completion", cp.shell).Output()
+		if err != nil {
+			return nil, fmt.Errorf("%s completion %s: %w", name, cp.shell, err)
+		}
+		src := filepath.Join(stage, name+"."+cp.shell+"-completion")
+		if err := os.WriteFile(src, out, 0o644); err != nil {
+			return nil, err
+		}
+		c = append(c, &files.Content{Source: src, Destination: fmt.Sprintf(cp.path, name), Packager: cp.packager, FileInfo: &files.ContentFileInfo{Mode: 0o644}})
 	}
 	return c, nil
 }

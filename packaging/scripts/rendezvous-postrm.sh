@@ -7,5 +7,6 @@ if [ -d /run/systemd/system ]; then
 fi
 if [ "$1" = "purge" ]; then
   rm -rf /var/lib/private/deskport-rendezvous /var/lib/deskport-rendezvous
+  rmdir --ignore-fail-on-non-empty /etc/deskport 2>/dev/null || true
 fi
 exit 0

@@ -7,6 +7,7 @@
 //   sample X,Y X,Y ...   read the colours of the decoded <video> frame at normalised points
 //   screenshot PATH      save a screenshot of the page
 //   state                window.deskport as JSON
+//   text SELECTOR        the text content of the first element SELECTOR matches
 //   quit
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
@@ -138,6 +139,9 @@ const commands = {
   async screenshot(path) {
     await page.screenshot({ path });
     return { ok: true };
+  },
+  async text(selector) {
+    return { ok: true, text: await page.textContent(selector) };
   },
   async state() {
     return { ok: true, state: await state() };
