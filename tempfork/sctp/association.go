@@ -1931,6 +1931,22 @@ func (a *Association) MTU() uint32 {
 	return atomic.LoadUint32(&a.mtu)
 }
 
+// SetMTU changes the packet size of a running association (deskport: not in upstream), for a
+// path that changed under it (an ICE restart). Messages fragmented from now on use it; DATA
+// chunks already queued or in flight keep the size they were cut to, since a TSN cannot be
+// fragmented again.
+func (a *Association) SetMTU(mtu uint32) error {
+	if err := validateMTU(mtu); err != nil {
+		return err
+	}
+	a.lock.Lock()
+	defer a.lock.Unlock()
+	atomic.StoreUint32(&a.mtu, mtu)
+	a.maxPayloadSize = maxPayloadSizeForMTU(mtu, a.useInterleaving)
+
+	return nil
+}
+
 // CWND returns the association's current congestion window (cwnd).
 func (a *Association) CWND() uint32 {
 	return atomic.LoadUint32(&a.cwnd)
