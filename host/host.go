@@ -79,16 +79,16 @@ type Config struct {
 // Agent is a running host.
 type Agent struct {
 	// gate caps the sessions that have not authenticated yet (session.Gate).
-	gate   *session.Gate
+	gate *session.Gate
 	// restarts finds the running session a viewer's ICE restart belongs to.
 	restarts *session.Restarts
-	cfg    Config
-	key    ed25519.PrivateKey
-	id     string
-	log    *slog.Logger
-	codes  *auth.CodeStore
-	policy *tunnel.Policy
-	listen *tunnel.ListenPolicy
+	cfg      Config
+	key      ed25519.PrivateKey
+	id       string
+	log      *slog.Logger
+	codes    *auth.CodeStore
+	policy   *tunnel.Policy
+	listen   *tunnel.ListenPolicy
 
 	desk  *desktop
 	audit *audit.Log
