@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -395,48 +396,60 @@ func (r *Restarts) restart(ctx context.Context, sig Signaler, m *signal.Message,
 	if c == nil {
 		return fmt.Errorf("%w: no running session knows restart ID %s (it ended, or the viewer reached another host)", ErrBadRestart, p.id)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, min(timeout, restartAttempt))
 	defer cancel()
 	return c.acceptRestart(ctx, sig, m.SDP, p)
 }
 
 func (c *Conn) acceptRestart(ctx context.Context, sig Signaler, sdp string, p restartProof) error {
-	c.restartMu.Lock()
-	defer c.restartMu.Unlock()
-	if c.rkey == nil || !c.rkey.verify("offer", p) {
-		return fmt.Errorf("%w: the offer's restart proof does not verify", ErrBadRestart)
-	}
-	if p.seq <= c.restartSeq {
-		return fmt.Errorf("%w: restart %d replayed (the last was %d)", ErrBadRestart, p.seq, c.restartSeq)
-	}
-	c.restartSeq = p.seq
 	began := time.Now()
-	mark := c.iceMark()
-	st := c.switchSignaling(sig)
-	if err := c.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-		return fmt.Errorf("session: ICE restart: %w", err)
-	}
-	answer, err := c.pc.CreateAnswer(nil)
+	mark, err := c.applyRestart(ctx, sig, sdp, p)
 	if err != nil {
-		return fmt.Errorf("session: ICE restart: create answer: %w", err)
+		return err
 	}
-	if err := c.pc.SetLocalDescription(answer); err != nil {
-		return fmt.Errorf("session: ICE restart: set local description: %w", err)
-	}
-	out := c.rkey.sign("answer", p.seq, advertiseDatagram(answer.SDP))
-	if err := sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: out}); err != nil {
-		return fmt.Errorf("session: ICE restart: send answer: %w", err)
-	}
-	close(st.sent)
-	if !c.goRun(func() { c.receive(sig, nil, true, nil) }) {
-		return ErrPeerLeft
-	}
+	// Not under restartMu: a newer restart (the viewer moved again, or gave up on this one)
+	// must not wait for this one's checks to time out.
 	if err := c.waitRestarted(ctx, mark); err != nil {
 		return err
 	}
 	c.mtu.reselect(c)
 	c.log.Info("the viewer restarted ICE", "after", time.Since(began).Round(time.Millisecond), "path", c.CandidateType(), "packet_bytes", c.SCTPPacketSize())
 	return ErrRestarted
+}
+
+// applyRestart checks a restart offer, applies it and answers; it returns the ICE state mark to
+// wait from.
+func (c *Conn) applyRestart(ctx context.Context, sig Signaler, sdp string, p restartProof) (uint64, error) {
+	c.restartMu.Lock()
+	defer c.restartMu.Unlock()
+	if c.rkey == nil || !c.rkey.verify("offer", p) {
+		return 0, fmt.Errorf("%w: the offer's restart proof does not verify", ErrBadRestart)
+	}
+	if p.seq <= c.restartSeq {
+		return 0, fmt.Errorf("%w: restart %d replayed (the last was %d)", ErrBadRestart, p.seq, c.restartSeq)
+	}
+	c.restartSeq = p.seq
+	mark := c.iceMark()
+	st := c.switchSignaling(sig)
+	if err := c.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return 0, fmt.Errorf("session: ICE restart: %w", err)
+	}
+	answer, err := c.pc.CreateAnswer(nil)
+	if err != nil {
+		return 0, fmt.Errorf("session: ICE restart: create answer: %w", err)
+	}
+	if err := c.pc.SetLocalDescription(answer); err != nil {
+		return 0, fmt.Errorf("session: ICE restart: set local description: %w", err)
+	}
+	out := c.rkey.sign("answer", p.seq, advertiseDatagram(answer.SDP))
+	if err := sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: out}); err != nil {
+		return 0, fmt.Errorf("session: ICE restart: send answer: %w", err)
+	}
+	close(st.sent)
+	if !c.goRun(func() { c.receive(sig, nil, true, nil) }) {
+		return 0, ErrPeerLeft
+	}
+	return mark, nil
 }
 
 // restartICE moves the session to a new path (viewer): a fresh rendezvous session, an ICE
@@ -453,6 +466,12 @@ func (c *Conn) restartICE(ctx context.Context) error {
 	if cl, ok := sig.(io.Closer); ok {
 		// Signaling is needed only until ICE is connected again.
 		defer cl.Close()
+	}
+	if c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+		// The last attempt's offer was never answered.
+		if err := c.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+			return fmt.Errorf("roll back the unanswered restart offer: %w", err)
+		}
 	}
 	c.restartSeq++
 	seq := c.restartSeq
@@ -502,6 +521,44 @@ func (c *Conn) restartICE(ctx context.Context) error {
 	return nil
 }
 
+// addressPoll is how often the viewer checks this machine's addresses: a network change that
+// takes one away (Wi-Fi off, a new DHCP lease) starts a restart at once, without waiting out
+// ICE's 3 s of silence, and cancels a restart that was gathering on the old network.
+const addressPoll = 500 * time.Millisecond
+
+// addrSet is a snapshot of this machine's addresses; nil when they cannot be listed.
+type addrSet map[string]bool
+
+func (c *Conn) addresses() addrSet {
+	if c.localAddrs == nil {
+		return nil
+	}
+	list, err := c.localAddrs()
+	if err != nil {
+		return nil
+	}
+	set := addrSet{}
+	for _, a := range list {
+		if n, ok := a.(*net.IPNet); ok {
+			set[n.IP.String()] = true
+		}
+	}
+	return set
+}
+
+// lost returns an address of old that now is gone, or "".
+func (old addrSet) lost(now addrSet) string {
+	if old == nil || now == nil {
+		return ""
+	}
+	for a := range old {
+		if !now[a] {
+			return a
+		}
+	}
+	return ""
+}
+
 // RestartInfo describes a path the viewer moved to.
 type RestartInfo struct {
 	// Path is the new path, as CandidateType says it.
@@ -527,23 +584,43 @@ func (c *Conn) mobility(onRestart func(RestartInfo)) {
 	}) {
 		return
 	}
+	var tick <-chan time.Time
+	if c.localAddrs != nil {
+		t := time.NewTicker(addressPoll)
+		defer t.Stop()
+		tick = t.C
+	}
+	addrs := c.addresses()
 	for {
+		why := ""
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.iceEvents:
-		}
-		c.iceMu.Lock()
-		s := c.iceState
-		c.iceMu.Unlock()
-		if s != webrtc.ICEConnectionStateDisconnected && s != webrtc.ICEConnectionStateFailed {
-			continue
+			c.iceMu.Lock()
+			s := c.iceState
+			c.iceMu.Unlock()
+			if s != webrtc.ICEConnectionStateDisconnected && s != webrtc.ICEConnectionStateFailed {
+				continue
+			}
+			why = "the network path to the host stopped answering (ICE " + s.String() + ")"
+		case <-tick:
+			now := c.addresses()
+			gone := addrs.lost(now)
+			if now != nil {
+				addrs = now // addresses that came are taken in; only a lost one moves the path
+			}
+			if gone == "" {
+				continue
+			}
+			why = "this machine lost its address " + gone
 		}
 		began := time.Now()
-		c.log.Warn("the network path to the host stopped answering; restarting ICE through the rendezvous", "ice", s.String())
+		c.log.Warn(why + "; restarting ICE through the rendezvous")
 		backoff := 250 * time.Millisecond
 		for {
-			err := c.restartICE(ctx)
+			err := c.restartAttempt(ctx, tick)
+			addrs = c.addresses()
 			if err == nil {
 				info := RestartInfo{Path: c.CandidateType(), After: time.Since(began), PacketSize: c.SCTPPacketSize()}
 				c.log.Info("ICE restarted: the session goes on over a new path", "after", info.After.Round(time.Millisecond), "path", info.Path, "packet_bytes", info.PacketSize)
@@ -570,5 +647,45 @@ func (c *Conn) mobility(onRestart func(RestartInfo)) {
 			}
 			backoff = min(2*backoff, 4*time.Second)
 		}
+		// ICE states reported during the restart are done with.
+		select {
+		case <-c.iceEvents:
+		default:
+		}
 	}
+}
+
+// restartAttempt runs one restart, cancelled when an address goes away meanwhile: its
+// candidates were gathered on a network that is no longer there.
+func (c *Conn) restartAttempt(ctx context.Context, tick <-chan time.Time) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	errMoved := errors.New("the network changed again during the restart")
+	if tick != nil {
+		addrs := c.addresses()
+		stop := make(chan struct{})
+		defer close(stop)
+		if !c.goRun(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-ctx.Done():
+					return
+				case <-tick:
+					if addrs.lost(c.addresses()) != "" {
+						cancel(errMoved)
+						return
+					}
+				}
+			}
+		}) {
+			return ErrPeerLeft
+		}
+	}
+	err := c.restartICE(ctx)
+	if err != nil && errors.Is(context.Cause(ctx), errMoved) {
+		return errMoved
+	}
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/deskport/deskport/tempfork/yamux"
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/transport/v5"
 
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/signal"
@@ -86,6 +88,9 @@ type Conn struct {
 	restartSeq uint64
 	restarts   *Restarts // host: where this session is registered, once it is
 	resignal   func(context.Context) (Signaler, error)
+	// localAddrs lists this machine's addresses, to notice the path's own going away; nil on
+	// a simulated network.
+	localAddrs func() ([]net.Addr, error)
 	// mobile is set on a viewer that restarts ICE itself: a failed ICE state then starts a
 	// restart instead of ending the session.
 	mobile atomic.Bool
@@ -138,6 +143,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		pc: pc, log: log, mtu: mtu,
 		cur:             newSignaling(sig),
 		resignal:        cfg.Resignal,
+		localAddrs:      localAddrs(cfg.Net),
 		iceWake:         make(chan struct{}),
 		iceEvents:       make(chan struct{}, 1),
 		authOpen:        make(chan *channelConn, 1),
@@ -222,6 +228,13 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		pace.follow(c.done, pc)
 	}()
 	return c, nil
+}
+
+func localAddrs(n transport.Net) func() ([]net.Addr, error) {
+	if n != nil {
+		return nil
+	}
+	return net.InterfaceAddrs
 }
 
 // srtt is the SCTP association's smoothed round-trip time (zero before the first measurement).

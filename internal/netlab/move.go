@@ -84,8 +84,6 @@ type MoveResult struct {
 const (
 	moveChunk    = 16 << 10
 	moveInterval = 5 * time.Millisecond // 3.2 MB/s
-	// moveGap is a pause in the forwarded bytes long enough to be the dead path, not jitter.
-	moveGap = 500 * time.Millisecond
 )
 
 // RunMove runs cell with a viewer that changes networks mid-transfer: the viewer (behind a NAT)
@@ -125,16 +123,19 @@ func RunMove(ctx context.Context, bins Binaries, cell Cell, relay bool, payload 
 			if err := lab.Move(ctx, viewerNode, up); err != nil {
 				return n, err
 			}
+			// The path is dead from the move until the restart: the longest pause in the bytes
+			// after the move ends with the first byte over the new path. (What was in flight
+			// at the move drains from local buffers in milliseconds, at 3.2 MB/s.)
 			buf := make([]byte, 64<<10)
-			last := moved
+			last, longest := moved, time.Duration(0)
 			for {
 				k, err := c.Read(buf)
 				now := time.Now()
 				if k > 0 {
 					h.Write(buf[:k])
 					n += int64(k)
-					if res.Stall == 0 && now.Sub(last) >= moveGap {
-						res.Stall = now.Sub(moved)
+					if gap := now.Sub(last); gap > longest {
+						longest, res.Stall = gap, now.Sub(moved)
 					}
 					last = now
 				}
@@ -144,9 +145,6 @@ func RunMove(ctx context.Context, bins Binaries, cell Cell, relay bool, payload 
 				if err != nil {
 					return n, err
 				}
-			}
-			if res.Stall == 0 {
-				return n, errors.New("the transfer never stalled after the move: the address change did not take effect")
 			}
 			m, err := viewer.waitFor(ctx, `moved to a new path after \S+ \(path ([^,]+),`)
 			if err != nil {
