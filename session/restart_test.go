@@ -200,7 +200,9 @@ func (l *restartLab) accept() *recordingSignaler {
 func (l *restartLab) resignal(context.Context) (Signaler, error) { return l.accept(), nil }
 
 // TestICERestartMidTransfer restarts ICE twice while a forward moves 16 MiB: the transfer
-// finishes byte-exact over the new candidate pairs, and the host answers each restart.
+// finishes byte-exact over the new candidate pairs, and the host answers each restart. Before
+// the second, both ends are made to see the new path as one whose packet size they cannot
+// tell (as behind a NAT): the SCTP packet size drops from loopback's 8124 to 1191 mid-transfer.
 func TestICERestartMidTransfer(t *testing.T) {
 	l := newRestartLab(t)
 	data := payload(16 << 20)
@@ -221,7 +223,14 @@ func TestICERestartMidTransfer(t *testing.T) {
 	h := sha256.New()
 	var got int64
 	before := l.viewer.CandidateType()
+	if v, h := l.viewer.SCTPPacketSize(), l.host.SCTPPacketSize(); v != 8124 || h != 8124 {
+		t.Fatalf("packet sizes before the restarts: viewer %d, host %d; want 8124 on loopback", v, h)
+	}
 	for i, at := range []int64{2 << 20, 6 << 20} {
+		if i == 1 {
+			noLinks := func() ([]link, error) { return nil, nil }
+			l.viewer.mtu.links, l.host.mtu.links = noLinks, noLinks
+		}
 		n, err := io.CopyN(h, c, at-got)
 		got += n
 		if err != nil {
@@ -245,6 +254,9 @@ func TestICERestartMidTransfer(t *testing.T) {
 	want := sha256.Sum256(data)
 	if got != int64(len(data)) || !bytes.Equal(h.Sum(nil), want[:]) {
 		t.Fatalf("got %d bytes with a different SHA-256, want %d byte-exact", got, len(data))
+	}
+	if v, h := l.viewer.SCTPPacketSize(), l.host.SCTPPacketSize(); v != defaultSCTPMTU || h != defaultSCTPMTU {
+		t.Errorf("packet sizes after the second restart: viewer %d, host %d; want %d", v, h, defaultSCTPMTU)
 	}
 	if l.viewer.restartSeq != 2 || l.host.restartSeq != 2 {
 		t.Errorf("restart sequence: viewer %d, host %d; want 2", l.viewer.restartSeq, l.host.restartSeq)
