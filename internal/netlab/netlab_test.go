@@ -142,27 +142,35 @@ func TestNATLabNoRelayExplains(t *testing.T) {
 // go away and its default route moves to a second NAT with another public address, as when a
 // laptop goes from Wi-Fi to a cable. The viewer restarts ICE through the rendezvous and the
 // forward finishes byte-exact; the test reports the time from the address change to the first
-// forwarded byte over the new path.
+// forwarded byte over the new path. It runs on a direct path (two port-preserving NATs) and on
+// a relayed one (two symmetric NATs, through the rendezvous's TURN relay).
 func TestNATLabMovingViewer(t *testing.T) {
 	if err := Available(); err != nil {
 		t.Skipf("skipping the NAT lab: %v", err)
 	}
 	if testing.Short() {
-		t.Skip("the moving-network cell runs real binaries for about 15 s")
+		t.Skip("the moving-network cells run real binaries for about 15 s each")
 	}
 	b := build(t)
 	payload := make([]byte, 24<<20)
 	rand.NewChaCha8([32]byte{7}).Read(payload)
-	cell := Cell{Host: PortPreserving, Viewer: PortPreserving}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	res, err := RunMove(ctx, b, cell, false, payload, 4<<20, t.Logf)
-	if err != nil {
-		t.Fatalf("%s, moving viewer: %v", cell, err)
+	for _, cell := range []Cell{{Host: PortPreserving, Viewer: PortPreserving}, {Host: Symmetric, Viewer: Symmetric}} {
+		t.Run(cell.String(), func(t *testing.T) {
+			relay := cell.NeedsRelay()
+			if relay && !b.HasTURN() {
+				t.Skip("needs the built-in TURN relay (rendezvous --turn), which this rendezvous lacks")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			res, err := RunMove(ctx, b, cell, relay, payload, 4<<20, t.Logf)
+			if err != nil {
+				t.Fatalf("%s, moving viewer: %v", cell, err)
+			}
+			if !strings.Contains(res.HostOutput, "the viewer restarted ICE") {
+				t.Errorf("the host did not log the restart:\n%s", res.HostOutput)
+			}
+			t.Logf("%s, moving viewer: moved after %d bytes; path %s, then %s; %v from the address change to bytes over the new path; %d bytes byte-exact",
+				cell, res.MovedAt, res.Path, res.NewPath, res.Stall.Round(time.Millisecond), res.Bytes)
+		})
 	}
-	if !strings.Contains(res.HostOutput, "the viewer restarted ICE") {
-		t.Errorf("the host did not log the restart:\n%s", res.HostOutput)
-	}
-	t.Logf("%s, moving viewer: moved after %d bytes; path %s, then %s; %v from the address change to bytes over the new path; %d bytes byte-exact",
-		cell, res.MovedAt, res.Path, res.NewPath, res.Stall.Round(time.Millisecond), res.Bytes)
 }
