@@ -303,7 +303,11 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		Codes:      a.codes,
 	})
 	if errors.Is(err, session.ErrRestarted) {
-		return // a running session moved to a new path; it logged that
+		// A running session moved to a new path (it logged that), or tried to.
+		if err != session.ErrRestarted {
+			log.Warn("an ICE restart of a running session did not connect", "err", err)
+		}
+		return
 	}
 	if errors.Is(err, session.ErrBadRestart) {
 		log.Warn("refused an ICE restart offer", "err", err)

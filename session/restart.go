@@ -63,7 +63,8 @@ const (
 
 var (
 	// ErrRestarted is what Accept returns when the offer it got restarted ICE of a running
-	// session rather than opening a new one: nothing is left for the caller to do.
+	// session rather than opening a new one: nothing is left for the caller to do. It is
+	// wrapped, with the reason, when the restart's checks did not succeed.
 	ErrRestarted = errors.New("session: the offer restarted ICE of a running session")
 	// ErrBadRestart means an ICE restart offer was refused: its proof did not verify, it was
 	// replayed, or no running session knows it.
@@ -410,7 +411,8 @@ func (c *Conn) acceptRestart(ctx context.Context, sig Signaler, sdp string, p re
 	// Not under restartMu: a newer restart (the viewer moved again, or gave up on this one)
 	// must not wait for this one's checks to time out.
 	if err := c.waitRestarted(ctx, mark); err != nil {
-		return err
+		// The running session goes on (or ends) by itself; this offer opened nothing.
+		return fmt.Errorf("%w, but its checks did not succeed: %w", ErrRestarted, err)
 	}
 	c.mtu.reselect(c)
 	c.log.Info("the viewer restarted ICE", "after", time.Since(began).Round(time.Millisecond), "path", c.CandidateType(), "packet_bytes", c.SCTPPacketSize())
