@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,18 @@ func TestRestartProof(t *testing.T) {
 	}
 }
 
+func FuzzParseRestartKey(f *testing.F) {
+	k := &restartKey{}
+	f.Add(k.marshal())
+	f.Add([]byte(restartKeyMagic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, ok := parseRestartKey(b)
+		if ok && !bytes.Equal(k.marshal(), b) {
+			t.Fatalf("parsed %x from %x", k.marshal(), b)
+		}
+	})
+}
+
 func FuzzParseRestart(f *testing.F) {
 	k := &restartKey{}
 	f.Add(k.sign("offer", 1, "v=0\r\nm=application 9\r\n"))
@@ -113,6 +126,8 @@ func (s *recordingSignaler) offer() *signal.Message {
 type restartLab struct {
 	viewer, host *Conn
 	hostID       string
+	toHost       chan<- *signal.Message // the set-up's signaling, towards the host
+	hostWarnings warnings
 	hostCfg      Config
 	hostAuth     auth.HostConfig
 	mu           sync.Mutex
@@ -126,13 +141,15 @@ func newRestartLab(t *testing.T) *restartLab {
 	t.Helper()
 	hostKey, viewerKey := newKey(t), newKey(t)
 	l := &restartLab{hostID: identity.HostID(hostKey.Public().(ed25519.PublicKey)), accepts: make(chan error, 16), restarted: make(chan RestartInfo, 16)}
-	l.hostCfg = Config{LoopbackOnly: true, Restarts: NewRestarts()}
+	l.hostWarnings = make(warnings, 64)
+	l.hostCfg = Config{LoopbackOnly: true, Restarts: NewRestarts(), Logger: slog.New(l.hostWarnings)}
 	l.hostAuth = auth.HostConfig{Key: hostKey, Authorized: func(k ed25519.PublicKey) (auth.Options, bool) {
 		return auth.Options{}, bytes.Equal(k, viewerKey.Public().(ed25519.PublicKey))
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	vs, hs := signalPair()
+	l.toHost = vs.out
 	var herr error
 	done := make(chan struct{})
 	go func() {
@@ -296,6 +313,14 @@ func TestICERestartRefusals(t *testing.T) {
 		if err := send(sdp); !errors.Is(err, ErrBadRestart) {
 			t.Errorf("%s: host Accept returned %v, want ErrBadRestart", name, err)
 		}
+	}
+	// A restart offer with a valid proof, but late on the set-up's own signaling: a restart
+	// comes only as the first offer of a session of its own, so this is ignored.
+	next := l.viewer.rkey.sign("offer", 2, p.rest)
+	l.toHost <- &signal.Message{Type: signal.TypeOffer, SDP: next}
+	l.hostWarnings.await(t, "host", 1, "ignored a session description")
+	if n := l.host.IgnoredDescriptions(); n != 1 {
+		t.Errorf("the host ignored %d descriptions, want 1", n)
 	}
 	if l.host.restartSeq != 1 {
 		t.Errorf("host restart sequence %d after refusals, want 1", l.host.restartSeq)
