@@ -15,6 +15,7 @@ import (
 // address, on an interface the peer does not route through until Move.
 type Uplink struct {
 	gw, ip, public string
+	oldRouter      string // the namespace of the peer's first router
 }
 
 // AddUplink gives a NATted peer a second router of the given kind, on interface natlab-up2 with
@@ -28,7 +29,8 @@ func (l *Lab) AddUplink(ctx context.Context, n *Node, role string, kind Kind) (*
 	l.peers++
 	k := l.peers
 	l.mu.Unlock()
-	u := &Uplink{gw: fmt.Sprintf("10.%d.0.1", k), ip: fmt.Sprintf("10.%d.0.2", k), public: fmt.Sprintf("%s%d", inetPrefix, 10+k)}
+	u := &Uplink{gw: fmt.Sprintf("10.%d.0.1", k), ip: fmt.Sprintf("10.%d.0.2", k), public: fmt.Sprintf("%s%d", inetPrefix, 10+k),
+		oldRouter: l.nsName(role + "-nat")}
 	router, err := l.attach(ctx, role+"-nat2", u.public)
 	if err != nil {
 		return nil, err
@@ -67,6 +69,21 @@ func (l *Lab) Move(ctx context.Context, n *Node, u *Uplink) error {
 	return nil
 }
 
+// Reroute switches the peer to its second uplink while it keeps its first address, as when the
+// first network's upstream dies: the first router loses its internet link and the default
+// route goes through the second. Nothing on the peer's machine says the path is gone; only
+// silence on it does.
+func (l *Lab) Reroute(ctx context.Context, n *Node, u *Uplink) error {
+	if err := l.ip(ctx, u.oldRouter, "link", "set", "natlab-up", "down"); err != nil {
+		return err
+	}
+	if err := l.ip(ctx, n.NS, "route", "replace", "default", "via", u.gw); err != nil {
+		return err
+	}
+	n.PublicIP = u.public
+	return nil
+}
+
 // MoveResult is what one run of the moving-network cell measured.
 type MoveResult struct {
 	Result
@@ -91,7 +108,10 @@ const (
 // first interface and address go away and its default route moves to the second. The transfer
 // must finish byte-exact over the new path, which the viewer finds by restarting ICE through the
 // rendezvous.
-func RunMove(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []byte, moveAfter int, logf func(string, ...any)) (res MoveResult, err error) {
+//
+// With keepAddress the viewer keeps its first interface and address and only its first router
+// goes off the internet (Reroute): the viewer can tell only by the silence on its path.
+func RunMove(ctx context.Context, bins Binaries, cell Cell, relay, keepAddress bool, payload []byte, moveAfter int, logf func(string, ...any)) (res MoveResult, err error) {
 	var lab *Lab
 	var viewerNode *Node
 	var up *Uplink
@@ -120,7 +140,11 @@ func RunMove(ctx context.Context, bins Binaries, cell Cell, relay bool, payload 
 			}
 			res.MovedAt = int(n) + 1
 			moved := time.Now()
-			if err := lab.Move(ctx, viewerNode, up); err != nil {
+			move := lab.Move
+			if keepAddress {
+				move = lab.Reroute
+			}
+			if err := move(ctx, viewerNode, up); err != nil {
 				return n, err
 			}
 			// The path is dead from the move until the restart: the longest pause in the bytes
