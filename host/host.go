@@ -85,14 +85,16 @@ type Config struct {
 // Agent is a running host.
 type Agent struct {
 	// gate caps the sessions that have not authenticated yet (session.Gate).
-	gate   *session.Gate
-	cfg    Config
-	key    ed25519.PrivateKey
-	id     string
-	log    *slog.Logger
-	codes  *auth.CodeStore
-	policy *tunnel.Policy
-	listen *tunnel.ListenPolicy
+	gate *session.Gate
+	// restarts finds the running session a viewer's ICE restart belongs to.
+	restarts *session.Restarts
+	cfg      Config
+	key      ed25519.PrivateKey
+	id       string
+	log      *slog.Logger
+	codes    *auth.CodeStore
+	policy   *tunnel.Policy
+	listen   *tunnel.ListenPolicy
 
 	desk    *desktop
 	audit   *audit.Log
@@ -136,7 +138,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, key: key, id: identity.HostID(key.Public().(ed25519.PublicKey)), sessions: map[*session.Conn]SessionInfo{},
-		gate: session.NewGate(0, 0)}
+		gate: session.NewGate(0, 0), restarts: session.NewRestarts()}
 	a.log = cfg.Logger.With("host_id", a.id)
 	a.metrics = newHostMetrics(a)
 	if created {
@@ -314,6 +316,7 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	cfg := a.cfg.Session
 	cfg.Logger = log
 	cfg.Gate, cfg.Source = a.gate, s.ViewerAddr()
+	cfg.Restarts = a.restarts
 	if a.desk != nil {
 		cfg.Video = a.desk.videoConfig()
 	}
@@ -324,6 +327,17 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 		Authorized: a.authorized,
 		Codes:      a.codes,
 	})
+	if errors.Is(err, session.ErrRestarted) {
+		// A running session moved to a new path (it logged that), or tried to.
+		if err != session.ErrRestarted {
+			log.Warn("an ICE restart of a running session did not connect", "err", err)
+		}
+		return
+	}
+	if errors.Is(err, session.ErrBadRestart) {
+		log.Warn("refused an ICE restart offer", "err", err)
+		return
+	}
 	if errors.Is(err, session.ErrConnectionFailed) {
 		// The network failed, not the viewer: it never got as far as authenticating.
 		log.Warn("no network path to the viewer", "err", err)

@@ -73,6 +73,12 @@ type Config struct {
 	MaxBitrate int64
 	// Realm is the TURN realm. Default "deskport".
 	Realm string
+	// STUNRate and STUNBurst bound, per source address (an IPv6 /64), the requests the server
+	// answers without credentials over UDP: Binding, and Allocate without MESSAGE-INTEGRITY
+	// (ratelimit.go). Requests over it are dropped. Defaults 50/s and 200; a negative STUNRate
+	// means no limit.
+	STUNRate  float64
+	STUNBurst int
 
 	// testHookDrop, when set, is called for every packet a relay socket drops.
 	testHookDrop func()
@@ -100,6 +106,9 @@ func (c Config) Validate() error {
 	if (c.MinPort == 0) != (c.MaxPort == 0) || c.MinPort > c.MaxPort {
 		errs = append(errs, fmt.Errorf("relay port range %d-%d is not lo-hi with 0 < lo <= hi", c.MinPort, c.MaxPort))
 	}
+	if c.STUNBurst < 0 {
+		errs = append(errs, fmt.Errorf("STUNBurst is negative (%d)", c.STUNBurst))
+	}
 	if c.MaxAllocations < 0 {
 		errs = append(errs, fmt.Errorf("MaxAllocations is negative (%d)", c.MaxAllocations))
 	}
@@ -114,6 +123,7 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	turn *turn.Server
+	udp  *limitedConn // nil without a STUN limit
 
 	mu    sync.Mutex
 	users map[string]*user // by TURN username, while it has allocations
@@ -150,8 +160,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBitrate == 0 {
 		cfg.MaxBitrate = DefaultMaxBitrate
 	}
+	if cfg.STUNRate == 0 {
+		cfg.STUNRate = DefaultSTUNRate
+	}
+	if cfg.STUNBurst == 0 {
+		cfg.STUNBurst = DefaultSTUNBurst
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, users: make(map[string]*user), live: make(map[*relayConn]struct{})}
 	setBuffers(cfg.UDP)
+	udp := cfg.UDP
+	if cfg.STUNRate > 0 {
+		s.udp = newLimitedConn(cfg.UDP, rate.Limit(cfg.STUNRate), cfg.STUNBurst, cfg.Logger)
+		udp = s.udp
+	}
 	gen := &generator{s: s}
 	perm := s.permitted
 	sc := turn.ServerConfig{
@@ -160,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 		QuotaHandler:  s.quota,
 		LoggerFactory: slogFactory{cfg.Logger},
 		PacketConnConfigs: []turn.PacketConnConfig{
-			{PacketConn: cfg.UDP, RelayAddressGenerator: gen, PermissionHandler: perm},
+			{PacketConn: udp, RelayAddressGenerator: gen, PermissionHandler: perm},
 		},
 		EventHandler: turn.EventHandler{
 			OnAllocationCreated: func(src, _ net.Addr, proto, userID, _ string, relayAddr net.Addr, _ int) {
@@ -200,6 +221,14 @@ func (s *Server) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// STUNDropped counts the unauthenticated requests dropped over the per-source limit.
+func (s *Server) STUNDropped() int64 {
+	if s.udp == nil {
+		return 0
+	}
+	return s.udp.dropped.Load()
 }
 
 // Allocations is the number of live relay allocations.

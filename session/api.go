@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"time"
@@ -79,6 +80,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Video, when set, carries the screen: the host sends it, the viewer asks for it.
 	Video *VideoConfig
+
+	// Restarts, on the host, finds the running session a viewer's ICE restart offer belongs
+	// to (shared by every Accept of the host); nil means the host refuses restarts and a
+	// viewer that moves loses its session.
+	Restarts *Restarts
+	// Resignal, on the viewer, opens a new signaling session with the same host, for an ICE
+	// restart when the network path dies (docs/session.md, "Moving networks"); a Signaler
+	// that is an io.Closer is closed once the new path works. nil means no restarts.
+	Resignal func(context.Context) (Signaler, error)
+	// OnRestart, on the viewer, hears of every path the session moved to.
+	OnRestart func(RestartInfo)
 }
 
 func (c *Config) logger() *slog.Logger {
@@ -132,6 +144,7 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	se.SetHostAcceptanceMinWait(hostAcceptanceWait)
 	se.SetSrflxAcceptanceMinWait(srflxAcceptanceWait)
 	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
+	se.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepalive)
 	if c.RelayOnly {
 		// Only relayed pairs exist, but TURN over UDP beats TURN over TCP or TLS (higher
 		// priority, no head-of-line blocking), and its checks may finish a moment after a

@@ -57,6 +57,27 @@ func (p *pathMTU) sctpMTU(local, remote webrtc.ICECandidate) uint32 {
 	return mtu
 }
 
+// reselect chooses the packet size again after an ICE restart selected a new pair: the old
+// path's size may be too big for the new one (a LAN's 1404 bytes behind a NAT or a relay).
+func (p *pathMTU) reselect(c *Conn) {
+	pair, err := c.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		return
+	}
+	mtu, why := p.choose(*pair.Local, *pair.Remote)
+	mtu = cmp.Or(mtu, defaultSCTPMTU)
+	old := p.chosen.Load()
+	if mtu == old {
+		return
+	}
+	if ok, err := c.pc.SCTP().SetMTU(mtu); !ok || err != nil {
+		p.log.Warn("cannot change the SCTP packet size for the new path", "bytes", mtu, "err", err)
+		return
+	}
+	p.chosen.Store(mtu)
+	p.log.Info("SCTP packet size changed with the path", "from", old, "to", mtu, "why", why)
+}
+
 func (p *pathMTU) choose(local, remote webrtc.ICECandidate) (uint32, string) {
 	peer := p.peerMax.Load()
 	switch {

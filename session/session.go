@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/deskport/deskport/tempfork/yamux"
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/transport/v5"
 
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/signal"
@@ -59,7 +61,6 @@ type Conn struct {
 
 	pc     *webrtc.PeerConnection
 	mtu    *pathMTU
-	sig    Signaler
 	log    *slog.Logger
 	auth   *channelConn
 	tunnel *channelConn
@@ -76,9 +77,35 @@ type Conn struct {
 	pendingCands         []webrtc.ICECandidateInit
 	remoteSet            bool
 	lateDescs            atomic.Int64 // descriptions after the first, ignored
-	// descSent is closed once this end's offer or answer is on its way: candidates trickle only
-	// after it, so that they do not overtake it.
-	descSent chan struct{}
+
+	// sigMu guards cur, the signaling that candidates go out on (restart.go).
+	sigMu sync.Mutex
+	cur   *signaling
+
+	// ICE restarts (restart.go). restartMu serialises them and guards rkey and restartSeq.
+	restartMu  sync.Mutex
+	rkey       *restartKey
+	restartSeq uint64
+	restarts   *Restarts // host: where this session is registered, once it is
+	resignal   func(context.Context) (Signaler, error)
+	// localAddrs lists this machine's addresses, to notice the path's own going away; nil on
+	// a simulated network.
+	localAddrs func() ([]net.Addr, error)
+	// mobile is set on a viewer that restarts ICE itself: a failed ICE state then starts a
+	// restart instead of ending the session.
+	mobile atomic.Bool
+
+	// The ICE connection state, for restarts to wait on.
+	iceMu       sync.Mutex
+	iceState    webrtc.ICEConnectionState
+	iceSeq      uint64 // state changes so far
+	iceChecking uint64 // iceSeq of the last change to checking
+	iceWake     chan struct{}
+	iceEvents   chan struct{}
+
+	// lifeMu guards closing, which stops new goroutines once Close waits for them.
+	lifeMu  sync.Mutex
+	closing bool
 	// loopback says whether loopback candidates may be used (Config.LoopbackOnly): otherwise
 	// the peer's are ignored, as ours are never gathered.
 	loopback bool
@@ -113,7 +140,12 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		return nil, fmt.Errorf("session: new peer connection: %w", err)
 	}
 	c := &Conn{
-		pc: pc, sig: sig, log: log, mtu: mtu,
+		pc: pc, log: log, mtu: mtu,
+		cur:             newSignaling(sig),
+		resignal:        cfg.Resignal,
+		localAddrs:      localAddrs(cfg.Net),
+		iceWake:         make(chan struct{}),
+		iceEvents:       make(chan struct{}, 1),
 		authOpen:        make(chan *channelConn, 1),
 		tunnelOpen:      make(chan *channelConn, 1),
 		interactiveOpen: make(chan *channelConn, 1),
@@ -122,7 +154,6 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		failed:          make(chan error, 1),
 		done:            make(chan struct{}),
 		video:           cfg.Video,
-		descSent:        make(chan struct{}),
 		loopback:        cfg.LoopbackOnly,
 		tried:           newICEAttempt(cfg.ICEServers),
 	}
@@ -173,11 +204,15 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		case webrtc.PeerConnectionStateConnected:
 			connectedOnce.Do(func() { close(c.connected) })
 		case webrtc.PeerConnectionStateFailed:
+			if c.mobile.Load() {
+				return // the viewer restarts ICE (restart.go)
+			}
 			c.fail(ErrConnectionFailed)
 		case webrtc.PeerConnectionStateClosed:
 			c.fail(ErrPeerLeft)
 		}
 	})
+	pc.OnICEConnectionStateChange(c.iceChanged)
 	cands := make(chan *webrtc.ICECandidate, 64)
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		select {
@@ -195,6 +230,13 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 	return c, nil
 }
 
+func localAddrs(n transport.Net) func() ([]net.Addr, error) {
+	if n != nil {
+		return nil
+	}
+	return net.InterfaceAddrs
+}
+
 // srtt is the SCTP association's smoothed round-trip time (zero before the first measurement).
 func (c *Conn) srtt() time.Duration {
 	return time.Duration(c.pc.SCTP().Stats().SmoothedRoundTripTime * float64(time.Second))
@@ -210,28 +252,34 @@ func (c *Conn) fail(err error) {
 
 func (c *Conn) sendCandidates(cands <-chan *webrtc.ICECandidate) {
 	defer c.wg.Done()
-	select {
-	case <-c.done:
-		return
-	case <-c.descSent:
-	}
 	for {
+		var cand *webrtc.ICECandidate
 		select {
 		case <-c.done:
 			return
-		case cand := <-cands:
-			m := &signal.Message{Type: signal.TypeCandidate, Candidate: toSignalCandidate(nil)}
-			if cand != nil {
-				c.tried.addLocal(cand.Typ, cand.Protocol)
-				init := cand.ToJSON()
-				m.Candidate = toSignalCandidate(&init)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := c.sig.Send(ctx, m); err != nil {
-				c.log.Debug("sending ICE candidate", "err", err)
-			}
-			cancel()
+		case cand = <-cands:
 		}
+		// A candidate goes out on the current signaling once this end's description is on its
+		// way there; one gathered for a signaling that a restart replaced first is stale.
+		st := c.current()
+		select {
+		case <-c.done:
+			return
+		case <-st.replaced:
+			continue
+		case <-st.sent:
+		}
+		m := &signal.Message{Type: signal.TypeCandidate, Candidate: toSignalCandidate(nil)}
+		if cand != nil {
+			c.tried.addLocal(cand.Typ, cand.Protocol)
+			init := cand.ToJSON()
+			m.Candidate = toSignalCandidate(&init)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := st.sig.Send(ctx, m); err != nil {
+			c.log.Debug("sending ICE candidate", "err", err)
+		}
+		cancel()
 	}
 }
 
@@ -252,20 +300,23 @@ func (c *Conn) watch() {
 	}
 }
 
-// receive applies the peer's signals until signaling ends or the connection closes; the first
-// offer or answer is handed to the set-up code on descs (buffered, one slot).
+// receive applies the peer's signals on sig until signaling ends or the connection closes; the
+// first offer or answer is handed to the set-up or restart code on descs (buffered, one slot),
+// unless described says it was taken already. ended, if not nil, is closed on return.
 //
-// Any later description is ignored and reported: neither deskport peer ever renegotiates, so
-// only a hostile (or broken) rendezvous sends one, and applying it could swap the transport
-// under an authenticated session.
-func (c *Conn) receive(descs chan<- *signal.Message) {
-	defer c.wg.Done()
-	described := false
+// Any later description is ignored and reported: deskport peers renegotiate only to restart ICE,
+// and a restart comes on a signaling session of its own with a proof (restart.go); only a
+// hostile (or broken) rendezvous sends another, and applying it could swap the transport under
+// an authenticated session.
+func (c *Conn) receive(sig Signaler, descs chan<- *signal.Message, described bool, ended chan struct{}) {
+	if ended != nil {
+		defer close(ended)
+	}
 	for {
 		select {
 		case <-c.done:
 			return
-		case s, ok := <-c.sig.Recv():
+		case s, ok := <-sig.Recv():
 			if !ok {
 				return
 			}
@@ -273,7 +324,7 @@ func (c *Conn) receive(descs chan<- *signal.Message) {
 			case signal.TypeOffer, signal.TypeAnswer:
 				if described {
 					c.lateDescs.Add(1)
-					c.log.Warn("ignored a session description after the first: deskport peers never renegotiate, so only a hostile rendezvous sends one", "type", string(s.Type))
+					c.log.Warn("ignored a session description after the first: deskport peers renegotiate only to restart ICE, with a proof on a signaling session of its own, so only a hostile rendezvous sends one", "type", string(s.Type))
 					continue
 				}
 				described = true
@@ -558,6 +609,14 @@ func hasTURN(list []webrtc.ICEServer) bool {
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.done)
+		c.lifeMu.Lock()
+		c.closing = true
+		c.lifeMu.Unlock()
+		c.restartMu.Lock()
+		if c.restarts != nil {
+			c.restarts.remove(c.rkey.idString(), c)
+		}
+		c.restartMu.Unlock()
 		var errs []error
 		for _, m := range []*yamux.Session{c.Mux, c.Interactive} {
 			if m != nil {
@@ -592,13 +651,17 @@ func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.
 		return nil, err
 	}
 	close(c.ready)
+	if c.rkey != nil {
+		c.mobile.Store(true)
+		onRestart := cfg.OnRestart
+		c.goRun(func() { c.mobility(onRestart) })
+	}
 	return c, nil
 }
 
 func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID string, vc auth.ViewerConfig) error {
 	descs := make(chan *signal.Message, 1)
-	c.wg.Add(1)
-	go c.receive(descs)
+	c.goRun(func() { c.receive(c.cur.sig, descs, false, nil) })
 	if c.video != nil {
 		tracks := make(chan *webrtc.TrackRemote, 1)
 		c.tracks, c.Tracks = tracks, tracks
@@ -613,10 +676,10 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 	if err := c.pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: advertiseDatagram(offer.SDP)}); err != nil {
+	if err := c.cur.sig.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: advertiseDatagram(offer.SDP)}); err != nil {
 		return fmt.Errorf("session: send offer: %w", err)
 	}
-	close(c.descSent)
+	close(c.cur.sent)
 	select {
 	case s := <-descs:
 		if s.Type != signal.TypeAnswer {
@@ -648,6 +711,9 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 	if err != nil {
 		return err
 	}
+	if c.resignal != nil {
+		c.sendRestartKey()
+	}
 	return c.openTunnel(ctx, false)
 }
 
@@ -655,6 +721,20 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 // Conn's Mux is ready for a tunnel.Server.
 func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc auth.HostConfig) (*Conn, error) {
 	log := cfg.logger()
+	var first *signal.Message
+	if cfg.Restarts != nil {
+		// The offer may restart ICE of a running session (restart.go) rather than open one.
+		m, err := firstMessage(ctx, sig, cfg.handshakeTimeout())
+		if err != nil {
+			return nil, err
+		}
+		if m.Type == signal.TypeOffer {
+			if _, ok := parseRestart(m.SDP); ok {
+				return nil, cfg.Restarts.restart(ctx, sig, m, cfg.handshakeTimeout())
+			}
+		}
+		first = m
+	}
 	if cfg.Gate != nil {
 		release, err := cfg.Gate.enter(cfg.Source)
 		if err != nil {
@@ -672,20 +752,26 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 	if err != nil {
 		return nil, err
 	}
-	if err := c.accept(ctx, cfg.authTimeout(), hostID, hc); err != nil {
+	if err := c.accept(ctx, cfg.authTimeout(), hostID, hc, first); err != nil {
 		err = c.setupError(err, "viewer")
 		c.lingerAuth()
 		c.Close()
 		return nil, err
 	}
 	close(c.ready)
+	if r := cfg.Restarts; r != nil {
+		c.goRun(func() { c.readRestartKey(r) })
+	}
 	return c, nil
 }
 
-func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID string, hc auth.HostConfig) error {
+func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID string, hc auth.HostConfig, first *signal.Message) error {
 	descs := make(chan *signal.Message, 1)
-	c.wg.Add(1)
-	go c.receive(descs)
+	if first != nil {
+		// Accept took the offer to see whether it restarts a running session.
+		descs <- first
+	}
+	c.goRun(func() { c.receive(c.cur.sig, descs, first != nil, nil) })
 	select {
 	case s := <-descs:
 		if s.Type != signal.TypeOffer {
@@ -709,10 +795,10 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 	if err := c.pc.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
+	if err := c.cur.sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
 		return fmt.Errorf("session: send answer: %w", err)
 	}
-	close(c.descSent)
+	close(c.cur.sent)
 	// Until the viewer has proven itself, whatever arrives on the tunnel and interactive
 	// channels is read and dropped (drain.go); the drainers stop just before the host tells
 	// the viewer it is in, after which the viewer may start sending there.

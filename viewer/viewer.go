@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/identity"
@@ -82,6 +83,14 @@ func Connect(ctx context.Context, cfg Config) (*session.Conn, error) {
 	scfg.Logger = cfg.Logger
 	// The rendezvous's servers (with this session's TURN credentials), then the viewer's own.
 	scfg.ICEServers = append(session.ICEServers(rs.ICEServers()), scfg.ICEServers...)
+	// When the network path dies (the viewer's address changed), the session restarts ICE
+	// through a fresh rendezvous session (docs/session.md, "Moving networks").
+	scfg.Resignal = func(ctx context.Context) (session.Signaler, error) {
+		return rendezvous.Dial(ctx, cfg.Rendezvous, cfg.HostID, nil)
+	}
+	scfg.OnRestart = func(r session.RestartInfo) {
+		fmt.Fprintf(cfg.Out, "the network changed; the session moved to a new path after %v (path %s, %d-byte packets)\n", r.After.Round(time.Millisecond), r.Path, r.PacketSize)
+	}
 	conn, err := session.Dial(ctx, rs, cfg.HostID, scfg, auth.ViewerConfig{Key: key, Code: cfg.Code})
 	// Signaling is only needed to set up; the peer connection goes on without it.
 	rs.Close()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/deskport/deskport/internal/testaddr"
 	"github.com/deskport/deskport/internal/testca"
+	"github.com/deskport/deskport/internal/xpattern/xpatterntest"
+	"github.com/deskport/deskport/screen/xvfb"
 )
 
 // TestBrowserHTTPSRendezvous: the standalone rendezvous serves the viewer over HTTPS, with a
@@ -115,4 +118,40 @@ func TestBrowserEmbeddedHTTPS(t *testing.T) {
 	b.do("open", link, code)
 	b.do("wait-verified")
 	waitPattern(t, b, 0)
+}
+
+// TestBrowserRelayOnly: the page opened with "?relay" (the Relay only box) builds its peer
+// connection with iceTransportPolicy "relay", so it connects through the standalone rendezvous's
+// TURN relay; the overlay shows the relayed path and the host logs it. Everything is on loopback,
+// so the relay runs with --turn-allow-private.
+func TestBrowserRelayOnly(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := xvfb.Start(ctx, xvfb.Config{Width: 1280, Height: 720})
+	if err != nil {
+		cancel()
+		t.Fatalf("starting Xvfb: %v", err)
+	}
+	t.Cleanup(func() { srv.Close(); cancel() })
+	w := newWorldWith(t, "--stun-listen", "off", "--turn", "--turn-listen", "127.0.0.1:0",
+		"--public-ip", "127.0.0.1", "--turn-allow-private")
+	w.rv.waitFor(`TURN relay ready`, 10*time.Second)
+	d := &desktopWorld{world: w, srv: srv, pat: xpatterntest.Start(t, bin("xpattern"), srv, "blocks")}
+	host := w.startHost(t, "--display", d.srv.Display(), "--code")
+	code := host.waitFor(`one-time code: (\S+)`, 5*time.Second)[1]
+
+	b := startBrowser(t)
+	b.do("open", w.rvURL+"/#"+w.hostID+"?relay", code)
+	b.do("wait-verified")
+	waitPattern(t, b, 0)
+	overlay := b.do("wait-text", "stats", "path relay/")["text"].(string)
+	if !strings.Contains(overlay, "via TURN over UDP") {
+		t.Errorf("the overlay does not show a relayed UDP path:\n%s", overlay)
+	}
+	st := b.do("state")["state"].(map[string]any)
+	if st["relayOnly"] != true {
+		t.Errorf("page state %v: want relayOnly", st)
+	}
+	host.waitFor(`viewer connected.*path="?[a-z]+/relay`, 10*time.Second)
+	w.rv.waitFor(`relay allocation`, 10*time.Second)
+	b.do("screenshot", filepath.Join(artifactDir(t), "browser-relay-only.png"))
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +63,21 @@ type Result struct {
 // host's namespace to the viewer's namespace through the forward, and checks it byte for byte.
 // logf receives the programs' output when something fails.
 func Run(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []byte, logf func(string, ...any)) (res Result, err error) {
+	return runCell(ctx, bins, cell, relay, payload, logf, cellHooks{})
+}
+
+// cellHooks change what a cell does; the zero value is Run's.
+type cellHooks struct {
+	// prepare runs once the peers exist, before any program starts in them.
+	prepare func(ctx context.Context, lab *Lab, host, viewer *Node) error
+	// write sends payload to a connection to the target (default: all at once).
+	write func(c net.Conn, payload []byte)
+	// read reads the forwarded bytes after the first into h and returns how many it read
+	// (default: io.Copy).
+	read func(ctx context.Context, c net.Conn, h io.Writer, viewer *proc) (int64, error)
+}
+
+func runCell(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []byte, logf func(string, ...any), hooks cellHooks) (res Result, err error) {
 	lab, err := New(ctx)
 	if err != nil {
 		return res, err
@@ -125,6 +141,15 @@ func Run(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []by
 	if err != nil {
 		return res, err
 	}
+	if hooks.prepare != nil {
+		if err := hooks.prepare(ctx, lab, hostNode, viewerNode); err != nil {
+			return res, err
+		}
+	}
+	write := hooks.write
+	if write == nil {
+		write = func(c net.Conn, payload []byte) { c.Write(payload) }
+	}
 
 	target, err := hostNode.Listen("127.0.0.1:0")
 	if err != nil {
@@ -144,7 +169,7 @@ func Run(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []by
 			go func() {
 				defer served.Done()
 				defer c.Close()
-				c.Write(payload)
+				write(c, payload)
 			}()
 		}
 	}()
@@ -208,7 +233,11 @@ func Run(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []by
 	res.Setup = time.Since(t0)
 	h := sha256.New()
 	h.Write(first)
-	n, err := io.Copy(h, c)
+	read := hooks.read
+	if read == nil {
+		read = func(_ context.Context, c net.Conn, h io.Writer, _ *proc) (int64, error) { return io.Copy(h, c) }
+	}
+	n, err := read(ctx, c, h, viewer)
 	res.Bytes = int(n) + 1
 	if err != nil {
 		return res, fmt.Errorf("after %d bytes: %w", res.Bytes, err)

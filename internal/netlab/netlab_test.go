@@ -137,3 +137,54 @@ func TestNATLabNoRelayExplains(t *testing.T) {
 		t.Errorf("the host called a network failure a refused viewer:\n%s", res.HostOutput)
 	}
 }
+
+// TestNATLabMovingViewer changes the viewer's network mid-transfer: its interface and address
+// go away and its default route moves to a second NAT with another public address, as when a
+// laptop goes from Wi-Fi to a cable. The viewer restarts ICE through the rendezvous and the
+// forward finishes byte-exact; the test reports the time from the address change to the first
+// forwarded byte over the new path. It runs on a direct path (two port-preserving NATs) and on
+// a relayed one (two symmetric NATs, through the rendezvous's TURN relay); and on the direct
+// path again with the viewer keeping its address while its first router goes off the internet,
+// which only the silence on the path tells (ICE's disconnected timeout).
+func TestNATLabMovingViewer(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skipf("skipping the NAT lab: %v", err)
+	}
+	if testing.Short() {
+		t.Skip("the moving-network cells run real binaries for about 15 s each")
+	}
+	b := build(t)
+	payload := make([]byte, 24<<20)
+	rand.NewChaCha8([32]byte{7}).Read(payload)
+	for _, c := range []struct {
+		cell        Cell
+		keepAddress bool
+	}{
+		{Cell{Host: PortPreserving, Viewer: PortPreserving}, false},
+		{Cell{Host: Symmetric, Viewer: Symmetric}, false},
+		{Cell{Host: PortPreserving, Viewer: PortPreserving}, true},
+	} {
+		cell := c.cell
+		name := cell.String()
+		if c.keepAddress {
+			name += "/upstream-dies"
+		}
+		t.Run(name, func(t *testing.T) {
+			relay := cell.NeedsRelay()
+			if relay && !b.HasTURN() {
+				t.Skip("needs the built-in TURN relay (rendezvous --turn), which this rendezvous lacks")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			res, err := RunMove(ctx, b, cell, relay, c.keepAddress, payload, 4<<20, t.Logf)
+			if err != nil {
+				t.Fatalf("%s, moving viewer: %v", cell, err)
+			}
+			if !strings.Contains(res.HostOutput, "the viewer restarted ICE") {
+				t.Errorf("the host did not log the restart:\n%s", res.HostOutput)
+			}
+			t.Logf("%s, moving viewer: changed networks after %d bytes; path %s, then %s; %v from the network change to bytes over the new path; %d bytes byte-exact",
+				name, res.MovedAt, res.Path, res.NewPath, res.Stall.Round(time.Millisecond), res.Bytes)
+		})
+	}
+}

@@ -39,7 +39,17 @@ type iceFlags struct {
 	ttl           time.Duration
 	maxAllocs     int
 	maxBitrate    string
+	stunRate      float64
 	iceServers    []string
+}
+
+// stunLimit is the relay's per-address limit on unauthenticated requests: --stun-rate, with a
+// burst of four seconds' worth; 0 turns it off.
+func (f *iceFlags) stunLimit() (rate float64, burst int) {
+	if f.stunRate <= 0 {
+		return -1, 0
+	}
+	return f.stunRate, max(1, int(4*f.stunRate))
 }
 
 func (f *iceFlags) register(fs *pflag.FlagSet) {
@@ -56,6 +66,7 @@ func (f *iceFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.ttl, "turn-credential-ttl", rendezvous.DefaultCredentialTTL, "how long a session's TURN credentials may open a relay allocation")
 	fs.IntVar(&f.maxAllocs, "turn-max-allocations", relay.DefaultMaxAllocations, "relay allocations one session's credentials may hold")
 	fs.StringVar(&f.maxBitrate, "turn-max-bitrate", "100M", "relayed bits per second one session's credentials may use, e.g. 20M (0: no limit)")
+	fs.Float64Var(&f.stunRate, "stun-rate", relay.DefaultSTUNRate, "STUN binding (and unauthenticated TURN allocate) requests answered per second per client address (an IPv6 /64), with a burst of 4 seconds' worth; more are dropped, so the server cannot be used to reflect floods at spoofed addresses (0: no limit)")
 	fs.StringArrayVar(&f.iceServers, "ice-server", nil, "another STUN/TURN URL handed out; turn: and turns: URLs get the session's credentials (needs --turn-secret-file) (repeatable)")
 }
 
@@ -115,7 +126,7 @@ func (f *iceFlags) start(log *slog.Logger, tlsConfig *tls.Config, stunExplicit b
 		if err != nil {
 			return fail(err)
 		}
-		udp, err := net.ListenPacket("udp", f.turnListen)
+		udp, err := net.ListenPacket("udp", f.udpListenAddr(f.turnListen, rcfg.RelayBind))
 		if err != nil {
 			return fail(fmt.Errorf("TURN: cannot listen on UDP %s: %w (choose another with --turn-listen)", f.turnListen, err))
 		}
@@ -172,14 +183,19 @@ func (f *iceFlags) start(log *slog.Logger, tlsConfig *tls.Config, stunExplicit b
 		return fail(errors.New("--turn-tls-listen needs --turn"))
 	}
 	if !stunOff && !shared {
-		udp, err := net.ListenPacket("udp", f.stunListen)
+		var bind netip.Addr
+		if ip, err := netip.ParseAddr(f.publicIP); err == nil && isLocalAddr(ip) {
+			bind = ip
+		}
+		udp, err := net.ListenPacket("udp", f.udpListenAddr(f.stunListen, bind))
 		switch {
 		case err != nil && stunExplicit:
 			return fail(fmt.Errorf("STUN: cannot listen on UDP %s: %w (choose another with --stun-listen, or --stun-listen off)", f.stunListen, err))
 		case err != nil:
 			log.Warn("no built-in STUN server: its port is busy; peers behind NAT may not connect (free the port, or set --stun-listen)", "addr", f.stunListen, "err", err)
 		default:
-			srv, err := relay.New(relay.Config{Logger: log.With("component", "stun"), UDP: udp})
+			sr, sb := f.stunLimit()
+			srv, err := relay.New(relay.Config{Logger: log.With("component", "stun"), UDP: udp, STUNRate: sr, STUNBurst: sb})
 			if err != nil {
 				return fail(err)
 			}
@@ -197,6 +213,7 @@ func (f *iceFlags) relayConfig(log *slog.Logger, secret []byte) (relay.Config, e
 		Logger: log.With("component", "turn"), TURN: true, Secret: secret,
 		AllowPrivate: f.allowPrivate, MaxAllocations: f.maxAllocs,
 	}
+	cfg.STUNRate, cfg.STUNBurst = f.stunLimit()
 	rate, err := parseBitrate(f.maxBitrate)
 	if err != nil {
 		return cfg, fmt.Errorf("--turn-max-bitrate: %w", err)
@@ -217,6 +234,12 @@ func (f *iceFlags) relayConfig(log *slog.Logger, secret []byte) (relay.Config, e
 	switch host, _, _ := net.SplitHostPort(f.turnListen); {
 	case f.publicIP != "":
 		cfg.RelayIP = netip.MustParseAddr(f.publicIP)
+		if isLocalAddr(cfg.RelayIP) {
+			// On a machine with several addresses, a relay socket bound to the wildcard address
+			// sends from whichever one the kernel picks, and a peer's NAT drops what does not
+			// come from the address in the candidate. Bound to --public-ip, it cannot.
+			cfg.RelayBind = cfg.RelayIP
+		}
 	case host != "" && net.ParseIP(host) != nil && !net.ParseIP(host).IsUnspecified():
 		cfg.RelayIP = netip.MustParseAddr(host)
 		cfg.RelayBind = cfg.RelayIP
@@ -230,6 +253,38 @@ func (f *iceFlags) relayConfig(log *slog.Logger, secret []byte) (relay.Config, e
 	}
 	cfg.RelayIP = cfg.RelayIP.Unmap()
 	return cfg, nil
+}
+
+// isLocalAddr reports whether ip is an address of one of this machine's interfaces (a
+// --public-ip behind a 1:1 NAT is not).
+func isLocalAddr(ip netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if p, ok := a.(*net.IPNet); ok {
+			if local, ok := netip.AddrFromSlice(p.IP); ok && local.Unmap() == ip.Unmap() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// udpListenAddr is where a UDP server of the built-in STUN/TURN listens: as given, but on bind
+// (the --public-ip, when it is an address of this machine) when the flag names no address. A
+// UDP socket on the wildcard address answers from the address the kernel picks, not the one the
+// client wrote to; a client behind a NAT drops an answer from another address.
+func (f *iceFlags) udpListenAddr(listen string, bind netip.Addr) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || !bind.IsValid() {
+		return listen
+	}
+	if ip, err := netip.ParseAddr(host); host != "" && (err != nil || !ip.IsUnspecified()) {
+		return listen
+	}
+	return net.JoinHostPort(bind.String(), port)
 }
 
 // outboundIP is the source address of this machine's default route (no packet is sent).

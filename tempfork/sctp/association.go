@@ -297,6 +297,7 @@ type Association struct {
 	controlQueue            *controlQueue
 	mtu                     uint32
 	maxPayloadSize          uint32       // max DATA chunk payload size
+	largestMTU              uint32       // deskport: the largest MTU before the last SetMTU
 	srtt                    atomic.Value // type float64
 	cumulativeTSNAckPoint   uint32
 	advancedPeerTSNAckPoint uint32
@@ -1546,7 +1547,7 @@ func (a *Association) gatherOutboundFastRetransmissionPackets( //nolint:gocognit
 
 			if bytesInPacket == 0 {
 				addBytes += int(commonHeaderSize)
-				if addBytes > int(a.MTU()) {
+				if addBytes > int(a.loneChunkLimit()) {
 					stopBundling = true
 
 					break
@@ -1929,6 +1930,30 @@ func (a *Association) BytesReceived() uint64 {
 // MTU returns the association's current MTU.
 func (a *Association) MTU() uint32 {
 	return atomic.LoadUint32(&a.mtu)
+}
+
+// SetMTU changes the packet size of a running association (deskport: not in upstream), for a
+// path that changed under it (an ICE restart). Messages fragmented from now on use it; DATA
+// chunks already queued or in flight keep the size they were cut to, since a TSN cannot be
+// fragmented again, and go out alone in a packet of that size (loneChunkLimit).
+func (a *Association) SetMTU(mtu uint32) error {
+	if err := validateMTU(mtu); err != nil {
+		return err
+	}
+	a.lock.Lock()
+	defer a.lock.Unlock()
+	a.largestMTU = max(a.largestMTU, a.MTU(), mtu)
+	atomic.StoreUint32(&a.mtu, mtu)
+	a.maxPayloadSize = maxPayloadSizeForMTU(mtu, a.useInterleaving)
+
+	return nil
+}
+
+// loneChunkLimit is the largest packet a single DATA chunk may make (deskport): the largest MTU
+// the association has had, since a chunk cut before SetMTU lowered it cannot be cut again and
+// would otherwise never be sent. The caller holds the lock.
+func (a *Association) loneChunkLimit() uint32 {
+	return max(a.MTU(), a.largestMTU)
 }
 
 // CWND returns the association's current congestion window (cwnd).
@@ -4053,7 +4078,7 @@ func (a *Association) popPendingDataChunksToSend( //nolint:cyclop,gocognit
 			addBytes := chunkBytes
 			if bytesInPacket == 0 {
 				addBytes += int(commonHeaderSize)
-				if addBytes > int(a.MTU()) {
+				if addBytes > int(a.loneChunkLimit()) {
 					break
 				}
 
@@ -4093,7 +4118,7 @@ func (a *Association) popPendingDataChunksToSend( //nolint:cyclop,gocognit
 				chunkBytes := c.chunkSizeInPacket()
 				addBytes := int(commonHeaderSize) + chunkBytes
 
-				if addBytes <= int(a.MTU()) && a.tlrAllowSendLocked(budgetScaled, consumed, addBytes) {
+				if addBytes <= int(a.loneChunkLimit()) && a.tlrAllowSendLocked(budgetScaled, consumed, addBytes) {
 					a.movePendingDataChunkToInflightQueue(c)
 					chunks = append(chunks, c)
 				}
@@ -4275,7 +4300,7 @@ func (a *Association) getDataPacketsToRetransmit(budgetScaled *int64, consumed *
 			addBytes := chunkBytes
 			if bytesInPacket == 0 {
 				addBytes += int(commonHeaderSize)
-				if addBytes > int(a.MTU()) {
+				if addBytes > int(a.loneChunkLimit()) {
 					return a.bundleDataChunksIntoPackets(chunks)
 				}
 			} else if bytesInPacket+chunkBytes > int(a.MTU()) {

@@ -613,6 +613,19 @@ func (r *SCTPTransport) SetMaxReceiveBufferSize(size uint32) bool {
 	return true
 }
 
+// SetMTU changes the packet size of the running association (deskport: not in upstream), for a
+// path that an ICE restart changed; SettingEngine.SetSCTPMTUSelector chooses the size it starts
+// with. It reports whether there was an association to change.
+func (r *SCTPTransport) SetMTU(mtu uint32) (bool, error) {
+	r.lock.Lock()
+	defer r.lock.Unlock()
+	if r.sctpAssociation == nil {
+		return false, nil
+	}
+
+	return true, r.sctpAssociation.SetMTU(mtu)
+}
+
 // GetSctpInit returns the current sctp-init attribute and caches the last created.
 // The caller should hold the lock.
 func (r *SCTPTransport) GetSctpInit() []byte {

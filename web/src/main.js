@@ -28,6 +28,7 @@ const state = {
   error: null, // {code, message}
   stats: null,
   framesDecoded: 0,
+  relayOnly: false, // the connection uses relayed candidates only (#relay-only, "?relay")
   authorizedLine: "",
   keyFingerprint: "",
   keyPersistent: false,
@@ -56,13 +57,15 @@ let control = null;
 let meter = null;
 
 // parseFragment reads "#<hostid>", "#<hostid>/<code>", each optionally followed by
-// "?<parameters>" (only "latency" is known: turn the latency meter on).
+// "?<parameters>": "latency" turns the latency meter on, "relay" connects through the TURN
+// relay only.
 function parseFragment() {
   const frag = decodeURIComponent(location.hash.replace(/^#/, ""));
   const q = frag.indexOf("?");
   const [host, code = ""] = (q < 0 ? frag : frag.slice(0, q)).split("/", 2);
   const query = q < 0 ? "" : frag.slice(q + 1);
-  return { host, code, query, latency: new URLSearchParams(query).has("latency") };
+  const params = new URLSearchParams(query);
+  return { host, code, query, latency: params.has("latency"), relay: params.has("relay") };
 }
 
 
@@ -165,6 +168,7 @@ async function connect(ev) {
   state.verified = false;
   state.stats = null;
   state.framesDecoded = 0;
+  state.relayOnly = $("relay-only").checked;
   // Never keep a code in the URL; keep the parameters (?latency).
   const { query } = parseFragment();
   const frag = "#" + hostId + (query ? "?" + query : "");
@@ -175,6 +179,7 @@ async function connect(ev) {
   s = new Session({
     hostId,
     code,
+    relayOnly: state.relayOnly,
     key,
     comment: state.authorizedLine.split(" ")[2] || "",
     onWarning: (msg) => {
@@ -648,8 +653,9 @@ function init() {
   initInput();
   initFiles();
   initControl();
-  const { host, code, latency } = parseFragment();
+  const { host, code, latency, relay } = parseFragment();
   if (latency) setLatency(true);
+  $("relay-only").checked = relay;
   $("host-id").value = host;
   $("code").value = code;
   setState("idle");
@@ -677,6 +683,7 @@ function init() {
     const f = parseFragment();
     if (f.host && parseHostId(f.host) !== state.hostId) $("host-id").value = f.host;
     if (f.latency && !state.latency.enabled) setLatency(true);
+    if (f.relay) $("relay-only").checked = true;
   });
 
   keyPromise = (async () => {

@@ -68,14 +68,20 @@ const once = (target, event) => new Promise((resolve) => target.addEventListener
 
 // Session connects to hostId. Callbacks: onState(state, detail), onStream(MediaStream) after
 // verification, onEnd(error|null) once.
+/** @param {RTCIceServer[]} servers */
+function hasTURN(servers) {
+  return servers.some((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => /^turns?:/.test(u)));
+}
+
 export class Session {
   /**
-   * @param {{hostId: string, code?: string, key?: object | null, comment?: string,
+   * @param {{hostId: string, code?: string, key?: object | null, comment?: string, relayOnly?: boolean,
    *   onState: (state: string, detail?: any) => void, onStream: (stream: MediaStream) => void,
    *   onEnd: (err: Error | null) => void, onWarning?: (msg: string) => void}} opts
    */
-  constructor({ hostId, code, key, comment, onState, onStream, onEnd, onWarning }) {
+  constructor({ hostId, code, key, comment, relayOnly, onState, onStream, onEnd, onWarning }) {
     this.hostId = hostId;
+    this.relayOnly = !!relayOnly;
     this.code = code;
     this.key = key;
     this.comment = comment;
@@ -138,7 +144,14 @@ export class Session {
       const s = await this.sig.session;
       if (this.ended) return;
       this.onState("connecting", "connecting to the host");
-      const pc = new RTCPeerConnection({ iceServers: s.iceServers || [] });
+      const iceServers = s.iceServers || [];
+      if (this.relayOnly && !hasTURN(iceServers)) {
+        this.fail(new ConnectError("no_relay", "relay only needs a TURN server and the rendezvous hands out none: start the rendezvous with --turn (or untick Relay only)"));
+        return;
+      }
+      // Relay only: every packet goes through the TURN relay, so the host never learns this
+      // browser's addresses (docs/web.md).
+      const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: this.relayOnly ? "relay" : "all" });
       this.pc = pc;
       const authDC = pc.createDataChannel("auth", { negotiated: true, id: 0, ordered: true });
       const tunnelDC = pc.createDataChannel("tunnel", { negotiated: true, id: 2, ordered: true });

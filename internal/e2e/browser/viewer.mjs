@@ -6,6 +6,7 @@
 //   wait-error           wait until the page shows an error; answers its text
 //   sample X,Y X,Y ...   read the colours of the decoded <video> frame at normalised points
 //   screenshot PATH      save a screenshot of the page
+//   wait-text ID WORDS   wait until element ID's text contains WORDS; answers the text
 //   state                window.deskport as JSON
 //   text SELECTOR        the text content of the first element SELECTOR matches
 //   quit
@@ -142,6 +143,16 @@ const commands = {
   },
   async text(selector) {
     return { ok: true, text: await page.textContent(selector) };
+  },
+  async 'wait-text'(id, ...words) {
+    const want = words.join(' ');
+    const end = Date.now() + 20000;
+    for (;;) {
+      const text = await page.evaluate((id) => (document.getElementById(id) || {}).textContent || '', id);
+      if (text.includes(want)) return { ok: true, text };
+      if (Date.now() > end) throw new Error(`#${id} never showed "${want}"; it shows:\n${text}`);
+      await page.waitForTimeout(100);
+    }
   },
   async state() {
     return { ok: true, state: await state() };
