@@ -11,7 +11,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/deskport/deskport/internal/netlab"
@@ -367,7 +366,7 @@ func lanPion(ctx context.Context, cfg config, l *lanNet, mtu int, total int64, r
 	}
 	var speeds, cpus []float64
 	for i := 0; i < cfg.rounds; i++ {
-		before := selfCPU()
+		before := cpuTime().Seconds()
 		t, start, err := bareDataChannelOn(ctx, total, inner, outer, []string{lanHostIP, lanViewerIP}, 5*time.Minute)
 		if err != nil {
 			return err
@@ -376,20 +375,11 @@ func lanPion(ctx context.Context, cfg config, l *lanNet, mtu int, total int64, r
 			return fmt.Errorf("delivered %d of %d bytes", t.bytes, total)
 		}
 		speeds = append(speeds, float64(total)/t.last.Sub(start).Seconds()/1e6)
-		cpus = append(cpus, (selfCPU()-before)/(float64(total)/(1<<30)))
+		cpus = append(cpus, (cpuTime().Seconds()-before)/(float64(total)/(1<<30)))
 	}
 	*rows = append(*rows, lanRow{MTU: mtu, Name: "bare pion data channel", Streams: 1, MBps: median(speeds), CPUPerGiB: median(cpus), Runs: speeds})
 	fmt.Fprintf(os.Stderr, "  %-28s 1 stream(s): %8.1f MB/s, %.2f CPU s/GiB (runs %s)\n", "bare pion data channel", median(speeds), median(cpus), runList(speeds))
 	return nil
-}
-
-// selfCPU is this process's user + system CPU seconds (not its children's).
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // copy reports whether a row is a file copy (compared with scp, not ssh -L).
