@@ -23,9 +23,12 @@ set -euo pipefail
 #   nftables                       the NAT lab's NAT routers (internal/netlab)
 #   systemd                        systemd-analyze verify checks the units `service install` writes
 #   rpm                            rpm -qp checks the .rpm packages `make packages` builds
+#   redis-server                   the shared state of several rendezvous instances (--redis): the
+#                                  cluster tests start their own on a free port
 PKGS=(openssh-server openssh-client curl pkg-config nftables coturn
   libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev libxtst-dev
-  libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip iproute2 systemd rpm)
+  libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip iproute2 systemd rpm
+  redis-server)
 
 missing=()
 for p in "${PKGS[@]}"; do
