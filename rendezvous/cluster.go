@@ -117,6 +117,12 @@ func decodeEnvelope(b []byte) (*envelope, *signal.Message, error) {
 	}
 }
 
+// clusterTestHooks let tests see the cluster's progress (Config.clusterTest).
+type clusterTestHooks struct {
+	claimed    func(hostID string) // a host's presence is published in Redis
+	subscribed func()              // the bus subscription is (re)established
+}
+
 // relay makes a conn the stand-in for the end of one session held by another instance.
 type relay struct {
 	inst    string
@@ -138,11 +144,11 @@ func (r *relay) send(c *conn, m *signal.Message) {
 
 // joinCluster connects the server to the other instances through Redis.
 func (s *Server) joinCluster() error {
-	rc, err := newRedisCluster(s.cfg.Redis, s.cfg.MaxKnownHosts, s.log, s.cfg.OnRedis, s.fromBus, func(id string) {
-		if hook := s.testHookClaimed; hook != nil {
-			hook(id)
-		}
-	})
+	h := clusterHooks{onRedis: s.cfg.OnRedis, deliver: s.fromBus, claimed: func(string) {}}
+	if t := s.cfg.clusterTest; t != nil {
+		h.claimed, h.subscribed = t.claimed, t.subscribed
+	}
+	rc, err := newRedisCluster(s.cfg.Redis, s.cfg.MaxKnownHosts, s.log, h)
 	if err != nil {
 		return err
 	}

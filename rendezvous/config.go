@@ -108,6 +108,8 @@ type Config struct {
 	// a few fixed names: claim, refresh, release, locate, publish, seen), its duration and
 	// its error; for metrics. It must not block.
 	OnRedis func(op string, d time.Duration, err error)
+
+	clusterTest *clusterTestHooks // tests only
 }
 
 // validNonce is a well-formed nonce, for checking names through the wire format's rules.

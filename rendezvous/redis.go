@@ -48,12 +48,17 @@ var (
 	claimScript = `local old = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return old`
-	// refreshScript renews a host held by this instance, or takes it if no one holds it (Redis
-	// restarted empty); it returns 0 if another instance holds it now.
+	// refreshScript renews a host held by this instance (1), or takes it if no one holds it
+	// (2: Redis restarted empty, or the key expired while Redis was away); it returns 0 if
+	// another instance holds it now.
 	refreshScript = `local v = redis.call('GET', KEYS[1])
-if v == false or v == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
+end
+if v == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
 end
 return 0`
 	// releaseScript forgets a host only if this instance still holds it.
@@ -80,6 +85,8 @@ type redisCluster struct {
 	hook     func(op string, d time.Duration, err error)
 	deliver  func(*envelope, *signal.Message)
 	claimed  func(hostID string)
+	// subscribed, when set, is called each time the bus subscription is (re)established.
+	subscribed func()
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -97,7 +104,16 @@ type redisCluster struct {
 
 var _ cluster = (*redisCluster)(nil)
 
-func newRedisCluster(rawURL string, maxKnown int, log *slog.Logger, hook func(string, time.Duration, error), deliver func(*envelope, *signal.Message), claimed func(string)) (*redisCluster, error) {
+// clusterHooks are what a cluster calls back into its server.
+type clusterHooks struct {
+	onRedis    func(op string, d time.Duration, err error) // optional: every round trip
+	deliver    func(*envelope, *signal.Message)            // an envelope for this instance
+	claimed    func(hostID string)                         // a host's presence is published
+	subscribed func()                                      // optional: the bus (re)subscribed
+}
+
+func newRedisCluster(rawURL string, maxKnown int, log *slog.Logger, h clusterHooks) (*redisCluster, error) {
+	redisLogOnce.Do(func() { redis.SetLogger(redisLog{log.With("component", "go-redis")}) })
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("rendezvous: --redis %q: %w; give a URL like redis://127.0.0.1:6379/0", redactURL(rawURL), err)
@@ -112,7 +128,7 @@ func newRedisCluster(rawURL string, maxKnown int, log *slog.Logger, hook func(st
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &redisCluster{
 		rdb: redis.NewClient(opts), inst: hex.EncodeToString(raw[:]), maxKnown: maxKnown,
-		log: log.With("component", "cluster"), hook: hook, deliver: deliver, claimed: claimed,
+		log: log.With("component", "cluster"), hook: h.onRedis, deliver: h.deliver, claimed: h.claimed, subscribed: h.subscribed,
 		ctx: ctx, cancel: cancel, out: make(chan outgoing, busQueue), kick: make(chan struct{}, 1),
 		local: make(map[string]bool),
 	}
@@ -130,10 +146,21 @@ func newRedisCluster(rawURL string, maxKnown int, log *slog.Logger, hook func(st
 	}
 	c.ps = c.rdb.Subscribe(ctx, chanInst+c.inst)
 	c.wg.Add(3)
-	go c.receive(c.ps.Channel(redis.WithChannelSize(busQueue)))
+	go c.receive(c.ps.ChannelWithSubscriptions(redis.WithChannelSize(busQueue)))
 	go c.publishLoop()
 	go c.keep()
 	return c, nil
+}
+
+// redisLogOnce sets go-redis's logger, which is process-wide, once. Its messages (failed dials
+// while Redis is away, repeated every 100 ms) go to Debug: the cluster logs each loss and
+// recovery of Redis itself, once, with what it means.
+var redisLogOnce sync.Once
+
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...))
 }
 
 // redactURL hides the password of a Redis URL, for logs and errors.
@@ -217,9 +244,22 @@ func (c *redisCluster) close() error {
 
 // receive hands the envelopes of this instance's channel to the server. go-redis re-subscribes
 // by itself after a lost connection.
-func (c *redisCluster) receive(ch <-chan *redis.Message) {
+func (c *redisCluster) receive(ch <-chan any) {
 	defer c.wg.Done()
-	for msg := range ch {
+	for v := range ch {
+		var msg *redis.Message
+		switch v := v.(type) {
+		case *redis.Subscription:
+			c.log.Debug("listening on the cluster bus", "channel", v.Channel)
+			if c.subscribed != nil {
+				c.subscribed()
+			}
+			continue
+		case *redis.Message:
+			msg = v
+		default:
+			continue
+		}
 		e, m, err := decodeEnvelope([]byte(msg.Payload))
 		if err != nil {
 			c.log.Warn("ignoring a bad message from the cluster bus", "err", err)
@@ -390,9 +430,13 @@ func (c *redisCluster) refresh() error {
 		return err
 	}
 	for i, id := range hosts {
-		if n, _ := cmds[i].Int(); n == 0 {
+		switch n, _ := cmds[i].Int(); n {
+		case 0:
 			// Another instance took the host (its "replaced" message was lost).
 			c.deliver(&envelope{Kind: kindReplaced, From: "redis", HostID: id, Addr: "another rendezvous instance"}, nil)
+		case 2:
+			c.log.Debug("published a host again that Redis had lost", "host_id", id)
+			c.claimed(id)
 		}
 	}
 	return nil

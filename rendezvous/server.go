@@ -81,8 +81,6 @@ type Server struct {
 	// cluster shares hosts and routes sessions with the other instances (Config.Redis); nil
 	// for a single instance (cluster.go).
 	cluster cluster
-	// testHookClaimed, when set, is called once the cluster has published a host's presence.
-	testHookClaimed func(hostID string)
 
 	// testHookRegistered and testHookOffline, when set, are called after a host registers
 	// and after a host's connection is gone from the registry.
