@@ -122,6 +122,7 @@ func newRedisCluster(rawURL string, maxKnown int, log *slog.Logger, h clusterHoo
 	opts.ReadTimeout = redisTimeout
 	opts.WriteTimeout = redisTimeout
 	opts.MaxRetries = 1
+	opts.DialerRetries = 2
 	opts.ContextTimeoutEnabled = true
 	var raw [8]byte
 	rand.Read(raw[:])
@@ -392,6 +393,7 @@ func (c *redisCluster) apply(ops []presenceOp) error {
 			c.log.Info("host moved here from another instance; that one closes its connection", "host_id", op.hostID, "instance", old)
 			c.publish(old, &envelope{Kind: kindReplaced, HostID: op.hostID, Addr: op.remote})
 		}
+		c.log.Debug("host published in Redis", "host_id", op.hostID)
 		c.claimed(op.hostID)
 	}
 	return nil
@@ -435,7 +437,7 @@ func (c *redisCluster) refresh() error {
 			// Another instance took the host (its "replaced" message was lost).
 			c.deliver(&envelope{Kind: kindReplaced, From: "redis", HostID: id, Addr: "another rendezvous instance"}, nil)
 		case 2:
-			c.log.Debug("published a host again that Redis had lost", "host_id", id)
+			c.log.Debug("host published in Redis again (Redis had lost it)", "host_id", id)
 			c.claimed(id)
 		}
 	}
