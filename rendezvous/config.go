@@ -105,8 +105,10 @@ type Config struct {
 	// with everything in memory.
 	Redis string
 	// OnRedis, when set, is called after every round trip to Redis with its operation (one of
-	// a few fixed names: claim, refresh, release, locate, publish, seen), its duration and
-	// its error; for metrics. It must not block.
+	// four fixed names: "claim" for hosts arriving and leaving, "refresh" for the periodic
+	// renewal, "locate" for a viewer's lookup, "publish" for messages to other instances), its
+	// duration and its error; for metrics. It is called from several goroutines and must not
+	// block.
 	OnRedis func(op string, d time.Duration, err error)
 
 	clusterTest *clusterTestHooks // tests only
