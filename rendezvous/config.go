@@ -169,7 +169,7 @@ func (c Config) Validate() error {
 	}
 	if c.Redis != "" {
 		if _, err := redis.ParseURL(c.Redis); err != nil {
-			errs = append(errs, fmt.Errorf("Redis: %q is not a Redis URL like redis://127.0.0.1:6379/0 (%v)", redactURL(c.Redis), err))
+			errs = append(errs, fmt.Errorf("--redis (Config.Redis) %q is not a Redis URL like redis://127.0.0.1:6379/0 (%v)", redactURL(c.Redis), err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
