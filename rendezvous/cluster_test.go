@@ -405,3 +405,40 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// TestClusterDeadInstance: a host whose record names an instance that no longer answers (it
+// died; the record has not expired yet) gets a clear "retry" error, not a hang.
+func TestClusterDeadInstance(t *testing.T) {
+	leakCheck(t)
+	rs := testredis.Start(t)
+	b := startClusterServer(t, rs.URL(), Config{})
+	_, hostID := newKey(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rdb.Close()
+	ctx := ctx10(t)
+	if err := rdb.Set(ctx, keyHost+hostID, "0123456789abcdef", presenceTTL).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Dial(ctx, b.URL, hostID, nil)
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Code != signal.CodeUnavailable || !strings.Contains(re.Message, "did not answer") {
+		t.Fatalf("a host on a dead instance: %v", err)
+	}
+	// The viewer's connection is free again: its attempt is forgotten.
+	b.mu.Lock()
+	n := len(b.sessions)
+	b.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d sessions left after the refused attempt", n)
+	}
+}
+
+func TestConfigRedisURL(t *testing.T) {
+	err := Config{Redis: "http://:hunter2@example.com"}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "not a Redis URL") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("Validate of a bad Redis URL: %v", err)
+	}
+	if err := (Config{Redis: "redis://:pw@127.0.0.1:6379/1"}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -48,7 +48,7 @@ var (
 	claimScript = `local old = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return old`
-	// refreshScript renews a host held by this instance (1), or takes it if no one holds it
+	// refreshScript (run by its SHA: every host every presenceRefresh) renews a host held by this instance (1), or takes it if no one holds it
 	// (2: Redis restarted empty, or the key expired while Redis was away); it returns 0 if
 	// another instance holds it now.
 	refreshScript = `local v = redis.call('GET', KEYS[1])
@@ -65,6 +65,8 @@ return 0`
 	releaseScript = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 )
+
+var refreshLua = redis.NewScript(refreshScript)
 
 type presenceOp struct {
 	hostID, remote string
@@ -413,10 +415,18 @@ func (c *redisCluster) refresh() error {
 	ttl := strconv.FormatInt(presenceTTL.Milliseconds(), 10)
 	now := float64(time.Now().UnixMilli())
 	start := time.Now()
+	if len(hosts) > 0 {
+		// Loaded every time: a Redis that restarted has forgotten it, and a pipeline cannot
+		// fall back from EVALSHA to EVAL.
+		if err := refreshLua.Load(ctx, c.rdb).Err(); err != nil {
+			c.hook("refresh", time.Since(start), err)
+			return err
+		}
+	}
 	pipe := c.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(hosts))
 	for i, id := range hosts {
-		cmds[i] = pipe.Eval(ctx, refreshScript, []string{keyHost + id}, c.inst, ttl)
+		cmds[i] = refreshLua.EvalSha(ctx, pipe, []string{keyHost + id}, c.inst, ttl)
 	}
 	for i := 0; i < len(hosts); i += 1000 {
 		zs := make([]redis.Z, 0, 1000)
