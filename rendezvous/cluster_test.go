@@ -442,3 +442,24 @@ func TestConfigRedisURL(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestClusterShutdownReleasesHosts: an instance that shuts down removes its hosts from Redis
+// before it returns, so that no other instance sends viewers to it.
+func TestClusterShutdownReleasesHosts(t *testing.T) {
+	leakCheck(t)
+	rs := testredis.Start(t)
+	a := startClusterServer(t, rs.URL(), Config{})
+	key, hostID := newKey(t)
+	startHost(t, &HostClient{URL: a.URL, Key: key, MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	a.waitClaimed(t, hostID)
+	a.stop()
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rdb.Close()
+	ctx := ctx10(t)
+	if n, err := rdb.Exists(ctx, keyHost+hostID).Result(); err != nil || n != 0 {
+		t.Fatalf("after shutdown the host's record exists (%d, %v)", n, err)
+	}
+	if seen, err := rdb.ZScore(ctx, keySeen, hostID).Result(); err != nil || seen == 0 {
+		t.Fatalf("after shutdown the host has no last-seen time (%v, %v)", seen, err)
+	}
+}

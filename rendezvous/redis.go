@@ -235,11 +235,21 @@ func (c *redisCluster) publish(instance string, e *envelope) {
 	}
 }
 
+// close stops the cluster's goroutines. The presence changes not yet written (the hosts that
+// left as the server shut down) are written first, so that other instances do not send
+// viewers here for up to presenceTTL.
 func (c *redisCluster) close() error {
 	c.once.Do(func() {
 		c.cancel()
 		c.ps.Close()
 		c.wg.Wait()
+		c.mu.Lock()
+		ops := c.ops
+		c.ops = nil
+		c.mu.Unlock()
+		if err := c.apply(context.Background(), ops); err != nil {
+			c.log.Warn("could not remove this instance's hosts from Redis; they expire by themselves", "err", err, "ttl", presenceTTL)
+		}
 		c.rdb.Close()
 	})
 	return nil
@@ -333,7 +343,7 @@ func (c *redisCluster) keep() {
 		ops := c.ops
 		c.ops = nil
 		c.mu.Unlock()
-		err := c.apply(ops)
+		err := c.apply(c.ctx, ops)
 		if full {
 			err = errors.Join(err, c.refresh())
 			wait := presenceRefresh
@@ -360,11 +370,11 @@ func (c *redisCluster) keep() {
 
 // apply writes presence changes in order in one pipeline. A host taken from another instance
 // makes that instance close its socket. Failed claims are redone by the next refresh.
-func (c *redisCluster) apply(ops []presenceOp) error {
+func (c *redisCluster) apply(ctx context.Context, ops []presenceOp) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, redisTimeout)
+	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
 	now := float64(time.Now().UnixMilli())
 	ttl := strconv.FormatInt(presenceTTL.Milliseconds(), 10)
