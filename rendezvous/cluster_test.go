@@ -2,7 +2,9 @@ package rendezvous
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/testredis"
 	"github.com/deskport/deskport/signal"
 )
@@ -461,5 +464,77 @@ func TestClusterShutdownReleasesHosts(t *testing.T) {
 	}
 	if seen, err := rdb.ZScore(ctx, keySeen, hostID).Result(); err != nil || seen == 0 {
 		t.Fatalf("after shutdown the host has no last-seen time (%v, %v)", seen, err)
+	}
+}
+
+// BenchmarkSignalingRoundTrip measures connect, offer → answer between a viewer and a host:
+// through the host's own instance, and through another instance over Redis.
+func BenchmarkSignalingRoundTrip(b *testing.B) {
+	rs := testredis.Start(b)
+	for _, tc := range []struct {
+		name  string
+		cross bool
+	}{{"one-instance", false}, {"across-instances", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			start := func(cfg Config) string {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg.Redis = rs.URL()
+				s, err := New(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				go func() { s.Serve(ctx, ln); close(done) }()
+				b.Cleanup(func() { cancel(); <-done })
+				return "http://" + ln.Addr().String()
+			}
+			claimed := make(chan string, 4)
+			hooks := &clusterTestHooks{claimed: func(id string) {
+				select {
+				case claimed <- id:
+				default:
+				}
+			}, subscribed: func() {}}
+			urlA := start(Config{clusterTest: hooks, MessageRate: 1e6, MessageBurst: 1e6})
+			urlV := urlA
+			if tc.cross {
+				urlV = start(Config{MessageRate: 1e6, MessageBurst: 1e6})
+			}
+			_, key, _ := ed25519.GenerateKey(nil)
+			hostID := identity.HostID(key.Public().(ed25519.PublicKey))
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() {
+				errc <- (&HostClient{URL: urlA, Key: key}).Run(ctx, func(s *Session) {
+					for m := range s.Recv() {
+						if m.Type == signal.TypeOffer {
+							s.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: "v=0 answer"})
+						}
+					}
+				})
+			}()
+			b.Cleanup(func() { cancel(); <-errc })
+			for id := range claimed {
+				if id == hostID {
+					break
+				}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				v, err := Dial(ctx, urlV, hostID, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				v.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 offer"})
+				if m := <-v.Recv(); m == nil || m.Type != signal.TypeAnswer {
+					b.Fatalf("viewer got %+v", m)
+				}
+				v.Close()
+			}
+		})
 	}
 }
