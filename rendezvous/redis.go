@@ -99,9 +99,9 @@ type redisCluster struct {
 	once   sync.Once
 
 	mu    sync.Mutex
-	local map[string]bool // hosts held here
-	ops   []presenceOp    // presence changes not yet written
-	down  bool            // the last round trip failed (for logging the recovery once)
+	local map[string]bool       // hosts held here
+	ops   map[string]presenceOp // presence changes not yet written, the latest per host
+	down  bool                  // the last round trip failed (for logging the recovery once)
 }
 
 var _ cluster = (*redisCluster)(nil)
@@ -133,7 +133,7 @@ func newRedisCluster(rawURL string, maxKnown int, log *slog.Logger, h clusterHoo
 		rdb: redis.NewClient(opts), inst: hex.EncodeToString(raw[:]), maxKnown: maxKnown,
 		log: log.With("component", "cluster"), hook: h.onRedis, deliver: h.deliver, claimed: h.claimed, subscribed: h.subscribed,
 		ctx: ctx, cancel: cancel, out: make(chan outgoing, busQueue), kick: make(chan struct{}, 1),
-		local: make(map[string]bool),
+		local: make(map[string]bool), ops: make(map[string]presenceOp),
 	}
 	if c.hook == nil {
 		c.hook = func(string, time.Duration, error) {}
@@ -180,7 +180,7 @@ func (c *redisCluster) id() string { return c.inst }
 func (c *redisCluster) hostUp(hostID, remote string) {
 	c.mu.Lock()
 	c.local[hostID] = true
-	c.ops = append(c.ops, presenceOp{hostID: hostID, remote: remote, up: true})
+	c.ops[hostID] = presenceOp{hostID: hostID, remote: remote, up: true}
 	c.mu.Unlock()
 	c.poke()
 }
@@ -188,7 +188,7 @@ func (c *redisCluster) hostUp(hostID, remote string) {
 func (c *redisCluster) hostDown(hostID string) {
 	c.mu.Lock()
 	delete(c.local, hostID)
-	c.ops = append(c.ops, presenceOp{hostID: hostID})
+	c.ops[hostID] = presenceOp{hostID: hostID}
 	c.mu.Unlock()
 	c.poke()
 }
@@ -243,10 +243,7 @@ func (c *redisCluster) close() error {
 		c.cancel()
 		c.ps.Close()
 		c.wg.Wait()
-		c.mu.Lock()
-		ops := c.ops
-		c.ops = nil
-		c.mu.Unlock()
+		ops := c.takeOps()
 		if err := c.apply(context.Background(), ops); err != nil {
 			c.log.Warn("could not remove this instance's hosts from Redis; they expire by themselves", "err", err, "ttl", presenceTTL)
 		}
@@ -339,10 +336,7 @@ func (c *redisCluster) keep() {
 		case <-t.C:
 			full = true
 		}
-		c.mu.Lock()
-		ops := c.ops
-		c.ops = nil
-		c.mu.Unlock()
+		ops := c.takeOps()
 		err := c.apply(c.ctx, ops)
 		if full {
 			err = errors.Join(err, c.refresh())
@@ -368,12 +362,37 @@ func (c *redisCluster) keep() {
 	}
 }
 
-// apply writes presence changes in order in one pipeline. A host taken from another instance
-// makes that instance close its socket. Failed claims are redone by the next refresh.
-func (c *redisCluster) apply(ctx context.Context, ops []presenceOp) error {
+// takeOps returns the presence changes not yet written, and forgets them.
+func (c *redisCluster) takeOps() []presenceOp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ops := make([]presenceOp, 0, len(c.ops))
+	for _, op := range c.ops {
+		ops = append(ops, op)
+	}
+	clear(c.ops)
+	return ops
+}
+
+// apply writes presence changes in one pipeline. A host taken from another instance makes that
+// instance close its socket. Changes that fail are kept for the next attempt, unless a newer
+// change of the same host came in meanwhile; so they are at most one per host while Redis is
+// away.
+func (c *redisCluster) apply(ctx context.Context, ops []presenceOp) (err error) {
 	if len(ops) == 0 {
 		return nil
 	}
+	defer func() {
+		if err != nil {
+			c.mu.Lock()
+			for _, op := range ops {
+				if _, newer := c.ops[op.hostID]; !newer {
+					c.ops[op.hostID] = op
+				}
+			}
+			c.mu.Unlock()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
 	now := float64(time.Now().UnixMilli())
@@ -389,7 +408,7 @@ func (c *redisCluster) apply(ctx context.Context, ops []presenceOp) error {
 		}
 		pipe.ZAdd(ctx, keySeen, redis.Z{Score: now, Member: op.hostID})
 	}
-	_, err := pipe.Exec(ctx)
+	_, err = pipe.Exec(ctx)
 	if errors.Is(err, redis.Nil) { // a claim of a host no one held
 		err = nil
 	}
