@@ -543,8 +543,8 @@ func (c *conn) serveLoop() {
 func (s *Server) connect(c *conn, m *signal.Message) {
 	s.mu.Lock()
 	if len(c.sessions) >= s.cfg.MaxSessionsPerViewerConn {
-		s.mu.Unlock()
 		c.sendError(signal.CodeTooManySessions, "", "this connection already has %d sessions open; close one or open another connection", len(c.sessions))
+		s.mu.Unlock()
 		return
 	}
 	h := s.hosts[m.HostID]
