@@ -121,6 +121,7 @@ func decodeEnvelope(b []byte) (*envelope, *signal.Message, error) {
 type clusterTestHooks struct {
 	claimed    func(hostID string) // a host's presence is published in Redis
 	subscribed func()              // the bus subscription is (re)established
+	every      time.Duration       // the presence renewal period; 0 for presenceRefresh
 }
 
 // relay makes a conn the stand-in for the end of one session held by another instance.
@@ -144,9 +145,10 @@ func (r *relay) send(c *conn, m *signal.Message) {
 
 // joinCluster connects the server to the other instances through Redis.
 func (s *Server) joinCluster() error {
-	h := clusterHooks{onRedis: s.cfg.OnRedis, deliver: s.fromBus, claimed: func(string) {}}
+	h := clusterHooks{onRedis: s.cfg.OnRedis, deliver: s.fromBus, claimed: func(string) {},
+		remotes: s.remoteInstances, gone: s.instanceGone}
 	if t := s.cfg.clusterTest; t != nil {
-		h.claimed, h.subscribed = t.claimed, t.subscribed
+		h.claimed, h.subscribed, h.every = t.claimed, t.subscribed, t.every
 	}
 	rc, err := newRedisCluster(s.cfg.Redis, s.cfg.MaxKnownHosts, s.log, h)
 	if err != nil {
@@ -289,5 +291,43 @@ func (s *Server) fromBus(e *envelope, m *signal.Message) {
 		default:
 			s.routeLocked(remote, m)
 		}
+	}
+}
+
+// remoteInstances lists the instances that hold the other end of a session here.
+func (s *Server) remoteInstances() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := make(map[string]struct{})
+	for _, sess := range s.sessions {
+		for _, end := range []*conn{sess.host, sess.viewer} {
+			if end.relay != nil {
+				set[end.relay.inst] = struct{}{}
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for inst := range set {
+		out = append(out, inst)
+	}
+	return out
+}
+
+// instanceGone ends the sessions whose other end was on an instance that is gone: their local
+// ends get bye peer_gone, as when the other end's WebSocket drops on one instance.
+func (s *Server) instanceGone(inst string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.sessions {
+		remote, local := sess.host, sess.viewer
+		if remote.relay == nil {
+			remote, local = sess.viewer, sess.host
+		}
+		if remote.relay == nil || remote.relay.inst != inst {
+			continue
+		}
+		s.removeLocked(sess)
+		local.send(&signal.Message{Type: signal.TypeBye, Session: sess.id, Code: signal.ByePeerGone,
+			Reason: "the rendezvous instance of the " + remote.role.String() + " is gone"})
 	}
 }

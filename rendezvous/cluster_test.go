@@ -28,6 +28,13 @@ type clusterServer struct {
 // its bus.
 func startClusterServer(t *testing.T, redisURL string, cfg Config) *clusterServer {
 	t.Helper()
+	return startClusterServerEvery(t, redisURL, cfg, 0)
+}
+
+// startClusterServerEvery is startClusterServer with the presence renewal period every (0 for
+// the default).
+func startClusterServerEvery(t *testing.T, redisURL string, cfg Config, every time.Duration) *clusterServer {
+	t.Helper()
 	cs := &clusterServer{claimed: make(chan string, 64), subscribed: make(chan struct{}, 16)}
 	cfg.Redis = redisURL
 	cfg.clusterTest = &clusterTestHooks{
@@ -43,6 +50,7 @@ func startClusterServer(t *testing.T, redisURL string, cfg Config) *clusterServe
 			default:
 			}
 		},
+		every: every,
 	}
 	cs.testServer = startServer(t, cfg)
 	cs.waitSubscribed(t)
@@ -536,5 +544,41 @@ func BenchmarkSignalingRoundTrip(b *testing.B) {
 				v.Close()
 			}
 		})
+	}
+}
+
+// TestClusterInstanceGone: when the instance holding one end of a session stops renewing its
+// alive key (it died), the other instance ends the session for its own end with peer_gone.
+func TestClusterInstanceGone(t *testing.T) {
+	leakCheck(t)
+	rs := testredis.Start(t)
+	a := startClusterServer(t, rs.URL(), Config{})
+	b := startClusterServerEvery(t, rs.URL(), Config{}, 50*time.Millisecond)
+	key, hostID := newKey(t)
+	accepted, _ := startHost(t, &HostClient{URL: a.URL, Key: key})
+	a.waitClaimed(t, hostID)
+	ctx := ctx10(t)
+	v, err := Dial(ctx, b.URL, hostID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	exchange(t, ctx, v, accepted)
+
+	// A dies as far as the cluster can tell: it stops renewing, and its key expires.
+	a.cluster.close()
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rdb.Close()
+	if err := rdb.Del(ctx, keyAlive+a.cluster.id()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, v); m.Type != signal.TypeBye || m.Code != signal.ByePeerGone || !strings.Contains(m.Reason, "instance of the host is gone") {
+		t.Fatalf("viewer got %+v", m)
+	}
+	b.mu.Lock()
+	n := len(b.sessions)
+	b.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d sessions left on B", n)
 	}
 }

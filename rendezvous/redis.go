@@ -25,10 +25,12 @@ import (
 //	                          renewed every presenceRefresh by that instance
 //	deskport:seen             sorted set, host ID scored by the Unix milliseconds it was last
 //	                          seen online; trimmed to MaxKnownHosts
+//	deskport:alive:<instance> "1" while the instance runs; TTL presenceTTL, renewed with its hosts
 //	deskport:inst:<instance>  pub/sub channel of each instance (envelopes, cluster.go)
 const (
 	keyHost     = "deskport:host:"
 	keySeen     = "deskport:seen"
+	keyAlive    = "deskport:alive:"
 	chanInst    = "deskport:inst:"
 	presenceTTL = 15 * time.Second
 	// presenceRefresh is how often an instance renews its hosts' presence and "last seen";
@@ -89,6 +91,11 @@ type redisCluster struct {
 	claimed  func(hostID string)
 	// subscribed, when set, is called each time the bus subscription is (re)established.
 	subscribed func()
+	remotes    func() []string
+	gone       func(instance string)
+	every      time.Duration // presenceRefresh, shorter in tests
+
+	missing map[string]int // keep's: instances found without their alive key, and how often in a row
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -112,6 +119,9 @@ type clusterHooks struct {
 	deliver    func(*envelope, *signal.Message)            // an envelope for this instance
 	claimed    func(hostID string)                         // a host's presence is published
 	subscribed func()                                      // optional: the bus (re)subscribed
+	remotes    func() []string                             // the instances this one has sessions with
+	gone       func(instance string)                       // an instance stopped renewing its alive key
+	every      time.Duration                               // optional: the renewal period (tests)
 }
 
 func newRedisCluster(rawURL string, maxKnown int, log *slog.Logger, h clusterHooks) (*redisCluster, error) {
@@ -132,14 +142,18 @@ func newRedisCluster(rawURL string, maxKnown int, log *slog.Logger, h clusterHoo
 	c := &redisCluster{
 		rdb: redis.NewClient(opts), inst: hex.EncodeToString(raw[:]), maxKnown: maxKnown,
 		log: log.With("component", "cluster"), hook: h.onRedis, deliver: h.deliver, claimed: h.claimed, subscribed: h.subscribed,
+		remotes: h.remotes, gone: h.gone, every: h.every, missing: make(map[string]int),
 		ctx: ctx, cancel: cancel, out: make(chan outgoing, busQueue), kick: make(chan struct{}, 1),
 		local: make(map[string]bool), ops: make(map[string]presenceOp),
 	}
 	if c.hook == nil {
 		c.hook = func(string, time.Duration, error) {}
 	}
+	if c.every <= 0 {
+		c.every = presenceRefresh
+	}
 	pctx, pcancel := context.WithTimeout(ctx, redisTimeout)
-	err = c.rdb.Ping(pctx).Err()
+	err = c.rdb.Set(pctx, keyAlive+c.inst, "1", presenceTTL).Err()
 	pcancel()
 	if err != nil {
 		c.down = true
@@ -325,7 +339,7 @@ func (c *redisCluster) publishLoop() {
 // seen" every presenceRefresh (every redisRetry while Redis fails).
 func (c *redisCluster) keep() {
 	defer c.wg.Done()
-	t := time.NewTimer(presenceRefresh)
+	t := time.NewTimer(c.every)
 	defer t.Stop()
 	for {
 		full := false
@@ -340,7 +354,7 @@ func (c *redisCluster) keep() {
 		err := c.apply(c.ctx, ops)
 		if full {
 			err = errors.Join(err, c.refresh())
-			wait := presenceRefresh
+			wait := c.every
 			if err != nil {
 				wait = redisRetry
 			}
@@ -465,11 +479,31 @@ func (c *redisCluster) refresh() error {
 		pipe.ZAdd(ctx, keySeen, zs...)
 	}
 	pipe.ZRemRangeByRank(ctx, keySeen, 0, int64(-c.maxKnown-1))
+	pipe.Set(ctx, keyAlive+c.inst, "1", presenceTTL)
+	remotes := c.remotes()
+	alive := make([]*redis.IntCmd, len(remotes))
+	for i, inst := range remotes {
+		alive[i] = pipe.Exists(ctx, keyAlive+inst)
+	}
 	_, err := pipe.Exec(ctx)
 	c.hook("refresh", time.Since(start), err)
 	if err != nil {
 		return err
 	}
+	// An instance whose alive key is missing three times in a row (so not merely one that has
+	// not renewed it yet after Redis restarted empty: instances renew at the same period) is
+	// gone: end the sessions with it.
+	seen := make(map[string]int, len(remotes))
+	for i, inst := range remotes {
+		if n, _ := alive[i].Result(); n == 0 {
+			if seen[inst] = c.missing[inst] + 1; seen[inst] >= 3 {
+				c.log.Warn("another rendezvous instance stopped renewing its presence; ending the sessions with its clients", "instance", inst)
+				c.gone(inst)
+				delete(seen, inst)
+			}
+		}
+	}
+	c.missing = seen
 	for i, id := range hosts {
 		switch n, _ := cmds[i].Int(); n {
 		case 0:
