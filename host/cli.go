@@ -114,7 +114,8 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&cfg.Rendezvous, "rendezvous", logflags.Rendezvous(), "rendezvous server URL (default $DESKPORT_RENDEZVOUS)")
+	cfg.Rendezvous = logflags.Rendezvous()
+	fs.Var(&urlList{p: &cfg.Rendezvous}, "rendezvous", "rendezvous server URL (default $DESKPORT_RENDEZVOUS); repeat it, or separate URLs with commas, for instances of one rendezvous cluster: the agent fails over between them")
 	fs.StringVar(&cfg.KeyPath, "key", logflags.ConfigPath("host.key"), "host key file (created if missing)")
 	fs.StringVar(&cfg.AuthorizedViewersPath, "authorized-viewers", logflags.ConfigPath("authorized_viewers"), "viewer keys allowed in (authorized_keys syntax)")
 	fs.StringArrayVar(&cfg.Allow, "allow", nil, "forward target viewers may reach: host:port, host:lo-hi or cidr:port (repeatable)")
@@ -243,3 +244,29 @@ func defaultFilesRoot() string {
 	}
 	return filepath.Join(home, "deskport-files")
 }
+
+// urlList is the --rendezvous flag: a comma-separated list of URLs, extended by each repetition
+// of the flag. It is a string to the config file (rendezvous = "https://a,https://b"), so that a
+// file written for one URL keeps working.
+type urlList struct {
+	p   *string
+	set bool // the default ($DESKPORT_RENDEZVOUS) is replaced by the first --rendezvous
+}
+
+func (u *urlList) String() string {
+	if u.p == nil {
+		return ""
+	}
+	return *u.p
+}
+
+func (u *urlList) Set(v string) error {
+	if !u.set || *u.p == "" {
+		*u.p, u.set = v, true
+		return nil
+	}
+	*u.p += "," + v
+	return nil
+}
+
+func (u *urlList) Type() string { return "string" }

@@ -29,7 +29,8 @@ import (
 // Config is everything the agent needs. The zero value is not runnable: Rendezvous and KeyPath
 // are required (the command line fills in defaults).
 type Config struct {
-	// Rendezvous is the signaling server's URL (http:// or https://).
+	// Rendezvous is the signaling server's URL (http:// or https://); several URLs separated by
+	// commas are instances of one rendezvous cluster, between which the agent fails over.
 	Rendezvous string
 	// KeyPath is the host's ed25519 key; it is created (mode 0600) when missing.
 	KeyPath string

@@ -38,7 +38,10 @@ const (
 // HostClient keeps a host registered with a rendezvous and hands it the viewer sessions.
 type HostClient struct {
 	// URL is the rendezvous base URL, http(s)://host[:port][/prefix]; the client connects to
-	// ws(s)://host[:port][/prefix]/v1/host. ws and wss URLs are accepted as they are.
+	// ws(s)://host[:port][/prefix]/v1/host. ws and wss URLs are accepted as they are. Several
+	// URLs separated by commas are instances of one rendezvous cluster (docs/cluster.md): Run
+	// registers with the first that works and, when its connection fails or drops, moves on to
+	// the next one.
 	URL string
 	// Key is the host's identity key; the host ID is derived from its public half.
 	Key ed25519.PrivateKey
@@ -70,9 +73,16 @@ func (h *HostClient) Run(ctx context.Context, accept func(*Session)) error {
 	if len(h.Key) != ed25519.PrivateKeySize {
 		return errors.New("rendezvous: HostClient.Key is not an ed25519 private key")
 	}
-	wsURL, signHost, err := endpoint(h.URL, "/v1/host")
-	if err != nil {
-		return err
+	urls := SplitURLs(h.URL)
+	if len(urls) == 0 {
+		return errors.New("rendezvous: no rendezvous URL; give --rendezvous or DESKPORT_RENDEZVOUS")
+	}
+	wsURLs, signHosts := make([]string, len(urls)), make([]string, len(urls))
+	for i, u := range urls {
+		var err error
+		if wsURLs[i], signHosts[i], err = endpoint(u, "/v1/host"); err != nil {
+			return err
+		}
 	}
 	version := h.Version
 	if version == "" {
@@ -90,7 +100,7 @@ func (h *HostClient) Run(ctx context.Context, accept func(*Session)) error {
 	}
 	pub := h.Key.Public().(ed25519.PublicKey)
 	hostID := identity.HostID(pub)
-	log = log.With("host_id", hostID, "rendezvous", h.URL)
+	log = log.With("host_id", hostID)
 
 	var wg sync.WaitGroup // accept calls
 	defer wg.Wait()
@@ -101,9 +111,9 @@ func (h *HostClient) Run(ctx context.Context, accept func(*Session)) error {
 			accept(s)
 		}()
 	}
-	attempt, replaced := 0, 0
+	attempt, replaced, idx := 0, 0, 0
 	for {
-		registered, err := h.runOnce(ctx, log, wsURL, signHost, version, spawn)
+		registered, err := h.runOnce(ctx, log.With("rendezvous", urls[idx]), urls[idx], wsURLs[idx], signHosts[idx], version, spawn)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -121,6 +131,11 @@ func (h *HostClient) Run(ctx context.Context, accept func(*Session)) error {
 			log.Warn("another registration of this host key replaced this agent at the rendezvous; if no other agent runs with this key, the key may have leaked (make a new one with a new --key file)", "err", err, "times", replaced)
 		} else if registered {
 			attempt, replaced = 0, 0
+		}
+		if len(urls) > 1 && !errors.Is(err, ErrReplaced) {
+			// Fail over: the next instance of the cluster. The backoff below still grows
+			// while none of them works.
+			idx = (idx + 1) % len(urls)
 		}
 		step := min(attempt, 16)
 		d := time.Duration(rand.Int64N(int64(min(maxB, minB<<step)) + 1))
@@ -143,8 +158,8 @@ var errPermanent = errors.New("permanent")
 
 // runOnce runs one connection: dial, register, serve until it drops. registered reports
 // whether registration succeeded (so that the backoff starts over).
-func (h *HostClient) runOnce(ctx context.Context, log *slog.Logger, wsURL, signHost, version string, spawn func(*Session)) (registered bool, err error) {
-	ws, err := dialWS(ctx, h.Dialer, wsURL, h.URL)
+func (h *HostClient) runOnce(ctx context.Context, log *slog.Logger, base, wsURL, signHost, version string, spawn func(*Session)) (registered bool, err error) {
+	ws, err := dialWS(ctx, h.Dialer, wsURL, base)
 	if err != nil {
 		return false, err
 	}
@@ -160,21 +175,21 @@ func (h *HostClient) runOnce(ctx context.Context, log *slog.Logger, wsURL, signH
 		return fail(err)
 	}
 	if len(m.Names) > 0 && !signal.AnswersTo(m.Names, signHost) {
-		return fail(fmt.Errorf("%w (%s): the server there answers to %s; give --rendezvous that name (e.g. https://%s), or, if you did not expect this, %s may be relaying another rendezvous", ErrWrongRendezvous, signal.CanonicalHost(signHost), strings.Join(m.Names, ", "), m.Names[0], h.URL))
+		return fail(fmt.Errorf("%w (%s): the server there answers to %s; give --rendezvous that name (e.g. https://%s), or, if you did not expect this, %s may be relaying another rendezvous", ErrWrongRendezvous, signal.CanonicalHost(signHost), strings.Join(m.Names, ", "), m.Names[0], base))
 	}
 	nonce, _ := base64.StdEncoding.DecodeString(m.Nonce)
 	pub := h.Key.Public().(ed25519.PublicKey)
 	sig := ed25519.Sign(h.Key, signal.RegisterProof(signHost, nonce))
 	reg := &signal.Message{Type: signal.TypeRegister, PublicKey: base64.StdEncoding.EncodeToString(pub), Signature: base64.StdEncoding.EncodeToString(sig), Version: version}
 	if err := writeMsg(hctx, ws, reg); err != nil {
-		return fail(fmt.Errorf("register with the rendezvous at %s: %w", h.URL, err))
+		return fail(fmt.Errorf("register with the rendezvous at %s: %w", base, err))
 	}
 	m, err = readMsg(hctx, ws, signal.TypeRegistered)
 	if err != nil {
 		return fail(err)
 	}
 	if want := identity.HostID(pub); m.HostID != want {
-		return fail(fmt.Errorf("%w: the rendezvous at %s registered host ID %s, but this key's ID is %s; it is not a deskport rendezvous or it is broken", errPermanent, h.URL, m.HostID, want))
+		return fail(fmt.Errorf("%w: the rendezvous at %s registered host ID %s, but this key's ID is %s; it is not a deskport rendezvous or it is broken", errPermanent, base, m.HostID, want))
 	}
 	cancel()
 
@@ -192,7 +207,7 @@ func (h *HostClient) runOnce(ctx context.Context, log *slog.Logger, wsURL, signH
 		if r := cc.refusal(); r != nil && (r.Code == signal.CodeReplaced) {
 			return true, r
 		}
-		return true, fmt.Errorf("lost the connection to the rendezvous at %s: %v; reconnecting (check the rendezvous if this repeats)", h.URL, cc.err)
+		return true, fmt.Errorf("lost the connection to the rendezvous at %s: %v; reconnecting (check the rendezvous if this repeats)", base, cc.err)
 	}
 }
 
@@ -206,7 +221,21 @@ type DialOptions struct {
 	Logger *slog.Logger
 }
 
-// Dial asks the rendezvous at url for a session with hostID, on a WebSocket of its own. Errors
+// SplitURLs splits a comma-separated list of rendezvous URLs (the instances of one cluster),
+// dropping empty entries and spaces around them.
+func SplitURLs(list string) []string {
+	var out []string
+	for _, u := range strings.Split(list, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Dial asks the rendezvous at url for a session with hostID, on a WebSocket of its own. A url
+// that lists several instances of one cluster, separated by commas, is tried in order until
+// one is reachable. Errors
 // match, with errors.Is, ErrHostOffline, ErrUnknownHost, ErrRateLimited, ErrRefused (each a
 // *RefusedError carrying the server's message) or ErrRendezvousUnreachable; a malformed host
 // ID gives identity.ErrBadHostID. Close the Session to release the connection.
@@ -229,13 +258,21 @@ func Dial(ctx context.Context, url, hostID string, opts *DialOptions) (*Session,
 	if err != nil {
 		return nil, err
 	}
-	wsURL, _, err := endpoint(url, "/v1/viewer")
-	if err != nil {
-		return nil, err
+	var ws *websocket.Conn
+	urls := SplitURLs(url)
+	if len(urls) == 0 {
+		return nil, errors.New("rendezvous: no rendezvous URL; give --rendezvous or DESKPORT_RENDEZVOUS")
 	}
-	ws, err := dialWS(ctx, opts.HTTPClient, wsURL, url)
-	if err != nil {
-		return nil, err
+	for _, u := range urls {
+		wsURL, _, err := endpoint(u, "/v1/viewer")
+		if err != nil {
+			return nil, err
+		}
+		if ws, err = dialWS(ctx, opts.HTTPClient, wsURL, u); err == nil {
+			break
+		} else if !errors.Is(err, ErrRendezvousUnreachable) || u == urls[len(urls)-1] {
+			return nil, err
+		}
 	}
 	ws.SetReadLimit(signal.MaxMessageBytes)
 	if err := writeMsg(ctx, ws, &signal.Message{Type: signal.TypeConnect, HostID: id, Version: version}); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/deskport/deskport/signal"
 )
 
@@ -95,6 +97,21 @@ type Config struct {
 
 	// Web, when set, is served at / (the browser viewer).
 	Web http.Handler
+
+	// Redis, when set (redis://[user:password@]host:port[/db], rediss:// for TLS), joins this
+	// server to the other instances that use the same Redis: they share host presence and the
+	// "last seen" table and route sessions to whichever instance holds the host's socket, so a
+	// viewer may reach a host through any of them (docs/cluster.md). Empty means one instance
+	// with everything in memory.
+	Redis string
+	// OnRedis, when set, is called after every round trip to Redis with its operation (one of
+	// four fixed names: "claim" for hosts arriving and leaving, "refresh" for the periodic
+	// renewal, "locate" for a viewer's lookup, "publish" for messages to other instances), its
+	// duration and its error; for metrics. It is called from several goroutines and must not
+	// block.
+	OnRedis func(op string, d time.Duration, err error)
+
+	clusterTest *clusterTestHooks // tests only
 }
 
 // validNonce is a well-formed nonce, for checking names through the wire format's rules.
@@ -148,6 +165,11 @@ func (c Config) Validate() error {
 	for _, h := range c.PublicHosts {
 		if u, err := url.Parse("http://" + h); err != nil || u.Host != h || (&signal.Message{Type: signal.TypeChallenge, Nonce: validNonce, Names: []string{signal.CanonicalHost(h)}}).Validate() != nil {
 			errs = append(errs, fmt.Errorf("PublicHosts: %q is not a host or host:port (IDNs in their xn-- form)", h))
+		}
+	}
+	if c.Redis != "" {
+		if _, err := redis.ParseURL(c.Redis); err != nil {
+			errs = append(errs, fmt.Errorf("--redis (Config.Redis) %q is not a Redis URL like redis://127.0.0.1:6379/0 (%v)", redactURL(c.Redis), err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -80,6 +80,10 @@ type Server struct {
 	closeOnce sync.Once
 	metrics   *Metrics
 
+	// cluster shares hosts and routes sessions with the other instances (Config.Redis); nil
+	// for a single instance (cluster.go).
+	cluster cluster
+
 	// testHookRegistered and testHookOffline, when set, are called after a host registers
 	// and after a host's connection is gone from the registry.
 	testHookRegistered func(hostID string)
@@ -102,6 +106,10 @@ type conn struct {
 	hostID   string
 	sessions map[string]*session
 	pending  int // host: sessions waiting for this host's answer
+
+	// relay, when set, makes this conn the stand-in for an end held by another instance:
+	// what is sent to it goes over the cluster bus (cluster.go).
+	relay *relay
 }
 
 type session struct {
@@ -136,6 +144,11 @@ func New(cfg Config) (*Server, error) {
 		done:     make(chan struct{}),
 	}
 	s.metrics = newMetrics(s)
+	if cfg.Redis != "" {
+		if err := s.joinCluster(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -199,6 +212,9 @@ func (s *Server) Close() error {
 		s.log.Info("rendezvous shutting down")
 	})
 	s.wg.Wait()
+	if s.cluster != nil {
+		s.cluster.close()
+	}
 	return nil
 }
 
@@ -377,6 +393,10 @@ func (c *conn) read() ([]byte, error) {
 
 // send queues m for the connection. It never blocks, so it may be called with s.mu held.
 func (c *conn) send(m *signal.Message) {
+	if c.relay != nil {
+		c.relay.send(c, m)
+		return
+	}
 	b, err := signal.Encode(m)
 	if err != nil {
 		c.log.Error("BUG: refusing to send an invalid message", "type", m.Type, "err", err)
@@ -458,6 +478,9 @@ func (c *conn) serveHost(r *http.Request) {
 	old := s.hosts[id]
 	s.hosts[id] = c
 	s.known.touch(id, time.Now())
+	if s.cluster != nil {
+		s.cluster.hostUp(id, c.remote)
+	}
 	// Sent under the lock so that nothing routed to this host can overtake it.
 	c.send(&signal.Message{Type: signal.TypeRegistered, HostID: id, ICEServers: s.iceFor(c, "")})
 	s.mu.Unlock()
@@ -545,14 +568,34 @@ func (c *conn) serveLoop() {
 
 func (s *Server) connect(c *conn, m *signal.Message) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if len(c.sessions) >= s.cfg.MaxSessionsPerViewerConn {
 		s.metrics.reject(LimitSessionsPerConnection)
 		s.metrics.sessionFailed(FailSessionsPerConnection)
 		c.sendError(signal.CodeTooManySessions, "", "this connection already has %d sessions open; close one or open another connection", len(c.sessions))
+		s.mu.Unlock()
 		return
 	}
 	h := s.hosts[m.HostID]
+	if h == nil && s.cluster != nil {
+		s.mu.Unlock()
+		s.connectRemote(c, m) // the host may be on another instance (cluster.go)
+		return
+	}
+	defer s.mu.Unlock()
+	s.openLocked(c, h, m, newSessionID())
+}
+
+func newSessionID() string {
+	var raw [16]byte
+	rand.Read(raw[:])
+	return hex.EncodeToString(raw[:])
+}
+
+// openLocked creates session id between the viewer c and the host h (nil if the host is not
+// online here), or tells c why not. s.mu must be held. On a cluster, c may be the stand-in of a
+// viewer on another instance: every session to a host passes through the instance holding the
+// host's socket, so the pending limits below hold across instances.
+func (s *Server) openLocked(c *conn, h *conn, m *signal.Message, id string) {
 	if h == nil {
 		if t, ok := s.known.get(m.HostID); ok {
 			s.metrics.sessionFailed(FailHostOffline)
@@ -603,16 +646,18 @@ func (s *Server) connect(c *conn, m *signal.Message) {
 		c.log.Info("evicted the oldest waiting session of the busiest address", "host_id", h.hostID, "session", victim.id)
 		victim.viewer.send(&signal.Message{Type: signal.TypeBye, Session: victim.id, Code: signal.ByeExpired, Reason: "too many connection attempts are waiting for this host; try again"})
 	}
-	var raw [16]byte
-	rand.Read(raw[:])
-	sess := &session{id: hex.EncodeToString(raw[:]), host: h, viewer: c, pending: true, created: time.Now()}
+	sess := &session{id: id, host: h, viewer: c, pending: true, created: time.Now()}
 	sess.timer = time.AfterFunc(s.cfg.PendingTimeout, func() { s.expire(sess) })
 	s.sessions[sess.id] = sess
 	h.sessions[sess.id] = sess
 	c.sessions[sess.id] = sess
 	h.pending++
 	s.metrics.sessionStarted()
-	c.send(&signal.Message{Type: signal.TypeSession, Session: sess.id, HostID: h.hostID, ICEServers: s.iceFor(c, sess.id)})
+	var ice []ICEServer
+	if c.relay == nil { // a viewer on another instance gets that instance's servers
+		ice = s.iceFor(c, sess.id)
+	}
+	c.send(&signal.Message{Type: signal.TypeSession, Session: sess.id, HostID: h.hostID, ICEServers: ice})
 	c.log.Info("session created", "session", sess.id, "host_id", h.hostID, "version", m.Version)
 }
 
@@ -647,6 +692,11 @@ func (s *Server) removeLocked(sess *session) {
 func (s *Server) route(c *conn, m *signal.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.routeLocked(c, m)
+}
+
+// routeLocked is route with s.mu held.
+func (s *Server) routeLocked(c *conn, m *signal.Message) {
 	sess := s.sessions[m.Session]
 	if sess == nil || (sess.host != c && sess.viewer != c) {
 		// The same answer for "no such session" and "not yours", so that it reveals nothing.
@@ -668,10 +718,10 @@ func (s *Server) route(c *conn, m *signal.Message) {
 			c.sendError(signal.CodeBadRequest, m.Session, "the viewer makes the first offer; answer it")
 			return
 		}
-		if !fromHost {
-			if sess.pending && sess.offered.IsZero() {
-				sess.offered = time.Now()
-			}
+		if !fromHost && sess.pending && sess.offered.IsZero() {
+			sess.offered = time.Now()
+		}
+		if !fromHost && peer.relay == nil { // else the host's instance adds them
 			m.ViewerAddr = c.remote
 			m.ICEServers = s.iceFor(peer, sess.id)
 		}
@@ -715,6 +765,9 @@ func (s *Server) drop(c *conn) {
 	if c.hostID != "" {
 		if s.hosts[c.hostID] == c {
 			delete(s.hosts, c.hostID)
+			if s.cluster != nil {
+				s.cluster.hostDown(c.hostID)
+			}
 			c.log.Info("host offline")
 			if hook := s.testHookOffline; hook != nil {
 				hook(c.hostID)

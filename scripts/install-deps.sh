@@ -25,10 +25,12 @@ set -euo pipefail
 #   rpm                            rpm -qp checks the .rpm packages `make packages` builds
 #   bash-completion                the test that sources the generated bash completion script
 #                                  (it calls bash-completion's _get_comp_words_by_ref)
+#   redis-server                   the shared state of several rendezvous instances (--redis): the
+#                                  cluster tests start their own on a free port
 PKGS=(openssh-server openssh-client curl pkg-config nftables coturn
   libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev libxtst-dev
   libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip iproute2 systemd rpm
-  bash-completion)
+  bash-completion redis-server)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -94,6 +94,7 @@ const (
 	CodeUnknownSession  = "unknown_session"   // the session does not exist or the sender is not an end of it
 	CodeReplaced        = "replaced"          // a newer connection registered the same host ID
 	CodeInternal        = "internal"          // the server failed; retry later
+	CodeUnavailable     = "unavailable"       // the host is on another rendezvous instance this one cannot reach now; retry
 )
 
 // Bye codes: set only by the rendezvous on a bye it originates; a bye relayed from the other end

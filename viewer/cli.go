@@ -50,7 +50,7 @@ type common struct {
 
 func (c *common) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&c.rendezvous, "rendezvous", logflags.Rendezvous(), "rendezvous server URL (default $DESKPORT_RENDEZVOUS)")
+	fs.StringVar(&c.rendezvous, "rendezvous", logflags.Rendezvous(), "rendezvous server URL (default $DESKPORT_RENDEZVOUS); several, comma-separated, are instances of one cluster tried in order")
 	fs.StringVar(&c.key, "key", logflags.ConfigPath("viewer.key"), "viewer key file (created if missing)")
 	fs.StringVar(&c.code, "code", "", "one-time code from the host owner (instead of a trusted key); \"-\" asks for it on the terminal. Without the flag, $DESKPORT_CODE is used. A code given here is visible to other users of this machine (ps), so prefer - or $DESKPORT_CODE")
 	fs.StringVar(&c.knownHosts, "known-hosts", logflags.ConfigPath("known_hosts"), "pinned host keys (trust on first use; empty: no pinning)")

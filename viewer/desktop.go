@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
+	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/screen/vp8"
 	"github.com/deskport/deskport/session"
 )
@@ -149,7 +150,11 @@ func Open(cfg Config) error {
 	if err := cfg.defaults(); err != nil {
 		return err
 	}
-	url := strings.TrimRight(cfg.Rendezvous, "/") + "/#" + cfg.HostID
+	base := cfg.Rendezvous
+	if urls := rendezvous.SplitURLs(base); len(urls) > 0 {
+		base = urls[0] // a list of cluster instances: any of them serves the page
+	}
+	url := strings.TrimRight(base, "/") + "/#" + cfg.HostID
 	var cmd *exec.Cmd
 	switch runtime.GOOS {
 	case "darwin":

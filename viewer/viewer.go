@@ -26,7 +26,8 @@ import (
 
 // Config says which host to reach and how to prove who we are.
 type Config struct {
-	// Rendezvous is the signaling server's URL.
+	// Rendezvous is the signaling server's URL; several URLs separated by commas (instances of
+	// one rendezvous cluster) are tried in order until one is reachable.
 	Rendezvous string
 	// KeyPath is the viewer's ed25519 key; created (mode 0600) when missing.
 	KeyPath string

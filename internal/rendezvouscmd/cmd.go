@@ -38,6 +38,7 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
   rendezvous --listen :8080 --public-url http://203.0.113.5:8080 --stun stun:stun.example.com:3478
   rendezvous --acme rv.example.com --turn --turn-tls-listen turn.example.com:443 --turn-relay-ports 49152-49999
   rendezvous --listen :8080 --metrics-listen 127.0.0.1:9090
+  rendezvous --listen :8080 --public-url https://rv.example.com --redis redis://10.0.0.9:6379/0
   rendezvous --listen :8080 --turn-secret-file /etc/deskport/turn-secret --ice-server turns:turn.example.com:443?transport=tcp`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
@@ -81,6 +82,7 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 	fs.IntVar(&cfg.Rendezvous.MaxConnsPerIP, "max-conns-per-ip", 0, "WebSocket connections per client IP (default 32)")
 	fs.IntVar(&cfg.Rendezvous.MaxPendingPerHost, "max-pending-per-host", 0, "sessions awaiting a host's answer (default 8)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9090 (default: none; never the --listen address)")
+	fs.StringVar(&cfg.Rendezvous.Redis, "redis", "", "share hosts with the other rendezvous instances that use this Redis, redis://[:password@]host:port[/db] (rediss:// for TLS), so that any of them reaches any host; put a password in the config file, not on the command line")
 	fs.BoolVar(&cfg.Rendezvous.TrustProxyHeaders, "trust-proxy-headers", false, "take the client address from X-Forwarded-For (only behind a proxy you run)")
 	ice.register(fs)
 	lf.Register(fs)
