@@ -42,6 +42,7 @@ func Build(dir string) (string, error) {
 	}
 	bin := filepath.Join(dir, "wlpattern")
 	args := append([]string{"-O2", "-Wall", "-I", dir, "-o", bin, src, filepath.Join(dir, "xdg-shell-protocol.c")}, strings.Fields(string(flags))...)
+	args = append(args, "-lm")
 	if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("wlpattern: gcc: %v\n%s", err, out)
 	}
@@ -122,6 +123,31 @@ func (p *Proc) Expect(prefix string) string {
 
 // Lines returns the lines wlpattern printed, as they come.
 func (p *Proc) Lines() <-chan string { return p.lines }
+
+// PointerAt waits until the client reports the pointer at x, y (entering the window or moving
+// in it), so that a click sent next lands there.
+func (p *Proc) PointerAt(x, y int) {
+	p.t.Helper()
+	want := fmt.Sprintf(" %d %d", x, y)
+	deadline := time.After(20 * time.Second)
+	var last string
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("wlpattern exited while the test waited for the pointer at%s", want)
+			}
+			if strings.HasPrefix(l, "motion ") || strings.HasPrefix(l, "pointer-enter ") {
+				last = l
+				if strings.HasSuffix(l, want) {
+					return
+				}
+			}
+		case <-deadline:
+			p.t.Fatalf("wlpattern: the pointer never reached%s in 20 s (last: %q)", want, last)
+		}
+	}
+}
 
 // Next shows the next pattern and waits until it is committed.
 func (p *Proc) Next() {

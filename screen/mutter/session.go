@@ -111,7 +111,10 @@ func (s *Session) open(ctx context.Context) error {
 
 	scRoot := s.conn.Object(screenCastName, screenCastPath)
 	var scPath dbus.ObjectPath
-	props := map[string]dbus.Variant{"remote-desktop-session-id": dbus.MakeVariant(sid)}
+	// Animations off while the session runs, as a remote desktop wants (they cost bandwidth
+	// and look poor at video frame rates). Mutter 43.8's default plugin still zooms a window
+	// in as it maps.
+	props := map[string]dbus.Variant{"remote-desktop-session-id": dbus.MakeVariant(sid), "disable-animations": dbus.MakeVariant(true)}
 	if err := scRoot.CallWithContext(ctx, screenCastName+".CreateSession", 0, props).Store(&scPath); err != nil {
 		return s.callError("ScreenCast.CreateSession", err)
 	}
@@ -165,6 +168,9 @@ func (s *Session) open(ctx context.Context) error {
 			}
 		}
 	}
+	if err := s.warmUp(); err != nil {
+		return fmt.Errorf("mutter: warming up the virtual devices: %w", err)
+	}
 	return nil
 }
 
@@ -207,15 +213,19 @@ func (s *Session) Size() (w, h int) { return s.width, s.height }
 // Done is closed when the session ended (Close, or Mutter closed it).
 func (s *Session) Done() <-chan struct{} { return s.closed }
 
-// call makes one RemoteDesktop.Session call without waiting for the reply: input events must
-// not wait a round trip each, and Mutter reports nothing useful for them.
+// call sends one RemoteDesktop.Session call without waiting for the reply, as
+// gnome-remote-desktop does: an input event must not wait a round trip for the next, and
+// Mutter's reply says nothing an injector could act on. Calls on one connection stay in order.
 func (s *Session) call(method string, args ...any) error {
 	select {
 	case <-s.closed:
 		return ErrClosed
 	default:
 	}
-	return s.rd.Go(rdSessionIface+"."+method, dbus.FlagNoReplyExpected, nil, args...).Err
+	if err := s.rd.Go(rdSessionIface+"."+method, dbus.FlagNoReplyExpected, nil, args...).Err; err != nil {
+		return fmt.Errorf("mutter: %s: %w", method, err)
+	}
+	return nil
 }
 
 // Close stops the session and closes its bus connection. It is idempotent.

@@ -2,9 +2,13 @@
 // the blocks pattern of internal/xpattern/pattern (4x2 blocks, palette red green blue yellow
 // magenta cyan white black, shifted by one per "next"), and reports on stdout what reaches it:
 //
-//   ready WxH            the first picture is committed at this size
+//   ready WxH            the first fullscreen picture is presented at this size
+//   pointer-enter X Y    the pointer entered the window (clicks reach it from now on)
+//   keyboard-enter       the window has the keyboard focus
 //   shown N              pattern N is committed (after "next" on stdin)
+//   motion X Y           the pointer moved to X, Y in the window
 //   button B 1|0 X Y     a pointer button (Linux BTN_* code) went down or up at surface X, Y
+//                        (rounded to whole pixels)
 //   axis A V             a smooth scroll on axis A (0 vertical, 1 horizontal) by V
 //   discrete A N         a wheel click count on axis A
 //   key K 1|0 TEXT       a key (evdev code) went down or up; TEXT is what it types (UTF-8,
@@ -14,6 +18,7 @@
 // code that wayland-scanner generates.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +41,7 @@ static uint32_t *pixels;
 static int buf_w, buf_h;
 static int want_w, want_h;
 static int pattern_n;
-static int configured, ready;
+static int configured, ready, fullscreen, waiting_frame;
 static double px, py;
 static struct xkb_context *xkb;
 static struct xkb_keymap *keymap;
@@ -94,6 +99,18 @@ static void show(void) {
 static void wm_ping(void *data, struct xdg_wm_base *b, uint32_t serial) { xdg_wm_base_pong(b, serial); }
 static const struct xdg_wm_base_listener wm_listener = {.ping = wm_ping};
 
+// The first frame presented in the fullscreen state: the window is at 0,0 now, so the test
+// may start (before it, Mutter may still show the window elsewhere, and pointer coordinates
+// would be relative to that place).
+static void frame_done(void *data, struct wl_callback *cb, uint32_t t) {
+	wl_callback_destroy(cb);
+	if (!ready) {
+		ready = 1;
+		printf("ready %dx%d\n", buf_w, buf_h);
+	}
+}
+static const struct wl_callback_listener frame_listener = {.done = frame_done};
+
 static void xs_configure(void *data, struct xdg_surface *s, uint32_t serial) {
 	xdg_surface_ack_configure(s, serial);
 	int w = want_w > 0 ? want_w : 1280, h = want_h > 0 ? want_h : 720;
@@ -106,9 +123,10 @@ static void xs_configure(void *data, struct xdg_surface *s, uint32_t serial) {
 		wl_surface_commit(surface);
 	}
 	configured = 1;
-	if (!ready) {
-		ready = 1;
-		printf("ready %dx%d\n", buf_w, buf_h);
+	if (fullscreen && !ready && !waiting_frame) {
+		waiting_frame = 1;
+		wl_callback_add_listener(wl_surface_frame(surface), &frame_listener, NULL);
+		show();
 	}
 }
 static const struct xdg_surface_listener xs_listener = {.configure = xs_configure};
@@ -117,6 +135,10 @@ static void tl_configure(void *data, struct xdg_toplevel *t, int32_t w, int32_t 
 	if (w > 0 && h > 0) {
 		want_w = w;
 		want_h = h;
+	}
+	uint32_t *st;
+	wl_array_for_each(st, states) {
+		if (*st == XDG_TOPLEVEL_STATE_FULLSCREEN) fullscreen = 1;
 	}
 }
 static void tl_close(void *data, struct xdg_toplevel *t) { exit(0); }
@@ -127,6 +149,7 @@ static const struct xdg_toplevel_listener tl_listener = {.configure = tl_configu
 static void p_enter(void *d, struct wl_pointer *p, uint32_t serial, struct wl_surface *s, wl_fixed_t x, wl_fixed_t y) {
 	px = wl_fixed_to_double(x);
 	py = wl_fixed_to_double(y);
+	printf("pointer-enter %ld %ld\n", lround(px), lround(py));
 	// No cursor image: the compositor shows none over this surface.
 	wl_pointer_set_cursor(p, serial, NULL, 0, 0);
 }
@@ -134,9 +157,10 @@ static void p_leave(void *d, struct wl_pointer *p, uint32_t serial, struct wl_su
 static void p_motion(void *d, struct wl_pointer *p, uint32_t t, wl_fixed_t x, wl_fixed_t y) {
 	px = wl_fixed_to_double(x);
 	py = wl_fixed_to_double(y);
+	printf("motion %ld %ld\n", lround(px), lround(py));
 }
 static void p_button(void *d, struct wl_pointer *p, uint32_t serial, uint32_t t, uint32_t button, uint32_t state) {
-	printf("button %u %d %d %d\n", button, state == WL_POINTER_BUTTON_STATE_PRESSED, (int)px, (int)py);
+	printf("button %u %d %ld %ld\n", button, state == WL_POINTER_BUTTON_STATE_PRESSED, lround(px), lround(py));
 }
 static void p_axis(void *d, struct wl_pointer *p, uint32_t t, uint32_t axis, wl_fixed_t v) {
 	printf("axis %u %g\n", axis, wl_fixed_to_double(v));
@@ -168,7 +192,9 @@ static void k_keymap(void *d, struct wl_keyboard *k, uint32_t format, int32_t fd
 	keymap = km;
 	kstate = xkb_state_new(km);
 }
-static void k_enter(void *d, struct wl_keyboard *k, uint32_t serial, struct wl_surface *s, struct wl_array *keys) {}
+static void k_enter(void *d, struct wl_keyboard *k, uint32_t serial, struct wl_surface *s, struct wl_array *keys) {
+	printf("keyboard-enter\n");
+}
 static void k_leave(void *d, struct wl_keyboard *k, uint32_t serial, struct wl_surface *s) {}
 static void k_key(void *d, struct wl_keyboard *k, uint32_t serial, uint32_t t, uint32_t key, uint32_t state) {
 	char text[64] = "-";
