@@ -8,7 +8,6 @@ import (
 
 	"github.com/deskport/deskport/control"
 	"github.com/deskport/deskport/screen"
-	"github.com/deskport/deskport/screen/x11"
 	"github.com/deskport/deskport/tunnel"
 )
 
@@ -25,7 +24,7 @@ func (it *interactive) setStream(st *screen.Stream, c trackingCapturer) {
 func (it *interactive) closeStream() {
 	it.mu.Lock()
 	defer it.mu.Unlock()
-	if it.capt.Capturer != nil {
+	if it.capt.rectCapturer != nil {
 		it.capt.Close()
 	}
 	it.stream = nil
@@ -33,7 +32,10 @@ func (it *interactive) closeStream() {
 
 // switchMonitor moves the session's stream to another monitor (-1: the whole display).
 func (it *interactive) switchMonitor(index int) error {
-	c, err := x11.Open(x11.Config{Display: it.a.desk.cfg.Display, Monitor: index, Cursor: true})
+	if it.a.desk.backend == BackendMutter {
+		return errMutterMonitors
+	}
+	c, err := it.a.desk.x11Capturer(index)
 	if err != nil {
 		return err
 	}
@@ -43,7 +45,7 @@ func (it *interactive) switchMonitor(index int) error {
 		c.Close()
 		return errNoStream
 	}
-	next := trackingCapturer{Capturer: c, area: it.area}
+	next := trackingCapturer{rectCapturer: c, area: it.area}
 	it.capt = next
 	it.stream.SetCapturer(next, func(old screen.Capturer) { old.Close() })
 	return nil
@@ -79,7 +81,7 @@ func (it *interactive) handleControl(ctx context.Context, stream net.Conn, req t
 		return control.Write(stream, m)
 	}
 	hello := &control.Message{Type: control.TypeHello}
-	if mons, err := x11.Monitors(it.a.desk.cfg.Display); err == nil {
+	if mons, err := it.a.desk.monitors(); err == nil {
 		for _, m := range mons {
 			hello.Monitors = append(hello.Monitors, control.Monitor{Index: m.Index, Name: m.Name, Width: m.Width, Height: m.Height})
 		}

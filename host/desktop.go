@@ -2,9 +2,12 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 
 	"github.com/deskport/deskport/screen"
 	"github.com/deskport/deskport/screen/h264"
+	"github.com/deskport/deskport/screen/mutter"
 	"github.com/deskport/deskport/screen/vp8"
 	"github.com/deskport/deskport/screen/x11"
 	"github.com/deskport/deskport/screen/xvfb"
@@ -22,6 +26,10 @@ import (
 type DesktopConfig struct {
 	// Disabled turns the screen off: port forwarding only.
 	Disabled bool
+	// Backend is what the host shares: BackendX11 (an X display), BackendMutter (a GNOME
+	// session on Wayland, through Mutter's screen-cast and remote-desktop APIs) or
+	// BackendAuto/"" (Mutter on a GNOME Wayland session, else X11).
+	Backend string
 	// Display is the X display to capture; empty means $DISPLAY.
 	Display string
 	// Monitor is the monitor to capture (0-based); -1 means the whole display.
@@ -32,25 +40,81 @@ type DesktopConfig struct {
 	FPS int
 	// MaxBitrate caps the video bitrate in bits per second; zero means 6 Mbit/s.
 	MaxBitrate int
-	// VirtualDisplay ("1280x720") starts and owns an Xvfb for a host without a monitor.
+	// VirtualDisplay ("1280x720") starts and owns an Xvfb for a host without a monitor, or with
+	// BackendMutter a headless GNOME session (Mutter with a virtual monitor of that size).
 	VirtualDisplay string
 	// Run is a command started inside the display (for example "xterm"), stopped on exit.
 	Run string
 }
 
+// Backends of DesktopConfig.Backend (--backend).
+const (
+	BackendAuto   = "auto"
+	BackendX11    = "x11"
+	BackendMutter = "mutter"
+)
+
 // desktop is the host's running screen source.
 type desktop struct {
-	cfg  DesktopConfig
-	log  *slog.Logger
-	xvfb *xvfb.Server
+	cfg     DesktopConfig
+	log     *slog.Logger
+	backend string // BackendX11 or BackendMutter
+	xvfb    *xvfb.Server
+	gnome   *mutter.Headless // --virtual-display with --backend mutter
+	// The GNOME session's bus and runtime directory (BackendMutter); empty means the host's
+	// own session ($DBUS_SESSION_BUS_ADDRESS, $XDG_RUNTIME_DIR).
+	bus, runtimeDir string
 }
 
-// startDesktop opens the display (starting Xvfb when asked) and checks that capture works, so a
-// host without a usable display says so at start, not at the first viewer.
+// waylandSession reports whether the host runs in a Wayland session, where an X11 capture sees
+// only the X11 programs (XWayland), not the desktop.
+func waylandSession() bool {
+	return os.Getenv("WAYLAND_DISPLAY") != "" || os.Getenv("XDG_SESSION_TYPE") == "wayland"
+}
+
+// chooseBackend resolves --backend auto: Mutter on a Wayland session that has it, X11
+// otherwise. An explicit --display or an Xvfb --virtual-display means X11.
+func chooseBackend(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (string, error) {
+	switch cfg.Backend {
+	case BackendX11, BackendMutter:
+		return cfg.Backend, nil
+	case "", BackendAuto:
+	default:
+		return "", fmt.Errorf("--backend %q: use x11, mutter or auto", cfg.Backend)
+	}
+	if cfg.Display != "" || cfg.VirtualDisplay != "" {
+		return BackendX11, nil
+	}
+	if !waylandSession() {
+		return BackendX11, nil
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := mutter.Available(actx, "")
+	if err == nil {
+		return BackendMutter, nil
+	}
+	if os.Getenv("DISPLAY") != "" {
+		log.Warn("this is a Wayland session without GNOME's screen-cast service; sharing XWayland's X display, which shows only X11 programs", "reason", err)
+		return BackendX11, nil
+	}
+	return "", fmt.Errorf("this is a Wayland session but %w", err)
+}
+
+// startDesktop opens the display (starting Xvfb or a headless GNOME when asked) and checks that
+// capture works, so a host without a usable display says so at start, not at the first viewer.
 func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*desktop, error) {
 	d := &desktop{cfg: cfg, log: log}
 	if cfg.Run != "" && cfg.VirtualDisplay == "" {
 		return nil, fmt.Errorf("--run starts a program in the host's own virtual display: add --virtual-display WxH (on a real display, start programs yourself)")
+	}
+	backend, err := chooseBackend(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	d.backend = backend
+	if backend == BackendMutter {
+		return d, d.startMutter(ctx)
 	}
 	if cfg.VirtualDisplay != "" {
 		w, h, err := xvfb.ParseSize(cfg.VirtualDisplay)
@@ -71,12 +135,16 @@ func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*de
 		d.close()
 		return nil, fmt.Errorf("no display to share: DISPLAY is not set; use --virtual-display 1280x720 for a headless host, or --no-desktop for port forwarding only")
 	}
-	c, err := d.capturer()
+	c, err := d.x11Capturer(d.cfg.Monitor)
 	if err != nil {
 		d.close()
 		return nil, err
 	}
 	c.Close()
+	if waylandSession() && cfg.VirtualDisplay == "" {
+		log.Warn("sharing an X display in a Wayland session: only X11 programs (XWayland) show and take input; on GNOME use --backend mutter")
+	}
+	log.Info("sharing the desktop", "backend", BackendX11, "display", d.cfg.Display)
 	if cfg.Run != "" {
 		// The program runs in its own process group inside the virtual display and is stopped
 		// with it, children included.
@@ -89,8 +157,101 @@ func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*de
 	return d, nil
 }
 
-func (d *desktop) capturer() (*x11.Capturer, error) {
-	return x11.Open(x11.Config{Display: d.cfg.Display, Monitor: d.cfg.Monitor, Cursor: true})
+// startMutter prepares the GNOME backend: a headless GNOME for --virtual-display, and one
+// trial session that proves capture works.
+func (d *desktop) startMutter(ctx context.Context) error {
+	cfg := d.cfg
+	if cfg.VirtualDisplay != "" {
+		w, h, err := xvfb.ParseSize(cfg.VirtualDisplay)
+		if err != nil {
+			return err
+		}
+		d.gnome, err = mutter.StartHeadless(ctx, mutter.HeadlessConfig{Width: w, Height: h, Logger: d.log})
+		if err != nil {
+			return err
+		}
+		d.bus, d.runtimeDir = d.gnome.Bus(), d.gnome.RuntimeDir()
+		d.log.Info("started a headless GNOME session", "size", cfg.VirtualDisplay, "runtime_dir", d.runtimeDir)
+	} else if err := mutter.Available(ctx, ""); err != nil {
+		return err
+	}
+	if cfg.Monitor > 0 {
+		d.log.Warn("the mutter backend shares the primary monitor; --monitor is not supported with it yet", "monitor", cfg.Monitor)
+	}
+	s, err := d.mutterSession(ctx)
+	if err != nil {
+		d.close()
+		return err
+	}
+	c, err := s.Capturer(ctx)
+	if err == nil {
+		f, _ := c.Capture()
+		if f != nil {
+			d.log.Info("sharing the desktop", "backend", BackendMutter, "width", f.Width, "height", f.Height)
+		}
+		c.Close()
+	}
+	s.Close()
+	if err != nil {
+		d.close()
+		return fmt.Errorf("the GNOME screen cast gives no picture: %w", err)
+	}
+	if cfg.Run != "" {
+		cmd := exec.Command("/bin/sh", "-c", cfg.Run)
+		if err := d.gnome.Start(cmd); err != nil {
+			d.close()
+			return fmt.Errorf("--run %q: %w", cfg.Run, err)
+		}
+		d.log.Info("started a program in the GNOME session", "run", cfg.Run)
+	}
+	return nil
+}
+
+// mutterSession opens a GNOME remote-desktop session with its screen cast (BackendMutter).
+func (d *desktop) mutterSession(ctx context.Context) (*mutter.Session, error) {
+	return mutter.Open(ctx, mutter.Config{Bus: d.bus, RuntimeDir: d.runtimeDir, Cursor: true, Logger: d.log})
+}
+
+func (d *desktop) x11Capturer(monitor int) (*x11.Capturer, error) {
+	return x11.Open(x11.Config{Display: d.cfg.Display, Monitor: monitor, Cursor: true})
+}
+
+// monitors lists the shared display's monitors (X11 only; nil for Mutter, which shares the
+// primary one).
+func (d *desktop) monitors() ([]screen.Monitor, error) {
+	if d.backend == BackendMutter {
+		return nil, errMutterMonitors
+	}
+	return x11.Monitors(d.cfg.Display)
+}
+
+var errMutterMonitors = errors.New("the mutter backend shares the primary monitor; choosing another is not supported yet")
+
+// gnomeSession is one viewer session's GNOME remote-desktop session (BackendMutter): opened by
+// the first of the screen stream and the input stream to need it, so that both share it (the
+// pointer lands on the streamed monitor), and closed with the viewer session.
+type gnomeSession struct {
+	mu  sync.Mutex
+	s   *mutter.Session
+	err error
+}
+
+func (g *gnomeSession) get(ctx context.Context, d *desktop) (*mutter.Session, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.s == nil && g.err == nil {
+		g.s, g.err = d.mutterSession(ctx)
+	}
+	return g.s, g.err
+}
+
+func (g *gnomeSession) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.s != nil {
+		g.s.Close()
+	}
+	g.err = mutter.ErrClosed
 }
 
 func (d *desktop) videoConfig() *session.VideoConfig {
@@ -126,11 +287,12 @@ func (a *area) get() (x, y, w, h int) {
 	return r[0], r[1], r[2], r[3]
 }
 
-// newArea starts a session's area from the display's monitor layout.
+// newArea starts a session's area from the display's monitor layout (for Mutter, the first
+// capture sets it: the stream's own pixels).
 func (d *desktop) newArea() *area {
 	a := &area{}
 	a.set(0, 0, 0, 0)
-	mons, err := x11.Monitors(d.cfg.Display)
+	mons, err := d.monitors()
 	if err != nil || len(mons) == 0 {
 		return a
 	}
@@ -148,28 +310,47 @@ func (d *desktop) newArea() *area {
 	return a
 }
 
+// rectCapturer is a capturer that knows the rectangle it captures, in the coordinates its
+// backend's input takes (x11.Capturer, pipewire.Capturer).
+type rectCapturer interface {
+	screen.Capturer
+	Rect() (x, y, w, h int)
+}
+
 // trackingCapturer records the captured rectangle after every capture, on the capture goroutine.
 type trackingCapturer struct {
-	*x11.Capturer
+	rectCapturer
 	area *area
 }
 
 func (t trackingCapturer) Capture() (*screen.Frame, error) {
-	f, err := t.Capturer.Capture()
+	f, err := t.rectCapturer.Capture()
 	if err == nil {
-		t.area.set(t.Capturer.Rect())
+		t.area.set(t.rectCapturer.Rect())
 	}
 	return f, err
 }
 
+// capturer opens a capture for one viewer session.
+func (d *desktop) capturer(ctx context.Context, it *interactive) (rectCapturer, error) {
+	if d.backend != BackendMutter {
+		return d.x11Capturer(d.cfg.Monitor)
+	}
+	s, err := it.gnome.get(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return s.Capturer(ctx)
+}
+
 // stream sends the screen to one authenticated viewer until ctx ends or the connection does.
 func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactive, log *slog.Logger) {
-	c, err := d.capturer()
+	c, err := d.capturer(ctx, it)
 	if err != nil {
 		log.Error("cannot capture the screen for this viewer", "err", err)
 		return
 	}
-	capt := trackingCapturer{Capturer: c, area: it.area}
+	capt := trackingCapturer{rectCapturer: c, area: it.area}
 	st, err := screen.NewStream(screen.StreamConfig{
 		Capturer: capt, NewEncoder: d.newEncoder, FPS: d.cfg.FPS, MaxBitrate: d.maxBitrate(), Logger: log,
 	})
@@ -216,5 +397,8 @@ func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactiv
 func (d *desktop) close() {
 	if d.xvfb != nil {
 		d.xvfb.Close()
+	}
+	if d.gnome != nil {
+		d.gnome.Close()
 	}
 }

@@ -186,6 +186,10 @@ func (c *Capturer) Wait(ctx context.Context) error {
 	return nil
 }
 
+// Rect is the captured picture's rectangle: the stream's own pixels, from 0, 0. Input for a
+// screen-cast stream is addressed in the same pixels.
+func (c *Capturer) Rect() (x, y, width, height int) { return 0, 0, c.frame.Width, c.frame.Height }
+
 // Invalidate makes the next Capture copy the whole picture and report it Changed.
 func (c *Capturer) Invalidate() { c.full = true }
 

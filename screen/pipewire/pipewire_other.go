@@ -34,6 +34,9 @@ func (*Capturer) Capture() (*screen.Frame, error) { return nil, errBuild }
 // Wait returns screen.ErrUnsupported.
 func (*Capturer) Wait(ctx context.Context) error { return errBuild }
 
+// Rect is empty in this build.
+func (*Capturer) Rect() (x, y, width, height int) { return 0, 0, 0, 0 }
+
 // Invalidate does nothing in this build.
 func (*Capturer) Invalidate() {}
 
