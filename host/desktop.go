@@ -64,6 +64,54 @@ type desktop struct {
 	// The GNOME session's bus and runtime directory (BackendMutter); empty means the host's
 	// own session ($DBUS_SESSION_BUS_ADDRESS, $XDG_RUNTIME_DIR).
 	bus, runtimeDir string
+	idle            idleSessions
+}
+
+// idleSessions keeps the Mutter sessions no viewer uses, for the next viewer. Mutter 43.8 has a
+// bug that makes reuse necessary: once a remote-desktop session whose stream was consumed is
+// stopped, the next session's absolute pointer moves and buttons never reach a client (a
+// reused session works, capture and input alike; docs/wayland.md). So the host stops them only
+// when it exits.
+type idleSessions struct {
+	mu     sync.Mutex
+	list   []*mutter.Session
+	closed bool
+}
+
+func (p *idleSessions) take() *mutter.Session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.list) > 0 {
+		s := p.list[len(p.list)-1]
+		p.list = p.list[:len(p.list)-1]
+		select {
+		case <-s.Done(): // Mutter ended it meanwhile
+			s.Close()
+		default:
+			return s
+		}
+	}
+	return nil
+}
+
+func (p *idleSessions) put(s *mutter.Session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		s.Close()
+		return
+	}
+	p.list = append(p.list, s)
+}
+
+func (p *idleSessions) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for _, s := range p.list {
+		s.Close()
+	}
+	p.list = nil
 }
 
 // waylandSession reports whether the host runs in a Wayland session, where an X11 capture sees
@@ -190,8 +238,10 @@ func (d *desktop) startMutter(ctx context.Context) error {
 			d.log.Info("sharing the desktop", "backend", BackendMutter, "width", f.Width, "height", f.Height)
 		}
 		c.Close()
+		d.idle.put(s) // the first viewer's
+	} else {
+		s.Close()
 	}
-	s.Close()
 	if err != nil {
 		d.close()
 		return fmt.Errorf("the GNOME screen cast gives no picture: %w", err)
@@ -227,11 +277,13 @@ func (d *desktop) monitors() ([]screen.Monitor, error) {
 
 var errMutterMonitors = errors.New("the mutter backend shares the primary monitor; choosing another is not supported yet")
 
-// gnomeSession is one viewer session's GNOME remote-desktop session (BackendMutter): opened by
+// gnomeSession is one viewer session's GNOME remote-desktop session (BackendMutter): taken by
 // the first of the screen stream and the input stream to need it, so that both share it (the
-// pointer lands on the streamed monitor), and closed with the viewer session.
+// pointer lands on the streamed monitor), and given back for the next viewer when the viewer
+// session ends.
 type gnomeSession struct {
 	mu  sync.Mutex
+	d   *desktop
 	s   *mutter.Session
 	err error
 }
@@ -240,7 +292,10 @@ func (g *gnomeSession) get(ctx context.Context, d *desktop) (*mutter.Session, er
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.s == nil && g.err == nil {
-		g.s, g.err = d.mutterSession(ctx)
+		g.d = d
+		if g.s = d.idle.take(); g.s == nil {
+			g.s, g.err = d.mutterSession(ctx)
+		}
 	}
 	return g.s, g.err
 }
@@ -249,7 +304,8 @@ func (g *gnomeSession) close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.s != nil {
-		g.s.Close()
+		g.d.idle.put(g.s)
+		g.s = nil
 	}
 	g.err = mutter.ErrClosed
 }
@@ -395,6 +451,7 @@ func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactiv
 }
 
 func (d *desktop) close() {
+	d.idle.close()
 	if d.xvfb != nil {
 		d.xvfb.Close()
 	}

@@ -104,3 +104,59 @@ func (c *collect) Errorf(format string, args ...any) {
 	c.failed = true
 	c.msgs = append(c.msgs, fmt.Sprintf(format, args...))
 }
+
+// TestBrowserGNOME: a person in Chromium sees the GNOME session's Wayland client and clicks and
+// types into it through the host's Mutter backend: the client reports the click at the
+// matching pixel and the typed text, a shifted character included.
+func TestBrowserGNOME(t *testing.T) {
+	w, h, wp := startGNOMEWorld(t)
+	env := []string{"DBUS_SESSION_BUS_ADDRESS=" + h.Bus(), "XDG_RUNTIME_DIR=" + h.RuntimeDir(),
+		"WAYLAND_DISPLAY=wayland-0", "XDG_SESSION_TYPE=wayland", "DISPLAY="}
+	host := startEnv(t, env, "host", "--backend", "mutter", "--listen", "127.0.0.1:0", "--key", filepath.Join(w.dir, "host.key"),
+		"--authorized-viewers", w.authorized, "--ice-loopback-only", "--grant", "view,control")
+	link := host.waitFor(`open in a browser: (\S+)`, 30*time.Second)[1]
+	code := host.waitFor(`one-time code: (\S+)`, 5*time.Second)[1]
+	host.waitFor(`registered`, 30*time.Second)
+
+	b := startBrowser(t)
+	b.do("open", link, code)
+	b.do("wait-verified")
+	waitPattern(t, b, 0) // also: Mutter's zoom-in of the new window is over
+	b.do("wait-input")
+	b.do("screenshot", filepath.Join(artifactDir(t), "browser-gnome.png"))
+
+	// Click in the middle of block 1,0: the client sees the press at 480,180 (±2).
+	b.do("click", "0.375", "0.25")
+	var btn, down, x, y int
+	l := wp.Expect("button ")
+	if _, err := fmt.Sscanf(l, "button %d %d %d %d", &btn, &down, &x, &y); err != nil {
+		t.Fatalf("%q: %v", l, err)
+	}
+	if btn != 272 || down != 1 || abs(x-480) > 2 || abs(y-180) > 2 {
+		t.Errorf("click at (0.375, 0.25) of 1280x720 arrived as %q; want a left press at 480,180 ±2", l)
+	}
+
+	// Type: plain letters and a shifted character, then Enter.
+	b.do("type", `"deskport Hi!"`)
+	b.do("press", "Enter")
+	var typed strings.Builder
+	for {
+		l := wp.Expect("key ")
+		var k, down int
+		var text string
+		if _, err := fmt.Sscanf(l, "key %d %d %s", &k, &down, &text); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if k == 28 { // Enter
+			break
+		}
+		if down == 1 && text != "-" && k != 42 && k != 54 {
+			typed.WriteString(text)
+		}
+	}
+	if got, want := typed.String(), `deskport\x20Hi!`; got != want {
+		t.Errorf("the Wayland client received %q, want %q", got, want)
+	}
+	host.stop()
+	host.waitFor(`input summary.*injected=[1-9]`, 5*time.Second)
+}

@@ -63,6 +63,14 @@ type Proc struct {
 	N int
 	// Width and Height are the window's size.
 	Width, Height int
+	recent        []string // the last lines skipped, for failure messages
+}
+
+func (p *Proc) skip(l string) {
+	p.recent = append(p.recent, l)
+	if len(p.recent) > 12 {
+		p.recent = p.recent[1:]
+	}
 }
 
 // Start runs wlpattern (built by Build) in the session and returns once its window is
@@ -115,8 +123,9 @@ func (p *Proc) Expect(prefix string) string {
 			if strings.HasPrefix(l, prefix) {
 				return l
 			}
+			p.skip(l)
 		case <-deadline:
-			p.t.Fatalf("wlpattern: no %q line in 20 s", prefix)
+			p.t.Fatalf("wlpattern: no %q line in 20 s (last lines: %q)", prefix, p.recent)
 		}
 	}
 }

@@ -277,3 +277,37 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// TestSessionEnds: when the session ends under a running capture (Mutter stops the stream and
+// PipeWire frees the buffer the capturer holds), Capture reports the end and Close is safe.
+func TestSessionEnds(t *testing.T) {
+	h, _ := startGNOME(t)
+	s := openSession(t, h, false)
+	c, err := s.Capturer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitPattern(t, c, 0)
+	s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		_, err := c.Capture()
+		if errors.Is(err, pipewire.ErrStreamEnded) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("capture after the session ended: %v", err)
+		}
+		if err := c.Wait(ctx); err != nil {
+			t.Fatalf("the capture never saw the session end: %v", err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Capture(); !errors.Is(err, pipewire.ErrClosed) {
+		t.Errorf("capture after Close: %v", err)
+	}
+}

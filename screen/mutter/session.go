@@ -188,8 +188,12 @@ func (s *Session) watch() {
 	defer close(s.done)
 	for sig := range s.signals {
 		if sig.Name == rdSessionIface+".Closed" && sig.Path == s.rd.Path() {
-			s.log.Warn("mutter: the compositor closed the remote desktop session")
-			s.markClosed()
+			select {
+			case <-s.closed: // our own Stop
+			default:
+				s.log.Warn("mutter: the compositor closed the remote desktop session")
+				s.markClosed()
+			}
 		}
 	}
 }
@@ -233,14 +237,18 @@ func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
+		ended := false // by Mutter
 		select {
 		case <-s.closed:
+			ended = true
 		default:
+		}
+		s.markClosed() // first, so that the Closed signal our Stop brings is not a warning
+		if !ended {
 			if err := s.rd.CallWithContext(ctx, rdSessionIface+".Stop", 0).Err; err != nil {
 				s.log.Debug("mutter: stopping the session", "err", err)
 			}
 		}
-		s.markClosed()
 		// Closing the connection closes the signal channel, which ends watch.
 		s.closeErr = s.conn.Close()
 		<-s.done

@@ -25,6 +25,9 @@ struct dpw {
 	struct spa_hook core_listener;
 	struct pw_stream *stream;
 	struct spa_hook stream_listener;
+	struct pw_registry *registry;
+	struct spa_hook registry_listener;
+	uint32_t node;
 	int evfd;
 
 	pthread_mutex_t mu; // guards everything below; taken by the loop thread and by Go
@@ -74,6 +77,19 @@ static void on_core_error(void *data, uint32_t id, int seq, int res, const char 
 static const struct pw_core_events core_events = {
 	PW_VERSION_CORE_EVENTS,
 	.error = on_core_error,
+};
+
+// on_global_remove notices the producer's node going away (Mutter stopped the screen cast):
+// the stream itself only pauses then.
+static void on_global_remove(void *data, uint32_t id) {
+	dpw *p = data;
+	if (id == p->node)
+		dpw_fail(p, DPW_ERR_STREAM, "the stream ended (the compositor stopped the screen cast)");
+}
+
+static const struct pw_registry_events registry_events = {
+	PW_VERSION_REGISTRY_EVENTS,
+	.global_remove = on_global_remove,
 };
 
 static void on_state_changed(void *data, enum pw_stream_state old, enum pw_stream_state state,
@@ -200,9 +216,23 @@ static void on_process(void *data) {
 	if (got) dpw_signal(p);
 }
 
+// on_remove_buffer forgets the held frame when PipeWire frees its buffer: on a new format, or
+// when the producer goes away (the session ended) while we still hold it.
+static void on_remove_buffer(void *data, struct pw_buffer *b) {
+	dpw *p = data;
+	pthread_mutex_lock(&p->mu);
+	if (p->held == b) {
+		p->held = NULL;
+		p->hpix = NULL;
+		p->dirty = 0;
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
 static const struct pw_stream_events stream_events = {
 	PW_VERSION_STREAM_EVENTS,
 	.state_changed = on_state_changed,
+	.remove_buffer = on_remove_buffer,
 	.param_changed = on_param_changed,
 	.process = on_process,
 };
@@ -238,6 +268,10 @@ dpw *dpw_open(int fd, uint32_t node, int evfd, char *msg, int msglen) {
 		return NULL;
 	}
 	pw_core_add_listener(p->core, &p->core_listener, &core_events, p);
+	p->node = node;
+	p->registry = pw_core_get_registry(p->core, PW_VERSION_REGISTRY, 0);
+	if (p->registry)
+		pw_registry_add_listener(p->registry, &p->registry_listener, &registry_events, p);
 	p->stream = pw_stream_new(p->core, "deskport",
 		pw_properties_new(PW_KEY_MEDIA_TYPE, "Video", PW_KEY_MEDIA_CATEGORY, "Capture",
 			PW_KEY_MEDIA_ROLE, "Screen", NULL));
@@ -285,9 +319,17 @@ int dpw_capture(dpw *p, int full, uint8_t **pix, int *w, int *h, int *stride, in
 		pthread_mutex_unlock(&p->mu);
 		return code;
 	}
-	if (p->seq == 0) {
+	if (p->seq == 0 || (!p->hpix && !p->out)) {
 		pthread_mutex_unlock(&p->mu);
 		return DPW_NO_FRAME;
+	}
+	if (!p->hpix) {
+		// The buffer we held was freed (a format change is under way): the last picture
+		// stands until the next frame.
+		*pix = p->out;
+		*w = p->ow; *h = p->oh; *stride = p->ostride;
+		pthread_mutex_unlock(&p->mu);
+		return DPW_OK;
 	}
 	if (p->hw != p->ow || p->hh != p->oh || !p->out) {
 		int os = p->hw * 4;
@@ -341,6 +383,11 @@ void dpw_close(dpw *p) {
 		spa_hook_remove(&p->stream_listener);
 		pw_stream_destroy(p->stream);
 		p->stream = NULL;
+	}
+	if (p->registry) {
+		spa_hook_remove(&p->registry_listener);
+		pw_proxy_destroy((struct pw_proxy *)p->registry);
+		p->registry = NULL;
 	}
 	if (p->core) {
 		spa_hook_remove(&p->core_listener);
