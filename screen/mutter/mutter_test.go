@@ -120,7 +120,7 @@ func waitPattern(t *testing.T, c *pipewire.Capturer, n int) *screen.Frame {
 // static screen unchanged without copying it.
 func TestCapture(t *testing.T) {
 	h, wp := startGNOME(t)
-	s := openSession(t, h, false)
+	s := openSession(t, h, true) // the cursor stays at 16,16, away from the points checked
 	if w, hh := s.Size(); w != 1280 || hh != 720 {
 		t.Errorf("Mutter announced a %dx%d stream, want 1280x720", w, hh)
 	}
@@ -179,7 +179,7 @@ func inject(t *testing.T, x *mutter.Injector, events ...input.Event) {
 // events are the ones the headless seat used to drop.
 func TestInput(t *testing.T) {
 	h, wp := startGNOME(t)
-	s := openSession(t, h, false)
+	s := openSession(t, h, true)
 	x := s.Injector()
 	// Mutter zooms a window in as it maps, and while the zoom runs it hands the window pointer
 	// coordinates scaled around its centre (a move to 480,180 arrived as 320,0 at the start).
@@ -282,7 +282,7 @@ func testLogger() *slog.Logger {
 // PipeWire frees the buffer the capturer holds), Capture reports the end and Close is safe.
 func TestSessionEnds(t *testing.T) {
 	h, _ := startGNOME(t)
-	s := openSession(t, h, false)
+	s := openSession(t, h, true)
 	c, err := s.Capturer(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -107,7 +107,13 @@ func Open(ctx context.Context, cfg Config) (*Capturer, error) {
 	c := &Capturer{log: log, node: cfg.Node, p: p, ev: ev}
 	wctx, cancel := context.WithTimeout(ctx, cfg.FirstFrame)
 	defer cancel()
+	nudge := time.Now().Add(time.Second)
 	for {
+		if cfg.Nudge != nil && time.Now().After(nudge) {
+			log.Info("pipewire: no first frame after a second; nudging the producer", "node", cfg.Node)
+			cfg.Nudge()
+			nudge = time.Now().Add(time.Second)
+		}
 		_, err := c.Capture()
 		if err == nil {
 			break
@@ -116,7 +122,13 @@ func Open(ctx context.Context, cfg Config) (*Capturer, error) {
 			c.Close()
 			return nil, err
 		}
-		if err := c.Wait(wctx); err != nil {
+		sctx, scancel := context.WithDeadline(wctx, nudge)
+		err = c.Wait(sctx)
+		scancel()
+		if err != nil && wctx.Err() == nil {
+			continue // time to nudge
+		}
+		if err != nil {
 			c.Close()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -172,12 +184,18 @@ func (c *Capturer) Wait(ctx context.Context) error {
 	if c.p == nil {
 		return ErrClosed
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.ev.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.ev.SetReadDeadline(time.Unix(1, 0))
+		close(fired)
+	})
 	var b [8]byte
 	_, err := c.ev.Read(b[:])
-	if ctx.Err() != nil {
+	if !stop() {
+		<-fired // the deadline is set: clear it for the next Wait
 		_ = c.ev.SetReadDeadline(time.Time{})
+	}
+	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	if err != nil {
