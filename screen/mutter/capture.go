@@ -18,13 +18,5 @@ func (s *Session) Capturer(ctx context.Context) (*pipewire.Capturer, error) {
 	if err != nil {
 		return nil, err
 	}
-	var nudge func()
-	if s.cfg.Cursor {
-		// The cursor is drawn in: moving it is a new frame.
-		nudge = func() {
-			s.call("NotifyPointerMotionRelative", 1.0, 0.0)
-			s.call("NotifyPointerMotionRelative", -1.0, 0.0)
-		}
-	}
-	return pipewire.Open(ctx, pipewire.Config{Conn: conn, Node: s.node, FirstFrame: s.cfg.Timeout, Nudge: nudge, Logger: s.log})
+	return pipewire.Open(ctx, pipewire.Config{Conn: conn, Node: s.node, FirstFrame: s.cfg.Timeout, Logger: s.log})
 }

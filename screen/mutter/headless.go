@@ -124,7 +124,21 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 	if _, _, err := h.spawn("pipewire", nil, false); err != nil {
 		return err
 	}
-	if _, _, err := h.spawn("wireplumber", nil, false); err != nil {
+	// WirePlumber connects to PipeWire's socket at once and gives up if it is not there yet;
+	// without it, streams are announced but never linked, so no frame ever flows.
+	sock := filepath.Join(h.dir, "pipewire-0")
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("mutter: PipeWire never made %s: %w", sock, ctx.Err())
+		case <-time.After(5 * time.Millisecond): // polling a file's existence; no event to wait on
+		}
+	}
+	wp, _, err := h.spawn("wireplumber", nil, false)
+	if err != nil {
 		return err
 	}
 	mutter, _, err := h.spawn("mutter", []string{"--headless", "--wayland", "--no-x11",
@@ -145,22 +159,18 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 			}
 		case <-mutter.done:
 			return fmt.Errorf("mutter: mutter --headless exited: %s", mutter.why())
+		case <-wp.done:
+			return fmt.Errorf("mutter: wireplumber exited: %s", wp.why())
 		case <-ctx.Done():
 			return fmt.Errorf("mutter: waiting for Mutter's ScreenCast service: %w (mutter said: %s)", ctx.Err(), mutter.tail.String())
 		}
 	}
-	// PipeWire made its socket long before Mutter got this far, but nothing promises that.
-	sock := filepath.Join(h.dir, "pipewire-0")
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("mutter: PipeWire never made %s: %w", sock, ctx.Err())
-		case <-time.After(10 * time.Millisecond): // polling a file's existence; no event to wait on
-		}
+	select {
+	case <-wp.done:
+		return fmt.Errorf("mutter: wireplumber exited: %s", wp.why())
+	default:
 	}
+	return nil
 }
 
 // env is the environment of every program in the session.

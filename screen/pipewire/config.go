@@ -28,11 +28,6 @@ type Config struct {
 	Node uint32
 	// FirstFrame bounds how long Open waits for the first frame; zero means 10 s.
 	FirstFrame time.Duration
-	// Nudge, if set, is called when no frame came for a second while Open waits: it should
-	// change the screen a little (a one-pixel pointer move with the cursor drawn in), because a
-	// producer that sends frames only on change may have lost its first one (Mutter 43.8 did,
-	// about once in fifteen streams) and then sends nothing on a static screen.
-	Nudge func()
 	// Logger receives the negotiated format and failures; nil discards them.
 	Logger *slog.Logger
 }
@@ -45,6 +40,7 @@ var (
 	ErrStreamEnded = errors.New("pipewire: the screen stream ended")
 	// ErrNoFrame means the stream was connected but no frame came in time. With Mutter that
 	// happens when no session manager (WirePlumber) runs next to PipeWire: the stream is
-	// announced but never linked.
+	// announced but never linked. (WirePlumber exits at once, "Failed to connect to PipeWire",
+	// when it starts before PipeWire's socket exists.)
 	ErrNoFrame = errors.New("pipewire: no frame arrived; is a PipeWire session manager (wireplumber) running?")
 )

@@ -107,13 +107,7 @@ func Open(ctx context.Context, cfg Config) (*Capturer, error) {
 	c := &Capturer{log: log, node: cfg.Node, p: p, ev: ev}
 	wctx, cancel := context.WithTimeout(ctx, cfg.FirstFrame)
 	defer cancel()
-	nudge := time.Now().Add(time.Second)
 	for {
-		if cfg.Nudge != nil && time.Now().After(nudge) {
-			log.Info("pipewire: no first frame after a second; nudging the producer", "node", cfg.Node)
-			cfg.Nudge()
-			nudge = time.Now().Add(time.Second)
-		}
 		_, err := c.Capture()
 		if err == nil {
 			break
@@ -122,13 +116,7 @@ func Open(ctx context.Context, cfg Config) (*Capturer, error) {
 			c.Close()
 			return nil, err
 		}
-		sctx, scancel := context.WithDeadline(wctx, nudge)
-		err = c.Wait(sctx)
-		scancel()
-		if err != nil && wctx.Err() == nil {
-			continue // time to nudge
-		}
-		if err != nil {
+		if err := c.Wait(wctx); err != nil {
 			c.Close()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
