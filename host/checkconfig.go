@@ -61,6 +61,10 @@ func (a *Agent) CheckConfig(w io.Writer) error {
 		fmt.Fprintf(w, "desktop:        off (not available on %s yet)\n", hostOS)
 	case a.cfg.Desktop.Disabled:
 		fmt.Fprintln(w, "desktop:        off (--no-desktop)")
+	case a.cfg.Desktop.Backend == BackendMutter && a.cfg.Desktop.VirtualDisplay != "":
+		fmt.Fprintf(w, "desktop:        a headless GNOME session %s (mutter), codec %s\n", a.cfg.Desktop.VirtualDisplay, orDefault(a.cfg.Desktop.Codec, "vp8"))
+	case a.cfg.Desktop.Backend == BackendMutter:
+		fmt.Fprintf(w, "desktop:        this GNOME session (mutter), codec %s\n", orDefault(a.cfg.Desktop.Codec, "vp8"))
 	case a.cfg.Desktop.VirtualDisplay != "":
 		fmt.Fprintf(w, "desktop:        a virtual display %s, codec %s\n", a.cfg.Desktop.VirtualDisplay, orDefault(a.cfg.Desktop.Codec, "vp8"))
 	default:

@@ -8,13 +8,16 @@ import (
 
 	"github.com/deskport/deskport/control"
 	"github.com/deskport/deskport/screen"
-	"github.com/deskport/deskport/screen/x11"
 	"github.com/deskport/deskport/tunnel"
 )
 
-// watch starts the session's screen: it joins the stream for key (desktop.join).
-func (it *interactive) watch(key shareKey, write func([]byte, time.Duration) error) error {
-	s, v, err := it.a.desk.join(key, write)
+// watch starts the session's screen: it joins the stream for key (desktop.join). ctx bounds
+// the opening of capturers for this session (a GNOME screen cast waits for its first frame).
+func (it *interactive) watch(ctx context.Context, key shareKey, write func([]byte, time.Duration) error) error {
+	it.mu.Lock()
+	it.openCtx = ctx
+	it.mu.Unlock()
+	s, v, err := it.a.desk.join(key, it.opener(ctx), write)
 	if err != nil {
 		return err
 	}
@@ -68,11 +71,12 @@ func (it *interactive) moveTo(change func(shareKey) shareKey) error {
 	if key == it.shared.key {
 		return nil
 	}
-	if _, err := it.a.desk.shared(key); err != nil {
+	open := it.opener(it.openCtx)
+	if _, err := it.a.desk.shared(key, open); err != nil {
 		return err
 	}
 	it.view.Leave()
-	s, v, err := it.a.desk.join(key, it.write)
+	s, v, err := it.a.desk.join(key, open, it.write)
 	if err != nil {
 		it.view = nil
 		return err
@@ -88,7 +92,26 @@ func (it *interactive) moveTo(change func(shareKey) shareKey) error {
 
 // switchMonitor moves the session's stream to another monitor (-1: the whole display).
 func (it *interactive) switchMonitor(index int) error {
+	if it.a.desk.backend == BackendMutter {
+		return errMutterMonitors
+	}
 	return it.moveTo(func(k shareKey) shareKey { k.monitor = index; return k })
+}
+
+// opener opens the capturers of this session's streams: of the X display, or of the session's
+// own GNOME screen cast (which its input shares).
+func (it *interactive) opener(ctx context.Context) opener {
+	return func(monitor int) (rectCapturer, error) {
+		d := it.a.desk
+		if d.backend != BackendMutter {
+			return d.x11Capturer(monitor)
+		}
+		s, err := it.gnome.get(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		return s.Capturer(ctx)
+	}
 }
 
 type streamError string
@@ -121,7 +144,7 @@ func (it *interactive) handleControl(ctx context.Context, stream net.Conn, req t
 		return control.Write(stream, m)
 	}
 	hello := &control.Message{Type: control.TypeHello}
-	if mons, err := x11.Monitors(it.a.desk.cfg.Display); err == nil {
+	if mons, err := it.a.desk.monitors(); err == nil {
 		for _, m := range mons {
 			hello.Monitors = append(hello.Monitors, control.Monitor{Index: m.Index, Name: m.Name, Width: m.Width, Height: m.Height})
 		}

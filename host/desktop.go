@@ -2,9 +2,11 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/deskport/deskport/screen"
 	"github.com/deskport/deskport/screen/h264"
+	"github.com/deskport/deskport/screen/mutter"
 	"github.com/deskport/deskport/screen/vp8"
 	"github.com/deskport/deskport/screen/x11"
 	"github.com/deskport/deskport/screen/xvfb"
@@ -23,6 +26,10 @@ import (
 type DesktopConfig struct {
 	// Disabled turns the screen off: port forwarding only.
 	Disabled bool
+	// Backend is what the host shares: BackendX11 (an X display), BackendMutter (a GNOME
+	// session on Wayland, through Mutter's screen-cast and remote-desktop APIs) or
+	// BackendAuto/"" (Mutter on a GNOME Wayland session, else X11).
+	Backend string
 	// Display is the X display to capture; empty means $DISPLAY.
 	Display string
 	// Monitor is the monitor to capture (0-based); -1 means the whole display.
@@ -33,17 +40,31 @@ type DesktopConfig struct {
 	FPS int
 	// MaxBitrate caps the video bitrate in bits per second; zero means 6 Mbit/s.
 	MaxBitrate int
-	// VirtualDisplay ("1280x720") starts and owns an Xvfb for a host without a monitor.
+	// VirtualDisplay ("1280x720") starts and owns an Xvfb for a host without a monitor, or with
+	// BackendMutter a headless GNOME session (Mutter with a virtual monitor of that size).
 	VirtualDisplay string
 	// Run is a command started inside the display (for example "xterm"), stopped on exit.
 	Run string
 }
 
+// Backends of DesktopConfig.Backend (--backend).
+const (
+	BackendAuto   = "auto"
+	BackendX11    = "x11"
+	BackendMutter = "mutter"
+)
+
 // desktop is the host's running screen source.
 type desktop struct {
-	cfg  DesktopConfig
-	log  *slog.Logger
-	xvfb *xvfb.Server
+	cfg     DesktopConfig
+	log     *slog.Logger
+	backend string // BackendX11 or BackendMutter
+	xvfb    *xvfb.Server
+	gnome   *mutter.Headless // --virtual-display with --backend mutter
+	// The GNOME session's bus and runtime directory (BackendMutter); empty means the host's
+	// own session ($DBUS_SESSION_BUS_ADDRESS, $XDG_RUNTIME_DIR).
+	bus, runtimeDir string
+	idle            idleSessions
 
 	mu          sync.Mutex
 	streams     map[shareKey]*sharedStream // the running screen streams
@@ -53,12 +74,102 @@ type desktop struct {
 	onFrame func(screen.FrameStats)
 }
 
-// startDesktop opens the display (starting Xvfb when asked) and checks that capture works, so a
-// host without a usable display says so at start, not at the first viewer.
+// idleSessions keeps the Mutter sessions no viewer uses, for the next viewer. Mutter 43.8 has a
+// bug that makes reuse necessary: once a remote-desktop session whose stream was consumed is
+// stopped, the next session's absolute pointer moves and buttons never reach a client (a
+// reused session works, capture and input alike; docs/wayland.md). So the host stops them only
+// when it exits.
+type idleSessions struct {
+	mu     sync.Mutex
+	list   []*mutter.Session
+	closed bool
+}
+
+func (p *idleSessions) take() *mutter.Session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.list) > 0 {
+		s := p.list[len(p.list)-1]
+		p.list = p.list[:len(p.list)-1]
+		select {
+		case <-s.Done(): // Mutter ended it meanwhile
+			s.Close()
+		default:
+			return s
+		}
+	}
+	return nil
+}
+
+func (p *idleSessions) put(s *mutter.Session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		s.Close()
+		return
+	}
+	p.list = append(p.list, s)
+}
+
+func (p *idleSessions) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for _, s := range p.list {
+		s.Close()
+	}
+	p.list = nil
+}
+
+// waylandSession reports whether the host runs in a Wayland session, where an X11 capture sees
+// only the X11 programs (XWayland), not the desktop.
+func waylandSession() bool {
+	return os.Getenv("WAYLAND_DISPLAY") != "" || os.Getenv("XDG_SESSION_TYPE") == "wayland"
+}
+
+// chooseBackend resolves --backend auto: Mutter on a Wayland session that has it, X11
+// otherwise. An explicit --display or an Xvfb --virtual-display means X11.
+func chooseBackend(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (string, error) {
+	switch cfg.Backend {
+	case BackendX11, BackendMutter:
+		return cfg.Backend, nil
+	case "", BackendAuto:
+	default:
+		return "", fmt.Errorf("--backend %q: use x11, mutter or auto", cfg.Backend)
+	}
+	if cfg.Display != "" || cfg.VirtualDisplay != "" {
+		return BackendX11, nil
+	}
+	if !waylandSession() {
+		return BackendX11, nil
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := mutter.Available(actx, "")
+	if err == nil {
+		return BackendMutter, nil
+	}
+	if os.Getenv("DISPLAY") != "" {
+		log.Warn("this is a Wayland session without GNOME's screen-cast service; sharing XWayland's X display, which shows only X11 programs", "reason", err)
+		return BackendX11, nil
+	}
+	return "", fmt.Errorf("this is a Wayland session but %w", err)
+}
+
+// startDesktop opens the display (starting Xvfb or a headless GNOME when asked) and checks that
+// capture works, so a host without a usable display says so at start, not at the first viewer.
 func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*desktop, error) {
 	d := &desktop{cfg: cfg, log: log}
 	if cfg.Run != "" && cfg.VirtualDisplay == "" {
 		return nil, fmt.Errorf("--run starts a program in the host's own virtual display: add --virtual-display WxH (on a real display, start programs yourself)")
+	}
+	backend, err := chooseBackend(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	d.backend = backend
+	if backend == BackendMutter {
+		return d, d.startMutter(ctx)
 	}
 	if cfg.VirtualDisplay != "" {
 		w, h, err := xvfb.ParseSize(cfg.VirtualDisplay)
@@ -79,12 +190,16 @@ func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*de
 		d.close()
 		return nil, fmt.Errorf("no display to share: DISPLAY is not set; use --virtual-display 1280x720 for a headless host, or --no-desktop for port forwarding only")
 	}
-	c, err := d.capturer()
+	c, err := d.x11Capturer(d.cfg.Monitor)
 	if err != nil {
 		d.close()
 		return nil, err
 	}
 	c.Close()
+	if waylandSession() && cfg.VirtualDisplay == "" {
+		log.Warn("sharing an X display in a Wayland session: only X11 programs (XWayland) show and take input; on GNOME use --backend mutter")
+	}
+	log.Info("sharing the desktop", "backend", BackendX11, "display", d.cfg.Display)
 	if cfg.Run != "" {
 		// The program runs in its own process group inside the virtual display and is stopped
 		// with it, children included.
@@ -97,8 +212,109 @@ func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*de
 	return d, nil
 }
 
-func (d *desktop) capturer() (*x11.Capturer, error) {
-	return x11.Open(x11.Config{Display: d.cfg.Display, Monitor: d.cfg.Monitor, Cursor: true})
+// startMutter prepares the GNOME backend: a headless GNOME for --virtual-display, and one
+// trial session that proves capture works.
+func (d *desktop) startMutter(ctx context.Context) error {
+	cfg := d.cfg
+	if cfg.VirtualDisplay != "" {
+		w, h, err := xvfb.ParseSize(cfg.VirtualDisplay)
+		if err != nil {
+			return err
+		}
+		d.gnome, err = mutter.StartHeadless(ctx, mutter.HeadlessConfig{Width: w, Height: h, Logger: d.log})
+		if err != nil {
+			return err
+		}
+		d.bus, d.runtimeDir = d.gnome.Bus(), d.gnome.RuntimeDir()
+		d.log.Info("started a headless GNOME session", "size", cfg.VirtualDisplay, "runtime_dir", d.runtimeDir)
+	} else if err := mutter.Available(ctx, ""); err != nil {
+		return err
+	}
+	if cfg.Monitor > 0 {
+		d.log.Warn("the mutter backend shares the primary monitor; --monitor is not supported with it yet", "monitor", cfg.Monitor)
+	}
+	s, err := d.mutterSession(ctx)
+	if err != nil {
+		d.close()
+		return err
+	}
+	c, err := s.Capturer(ctx)
+	if err == nil {
+		f, _ := c.Capture()
+		if f != nil {
+			d.log.Info("sharing the desktop", "backend", BackendMutter, "width", f.Width, "height", f.Height)
+		}
+		c.Close()
+		d.idle.put(s) // the first viewer's
+	} else {
+		s.Close()
+	}
+	if err != nil {
+		d.close()
+		return fmt.Errorf("the GNOME screen cast gives no picture: %w", err)
+	}
+	if cfg.Run != "" {
+		cmd := exec.Command("/bin/sh", "-c", cfg.Run)
+		if err := d.gnome.Start(cmd); err != nil {
+			d.close()
+			return fmt.Errorf("--run %q: %w", cfg.Run, err)
+		}
+		d.log.Info("started a program in the GNOME session", "run", cfg.Run)
+	}
+	return nil
+}
+
+// mutterSession opens a GNOME remote-desktop session with its screen cast (BackendMutter).
+func (d *desktop) mutterSession(ctx context.Context) (*mutter.Session, error) {
+	return mutter.Open(ctx, mutter.Config{Bus: d.bus, RuntimeDir: d.runtimeDir, Cursor: true, Logger: d.log})
+}
+
+func (d *desktop) x11Capturer(monitor int) (*x11.Capturer, error) {
+	return x11.Open(x11.Config{Display: d.cfg.Display, Monitor: monitor, Cursor: true})
+}
+
+// monitors lists the shared display's monitors (X11 only; nil for Mutter, which shares the
+// primary one).
+func (d *desktop) monitors() ([]screen.Monitor, error) {
+	if d.backend == BackendMutter {
+		return nil, errMutterMonitors
+	}
+	return x11.Monitors(d.cfg.Display)
+}
+
+var errMutterMonitors = errors.New("the mutter backend shares the primary monitor; choosing another is not supported yet")
+
+// gnomeSession is one viewer session's GNOME remote-desktop session (BackendMutter): taken by
+// the first of the screen stream and the input stream to need it, so that both share it (the
+// pointer lands on the streamed monitor), and given back for the next viewer when the viewer
+// session ends.
+type gnomeSession struct {
+	mu  sync.Mutex
+	d   *desktop
+	s   *mutter.Session
+	err error
+}
+
+func (g *gnomeSession) get(ctx context.Context, d *desktop) (*mutter.Session, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.s == nil && g.err == nil {
+		g.d = d
+		if g.s = d.idle.take(); g.s == nil {
+			g.s, g.err = d.mutterSession(ctx)
+		}
+	}
+	return g.s, g.err
+}
+
+func (g *gnomeSession) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.s != nil {
+		g.d.idle.put(g.s)
+		g.s = nil
+	}
+	g.err = mutter.ErrClosed
 }
 
 func (d *desktop) videoConfig() *session.VideoConfig {
@@ -147,11 +363,12 @@ func (a *area) follow(src *area) { a.src.Store(src) }
 // newArea starts a session's area from the display's monitor layout.
 func (d *desktop) newArea() *area { return d.newAreaFor(d.cfg.Monitor) }
 
-// newAreaFor is the rectangle of a monitor (-1: the whole display) from the display's layout.
+// newAreaFor is the rectangle of a monitor (-1: the whole display) from the display's layout
+// (for Mutter, the first capture sets it: the stream's own pixels).
 func (d *desktop) newAreaFor(monitor int) *area {
 	a := &area{}
 	a.set(0, 0, 0, 0)
-	mons, err := x11.Monitors(d.cfg.Display)
+	mons, err := d.monitors()
 	if err != nil || len(mons) == 0 {
 		return a
 	}
@@ -169,16 +386,23 @@ func (d *desktop) newAreaFor(monitor int) *area {
 	return a
 }
 
+// rectCapturer is a capturer that knows the rectangle it captures, in the coordinates its
+// backend's input takes (x11.Capturer, pipewire.Capturer).
+type rectCapturer interface {
+	screen.Capturer
+	Rect() (x, y, w, h int)
+}
+
 // trackingCapturer records the captured rectangle after every capture, on the capture goroutine.
 type trackingCapturer struct {
-	*x11.Capturer
+	rectCapturer
 	area *area
 }
 
 func (t trackingCapturer) Capture() (*screen.Frame, error) {
-	f, err := t.Capturer.Capture()
+	f, err := t.rectCapturer.Capture()
 	if err == nil {
-		t.area.set(t.Capturer.Rect())
+		t.area.set(t.rectCapturer.Rect())
 	}
 	return f, err
 }
@@ -203,11 +427,14 @@ func (d *desktop) defaultKey() shareKey {
 	return shareKey{monitor: d.cfg.Monitor, fps: d.cfg.FPS, maxBitrate: d.maxBitrate()}
 }
 
+// opener opens a capturer of a monitor for a new stream.
+type opener func(monitor int) (rectCapturer, error)
+
 // join adds a viewer to the shared stream for key, starting that stream (and opening its
-// capturer) when none runs. write receives the encoded frames.
-func (d *desktop) join(key shareKey, write func([]byte, time.Duration) error) (*sharedStream, *screen.Viewer, error) {
+// capturer with open) when none runs. write receives the encoded frames.
+func (d *desktop) join(key shareKey, open opener, write func([]byte, time.Duration) error) (*sharedStream, *screen.Viewer, error) {
 	for range 3 {
-		s, err := d.shared(key)
+		s, err := d.shared(key, open)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -225,20 +452,20 @@ func (d *desktop) join(key shareKey, write func([]byte, time.Duration) error) (*
 	return nil, nil, screen.ErrFanoutClosed
 }
 
-// shared returns the running stream for key, or starts one.
-func (d *desktop) shared(key shareKey) (*sharedStream, error) {
+// shared returns the running stream for key, or starts one with a capturer from open.
+func (d *desktop) shared(key shareKey, open opener) (*sharedStream, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if s, ok := d.streams[key]; ok {
 		return s, nil
 	}
-	c, err := x11.Open(x11.Config{Display: d.cfg.Display, Monitor: key.monitor, Cursor: true})
+	c, err := open(key.monitor)
 	if err != nil {
 		return nil, err
 	}
 	a := d.newAreaFor(key.monitor)
 	fan, err := screen.NewFanout(screen.StreamConfig{
-		Capturer: trackingCapturer{Capturer: c, area: a}, NewEncoder: d.newEncoder,
+		Capturer: trackingCapturer{rectCapturer: c, area: a}, NewEncoder: d.newEncoder,
 		FPS: key.fps, MaxBitrate: key.maxBitrate, Logger: d.log, OnFrame: d.onFrame,
 	})
 	if err != nil {
@@ -278,7 +505,12 @@ func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactiv
 	write := func(data []byte, dur time.Duration) error {
 		return conn.Video.WriteSample(media.Sample{Data: data, Duration: dur})
 	}
-	if err := it.watch(d.defaultKey(), write); err != nil {
+	key := d.defaultKey()
+	if d.backend == BackendMutter {
+		// Each viewer's GNOME session captures for it and takes its input (gnomeSession).
+		key = d.privateKey(key)
+	}
+	if err := it.watch(ctx, key, write); err != nil {
 		log.Error("cannot stream the screen to this viewer", "err", err)
 		return
 	}
@@ -289,6 +521,10 @@ func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactiv
 		v := it.viewer()
 		if v == nil {
 			return
+		}
+		lagging := v.Lagging()
+		if cur := it.current(); cur != nil && cur.key.private != 0 {
+			lagging = nil // a stream of its own already: nothing to move to
 		}
 		select {
 		case <-ctx.Done():
@@ -302,7 +538,7 @@ func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactiv
 			if conn.Estimator != nil {
 				v.SetBitrate(conn.Estimator.GetTargetBitrate())
 			}
-		case <-v.Lagging():
+		case <-lagging:
 			log.Info("this viewer's path is much slower than the other viewers': giving it a screen stream of its own")
 			if err := it.moveTo(func(k shareKey) shareKey { return d.privateKey(k) }); err != nil {
 				log.Warn("screen stream ended", "err", err)
@@ -321,7 +557,11 @@ func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactiv
 }
 
 func (d *desktop) close() {
+	d.idle.close()
 	if d.xvfb != nil {
 		d.xvfb.Close()
+	}
+	if d.gnome != nil {
+		d.gnome.Close()
 	}
 }

@@ -114,15 +114,31 @@ type interactive struct {
 	view        *screen.Viewer
 	shared      *sharedStream
 	write       func([]byte, time.Duration) error
-	moved       chan struct{} // the session moved to another stream (capacity 1)
+	openCtx     context.Context // bounds opening capturers (watch)
+	moved       chan struct{}   // the session moved to another stream (capacity 1)
 	ready       chan struct{}
 	streamReady sync.Once
+
+	// The GNOME remote-desktop session the stream and the input share (BackendMutter).
+	gnome gnomeSession
+}
+
+// injector opens the session's input injector for the desktop's backend.
+func (it *interactive) injector(ctx context.Context) (input.Injector, error) {
+	if it.a.desk.backend != BackendMutter {
+		return xtest.Open(xtest.Config{Display: it.a.desk.cfg.Display, Logger: it.log})
+	}
+	s, err := it.gnome.get(ctx, it.a.desk)
+	if err != nil {
+		return nil, err
+	}
+	return s.Injector(), nil
 }
 
 func (it *interactive) handleInput(ctx context.Context, stream net.Conn, req tunnel.Request) {
 	it.mu.Lock()
 	if it.server == nil {
-		inj, err := xtest.Open(xtest.Config{Display: it.a.desk.cfg.Display, Logger: it.log})
+		inj, err := it.injector(ctx)
 		if err != nil {
 			it.mu.Unlock()
 			it.log.Error("cannot inject input", "err", err)
@@ -153,6 +169,7 @@ func (it *interactive) close() {
 	if it.inj != nil {
 		it.inj.Close()
 	}
+	it.gnome.close()
 }
 
 // interactiveHandlers serve the interactive channel: input, control, clipboard.
@@ -161,8 +178,10 @@ func (a *Agent) interactiveHandlers(it *interactive, caps Caps, g *openGuard) ma
 	if a.desk != nil {
 		in = it.handleInput
 		ctl = replyOK(it.handleControl)
-		cs := &clipboard.Server{Display: a.desk.cfg.Display, Logger: it.log.With("component", "clipboard")}
-		clip = cs.HandleStream
+		if a.desk.backend != BackendMutter { // the clipboard is X11 selections (xclip)
+			cs := &clipboard.Server{Display: a.desk.cfg.Display, Logger: it.log.With("component", "clipboard")}
+			clip = cs.HandleStream
+		}
 	}
 	return map[tunnel.Kind]tunnel.StreamHandler{
 		tunnel.KindInput:     gate(g, caps.Control, "control of the screen (input)", in),

@@ -16,7 +16,7 @@ var ErrDesktopUnsupported = errors.New("the desktop is not available on this pla
 
 // desktopFlags configure the shared screen; the other flags (forwards, keys, the service)
 // work on every platform.
-var desktopFlags = []string{"display", "monitor", "codec", "fps", "max-bitrate", "virtual-display", "run"}
+var desktopFlags = []string{"backend", "display", "monitor", "codec", "fps", "max-bitrate", "virtual-display", "run"}
 
 // DesktopSupported reports whether a host built for goos can share its screen: only Linux
 // (X11, with cgo) can today. Windows and macOS hosts build without cgo and serve port
@@ -24,10 +24,10 @@ var desktopFlags = []string{"display", "monitor", "codec", "fps", "max-bitrate",
 func DesktopSupported(goos string) bool { return goos == "linux" }
 
 // platformNote is the paragraph of `host --help` that says what works where.
-const platformNote = `Platforms: on Linux the host shares its X11 desktop and forwards ports. On Windows and
-macOS it forwards ports (-L, -R, -D) and runs as a service (host service install);
-sharing the desktop is not available there yet, so the desktop flags (--display, --monitor,
---codec, --fps, --max-bitrate, --virtual-display, --run) are refused.`
+const platformNote = `Platforms: on Linux the host shares its desktop (X11, or GNOME on Wayland) and forwards
+ports. On Windows and macOS it forwards ports (-L, -R, -D) and runs as a service (host service
+install); sharing the desktop is not available there yet, so the desktop flags (--backend,
+--display, --monitor, --codec, --fps, --max-bitrate, --virtual-display, --run) are refused.`
 
 // refuseDesktopFlags returns an error naming the desktop flags that set reports as given (on
 // the command line or in the config file) when a host for goos cannot share its desktop.

@@ -27,10 +27,17 @@ set -euo pipefail
 #                                  (it calls bash-completion's _get_comp_words_by_ref)
 #   redis-server                   the shared state of several rendezvous instances (--redis): the
 #                                  cluster tests start their own on a free port
+#   libpipewire-0.3-dev            screen capture on Wayland: the PipeWire stream Mutter's screen cast
+#                                  hands out (screen/pipewire)
+#   mutter pipewire wireplumber    a headless GNOME session for the Wayland tests and for
+#   dbus-daemon                    `--virtual-display WxH --backend mutter` (private session bus)
+#   libwayland-dev wayland-protocols the Wayland test client (internal/wlpattern) that those tests
+#   libxkbcommon-dev               build with gcc: wl_shm, xdg-shell, key to text
 PKGS=(openssh-server openssh-client curl pkg-config nftables coturn
   libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev libxtst-dev
   libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip iproute2 systemd rpm
-  bash-completion redis-server)
+  bash-completion redis-server
+  libpipewire-0.3-dev mutter pipewire wireplumber dbus-daemon libwayland-dev wayland-protocols libxkbcommon-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -160,7 +160,7 @@ func TestBrowserDesktop(t *testing.T) {
 	checkImage(t, img, 1)
 }
 
-func checkImage(t *testing.T, img image.Image, n int) {
+func checkImage(t testing.TB, img image.Image, n int) {
 	t.Helper()
 	b := img.Bounds()
 	if b.Dx() != 1280 || b.Dy() != 720 {

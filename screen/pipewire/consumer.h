@@ -1,0 +1,34 @@
+// The PipeWire side of screen/pipewire: one thread loop, one core connection (on a socket the
+// caller hands over) and one video stream consumed into a picture the Go side reads.
+#ifndef DESKPORT_PIPEWIRE_CONSUMER_H
+#define DESKPORT_PIPEWIRE_CONSUMER_H
+
+#include <stdint.h>
+
+enum {
+	DPW_OK = 0,
+	DPW_ERR_CONNECT = 1, // the PipeWire daemon refused or dropped the connection
+	DPW_ERR_STREAM = 2,  // the stream failed or ended; msg says why
+	DPW_ERR_FORMAT = 3,  // no usable format was negotiated
+	DPW_ERR_NOMEM = 4,
+	DPW_NO_FRAME = 5,    // no frame has arrived yet
+};
+
+typedef struct dpw dpw;
+
+// dpw_open connects over fd (which it then owns) and consumes node. Every frame, error or end
+// of the stream writes to evfd (an eventfd the caller owns and keeps open until dpw_close).
+dpw *dpw_open(int fd, uint32_t node, int evfd, char *msg, int msglen);
+
+// dpw_capture makes *pix hold the newest frame. *changed is set when it differs from what the
+// previous call returned; *realloced when the picture's size (and so *pix) changed. full
+// forces a copy of the whole picture.
+int dpw_capture(dpw *p, int full, uint8_t **pix, int *w, int *h, int *stride, int *changed,
+	int *realloced, char *msg, int msglen);
+
+// dpw_stats reports how many buffers arrived and how many carried damage regions.
+void dpw_stats(dpw *p, uint64_t *buffers, uint64_t *damaged, uint64_t *copied_px);
+
+void dpw_close(dpw *p);
+
+#endif

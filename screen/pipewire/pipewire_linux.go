@@ -1,0 +1,237 @@
+//go:build linux && cgo
+
+package pipewire
+
+/*
+#cgo pkg-config: libpipewire-0.3
+#include <stdlib.h>
+#include "consumer.h"
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/deskport/deskport/screen"
+)
+
+// Dial connects to the PipeWire daemon's socket in runtimeDir ("" means $PIPEWIRE_RUNTIME_DIR,
+// else $XDG_RUNTIME_DIR), named pipewire-0 unless $PIPEWIRE_REMOTE names another.
+func Dial(runtimeDir string) (*os.File, error) {
+	if runtimeDir == "" {
+		runtimeDir = os.Getenv("PIPEWIRE_RUNTIME_DIR")
+	}
+	if runtimeDir == "" {
+		runtimeDir = os.Getenv("XDG_RUNTIME_DIR")
+	}
+	name := os.Getenv("PIPEWIRE_REMOTE")
+	if name == "" {
+		name = "pipewire-0"
+	}
+	path := name
+	if !filepath.IsAbs(name) {
+		if runtimeDir == "" {
+			return nil, errors.New("pipewire: XDG_RUNTIME_DIR is not set, so the PipeWire socket cannot be found; run the host inside the desktop session")
+		}
+		path = filepath.Join(runtimeDir, name)
+	}
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("pipewire: connect to %s: %w; is PipeWire running in this session?", path, err)
+	}
+	defer c.Close()
+	f, err := c.File() // a blocking duplicate, as libpipewire expects
+	if err != nil {
+		return nil, fmt.Errorf("pipewire: %w", err)
+	}
+	return f, nil
+}
+
+// Capturer consumes one PipeWire video stream. One goroutine calls Capture (and Wait); Close
+// may come from any goroutine after the last Capture has returned.
+type Capturer struct {
+	log   *slog.Logger
+	node  uint32
+	p     *C.dpw
+	ev    *os.File // eventfd: the loop thread writes to it on every frame and on failure
+	frame screen.Frame
+	full  bool
+	once  sync.Once
+}
+
+var _ screen.Capturer = (*Capturer)(nil)
+
+// Open connects to the stream and waits (up to cfg.FirstFrame, or until ctx ends) for its
+// first frame, so that a Capturer always has a picture.
+func Open(ctx context.Context, cfg Config) (*Capturer, error) {
+	if cfg.Conn == nil {
+		return nil, errors.New("pipewire: Config.Conn is nil; use Dial")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.FirstFrame <= 0 {
+		cfg.FirstFrame = 10 * time.Second
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		cfg.Conn.Close()
+		return nil, fmt.Errorf("pipewire: eventfd: %w", err)
+	}
+	ev := os.NewFile(uintptr(efd), "pipewire-frames")
+	// libpipewire owns the connection from here: hand it a duplicate and drop ours.
+	fd, err := unix.FcntlInt(cfg.Conn.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	cfg.Conn.Close()
+	if err != nil {
+		ev.Close()
+		return nil, fmt.Errorf("pipewire: dup: %w", err)
+	}
+	var msg [256]C.char
+	p := C.dpw_open(C.int(fd), C.uint32_t(cfg.Node), C.int(efd), &msg[0], C.int(len(msg)))
+	if p == nil {
+		ev.Close()
+		return nil, fmt.Errorf("pipewire: %s", C.GoString(&msg[0]))
+	}
+	c := &Capturer{log: log, node: cfg.Node, p: p, ev: ev}
+	wctx, cancel := context.WithTimeout(ctx, cfg.FirstFrame)
+	defer cancel()
+	for {
+		_, err := c.Capture()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errNoFrame) {
+			c.Close()
+			return nil, err
+		}
+		if err := c.Wait(wctx); err != nil {
+			c.Close()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w (node %d, waited %v)", ErrNoFrame, cfg.Node, cfg.FirstFrame)
+		}
+	}
+	log.Info("pipewire: capturing", "node", cfg.Node, "width", c.frame.Width, "height", c.frame.Height)
+	return c, nil
+}
+
+var errNoFrame = errors.New("pipewire: no frame yet")
+
+// Capture returns the newest frame. The Frame and its Pix belong to the Capturer and are valid
+// until the next Capture. Changed is false when no new frame arrived since the previous
+// Capture; then nothing was copied. A new Width or Height means the stream changed size.
+func (c *Capturer) Capture() (*screen.Frame, error) {
+	if c.p == nil {
+		return nil, ErrClosed
+	}
+	var (
+		pix                           *C.uint8_t
+		w, h, stride, changed, realoc C.int
+		msg                           [256]C.char
+	)
+	full := c.full
+	c.full = false
+	switch rc := C.dpw_capture(c.p, cbool(full), &pix, &w, &h, &stride, &changed, &realoc, &msg[0], C.int(len(msg))); rc {
+	case C.DPW_OK:
+	case C.DPW_NO_FRAME:
+		c.full = full
+		return nil, errNoFrame
+	case C.DPW_ERR_STREAM, C.DPW_ERR_CONNECT:
+		return nil, fmt.Errorf("%w: node %d: %s", ErrStreamEnded, c.node, C.GoString(&msg[0]))
+	case C.DPW_ERR_FORMAT:
+		return nil, fmt.Errorf("pipewire: node %d: %s: %w", c.node, C.GoString(&msg[0]), screen.ErrUnsupported)
+	default:
+		return nil, fmt.Errorf("pipewire: node %d: %s", c.node, C.GoString(&msg[0]))
+	}
+	if realoc != 0 {
+		c.frame.Width, c.frame.Height, c.frame.Stride = int(w), int(h), int(stride)
+		c.frame.Pix = unsafe.Slice((*byte)(unsafe.Pointer(pix)), int(stride)*int(h))
+		c.log.Info("pipewire: stream size", "node", c.node, "width", c.frame.Width, "height", c.frame.Height)
+	}
+	c.frame.Changed = changed != 0
+	return &c.frame, nil
+}
+
+// Wait blocks until a frame newer than the last Capture may have arrived, the stream failed,
+// or ctx ends. It may return early (then Capture reports Changed false); it never sleeps for a
+// fixed time, so tests wait for a picture with it.
+func (c *Capturer) Wait(ctx context.Context) error {
+	if c.p == nil {
+		return ErrClosed
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.ev.SetReadDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	var b [8]byte
+	_, err := c.ev.Read(b[:])
+	if !stop() {
+		<-fired // the deadline is set: clear it for the next Wait
+		_ = c.ev.SetReadDeadline(time.Time{})
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("pipewire: %w", err)
+	}
+	return nil
+}
+
+// Rect is the captured picture's rectangle: the stream's own pixels, from 0, 0. Input for a
+// screen-cast stream is addressed in the same pixels.
+func (c *Capturer) Rect() (x, y, width, height int) { return 0, 0, c.frame.Width, c.frame.Height }
+
+// Invalidate makes the next Capture copy the whole picture and report it Changed.
+func (c *Capturer) Invalidate() { c.full = true }
+
+// Stats are the capturer's counters since Open.
+type Stats struct {
+	Buffers uint64 // frames the producer sent
+	Damaged uint64 // of those, frames that carried damage regions
+	Copied  uint64 // pixels copied by Capture
+}
+
+// Stats reads the counters.
+func (c *Capturer) Stats() Stats {
+	if c.p == nil {
+		return Stats{}
+	}
+	var b, d, px C.uint64_t
+	C.dpw_stats(c.p, &b, &d, &px)
+	return Stats{Buffers: uint64(b), Damaged: uint64(d), Copied: uint64(px)}
+}
+
+// Close stops the stream and disconnects. It is idempotent.
+func (c *Capturer) Close() error {
+	c.once.Do(func() {
+		if c.p != nil {
+			C.dpw_close(c.p)
+			c.p = nil
+			c.frame = screen.Frame{}
+		}
+		c.ev.Close()
+	})
+	return nil
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
