@@ -401,10 +401,13 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	rec := guard.record(recAll)
 	tlog := slog.New(logHandler{log.Handler(), guard})
 	recAll(audit.Event{Type: audit.TypeSessionStart, Capabilities: caps.grantedNames()})
+	var endErr error // why the session ended, logged once its end is in the audit log
 	defer func() {
 		guard.flushAudit(recAll)
 		guard.flushLog(log)
 		recAll(audit.Event{Type: audit.TypeSessionEnd, Duration: time.Since(started)})
+		// Last, so that a reader who sees this line finds the session's end audited.
+		log.Info("viewer disconnected", "err", endErr)
 	}()
 	a.mu.Lock()
 	a.sessions[conn] = SessionInfo{ID: s.ID(), Viewer: viewer, Method: peer.Method, Addr: s.ViewerAddr(), Caps: caps.String(), Started: time.Now()}
@@ -497,5 +500,5 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	conn.Close()
 	close(served)
 	wg.Wait()
-	log.Info("viewer disconnected", "err", err)
+	endErr = err
 }
