@@ -41,7 +41,7 @@ func TestRefuseDesktopFlags(t *testing.T) {
 // their names, and without them the host starts with the desktop off. The help says what
 // works where.
 func TestRefuseDesktopFlagsFromCommand(t *testing.T) {
-	if !strings.Contains(NewCommand().Long, "Windows and\nmacOS it forwards ports") {
+	if !strings.Contains(strings.Join(strings.Fields(NewCommand().Long), " "), "On Windows and macOS it forwards ports") {
 		t.Errorf("host --help does not say what works on Windows and macOS:\n%s", NewCommand().Long)
 	}
 	for _, goos := range []string{"windows", "darwin"} {

@@ -1,0 +1,20 @@
+package mutter
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// HeadlessConfig sizes a headless GNOME session.
+type HeadlessConfig struct {
+	// Width and Height are the virtual monitor's size; zero means 1280x720.
+	Width, Height int
+	// Timeout bounds the start; zero means 30 s.
+	Timeout time.Duration
+	// Logger receives the programs' messages at Debug; nil discards them.
+	Logger *slog.Logger
+}
+
+// ErrNotInstalled means a program the headless session needs is missing.
+var ErrNotInstalled = errors.New("mutter: a program of the headless GNOME session is not installed (Debian: apt-get install mutter pipewire wireplumber dbus-daemon)")
