@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/deskport/deskport/audit"
 	"github.com/deskport/deskport/identity"
-	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/tunnel"
 	"github.com/deskport/deskport/viewer"
@@ -53,19 +51,8 @@ func TestRefusedOpensCannotFloodTheAuditLog(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rv, err := rendezvous.New(rendezvous.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rvCtx, rvCancel := context.WithCancel(context.Background())
-	rvDone := make(chan error, 1)
-	go func() { rvDone <- rv.Serve(rvCtx, rln) }()
-	defer func() { rvCancel(); <-rvDone }()
-	rvURL := "http://" + rln.Addr().String()
+	rvURL, stopRV := startRendezvous(t)
+	defer stopRV()
 
 	dir := t.TempDir()
 	viewerKeyPath := filepath.Join(dir, "viewer.key")

@@ -5,14 +5,12 @@ package host
 import (
 	"context"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/deskport/deskport/control"
 	"github.com/deskport/deskport/internal/testenv"
-	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/tunnel"
@@ -31,13 +29,8 @@ func TestControlStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	rv, _ := rendezvous.New(rendezvous.Config{})
-	rln, _ := net.Listen("tcp", "127.0.0.1:0")
-	rvCtx, rvCancel := context.WithCancel(context.Background())
-	rvDone := make(chan error, 1)
-	go func() { rvDone <- rv.Serve(rvCtx, rln) }()
-	defer func() { rvCancel(); <-rvDone }()
-	rvURL := "http://" + rln.Addr().String()
+	rvURL, stopRV := startRendezvous(t)
+	defer stopRV()
 
 	dir := t.TempDir()
 	a, err := New(Config{Rendezvous: rvURL, KeyPath: filepath.Join(dir, "host.key"), Code: true,

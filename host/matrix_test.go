@@ -24,7 +24,6 @@ import (
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/input"
 	"github.com/deskport/deskport/internal/testenv"
-	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/tunnel"
@@ -47,18 +46,8 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 	defer srv.Close()
 
-	rv, err := rendezvous.New(rendezvous.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rvDone := make(chan error, 1)
-	go func() { rvDone <- rv.Serve(ctx, rln) }()
-	defer func() { cancel(); <-rvDone }()
-	rvURL := "http://" + rln.Addr().String()
+	rvURL, stopRV := startRendezvous(t)
+	defer stopRV()
 
 	target, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -22,7 +22,6 @@ import (
 	"github.com/deskport/deskport/internal/configfile"
 	"github.com/deskport/deskport/internal/promtest"
 	"github.com/deskport/deskport/internal/testenv"
-	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/tunnel"
@@ -62,19 +61,8 @@ func TestHostMetrics(t *testing.T) {
 	}
 	defer xs.Close()
 
-	rv, err := rendezvous.New(rendezvous.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rvCtx, rvCancel := context.WithCancel(context.Background())
-	rvDone := make(chan error, 1)
-	go func() { rvDone <- rv.Serve(rvCtx, rln) }()
-	defer func() { rvCancel(); <-rvDone }()
-	rvURL := "http://" + rln.Addr().String()
+	rvURL, stopRV := startRendezvous(t)
+	defer stopRV()
 
 	// An echo target for the forward.
 	echo, err := net.Listen("tcp", "127.0.0.1:0")

@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"github.com/deskport/deskport/control"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/testenv"
-	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/tempfork/webrtc"
@@ -38,13 +36,8 @@ func TestViewersShareOneStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	rv, _ := rendezvous.New(rendezvous.Config{})
-	rln, _ := net.Listen("tcp", "127.0.0.1:0")
-	rvCtx, rvCancel := context.WithCancel(context.Background())
-	rvDone := make(chan error, 1)
-	go func() { rvDone <- rv.Serve(rvCtx, rln) }()
-	defer func() { rvCancel(); <-rvDone }()
-	rvURL := "http://" + rln.Addr().String()
+	rvURL, stopRV := startRendezvous(t)
+	defer stopRV()
 
 	dir := t.TempDir()
 	var lines []byte
