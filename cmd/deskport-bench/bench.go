@@ -403,8 +403,9 @@ func cpuSeconds(pids []int) float64 {
 
 // proc is a started process whose output is scanned for a line.
 type proc struct {
-	cmd   *exec.Cmd
-	lines chan string
+	cmd    *exec.Cmd
+	lines  chan string
+	exited chan struct{} // closed once the process has been waited for
 }
 
 func startProc(ctx context.Context, name string, args ...string) (*proc, error) {
@@ -415,7 +416,7 @@ func startProc(ctx context.Context, name string, args ...string) (*proc, error) 
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{cmd: cmd, lines: make(chan string, 1024)}
+	p := &proc{cmd: cmd, lines: make(chan string, 1024), exited: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
@@ -425,7 +426,7 @@ func startProc(ctx context.Context, name string, args ...string) (*proc, error) 
 			}
 		}
 	}()
-	go func() { cmd.Wait(); pw.Close() }()
+	go func() { cmd.Wait(); pw.Close(); close(p.exited) }()
 	return p, nil
 }
 
@@ -449,12 +450,15 @@ func (p *proc) waitFor(re string, timeout time.Duration) ([]string, error) {
 func (p *proc) stop() {
 	if p.cmd.Process != nil {
 		p.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { p.cmd.Process.Wait(); close(done) }()
+		// startProc's goroutine is the one Wait; a second one would return at once.
 		select {
-		case <-done:
+		case <-p.exited:
 		case <-time.After(5 * time.Second):
 			p.cmd.Process.Kill()
+			select { // a child still holding its output can keep Wait from returning
+			case <-p.exited:
+			case <-time.After(5 * time.Second):
+			}
 		}
 	}
 }
