@@ -63,7 +63,8 @@ type Config struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds every write to a connection. Default 10s.
 	WriteTimeout time.Duration
-	// PingInterval is the time between pings on every connection. Default 20s.
+	// PingInterval is the time between pings on every connection. Default 20s. A connection
+	// whose peer pinged within 1.5 intervals (a host agent pings every 25 s) is not pinged.
 	PingInterval time.Duration
 	// PendingTimeout is how long a session may wait for the host's answer. Default 30s.
 	PendingTimeout time.Duration

@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -322,7 +323,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, role role) {
 		s.wg.Done()
 	}()
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled})
+	heard := new(atomic.Int64) // when the peer last pinged (wsConn.ping skips ours then)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled,
+		OnPingReceived: func(context.Context, []byte) bool { heard.Store(time.Now().UnixNano()); return true }})
 	if err != nil {
 		log.Debug("WebSocket upgrade failed", "err", err)
 		return
@@ -338,6 +341,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, role role) {
 		limiter:  rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
 		sessions: make(map[string]*session),
 	}
+	c.trustPeerPings(heard)
 	s.mu.Lock()
 	if s.closed {
 		c.closeWith(websocket.StatusGoingAway, "rendezvous is shutting down", false)

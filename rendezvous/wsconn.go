@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -42,7 +43,19 @@ type wsConn struct {
 	stopped   bool          // shutdown has begun: no writer or ping may start
 	pingTimer *time.Timer
 	pongs     int // pongs received, for tests
+
+	// heard, when set, holds when the peer last pinged us (Unix ns; the server's Accept
+	// records it): a peer that pings on its own is alive, and pinging it too doubles the
+	// keep-alive traffic of every idle host (ping).
+	heard *atomic.Int64
 }
+
+// heardFor is how recent a peer's own ping must be for ours to be skipped: 1.5 ping intervals,
+// 30 s by default, longer than the agent's 25 s interval, so that a host's pings alone keep it
+// known alive. A dead host is then noticed up to this long after its last ping (plus the pong
+// timeout), instead of after the server's 20 s ping interval; viewers, whose browsers never
+// ping, are pinged as before.
+func (c *wsConn) heardFor() time.Duration { return c.pingInterval * 3 / 2 }
 
 func newWSConn(ws *websocket.Conn, log *slog.Logger, queue int, writeTimeout, pingInterval, pongTimeout time.Duration) *wsConn {
 	c := &wsConn{
@@ -53,6 +66,14 @@ func newWSConn(ws *websocket.Conn, log *slog.Logger, queue int, writeTimeout, pi
 	c.pingTimer = time.AfterFunc(pingInterval, c.ping)
 	c.mu.Unlock()
 	return c
+}
+
+// trustPeerPings makes the pinger skip its ping while the peer's own pings, recorded in heard,
+// are recent (heardFor).
+func (c *wsConn) trustPeerPings(heard *atomic.Int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.heard = heard
 }
 
 // kickLocked starts the writer unless it runs already or the connection is shut down. c.mu
@@ -222,6 +243,16 @@ func (c *wsConn) ping() {
 	if c.stopped || c.isClosing() {
 		c.mu.Unlock()
 		return
+	}
+	if c.heard != nil {
+		if t := c.heard.Load(); t != 0 {
+			if since := time.Since(time.Unix(0, t)); since < c.heardFor() {
+				// The peer pinged us lately: look again when that ping is heardFor old.
+				c.pingTimer.Reset(c.heardFor() - since)
+				c.mu.Unlock()
+				return
+			}
+		}
 	}
 	c.wg.Add(1)
 	c.mu.Unlock()

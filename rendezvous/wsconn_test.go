@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,20 @@ import (
 // The wsConn's owner (the reader) is the test; it is shut down at cleanup.
 func wsPair(t *testing.T, queue int, ping, pong time.Duration) (*wsConn, *websocket.Conn) {
 	t.Helper()
+	return wsPairHeard(t, queue, ping, pong, nil)
+}
+
+// wsPairHeard is wsPair whose server end records the client's pings in heard, as the
+// rendezvous does (nil: it does not).
+func wsPairHeard(t *testing.T, queue int, ping, pong time.Duration, heard *atomic.Int64) (*wsConn, *websocket.Conn) {
+	t.Helper()
+	var opts *websocket.AcceptOptions
+	if heard != nil {
+		opts = &websocket.AcceptOptions{OnPingReceived: func(context.Context, []byte) bool {
+			heard.Store(time.Now().UnixNano())
+			return true
+		}}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +39,7 @@ func wsPair(t *testing.T, queue int, ping, pong time.Duration) (*wsConn, *websoc
 	got := make(chan *websocket.Conn, 1)
 	held := make(chan struct{})
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
+		ws, err := websocket.Accept(w, r, opts)
 		if err != nil {
 			return
 		}
@@ -39,6 +54,9 @@ func wsPair(t *testing.T, queue int, ping, pong time.Duration) (*wsConn, *websoc
 	}
 	ws := <-got
 	c := newWSConn(ws, slog.New(slog.DiscardHandler), queue, 5*time.Second, ping, pong)
+	if heard != nil {
+		c.trustPeerPings(heard)
+	}
 	readerDone := make(chan struct{})
 	go func() { // the owner's reader: it answers pongs
 		defer close(readerDone)
@@ -165,4 +183,44 @@ func TestWSConnPingsAgain(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("a peer that stopped answering pings was not dropped")
 	}
+}
+
+// TestWSConnTrustsPeerPings: while the peer pings on its own (as every host agent does), the
+// server sends no pings of its own; once the peer falls silent, the server pings again.
+func TestWSConnTrustsPeerPings(t *testing.T) {
+	leakCheck(t)
+	heard := new(atomic.Int64)
+	c, client := wsPairHeard(t, 8, 20*time.Millisecond, 2*time.Second, heard)
+	ctx := ctx10(t)
+	rctx, stopReading := context.WithCancel(ctx)
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		client.Read(rctx) // answers the server's pings, reads our pongs
+	}()
+	pongs := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.pongs
+	}
+	// The peer pings every 10 ms for 40 of the server's 20 ms intervals.
+	for i := 0; i < 80; i++ {
+		if err := client.Ping(ctx); err != nil {
+			t.Fatalf("client ping %d: %v", i, err)
+		}
+		time.Sleep(10 * time.Millisecond) // the peer's own ping interval
+	}
+	if n := pongs(); n > 1 {
+		t.Fatalf("the server pinged %d times although the peer pinged every 10 ms", n)
+	}
+	// Silent peer: the server's pings resume.
+	deadline := time.Now().Add(5 * time.Second)
+	for pongs() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pongs 5 s after the peer fell silent, want 3: the server stopped pinging", pongs())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stopReading()
+	<-read
 }
