@@ -27,6 +27,13 @@ type browser struct {
 // arguments go to Chromium's command line.
 func startBrowser(t *testing.T, chromiumArgs ...string) *browser {
 	t.Helper()
+	return startBrowserEnv(t, nil, chromiumArgs...)
+}
+
+// startBrowserEnv is startBrowser with extra environment variables for the driver (CHROMIUM:
+// the browser program to run, such as a wrapper that starts it in a network namespace).
+func startBrowserEnv(t *testing.T, env []string, chromiumArgs ...string) *browser {
+	t.Helper()
 	dir, _ := filepath.Abs("browser")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
 		testenv.Missing(t, "playwright-core is not installed in %s", dir)
@@ -37,9 +44,9 @@ func startBrowser(t *testing.T, chromiumArgs ...string) *browser {
 	b := &browser{t: t}
 	b.cmd = exec.Command("node", "viewer.mjs")
 	b.cmd.Dir = dir
-	if len(chromiumArgs) > 0 {
+	if len(chromiumArgs) > 0 || len(env) > 0 {
 		extra, _ := json.Marshal(chromiumArgs)
-		b.cmd.Env = append(os.Environ(), "CHROMIUM_EXTRA_ARGS="+string(extra))
+		b.cmd.Env = append(append(os.Environ(), "CHROMIUM_EXTRA_ARGS="+string(extra)), env...)
 	}
 	var err error
 	if b.in, err = b.cmd.StdinPipe(); err != nil {

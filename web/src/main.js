@@ -44,6 +44,10 @@ const state = {
   latency: { enabled: false, medianMs: null, lastMs: null, frames: 0, bad: 0 },
   // warnings: what the page ignored and reports (a renegotiation only a hostile rendezvous sends).
   warnings: [],
+  // restarts: how often the session moved to a new network path (ICE restart), and how long the
+  // last move took from the first sign of trouble to a working path again.
+  restarts: 0,
+  lastRestartMs: null,
 };
 /** @type {any} */ (window).deskport = state; // for tests and the curious: the page's live state
 
@@ -168,6 +172,8 @@ async function connect(ev) {
   state.verified = false;
   state.stats = null;
   state.framesDecoded = 0;
+  state.restarts = 0;
+  state.lastRestartMs = null;
   state.relayOnly = $("relay-only").checked;
   // Never keep a code in the URL; keep the parameters (?latency).
   const { query } = parseFragment();
@@ -195,6 +201,11 @@ async function connect(ev) {
         state.method = s.result ? s.result.method : null;
       }
       setState(st, detail);
+    },
+    onRestart: ({ ms }) => {
+      if (session !== s) return;
+      state.restarts++;
+      state.lastRestartMs = ms;
     },
     onStream: (stream) => {
       if (session !== s) return;
@@ -679,6 +690,12 @@ function init() {
     }
     setTimeout(() => ($("copy-line").textContent = "Copy"), 2000);
   });
+  // A network change the browser reports (back online, another connection type) restarts ICE
+  // at once; otherwise the session notices when ICE calls its path disconnected.
+  const netChanged = () => session && session.networkChanged();
+  window.addEventListener("online", netChanged);
+  const conn = /** @type {any} */ (navigator).connection;
+  if (conn && conn.addEventListener) conn.addEventListener("change", netChanged);
   window.addEventListener("hashchange", () => {
     const f = parseFragment();
     if (f.host && parseHostId(f.host) !== state.hostId) $("host-id").value = f.host;

@@ -4,12 +4,26 @@
 
 import { AuthError, runViewer } from "./auth.js";
 import { fromHex } from "./bytes.js";
+import { keyMessage, newRestartKey, sign, verify } from "./restart.js";
 import { SignalError, Signaling, viewerURL } from "./signaling.js";
 import { streamHandler } from "./tunnel.js";
 import { overDataChannel } from "./yamux.js";
 
 const CONNECT_TIMEOUT_MS = 30000; // signaling + ICE + DTLS, as the Go session's set-up deadline
 const AUTH_TIMEOUT_MS = 15000;
+// ICE restarts, as the native viewer's (session/restart.go): one attempt (a new rendezvous
+// session, offer, answer, checks) is bounded; a failed one is tried again after 0.25 s, doubling
+// to 4 s; after a minute without a path the session ends.
+const RESTART_ATTEMPT_MS = 15000;
+const RESTART_GIVE_UP_MS = 60000;
+const RESTART_FIRST_RETRY_MS = 250;
+const RESTART_MAX_RETRY_MS = 4000;
+// The page cannot list this computer's addresses, as the native viewer does to notice a move at
+// once; instead it watches the bytes received on the transport. The host sends an ICE keepalive
+// every second on an idle session, so 2 s without a byte means the path is gone — sooner than
+// the browser's own ICE calls it disconnected (about 5 s in Chromium).
+const SILENCE_MS = 2000;
+const SILENCE_POLL_MS = 500;
 
 // The errors the page explains; code is what window.deskport.error.code reports.
 export class ConnectError extends Error {
@@ -77,9 +91,10 @@ export class Session {
   /**
    * @param {{hostId: string, code?: string, key?: object | null, comment?: string, relayOnly?: boolean,
    *   onState: (state: string, detail?: any) => void, onStream: (stream: MediaStream) => void,
-   *   onEnd: (err: Error | null) => void, onWarning?: (msg: string) => void}} opts
+   *   onEnd: (err: Error | null) => void, onWarning?: (msg: string) => void,
+   *   onRestart?: (info: {ms: number, attempts: number}) => void}} opts
    */
-  constructor({ hostId, code, key, comment, relayOnly, onState, onStream, onEnd, onWarning }) {
+  constructor({ hostId, code, key, comment, relayOnly, onState, onStream, onEnd, onWarning, onRestart }) {
     this.hostId = hostId;
     this.relayOnly = !!relayOnly;
     this.code = code;
@@ -89,6 +104,12 @@ export class Session {
     this.onStream = onStream;
     this.onEnd = onEnd;
     this.onWarning = onWarning || (() => {});
+    this.onRestart = onRestart || (() => {});
+    /** @type {import("./restart.js").RestartKey | null} */
+    this.rkey = null; // the restart key the host got, once verified
+    this.rseq = 0; // the last restart's sequence number
+    this.restarting = null; // the running restart loop (a Promise), if any
+    this.restarts = 0; // restarts that succeeded
     this.ignoredDescriptions = 0; // offers and answers after the first, ignored
     this.pc = null;
     this.sig = null;
@@ -172,6 +193,8 @@ export class Session {
         this.sig.send({ type: "candidate", candidate: ev.candidate ? ev.candidate.toJSON() : { candidate: "" } });
       };
       pc.onconnectionstatechange = () => this.onConnectionState();
+      pc.oniceconnectionstatechange = () => this.onICEState();
+      this.authDC = authDC;
       await pc.setLocalDescription(await pc.createOffer());
       this.sig.send({ type: "offer", sdp: pc.localDescription.sdp });
 
@@ -242,11 +265,14 @@ export class Session {
 
   onConnectionState() {
     const st = this.pc.connectionState;
-    if (st === "failed") {
+    if (st === "failed" && this.rkey) {
+      // A verified session that can restart keeps trying until the restart gives up.
+      this.restartICE("the connection failed");
+    } else if (st === "failed") {
       this.fail(new ConnectError("ice_failed", "connection failed: no network path to the host was found (ICE failed); a firewall may block UDP, and a TURN relay may be needed"));
     } else if (st === "disconnected" && this.verified) {
-      this.onState("verified", "connection interrupted, trying to recover");
-    } else if (st === "connected" && this.verified) {
+      this.onState("verified", this.restarting ? "the network changed, moving the connection" : "connection interrupted, trying to recover");
+    } else if (st === "connected" && this.verified && !this.restarting) {
       this.onState("verified", "");
     } else if (st === "closed" && !this.ended) {
       this.end(new ConnectError("closed", "the connection was closed"));
@@ -273,8 +299,179 @@ export class Session {
     }
     if (this.ended) return;
     this.verified = true;
+    await this.sendRestartKey();
+    if (this.rkey) this.watchSilence();
     this.onState("verified", "");
     if (this.stream) this.onStream(this.stream);
+  }
+
+  // sendRestartKey gives the host this session's restart key on the auth channel, as the native
+  // viewer does; without it (no WebCrypto HMAC, the channel gone) the session just cannot
+  // restart.
+  async sendRestartKey() {
+    try {
+      const k = await newRestartKey();
+      this.authDC.send(keyMessage(k));
+      this.rkey = k;
+    } catch (e) {
+      console.warn("deskport: no ICE restarts for this session:", e);
+    }
+  }
+
+  // watchSilence restarts ICE when no byte has arrived for SILENCE_MS.
+  watchSilence() {
+    let last = -1;
+    let since = performance.now();
+    const timer = setInterval(async () => {
+      if (this.ended) return clearInterval(timer);
+      let bytes = 0;
+      try {
+        const report = await this.pc.getStats();
+        report.forEach((/** @type {any} */ r) => {
+          if (r.type === "transport") bytes += r.bytesReceived || 0;
+        });
+      } catch {
+        return;
+      }
+      const now = performance.now();
+      if (bytes !== last) {
+        last = bytes;
+        since = now;
+      } else if (now - since >= SILENCE_MS && !this.restarting) {
+        since = now;
+        this.restartICE(`no packet from the host for ${Math.round(SILENCE_MS / 1000)} s`);
+      }
+    }, SILENCE_POLL_MS);
+  }
+
+  // networkChanged is a hint from the page (the browser went online again, its connection
+  // type changed): the path may be gone before ICE notices, so restart at once.
+  networkChanged() {
+    if (this.verified && this.rkey && !this.ended) this.restartICE("the network changed");
+  }
+
+  onICEState() {
+    const st = this.pc.iceConnectionState;
+    // ICE calls a path disconnected after a few seconds without a packet (keepalives keep an
+    // idle one alive): the network changed under it, or a NAT dropped its mapping.
+    if ((st === "disconnected" || st === "failed") && this.verified && this.rkey) this.restartICE(`ICE ${st}`);
+  }
+
+  // restartICE moves the session to a new path: a fresh rendezvous session, an ICE restart
+  // offer with the restart proof, the host's proven answer. Every stream, the video and the
+  // authentication carry on. One loop runs at a time; it retries with backoff and ends the
+  // session after RESTART_GIVE_UP_MS without a path.
+  restartICE(why) {
+    if (this.restarting || this.ended) return;
+    const began = performance.now();
+    this.onState("verified", "the network changed, moving the connection");
+    console.info("deskport: restarting ICE:", why);
+    this.restarting = (async () => {
+      let delay = RESTART_FIRST_RETRY_MS;
+      let attempts = 0;
+      for (;;) {
+        attempts++;
+        try {
+          await this.restartOnce();
+          const ms = Math.round(performance.now() - began);
+          this.restarts++;
+          console.info(`deskport: the session moved to a new path after ${ms} ms (${attempts} attempt${attempts > 1 ? "s" : ""})`);
+          this.onRestart({ ms, attempts });
+          if (!this.ended) this.onState("verified", "");
+          return;
+        } catch (e) {
+          if (this.ended) return;
+          console.warn("deskport: ICE restart attempt failed:", (e && e.message) || e);
+          if (performance.now() - began + delay > RESTART_GIVE_UP_MS) {
+            this.fail(new ConnectError("moved", `the network changed and no new path to the host was found within ${RESTART_GIVE_UP_MS / 1000} s (${(e && e.message) || e}); check this computer's network and connect again`));
+            return;
+          }
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, RESTART_MAX_RETRY_MS);
+        }
+      }
+    })().finally(() => {
+      this.restarting = null;
+    });
+  }
+
+  // restartOnce is one restart attempt, bounded by RESTART_ATTEMPT_MS.
+  async restartOnce() {
+    const pc = this.pc;
+    const k = this.rkey;
+    if (!pc || !k) throw new Error("no restart key");
+    const seq = ++this.rseq;
+    let fail;
+    const failed = new Promise((_, reject) => (fail = reject));
+    failed.catch(() => {});
+    const timer = setTimeout(() => fail(new Error(`no new path within ${RESTART_ATTEMPT_MS / 1000} s`)), RESTART_ATTEMPT_MS);
+    const remote = [];
+    let answered = false;
+    let setAnswer;
+    const answer = new Promise((resolve) => (setAnswer = resolve));
+    const sig = new Signaling(viewerURL(), this.hostId, {
+      onMessage: async (m) => {
+        try {
+          if (m.type === "answer") {
+            if (answered) return this.ignoreDescription(m.type);
+            const sdp = await verify(k, "answer", seq, m.sdp);
+            answered = true;
+            await pc.setRemoteDescription({ type: "answer", sdp });
+            for (const c of remote.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+            setAnswer();
+          } else if (m.type === "candidate") {
+            const c = m.candidate || {};
+            if (!c.candidate) return;
+            if (!answered) remote.push(c);
+            else await pc.addIceCandidate(c).catch(() => {});
+          } else if (m.type === "offer") {
+            this.ignoreDescription(m.type);
+          } else if (m.type === "error" || m.type === "bye") {
+            fail(new Error(`the rendezvous: ${m.message || m.reason || m.code}`));
+          }
+        } catch (e) {
+          fail(e);
+        }
+      },
+      onClose: (err) => {
+        if (!answered) fail(err);
+      },
+    });
+    const old = this.sig;
+    try {
+      await Promise.race([sig.session, failed]);
+      const offer = await pc.createOffer({ iceRestart: true });
+      await pc.setLocalDescription(offer);
+      // Candidates of the new gathering go out on this attempt's signaling.
+      this.sig = sig;
+      sig.send({ type: "offer", sdp: await sign(k, "offer", seq, pc.localDescription.sdp) });
+      await Promise.race([answer, failed]);
+      await Promise.race([this.iceConnected(), failed]);
+    } catch (e) {
+      // An offer that was never answered is rolled back, so the next attempt starts clean.
+      if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" }).catch(() => {});
+      if (this.sig === sig) this.sig = old;
+      sig.close();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (old && old !== sig) old.close();
+  }
+
+  // iceConnected resolves once ICE is connected (again).
+  iceConnected() {
+    const pc = this.pc;
+    const up = () => pc.iceConnectionState === "connected" || pc.iceConnectionState === "completed";
+    if (up()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!up()) return;
+        pc.removeEventListener("iceconnectionstatechange", check);
+        resolve();
+      };
+      pc.addEventListener("iceconnectionstatechange", check);
+    });
   }
 
   // crossCheckCertificate compares the SDP fingerprint with the certificate the DTLS transport
