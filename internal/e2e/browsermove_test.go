@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,63 +21,29 @@ import (
 // through a fresh rendezvous session with the restart proof it gave the host after
 // authenticating; the host applies it to the running session, and the next picture on the host
 // reaches the same page without reconnecting or authenticating again.
+//
+// It runs on a direct path (two port-preserving NATs) and on a relayed one (two symmetric NATs,
+// through the rendezvous's TURN relay, before and after the move).
 func TestBrowserMovingNetwork(t *testing.T) {
-	if err := netlab.Available(); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	lab, err := netlab.New(ctx)
-	if err != nil {
-		t.Fatalf("building the NAT lab: %v", err)
-	}
-	t.Cleanup(func() { lab.Close() })
-	hostNode, err := lab.AddPeer(ctx, "host", netlab.PortPreserving)
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewerNode, err := lab.AddPeer(ctx, "viewer", netlab.PortPreserving)
-	if err != nil {
-		t.Fatal(err)
-	}
-	up, err := lab.AddUplink(ctx, viewerNode, "viewer", netlab.PortPreserving)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Run("direct", func(t *testing.T) { browserMovingNetwork(t, netlab.PortPreserving, false) })
+	t.Run("relayed", func(t *testing.T) { browserMovingNetwork(t, netlab.Symmetric, true) })
+}
 
-	d := newDesktopWorld(t)
-	ca := testca.New(t)
-	certFile, keyFile, leaf := ca.WriteFiles(t, d.dir, "rv.moving.test", netlab.RendezvousIP)
-	caFile := filepath.Join(d.dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.PEM, 0o644); err != nil {
+func browserMovingNetwork(t *testing.T, kind netlab.Kind, relay bool) {
+	l := newBrowserLab(t, kind, kind, relay)
+	up, err := l.lab.AddUplink(l.ctx, l.viewer, "viewer", kind)
+	if err != nil {
 		t.Fatal(err)
 	}
-	inNS := func(n *netlab.Node) []string { return []string{"ip", "netns", "exec", n.NS} }
-	rv := startWith(t, nil, inNS(lab.Rendezvous()), "rendezvous", "--listen", netlab.RendezvousIP+":443",
-		"--tls-cert", certFile, "--tls-key", keyFile, "--stun", lab.STUNURL())
-	rv.waitFor(`rendezvous listening`, 30*time.Second)
-	url := "https://" + netlab.RendezvousIP
-
-	host := startWith(t, []string{"SSL_CERT_FILE=" + caFile}, inNS(hostNode), "host", "--rendezvous", url,
-		"--display", d.srv.Display(), "--key", filepath.Join(d.dir, "host.key"), "--authorized-viewers", d.authorized,
-		"--audit-log", "", "--files-root", "", "--code")
-	code := host.waitFor(`one-time code: (\S+)`, 30*time.Second)[1]
-	host.waitFor(`registered`, 30*time.Second)
-
-	// Chromium itself runs in the viewer's namespace: a wrapper execs it there.
-	wrapper := filepath.Join(d.dir, "chromium-in-ns")
-	script := "#!/bin/sh\nexec ip netns exec " + viewerNode.NS + " /usr/bin/chromium \"$@\"\n"
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b := startBrowserEnv(t, []string{"CHROMIUM=" + wrapper}, "--ignore-certificate-errors-spki-list="+testca.SPKIHash(leaf))
-	b.do("open", url+"/#"+d.hostID, code)
-	b.do("wait-verified")
-	waitPattern(t, b, 0)
+	b := l.open(t)
+	host := l.host
 	host.waitFor(`viewer connected`, 10*time.Second)
+	if relay {
+		b.do("wait-text", "stats", "via TURN")
+	}
 
 	moved := time.Now()
-	if err := lab.Move(ctx, viewerNode, up); err != nil {
+	if err := l.lab.Move(l.ctx, l.viewer, up); err != nil {
 		t.Fatalf("moving the viewer to its second network: %v", err)
 	}
 	var st map[string]any
@@ -92,13 +59,109 @@ func TestBrowserMovingNetwork(t *testing.T) {
 	}
 	restarted := time.Since(moved)
 	host.waitFor(`the viewer restarted ICE`, 20*time.Second)
-	d.pat.Next()
+	l.d.pat.Next()
 	waitPattern(t, b, 1)
 	st = b.do("state")["state"].(map[string]any)
 	if st["state"] != "verified" || st["verified"] != true {
 		t.Errorf("page state after the move %v: want verified, on the same session", st)
 	}
+	if relay {
+		b.do("wait-text", "stats", "via TURN")
+	}
 	t.Logf("the page was on the new network %v after the change (the restart itself, from the first sign of trouble: %v ms); the next picture arrived %v after the change",
 		restarted.Round(time.Millisecond), st["lastRestartMs"], time.Since(moved).Round(time.Millisecond))
 	b.do("screenshot", filepath.Join(artifactDir(t), "browser-moving-network.png"))
+}
+
+// TestBrowserBehindSymmetricNATs: the page and the host each behind a symmetric NAT (a fresh
+// port for every destination, inbound only what conntrack matched), where no direct path
+// exists: the page finds the host through the rendezvous's TURN relay, with no flag or setting,
+// and shows its screen.
+func TestBrowserBehindSymmetricNATs(t *testing.T) {
+	l := newBrowserLab(t, netlab.Symmetric, netlab.Symmetric, true)
+	b := l.open(t)
+	overlay := b.do("wait-text", "stats", "relay")["text"].(string)
+	if !strings.Contains(overlay, "via TURN") {
+		t.Errorf("the overlay does not show a relayed path:\n%s", overlay)
+	}
+	l.host.waitFor(`viewer connected.*path="?[a-z]+/relay|viewer connected.*path="?relay/`, 10*time.Second)
+	l.d.pat.Next()
+	waitPattern(t, b, 1)
+}
+
+// browserLab is a NAT lab with the rendezvous (HTTPS, a test CA) on its internet, a desktop
+// host in one peer namespace and Chromium in the other.
+type browserLab struct {
+	ctx          context.Context
+	lab          *netlab.Lab
+	d            *desktopWorld
+	viewer       *netlab.Node
+	host         *proc
+	url, code    string
+	spki, caFile string
+	browserEnv   []string
+}
+
+func newBrowserLab(t *testing.T, hostKind, viewerKind netlab.Kind, relay bool) *browserLab {
+	t.Helper()
+	if err := netlab.Available(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	lab, err := netlab.New(ctx)
+	if err != nil {
+		t.Fatalf("building the NAT lab: %v", err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	hostNode, err := lab.AddPeer(ctx, "host", hostKind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewerNode, err := lab.AddPeer(ctx, "viewer", viewerKind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &browserLab{ctx: ctx, lab: lab, viewer: viewerNode, d: newDesktopWorld(t)}
+	ca := testca.New(t)
+	certFile, keyFile, leaf := ca.WriteFiles(t, l.d.dir, "rv.lab.test", netlab.RendezvousIP)
+	l.spki = testca.SPKIHash(leaf)
+	l.caFile = filepath.Join(l.d.dir, "ca.pem")
+	if err := os.WriteFile(l.caFile, ca.PEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inNS := func(n *netlab.Node) []string { return []string{"ip", "netns", "exec", n.NS} }
+	rvArgs := []string{"--listen", netlab.RendezvousIP + ":443", "--tls-cert", certFile, "--tls-key", keyFile, "--stun", lab.STUNURL()}
+	if relay {
+		rvArgs = append(rvArgs, "--turn", "--turn-listen", netlab.RelayIP+":443", "--public-ip", netlab.RelayIP)
+	}
+	rv := startWith(t, nil, inNS(lab.Rendezvous()), "rendezvous", rvArgs...)
+	rv.waitFor(`rendezvous listening`, 30*time.Second)
+	l.url = "https://" + netlab.RendezvousIP
+
+	l.host = startWith(t, []string{"SSL_CERT_FILE=" + l.caFile}, inNS(hostNode), "host", "--rendezvous", l.url,
+		"--display", l.d.srv.Display(), "--key", filepath.Join(l.d.dir, "host.key"), "--authorized-viewers", l.d.authorized,
+		"--audit-log", "", "--files-root", "", "--code")
+	l.code = l.host.waitFor(`one-time code: (\S+)`, 30*time.Second)[1]
+	l.host.waitFor(`registered`, 30*time.Second)
+
+	// Chromium itself runs in the viewer's namespace: a wrapper execs it there.
+	wrapper := filepath.Join(l.d.dir, "chromium-in-ns")
+	script := "#!/bin/sh\nexec ip netns exec " + viewerNode.NS + " /usr/bin/chromium \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l.browserEnv = []string{"CHROMIUM=" + wrapper}
+	return l
+}
+
+// open starts Chromium in the viewer's namespace, opens the page with the one-time code and
+// waits until it shows the host's first picture.
+func (l *browserLab) open(t *testing.T) *browser {
+	t.Helper()
+	b := startBrowserEnv(t, l.browserEnv, "--ignore-certificate-errors-spki-list="+l.spki)
+	b.do("open", l.url+"/#"+l.d.hostID, l.code)
+	b.do("wait-verified")
+	waitPattern(t, b, 0)
+	return b
 }
