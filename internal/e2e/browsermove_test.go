@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,8 +28,17 @@ func TestBrowserMovingNetwork(t *testing.T) {
 	t.Run("relayed", func(t *testing.T) { browserMovingNetwork(t, netlab.Symmetric, true) })
 }
 
+// relayCredentialTTL is the relayed cell's TURN credential lifetime: the move comes after it,
+// so the page's new relay allocation needs the fresh credentials of the restart's rendezvous
+// session (the host keeps gathering with its set-up's, which no longer allocate).
+const relayCredentialTTL = 3 * time.Second
+
 func browserMovingNetwork(t *testing.T, kind netlab.Kind, relay bool) {
-	l := newBrowserLab(t, kind, kind, relay)
+	var rvFlags []string
+	if relay {
+		rvFlags = []string{"--turn-credential-ttl", relayCredentialTTL.String()}
+	}
+	l := newBrowserLab(t, kind, kind, relay, rvFlags...)
 	up, err := l.lab.AddUplink(l.ctx, l.viewer, "viewer", kind)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +47,9 @@ func browserMovingNetwork(t *testing.T, kind netlab.Kind, relay bool) {
 	host := l.host
 	host.waitFor(`viewer connected`, 10*time.Second)
 	if relay {
-		b.do("wait-text", "stats", "via TURN")
+		// A relay on either end: the page's (its local candidate) or the host's.
+		b.do("wait-text", "stats", "relay")
+		time.Sleep(relayCredentialTTL + time.Second) // the set-up's credentials expire
 	}
 
 	moved := time.Now()
@@ -66,7 +76,7 @@ func browserMovingNetwork(t *testing.T, kind netlab.Kind, relay bool) {
 		t.Errorf("page state after the move %v: want verified, on the same session", st)
 	}
 	if relay {
-		b.do("wait-text", "stats", "via TURN")
+		b.do("wait-text", "stats", "relay")
 	}
 	t.Logf("the page was on the new network %v after the change (the restart itself, from the first sign of trouble: %v ms); the next picture arrived %v after the change",
 		restarted.Round(time.Millisecond), st["lastRestartMs"], time.Since(moved).Round(time.Millisecond))
@@ -80,11 +90,9 @@ func browserMovingNetwork(t *testing.T, kind netlab.Kind, relay bool) {
 func TestBrowserBehindSymmetricNATs(t *testing.T) {
 	l := newBrowserLab(t, netlab.Symmetric, netlab.Symmetric, true)
 	b := l.open(t)
-	overlay := b.do("wait-text", "stats", "relay")["text"].(string)
-	if !strings.Contains(overlay, "via TURN") {
-		t.Errorf("the overlay does not show a relayed path:\n%s", overlay)
-	}
-	l.host.waitFor(`viewer connected.*path="?[a-z]+/relay|viewer connected.*path="?relay/`, 10*time.Second)
+	// The relayed end may be either: the overlay names the pair, the host logs it.
+	b.do("wait-text", "stats", "relay")
+	l.host.waitFor(`viewer connected.*path="?([a-z]+/relay|relay/[a-z]+)`, 10*time.Second)
 	l.d.pat.Next()
 	waitPattern(t, b, 1)
 }
@@ -102,7 +110,7 @@ type browserLab struct {
 	browserEnv   []string
 }
 
-func newBrowserLab(t *testing.T, hostKind, viewerKind netlab.Kind, relay bool) *browserLab {
+func newBrowserLab(t *testing.T, hostKind, viewerKind netlab.Kind, relay bool, rvFlags ...string) *browserLab {
 	t.Helper()
 	if err := netlab.Available(); err != nil {
 		t.Skipf("skipping: %v", err)
@@ -135,6 +143,7 @@ func newBrowserLab(t *testing.T, hostKind, viewerKind netlab.Kind, relay bool) *
 	if relay {
 		rvArgs = append(rvArgs, "--turn", "--turn-listen", netlab.RelayIP+":443", "--public-ip", netlab.RelayIP)
 	}
+	rvArgs = append(rvArgs, rvFlags...)
 	rv := startWith(t, nil, inNS(lab.Rendezvous()), "rendezvous", rvArgs...)
 	rv.waitFor(`rendezvous listening`, 30*time.Second)
 	l.url = "https://" + netlab.RendezvousIP

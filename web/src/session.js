@@ -326,10 +326,7 @@ export class Session {
       if (this.ended) return clearInterval(timer);
       let bytes = 0;
       try {
-        const report = await this.pc.getStats();
-        report.forEach((/** @type {any} */ r) => {
-          if (r.type === "transport") bytes += r.bytesReceived || 0;
-        });
+        bytes = await this.receivedBytes();
       } catch {
         return;
       }
@@ -405,6 +402,7 @@ export class Session {
     const failed = new Promise((_, reject) => (fail = reject));
     failed.catch(() => {});
     const timer = setTimeout(() => fail(new Error(`no new path within ${RESTART_ATTEMPT_MS / 1000} s`)), RESTART_ATTEMPT_MS);
+    const deadline = performance.now() + RESTART_ATTEMPT_MS;
     const remote = [];
     let answered = false;
     let setAnswer;
@@ -426,7 +424,9 @@ export class Session {
             else await pc.addIceCandidate(c).catch(() => {});
           } else if (m.type === "offer") {
             this.ignoreDescription(m.type);
-          } else if (m.type === "error" || m.type === "bye") {
+          } else if ((m.type === "error" || m.type === "bye") && !answered) {
+            // After the answer the host closes its end once ICE is connected again: the
+            // rendezvous's bye then ends signaling only.
             fail(new Error(`the rendezvous: ${m.message || m.reason || m.code}`));
           }
         } catch (e) {
@@ -439,14 +439,23 @@ export class Session {
     });
     const old = this.sig;
     try {
-      await Promise.race([sig.session, failed]);
+      const ses = await Promise.race([sig.session, failed]);
+      // The new session's ICE servers carry fresh TURN credentials: the set-up's may have
+      // expired by now (--turn-credential-ttl), and the restart gathers with these.
+      if (ses && Array.isArray(ses.iceServers) && ses.iceServers.length) {
+        try {
+          pc.setConfiguration({ ...pc.getConfiguration(), iceServers: ses.iceServers });
+        } catch (e) {
+          console.warn("deskport: keeping the set-up's ICE servers:", (e && e.message) || e);
+        }
+      }
       const offer = await pc.createOffer({ iceRestart: true });
       await pc.setLocalDescription(offer);
       // Candidates of the new gathering go out on this attempt's signaling.
       this.sig = sig;
       sig.send({ type: "offer", sdp: await sign(k, "offer", seq, pc.localDescription.sdp) });
       await Promise.race([answer, failed]);
-      await Promise.race([this.iceConnected(), failed]);
+      await Promise.race([this.pathWorks(deadline), failed]);
     } catch (e) {
       // An offer that was never answered is rolled back, so the next attempt starts clean.
       if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" }).catch(() => {});
@@ -459,20 +468,32 @@ export class Session {
     if (old && old !== sig) old.close();
   }
 
-  // iceConnected resolves once ICE is connected (again).
-  iceConnected() {
-    const pc = this.pc;
-    const up = () => pc.iceConnectionState === "connected" || pc.iceConnectionState === "completed";
-    if (up()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const check = () => {
-        if (!up()) return;
-        pc.removeEventListener("iceconnectionstatechange", check);
-        resolve();
-      };
-      pc.addEventListener("iceconnectionstatechange", check);
+  // receivedBytes is what the transport has received so far.
+  async receivedBytes() {
+    let bytes = 0;
+    const report = await this.pc.getStats();
+    report.forEach((/** @type {any} */ r) => {
+      if (r.type === "transport") bytes += r.bytesReceived || 0;
     });
+    return bytes;
   }
+
+  // pathWorks resolves once ICE is connected and bytes arrive again. The browser may still call
+  // the dead path connected (Chromium says disconnected only after about 5 s), so the state
+  // alone proves nothing: the bytes received must grow after the answer was applied.
+  /** @param {number} deadline when the attempt gives up (performance.now()) */
+  async pathWorks(deadline) {
+    const pc = this.pc;
+    const from = await this.receivedBytes();
+    for (;;) {
+      if (this.ended) throw new Error("the session ended");
+      if (performance.now() > deadline) throw new Error("no bytes over the new path");
+      const st = pc.iceConnectionState;
+      if ((st === "connected" || st === "completed") && (await this.receivedBytes()) > from) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
 
   // crossCheckCertificate compares the SDP fingerprint with the certificate the DTLS transport
   // reports, where the browser exposes it (RTCDtlsTransport.getRemoteCertificates).
