@@ -26,6 +26,11 @@ type Config struct {
 	// Node is the stream's node id (Mutter's PipeWireStreamAdded signal, the portal's Start
 	// reply).
 	Node uint32
+	// MaxFPS asks the producer for at most this many frames a second (the stream's
+	// maxFramerate): the rate the host captures at. Mutter reads the whole screen back for
+	// every frame it sends, so frames beyond it cost the compositor for nothing. Zero takes
+	// what the producer offers (Mutter: the monitor's refresh rate).
+	MaxFPS int
 	// FirstFrame bounds how long Open waits for the first frame; zero means 10 s.
 	FirstFrame time.Duration
 	// Logger receives the negotiated format and failures; nil discards them.

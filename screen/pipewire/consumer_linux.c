@@ -237,7 +237,7 @@ static const struct pw_stream_events stream_events = {
 	.process = on_process,
 };
 
-dpw *dpw_open(int fd, uint32_t node, int evfd, char *msg, int msglen) {
+dpw *dpw_open(int fd, uint32_t node, int evfd, int max_fps, char *msg, int msglen) {
 	pthread_once(&dpw_init_once, dpw_init);
 	dpw *p = calloc(1, sizeof *p);
 	if (!p) { close(fd); snprintf(msg, msglen, "out of memory"); return NULL; }
@@ -289,14 +289,23 @@ dpw *dpw_open(int fd, uint32_t node, int evfd, char *msg, int msglen) {
 	struct spa_rectangle def = SPA_RECTANGLE(1280, 720), lo = SPA_RECTANGLE(1, 1),
 		hi = SPA_RECTANGLE(16384, 16384);
 	struct spa_fraction fdef = SPA_FRACTION(0, 1), flo = SPA_FRACTION(0, 1), fhi = SPA_FRACTION(1000, 1);
-	params[0] = spa_pod_builder_add_object(&b,
-		SPA_TYPE_OBJECT_Format, SPA_PARAM_EnumFormat,
+	// maxFramerate caps how often a producer that paints on demand (Mutter: after every stage
+	// paint) sends a frame; each one costs it a read-back of the whole picture, so frames
+	// beyond the rate the host encodes at are work for nothing.
+	struct spa_fraction mhi = SPA_FRACTION(max_fps > 0 ? (uint32_t)max_fps : 1000, 1), mlo = SPA_FRACTION(1, 1);
+	struct spa_pod_frame f;
+	spa_pod_builder_push_object(&b, &f, SPA_TYPE_OBJECT_Format, SPA_PARAM_EnumFormat);
+	spa_pod_builder_add(&b,
 		SPA_FORMAT_mediaType, SPA_POD_Id(SPA_MEDIA_TYPE_video),
 		SPA_FORMAT_mediaSubtype, SPA_POD_Id(SPA_MEDIA_SUBTYPE_raw),
 		SPA_FORMAT_VIDEO_format, SPA_POD_CHOICE_ENUM_Id(3, SPA_VIDEO_FORMAT_BGRx,
 			SPA_VIDEO_FORMAT_BGRx, SPA_VIDEO_FORMAT_BGRA),
 		SPA_FORMAT_VIDEO_size, SPA_POD_CHOICE_RANGE_Rectangle(&def, &lo, &hi),
-		SPA_FORMAT_VIDEO_framerate, SPA_POD_CHOICE_RANGE_Fraction(&fdef, &flo, &fhi));
+		SPA_FORMAT_VIDEO_framerate, SPA_POD_CHOICE_RANGE_Fraction(&fdef, &flo, &fhi), 0);
+	if (max_fps > 0)
+		spa_pod_builder_add(&b,
+			SPA_FORMAT_VIDEO_maxFramerate, SPA_POD_CHOICE_RANGE_Fraction(&mhi, &mlo, &mhi), 0);
+	params[0] = spa_pod_builder_pop(&b, &f);
 	int rc = pw_stream_connect(p->stream, PW_DIRECTION_INPUT, node,
 		PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS, params, 1);
 	pw_thread_loop_unlock(p->loop);

@@ -99,7 +99,7 @@ func Open(ctx context.Context, cfg Config) (*Capturer, error) {
 		return nil, fmt.Errorf("pipewire: dup: %w", err)
 	}
 	var msg [256]C.char
-	p := C.dpw_open(C.int(fd), C.uint32_t(cfg.Node), C.int(efd), &msg[0], C.int(len(msg)))
+	p := C.dpw_open(C.int(fd), C.uint32_t(cfg.Node), C.int(efd), C.int(max(cfg.MaxFPS, 0)), &msg[0], C.int(len(msg)))
 	if p == nil {
 		ev.Close()
 		return nil, fmt.Errorf("pipewire: %s", C.GoString(&msg[0]))
