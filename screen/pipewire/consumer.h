@@ -28,8 +28,9 @@ dpw *dpw_open(int fd, uint32_t node, int evfd, int max_fps, char *msg, int msgle
 int dpw_capture(dpw *p, int full, uint8_t **pix, int *w, int *h, int *stride, int *changed,
 	int *realloced, char *msg, int msglen);
 
-// dpw_stats reports how many buffers arrived and how many carried damage regions.
-void dpw_stats(dpw *p, uint64_t *buffers, uint64_t *damaged, uint64_t *copied_px);
+// dpw_stats reports how many buffers arrived, how many carried damage regions, the pixels
+// copied and the frames handed out without a copy.
+void dpw_stats(dpw *p, uint64_t *buffers, uint64_t *damaged, uint64_t *copied_px, uint64_t *lent);
 
 void dpw_close(dpw *p);
 

@@ -131,8 +131,9 @@ func Open(ctx context.Context, cfg Config) (*Capturer, error) {
 var errNoFrame = errors.New("pipewire: no frame yet")
 
 // Capture returns the newest frame. The Frame and its Pix belong to the Capturer and are valid
-// until the next Capture. Changed is false when no new frame arrived since the previous
-// Capture; then nothing was copied. A new Width or Height means the stream changed size.
+// until the next Capture (Pix is the producer's shared-memory buffer itself, kept from the
+// producer until then). Changed is false when no new frame arrived since the previous Capture.
+// A new Width or Height means the stream changed size.
 func (c *Capturer) Capture() (*screen.Frame, error) {
 	if c.p == nil {
 		return nil, ErrClosed
@@ -156,9 +157,12 @@ func (c *Capturer) Capture() (*screen.Frame, error) {
 	default:
 		return nil, fmt.Errorf("pipewire: node %d: %s", c.node, C.GoString(&msg[0]))
 	}
-	if realoc != 0 {
-		c.frame.Width, c.frame.Height, c.frame.Stride = int(w), int(h), int(stride)
-		c.frame.Pix = unsafe.Slice((*byte)(unsafe.Pointer(pix)), int(stride)*int(h))
+	// Pix is the producer's buffer itself when it is shared memory we could map (no copy),
+	// a different one from frame to frame, else the consumer's own copy.
+	resized := int(w) != c.frame.Width || int(h) != c.frame.Height
+	c.frame.Width, c.frame.Height, c.frame.Stride = int(w), int(h), int(stride)
+	c.frame.Pix = unsafe.Slice((*byte)(unsafe.Pointer(pix)), int(stride)*int(h))
+	if resized {
 		c.log.Info("pipewire: stream size", "node", c.node, "width", c.frame.Width, "height", c.frame.Height)
 	}
 	c.frame.Changed = changed != 0
@@ -204,6 +208,7 @@ type Stats struct {
 	Buffers uint64 // frames the producer sent
 	Damaged uint64 // of those, frames that carried damage regions
 	Copied  uint64 // pixels copied by Capture
+	Lent    uint64 // frames Capture handed out without a copy (the producer's buffer itself)
 }
 
 // Stats reads the counters.
@@ -211,9 +216,9 @@ func (c *Capturer) Stats() Stats {
 	if c.p == nil {
 		return Stats{}
 	}
-	var b, d, px C.uint64_t
-	C.dpw_stats(c.p, &b, &d, &px)
-	return Stats{Buffers: uint64(b), Damaged: uint64(d), Copied: uint64(px)}
+	var b, d, px, l C.uint64_t
+	C.dpw_stats(c.p, &b, &d, &px, &l)
+	return Stats{Buffers: uint64(b), Damaged: uint64(d), Copied: uint64(px), Lent: uint64(l)}
 }
 
 // Close stops the stream and disconnects. It is idempotent.

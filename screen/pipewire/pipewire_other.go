@@ -41,7 +41,7 @@ func (*Capturer) Rect() (x, y, width, height int) { return 0, 0, 0, 0 }
 func (*Capturer) Invalidate() {}
 
 // Stats is empty in this build.
-type Stats struct{ Buffers, Damaged, Copied uint64 }
+type Stats struct{ Buffers, Damaged, Copied, Lent uint64 }
 
 // Stats is empty in this build.
 func (*Capturer) Stats() Stats { return Stats{} }
