@@ -68,9 +68,42 @@ type Capturer struct {
 	frame screen.Frame
 	full  bool
 	once  sync.Once
+
+	notify     sync.Once
+	frames     chan struct{} // Frames: one token per frame (or failure) not yet taken
+	stopNotify context.CancelFunc
+	notifyDone chan struct{}
 }
 
-var _ screen.Capturer = (*Capturer)(nil)
+var (
+	_ screen.Capturer      = (*Capturer)(nil)
+	_ screen.FrameNotifier = (*Capturer)(nil)
+)
+
+// Frames announces every new frame (and a failure, which the next Capture reports), for a
+// screen.Stream to capture it at once. From the first call on, a goroutine waits for the
+// frames: Wait must not be called any more.
+func (c *Capturer) Frames() <-chan struct{} {
+	c.notify.Do(func() {
+		if c.p == nil {
+			return
+		}
+		c.frames = make(chan struct{}, 1)
+		c.notifyDone = make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		c.stopNotify = cancel
+		go func() {
+			defer close(c.notifyDone)
+			for c.Wait(ctx) == nil {
+				select {
+				case c.frames <- struct{}{}:
+				default: // one pending announcement is enough
+				}
+			}
+		}()
+	})
+	return c.frames
+}
 
 // Open connects to the stream and waits (up to cfg.FirstFrame, or until ctx ends) for its
 // first frame, so that a Capturer always has a picture.
@@ -224,6 +257,11 @@ func (c *Capturer) Stats() Stats {
 // Close stops the stream and disconnects. It is idempotent.
 func (c *Capturer) Close() error {
 	c.once.Do(func() {
+		c.notify.Do(func() {}) // no notifier from now on
+		if c.stopNotify != nil {
+			c.stopNotify()
+			<-c.notifyDone
+		}
 		if c.p != nil {
 			C.dpw_close(c.p)
 			c.p = nil

@@ -37,6 +37,9 @@ func (*Capturer) Wait(ctx context.Context) error { return errBuild }
 // Rect is empty in this build.
 func (*Capturer) Rect() (x, y, width, height int) { return 0, 0, 0, 0 }
 
+// Frames announces nothing in this build.
+func (*Capturer) Frames() <-chan struct{} { return nil }
+
 // Invalidate does nothing in this build.
 func (*Capturer) Invalidate() {}
 
