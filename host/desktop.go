@@ -404,6 +404,14 @@ type trackingCapturer struct {
 	area *area
 }
 
+// Frames passes on the capturer's frame announcements (screen.FrameNotifier), if it has them.
+func (t trackingCapturer) Frames() <-chan struct{} {
+	if n, ok := t.rectCapturer.(screen.FrameNotifier); ok {
+		return n.Frames()
+	}
+	return nil
+}
+
 func (t trackingCapturer) Capture() (*screen.Frame, error) {
 	f, err := t.rectCapturer.Capture()
 	if err == nil {
