@@ -204,6 +204,9 @@ type wlRow struct {
 	WithDisplayPct float64 `json:"host_with_display_cpu_pct"`
 	FPS            float64 `json:"delivered_fps"`
 	Kbps           float64 `json:"delivered_kbps"`
+	// HostMsPerFrame is the host's CPU per delivered frame (changing rows): its cost
+	// independent of how many frames the display server managed to produce.
+	HostMsPerFrame float64 `json:"host_cpu_ms_per_frame,omitempty"`
 	// VsX11Host and VsX11WithDisplay compare with the X11 row of the same round, size,
 	// codec and screen.
 	VsX11Host        float64 `json:"ratio_host_vs_x11,omitempty"`
@@ -277,8 +280,8 @@ func runWayland(ctx context.Context, cfg config, work string) (*wlResults, error
 				}
 				for _, r := range rows {
 					r.Round = round
-					fmt.Fprintf(os.Stderr, "  %-8s host %5.1f%%, display %5.1f%% (added %5.1f%%), %5.1f fps, %6.0f kbit/s\n",
-						r.Screen, r.HostCPUPct, r.DisplayCPUPct, r.DisplayAddedPct, r.FPS, r.Kbps)
+					fmt.Fprintf(os.Stderr, "  %-8s host %5.1f%% (%4.1f ms/frame), display %5.1f%% (added %5.1f%%), %5.1f fps, %6.0f kbit/s\n",
+						r.Screen, r.HostCPUPct, r.HostMsPerFrame, r.DisplayCPUPct, r.DisplayAddedPct, r.FPS, r.Kbps)
 					res.Rows = append(res.Rows, r)
 				}
 				if lat != nil {
@@ -356,6 +359,9 @@ func benchWLPath(ctx context.Context, cfg config, work string, b *browser, path,
 			r.DisplayAddedPct = max(r.DisplayCPUPct-100*idle.display, 0)
 		}
 		r.WithDisplayPct = r.HostCPUPct + r.DisplayAddedPct
+		if screen == "changing" && r.FPS > 0 {
+			r.HostMsPerFrame = r.HostCPUPct * 10 / r.FPS // % of a core = ms a second / 10
+		}
 		rows = append(rows, r)
 	}
 	v.stop()
@@ -416,11 +422,11 @@ func medianOf[T any](rows []T, keep func(T) bool, f func(T) float64) float64 {
 
 func waylandReport(cfg config, res *wlResults) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Wayland (Mutter, PipeWire) against X11\n\nThe real `host --virtual-display WxH --backend mutter` (a headless GNOME: mutter with software rendering, PipeWire, WirePlumber, a session bus, all started by the host) with `--run` wlpattern's clock (repainted on every frame callback), against `host --virtual-display WxH --backend x11` (Xvfb) with xpattern's clock (repainted every millisecond), one after the other in each of %d rounds. Per host: the display server's rate with the clock painting and nobody watching (3 s), then a `viewer record` over loopback WebRTC, %.0f s on the clock (changing) and %.0f s on the blocks (static) after 2 s settling each, then glass-to-glass through Chromium as in the latency section. CPU is user + system per second of wall time, %% of one core: **host** is the host process alone (capture, conversion, encoding, WebRTC); **display** the display server's processes (Xvfb; mutter, pipewire, wireplumber, dbus-daemon), of which **added** is what streaming adds over the idle rate (a static row counts all of it); **host + added** is what sharing costs the machine, the figure the goal uses. The test picture client counts in neither. Ratios are against the X11 row of the same round.\n\n", res.Rounds, cfg.seconds.Seconds(), cfg.seconds.Seconds())
-	b.WriteString("| round | screen | codec | path | picture | host % | display % | display added % | host + added % | delivered fps | kbit/s | host × X11 | host + added × X11 |\n|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "## Wayland (Mutter, PipeWire) against X11\n\nThe real `host --virtual-display WxH --backend mutter` (a headless GNOME: mutter with software rendering, PipeWire, WirePlumber, a session bus, all started by the host) with `--run` wlpattern's clock (repainted on every frame callback), against `host --virtual-display WxH --backend x11` (Xvfb) with xpattern's clock (repainted every millisecond), one after the other in each of %d rounds. Per host: the display server's rate with the clock painting and nobody watching (3 s), then a `viewer record` over loopback WebRTC, %.0f s on the clock (changing) and %.0f s on the blocks (static) after 2 s settling each, then glass-to-glass through Chromium as in the latency section. CPU is user + system per second of wall time, %% of one core: **host** is the host process alone (capture, conversion, encoding, WebRTC); **display** the display server's processes (Xvfb; mutter, pipewire, wireplumber, dbus-daemon), of which **added** is what streaming adds over the idle rate (a static row counts all of it); **host + added** is what sharing costs the machine, the figure the goal uses; **host ms/frame** is the host's CPU per delivered frame. The test picture client counts in neither. Ratios are against the X11 row of the same round.\n\n", res.Rounds, cfg.seconds.Seconds(), cfg.seconds.Seconds())
+	b.WriteString("| round | screen | codec | path | picture | host % | host ms/frame | display % | display added % | host + added % | delivered fps | kbit/s | host × X11 | host + added × X11 |\n|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range res.Rows {
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %s | %s |\n", r.Round, r.Size, r.Codec, r.Path, r.Screen,
-			r.HostCPUPct, r.DisplayCPUPct, r.DisplayAddedPct, r.WithDisplayPct, r.FPS, r.Kbps, ratio(r.VsX11Host, 2), ratio(r.VsX11WithDisplay, 2))
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %.1f | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %s | %s |\n", r.Round, r.Size, r.Codec, r.Path, r.Screen,
+			r.HostCPUPct, ratio(r.HostMsPerFrame, 1), r.DisplayCPUPct, r.DisplayAddedPct, r.WithDisplayPct, r.FPS, r.Kbps, ratio(r.VsX11Host, 2), ratio(r.VsX11WithDisplay, 2))
 	}
 	if len(res.Latency) > 0 {
 		b.WriteString("\n| round | screen | codec | path | median ms | p95 ms | min ms | frames | misread | median − X11 ms |\n|---:|---|---|---|---:|---:|---:|---:|---:|---:|\n")
