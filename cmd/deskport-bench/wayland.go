@@ -211,6 +211,9 @@ type wlRow struct {
 	// codec and screen.
 	VsX11Host        float64 `json:"ratio_host_vs_x11,omitempty"`
 	VsX11WithDisplay float64 `json:"ratio_with_display_vs_x11,omitempty"`
+	// VsX11PerFrame is host + added per delivered frame over the X11 row's (changing rows):
+	// the cost ratio when the two paths deliver different frame rates.
+	VsX11PerFrame float64 `json:"ratio_with_display_per_frame_vs_x11,omitempty"`
 }
 
 // wlLatRow is one path's glass-to-glass latency.
@@ -350,7 +353,8 @@ func benchWLPath(ctx context.Context, cfg config, work string, b *browser, path,
 		rate := treeCPU(pid).sub(c0).per(wall)
 		f1, b1 := countFrames(out, codec)
 		r := wlRow{Size: size, Codec: codec, Path: path, Screen: screen,
-			HostCPUPct: 100 * rate.host, DisplayCPUPct: 100 * rate.display,
+			// A process that exits within the window takes its CPU out of the sum: not below 0.
+			HostCPUPct: 100 * rate.host, DisplayCPUPct: max(100*rate.display, 0),
 			FPS: float64(f1-f0) / wall, Kbps: float64(b1-b0) * 8 / wall / 1000}
 		// The idle rate was measured with the clock painting; a static screen with nobody
 		// watching costs a display server nothing, so the static row counts all of it.
@@ -389,6 +393,9 @@ func (res *wlResults) ratios() {
 				if x.WithDisplayPct > 0 {
 					r.VsX11WithDisplay = r.WithDisplayPct / x.WithDisplayPct
 				}
+				if r.Screen == "changing" && x.WithDisplayPct > 0 && r.FPS > 0 && x.FPS > 0 {
+					r.VsX11PerFrame = (r.WithDisplayPct / r.FPS) / (x.WithDisplayPct / x.FPS)
+				}
 			}
 		}
 	}
@@ -422,7 +429,7 @@ func medianOf[T any](rows []T, keep func(T) bool, f func(T) float64) float64 {
 
 func waylandReport(cfg config, res *wlResults) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Wayland (Mutter, PipeWire) against X11\n\nThe real `host --virtual-display WxH --backend mutter` (a headless GNOME: mutter with software rendering, PipeWire, WirePlumber, a session bus, all started by the host) with `--run` wlpattern's clock (repainted on every frame callback), against `host --virtual-display WxH --backend x11` (Xvfb) with xpattern's clock (repainted every millisecond), one after the other in each of %d rounds. Per host: the display server's rate with the clock painting and nobody watching (3 s), then a `viewer record` over loopback WebRTC, %.0f s on the clock (changing) and %.0f s on the blocks (static) after 2 s settling each, then glass-to-glass through Chromium as in the latency section. CPU is user + system per second of wall time, %% of one core: **host** is the host process alone (capture, conversion, encoding, WebRTC); **display** the display server's processes (Xvfb; mutter, pipewire, wireplumber, dbus-daemon), of which **added** is what streaming adds over the idle rate (a static row counts all of it); **host + added** is what sharing costs the machine, the figure the goal uses; **host ms/frame** is the host's CPU per delivered frame. The test picture client counts in neither. Ratios are against the X11 row of the same round.\n\n", res.Rounds, cfg.seconds.Seconds(), cfg.seconds.Seconds())
+	fmt.Fprintf(&b, "## Wayland (Mutter, PipeWire) against X11\n\nThe real `host --virtual-display WxH --backend mutter` (a headless GNOME: mutter with software rendering, PipeWire, WirePlumber, a session bus, all started by the host) with `--run` wlpattern's clock (repainted on every frame callback), against `host --virtual-display WxH --backend x11` (Xvfb) with xpattern's clock (repainted every millisecond), one after the other in each of %d rounds. Per host: the display server's rate with the clock painting and nobody watching (3 s), then a `viewer record` over loopback WebRTC, %.0f s on the clock (changing) and %.0f s on the blocks (static) after 2 s settling each, then glass-to-glass through Chromium as in the latency section. CPU is user + system per second of wall time, %% of one core: **host** is the host process alone (capture, conversion, encoding, WebRTC); **display** the display server's processes (Xvfb; mutter, pipewire, wireplumber, dbus-daemon), of which **added** is what streaming adds over the idle rate (a static row counts all of it); **host + added** is what sharing costs the machine, the figure the goal uses; **host ms/frame** is the host's CPU per delivered frame; the goal lines add host + added per delivered frame against X11's. The test picture client counts in neither. Ratios are against the X11 row of the same round.\n\n", res.Rounds, cfg.seconds.Seconds(), cfg.seconds.Seconds())
 	b.WriteString("| round | screen | codec | path | picture | host % | host ms/frame | display % | display added % | host + added % | delivered fps | kbit/s | host × X11 | host + added × X11 |\n|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range res.Rows {
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %.1f | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %s | %s |\n", r.Round, r.Size, r.Codec, r.Path, r.Screen,
@@ -448,8 +455,14 @@ func waylandReport(cfg config, res *wlResults) string {
 		host := medianOf(res.Rows, mut("changing"), func(r wlRow) float64 { return r.VsX11Host })
 		stHost := medianOf(res.Rows, mut("static"), func(r wlRow) float64 { return r.HostCPUPct })
 		stWith := medianOf(res.Rows, mut("static"), func(r wlRow) float64 { return r.WithDisplayPct })
-		fmt.Fprintf(&b, "- %s: delivered %.1f fps while the screen changes (30: %s); host + added CPU %.2f × X11's (≤ 1.5: %s; host alone %.2f ×); static screen %.1f %% of a core with the display server, %.1f %% the host alone (< 2 %%: %s)",
-			codec, fps, verdict(fps >= 29.5), with, verdict(with > 0 && with <= 1.5), host, stWith, stHost, verdict(stWith < 2))
+		perFrame := medianOf(res.Rows, mut("changing"), func(r wlRow) float64 { return r.VsX11PerFrame })
+		cpuOK := verdict(with > 0 && with <= 1.5)
+		if fps < 29.5 {
+			// Fewer frames cost less: the ratio says nothing about the goal's 30 fps.
+			cpuOK = "not met: not at 30 fps"
+		}
+		fmt.Fprintf(&b, "- %s: delivered %.1f fps while the screen changes (30: %s); host + added CPU %.2f × X11's (≤ 1.5 at 30 fps: %s; per delivered frame %.2f ×; host alone %.2f ×); static screen %.1f %% of a core with the display server, %.1f %% the host alone (< 2 %%: %s)",
+			codec, fps, verdict(fps >= 29.5), with, cpuOK, perFrame, host, stWith, stHost, verdict(stWith < 2))
 		if len(res.Latency) > 0 {
 			d := medianOf(res.Latency, func(r wlLatRow) bool { return r.Path == pathMutter && r.Codec == codec }, func(r wlLatRow) float64 { return r.VsX11Ms })
 			fmt.Fprintf(&b, "; glass-to-glass median %+.0f ms against X11's (≤ 10: %s)", d, verdict(d <= 10))
