@@ -166,7 +166,8 @@ var errNoFrame = errors.New("pipewire: no frame yet")
 // Capture returns the newest frame. The Frame and its Pix belong to the Capturer and are valid
 // until the next Capture (Pix is the producer's shared-memory buffer itself, kept from the
 // producer until then). Changed is false when no new frame arrived since the previous Capture.
-// A new Width or Height means the stream changed size.
+// A new Width or Height means the stream changed size. A Capture that fails leaves the previous
+// Frame as it was.
 func (c *Capturer) Capture() (*screen.Frame, error) {
 	if c.p == nil {
 		return nil, ErrClosed
