@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/deskport/deskport/internal/wlpattern"
 )
 
@@ -113,7 +111,7 @@ func startWLHost(ctx context.Context, cfg config, work, path, client, codec stri
 	}
 	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
 	for _, f := range []string{in, out} {
-		if err := unix.Mkfifo(f, 0o600); err != nil {
+		if err := mkfifo(f); err != nil {
 			return nil, fmt.Errorf("mkfifo: %w", err)
 		}
 	}
