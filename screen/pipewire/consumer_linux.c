@@ -17,6 +17,7 @@
 #include <spa/utils/result.h>
 
 static pthread_once_t dpw_init_once = PTHREAD_ONCE_INIT;
+static void dpw_init(void) { pw_init(NULL, NULL); }
 
 // dpw_map is our own read-only mapping of a MemFd buffer (in pw_buffer.user_data). Go reads a
 // frame straight from it, with no copy; being ours, it stays valid when PipeWire removes the
@@ -32,7 +33,6 @@ static void dpw_unmap(struct dpw_map *m) {
 	munmap(m->base, m->len);
 	free(m);
 }
-static void dpw_init(void) { pw_init(NULL, NULL); }
 
 struct dpw {
 	struct pw_thread_loop *loop;
