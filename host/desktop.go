@@ -265,8 +265,13 @@ func (d *desktop) startMutter(ctx context.Context) error {
 }
 
 // mutterSession opens a GNOME remote-desktop session with its screen cast (BackendMutter).
+// Mutter sends at most --fps frames a second: each costs it a read-back of the whole screen.
 func (d *desktop) mutterSession(ctx context.Context) (*mutter.Session, error) {
-	return mutter.Open(ctx, mutter.Config{Bus: d.bus, RuntimeDir: d.runtimeDir, Cursor: true, Logger: d.log})
+	fps := d.cfg.FPS
+	if fps <= 0 {
+		fps = 30
+	}
+	return mutter.Open(ctx, mutter.Config{Bus: d.bus, RuntimeDir: d.runtimeDir, Cursor: true, MaxFPS: fps, Logger: d.log})
 }
 
 func (d *desktop) x11Capturer(monitor int) (*x11.Capturer, error) {
@@ -397,6 +402,14 @@ type rectCapturer interface {
 type trackingCapturer struct {
 	rectCapturer
 	area *area
+}
+
+// Frames passes on the capturer's frame announcements (screen.FrameNotifier), if it has them.
+func (t trackingCapturer) Frames() <-chan struct{} {
+	if n, ok := t.rectCapturer.(screen.FrameNotifier); ok {
+		return n.Frames()
+	}
+	return nil
 }
 
 func (t trackingCapturer) Capture() (*screen.Frame, error) {

@@ -49,6 +49,21 @@ type FrameStats struct {
 	Bitrate int
 }
 
+// FrameNotifier is a Capturer that announces its frames (pipewire.Capturer: the compositor
+// sends a frame when the screen changes). A Stream captures such a frame when it arrives
+// instead of at its next tick, so that it waits for no tick (up to a frame interval of
+// latency); the ticks go on, for keyframes and refreshes. A nil channel announces nothing.
+type FrameNotifier interface {
+	Frames() <-chan struct{}
+}
+
+func framesOf(c Capturer) <-chan struct{} {
+	if n, ok := c.(FrameNotifier); ok {
+		return n.Frames()
+	}
+	return nil
+}
+
 // Stream paces a Capturer and an Encoder: it captures FPS times a second, encodes what changed
 // (or a keyframe when asked), and hands each encoded frame to a writer.
 type Stream struct {
@@ -93,10 +108,11 @@ func NewStream(cfg StreamConfig) (*Stream, error) {
 
 // runState is what Run owns and the change requests may touch.
 type runState struct {
-	capt Capturer
-	fps  int
-	tick *time.Ticker
-	enc  Encoder // closed and recreated when the capturer changes
+	capt   Capturer
+	frames <-chan struct{} // capt's frame announcements (FrameNotifier), or nil
+	fps    int
+	tick   *time.Ticker
+	enc    Encoder // closed and recreated when the capturer changes
 }
 
 // SetFPS changes the capture rate (1..120) from the next frame on.
@@ -167,7 +183,9 @@ func (s *Stream) Run(ctx context.Context, write func(data []byte, d time.Duratio
 // run is Run with whether each frame is a keyframe, for Fanout.
 func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duration, key bool) error) error {
 	r := &runState{capt: s.cfg.Capturer, fps: s.cfg.FPS, tick: time.NewTicker(time.Second / time.Duration(s.cfg.FPS))}
+	r.frames = framesOf(r.capt)
 	var (
+		lastCapture  time.Time
 		w, h         int
 		encRate      int
 		lastWrite    = time.Now()
@@ -189,10 +207,18 @@ func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duratio
 			wantKey = true
 		case f := <-s.changes:
 			f(r)
+			r.frames = framesOf(r.capt)
 			wantKey = true
 			continue
 		case <-r.tick.C:
+		case <-r.frames:
+			// A frame arrived: take it now, unless the previous capture was less than half a
+			// frame interval ago (a producer faster than the frame rate waits for the tick).
+			if time.Since(lastCapture) < time.Second/time.Duration(2*r.fps) {
+				continue
+			}
 		}
+		lastCapture = time.Now()
 		f, err := r.capt.Capture()
 		if err != nil {
 			captureFails++

@@ -136,3 +136,55 @@ func TestStreamResize(t *testing.T) {
 		t.Fatalf("frames %v: want keyframes exactly at 0 and at the resize (3)", out)
 	}
 }
+
+// notifyingCapturer announces its frames (screen.FrameNotifier); a capture shows a change only
+// after an announcement.
+type notifyingCapturer struct {
+	frames  chan struct{}
+	pending bool
+	frame   screen.Frame
+}
+
+func (c *notifyingCapturer) Frames() <-chan struct{} { return c.frames }
+
+func (c *notifyingCapturer) Capture() (*screen.Frame, error) {
+	f := c.frame
+	f.Changed = c.pending
+	c.pending = false
+	return &f, nil
+}
+
+func (c *notifyingCapturer) Close() error { return nil }
+
+// A frame the capturer announces is captured and encoded at once, not at the next tick.
+func TestStreamCapturesAnnouncedFrames(t *testing.T) {
+	c := &notifyingCapturer{frames: make(chan struct{}, 1),
+		frame: screen.Frame{Width: 320, Height: 240, Stride: 4 * 320, Pix: make([]byte, 4*320*240)}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// One frame a second: the first tick comes after a second.
+	st, err := screen.NewStream(screen.StreamConfig{
+		Capturer: c, FPS: 1, Refresh: time.Hour,
+		NewEncoder: func(w, h, bitrate int) (screen.Encoder, error) {
+			return vp8.NewEncoder(vp8.Config{Width: w, Height: h, FPS: 30, Bitrate: bitrate})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.pending = true
+	start := time.Now()
+	c.frames <- struct{}{}
+	var took time.Duration
+	err = st.Run(ctx, func(data []byte, d time.Duration) error {
+		took = time.Since(start)
+		cancel()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took == 0 || took >= time.Second {
+		t.Fatalf("the announced frame was written after %v, want it before the first tick (1 s)", took)
+	}
+}

@@ -39,6 +39,7 @@ type config struct {
 	lpNoPion bool            // longpath: skip the bare pion data channel
 	lpTrace  time.Duration   // longpath: trace deskport runs, sampling this often (0: off)
 	opens    int             // streamopen: opens per figure
+	wlRounds int             // wayland: rounds, each the X11 path then the Mutter path
 
 	rvHosts     int           // rendezvous: idle hosts on one instance
 	rvRate      float64       // rendezvous: new viewer sessions a second
@@ -135,6 +136,14 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if err := runDesktop(ctx, cfg, work, res); err != nil {
 		return err
+	}
+	if cfg.only["wayland"] {
+		if why := waylandUnavailable(); why != "" {
+			fmt.Fprintln(os.Stderr, why)
+			res.Skipped = append(res.Skipped, why)
+		} else if res.Wayland, err = runWayland(ctx, cfg, work); err != nil {
+			return fmt.Errorf("wayland: %w", err)
+		}
 	}
 	res.Seconds = time.Since(res.Started).Seconds()
 	return report(cfg, res)

@@ -171,6 +171,13 @@ func benchLatency(ctx context.Context, cfg config, work string, b *browser, d *d
 		return row, fmt.Errorf("host: %w", err)
 	}
 	defer h.p.stop()
+	return latencyVia(ctx, cfg, b, h, d.size(), codec)
+}
+
+// latencyVia measures glass-to-glass latency through a running host whose screen shows the
+// clock; the browser takes its one-time code.
+func latencyVia(ctx context.Context, cfg config, b *browser, h *desktopHost, size, codec string) (latencyRow, error) {
+	row := latencyRow{Size: size, Codec: codec}
 	var res struct {
 		Lat    []float64 `json:"lat"`
 		Bad    int       `json:"bad"`
@@ -182,7 +189,7 @@ func benchLatency(ctx context.Context, cfg config, work string, b *browser, d *d
 	}
 	row.Frames, row.Misread = res.Frames, res.Bad
 	if len(res.Lat) == 0 {
-		return row, fmt.Errorf("latency %s %s: no frame could be read (%d frames)", d.size(), codec, res.Frames)
+		return row, fmt.Errorf("latency %s %s: no frame could be read (%d frames)", size, codec, res.Frames)
 	}
 	row.Median = percentile(res.Lat, 50)
 	row.P95 = percentile(res.Lat, 95)

@@ -36,6 +36,7 @@ func main() {
 	flag.BoolVar(&cfg.lpNoPion, "longpath-no-pion", false, "longpath: skip the bare pion data channel")
 	flag.DurationVar(&cfg.lpTrace, "longpath-trace", 0, "longpath: print the host's SCTP state this often in deskport runs, and the packets dropped on the way (costs CPU; 0: off)")
 	flag.IntVar(&cfg.opens, "opens", 200, "streamopen: opens per figure")
+	flag.IntVar(&cfg.wlRounds, "wayland-rounds", 2, "wayland: rounds, each the X11 path then the Mutter path (at the largest -sizes entry)")
 	flag.StringVar(&sizes, "sizes", "1280x720,1920x1080", "desktop: Xvfb screen sizes")
 	flag.StringVar(&codecs, "codecs", "vp8,h264", "desktop: codecs")
 	flag.IntVar(&cfg.frames, "frames", 150, "capture: frames per capture and encode figure")

@@ -16,10 +16,10 @@ import (
 )
 
 // Sections, in the order they run; -only picks some.
-var sections = []string{"forward", "lan", "natlab", "keys", "longpath", "streamopen", "rendezvous", "capture", "stream", "viewers", "firstframe", "latency"}
+var sections = []string{"forward", "lan", "natlab", "keys", "longpath", "streamopen", "rendezvous", "capture", "stream", "viewers", "firstframe", "latency", "wayland"}
 
 // desktopSections are what -only desktop means.
-var desktopSections = []string{"capture", "stream", "viewers", "firstframe", "latency"}
+var desktopSections = []string{"capture", "stream", "viewers", "firstframe", "latency", "wayland"}
 
 // parseOnly reads -only: a comma-separated list of sections, "desktop" or "all".
 func parseOnly(s string) (map[string]bool, error) {
@@ -72,6 +72,7 @@ type results struct {
 	LongPath    []pathRow    `json:"long_path,omitempty"`
 	StreamOpen  []openRow    `json:"stream_open,omitempty"`
 	Rendezvous  *rvResults   `json:"rendezvous,omitempty"`
+	Wayland     *wlResults   `json:"wayland,omitempty"`
 	Skipped     []string     `json:"skipped,omitempty"`
 }
 
@@ -79,7 +80,7 @@ type results struct {
 func runDesktop(ctx context.Context, cfg config, work string, res *results) error {
 	var any bool
 	for _, s := range desktopSections {
-		any = any || cfg.only[s]
+		any = any || (cfg.only[s] && s != "wayland") // wayland starts its own displays
 	}
 	if !any {
 		return nil
@@ -405,6 +406,9 @@ func report(cfg config, res *results) error {
 	if res.Rendezvous != nil {
 		b.WriteString(rvReport(cfg, res.Rendezvous))
 	}
+	if res.Wayland != nil {
+		b.WriteString(waylandReport(cfg, res.Wayland))
+	}
 	for _, s := range res.Skipped {
 		fmt.Fprintf(&b, "Skipped: %s.\n", s)
 	}
@@ -466,6 +470,9 @@ func parseFlags(cfg *config, only, sizes, codecs string) error {
 	}
 	if cfg.rvHosts < 1 || cfg.rvRate <= 0 || cfg.rvPeriod <= 0 || cfg.rvIdle <= 0 || cfg.rvFailHosts < 0 {
 		return errors.New("-rv-hosts, -rv-rate, -rv-seconds and -rv-idle must be positive, -rv-fail-hosts not negative")
+	}
+	if cfg.wlRounds < 1 {
+		return errors.New("-wayland-rounds must be positive")
 	}
 	if cfg.frames < 1 || cfg.rounds < 1 || cfg.seconds < 0 || cfg.opens < 1 || cfg.lpMiB < 1 || cfg.lpLimit <= 0 {
 		return errors.New("-frames, -rounds, -seconds, -opens, -longpath-mib and -longpath-limit must be positive")

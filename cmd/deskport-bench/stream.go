@@ -25,6 +25,12 @@ type desktopHost struct {
 // startDesktopHost runs bin/host on d's display with codec; a viewer key is authorized and a
 // one-time code is printed (for the browser).
 func startDesktopHost(ctx context.Context, bin, work string, d *desk, codec string) (*desktopHost, error) {
+	return startHost(ctx, bin, work, codec, "--display", d.srv.Display())
+}
+
+// startHost runs bin/host with codec and the display arguments given (--display, or
+// --virtual-display with --run ...), like startDesktopHost.
+func startHost(ctx context.Context, bin, work, codec string, display ...string) (*desktopHost, error) {
 	dir, err := os.MkdirTemp(work, "host")
 	if err != nil {
 		return nil, err
@@ -38,8 +44,9 @@ func startDesktopHost(ctx context.Context, bin, work string, d *desk, codec stri
 	if err := os.WriteFile(authorized, line, 0o600); err != nil {
 		return nil, err
 	}
-	p, err := startProc(ctx, filepath.Join(bin, "host"), "--display", d.srv.Display(), "--listen", "127.0.0.1:0",
+	args := append(append([]string(nil), display...), "--listen", "127.0.0.1:0",
 		"--key", filepath.Join(dir, "host.key"), "--authorized-viewers", authorized, "--ice-loopback-only", "--codec", codec)
+	p, err := startProc(ctx, filepath.Join(bin, "host"), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
 // Package wlpattern builds and drives the wlpattern test client (client/wlpattern.c): a
-// Wayland program that paints internal/xpattern's blocks pattern fullscreen and reports the
-// pointer buttons, scrolls and keys that reach it. It is the Wayland twin of xpattern, for the
-// tests of the GNOME (Mutter) backend.
+// Wayland program that paints internal/xpattern's blocks or clock pattern fullscreen and reports
+// the pointer buttons, scrolls and keys that reach it. It is the Wayland twin of xpattern, for
+// the tests of the GNOME (Mutter) backend and the Wayland section of deskport-bench. The clock
+// (`wlpattern -pattern clock`, or the "clock" command) is repainted on every frame callback, so
+// the screen changes in every frame the compositor draws.
 package wlpattern
 
 import (
@@ -73,9 +75,15 @@ func (p *Proc) skip(l string) {
 	}
 }
 
-// Start runs wlpattern (built by Build) in the session and returns once its window is
-// committed. It is stopped with the session.
+// Start runs wlpattern (built by Build) in the session with the blocks pattern and returns once
+// its window is committed. It is stopped with the session.
 func Start(t testing.TB, bin string, s Starter) *Proc {
+	t.Helper()
+	return StartPattern(t, bin, s, "blocks")
+}
+
+// StartPattern is Start with the pattern to paint first: "blocks" or "clock".
+func StartPattern(t testing.TB, bin string, s Starter, pattern string) *Proc {
 	t.Helper()
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -85,7 +93,7 @@ func Start(t testing.TB, bin string, s Starter) *Proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin)
+	cmd := exec.Command(bin, "-pattern", pattern)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, outW
 	if err := s.Start(cmd); err != nil {
 		t.Fatal(err)
@@ -166,4 +174,13 @@ func (p *Proc) Next() {
 	}
 	p.N++
 	p.Expect(fmt.Sprintf("shown %d", p.N))
+}
+
+// Pattern switches to "clock" or "blocks" and waits until the picture is committed.
+func (p *Proc) Pattern(mode string) {
+	p.t.Helper()
+	if _, err := fmt.Fprintln(p.stdin, mode); err != nil {
+		p.t.Fatal(err)
+	}
+	p.Expect("ok")
 }

@@ -18,5 +18,5 @@ func (s *Session) Capturer(ctx context.Context) (*pipewire.Capturer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pipewire.Open(ctx, pipewire.Config{Conn: conn, Node: s.node, FirstFrame: s.cfg.Timeout, Logger: s.log})
+	return pipewire.Open(ctx, pipewire.Config{Conn: conn, Node: s.node, FirstFrame: s.cfg.Timeout, MaxFPS: s.cfg.MaxFPS, Logger: s.log})
 }

@@ -44,6 +44,9 @@ type Config struct {
 	Connector string
 	// Cursor draws the pointer into the frames (Mutter's embedded cursor mode).
 	Cursor bool
+	// MaxFPS caps the frames a second Mutter sends a capture (pipewire.Config.MaxFPS); zero
+	// takes the monitor's refresh rate.
+	MaxFPS int
 	// Timeout bounds the session's set-up: D-Bus calls, the stream's announcement and its first
 	// frame. Zero means 10 s.
 	Timeout time.Duration

@@ -1,10 +1,11 @@
 // Package pipewire consumes a PipeWire video stream as a screen.Capturer: the way GNOME's Mutter
 // (and the desktop portal) hand out the screen on Wayland. One thread loop, one connection and
 // one stream live as long as the Capturer; the newest shared-memory frame is kept out of the
-// pool until a newer one replaces it, and Capture copies only the part the stream's damage
-// metadata says changed (the whole frame when a producer sends none). A producer like Mutter
-// sends a buffer only when the screen changes, so a static screen costs nothing. See
-// docs/wayland.md.
+// pool until a newer one replaces it, and Capture hands over that buffer itself (a MemFd
+// buffer, mapped a second time by the consumer: no copy), or copies only the part the stream's
+// damage metadata says changed (a MemPtr buffer). The stream asks for at most Config.MaxFPS
+// frames a second, and Frames announces each one. A producer like Mutter sends a buffer only
+// when the screen changes, so a static screen costs nothing. See docs/wayland.md.
 //
 // It needs Linux, cgo and libpipewire-0.3; without them Open returns screen.ErrUnsupported, so
 // the rest of deskport still builds with CGO_ENABLED=0.
@@ -26,6 +27,11 @@ type Config struct {
 	// Node is the stream's node id (Mutter's PipeWireStreamAdded signal, the portal's Start
 	// reply).
 	Node uint32
+	// MaxFPS asks the producer for at most this many frames a second (the stream's
+	// maxFramerate): the rate the host captures at. Mutter reads the whole screen back for
+	// every frame it sends, so frames beyond it cost the compositor for nothing. Zero takes
+	// what the producer offers (Mutter: the monitor's refresh rate).
+	MaxFPS int
 	// FirstFrame bounds how long Open waits for the first frame; zero means 10 s.
 	FirstFrame time.Duration
 	// Logger receives the negotiated format and failures; nil discards them.

@@ -18,7 +18,9 @@ typedef struct dpw dpw;
 
 // dpw_open connects over fd (which it then owns) and consumes node. Every frame, error or end
 // of the stream writes to evfd (an eventfd the caller owns and keeps open until dpw_close).
-dpw *dpw_open(int fd, uint32_t node, int evfd, char *msg, int msglen);
+// max_fps > 0 asks the producer for at most that many frames a second (the stream's
+// maxFramerate); 0 takes what it offers.
+dpw *dpw_open(int fd, uint32_t node, int evfd, int max_fps, char *msg, int msglen);
 
 // dpw_capture makes *pix hold the newest frame. *changed is set when it differs from what the
 // previous call returned; *realloced when the picture's size (and so *pix) changed. full
@@ -26,8 +28,9 @@ dpw *dpw_open(int fd, uint32_t node, int evfd, char *msg, int msglen);
 int dpw_capture(dpw *p, int full, uint8_t **pix, int *w, int *h, int *stride, int *changed,
 	int *realloced, char *msg, int msglen);
 
-// dpw_stats reports how many buffers arrived and how many carried damage regions.
-void dpw_stats(dpw *p, uint64_t *buffers, uint64_t *damaged, uint64_t *copied_px);
+// dpw_stats reports how many buffers arrived, how many carried damage regions, the pixels
+// copied and the frames handed out without a copy.
+void dpw_stats(dpw *p, uint64_t *buffers, uint64_t *damaged, uint64_t *copied_px, uint64_t *lent);
 
 void dpw_close(dpw *p);
 

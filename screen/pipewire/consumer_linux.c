@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <pipewire/pipewire.h>
@@ -17,6 +18,21 @@
 
 static pthread_once_t dpw_init_once = PTHREAD_ONCE_INIT;
 static void dpw_init(void) { pw_init(NULL, NULL); }
+
+// dpw_map is our own read-only mapping of a MemFd buffer (in pw_buffer.user_data). Go reads a
+// frame straight from it, with no copy; being ours, it stays valid when PipeWire removes the
+// buffer (a format change, the producer going away) while Go still reads it.
+struct dpw_map {
+	uint8_t *base;
+	size_t len;
+	uint8_t *data; // the data's first byte (base + mapoffset)
+};
+
+static void dpw_unmap(struct dpw_map *m) {
+	if (!m) return;
+	munmap(m->base, m->len);
+	free(m);
+}
 
 struct dpw {
 	struct pw_thread_loop *loop;
@@ -34,6 +50,13 @@ struct dpw {
 	struct spa_video_info_raw fmt;
 	int have_fmt;
 	struct pw_buffer *held; // the newest frame, kept out of the pool until a newer one comes
+	int hmapped;            // held's pixels are in our own mapping (zero copy)
+	// The frame Go reads (zero copy): kept out of the pool until the next dpw_capture. When
+	// PipeWire removes it first, its mapping moves to orphan and lives until then.
+	struct pw_buffer *lent;
+	struct dpw_map *orphan;
+	uint8_t *lpix;
+	int lw, lh, lstride;
 	int hw, hh, hstride;    // its size and stride
 	uint8_t *hpix;          // its pixels
 	int dirty, dx0, dy0, dx1, dy1; // damage since the last capture, as a bounding box
@@ -46,7 +69,7 @@ struct dpw {
 	int ow, oh, ostride;
 	uint64_t out_seq;
 
-	uint64_t n_buffers, n_damaged, n_copied;
+	uint64_t n_buffers, n_damaged, n_copied, n_lent;
 };
 
 static void dpw_signal(dpw *p) {
@@ -190,9 +213,11 @@ static void on_process(void *data) {
 		}
 		struct pw_buffer *old = p->held;
 		int resized = w != p->hw || hgt != p->hh;
+		struct dpw_map *m0 = b->user_data;
 		p->held = b;
 		p->hw = w; p->hh = hgt; p->hstride = stride;
-		p->hpix = (uint8_t *)d->data + d->chunk->offset;
+		p->hmapped = m0 != NULL;
+		p->hpix = (m0 ? m0->data : (uint8_t *)d->data) + d->chunk->offset;
 		p->n_buffers++;
 		struct spa_meta *m = spa_buffer_find_meta(sb, SPA_META_VideoDamage);
 		int regions = 0;
@@ -209,8 +234,10 @@ static void on_process(void *data) {
 		if (regions > 0) p->n_damaged++;
 		else dpw_damage(p, 0, 0, w, hgt);
 		p->seq++;
+		// A buffer Go still reads goes back at its next capture.
+		int requeue = old && old != p->lent;
 		pthread_mutex_unlock(&p->mu);
-		if (old) pw_stream_queue_buffer(p->stream, old);
+		if (requeue) pw_stream_queue_buffer(p->stream, old);
 		got = 1;
 	}
 	if (got) dpw_signal(p);
@@ -226,18 +253,44 @@ static void on_remove_buffer(void *data, struct pw_buffer *b) {
 		p->hpix = NULL;
 		p->dirty = 0;
 	}
+	struct dpw_map *m = b->user_data;
+	b->user_data = NULL;
+	if (m && p->lent == b) {
+		// Go may be reading it right now: keep the mapping until its next capture.
+		p->lent = NULL;
+		dpw_unmap(p->orphan);
+		p->orphan = m;
+		m = NULL;
+	}
 	pthread_mutex_unlock(&p->mu);
+	dpw_unmap(m);
+}
+
+// on_add_buffer maps a MemFd buffer a second time, read-only, for dpw_capture to hand out.
+static void on_add_buffer(void *data, struct pw_buffer *b) {
+	struct spa_data *d = &b->buffer->datas[0];
+	if (d->type != SPA_DATA_MemFd || d->fd < 0 || d->maxsize == 0) return;
+	size_t len = (size_t)d->mapoffset + d->maxsize;
+	void *base = mmap(NULL, len, PROT_READ, MAP_SHARED, (int)d->fd, 0);
+	if (base == MAP_FAILED) return; // dpw_capture copies from PipeWire's own mapping instead
+	struct dpw_map *m = calloc(1, sizeof *m);
+	if (!m) { munmap(base, len); return; }
+	m->base = base;
+	m->len = len;
+	m->data = (uint8_t *)base + d->mapoffset;
+	b->user_data = m;
 }
 
 static const struct pw_stream_events stream_events = {
 	PW_VERSION_STREAM_EVENTS,
 	.state_changed = on_state_changed,
+	.add_buffer = on_add_buffer,
 	.remove_buffer = on_remove_buffer,
 	.param_changed = on_param_changed,
 	.process = on_process,
 };
 
-dpw *dpw_open(int fd, uint32_t node, int evfd, char *msg, int msglen) {
+dpw *dpw_open(int fd, uint32_t node, int evfd, int max_fps, char *msg, int msglen) {
 	pthread_once(&dpw_init_once, dpw_init);
 	dpw *p = calloc(1, sizeof *p);
 	if (!p) { close(fd); snprintf(msg, msglen, "out of memory"); return NULL; }
@@ -289,14 +342,23 @@ dpw *dpw_open(int fd, uint32_t node, int evfd, char *msg, int msglen) {
 	struct spa_rectangle def = SPA_RECTANGLE(1280, 720), lo = SPA_RECTANGLE(1, 1),
 		hi = SPA_RECTANGLE(16384, 16384);
 	struct spa_fraction fdef = SPA_FRACTION(0, 1), flo = SPA_FRACTION(0, 1), fhi = SPA_FRACTION(1000, 1);
-	params[0] = spa_pod_builder_add_object(&b,
-		SPA_TYPE_OBJECT_Format, SPA_PARAM_EnumFormat,
+	// maxFramerate caps how often a producer that paints on demand (Mutter: after every stage
+	// paint) sends a frame; each one costs it a read-back of the whole picture, so frames
+	// beyond the rate the host encodes at are work for nothing.
+	struct spa_fraction mhi = SPA_FRACTION(max_fps > 0 ? (uint32_t)max_fps : 1000, 1), mlo = SPA_FRACTION(1, 1);
+	struct spa_pod_frame f;
+	spa_pod_builder_push_object(&b, &f, SPA_TYPE_OBJECT_Format, SPA_PARAM_EnumFormat);
+	spa_pod_builder_add(&b,
 		SPA_FORMAT_mediaType, SPA_POD_Id(SPA_MEDIA_TYPE_video),
 		SPA_FORMAT_mediaSubtype, SPA_POD_Id(SPA_MEDIA_SUBTYPE_raw),
 		SPA_FORMAT_VIDEO_format, SPA_POD_CHOICE_ENUM_Id(3, SPA_VIDEO_FORMAT_BGRx,
 			SPA_VIDEO_FORMAT_BGRx, SPA_VIDEO_FORMAT_BGRA),
 		SPA_FORMAT_VIDEO_size, SPA_POD_CHOICE_RANGE_Rectangle(&def, &lo, &hi),
-		SPA_FORMAT_VIDEO_framerate, SPA_POD_CHOICE_RANGE_Fraction(&fdef, &flo, &fhi));
+		SPA_FORMAT_VIDEO_framerate, SPA_POD_CHOICE_RANGE_Fraction(&fdef, &flo, &fhi), 0);
+	if (max_fps > 0)
+		spa_pod_builder_add(&b,
+			SPA_FORMAT_VIDEO_maxFramerate, SPA_POD_CHOICE_RANGE_Fraction(&mhi, &mlo, &mhi), 0);
+	params[0] = spa_pod_builder_pop(&b, &f);
 	int rc = pw_stream_connect(p->stream, PW_DIRECTION_INPUT, node,
 		PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS, params, 1);
 	pw_thread_loop_unlock(p->loop);
@@ -308,36 +370,80 @@ dpw *dpw_open(int fd, uint32_t node, int evfd, char *msg, int msglen) {
 	return p;
 }
 
+// dpw_lend makes the held frame the one Go reads, giving the previous one back to the pool.
+// Called with the loop lock and p->mu held.
+static void dpw_lend(dpw *p) {
+	struct pw_buffer *prev = p->lent;
+	p->lent = p->held;
+	p->lpix = p->hpix;
+	p->lw = p->hw; p->lh = p->hh; p->lstride = p->hstride;
+	if (prev && prev != p->held) pw_stream_queue_buffer(p->stream, prev);
+	dpw_unmap(p->orphan);
+	p->orphan = NULL;
+	p->n_lent++;
+}
+
+// dpw_unlend gives the lent frame back (the copy path takes over).
+static void dpw_unlend(dpw *p) {
+	if (p->lent && p->lent != p->held) pw_stream_queue_buffer(p->stream, p->lent);
+	p->lent = NULL;
+	p->lpix = NULL;
+	dpw_unmap(p->orphan);
+	p->orphan = NULL;
+}
+
 int dpw_capture(dpw *p, int full, uint8_t **pix, int *w, int *h, int *stride, int *changed,
 		int *realloced, char *msg, int msglen) {
 	*changed = 0;
 	*realloced = 0;
+	// The loop lock, because buffers go back to the pool from here.
+	pw_thread_loop_lock(p->loop);
 	pthread_mutex_lock(&p->mu);
+	int rc = DPW_OK;
 	if (p->failed) {
-		int code = p->failed;
+		rc = p->failed;
 		snprintf(msg, msglen, "%s", p->err);
-		pthread_mutex_unlock(&p->mu);
-		return code;
+		goto out;
 	}
-	if (p->seq == 0 || (!p->hpix && !p->out)) {
-		pthread_mutex_unlock(&p->mu);
-		return DPW_NO_FRAME;
+	if (p->seq == 0 || (!p->hpix && !p->out && !p->lpix)) {
+		rc = DPW_NO_FRAME;
+		goto out;
 	}
 	if (!p->hpix) {
 		// The buffer we held was freed (a format change is under way): the last picture
 		// stands until the next frame.
-		*pix = p->out;
-		*w = p->ow; *h = p->oh; *stride = p->ostride;
-		pthread_mutex_unlock(&p->mu);
-		return DPW_OK;
+		if (p->lpix) {
+			*pix = p->lpix;
+			*w = p->lw; *h = p->lh; *stride = p->lstride;
+		} else {
+			*pix = p->out;
+			*w = p->ow; *h = p->oh; *stride = p->ostride;
+		}
+		goto out;
 	}
+	if (p->hmapped) {
+		// Zero copy: Go reads the held buffer itself until its next capture.
+		if (p->lent != p->held || p->lpix != p->hpix || full) {
+			*changed = p->lent != p->held || full || p->dirty;
+			*realloced = p->hw != p->lw || p->hh != p->lh || !p->lpix;
+			dpw_lend(p);
+		} else if (p->out_seq != p->seq) {
+			*changed = 1;
+		}
+		p->dirty = 0;
+		p->out_seq = p->seq;
+		*pix = p->lpix;
+		*w = p->lw; *h = p->lh; *stride = p->lstride;
+		goto out;
+	}
+	dpw_unlend(p);
 	if (p->hw != p->ow || p->hh != p->oh || !p->out) {
 		int os = p->hw * 4;
 		uint8_t *o = malloc((size_t)os * p->hh);
 		if (!o) {
-			pthread_mutex_unlock(&p->mu);
 			snprintf(msg, msglen, "out of memory for a %dx%d picture", p->hw, p->hh);
-			return DPW_ERR_NOMEM;
+			rc = DPW_ERR_NOMEM;
+			goto out;
 		}
 		free(p->out);
 		p->out = o;
@@ -361,12 +467,15 @@ int dpw_capture(dpw *p, int full, uint8_t **pix, int *w, int *h, int *stride, in
 	p->out_seq = p->seq;
 	*pix = p->out;
 	*w = p->ow; *h = p->oh; *stride = p->ostride;
+out:
 	pthread_mutex_unlock(&p->mu);
-	return DPW_OK;
+	pw_thread_loop_unlock(p->loop);
+	return rc;
 }
 
-void dpw_stats(dpw *p, uint64_t *buffers, uint64_t *damaged, uint64_t *copied_px) {
+void dpw_stats(dpw *p, uint64_t *buffers, uint64_t *damaged, uint64_t *copied_px, uint64_t *lent) {
 	pthread_mutex_lock(&p->mu);
+	*lent = p->n_lent;
 	*buffers = p->n_buffers;
 	*damaged = p->n_damaged;
 	*copied_px = p->n_copied;
@@ -378,7 +487,9 @@ void dpw_close(dpw *p) {
 	if (p->loop) pw_thread_loop_lock(p->loop);
 	if (p->stream) {
 		if (p->held) pw_stream_queue_buffer(p->stream, p->held);
+		if (p->lent && p->lent != p->held) pw_stream_queue_buffer(p->stream, p->lent);
 		p->held = NULL;
+		p->lent = NULL;
 		pw_stream_disconnect(p->stream);
 		spa_hook_remove(&p->stream_listener);
 		pw_stream_destroy(p->stream);
@@ -399,6 +510,7 @@ void dpw_close(dpw *p) {
 	if (p->ctx) pw_context_destroy(p->ctx);
 	if (p->loop) pw_thread_loop_destroy(p->loop);
 	pthread_mutex_destroy(&p->mu);
+	dpw_unmap(p->orphan);
 	free(p->out);
 	free(p);
 }

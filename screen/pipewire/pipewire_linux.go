@@ -68,9 +68,42 @@ type Capturer struct {
 	frame screen.Frame
 	full  bool
 	once  sync.Once
+
+	notify     sync.Once
+	frames     chan struct{} // Frames: one token per frame (or failure) not yet taken
+	stopNotify context.CancelFunc
+	notifyDone chan struct{}
 }
 
-var _ screen.Capturer = (*Capturer)(nil)
+var (
+	_ screen.Capturer      = (*Capturer)(nil)
+	_ screen.FrameNotifier = (*Capturer)(nil)
+)
+
+// Frames announces every new frame (and a failure, which the next Capture reports), for a
+// screen.Stream to capture it at once. From the first call on, a goroutine waits for the
+// frames: Wait must not be called any more.
+func (c *Capturer) Frames() <-chan struct{} {
+	c.notify.Do(func() {
+		if c.p == nil {
+			return
+		}
+		c.frames = make(chan struct{}, 1)
+		c.notifyDone = make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		c.stopNotify = cancel
+		go func() {
+			defer close(c.notifyDone)
+			for c.Wait(ctx) == nil {
+				select {
+				case c.frames <- struct{}{}:
+				default: // one pending announcement is enough
+				}
+			}
+		}()
+	})
+	return c.frames
+}
 
 // Open connects to the stream and waits (up to cfg.FirstFrame, or until ctx ends) for its
 // first frame, so that a Capturer always has a picture.
@@ -99,7 +132,7 @@ func Open(ctx context.Context, cfg Config) (*Capturer, error) {
 		return nil, fmt.Errorf("pipewire: dup: %w", err)
 	}
 	var msg [256]C.char
-	p := C.dpw_open(C.int(fd), C.uint32_t(cfg.Node), C.int(efd), &msg[0], C.int(len(msg)))
+	p := C.dpw_open(C.int(fd), C.uint32_t(cfg.Node), C.int(efd), C.int(max(cfg.MaxFPS, 0)), &msg[0], C.int(len(msg)))
 	if p == nil {
 		ev.Close()
 		return nil, fmt.Errorf("pipewire: %s", C.GoString(&msg[0]))
@@ -131,8 +164,10 @@ func Open(ctx context.Context, cfg Config) (*Capturer, error) {
 var errNoFrame = errors.New("pipewire: no frame yet")
 
 // Capture returns the newest frame. The Frame and its Pix belong to the Capturer and are valid
-// until the next Capture. Changed is false when no new frame arrived since the previous
-// Capture; then nothing was copied. A new Width or Height means the stream changed size.
+// until the next Capture (Pix is the producer's shared-memory buffer itself, kept from the
+// producer until then). Changed is false when no new frame arrived since the previous Capture.
+// A new Width or Height means the stream changed size. A Capture that fails leaves the previous
+// Frame as it was.
 func (c *Capturer) Capture() (*screen.Frame, error) {
 	if c.p == nil {
 		return nil, ErrClosed
@@ -156,9 +191,12 @@ func (c *Capturer) Capture() (*screen.Frame, error) {
 	default:
 		return nil, fmt.Errorf("pipewire: node %d: %s", c.node, C.GoString(&msg[0]))
 	}
-	if realoc != 0 {
-		c.frame.Width, c.frame.Height, c.frame.Stride = int(w), int(h), int(stride)
-		c.frame.Pix = unsafe.Slice((*byte)(unsafe.Pointer(pix)), int(stride)*int(h))
+	// Pix is the producer's buffer itself when it is shared memory we could map (no copy),
+	// a different one from frame to frame, else the consumer's own copy.
+	resized := int(w) != c.frame.Width || int(h) != c.frame.Height
+	c.frame.Width, c.frame.Height, c.frame.Stride = int(w), int(h), int(stride)
+	c.frame.Pix = unsafe.Slice((*byte)(unsafe.Pointer(pix)), int(stride)*int(h))
+	if resized {
 		c.log.Info("pipewire: stream size", "node", c.node, "width", c.frame.Width, "height", c.frame.Height)
 	}
 	c.frame.Changed = changed != 0
@@ -204,6 +242,7 @@ type Stats struct {
 	Buffers uint64 // frames the producer sent
 	Damaged uint64 // of those, frames that carried damage regions
 	Copied  uint64 // pixels copied by Capture
+	Lent    uint64 // frames Capture handed out without a copy (the producer's buffer itself)
 }
 
 // Stats reads the counters.
@@ -211,14 +250,19 @@ func (c *Capturer) Stats() Stats {
 	if c.p == nil {
 		return Stats{}
 	}
-	var b, d, px C.uint64_t
-	C.dpw_stats(c.p, &b, &d, &px)
-	return Stats{Buffers: uint64(b), Damaged: uint64(d), Copied: uint64(px)}
+	var b, d, px, l C.uint64_t
+	C.dpw_stats(c.p, &b, &d, &px, &l)
+	return Stats{Buffers: uint64(b), Damaged: uint64(d), Copied: uint64(px), Lent: uint64(l)}
 }
 
 // Close stops the stream and disconnects. It is idempotent.
 func (c *Capturer) Close() error {
 	c.once.Do(func() {
+		c.notify.Do(func() {}) // no notifier from now on
+		if c.stopNotify != nil {
+			c.stopNotify()
+			<-c.notifyDone
+		}
 		if c.p != nil {
 			C.dpw_close(c.p)
 			c.p = nil

@@ -37,11 +37,14 @@ func (*Capturer) Wait(ctx context.Context) error { return errBuild }
 // Rect is empty in this build.
 func (*Capturer) Rect() (x, y, width, height int) { return 0, 0, 0, 0 }
 
+// Frames announces nothing in this build.
+func (*Capturer) Frames() <-chan struct{} { return nil }
+
 // Invalidate does nothing in this build.
 func (*Capturer) Invalidate() {}
 
 // Stats is empty in this build.
-type Stats struct{ Buffers, Damaged, Copied uint64 }
+type Stats struct{ Buffers, Damaged, Copied, Lent uint64 }
 
 // Stats is empty in this build.
 func (*Capturer) Stats() Stats { return Stats{} }

@@ -1,11 +1,21 @@
-// wlpattern: a Wayland client for deskport's tests. It shows one fullscreen window painted with
-// the blocks pattern of internal/xpattern/pattern (4x2 blocks, palette red green blue yellow
-// magenta cyan white black, shifted by one per "next"), and reports on stdout what reaches it:
+// wlpattern: a Wayland client for deskport's tests and benchmarks. It shows one fullscreen window
+// painted with one of the patterns of internal/xpattern/pattern:
+//
+//   blocks (the default)  4x2 blocks, palette red green blue yellow magenta cyan white black,
+//                         shifted by one per "next"; repainted only on request;
+//   clock (-pattern clock) the Unix time in ms (low 48 bits) as 12x4 black/white cells, bit i in
+//                         cell i, repainted on every frame callback, so the screen changes in
+//                         every frame the compositor shows (only the cells that changed are
+//                         painted and damaged).
+//
+// Commands on stdin, one a line: "next" (blocks: the next colours), "blocks" and "clock" (switch
+// pattern). It exits when stdin closes. It reports on stdout what reaches it:
 //
 //   ready WxH            the first fullscreen picture is presented at this size
 //   pointer-enter X Y    the pointer entered the window (clicks reach it from now on)
 //   keyboard-enter       the window has the keyboard focus
 //   shown N              pattern N is committed (after "next" on stdin)
+//   ok                   a "blocks" or "clock" command's picture is committed
 //   motion X Y           the pointer moved to X, Y in the window
 //   button B 1|0 X Y     a pointer button (Linux BTN_* code) went down or up at surface X, Y
 //                        (rounded to whole pixels)
@@ -24,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <wayland-client.h>
 #include <xkbcommon/xkbcommon.h>
@@ -41,6 +52,9 @@ static uint32_t *pixels;
 static int buf_w, buf_h;
 static int want_w, want_h;
 static int pattern_n;
+static int clock_mode;          // painting the clock instead of the blocks
+static int clock_pending;       // a frame callback for the clock is requested
+static long long clock_shown = -1; // the time on screen, -1 for none
 static int configured, ready, fullscreen, waiting_frame;
 static double px, py;
 static struct xkb_context *xkb;
@@ -86,10 +100,74 @@ static void make_buffer(int w, int h) {
 	buf_h = h;
 }
 
+#define CLOCK_COLS 12
+#define CLOCK_ROWS 4
+#define CLOCK_BITS (CLOCK_COLS * CLOCK_ROWS)
+
+static long long now_ms(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) & ((1LL << CLOCK_BITS) - 1);
+}
+
+// paint_clock paints the cells whose bit differs from what is on screen (all of them after a
+// switch) and damages them; it returns how many it painted. Cell i is pattern.ClockRect(i).
+static int paint_clock(void) {
+	long long ms = now_ms();
+	if (ms == clock_shown) return 0;
+	int n = 0;
+	for (int i = 0; i < CLOCK_BITS; i++) {
+		int bit = (ms >> i) & 1;
+		if (clock_shown >= 0 && bit == ((clock_shown >> i) & 1)) continue;
+		int col = i % CLOCK_COLS, row = i / CLOCK_COLS;
+		int x0 = col * buf_w / CLOCK_COLS, y0 = row * buf_h / CLOCK_ROWS;
+		int x1 = (col + 1) * buf_w / CLOCK_COLS, y1 = (row + 1) * buf_h / CLOCK_ROWS;
+		uint32_t c = bit ? 0xffffffff : 0xff000000;
+		for (int y = y0; y < y1; y++) {
+			uint32_t *line = pixels + (size_t)y * buf_w;
+			for (int x = x0; x < x1; x++) line[x] = c;
+		}
+		wl_surface_damage_buffer(surface, x0, y0, x1 - x0, y1 - y0);
+		n++;
+	}
+	clock_shown = ms;
+	return n;
+}
+
+static void clock_frame(void *data, struct wl_callback *cb, uint32_t t);
+static const struct wl_callback_listener clock_listener = {.done = clock_frame};
+
+// clock_commit paints the time and commits with a frame callback, whose arrival (the frame was
+// shown) paints the next one: one new picture for every frame the compositor draws.
+static void clock_commit(void) {
+	paint_clock();
+	wl_surface_attach(surface, buffer, 0, 0);
+	wl_callback_add_listener(wl_surface_frame(surface), &clock_listener, NULL);
+	clock_pending = 1;
+	wl_surface_commit(surface);
+}
+
+static void clock_frame(void *data, struct wl_callback *cb, uint32_t t) {
+	wl_callback_destroy(cb);
+	clock_pending = 0;
+	if (clock_mode) clock_commit();
+}
+
 // show paints the current pattern into the buffer and commits it. The compositor copies shm
 // buffers at commit, so repainting the same buffer after the next commit is safe for a test
 // client that commits only on request.
 static void show(void) {
+	if (clock_mode) {
+		clock_shown = -1;
+		if (!clock_pending) {
+			clock_commit();
+			return;
+		}
+		paint_clock();
+		wl_surface_attach(surface, buffer, 0, 0);
+		wl_surface_commit(surface);
+		return;
+	}
 	paint();
 	wl_surface_attach(surface, buffer, 0, 0);
 	wl_surface_damage_buffer(surface, 0, 0, buf_w, buf_h);
@@ -254,8 +332,13 @@ static void global(void *d, struct wl_registry *r, uint32_t name, const char *if
 static void global_remove(void *d, struct wl_registry *r, uint32_t name) {}
 static const struct wl_registry_listener registry_listener = {.global = global, .global_remove = global_remove};
 
-int main(void) {
+int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-pattern") && i + 1 < argc && !strcmp(argv[i + 1], "clock")) clock_mode = 1, i++;
+		else if (!strcmp(argv[i], "-pattern") && i + 1 < argc && !strcmp(argv[i + 1], "blocks")) i++;
+		else die("usage: wlpattern [-pattern blocks|clock]");
+	}
 	xkb = xkb_context_new(XKB_CONTEXT_NO_FLAGS);
 	struct wl_display *dpy = wl_display_connect(NULL);
 	if (!dpy) die("cannot connect to the Wayland display (WAYLAND_DISPLAY, XDG_RUNTIME_DIR)");
@@ -300,9 +383,15 @@ int main(void) {
 				*nl = 0;
 				if (!strcmp(line, "next") && configured) {
 					pattern_n++;
+					clock_mode = 0;
 					show();
 					wl_display_flush(dpy);
 					printf("shown %d\n", pattern_n);
+				} else if ((!strcmp(line, "clock") || !strcmp(line, "blocks")) && configured) {
+					clock_mode = !strcmp(line, "clock");
+					show();
+					wl_display_flush(dpy);
+					printf("ok\n");
 				}
 				memmove(line, nl + 1, used - (nl + 1 - line) + 1);
 				used -= nl + 1 - line;
