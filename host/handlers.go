@@ -110,7 +110,7 @@ type interactive struct {
 	inj    input.Injector
 	server *input.Server
 
-	// The screen stream this session watches, once it runs (desktop.go, controlstream.go).
+	// The screen stream this session watches, once it runs (desktop.go, desktopctl.go).
 	view        *screen.Viewer
 	shared      *sharedStream
 	write       func([]byte, time.Duration) error
@@ -177,7 +177,7 @@ func (a *Agent) interactiveHandlers(it *interactive, caps Caps, g *openGuard) ma
 	var in, clip, ctl tunnel.StreamHandler
 	if a.desk != nil {
 		in = it.handleInput
-		ctl = replyOK(it.handleControl)
+		ctl = replyOK(it.handleDesktopControl)
 		if a.desk.backend != BackendMutter { // the clipboard is X11 selections (xclip)
 			cs := &clipboard.Server{Display: a.desk.cfg.Display, Logger: it.log.With("component", "clipboard")}
 			clip = cs.HandleStream

@@ -251,9 +251,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if len(a.keys) == 0 && a.codes == nil {
 		a.log.Warn("no viewer can connect: the authorized_viewers file lists no keys and --code is off", "authorized_viewers", a.cfg.AuthorizedViewersPath)
 	}
-	ctl, err := a.listenControl()
+	ctl, err := a.listenAdmin()
 	if err != nil {
-		a.log.Warn("no control socket: `host sessions` and `host kick` will not reach this agent", "err", err)
+		a.log.Warn("no admin socket: `host sessions` and `host kick` will not reach this agent", "err", err)
 	} else {
 		defer ctl.Close()
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 	"github.com/deskport/deskport/tunnel"
 )
 
@@ -120,7 +120,7 @@ func (a *Agent) refuseDraining(ctx context.Context, s *rendezvous.Session) bool 
 	}
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_ = s.Send(sctx, &signal.Message{Type: signal.TypeBye, Reason: GoingAway})
+	_ = s.Send(sctx, &signaling.Message{Type: signaling.TypeBye, Reason: GoingAway})
 	a.log.Info("refused a new viewer: the host is shutting down", "session", s.ID(), "viewer_addr", s.ViewerAddr())
 	a.metrics.refusedFor(RefusedDraining)
 	a.audit.Record(audit.Event{Type: audit.TypeRefused, Session: s.ID(), Remote: s.ViewerAddr(), Error: GoingAway})
@@ -133,7 +133,7 @@ func (a *Agent) refuseDraining(ctx context.Context, s *rendezvous.Session) bool 
 func (a *Agent) sayGoingAway(ls *liveSession) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = ls.sig.Send(ctx, &signal.Message{Type: signal.TypeBye, Reason: GoingAway})
+	_ = ls.sig.Send(ctx, &signaling.Message{Type: signaling.TypeBye, Reason: GoingAway})
 }
 
 // drainRefusal is the answer to a new forward or reverse listener on a session while the host

@@ -15,7 +15,7 @@ import (
 
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/identity"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 	"github.com/deskport/deskport/tunnel"
 )
 
@@ -99,21 +99,21 @@ func FuzzParseRestart(f *testing.F) {
 type recordingSignaler struct {
 	chanSignaler
 	mu   sync.Mutex
-	sent []*signal.Message
+	sent []*signaling.Message
 }
 
-func (s *recordingSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (s *recordingSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	s.mu.Lock()
 	s.sent = append(s.sent, m)
 	s.mu.Unlock()
 	return s.chanSignaler.Send(ctx, m)
 }
 
-func (s *recordingSignaler) offer() *signal.Message {
+func (s *recordingSignaler) offer() *signaling.Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.sent {
-		if m.Type == signal.TypeOffer {
+		if m.Type == signaling.TypeOffer {
 			return m
 		}
 	}
@@ -126,7 +126,7 @@ func (s *recordingSignaler) offer() *signal.Message {
 type restartLab struct {
 	viewer, host *Conn
 	hostID       string
-	toHost       chan<- *signal.Message // the set-up's signaling, towards the host
+	toHost       chan<- *signaling.Message // the set-up's signaling, towards the host
 	hostWarnings warnings
 	hostCfg      Config
 	hostAuth     auth.HostConfig
@@ -298,7 +298,7 @@ func TestICERestartRefusals(t *testing.T) {
 	l.mu.Unlock()
 	send := func(sdp string) error {
 		rec := l.accept()
-		if err := rec.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: sdp}); err != nil {
+		if err := rec.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: sdp}); err != nil {
 			t.Fatal(err)
 		}
 		return <-l.accepts
@@ -317,7 +317,7 @@ func TestICERestartRefusals(t *testing.T) {
 	// A restart offer with a valid proof, but late on the set-up's own signaling: a restart
 	// comes only as the first offer of a session of its own, so this is ignored.
 	next := l.viewer.rkey.sign("offer", 2, p.rest)
-	l.toHost <- &signal.Message{Type: signal.TypeOffer, SDP: next}
+	l.toHost <- &signaling.Message{Type: signaling.TypeOffer, SDP: next}
 	l.hostWarnings.await(t, "host", 1, "ignored a session description")
 	if n := l.host.IgnoredDescriptions(); n != 1 {
 		t.Errorf("the host ignored %d descriptions, want 1", n)

@@ -19,7 +19,7 @@ import (
 	"github.com/pion/transport/v5"
 
 	"github.com/deskport/deskport/auth"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 	"github.com/deskport/deskport/tunnel"
 )
 
@@ -80,7 +80,7 @@ type Conn struct {
 
 	// sigMu guards cur, the signaling that candidates go out on (restart.go).
 	sigMu sync.Mutex
-	cur   *signaling
+	cur   *sigRoute
 
 	// ICE restarts (restart.go). restartMu serialises them and guards rkey and restartSeq.
 	restartMu  sync.Mutex
@@ -141,7 +141,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 	}
 	c := &Conn{
 		pc: pc, log: log, mtu: mtu,
-		cur:             newSignaling(sig),
+		cur:             newSigRoute(sig),
 		resignal:        cfg.Resignal,
 		localAddrs:      localAddrs(cfg.Net),
 		iceWake:         make(chan struct{}),
@@ -269,7 +269,7 @@ func (c *Conn) sendCandidates(cands <-chan *webrtc.ICECandidate) {
 			continue
 		case <-st.sent:
 		}
-		m := &signal.Message{Type: signal.TypeCandidate, Candidate: toSignalCandidate(nil)}
+		m := &signaling.Message{Type: signaling.TypeCandidate, Candidate: toSignalCandidate(nil)}
 		if cand != nil {
 			c.tried.addLocal(cand.Typ, cand.Protocol)
 			init := cand.ToJSON()
@@ -308,7 +308,7 @@ func (c *Conn) watch() {
 // and a restart comes on a signaling session of its own with a proof (restart.go); only a
 // hostile (or broken) rendezvous sends another, and applying it could swap the transport under
 // an authenticated session.
-func (c *Conn) receive(sig Signaler, descs chan<- *signal.Message, described bool, ended chan struct{}) {
+func (c *Conn) receive(sig Signaler, descs chan<- *signaling.Message, described bool, ended chan struct{}) {
 	if ended != nil {
 		defer close(ended)
 	}
@@ -321,7 +321,7 @@ func (c *Conn) receive(sig Signaler, descs chan<- *signal.Message, described boo
 				return
 			}
 			switch s.Type {
-			case signal.TypeOffer, signal.TypeAnswer:
+			case signaling.TypeOffer, signaling.TypeAnswer:
 				if described {
 					c.lateDescs.Add(1)
 					c.log.Warn("ignored a session description after the first: deskport peers renegotiate only to restart ICE, with a proof on a signaling session of its own, so only a hostile rendezvous sends one", "type", string(s.Type))
@@ -329,22 +329,22 @@ func (c *Conn) receive(sig Signaler, descs chan<- *signal.Message, described boo
 				}
 				described = true
 				descs <- s
-			case signal.TypeCandidate:
+			case signaling.TypeCandidate:
 				if s.Candidate == nil || s.Candidate.Candidate == "" {
 					continue
 				}
 				c.addCandidate(fromSignalCandidate(s.Candidate))
-			case signal.TypeBye, signal.TypeError:
+			case signaling.TypeBye, signaling.TypeError:
 				select {
 				case <-c.connected:
 					// Signaling may end once the peers are connected; the session goes on. A
 					// reason from the other end (a host shutting down) is worth showing.
-					if s.Type == signal.TypeBye && s.Code == "" && s.Reason != "" && s.Reason != "closed" {
+					if s.Type == signaling.TypeBye && s.Code == "" && s.Reason != "" && s.Reason != "closed" {
 						c.log.Warn("the peer says: " + s.Reason)
 					}
 				default:
 					reason := s.Reason
-					if s.Type == signal.TypeError {
+					if s.Type == signaling.TypeError {
 						reason = s.Message
 					}
 					if reason == "" {
@@ -660,7 +660,7 @@ func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.
 }
 
 func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID string, vc auth.ViewerConfig) error {
-	descs := make(chan *signal.Message, 1)
+	descs := make(chan *signaling.Message, 1)
 	c.goRun(func() { c.receive(c.cur.sig, descs, false, nil) })
 	if c.video != nil {
 		tracks := make(chan *webrtc.TrackRemote, 1)
@@ -676,13 +676,13 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 	if err := c.pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.cur.sig.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: advertiseDatagram(offer.SDP)}); err != nil {
+	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: advertiseDatagram(offer.SDP)}); err != nil {
 		return fmt.Errorf("session: send offer: %w", err)
 	}
 	close(c.cur.sent)
 	select {
 	case s := <-descs:
-		if s.Type != signal.TypeAnswer {
+		if s.Type != signaling.TypeAnswer {
 			return fmt.Errorf("%w: expected an answer, got an offer", ErrSignaling)
 		}
 		if err := c.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
@@ -721,14 +721,14 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 // Conn's Mux is ready for a tunnel.Server.
 func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc auth.HostConfig) (*Conn, error) {
 	log := cfg.logger()
-	var first *signal.Message
+	var first *signaling.Message
 	if cfg.Restarts != nil {
 		// The offer may restart ICE of a running session (restart.go) rather than open one.
 		m, err := firstMessage(ctx, sig, cfg.handshakeTimeout())
 		if err != nil {
 			return nil, err
 		}
-		if m.Type == signal.TypeOffer {
+		if m.Type == signaling.TypeOffer {
 			if _, ok := parseRestart(m.SDP); ok {
 				return nil, cfg.Restarts.restart(ctx, sig, m, cfg.handshakeTimeout())
 			}
@@ -740,7 +740,7 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 		if err != nil {
 			// Tell the viewer now, rather than let its set-up time out.
 			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_ = sig.Send(sctx, &signal.Message{Type: signal.TypeBye, Reason: "the host has too many sessions authenticating; retry in a few seconds"})
+			_ = sig.Send(sctx, &signaling.Message{Type: signaling.TypeBye, Reason: "the host has too many sessions authenticating; retry in a few seconds"})
 			cancel()
 			return nil, err
 		}
@@ -765,8 +765,8 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 	return c, nil
 }
 
-func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID string, hc auth.HostConfig, first *signal.Message) error {
-	descs := make(chan *signal.Message, 1)
+func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID string, hc auth.HostConfig, first *signaling.Message) error {
+	descs := make(chan *signaling.Message, 1)
 	if first != nil {
 		// Accept took the offer to see whether it restarts a running session.
 		descs <- first
@@ -774,7 +774,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 	c.goRun(func() { c.receive(c.cur.sig, descs, first != nil, nil) })
 	select {
 	case s := <-descs:
-		if s.Type != signal.TypeOffer {
+		if s.Type != signaling.TypeOffer {
 			return fmt.Errorf("%w: expected an offer, got an answer", ErrSignaling)
 		}
 		if err := c.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
@@ -795,7 +795,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 	if err := c.pc.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.cur.sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
+	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
 		return fmt.Errorf("session: send answer: %w", err)
 	}
 	close(c.cur.sent)

@@ -15,7 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/deskport/deskport/control"
+	"github.com/deskport/deskport/desktopctl"
 	"github.com/deskport/deskport/internal/xpattern/pattern"
 	"github.com/deskport/deskport/tunnel"
 )
@@ -42,17 +42,17 @@ func TestControlInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	one := func(n int) *int { return &n }
-	want := []control.Message{
-		{Type: control.TypeKeyframe},
-		{Type: control.TypeQuality, Preset: "high"},
-		{Type: control.TypeQuality, FPS: 60, MaxBitrate: 2_500_000},
-		{Type: control.TypeQuality, FPS: 24},
-		{Type: control.TypeMonitor, Monitor: one(-1)},
-		{Type: control.TypeMonitor, Monitor: one(7)},
-		{Type: control.TypeMonitor, Monitor: one(1)},
+	want := []desktopctl.Message{
+		{Type: desktopctl.TypeKeyframe},
+		{Type: desktopctl.TypeQuality, Preset: "high"},
+		{Type: desktopctl.TypeQuality, FPS: 60, MaxBitrate: 2_500_000},
+		{Type: desktopctl.TypeQuality, FPS: 24},
+		{Type: desktopctl.TypeMonitor, Monitor: one(-1)},
+		{Type: desktopctl.TypeMonitor, Monitor: one(7)},
+		{Type: desktopctl.TypeMonitor, Monitor: one(1)},
 	}
 	var (
-		got []control.Message
+		got []desktopctl.Message
 		wg  sync.WaitGroup
 	)
 	wg.Add(1)
@@ -73,18 +73,18 @@ func TestControlInterop(t *testing.T) {
 				continue
 			}
 			tunnel.WriteReply(st, tunnel.Reply{Status: tunnel.StatusOK})
-			control.Write(st, &control.Message{Type: control.TypeHello, Monitors: []control.Monitor{
+			desktopctl.Write(st, &desktopctl.Message{Type: desktopctl.TypeHello, Monitors: []desktopctl.Monitor{
 				{Index: 0, Name: "DP-1", Width: 1920, Height: 1080}, {Index: 1, Name: "HDMI-1", Width: 1280, Height: 1024}}})
-			control.Write(st, &control.Message{Type: control.TypeStats, Stats: &control.Stats{FPS: 29.5, BitrateBps: 2_500_000, Width: 1920, Height: 1080, Keyframes: 3}})
+			desktopctl.Write(st, &desktopctl.Message{Type: desktopctl.TypeStats, Stats: &desktopctl.Stats{FPS: 29.5, BitrateBps: 2_500_000, Width: 1920, Height: 1080, Keyframes: 3}})
 			for range want {
-				m, err := control.Read(st)
+				m, err := desktopctl.Read(st)
 				if err != nil {
 					t.Errorf("control.Read after %d messages: %v", len(got), err)
 					break
 				}
 				got = append(got, *m)
-				if m.Type == control.TypeMonitor && *m.Monitor == 7 {
-					control.Write(st, &control.Message{Type: control.TypeError, Error: "no monitor 7"})
+				if m.Type == desktopctl.TypeMonitor && *m.Monitor == 7 {
+					desktopctl.Write(st, &desktopctl.Message{Type: desktopctl.TypeError, Error: "no monitor 7"})
 				}
 			}
 			st.Close()

@@ -22,18 +22,18 @@ import (
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 	"github.com/deskport/deskport/tunnel"
 )
 
 // memSignaler is one end of an in-memory signaling pair: the sections that run sessions in
 // this process need no rendezvous.
 type memSignaler struct {
-	out chan<- *signal.Message
-	in  <-chan *signal.Message
+	out chan<- *signaling.Message
+	in  <-chan *signaling.Message
 }
 
-func (s memSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (s memSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	select {
 	case s.out <- m:
 		return nil
@@ -42,7 +42,7 @@ func (s memSignaler) Send(ctx context.Context, m *signal.Message) error {
 	}
 }
 
-func (s memSignaler) Recv() <-chan *signal.Message { return s.in }
+func (s memSignaler) Recv() <-chan *signaling.Message { return s.in }
 
 // connectSessions runs session.Accept and session.Dial against each other in this process, with a
 // trusted viewer key. viewerNet and hostNet nil mean the real network, limited to loopback.
@@ -55,7 +55,7 @@ func connectSessionsLogged(ctx context.Context, viewerNet, hostNet transport.Net
 	_, hostKey, _ := ed25519.GenerateKey(rand.Reader)
 	_, viewerKey, _ := ed25519.GenerateKey(rand.Reader)
 	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
-	ab, ba := make(chan *signal.Message, 256), make(chan *signal.Message, 256)
+	ab, ba := make(chan *signaling.Message, 256), make(chan *signaling.Message, 256)
 	vs, hs := memSignaler{out: ab, in: ba}, memSignaler{out: ba, in: ab}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()

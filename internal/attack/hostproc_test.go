@@ -20,7 +20,7 @@ import (
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 	"github.com/deskport/deskport/tunnel"
 )
 
@@ -32,12 +32,12 @@ import (
 
 // frame is one line between the parent and the host process.
 type frame struct {
-	S     int             `json:"s,omitempty"`    // session number, from 1
-	Addr  string          `json:"addr,omitempty"` // new session: the viewer address the rendezvous would report
-	M     *signal.Message `json:"m,omitempty"`
-	End   string          `json:"end,omitempty"`   // host → parent: the session ended (or was refused) with this
-	Stats bool            `json:"stats,omitempty"` // parent → host: report goroutines
-	G     int             `json:"g,omitempty"`     // host → parent: goroutines
+	S     int                `json:"s,omitempty"`    // session number, from 1
+	Addr  string             `json:"addr,omitempty"` // new session: the viewer address the rendezvous would report
+	M     *signaling.Message `json:"m,omitempty"`
+	End   string             `json:"end,omitempty"`   // host → parent: the session ended (or was refused) with this
+	Stats bool               `json:"stats,omitempty"` // parent → host: report goroutines
+	G     int                `json:"g,omitempty"`     // host → parent: goroutines
 }
 
 // hostProc is the parent's handle on a host process.
@@ -47,7 +47,7 @@ type hostProc struct {
 	wmu sync.Mutex
 
 	mu    sync.Mutex
-	sess  map[int]chan *signal.Message
+	sess  map[int]chan *signaling.Message
 	ends  map[int]chan string
 	stats chan int
 	next  int
@@ -74,7 +74,7 @@ func startHostProc(t *testing.T, key, viewer keyPair, target string) *hostProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &hostProc{cmd: cmd, in: in, sess: map[int]chan *signal.Message{}, ends: map[int]chan string{},
+	h := &hostProc{cmd: cmd, in: in, sess: map[int]chan *signaling.Message{}, ends: map[int]chan string{},
 		stats: make(chan int, 1), done: make(chan struct{})}
 	go func() {
 		defer close(h.done)
@@ -145,20 +145,20 @@ func (h *hostProc) send(f frame) error {
 type procSignaler struct {
 	h  *hostProc
 	s  int
-	in chan *signal.Message
+	in chan *signaling.Message
 }
 
-func (p procSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (p procSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	return p.h.send(frame{S: p.s, M: m})
 }
-func (p procSignaler) Recv() <-chan *signal.Message { return p.in }
+func (p procSignaler) Recv() <-chan *signaling.Message { return p.in }
 
 // session starts a session from addr; ended receives how the host ended it.
 func (h *hostProc) session(addr string) (sig procSignaler, ended <-chan string) {
 	h.mu.Lock()
 	h.next++
 	s := h.next
-	in, end := make(chan *signal.Message, 256), make(chan string, 1)
+	in, end := make(chan *signaling.Message, 256), make(chan string, 1)
 	h.sess[s], h.ends[s] = in, end
 	h.mu.Unlock()
 	_ = h.send(frame{S: s, Addr: addr})
@@ -216,7 +216,7 @@ func TestHostProcess(t *testing.T) {
 		defer wmu.Unlock()
 		_ = enc.Encode(f)
 	}
-	sessions := map[int]chan *signal.Message{}
+	sessions := map[int]chan *signaling.Message{}
 	var wg sync.WaitGroup
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -230,7 +230,7 @@ func TestHostProcess(t *testing.T) {
 			continue
 		}
 		if f.Addr != "" {
-			in := make(chan *signal.Message, 256)
+			in := make(chan *signaling.Message, 256)
 			sessions[f.S] = in
 			s := f.S
 			sig := childSignaler{s: s, in: in, write: write}
@@ -261,15 +261,15 @@ func TestHostProcess(t *testing.T) {
 
 type childSignaler struct {
 	s     int
-	in    chan *signal.Message
+	in    chan *signaling.Message
 	write func(frame)
 }
 
-func (c childSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (c childSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	c.write(frame{S: c.s, M: m})
 	return nil
 }
-func (c childSignaler) Recv() <-chan *signal.Message { return c.in }
+func (c childSignaler) Recv() <-chan *signaling.Message { return c.in }
 
 var _ session.Signaler = childSignaler{}
 var _ session.Signaler = procSignaler{}

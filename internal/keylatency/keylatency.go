@@ -21,7 +21,7 @@ import (
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/input"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 	"github.com/deskport/deskport/tunnel"
 )
 
@@ -39,11 +39,11 @@ type Result struct {
 }
 
 type chanSignaler struct {
-	out chan<- *signal.Message
-	in  <-chan *signal.Message
+	out chan<- *signaling.Message
+	in  <-chan *signaling.Message
 }
 
-func (s chanSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (s chanSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	select {
 	case s.out <- m:
 		return nil
@@ -52,7 +52,7 @@ func (s chanSignaler) Send(ctx context.Context, m *signal.Message) error {
 	}
 }
 
-func (s chanSignaler) Recv() <-chan *signal.Message { return s.in }
+func (s chanSignaler) Recv() <-chan *signaling.Message { return s.in }
 
 // recorder is an Injector that notes when each key-down arrives.
 type recorder struct{ downs chan time.Time }
@@ -77,7 +77,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 	_, hostKey, _ := ed25519.GenerateKey(rand.Reader)
 	_, viewerKey, _ := ed25519.GenerateKey(rand.Reader)
 	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
-	ab, ba := make(chan *signal.Message, 256), make(chan *signal.Message, 256)
+	ab, ba := make(chan *signaling.Message, 256), make(chan *signaling.Message, 256)
 	vs, hs := chanSignaler{out: ab, in: ba}, chanSignaler{out: ba, in: ab}
 
 	// A sink the forward uploads into.

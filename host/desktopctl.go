@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/deskport/deskport/control"
+	"github.com/deskport/deskport/desktopctl"
 	"github.com/deskport/deskport/screen"
 	"github.com/deskport/deskport/tunnel"
 )
@@ -120,12 +120,12 @@ func (e streamError) Error() string { return string(e) }
 
 const errNoStream = streamError("the screen is not being streamed to this session")
 
-// handleControl serves the session's control stream: requests in, a hello and then stats once
+// handleDesktopControl serves the session's control stream: requests in, a hello and then stats once
 // a second out.
-func (it *interactive) handleControl(ctx context.Context, stream net.Conn, req tunnel.Request) {
+func (it *interactive) handleDesktopControl(ctx context.Context, stream net.Conn, req tunnel.Request) {
 	defer stream.Close()
-	if len(req.Payload) != 1 || req.Payload[0] != control.Version {
-		control.Write(stream, &control.Message{Type: control.TypeError, Error: "unsupported control protocol version"})
+	if len(req.Payload) != 1 || req.Payload[0] != desktopctl.Version {
+		desktopctl.Write(stream, &desktopctl.Message{Type: desktopctl.TypeError, Error: "unsupported control protocol version"})
 		return
 	}
 	select {
@@ -133,20 +133,20 @@ func (it *interactive) handleControl(ctx context.Context, stream net.Conn, req t
 	case <-ctx.Done():
 		return
 	case <-time.After(10 * time.Second):
-		control.Write(stream, &control.Message{Type: control.TypeError, Error: string(errNoStream)})
+		desktopctl.Write(stream, &desktopctl.Message{Type: desktopctl.TypeError, Error: string(errNoStream)})
 		return
 	}
 	var wmu sync.Mutex
-	send := func(m *control.Message) error {
+	send := func(m *desktopctl.Message) error {
 		wmu.Lock()
 		defer wmu.Unlock()
 		_ = stream.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		return control.Write(stream, m)
+		return desktopctl.Write(stream, m)
 	}
-	hello := &control.Message{Type: control.TypeHello}
+	hello := &desktopctl.Message{Type: desktopctl.TypeHello}
 	if mons, err := it.a.desk.monitors(); err == nil {
 		for _, m := range mons {
-			hello.Monitors = append(hello.Monitors, control.Monitor{Index: m.Index, Name: m.Name, Width: m.Width, Height: m.Height})
+			hello.Monitors = append(hello.Monitors, desktopctl.Monitor{Index: m.Index, Name: m.Name, Width: m.Width, Height: m.Height})
 		}
 	}
 	if err := send(hello); err != nil {
@@ -164,21 +164,21 @@ func (it *interactive) handleControl(ctx context.Context, stream net.Conn, req t
 	stop := context.AfterFunc(ctx, func() { _ = stream.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	for {
-		m, err := control.Read(stream)
+		m, err := desktopctl.Read(stream)
 		if err != nil {
 			return
 		}
 		v := it.viewer()
 		if v == nil {
-			send(&control.Message{Type: control.TypeError, Error: string(errNoStream)})
+			send(&desktopctl.Message{Type: desktopctl.TypeError, Error: string(errNoStream)})
 			continue
 		}
 		switch m.Type {
-		case control.TypeKeyframe:
+		case desktopctl.TypeKeyframe:
 			v.RequestKeyframe()
-		case control.TypeQuality:
+		case desktopctl.TypeQuality:
 			fps, rate := m.FPS, m.MaxBitrate
-			if p, ok := control.Presets[m.Preset]; ok {
+			if p, ok := desktopctl.Presets[m.Preset]; ok {
 				fps, rate = p.FPS, p.MaxBitrate
 			}
 			// Other viewers keep their settings: the session moves to the stream for its new
@@ -194,17 +194,17 @@ func (it *interactive) handleControl(ctx context.Context, stream net.Conn, req t
 				return k
 			})
 			if err != nil {
-				send(&control.Message{Type: control.TypeError, Error: err.Error()})
+				send(&desktopctl.Message{Type: desktopctl.TypeError, Error: err.Error()})
 				continue
 			}
 			it.log.Info("viewer changed the quality", "preset", m.Preset, "fps", fps, "max_bitrate", rate)
-		case control.TypeMonitor:
+		case desktopctl.TypeMonitor:
 			if err := it.switchMonitor(*m.Monitor); err != nil {
-				send(&control.Message{Type: control.TypeError, Error: err.Error()})
+				send(&desktopctl.Message{Type: desktopctl.TypeError, Error: err.Error()})
 			} else {
 				it.log.Info("viewer switched monitor", "monitor", *m.Monitor)
 			}
-		case control.TypeStats:
+		case desktopctl.TypeStats:
 			if m.Stats != nil {
 				it.log.Debug("viewer stats", "fps", m.Stats.FPS, "bitrate", m.Stats.BitrateBps, "rtt_ms", m.Stats.RTTMillis)
 			}
@@ -213,7 +213,7 @@ func (it *interactive) handleControl(ctx context.Context, stream net.Conn, req t
 }
 
 // reportStats sends the stream's figures once a second.
-func (it *interactive) reportStats(ctx context.Context, send func(*control.Message) error) {
+func (it *interactive) reportStats(ctx context.Context, send func(*desktopctl.Message) error) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var lastEnc, lastBytes int64
@@ -242,10 +242,10 @@ func (it *interactive) reportStats(ctx context.Context, send func(*control.Messa
 			enc, bytes := st.Encoded.Load(), st.Bytes.Load()
 			dt := now.Sub(last).Seconds()
 			_, _, w, h := it.area.get()
-			stats := &control.Stats{FPS: float64(enc-lastEnc) / dt, BitrateBps: int64(float64(bytes-lastBytes) * 8 / dt),
+			stats := &desktopctl.Stats{FPS: float64(enc-lastEnc) / dt, BitrateBps: int64(float64(bytes-lastBytes) * 8 / dt),
 				Width: w, Height: h, Keyframes: st.Keyframes.Load()}
 			lastEnc, lastBytes, last = enc, bytes, now
-			if err := send(&control.Message{Type: control.TypeStats, Stats: stats}); err != nil {
+			if err := send(&desktopctl.Message{Type: desktopctl.TypeStats, Stats: stats}); err != nil {
 				return
 			}
 		}

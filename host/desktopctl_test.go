@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deskport/deskport/control"
+	"github.com/deskport/deskport/desktopctl"
 	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
@@ -51,40 +51,40 @@ func TestControlStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	s, _, err := tunnel.NewClient(conn.Interactive, nil).Open(ctx, tunnel.Request{Kind: tunnel.KindControl, Payload: []byte{control.Version}})
+	s, _, err := tunnel.NewClient(conn.Interactive, nil).Open(ctx, tunnel.Request{Kind: tunnel.KindControl, Payload: []byte{desktopctl.Version}})
 	if err != nil {
 		t.Fatalf("open control: %v", err)
 	}
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(30 * time.Second))
-	hello, err := control.Read(s)
-	if err != nil || hello.Type != control.TypeHello || len(hello.Monitors) != 1 || hello.Monitors[0].Width != 640 {
+	hello, err := desktopctl.Read(s)
+	if err != nil || hello.Type != desktopctl.TypeHello || len(hello.Monitors) != 1 || hello.Monitors[0].Width != 640 {
 		t.Fatalf("hello %+v (%v): want one 640-wide monitor", hello, err)
 	}
-	nextStats := func() *control.Stats {
+	nextStats := func() *desktopctl.Stats {
 		for {
-			m, err := control.Read(s)
+			m, err := desktopctl.Read(s)
 			if err != nil {
 				t.Fatalf("reading stats: %v", err)
 			}
-			if m.Type == control.TypeStats {
+			if m.Type == desktopctl.TypeStats {
 				return m.Stats
 			}
 		}
 	}
 	before := nextStats().Keyframes
-	control.Write(s, &control.Message{Type: control.TypeKeyframe})
+	desktopctl.Write(s, &desktopctl.Message{Type: desktopctl.TypeKeyframe})
 	for st := nextStats(); st.Keyframes <= before; st = nextStats() {
 	}
-	control.Write(s, &control.Message{Type: control.TypeQuality, Preset: "low"})
+	desktopctl.Write(s, &desktopctl.Message{Type: desktopctl.TypeQuality, Preset: "low"})
 	five := 5
-	control.Write(s, &control.Message{Type: control.TypeMonitor, Monitor: &five})
+	desktopctl.Write(s, &desktopctl.Message{Type: desktopctl.TypeMonitor, Monitor: &five})
 	for {
-		m, err := control.Read(s)
+		m, err := desktopctl.Read(s)
 		if err != nil {
 			t.Fatalf("waiting for the monitor refusal: %v", err)
 		}
-		if m.Type == control.TypeError {
+		if m.Type == desktopctl.TypeError {
 			if m.Error == "" {
 				t.Fatal("an empty refusal")
 			}

@@ -1,4 +1,4 @@
-// Package signal is the signaling wire format spoken between deskport hosts, viewers and the
+// Package signaling is the signaling wire format spoken between deskport hosts, viewers and the
 // rendezvous: one JSON object per WebSocket text message, each with a "type" and only the fields
 // that type uses.
 //
@@ -6,7 +6,7 @@
 // or duplicate fields, fields that belong to another type, missing required fields, invalid
 // UTF-8 and every value over its limit. The limits are constants so that the rendezvous, the
 // clients and docs/signaling.md agree on them.
-package signal
+package signaling
 
 import (
 	"bytes"

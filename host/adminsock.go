@@ -33,30 +33,30 @@ func sessionLine(s SessionInfo, now time.Time) string {
 	return fmt.Sprintf("%s  %-6s %-50s %-21s %-8s %s\n", e(s.ID), e(s.Method), e(s.Viewer), e(s.Addr), now.Sub(s.Started).Round(time.Second), e(s.Caps))
 }
 
-// The control socket lets the owner list and end sessions of a running agent. It is a Unix
+// The admin socket lets the owner list and end sessions of a running agent. It is a Unix
 // socket next to the host key (mode 0600, so only the key's owner can use it); requests and
 // answers are one JSON object per line.
-type controlRequest struct {
+type adminRequest struct {
 	Cmd string `json:"cmd"` // "sessions" or "kick"
 	ID  string `json:"id,omitempty"`
 }
 
-type controlReply struct {
+type adminReply struct {
 	Sessions []SessionInfo `json:"sessions,omitempty"`
 	Kicked   int           `json:"kicked,omitempty"`
 	Error    string        `json:"error,omitempty"`
 }
 
-// ControlPath is the control socket of the agent whose key is at keyPath.
-func ControlPath(keyPath string) string { return keyPath + ".sock" }
+// AdminSocketPath is the admin socket of the agent whose key is at keyPath.
+func AdminSocketPath(keyPath string) string { return keyPath + ".sock" }
 
-type controlServer struct {
+type adminServer struct {
 	ln net.Listener
 	wg sync.WaitGroup
 }
 
-func (a *Agent) listenControl() (*controlServer, error) {
-	path := ControlPath(a.cfg.KeyPath)
+func (a *Agent) listenAdmin() (*adminServer, error) {
+	path := AdminSocketPath(a.cfg.KeyPath)
 	if c, err := net.Dial("unix", path); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("another host agent with this key is running (%s answers)", path)
@@ -70,7 +70,7 @@ func (a *Agent) listenControl() (*controlServer, error) {
 		ln.Close()
 		return nil, err
 	}
-	cs := &controlServer{ln: ln}
+	cs := &adminServer{ln: ln}
 	cs.wg.Add(1)
 	go func() {
 		defer cs.wg.Done()
@@ -82,27 +82,27 @@ func (a *Agent) listenControl() (*controlServer, error) {
 			cs.wg.Add(1)
 			go func() {
 				defer cs.wg.Done()
-				a.serveControl(c)
+				a.serveAdmin(c)
 			}()
 		}
 	}()
 	return cs, nil
 }
 
-func (cs *controlServer) Close() {
+func (cs *adminServer) Close() {
 	cs.ln.Close()
 	cs.wg.Wait()
 }
 
-func (a *Agent) serveControl(c net.Conn) {
+func (a *Agent) serveAdmin(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	var req controlRequest
+	var req adminRequest
 	if err := json.NewDecoder(io.LimitReader(c, 4096)).Decode(&req); err != nil {
-		json.NewEncoder(c).Encode(controlReply{Error: "bad request: " + err.Error()})
+		json.NewEncoder(c).Encode(adminReply{Error: "bad request: " + err.Error()})
 		return
 	}
-	var rep controlReply
+	var rep adminReply
 	switch req.Cmd {
 	case "sessions":
 		rep.Sessions = a.Sessions()
@@ -147,18 +147,18 @@ func (a *Agent) Kick(id string) int {
 	return len(victims)
 }
 
-// Control sends one request to the agent whose key is at keyPath.
-func Control(keyPath, cmd, id string) (*controlReply, error) {
-	c, err := net.DialTimeout("unix", ControlPath(keyPath), 5*time.Second)
+// Admin sends one request to the agent whose key is at keyPath.
+func Admin(keyPath, cmd, id string) (*adminReply, error) {
+	c, err := net.DialTimeout("unix", AdminSocketPath(keyPath), 5*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("no host agent is running with key %s (%v)", keyPath, err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := json.NewEncoder(c).Encode(controlRequest{Cmd: cmd, ID: id}); err != nil {
+	if err := json.NewEncoder(c).Encode(adminRequest{Cmd: cmd, ID: id}); err != nil {
 		return nil, err
 	}
-	var rep controlReply
+	var rep adminReply
 	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&rep); err != nil {
 		return nil, fmt.Errorf("reading the agent's answer: %w", err)
 	}

@@ -1,8 +1,8 @@
-// Package control is the control stream of a desktop session: the viewer asks for a keyframe,
+// Package desktopctl is the control stream of a desktop session: the viewer asks for a keyframe,
 // a quality preset, a frame-rate or bitrate cap, or another monitor; the host answers with its
 // monitors and reports stream statistics once a second. One KindControl stream per session on
 // the interactive channel carries newline-free JSON messages, each framed by a 2-byte length.
-package control
+package desktopctl
 
 import (
 	"bytes"
@@ -68,7 +68,7 @@ type Message struct {
 }
 
 // ErrBadMessage means a malformed, oversized or unknown message.
-var ErrBadMessage = errors.New("control: bad message")
+var ErrBadMessage = errors.New("desktopctl: bad message")
 
 // Validate checks the fields a message of its type may carry.
 func (m *Message) Validate() error {
