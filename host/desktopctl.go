@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/desktopctl"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/screen"
-	"github.com/deskport/deskport/tunnel"
 )
 
 // watch starts the session's screen: it joins the stream for key (desktop.join). ctx bounds
@@ -122,7 +122,7 @@ const errNoStream = streamError("the screen is not being streamed to this sessio
 
 // handleDesktopControl serves the session's control stream: requests in, a hello and then stats once
 // a second out.
-func (it *interactive) handleDesktopControl(ctx context.Context, stream net.Conn, req tunnel.Request) {
+func (it *interactive) handleDesktopControl(ctx context.Context, stream net.Conn, req mux.Request) {
 	defer stream.Close()
 	if len(req.Payload) != 1 || req.Payload[0] != desktopctl.Version {
 		desktopctl.Write(stream, &desktopctl.Message{Type: desktopctl.TypeError, Error: "unsupported control protocol version"})

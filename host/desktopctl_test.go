@@ -11,9 +11,9 @@ import (
 
 	"github.com/deskport/deskport/desktopctl"
 	"github.com/deskport/deskport/internal/testenv"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tunnel"
 	"github.com/deskport/deskport/viewer"
 )
 
@@ -51,7 +51,7 @@ func TestControlStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	s, _, err := tunnel.NewClient(conn.Interactive, nil).Open(ctx, tunnel.Request{Kind: tunnel.KindControl, Payload: []byte{desktopctl.Version}})
+	s, _, err := mux.Open(ctx, conn.Interactive, mux.Request{Kind: mux.KindControl, Payload: []byte{desktopctl.Version}})
 	if err != nil {
 		t.Fatalf("open control: %v", err)
 	}

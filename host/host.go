@@ -19,10 +19,11 @@ import (
 	"github.com/deskport/deskport/audit"
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/files"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tunnel"
 	"github.com/deskport/deskport/web"
 )
 
@@ -94,8 +95,8 @@ type Agent struct {
 	id       string
 	log      *slog.Logger
 	codes    *auth.CodeStore
-	policy   *tunnel.Policy
-	listen   *tunnel.ListenPolicy
+	policy   *forward.Policy
+	listen   *forward.ListenPolicy
 
 	desk    *desktop
 	audit   *audit.Log
@@ -145,10 +146,10 @@ func New(cfg Config) (*Agent, error) {
 	if created {
 		a.log.Info("created a new host key", "path", cfg.KeyPath)
 	}
-	if a.policy, err = tunnel.NewPolicy(cfg.Allow, nil); err != nil {
+	if a.policy, err = forward.NewPolicy(cfg.Allow, nil); err != nil {
 		return nil, fmt.Errorf("--allow: %w", err)
 	}
-	if a.listen, err = tunnel.NewListenPolicy(cfg.AllowListen); err != nil {
+	if a.listen, err = forward.NewListenPolicy(cfg.AllowListen); err != nil {
 		return nil, fmt.Errorf("--allow-listen: %w", err)
 	}
 	if err := a.loadAuthorized(); err != nil {
@@ -424,15 +425,15 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	if fs != nil {
 		defer fs.Close()
 	}
-	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.bulkHandlers(fs, caps, guard)), Meter: a.metrics.meter,
-		OnForward: func(ev tunnel.ForwardEvent) {
+	scfg := forward.ServerConfig{Logger: tlog, Viewer: viewer, Meter: a.metrics.meter,
+		OnForward: func(ev forward.ForwardEvent) {
 			e := audit.Event{Type: audit.TypeForward, Target: ev.Target, BytesIn: ev.Sent, BytesOut: ev.Received, Duration: ev.Duration}
-			if ev.Kind == tunnel.KindReverse {
+			if ev.Kind == mux.KindReverse {
 				e.Type = audit.TypeReverse
 			}
 			if ev.Err != nil {
 				e.Error = ev.Err.Error()
-				if errors.Is(ev.Err, tunnel.ErrTargetRefused) {
+				if errors.Is(ev.Err, forward.ErrTargetRefused) {
 					e.Type = audit.TypeRefused
 				}
 			}
@@ -463,9 +464,17 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	}
 	defer it.close()
 	scfg.Policy, scfg.ListenPolicy = guard.policy(scfg.Policy), guard.listenPolicy(scfg.ListenPolicy)
-	icfg := tunnel.ServerConfig{MaxStreams: 16, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.interactiveHandlers(it, caps, guard)), Meter: a.metrics.meter,
-		Policy:       refuse("forwards go on the tunnel channel, not the interactive one"),
-		ListenPolicy: refuse("forwards go on the tunnel channel, not the interactive one")}
+	// The tunnel channel: forwards and files. The interactive channel: input, the desktop
+	// control stream and the clipboard, on a dispatcher of its own that knows no forwards.
+	tunnelCh := mux.NewDispatcher(conn.Mux, mux.Config{MaxStreams: a.cfg.MaxStreams, Side: "host", Logger: tlog, Streams: a.metrics.streamCount})
+	forward.NewServer(scfg).Register(tunnelCh)
+	for k, h := range guard.handlers(a.bulkHandlers(fs, caps, guard)) {
+		tunnelCh.Handle(k, h)
+	}
+	interCh := mux.NewDispatcher(conn.Interactive, mux.Config{MaxStreams: 16, Side: "host", Logger: tlog, Streams: a.metrics.streamCount})
+	for k, h := range guard.handlers(a.interactiveHandlers(it, caps, guard)) {
+		interCh.Handle(k, h)
+	}
 
 	var wg sync.WaitGroup
 	served := make(chan struct{})
@@ -491,12 +500,12 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := tunnel.NewServer(icfg).Serve(ctx, conn.Interactive); err != nil {
+		if err := interCh.Serve(ctx); err != nil {
 			log.Debug("interactive channel ended", "err", err)
 		}
 		conn.Close()
 	}()
-	err = tunnel.NewServer(scfg).Serve(ctx, conn.Mux)
+	err = tunnelCh.Serve(ctx)
 	conn.Close()
 	close(served)
 	wg.Wait()

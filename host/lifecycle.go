@@ -15,10 +15,10 @@ import (
 
 	"github.com/deskport/deskport/audit"
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/signaling"
-	"github.com/deskport/deskport/tunnel"
 )
 
 // GoingAway is the reason a host gives viewers when it shuts down: connected viewers read it
@@ -228,11 +228,11 @@ type ReloadConfig struct {
 // so its viewer reconnects under the new options. Every other session carries on, and its
 // next forward is checked against the new --allow and --allow-listen.
 func (a *Agent) Reload(rc ReloadConfig) error {
-	pol, err := tunnel.NewPolicy(rc.Allow, nil)
+	pol, err := forward.NewPolicy(rc.Allow, nil)
 	if err != nil {
 		return fmt.Errorf("reload: --allow: %w", err)
 	}
-	lp, err := tunnel.NewListenPolicy(rc.AllowListen)
+	lp, err := forward.NewListenPolicy(rc.AllowListen)
 	if err != nil {
 		return fmt.Errorf("reload: --allow-listen: %w", err)
 	}
@@ -284,12 +284,12 @@ func (a *Agent) Reload(rc ReloadConfig) error {
 // (Reload replaces it), narrowed by the key's permitopen options.
 type livePolicy struct {
 	a   *Agent
-	own *tunnel.Policy
+	own *forward.Policy
 }
 
 // current is the policy in force now: the host-wide one of the last reload, narrowed by the
 // key's own permitopen options.
-func (p livePolicy) current() *tunnel.Policy {
+func (p livePolicy) current() *forward.Policy {
 	p.a.mu.Lock()
 	pol := p.a.policy
 	p.a.mu.Unlock()
@@ -301,12 +301,12 @@ func (p livePolicy) current() *tunnel.Policy {
 
 func (p livePolicy) Check(ctx context.Context, target string) (netip.AddrPort, error) {
 	if p.a.life.draining.Load() {
-		return netip.AddrPort{}, drainRefusal{tunnel.ErrTargetRefused}
+		return netip.AddrPort{}, drainRefusal{forward.ErrTargetRefused}
 	}
 	return p.current().Check(ctx, target)
 }
 
-// DialContext dials with the current policy's check on the socket (tunnel.Policy.DialContext).
+// DialContext dials with the current policy's check on the socket (forward.Policy.DialContext).
 func (p livePolicy) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	return p.current().DialContext(ctx, network, addr)
 }
@@ -314,12 +314,12 @@ func (p livePolicy) DialContext(ctx context.Context, network, addr string) (net.
 // liveListen is livePolicy for reverse-forward listeners.
 type liveListen struct {
 	a   *Agent
-	own tunnel.ListenChecker
+	own forward.ListenChecker
 }
 
 func (p liveListen) CheckListen(addr string) (netip.AddrPort, error) {
 	if p.a.life.draining.Load() {
-		return netip.AddrPort{}, drainRefusal{tunnel.ErrListenRefused}
+		return netip.AddrPort{}, drainRefusal{forward.ErrListenRefused}
 	}
 	p.a.mu.Lock()
 	lp := p.a.listen

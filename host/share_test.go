@@ -12,15 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/webrtc"
+	"github.com/pion/rtp/codecs"
+
 	"github.com/deskport/deskport/desktopctl"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/testenv"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tempfork/webrtc"
-	"github.com/deskport/deskport/tunnel"
 	"github.com/deskport/deskport/viewer"
-	"github.com/pion/rtp/codecs"
 )
 
 // TestViewersShareOneStream: two viewers of one host at the host's settings watch one stream
@@ -115,7 +116,7 @@ func TestViewersShareOneStream(t *testing.T) {
 	}
 
 	// The second viewer asks for the "low" preset: it moves to a stream of its own.
-	s, _, err := tunnel.NewClient(conns[1].Interactive, nil).Open(ctx, tunnel.Request{Kind: tunnel.KindControl, Payload: []byte{desktopctl.Version}})
+	s, _, err := mux.Open(ctx, conns[1].Interactive, mux.Request{Kind: mux.KindControl, Payload: []byte{desktopctl.Version}})
 	if err != nil {
 		t.Fatalf("open control: %v", err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/net/proxy"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/forward"
 )
 
 // TestForwardReleasedOverDataChannel is issue 16's item 0 over a real WebRTC data channel:
@@ -50,11 +50,11 @@ func TestForwardReleasedOverDataChannel(t *testing.T) {
 			}()
 		}
 	}()
-	policy, err := tunnel.NewPolicy([]string{target.Addr().String()}, nil)
+	policy, err := forward.NewPolicy([]string{target.Addr().String()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lp, err := tunnel.NewListenPolicy([]string{"127.0.0.1:0"})
+	lp, err := forward.NewListenPolicy([]string{"127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,10 +62,10 @@ func TestForwardReleasedOverDataChannel(t *testing.T) {
 	defer cancel()
 	srvDone := make(chan error, 1)
 	go func() {
-		srvDone <- tunnel.NewServer(tunnel.ServerConfig{Policy: policy, ListenPolicy: lp}).Serve(ctx, host.Mux)
+		srvDone <- forward.NewServer(forward.ServerConfig{Policy: policy, ListenPolicy: lp}).Serve(ctx, host.Mux)
 	}()
 	defer func() { cancel(); host.Close(); <-srvDone }()
-	client := tunnel.NewClient(viewer.Mux, nil)
+	client := forward.NewClient(viewer.Mux, nil)
 	cliDone := make(chan error, 1)
 	go func() { cliDone <- client.Serve(ctx) }()
 	defer func() { cancel(); viewer.Close(); <-cliDone }()
@@ -173,15 +173,15 @@ func TestReceiveBufferGrowsAfterAuth(t *testing.T) {
 	}
 	// Traffic both ways: each end's SACKs carry its grown window.
 	target := servePayload(t, payload(1<<20))
-	policy, err := tunnel.NewPolicy([]string{target.Addr().String()}, nil)
+	policy, err := forward.NewPolicy([]string{target.Addr().String()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux) }()
+	go func() { srvDone <- forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, host.Mux) }()
 	defer func() { cancel(); host.Close(); <-srvDone }()
-	c, err := tunnel.NewClient(viewer.Mux, nil).Dial(ctx, target.Addr().String())
+	c, err := forward.NewClient(viewer.Mux, nil).Dial(ctx, target.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/signaling"
-	"github.com/deskport/deskport/tunnel"
 )
 
 func TestRestartProof(t *testing.T) {
@@ -224,15 +224,15 @@ func TestICERestartMidTransfer(t *testing.T) {
 	l := newRestartLab(t)
 	data := payload(16 << 20)
 	target := servePayload(t, data)
-	policy, err := tunnel.NewPolicy([]string{target.Addr().String()}, nil)
+	policy, err := forward.NewPolicy([]string{target.Addr().String()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, l.host.Mux) }()
+	go func() { srvDone <- forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, l.host.Mux) }()
 	defer func() { cancel(); l.host.Close(); <-srvDone }()
-	c, err := tunnel.NewClient(l.viewer.Mux, nil).Dial(ctx, target.Addr().String())
+	c, err := forward.NewClient(l.viewer.Mux, nil).Dial(ctx, target.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

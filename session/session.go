@@ -19,8 +19,8 @@ import (
 	"github.com/pion/transport/v5"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/signaling"
-	"github.com/deskport/deskport/tunnel"
 )
 
 // The data channels are negotiated out of band with fixed IDs, so both ends create them and
@@ -538,18 +538,18 @@ func (c *Conn) openMux(ctx context.Context, open <-chan *channelConn, server boo
 	if err != nil {
 		return nil, nil, err
 	}
-	conn := tunnel.NewStreamConn(ch, tunnel.AdapterConfig{})
-	var mux *yamux.Session
+	conn := mux.NewStreamConn(ch, mux.AdapterConfig{})
+	var ms *yamux.Session
 	if server {
-		mux, err = tunnel.NewServerSession(conn, c.log)
+		ms, err = mux.NewServerSession(conn, c.log)
 	} else {
-		mux, err = tunnel.NewClientSession(conn, c.log)
+		ms, err = mux.NewClientSession(conn, c.log)
 	}
 	if err != nil {
 		ch.Close()
 		return nil, nil, err
 	}
-	return ch, mux, nil
+	return ch, ms, nil
 }
 
 // growReceiveBuffer raises the SCTP receive buffer from its pre-authentication size to the full
@@ -636,7 +636,7 @@ func (c *Conn) Close() error {
 }
 
 // Dial connects a viewer to hostID through sig and authenticates with vc. The returned Conn's
-// Mux is ready for tunnel.NewClient.
+// Mux is ready for forward.NewClient.
 func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.ViewerConfig) (*Conn, error) {
 	log := cfg.logger().With("host_id", hostID)
 	ctx, cancel := context.WithTimeout(ctx, cfg.handshakeTimeout())
@@ -718,7 +718,7 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 }
 
 // Accept answers the offer that arrives on sig and authenticates the viewer with hc. The returned
-// Conn's Mux is ready for a tunnel.Server.
+// Conn's Mux is ready for a forward.Server.
 func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc auth.HostConfig) (*Conn, error) {
 	log := cfg.logger()
 	var first *signaling.Message

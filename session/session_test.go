@@ -21,9 +21,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/signaling"
-	"github.com/deskport/deskport/tunnel"
 )
 
 func TestMain(m *testing.M) {
@@ -147,16 +147,16 @@ func servePayload(t *testing.T, payload []byte) net.Listener {
 func forwardThrough(t *testing.T, viewer, host *Conn, payload []byte) {
 	t.Helper()
 	target := servePayload(t, payload)
-	policy, err := tunnel.NewPolicy([]string{target.Addr().String()}, nil)
+	policy, err := forward.NewPolicy([]string{target.Addr().String()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux) }()
+	go func() { srvDone <- forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, host.Mux) }()
 	defer func() { cancel(); host.Close(); <-srvDone }()
 
-	client := tunnel.NewClient(viewer.Mux, nil)
+	client := forward.NewClient(viewer.Mux, nil)
 	c, err := client.Dial(ctx, target.Addr().String())
 	if err != nil {
 		t.Fatalf("dial through the tunnel: %v", err)
@@ -293,16 +293,16 @@ func BenchmarkForwardLoopback(b *testing.B) {
 			}
 		}
 	}()
-	policy, _ := tunnel.NewPolicy([]string{ln.Addr().String()}, nil)
+	policy, _ := forward.NewPolicy([]string{ln.Addr().String()}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srvDone := make(chan struct{})
 	go func() {
 		defer close(srvDone)
-		tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux)
+		forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, host.Mux)
 	}()
 	defer func() { cancel(); host.Close(); <-srvDone }()
-	c, err := tunnel.NewClient(viewer.Mux, nil).Dial(ctx, ln.Addr().String())
+	c, err := forward.NewClient(viewer.Mux, nil).Dial(ctx, ln.Addr().String())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/deskport/deskport/desktopctl"
 	"github.com/deskport/deskport/internal/xpattern/pattern"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 // TestControlInterop runs web/test/control-node.mjs: the page's control client (src/control.js)
@@ -37,7 +37,7 @@ func TestControlInterop(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := tunnel.NewServerSession(procConn{r: stdout, w: stdin}, nil)
+	sess, err := mux.NewServerSession(procConn{r: stdout, w: stdin}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,16 +63,16 @@ func TestControlInterop(t *testing.T) {
 			if err != nil {
 				return
 			}
-			req, err := tunnel.ReadRequest(st)
-			if err != nil || req.Kind != tunnel.KindControl || string(req.Payload) != "\x01" {
+			req, err := mux.ReadRequest(st)
+			if err != nil || req.Kind != mux.KindControl || string(req.Payload) != "\x01" {
 				t.Errorf("request %+v, %v", req, err)
 			}
 			if n > 0 {
-				tunnel.WriteReply(st, tunnel.Reply{Status: tunnel.StatusNotAllowed, Message: "no view capability"})
+				mux.WriteReply(st, mux.Reply{Status: mux.StatusNotAllowed, Message: "no view capability"})
 				st.Close()
 				continue
 			}
-			tunnel.WriteReply(st, tunnel.Reply{Status: tunnel.StatusOK})
+			mux.WriteReply(st, mux.Reply{Status: mux.StatusOK})
 			desktopctl.Write(st, &desktopctl.Message{Type: desktopctl.TypeHello, Monitors: []desktopctl.Monitor{
 				{Index: 0, Name: "DP-1", Width: 1920, Height: 1080}, {Index: 1, Name: "HDMI-1", Width: 1280, Height: 1024}}})
 			desktopctl.Write(st, &desktopctl.Message{Type: desktopctl.TypeStats, Stats: &desktopctl.Stats{FPS: 29.5, BitrateBps: 2_500_000, Width: 1920, Height: 1080, Keyframes: 3}})

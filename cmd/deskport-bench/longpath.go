@@ -20,10 +20,10 @@ import (
 	"github.com/pion/transport/v5/vnet"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/signaling"
-	"github.com/deskport/deskport/tunnel"
 )
 
 // memSignaler is one end of an in-memory signaling pair: the sections that run sessions in
@@ -224,7 +224,7 @@ func forwardOverPath(ctx context.Context, p longPath, seed uint64, src *source, 
 	if err != nil {
 		return t, fmt.Errorf("connect: %w", err)
 	}
-	policy, err := tunnel.NewPolicy([]string{src.Addr()}, nil)
+	policy, err := forward.NewPolicy([]string{src.Addr()}, nil)
 	if err != nil {
 		return t, err
 	}
@@ -232,12 +232,12 @@ func forwardOverPath(ctx context.Context, p longPath, seed uint64, src *source, 
 	srvDone := make(chan struct{})
 	go func() {
 		defer close(srvDone)
-		tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(sctx, host.Mux)
+		forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(sctx, host.Mux)
 	}()
 	defer func() { cancel(); viewer.Close(); host.Close(); <-srvDone }()
 
 	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
-	c, err := tunnel.NewClient(viewer.Mux, nil).Dial(dctx, src.Addr())
+	c, err := forward.NewClient(viewer.Mux, nil).Dial(dctx, src.Addr())
 	dcancel()
 	if err != nil {
 		return t, fmt.Errorf("open the forward: %w", err)

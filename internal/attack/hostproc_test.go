@@ -18,16 +18,16 @@ import (
 	"testing"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/signaling"
-	"github.com/deskport/deskport/tunnel"
 )
 
 // A host in a process of its own, so that an attack test measures the host's memory and
 // goroutines and not the attackers'. The child is this test binary run with
 // DESKPORT_ATTACK_HOST set: TestHostProcess then plays a real host (session.Accept with the
-// host's gate, a tunnel.Server on every authenticated session), signalling with the parent
+// host's gate, a forward.Server on every authenticated session), signalling with the parent
 // over stdin and stdout, one JSON frame a line.
 
 // frame is one line between the parent and the host process.
@@ -199,7 +199,7 @@ func TestHostProcess(t *testing.T) {
 	trusted, _ := hex.DecodeString(os.Getenv("DESKPORT_ATTACK_VIEWER"))
 	key := ed25519.NewKeyFromSeed(seed)
 	hostID := identity.HostID(key.Public().(ed25519.PublicKey))
-	policy, err := tunnel.NewPolicy([]string{os.Getenv("DESKPORT_ATTACK_TARGET")}, nil)
+	policy, err := forward.NewPolicy([]string{os.Getenv("DESKPORT_ATTACK_TARGET")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestHostProcess(t *testing.T) {
 					return
 				}
 				defer conn.Close()
-				_ = tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, conn.Mux)
+				_ = forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, conn.Mux)
 				write(frame{S: s, End: "closed"})
 			}()
 			continue

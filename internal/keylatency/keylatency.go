@@ -18,11 +18,12 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/input"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/signaling"
-	"github.com/deskport/deskport/tunnel"
 )
 
 // warmBytes is how much the saturating forward moves before key presses are timed: twice the
@@ -121,7 +122,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 	if err != nil {
 		return nil, err
 	}
-	policy, err := tunnel.NewPolicy([]string{sink.Addr().String()}, nil)
+	policy, err := forward.NewPolicy([]string{sink.Addr().String()}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +130,13 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 	srvWG.Add(2)
 	go func() {
 		defer srvWG.Done()
-		tunnel.NewServer(tunnel.ServerConfig{Handlers: map[tunnel.Kind]tunnel.StreamHandler{tunnel.KindInput: isrv.HandleStream}}).Serve(ctx, host.Interactive)
+		d := mux.NewDispatcher(host.Interactive, mux.Config{Side: "host"})
+		d.Handle(mux.KindInput, isrv.HandleStream)
+		d.Serve(ctx)
 	}()
 	go func() {
 		defer srvWG.Done()
-		tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux)
+		forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, host.Mux)
 	}()
 	defer func() { host.Close(); viewer.Close(); srvWG.Wait() }()
 
@@ -142,7 +145,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 	var bulkStart time.Time
 	var bulkBytes atomic.Int64
 	if saturate {
-		up, err := tunnel.NewClient(viewer.Mux, nil).Dial(ctx, sink.Addr().String())
+		up, err := forward.NewClient(viewer.Mux, nil).Dial(ctx, sink.Addr().String())
 		if err != nil {
 			return nil, fmt.Errorf("saturating forward: %w", err)
 		}
@@ -169,7 +172,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 		}
 	}
 
-	in, _, err := tunnel.NewClient(viewer.Interactive, nil).Open(ctx, tunnel.Request{Kind: tunnel.KindInput, Payload: input.AppendHello(nil, 1280, 720)})
+	in, _, err := mux.Open(ctx, viewer.Interactive, mux.Request{Kind: mux.KindInput, Payload: input.AppendHello(nil, 1280, 720)})
 	if err != nil {
 		return nil, err
 	}

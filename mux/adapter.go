@@ -1,4 +1,4 @@
-package tunnel
+package mux
 
 import (
 	"errors"
@@ -44,7 +44,7 @@ type AdapterConfig struct {
 // Validate refuses negative sizes.
 func (c AdapterConfig) Validate() error {
 	if c.MaxMessage < 0 || c.MaxReadMessage < 0 {
-		return errors.New("tunnel: adapter message sizes must not be negative")
+		return errors.New("mux: adapter message sizes must not be negative")
 	}
 	return nil
 }

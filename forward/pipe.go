@@ -1,4 +1,4 @@
-package tunnel
+package forward
 
 import (
 	"context"
@@ -6,7 +6,8 @@ import (
 	"io"
 	"net"
 	"sync"
-	"time"
+
+	"github.com/deskport/deskport/mux"
 )
 
 // copyBufSize is the size of the pooled copy buffers, one per direction of a forward.
@@ -23,23 +24,6 @@ func closeWrite(c net.Conn) error {
 	return c.Close()
 }
 
-// abort ends c in both directions at once and stops all pending I/O on it. A yamux stream's
-// Close is only a half-close (a FIN: the peer may go on sending and this side reading), so a
-// stream is reset instead: the peer's reads and writes fail at once and it tears down its own
-// end of the forward. A TCP connection is closed with a RST (no linger), so that its client
-// sees an aborted transfer as an error, not as a clean end of data. The deadline unblocks
-// pending I/O on anything else.
-func abort(c net.Conn) {
-	if r, ok := c.(interface{ Reset() error }); ok {
-		_ = r.Reset()
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = c.SetDeadline(time.Unix(1, 0))
-	_ = c.Close()
-}
-
 // pipe copies a→b and b→a until both directions end, propagating each EOF as a half-close, and
 // returns the bytes copied each way. An error in either direction — a failed read, or a failed
 // write because that end is gone (EPIPE, ECONNRESET, a reset stream) — or ctx ending aborts
@@ -52,7 +36,7 @@ func pipe(ctx context.Context, a, b net.Conn) (aToB, bToA int64, err error) {
 // to count; nil counts nothing.
 func meteredPipe(ctx context.Context, a, b net.Conn, count func(aToB bool, n int)) (aToB, bToA int64, err error) {
 	var once sync.Once
-	kill := func() { once.Do(func() { abort(a); abort(b) }) }
+	kill := func() { once.Do(func() { mux.Abort(a); mux.Abort(b) }) }
 	stop := context.AfterFunc(ctx, kill)
 	defer stop()
 
@@ -115,7 +99,7 @@ func copyHalf(dst, src net.Conn, count func(bool, int), dir bool) (int64, error)
 // that is still blocked then cannot be interrupted: its goroutine ends when r does (stdin ends
 // with the process).
 func Splice(ctx context.Context, stream net.Conn, r io.Reader, w io.Writer) error {
-	stop := context.AfterFunc(ctx, func() { abort(stream) })
+	stop := context.AfterFunc(ctx, func() { mux.Abort(stream) })
 	defer stop()
 	done := make(chan error, 2)
 	go func() {
@@ -136,7 +120,7 @@ func Splice(ctx context.Context, stream net.Conn, r io.Reader, w io.Writer) erro
 		}
 	}
 	if err != nil {
-		abort(stream)
+		mux.Abort(stream)
 	} else {
 		_ = stream.Close()
 	}

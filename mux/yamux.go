@@ -1,4 +1,4 @@
-package tunnel
+package mux
 
 import (
 	"context"
@@ -55,7 +55,7 @@ func YamuxConfig(logger *slog.Logger) *yamux.Config {
 func NewServerSession(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
 	s, err := yamux.Server(conn, YamuxConfig(logger))
 	if err != nil {
-		return nil, fmt.Errorf("tunnel: yamux server: %w", err)
+		return nil, fmt.Errorf("mux: yamux server: %w", err)
 	}
 	return s, nil
 }
@@ -64,7 +64,7 @@ func NewServerSession(conn net.Conn, logger *slog.Logger) (*yamux.Session, error
 func NewClientSession(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
 	s, err := yamux.Client(conn, YamuxConfig(logger))
 	if err != nil {
-		return nil, fmt.Errorf("tunnel: yamux client: %w", err)
+		return nil, fmt.Errorf("mux: yamux client: %w", err)
 	}
 	return s, nil
 }

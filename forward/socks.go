@@ -1,4 +1,4 @@
-package tunnel
+package forward
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/deskport/deskport/mux"
 )
 
 // SOCKS5 constants (RFC 1928).
@@ -37,8 +39,8 @@ const (
 // allowed by ruleset"). It returns nil when ctx ends or the session closes.
 func (c *Client) ServeSOCKS(ctx context.Context, ln net.Listener) error {
 	return c.serveListener(ctx, ln, func(ctx context.Context, conn net.Conn) {
-		stop := context.AfterFunc(ctx, func() { abort(conn) })
-		_ = conn.SetDeadline(time.Now().Add(OpenTimeout))
+		stop := context.AfterFunc(ctx, func() { mux.Abort(conn) })
+		_ = conn.SetDeadline(time.Now().Add(mux.OpenTimeout))
 		target, err := socksHandshake(conn)
 		if err != nil {
 			stop()
@@ -58,7 +60,7 @@ func (c *Client) ServeSOCKS(ctx context.Context, ln net.Listener) error {
 		_ = conn.SetDeadline(time.Time{})
 		if !stop() || err != nil {
 			conn.Close()
-			abort(stream)
+			mux.Abort(stream)
 			return
 		}
 		_, _, _ = pipe(ctx, conn, stream)
@@ -71,11 +73,11 @@ func socksCodeFor(err error) byte {
 		return socksGeneralFailure
 	}
 	switch st {
-	case StatusNotAllowed:
+	case mux.StatusNotAllowed:
 		return socksNotAllowed
-	case StatusConnRefused:
+	case mux.StatusConnRefused:
 		return socksConnRefused
-	case StatusUnreachable:
+	case mux.StatusUnreachable:
 		return socksHostUnreachable
 	default:
 		return socksGeneralFailure

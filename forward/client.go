@@ -1,21 +1,22 @@
-package tunnel
+package forward
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/deskport/deskport/tempfork/yamux"
+
+	"github.com/deskport/deskport/mux"
 )
 
-// Client is the viewer side of the tunnel. Dial, ServeLocal and ServeSOCKS open streams; Remote
-// asks the host to listen and needs Serve running to receive the connections it forwards.
+// Client is the viewer side of port forwarding. Dial, ServeLocal and ServeSOCKS open streams;
+// Remote asks the host to listen and needs Serve running to receive the connections it
+// forwards.
 type Client struct {
 	sess *yamux.Session
 	log  *slog.Logger
@@ -24,7 +25,6 @@ type Client struct {
 	// DialTimeout. Set it before calling Serve.
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	slots   chan struct{}
 	nextID  atomic.Uint32
 	mu      sync.Mutex
 	listens map[uint32]string // listen ID → local target
@@ -35,44 +35,15 @@ func NewClient(sess *yamux.Session, logger *slog.Logger) *Client {
 	return &Client{
 		sess:    sess,
 		log:     orDiscard(logger),
-		slots:   make(chan struct{}, DefaultMaxStreams),
 		listens: map[uint32]string{},
 	}
 }
 
-// open opens a stream and exchanges the open request and reply. ctx bounds the exchange.
-func (c *Client) open(ctx context.Context, req Request) (*yamux.Stream, Reply, error) {
-	stream, err := c.sess.OpenStream()
-	if err != nil {
-		return nil, Reply{}, err
-	}
-	stop := context.AfterFunc(ctx, func() { abort(stream) })
-	err = WriteRequest(stream, req)
-	var rep Reply
-	if err == nil {
-		rep, err = ReadReply(stream)
-	}
-	if !stop() {
-		err = ctx.Err()
-	}
-	if err == nil {
-		err = rep.Err()
-	}
-	if err != nil {
-		abort(stream)
-		return nil, rep, err
-	}
-	return stream, rep, nil
-}
-
-// Open opens a stream of any kind (file transfer, clipboard, input, ...) and returns it once
-// the host accepted the request; a refusal is an error carrying the host's message.
-func (c *Client) Open(ctx context.Context, req Request) (net.Conn, Reply, error) {
-	stream, rep, err := c.open(ctx, req)
-	if err != nil {
-		return nil, rep, err
-	}
-	return stream, rep, nil
+// open opens a stream with mux.Open and gives a refusal this package's sentinels; refused is
+// the sentinel for StatusNotAllowed.
+func (c *Client) open(ctx context.Context, req mux.Request, refused error) (net.Conn, mux.Reply, error) {
+	stream, rep, err := mux.Open(ctx, c.sess, req)
+	return stream, rep, relabel(err, refused)
 }
 
 // Dial asks the host to connect to target ("host:port"); the host checks it against its
@@ -81,9 +52,9 @@ func (c *Client) Dial(ctx context.Context, target string) (net.Conn, error) {
 	if err := checkAddrText(target); err != nil {
 		return nil, err
 	}
-	stream, _, err := c.open(ctx, Request{Kind: KindTCP, Addr: target})
+	stream, _, err := c.open(ctx, mux.Request{Kind: mux.KindTCP, Addr: target}, ErrTargetRefused)
 	if err != nil {
-		return nil, fmt.Errorf("tunnel: open %s: %w", target, err)
+		return nil, fmt.Errorf("forward: open %s: %w", target, err)
 	}
 	return stream, nil
 }
@@ -112,7 +83,7 @@ func (c *Client) serveListener(ctx context.Context, ln net.Listener, handle func
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("tunnel: accept: %w", err)
+			return fmt.Errorf("forward: accept: %w", err)
 		}
 		wg.Add(1)
 		go func() {
@@ -127,7 +98,7 @@ func (c *Client) serveListener(ctx context.Context, ln net.Listener, handle func
 // every forward it started.
 func (c *Client) ServeLocal(ctx context.Context, ln net.Listener, target string) error {
 	return c.serveListener(ctx, ln, func(ctx context.Context, conn net.Conn) {
-		dctx, cancel := context.WithTimeout(ctx, DialTimeout+OpenTimeout)
+		dctx, cancel := context.WithTimeout(ctx, DialTimeout+mux.OpenTimeout)
 		stream, err := c.Dial(dctx, target)
 		cancel()
 		if err != nil {
@@ -154,90 +125,44 @@ func (c *Client) Remote(ctx context.Context, bind, target string, ready func(bou
 		delete(c.listens, id)
 		c.mu.Unlock()
 	}()
-	octx, cancel := context.WithTimeout(ctx, OpenTimeout)
-	ctl, rep, err := c.open(octx, Request{Kind: KindListen, ListenID: id, Addr: bind})
+	octx, cancel := context.WithTimeout(ctx, mux.OpenTimeout)
+	ctl, rep, err := c.open(octx, mux.Request{Kind: mux.KindListen, ListenID: id, Addr: bind}, ErrListenRefused)
 	cancel()
 	if err != nil {
-		if re, ok := errors.AsType[*remoteError](err); ok && re.status == StatusNotAllowed {
-			err = &remoteError{status: re.status, base: ErrListenRefused, msg: re.msg}
-		}
-		return fmt.Errorf("tunnel: remote listen %s: %w", bind, err)
+		return fmt.Errorf("forward: remote listen %s: %w", bind, err)
 	}
-	stop := context.AfterFunc(ctx, func() { abort(ctl) })
+	stop := context.AfterFunc(ctx, func() { mux.Abort(ctl) })
 	defer stop()
 	if ready != nil {
 		ready(rep.Message)
 	}
 	_, err = io.Copy(io.Discard, ctl) // the host never writes after the reply; this waits for the end
-	abort(ctl)
+	mux.Abort(ctl)
 	if ctx.Err() != nil {
 		return nil
 	}
 	if err == nil {
 		err = io.EOF
 	}
-	return fmt.Errorf("tunnel: remote listener %s closed by the host: %w", rep.Message, err)
+	return fmt.Errorf("forward: remote listener %s closed by the host: %w", rep.Message, err)
 }
 
 // Serve accepts the streams the host opens (reverse connections for Remote) until ctx ends or
 // the session closes, and waits for them before returning. A reverse stream for a listen ID
-// this client did not request is refused.
+// this client did not request is refused, and so is any other kind.
 func (c *Client) Serve(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	for {
-		stream, err := c.sess.AcceptStreamWithContext(ctx)
-		if err != nil {
-			if ctx.Err() != nil || sessionEnded(err) {
-				return nil
-			}
-			return fmt.Errorf("tunnel: accept stream: %w", err)
-		}
-		select {
-		case c.slots <- struct{}{}:
-		default:
-			_ = stream.SetWriteDeadline(time.Now().Add(OpenTimeout))
-			_ = WriteReply(stream, Reply{Status: StatusTooManyStreams, Message: "the viewer has too many open streams"})
-			_ = stream.Close()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-c.slots }()
-			c.handleReverse(ctx, stream)
-		}()
-	}
+	d := mux.NewDispatcher(c.sess, mux.Config{Side: "viewer", Logger: c.log})
+	d.Handle(mux.KindReverse, c.handleReverse)
+	return d.Serve(ctx)
 }
 
-func (c *Client) handleReverse(ctx context.Context, stream *yamux.Stream) {
-	reply := func(s Status, msg string) {
-		_ = stream.SetWriteDeadline(time.Now().Add(OpenTimeout))
-		_ = WriteReply(stream, Reply{Status: s, Message: msg})
-		_ = stream.SetWriteDeadline(time.Time{})
-	}
-	_ = stream.SetReadDeadline(time.Now().Add(OpenTimeout))
-	req, err := ReadRequest(stream)
-	_ = stream.SetReadDeadline(time.Time{})
-	if err != nil {
-		reply(StatusBadRequest, err.Error())
-		stream.Close()
-		return
-	}
-	if req.Kind != KindReverse {
-		reply(StatusUnsupported, fmt.Sprintf("the viewer does not accept %v streams", req.Kind))
-		stream.Close()
-		return
-	}
+func (c *Client) handleReverse(ctx context.Context, stream net.Conn, req mux.Request) {
 	c.mu.Lock()
 	target, ok := c.listens[req.ListenID]
 	c.mu.Unlock()
 	if !ok {
 		c.log.Warn("reverse stream for an unknown listener refused", "listen_id", req.ListenID, "from", req.Addr)
-		reply(StatusNotAllowed, fmt.Sprintf("the viewer has no listener %d", req.ListenID))
-		stream.Close()
+		mux.Refuse(stream, mux.StatusNotAllowed, fmt.Sprintf("the viewer has no listener %d", req.ListenID))
 		return
 	}
 	dial := c.Dialer
@@ -250,19 +175,13 @@ func (c *Client) handleReverse(ctx context.Context, stream *yamux.Stream) {
 	cancel()
 	if err != nil {
 		c.log.Warn("reverse forward failed", "target", target, "from", req.Addr, "err", err)
-		reply(statusForDialErr(err), err.Error())
-		stream.Close()
+		mux.Refuse(stream, statusForDialErr(err), err.Error())
 		return
 	}
-	reply(StatusOK, "")
-	_, _, _ = pipe(ctx, stream, conn)
-}
-
-// statusOf returns the reply status carried by an error from Dial, if any.
-func statusOf(err error) (Status, bool) {
-	var re *remoteError
-	if errors.As(err, &re) {
-		return re.status, true
+	if err := mux.Accept(stream, ""); err != nil {
+		conn.Close()
+		mux.Abort(stream)
+		return
 	}
-	return 0, false
+	_, _, _ = pipe(ctx, stream, conn)
 }

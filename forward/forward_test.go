@@ -1,4 +1,4 @@
-package tunnel
+package forward
 
 import (
 	"bytes"
@@ -19,8 +19,13 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/net/proxy"
 
-	"github.com/deskport/deskport/tunnel/internal/msgpipe"
+	"github.com/deskport/deskport/internal/msgpipe"
+	"github.com/deskport/deskport/mux"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // syncBuffer is a log sink safe for concurrent writes.
 type syncBuffer struct {
@@ -49,7 +54,7 @@ type transport struct {
 var transports = []transport{
 	{"msgpipe", func(t testing.TB) (net.Conn, net.Conn) {
 		a, b := msgpipe.New()
-		return NewStreamConn(a, AdapterConfig{}), NewStreamConn(b, AdapterConfig{})
+		return mux.NewStreamConn(a, mux.AdapterConfig{}), mux.NewStreamConn(b, mux.AdapterConfig{})
 	}},
 	{"tcp", func(t testing.TB) (net.Conn, net.Conn) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -90,11 +95,11 @@ func newEnv(t testing.TB, tr transport, cfg ServerConfig) *env {
 	if cfg.Viewer == "" {
 		cfg.Viewer = "SHA256:testviewer"
 	}
-	hs, err := NewServerSession(hc, cfg.Logger)
+	hs, err := mux.NewServerSession(hc, cfg.Logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs, err := NewClientSession(vc, nil)
+	vs, err := mux.NewClientSession(vc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +331,7 @@ func TestStreamCap(t *testing.T) {
 					switch {
 					case err == nil:
 						conns = append(conns, c)
-					case errors.Is(err, ErrTooManyStreams):
+					case errors.Is(err, mux.ErrTooManyStreams):
 						refused++
 					default:
 						otherErr = append(otherErr, err)
@@ -338,7 +343,7 @@ func TestStreamCap(t *testing.T) {
 				t.Errorf("served %d (max %d), refused %d, other errors %d: %v", len(conns), max, refused, len(otherErr), otherErr)
 			}
 			if refused == 0 {
-				t.Errorf("no open was refused with ErrTooManyStreams")
+				t.Errorf("no open was refused with mux.ErrTooManyStreams")
 			}
 			// The served streams work, and once they end the host serves again.
 			for _, c := range conns {
@@ -383,7 +388,7 @@ func TestRemote(t *testing.T) {
 				}
 				roundTrip(t, c, 1<<20)
 				c.Close()
-				if ev := <-events; ev.Kind != KindReverse || ev.Sent != 1<<20 || ev.Addr.String() != addr {
+				if ev := <-events; ev.Kind != mux.KindReverse || ev.Sent != 1<<20 || ev.Addr.String() != addr {
 					t.Errorf("event %+v", ev)
 				}
 			}
@@ -424,17 +429,17 @@ func TestReverseUnknownListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := WriteRequest(s, Request{Kind: KindReverse, ListenID: 999, Addr: "127.0.0.1:4444"}); err != nil {
+	if err := mux.WriteRequest(s, mux.Request{Kind: mux.KindReverse, ListenID: 999, Addr: "127.0.0.1:4444"}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := ReadReply(s)
-	if err != nil || rep.Status != StatusNotAllowed {
+	rep, err := mux.ReadReply(s)
+	if err != nil || rep.Status != mux.StatusNotAllowed {
 		t.Fatalf("reply %+v, %v", rep, err)
 	}
 	s2, _ := e.host.OpenStream()
 	defer s2.Close()
-	WriteRequest(s2, Request{Kind: KindTCP, Addr: "127.0.0.1:22"})
-	if rep, err := ReadReply(s2); err != nil || rep.Status != StatusUnsupported {
+	mux.WriteRequest(s2, mux.Request{Kind: mux.KindTCP, Addr: "127.0.0.1:22"})
+	if rep, err := mux.ReadReply(s2); err != nil || rep.Status != mux.StatusUnsupported {
 		t.Fatalf("tcp open toward the viewer: %+v, %v", rep, err)
 	}
 }
@@ -444,19 +449,19 @@ func TestBadOpen(t *testing.T) {
 	e := newEnv(t, transports[0], ServerConfig{Policy: policyFor(t, "127.0.0.1:1")})
 	for _, tc := range []struct {
 		raw  []byte
-		want Status
+		want mux.Status
 	}{
-		{[]byte{9, 1, 0, 0}, StatusBadRequest},
-		{[]byte{1, 77, 0, 0}, StatusUnsupported},
-		{[]byte{1, byte(KindInput), 0, 0}, StatusUnsupported},
-		{[]byte{1, 1, 0, 4, 'a', 'b', 'c', 'd'}, StatusBadRequest},
+		{[]byte{9, 1, 0, 0}, mux.StatusBadRequest},
+		{[]byte{1, 77, 0, 0}, mux.StatusUnsupported},
+		{[]byte{1, byte(mux.KindInput), 0, 0}, mux.StatusUnsupported},
+		{[]byte{1, 1, 0, 4, 'a', 'b', 'c', 'd'}, mux.StatusBadRequest},
 	} {
 		s, err := e.viewer.OpenStream()
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.Write(tc.raw)
-		rep, err := ReadReply(s)
+		rep, err := mux.ReadReply(s)
 		s.Close()
 		if err != nil || rep.Status != tc.want {
 			t.Errorf("% x: reply %+v, %v; want status %d", tc.raw, rep, err, tc.want)
@@ -528,8 +533,8 @@ func TestServeStopsForwards(t *testing.T) {
 	leakCheck(t)
 	target := service(t, echo)
 	hc, vc := transports[0].pair(t)
-	hs, _ := NewServerSession(hc, nil)
-	vs, _ := NewClientSession(vc, nil)
+	hs, _ := mux.NewServerSession(hc, nil)
+	vs, _ := mux.NewClientSession(vc, nil)
 	defer vs.Close()
 	defer hs.Close()
 	ctx, cancel := context.WithCancel(context.Background())

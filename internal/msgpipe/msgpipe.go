@@ -3,7 +3,7 @@
 // message, and a Read with a buffer smaller than the next message fails with io.ErrShortBuffer
 // (the message stays queued, so a retry with a larger buffer succeeds). Writes block while the
 // peer has more than the buffer limit queued, the way a flow-controlled data channel writer
-// does. Tests of the tunnel package and of its integrators use it in place of pion.
+// does. Tests of the mux and forward packages use it in place of pion.
 package msgpipe
 
 import (

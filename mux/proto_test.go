@@ -1,4 +1,4 @@
-package tunnel
+package mux
 
 import (
 	"bytes"
@@ -76,10 +76,10 @@ func TestReadRequestErrors(t *testing.T) {
 		{"header cut", []byte{1, 1, 0}, ErrTruncated},
 		{"payload cut", []byte{1, 1, 0, 5, 'a', ':'}, ErrTruncated},
 		{"listen without id", []byte{1, 2, 0, 2, 0, 0}, ErrTruncated},
-		{"empty target", []byte{1, 1, 0, 0}, ErrBadTarget},
-		{"control byte", []byte{1, 1, 0, 3, 'a', '\n', 'b'}, ErrBadTarget},
-		{"space", []byte{1, 1, 0, 3, 'a', ' ', 'b'}, ErrBadTarget},
-		{"reverse empty origin", []byte{1, 3, 0, 4, 0, 0, 0, 1}, ErrBadTarget},
+		{"empty target", []byte{1, 1, 0, 0}, ErrBadAddress},
+		{"control byte", []byte{1, 1, 0, 3, 'a', '\n', 'b'}, ErrBadAddress},
+		{"space", []byte{1, 1, 0, 3, 'a', ' ', 'b'}, ErrBadAddress},
+		{"reverse empty origin", []byte{1, 3, 0, 4, 0, 0, 0, 1}, ErrBadAddress},
 	} {
 		_, err := ReadRequest(bytes.NewReader(tc.in))
 		if !errors.Is(err, tc.want) {
@@ -112,8 +112,19 @@ func TestReplyRoundTripAndErr(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Message) != MaxPayload || !errors.Is(r.Err(), ErrTargetRefused) {
+	if len(r.Message) != MaxPayload || !errors.Is(r.Err(), ErrNotAllowed) {
 		t.Fatalf("got %d bytes, err %v", len(r.Message), r.Err())
+	}
+	var re *RemoteError
+	if !errors.As(r.Err(), &re) || re.Status != StatusNotAllowed || re.Message != r.Message {
+		t.Fatalf("Err() = %#v, want a *RemoteError with the status and message", r.Err())
+	}
+	for st, want := range map[Status]error{StatusTooManyStreams: ErrTooManyStreams, StatusConnRefused: ErrConnectFailed,
+		StatusUnreachable: ErrConnectFailed, StatusUnsupported: ErrUnsupported, StatusBadRequest: ErrBadRequest,
+		StatusListenFailed: ErrListenFailed} {
+		if err := (Reply{Status: st, Message: "why"}).Err(); !errors.Is(err, want) || !strings.HasSuffix(err.Error(), ": why") {
+			t.Errorf("status %d: Err() = %v, want %v with the message", st, err, want)
+		}
 	}
 	if (Reply{}).Err() != nil {
 		t.Fatal("OK reply has an error")

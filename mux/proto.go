@@ -1,4 +1,4 @@
-package tunnel
+package mux
 
 import (
 	"encoding/binary"
@@ -17,41 +17,6 @@ const MaxPayload = 512
 
 // headerLen is the size of the fixed header of requests and replies.
 const headerLen = 4
-
-// Kind is the type of a stream, the first thing a stream's opener says.
-type Kind uint8
-
-// Stream kinds. Numbers are wire values and never change meaning. Zero is invalid.
-const (
-	// KindTCP (viewer→host) asks the host to connect to a TCP target ("host:port").
-	KindTCP Kind = 1
-	// KindListen (viewer→host) asks the host to listen for a reverse (-R) forward. The stream
-	// stays open for the listener's lifetime: closing it closes the listener.
-	KindListen Kind = 2
-	// KindReverse (host→viewer) carries one connection accepted on a KindListen listener.
-	KindReverse Kind = 3
-	// KindInput (viewer→host) carries input events. Reserved for the input package.
-	KindInput Kind = 4
-	// KindControl carries quality, monitor, stats and keyframe messages. Reserved.
-	KindControl Kind = 5
-	// KindClipboard carries clipboard content. Reserved.
-	KindClipboard Kind = 6
-	// KindFilePut (viewer→host) uploads a file. Reserved.
-	KindFilePut Kind = 7
-	// KindFileGet (viewer→host) downloads a file. Reserved.
-	KindFileGet Kind = 8
-
-	maxKind = KindFileGet
-)
-
-var kindNames = [...]string{"invalid", "tcp", "listen", "reverse", "input", "control", "clipboard", "file-put", "file-get"}
-
-func (k Kind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("kind(%d)", uint8(k))
-}
 
 // Request opens a stream. Which fields are meaningful depends on Kind:
 //
@@ -92,19 +57,19 @@ type Reply struct {
 	Message string
 }
 
-// Err turns a non-OK reply into an error wrapping the matching sentinel and carrying the
-// peer's message; it returns nil for StatusOK.
+// Err turns a non-OK reply into a *RemoteError that matches the status's sentinel with
+// errors.Is and carries the peer's message; it returns nil for StatusOK.
 func (r Reply) Err() error {
 	var base error
 	switch r.Status {
 	case StatusOK:
 		return nil
 	case StatusNotAllowed:
-		base = ErrTargetRefused
+		base = ErrNotAllowed
 	case StatusTooManyStreams:
 		base = ErrTooManyStreams
 	case StatusConnRefused, StatusUnreachable:
-		base = ErrDialFailed
+		base = ErrConnectFailed
 	case StatusUnsupported:
 		base = ErrUnsupported
 	case StatusBadRequest:
@@ -114,22 +79,23 @@ func (r Reply) Err() error {
 	default:
 		base = ErrUnknownStatus
 	}
-	return &remoteError{status: r.Status, base: base, msg: r.Message}
+	return &RemoteError{Status: r.Status, Message: r.Message, base: base}
 }
 
-// remoteError carries the peer's explanation while matching the sentinel with errors.Is.
-type remoteError struct {
-	status Status
-	base   error
-	msg    string
+// RemoteError is the peer's refusal of an open: its status and its explanation. It matches the
+// status's sentinel (ErrNotAllowed, ErrUnsupported, ...) with errors.Is; packages on top (the
+// forwarding package) read Status to re-label it with their own sentinels.
+type RemoteError struct {
+	Status  Status
+	Message string
+	base    error
 }
 
-func (e *remoteError) Error() string {
-	return strings.TrimPrefix(e.base.Error(), "tunnel: ") + ": " + e.msg
+func (e *RemoteError) Error() string {
+	return strings.TrimPrefix(e.base.Error(), "mux: ") + ": " + e.Message
 }
-func (e *remoteError) Unwrap() error { return e.base }
 
-func (k Kind) valid() bool { return k >= KindTCP && k <= maxKind }
+func (e *RemoteError) Unwrap() error { return e.base }
 
 // encodePayload builds the kind-specific payload.
 func (r Request) encodePayload() ([]byte, error) {
@@ -156,11 +122,11 @@ func (r Request) encodePayload() ([]byte, error) {
 // colons. Anything else is not an address and is refused before it reaches a log or a dialer.
 func checkAddrText(s string) error {
 	if s == "" {
-		return fmt.Errorf("%w: empty address", ErrBadTarget)
+		return fmt.Errorf("%w: empty address", ErrBadAddress)
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] > '~' {
-			return fmt.Errorf("%w: %q contains a byte outside printable ASCII", ErrBadTarget, s)
+			return fmt.Errorf("%w: %q contains a byte outside printable ASCII", ErrBadAddress, s)
 		}
 	}
 	return nil
@@ -181,7 +147,7 @@ func WriteRequest(w io.Writer, r Request) error {
 
 // ReadRequest reads one open request. It returns io.EOF if the stream ends before the first
 // byte, and an error wrapping ErrBadVersion, ErrUnknownKind, ErrTooLong, ErrTruncated or
-// ErrBadTarget for anything malformed. It reads exactly the request's bytes.
+// ErrBadAddress for anything malformed. It reads exactly the request's bytes.
 func ReadRequest(r io.Reader) (Request, error) {
 	b, p, err := readFrame(r, "request")
 	if err != nil {
@@ -282,5 +248,5 @@ func truncated(what string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: %s", ErrTruncated, what)
 	}
-	return fmt.Errorf("tunnel: read %s: %w", what, err)
+	return fmt.Errorf("mux: read %s: %w", what, err)
 }

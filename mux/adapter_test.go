@@ -1,4 +1,4 @@
-package tunnel
+package mux
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
 
-	"github.com/deskport/deskport/tunnel/internal/msgpipe"
+	"github.com/deskport/deskport/internal/msgpipe"
 )
 
 func TestMain(m *testing.M) {

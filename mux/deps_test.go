@@ -1,4 +1,4 @@
-package tunnel
+package mux
 
 import (
 	"os/exec"
@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// The tunnel package must stay free of pion and cgo so the core builds with CGO_ENABLED=0.
+// The mux package must stay free of pion and cgo: every feature imports it, and the core builds
+// with CGO_ENABLED=0.
 func TestNoPionNoCgo(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{if .CgoFiles}}cgo{{end}}", ".").CombinedOutput()
 	if err != nil {
@@ -14,10 +15,10 @@ func TestNoPionNoCgo(t *testing.T) {
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		if strings.Contains(line, "github.com/pion/") || strings.Contains(line, "robotgo") || strings.Contains(line, "mediadevices") {
-			t.Errorf("tunnel depends on %s", line)
+			t.Errorf("mux depends on %s", line)
 		}
 		if strings.HasSuffix(line, " cgo") && !strings.HasPrefix(line, "runtime/cgo") && !strings.HasPrefix(line, "net ") && !strings.HasPrefix(line, "os/user") {
-			t.Errorf("tunnel links cgo through %s", line)
+			t.Errorf("mux links cgo through %s", line)
 		}
 	}
 }
