@@ -106,7 +106,7 @@ type Agent struct {
 
 	mu       sync.Mutex
 	keys     map[string]auth.AuthorizedKey
-	sessions map[*session.Conn]SessionInfo
+	sessions map[*session.HostConn]SessionInfo
 	wg       sync.WaitGroup
 	life     lifecycle
 }
@@ -139,7 +139,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, key: key, id: identity.HostID(key.Public().(ed25519.PublicKey)), sessions: map[*session.Conn]SessionInfo{},
+	a := &Agent{cfg: cfg, key: key, id: identity.HostID(key.Public().(ed25519.PublicKey)), sessions: map[*session.HostConn]SessionInfo{},
 		gate: session.NewGate(0, 0), restarts: session.NewRestarts()}
 	a.log = cfg.Logger.With("host_id", a.id)
 	a.metrics = newHostMetrics(a)

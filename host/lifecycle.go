@@ -39,12 +39,12 @@ type lifecycle struct {
 	stopped bool               // Shutdown or Close was called (maybe before Run)
 	running bool
 	done    chan struct{} // closed when Run returns
-	live    map[*session.Conn]*liveSession
+	live    map[*session.HostConn]*liveSession
 }
 
 // liveSession is one authenticated session as Shutdown and Reload see it.
 type liveSession struct {
-	conn   *session.Conn
+	conn   *session.HostConn
 	sig    *rendezvous.Session
 	id     string
 	viewer string
@@ -93,11 +93,11 @@ func (a *Agent) stopRun() {
 	}
 }
 
-func (a *Agent) track(conn *session.Conn, s *rendezvous.Session, peer *auth.Peer, viewer string, rec func(audit.Event)) {
+func (a *Agent) track(conn *session.HostConn, s *rendezvous.Session, peer *auth.Peer, viewer string, rec func(audit.Event)) {
 	ls := &liveSession{conn: conn, sig: s, id: s.ID(), viewer: viewer, key: peer.ViewerKey, opts: peer.Options, rec: rec}
 	a.life.mu.Lock()
 	if a.life.live == nil {
-		a.life.live = map[*session.Conn]*liveSession{}
+		a.life.live = map[*session.HostConn]*liveSession{}
 	}
 	a.life.live[conn] = ls
 	a.life.mu.Unlock()
@@ -107,7 +107,7 @@ func (a *Agent) track(conn *session.Conn, s *rendezvous.Session, peer *auth.Peer
 	}
 }
 
-func (a *Agent) untrack(conn *session.Conn) {
+func (a *Agent) untrack(conn *session.HostConn) {
 	a.life.mu.Lock()
 	delete(a.life.live, conn)
 	a.life.mu.Unlock()
@@ -147,7 +147,7 @@ func (e drainRefusal) Unwrap() error { return e.sentinel }
 // file transfer. A session with none is closed at once; so is one that only watches the
 // desktop, which has nothing to finish (waiting would only hold `systemctl stop` for the whole
 // drain timeout while someone watches).
-func busy(conn *session.Conn) bool {
+func busy(conn *session.HostConn) bool {
 	return conn.Mux != nil && conn.Mux.NumStreams() > 0
 }
 
@@ -181,7 +181,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	var err error
 	for {
 		l.mu.Lock()
-		var idle []*session.Conn
+		var idle []*session.HostConn
 		for conn := range l.live {
 			if !busy(conn) {
 				idle = append(idle, conn)
@@ -252,7 +252,7 @@ func (a *Agent) Reload(rc ReloadConfig) error {
 	a.mu.Unlock()
 
 	type victim struct {
-		conn *session.Conn
+		conn *session.HostConn
 		ls   *liveSession
 		why  string
 	}

@@ -182,7 +182,7 @@ func waitOnline(t *testing.T, rvURL, id string) {
 
 // checkView waits for one RTP packet of the screen. A denied session must get none; that is the
 // one negative here that needs a bounded wait (1.5 s).
-func checkView(conn *session.Conn, granted bool) error {
+func checkView(conn *session.ViewerConn, granted bool) error {
 	select {
 	case t := <-conn.Tracks:
 		wait := 1500 * time.Millisecond

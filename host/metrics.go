@@ -129,7 +129,7 @@ func (r *rttSampler) Describe(ch chan<- *prometheus.Desc) { r.h.Describe(ch) }
 
 func (r *rttSampler) Collect(ch chan<- prometheus.Metric) {
 	r.a.mu.Lock()
-	conns := make([]*session.Conn, 0, len(r.a.sessions))
+	conns := make([]*session.HostConn, 0, len(r.a.sessions))
 	for c := range r.a.sessions {
 		conns = append(conns, c)
 	}

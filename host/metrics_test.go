@@ -215,7 +215,7 @@ func TestMetricsListenKey(t *testing.T) {
 // BenchmarkMeterForwarded is the cost the metrics add to a forward: one call per copied chunk
 // (up to 64 KiB), from several goroutines at once as concurrent forwards make them.
 func BenchmarkMeterForwarded(b *testing.B) {
-	a := &Agent{sessions: map[*session.Conn]SessionInfo{}}
+	a := &Agent{sessions: map[*session.HostConn]SessionInfo{}}
 	m := newHostMetrics(a)
 	b.RunParallel(func(pb *testing.PB) {
 		dir := false

@@ -67,7 +67,7 @@ func TestViewersShareOneStream(t *testing.T) {
 	defer func() { runCancel(); <-runDone }()
 	waitOnline(t, rvURL, a.ID())
 
-	conns := make([]*session.Conn, 2)
+	conns := make([]*session.ViewerConn, 2)
 	tracks := make([]*webrtc.TrackRemote, 2)
 	keys := make([]int, 2) // keyframes each viewer has seen
 	for i := range conns {

@@ -166,7 +166,7 @@ func TestReceiveBufferGrowsAfterAuth(t *testing.T) {
 	if verr != nil || herr != nil {
 		t.Fatalf("connect: viewer %v, host %v", verr, herr)
 	}
-	for name, c := range map[string]*Conn{"viewer": viewer, "host": host} {
+	for name, c := range map[string]*Conn{"viewer": viewer.Conn, "host": host.Conn} {
 		if local, _ := c.pc.SCTP().ReceiveWindows(); local != sctpReceiveBuffer {
 			t.Errorf("%s: receive buffer %d after authentication, want %d", name, local, sctpReceiveBuffer)
 		}
@@ -189,7 +189,7 @@ func TestReceiveBufferGrowsAfterAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	for name, c := range map[string]*Conn{"viewer": viewer, "host": host} {
+	for name, c := range map[string]*Conn{"viewer": viewer.Conn, "host": host.Conn} {
 		if _, peer := c.pc.SCTP().ReceiveWindows(); peer <= sctpPreauthReceiveBuffer {
 			t.Errorf("%s sees its peer's window at %d, not above the pre-authentication %d", name, peer, sctpPreauthReceiveBuffer)
 		}

@@ -124,7 +124,8 @@ func (s *recordingSignaler) offer() *signaling.Message {
 // opens a new signaling pair, whose host end goes to a fresh Accept with the host's Restarts,
 // as the rendezvous and the host agent do.
 type restartLab struct {
-	viewer, host *Conn
+	viewer       *ViewerConn
+	host         *HostConn
 	hostID       string
 	toHost       chan<- *signaling.Message // the set-up's signaling, towards the host
 	hostWarnings warnings

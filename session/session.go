@@ -35,32 +35,27 @@ const (
 	interactiveChannelID uint16 = 4
 )
 
-// Conn is one authenticated peer connection. Mux carries the tunnel; the host is its yamux
-// server, the viewer its client.
+// Conn is what both ends of an authenticated session share: the two yamux sessions, the
+// connection's path and lifetime. Accept returns the host's side of it (HostConn), Dial the
+// viewer's (ViewerConn); each adds only what that role has. The host is the yamux server of
+// both channels, the viewer their client.
 type Conn struct {
 	// Mux is the yamux session over the tunnel channel: forwards and files.
 	Mux *yamux.Session
-	// Interactive is the yamux session over the interactive channel: input, control,
-	// clipboard.
+	// Interactive is the yamux session over the interactive channel: input, the desktop
+	// control stream, the clipboard.
 	Interactive *yamux.Session
-	// Peer is, on the host, who the viewer proved to be and what it was granted.
-	Peer *auth.Peer
-	// Result is, on the viewer, what the host proved and granted.
-	Result *auth.Result
 
-	// Video is, on the host, the screen track when the viewer asked for video (else nil).
-	// Samples written before authentication succeeded would reach nobody: the host starts its
-	// stream only after Accept returns.
-	Video *webrtc.TrackLocalStaticSample
-	// Keyframes delivers the viewer's keyframe requests (PLI/FIR) for Video.
-	Keyframes <-chan struct{}
-	// Estimator is, on the host with video, the congestion controller's bitrate estimate.
-	Estimator cc.BandwidthEstimator
-	// Tracks delivers, on a viewer that asked for video, the host's video track.
-	Tracks <-chan *webrtc.TrackRemote
+	pc  *webrtc.PeerConnection
+	mtu *pathMTU
 
-	pc     *webrtc.PeerConnection
-	mtu    *pathMTU
+	// Set during set-up and handed to the role type Accept or Dial returns.
+	peer      *auth.Peer                     // host: who the viewer proved to be
+	result    *auth.Result                   // viewer: what the host proved and granted
+	track     *webrtc.TrackLocalStaticSample // host: the screen track, when asked for
+	keyframes <-chan struct{}                // host: the viewer's keyframe requests for track
+	estimator cc.BandwidthEstimator          // host with video: the bitrate estimate
+
 	log    *slog.Logger
 	auth   *channelConn
 	tunnel *channelConn
@@ -158,7 +153,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		tried:           newICEAttempt(cfg.ICEServers),
 	}
 	select {
-	case c.Estimator = <-estimators: // the interceptor is built with the peer connection
+	case c.estimator = <-estimators: // the interceptor is built with the peer connection
 	default:
 	}
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
@@ -498,7 +493,7 @@ func (c *Conn) addVideo() error {
 		return fmt.Errorf("session: add video track: %w", err)
 	}
 	keyframes := make(chan struct{}, 1)
-	c.Video, c.Keyframes = track, keyframes
+	c.track, c.keyframes = track, keyframes
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -635,9 +630,33 @@ func (c *Conn) Close() error {
 	return c.closeErr
 }
 
-// Dial connects a viewer to hostID through sig and authenticates with vc. The returned Conn's
-// Mux is ready for forward.NewClient.
-func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.ViewerConfig) (*Conn, error) {
+// HostConn is the host's side of an authenticated session, as Accept returns it.
+type HostConn struct {
+	*Conn
+	// Peer is who the viewer proved to be and what it was granted.
+	Peer *auth.Peer
+	// Video is the screen track when the host offers video and the viewer asked for it (else
+	// nil). Samples written before authentication succeeded would reach nobody: the host
+	// starts its stream only after Accept returns.
+	Video *webrtc.TrackLocalStaticSample
+	// Keyframes delivers the viewer's keyframe requests (PLI/FIR) for Video.
+	Keyframes <-chan struct{}
+	// Estimator is, with video, the congestion controller's bitrate estimate.
+	Estimator cc.BandwidthEstimator
+}
+
+// ViewerConn is the viewer's side of an authenticated session, as Dial returns it.
+type ViewerConn struct {
+	*Conn
+	// Result is what the host proved and granted.
+	Result *auth.Result
+	// Tracks delivers the host's video track, when Config.Video asked for one (else nil).
+	Tracks <-chan *webrtc.TrackRemote
+}
+
+// Dial connects a viewer to hostID through sig and authenticates with vc. The returned
+// ViewerConn's Mux is ready for forward.NewClient, its Interactive for mux.Open.
+func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.ViewerConfig) (*ViewerConn, error) {
 	log := cfg.logger().With("host_id", hostID)
 	ctx, cancel := context.WithTimeout(ctx, cfg.handshakeTimeout())
 	defer cancel()
@@ -656,15 +675,18 @@ func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.
 		onRestart := cfg.OnRestart
 		c.goRun(func() { c.mobility(onRestart) })
 	}
-	return c, nil
+	v := &ViewerConn{Conn: c, Result: c.result}
+	if c.tracks != nil {
+		v.Tracks = c.tracks
+	}
+	return v, nil
 }
 
 func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID string, vc auth.ViewerConfig) error {
 	descs := make(chan *signaling.Message, 1)
 	c.goRun(func() { c.receive(c.cur.sig, descs, false, nil) })
 	if c.video != nil {
-		tracks := make(chan *webrtc.TrackRemote, 1)
-		c.tracks, c.Tracks = tracks, tracks
+		c.tracks = make(chan *webrtc.TrackRemote, 1)
 		if _, err := c.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return fmt.Errorf("session: add video transceiver: %w", err)
 		}
@@ -704,7 +726,7 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 		if err != nil {
 			return err
 		}
-		c.Result = res
+		c.result = res
 		c.growReceiveBuffer()
 		return nil
 	})
@@ -717,9 +739,9 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 	return c.openTunnel(ctx, false)
 }
 
-// Accept answers the offer that arrives on sig and authenticates the viewer with hc. The returned
-// Conn's Mux is ready for a forward.Server.
-func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc auth.HostConfig) (*Conn, error) {
+// Accept answers the offer that arrives on sig and authenticates the viewer with hc. The
+// returned HostConn's Mux and Interactive are ready for a mux.Dispatcher each.
+func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc auth.HostConfig) (*HostConn, error) {
 	log := cfg.logger()
 	var first *signaling.Message
 	if cfg.Restarts != nil {
@@ -762,7 +784,7 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 	if r := cfg.Restarts; r != nil {
 		c.goRun(func() { c.readRestartKey(r) })
 	}
-	return c, nil
+	return &HostConn{Conn: c, Peer: c.peer, Video: c.track, Keyframes: c.keyframes, Estimator: c.estimator}, nil
 }
 
 func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID string, hc auth.HostConfig, first *signaling.Message) error {
@@ -826,7 +848,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 		if err != nil {
 			return err
 		}
-		c.Peer = peer
+		c.peer = peer
 		return nil
 	})
 	if err != nil {

@@ -80,7 +80,7 @@ type pairConfig struct {
 	timeout time.Duration
 }
 
-func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr error) {
+func connectPair(t testing.TB, pc pairConfig) (viewer *ViewerConn, host *HostConn, verr, herr error) {
 	t.Helper()
 	hostKey, viewerKey := newKey(t), newKey(t)
 	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
@@ -144,7 +144,7 @@ func servePayload(t *testing.T, payload []byte) net.Listener {
 }
 
 // forwardThrough runs a tunnel server on host and fetches payload through one forward.
-func forwardThrough(t *testing.T, viewer, host *Conn, payload []byte) {
+func forwardThrough(t *testing.T, viewer *ViewerConn, host *HostConn, payload []byte) {
 	t.Helper()
 	target := servePayload(t, payload)
 	policy, err := forward.NewPolicy([]string{target.Addr().String()}, nil)

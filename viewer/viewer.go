@@ -65,7 +65,7 @@ func (c *Config) defaults() error {
 }
 
 // Connect reaches the host and authenticates. The caller closes the returned connection.
-func Connect(ctx context.Context, cfg Config) (*session.Conn, error) {
+func Connect(ctx context.Context, cfg Config) (*session.ViewerConn, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}

@@ -46,12 +46,12 @@ func (s memSignaler) Recv() <-chan *signaling.Message { return s.in }
 
 // connectSessions runs session.Accept and session.Dial against each other in this process, with a
 // trusted viewer key. viewerNet and hostNet nil mean the real network, limited to loopback.
-func connectSessions(ctx context.Context, viewerNet, hostNet transport.Net) (viewer, host *session.Conn, err error) {
+func connectSessions(ctx context.Context, viewerNet, hostNet transport.Net) (viewer *session.ViewerConn, host *session.HostConn, err error) {
 	return connectSessionsLogged(ctx, viewerNet, hostNet, nil, nil)
 }
 
 // connectSessionsLogged is connectSessions with a logger for each side (nil discards).
-func connectSessionsLogged(ctx context.Context, viewerNet, hostNet transport.Net, viewerLog, hostLog *slog.Logger) (viewer, host *session.Conn, err error) {
+func connectSessionsLogged(ctx context.Context, viewerNet, hostNet transport.Net, viewerLog, hostLog *slog.Logger) (viewer *session.ViewerConn, host *session.HostConn, err error) {
 	_, hostKey, _ := ed25519.GenerateKey(rand.Reader)
 	_, viewerKey, _ := ed25519.GenerateKey(rand.Reader)
 	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
@@ -215,7 +215,8 @@ func forwardOverPath(ctx context.Context, p longPath, seed uint64, src *source, 
 		return t, err
 	}
 	defer stopNet()
-	var viewer, host *session.Conn
+	var viewer *session.ViewerConn
+	var host *session.HostConn
 	if tr != nil {
 		viewer, host, err = connectSessionsLogged(ctx, tr.net(vn, "10.98.0.2"), tr.net(hn, "10.98.0.3"), tr.logger("viewer"), tr.logger("host"))
 	} else {

@@ -21,14 +21,14 @@ import (
 
 // hostServing is one real host session with a real forward.Server on it.
 type hostServing struct {
-	conn   *session.Conn
+	conn   *session.HostConn
 	cancel context.CancelFunc
 	done   chan error
 }
 
 // connectServed connects a real viewer to a real host that serves forwards to the given
 // targets with the default stream cap.
-func connectServed(t testing.TB, host keyPair, viewer keyPair, targets []string) (*session.Conn, *hostServing) {
+func connectServed(t testing.TB, host keyPair, viewer keyPair, targets []string) (*session.ViewerConn, *hostServing) {
 	t.Helper()
 	vs, hs := signalPair()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -37,7 +37,7 @@ func connectServed(t testing.TB, host keyPair, viewer keyPair, targets []string)
 		return auth.Options{}, bytes.Equal(k, viewer.pub)
 	}}
 	cfg := session.Config{LoopbackOnly: true}
-	var hconn *session.Conn
+	var hconn *session.HostConn
 	var herr error
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -167,7 +167,8 @@ func mitmRun(t testing.TB, codeMode bool, inject bool, tg *target) mitmResult {
 	m := runMITM(ctx, t, mitmV, mitmH, injectAddr)
 	cfg := session.Config{LoopbackOnly: true, HandshakeTimeout: 20 * time.Second}
 	var res mitmResult
-	var host, viewer *session.Conn
+	var host *session.HostConn
+	var viewer *session.ViewerConn
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -97,7 +97,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 		}
 	}()
 
-	var host *session.Conn
+	var host *session.HostConn
 	var herr error
 	var wg sync.WaitGroup
 	wg.Add(1)
