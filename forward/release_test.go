@@ -98,7 +98,7 @@ func forwardGoroutines() int {
 	buf := make([]byte, 4<<20)
 	n := 0
 	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, "tunnel.pipe") || strings.Contains(g, "tunnel.copyHalf") || strings.Contains(g, "tunnel.Splice") {
+		if strings.Contains(g, "forward.pipe") || strings.Contains(g, "forward.copyHalf") || strings.Contains(g, "forward.Splice") {
 			n++
 		}
 	}

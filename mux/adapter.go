@@ -131,7 +131,7 @@ func (c *streamConn) readLoop() {
 		n, err := c.mc.Read(buf)
 		if err != nil {
 			if errors.Is(err, io.ErrShortBuffer) {
-				err = fmt.Errorf("tunnel: peer sent a message larger than %d bytes: %w", c.maxRead, err)
+				err = fmt.Errorf("mux: peer sent a message larger than %d bytes: %w", c.maxRead, err)
 			}
 			select {
 			case <-c.closed:

@@ -146,12 +146,12 @@ func TestForwardReleasedOverDataChannel(t *testing.T) {
 	}
 }
 
-// forwardGoroutines counts the goroutines carrying a forward (tunnel's pipe and copy loops).
+// forwardGoroutines counts the goroutines carrying a forward (forward's pipe and copy loops).
 func forwardGoroutines() int {
 	buf := make([]byte, 4<<20)
 	n := 0
 	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, "tunnel.pipe") || strings.Contains(g, "tunnel.copyHalf") {
+		if strings.Contains(g, "forward.pipe") || strings.Contains(g, "forward.copyHalf") {
 			n++
 		}
 	}
