@@ -21,6 +21,7 @@ import (
 
 	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/viewer"
 )
@@ -244,4 +245,34 @@ func TestShutdownDeadline(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("Run did not return after Shutdown's deadline")
 	}
+}
+
+// TestInteractiveChannelKnowsNoForwards: the interactive channel's dispatcher has no forward
+// kinds, so a forward opened there is refused as unsupported even to a viewer allowed to
+// forward to that very target, which the tunnel channel carries.
+func TestInteractiveChannelKnowsNoForwards(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	release := make(chan struct{})
+	defer close(release)
+	target := halfway(t, []byte("ok"), release)
+	l := newDrainLab(t, ctx, target.Addr().String())
+	conn, err := l.connect(ctx)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close()
+	if s, _, err := mux.Open(ctx, conn.Interactive, mux.Request{Kind: mux.KindTCP, Addr: target.Addr().String()}); err == nil {
+		s.Close()
+		t.Fatal("a forward opened on the interactive channel")
+	} else if !errors.Is(err, mux.ErrUnsupported) || !strings.Contains(err.Error(), "the host does not accept tcp streams") {
+		t.Fatalf("forward on the interactive channel: %v, want ErrUnsupported", err)
+	}
+	s, err := forward.NewClient(conn.Mux, nil).Dial(ctx, target.Addr().String())
+	if err != nil {
+		t.Fatalf("the same forward on the tunnel channel: %v", err)
+	}
+	s.Close()
 }
