@@ -1,6 +1,9 @@
 // Package host is the deskport host agent: it registers with a rendezvous under its key, answers
-// viewers, authenticates each one (trusted key or one-time code) and serves their tunnels under
-// the host's forward policy. Established sessions outlive rendezvous restarts.
+// viewers, authenticates each one (trusted key or one-time code) and serves each session's
+// streams on two mux dispatchers: the tunnel channel (port forwards under the host's forward
+// policy, files) and the interactive channel (input, the desktop control stream, the
+// clipboard). Established sessions outlive rendezvous restarts; Shutdown drains them, Close
+// ends them at once.
 package host
 
 import (
@@ -47,7 +50,8 @@ type Config struct {
 	Code bool
 	// CodeTTL is how long a code stays valid; zero means 10 minutes.
 	CodeTTL time.Duration
-	// MaxStreams caps concurrent tunnel streams per viewer; zero means the tunnel default.
+	// MaxStreams caps concurrent streams on a viewer's tunnel channel (forwards and files); zero
+	// means mux.DefaultMaxStreams.
 	MaxStreams int
 	// Session holds the WebRTC settings.
 	Session session.Config
