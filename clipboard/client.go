@@ -9,11 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
-
-// OpenFunc opens a tunnel stream and returns it once the host accepted the open request.
-type OpenFunc func(ctx context.Context, req tunnel.Request) (net.Conn, error)
 
 // Client is the viewer side of one clipboard stream.
 type Client struct {
@@ -33,8 +30,8 @@ type Client struct {
 }
 
 // Dial opens the clipboard stream. Updates from the host start arriving at once.
-func Dial(ctx context.Context, open OpenFunc) (*Client, error) {
-	conn, err := open(ctx, tunnel.Request{Kind: tunnel.KindClipboard, Payload: []byte{Version}})
+func Dial(ctx context.Context, open mux.OpenFunc) (*Client, error) {
+	conn, err := open(ctx, mux.Request{Kind: mux.KindClipboard, Payload: []byte{Version}})
 	if err != nil {
 		return nil, fmt.Errorf("clipboard: open: %w", err)
 	}

@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deskport/deskport/internal/testenv"
-	"github.com/deskport/deskport/screen/xvfb"
-	"github.com/deskport/deskport/tunnel"
 	"go.uber.org/goleak"
+
+	"github.com/deskport/deskport/internal/testenv"
+	"github.com/deskport/deskport/mux"
+	"github.com/deskport/deskport/screen/xvfb"
 )
 
 // env is an Xvfb, a clipboard server on it and a viewer client, connected by real yamux
@@ -46,25 +47,20 @@ func newEnv(t *testing.T, srv *Server) *env {
 	}
 
 	hc, vc := tcpPair(t)
-	ssess, err := tunnel.NewServerSession(hc, nil)
+	ssess, err := mux.NewServerSession(hc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	csess, err := tunnel.NewClientSession(vc, nil)
+	csess, err := mux.NewClientSession(vc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := tunnel.NewServer(tunnel.ServerConfig{Handlers: map[tunnel.Kind]tunnel.StreamHandler{
-		tunnel.KindClipboard: srv.HandleStream,
-	}})
+	d := mux.NewDispatcher(ssess, mux.Config{Side: "host"})
+	d.Handle(mux.KindClipboard, srv.HandleStream)
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- ts.Serve(sctx, ssess) }()
-	tc := tunnel.NewClient(csess, nil)
-	c, err := Dial(ctx, func(ctx context.Context, req tunnel.Request) (net.Conn, error) {
-		conn, _, err := tc.Open(ctx, req)
-		return conn, err
-	})
+	go func() { done <- d.Serve(sctx) }()
+	c, err := Dial(ctx, mux.Opener(csess))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package clipboard keeps the host's X11 clipboard and a viewer's clipboard in step over one
-// tunnel stream (tunnel.KindClipboard): the viewer sets the host's CLIPBOARD selection (and,
+// mux stream (mux.KindClipboard): the viewer sets the host's CLIPBOARD selection (and,
 // if asked, PRIMARY), and the host pushes every change of its CLIPBOARD to the viewer.
 //
 // The host side talks to X through the xclip program (Debian package xclip) rather than

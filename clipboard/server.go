@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 // DefaultPollInterval is how often the host looks for clipboard changes.
@@ -57,26 +57,26 @@ type hostState struct {
 }
 
 // HandleStream serves a KindClipboard stream whose open request has not been answered yet; it
-// has the tunnel.StreamHandler shape and writes the reply itself. It answers OK only after it
+// has the mux.Handler shape and writes the reply itself. It answers OK only after it
 // has looked at the host's clipboard, so a copy made after the viewer's open returns is always
 // reported as a change.
-func (s *Server) HandleStream(ctx context.Context, stream net.Conn, req tunnel.Request) {
+func (s *Server) HandleStream(ctx context.Context, stream net.Conn, req mux.Request) {
 	defer stream.Close()
-	reply := func(st tunnel.Status, msg string) error {
-		_ = stream.SetWriteDeadline(time.Now().Add(tunnel.OpenTimeout))
+	reply := func(st mux.Status, msg string) error {
+		_ = stream.SetWriteDeadline(time.Now().Add(mux.OpenTimeout))
 		defer stream.SetWriteDeadline(time.Time{})
-		return tunnel.WriteReply(stream, tunnel.Reply{Status: st, Message: msg})
+		return mux.WriteReply(stream, mux.Reply{Status: st, Message: msg})
 	}
 	if len(req.Payload) != 1 || req.Payload[0] != Version {
-		_ = reply(tunnel.StatusUnsupported, fmt.Sprintf("clipboard protocol version %v is not supported; this host speaks %d", req.Payload, Version))
+		_ = reply(mux.StatusUnsupported, fmt.Sprintf("clipboard protocol version %v is not supported; this host speaks %d", req.Payload, Version))
 		return
 	}
 	x, err := newXclip(s.Display)
 	if err != nil {
-		_ = reply(tunnel.StatusUnsupported, err.Error())
+		_ = reply(mux.StatusUnsupported, err.Error())
 		return
 	}
-	if err := s.serve(ctx, stream, x, func() error { return reply(tunnel.StatusOK, "") }); err != nil {
+	if err := s.serve(ctx, stream, x, func() error { return reply(mux.StatusOK, "") }); err != nil {
 		s.logger().Warn("clipboard stream ended", "err", err)
 	}
 }

@@ -12,19 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
-
-// OpenFunc opens a tunnel stream and returns it once the host accepted the open request.
-type OpenFunc func(ctx context.Context, req tunnel.Request) (net.Conn, error)
-
-// ClientOpener adapts a tunnel client to an OpenFunc.
-func ClientOpener(c *tunnel.Client) OpenFunc {
-	return func(ctx context.Context, req tunnel.Request) (net.Conn, error) {
-		conn, _, err := c.Open(ctx, req)
-		return conn, err
-	}
-}
 
 // ProgressFunc is told the bytes done so far and the total after every chunk. It runs on the
 // transfer's goroutine and should return quickly.
@@ -36,16 +25,16 @@ const openTimeout = 30 * time.Second
 // Put uploads the local file to remote, a path relative to the host's file root. A remote
 // that is empty or ends in "/" receives the local file's base name. An existing file is
 // replaced atomically; the host never shows a partial file under the final name.
-func Put(ctx context.Context, open OpenFunc, local, remote string, progress ProgressFunc) error {
+func Put(ctx context.Context, open mux.OpenFunc, local, remote string, progress ProgressFunc) error {
 	return put(ctx, open, local, remote, 0, progress)
 }
 
 // PutNew is Put that fails with ErrExists instead of replacing an existing file.
-func PutNew(ctx context.Context, open OpenFunc, local, remote string, progress ProgressFunc) error {
+func PutNew(ctx context.Context, open mux.OpenFunc, local, remote string, progress ProgressFunc) error {
 	return put(ctx, open, local, remote, FlagNoClobber, progress)
 }
 
-func put(ctx context.Context, open OpenFunc, local, remote string, flags uint8, progress ProgressFunc) error {
+func put(ctx context.Context, open mux.OpenFunc, local, remote string, flags uint8, progress ProgressFunc) error {
 	f, err := os.Open(local)
 	if err != nil {
 		return fmt.Errorf("files: put: %w", err)
@@ -115,14 +104,14 @@ func put(ctx context.Context, open OpenFunc, local, remote string, flags uint8, 
 }
 
 // start opens the stream for h.
-func start(ctx context.Context, open OpenFunc, h Header) (net.Conn, error) {
+func start(ctx context.Context, open mux.OpenFunc, h Header) (net.Conn, error) {
 	p, err := h.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("files: %v %s: %w", h.Op, h.Path, err)
 	}
 	octx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
-	c, err := open(octx, tunnel.Request{Kind: h.Op.Kind(), Payload: p})
+	c, err := open(octx, mux.Request{Kind: h.Op.Kind(), Payload: p})
 	if err != nil {
 		return nil, fmt.Errorf("files: %v %s: %w", h.Op, h.Path, err)
 	}
@@ -159,7 +148,7 @@ func streamErr(err error) error {
 // Get downloads remote, a path relative to the host's file root, to local. A local path that
 // is empty or an existing directory receives the remote base name. The file is written to a
 // temporary name next to it and renamed only when complete and verified.
-func Get(ctx context.Context, open OpenFunc, remote, local string, progress ProgressFunc) (err error) {
+func Get(ctx context.Context, open mux.OpenFunc, remote, local string, progress ProgressFunc) (err error) {
 	if local == "" {
 		local = "."
 	}
@@ -245,7 +234,7 @@ func (p progressWriter) Write(b []byte) (int, error) {
 
 // List returns the entries of remote, a directory relative to the host's file root ("" or
 // "." for the root itself), sorted by name.
-func List(ctx context.Context, open OpenFunc, remote string) ([]Entry, error) {
+func List(ctx context.Context, open mux.OpenFunc, remote string) ([]Entry, error) {
 	if remote == "" {
 		remote = "."
 	}

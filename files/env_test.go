@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/tempfork/yamux"
-	"github.com/deskport/deskport/tunnel"
 	"go.uber.org/goleak"
+
+	"github.com/deskport/deskport/mux"
 )
 
 // env is a host file server and a viewer connected by real yamux sessions over loopback TCP,
@@ -21,7 +22,7 @@ import (
 type env struct {
 	srv       *Server
 	root      string
-	open      OpenFunc
+	open      mux.OpenFunc
 	transfers chan Transfer
 }
 
@@ -46,28 +47,27 @@ func newEnv(tb testing.TB, cfg Config) *env {
 	}
 	e.srv = srv
 	hc, vc := tcpPair(tb)
-	ssess, err := tunnel.NewServerSession(hc, nil)
+	ssess, err := mux.NewServerSession(hc, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	csess, err := tunnel.NewClientSession(vc, nil)
+	csess, err := mux.NewClientSession(vc, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ts := tunnel.NewServer(tunnel.ServerConfig{Handlers: map[tunnel.Kind]tunnel.StreamHandler{
-		tunnel.KindFilePut: accept(srv.Handle),
-		tunnel.KindFileGet: accept(srv.Handle),
-	}})
+	d := mux.NewDispatcher(ssess, mux.Config{Side: "host"})
+	d.Handle(mux.KindFilePut, accept(srv.Handle))
+	d.Handle(mux.KindFileGet, accept(srv.Handle))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ts.Serve(ctx, ssess) }()
-	e.open = ClientOpener(tunnel.NewClient(csess, nil))
+	go func() { done <- d.Serve(ctx) }()
+	e.open = mux.Opener(csess)
 	tb.Cleanup(func() {
 		cancel()
 		csess.Close()
 		ssess.Close()
 		if err := <-done; err != nil {
-			tb.Errorf("tunnel serve: %v", err)
+			tb.Errorf("mux serve: %v", err)
 		}
 		srv.Close()
 	})
@@ -75,9 +75,9 @@ func newEnv(tb testing.TB, cfg Config) *env {
 }
 
 // accept answers the open request the way the host's capability gate does, then hands over.
-func accept(h tunnel.StreamHandler) tunnel.StreamHandler {
-	return func(ctx context.Context, stream net.Conn, req tunnel.Request) {
-		if err := tunnel.WriteReply(stream, tunnel.Reply{Status: tunnel.StatusOK}); err != nil {
+func accept(h mux.Handler) mux.Handler {
+	return func(ctx context.Context, stream net.Conn, req mux.Request) {
+		if err := mux.WriteReply(stream, mux.Reply{Status: mux.StatusOK}); err != nil {
 			stream.Close()
 			return
 		}
@@ -166,11 +166,11 @@ func noTemps(tb testing.TB, dir string) {
 type sessions struct{ server, client *yamux.Session }
 
 func newSessions(tb testing.TB, hc, vc net.Conn) (*sessions, error) {
-	s, err := tunnel.NewServerSession(hc, nil)
+	s, err := mux.NewServerSession(hc, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := tunnel.NewClientSession(vc, nil)
+	c, err := mux.NewClientSession(vc, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

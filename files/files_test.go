@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -146,7 +146,7 @@ func TestStreamCutByPeer(t *testing.T) {
 	e := newEnv(t, Config{})
 	h := Header{Op: OpPut, Size: 1 << 20, Path: "cut.bin"}
 	p, _ := h.Encode()
-	c, err := e.open(context.Background(), tunnel.Request{Kind: tunnel.KindFilePut, Payload: p})
+	c, err := e.open(context.Background(), mux.Request{Kind: mux.KindFilePut, Payload: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestChecksumMismatch(t *testing.T) {
 	e := newEnv(t, Config{})
 	h := Header{Op: OpPut, Size: 3, Path: "sum.bin"}
 	p, _ := h.Encode()
-	c, err := e.open(context.Background(), tunnel.Request{Kind: tunnel.KindFilePut, Payload: p})
+	c, err := e.open(context.Background(), mux.Request{Kind: mux.KindFilePut, Payload: p})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 // Version is the file protocol version, the first byte of every request header.
@@ -20,8 +20,8 @@ const Version = 1
 const (
 	headerFixed = 17
 	// MaxPath is the longest path a request carries, in bytes: the open request payload is
-	// at most tunnel.MaxPayload bytes and the fixed part of the header takes 17.
-	MaxPath = tunnel.MaxPayload - headerFixed
+	// at most mux.MaxPayload bytes and the fixed part of the header takes 17.
+	MaxPath = mux.MaxPayload - headerFixed
 	// ChunkSize is the data frame size senders use.
 	ChunkSize = 256 << 10
 	// MaxChunk is the largest data frame a receiver accepts.
@@ -39,7 +39,7 @@ const (
 // Op is what a request asks for.
 type Op uint8
 
-// Operations. Put travels on a tunnel.KindFilePut stream, Get and List on tunnel.KindFileGet.
+// Operations. Put travels on a mux.KindFilePut stream, Get and List on mux.KindFileGet.
 const (
 	OpPut  Op = 1
 	OpGet  Op = 2
@@ -59,11 +59,11 @@ func (o Op) String() string {
 }
 
 // Kind returns the tunnel stream kind that carries the operation.
-func (o Op) Kind() tunnel.Kind {
+func (o Op) Kind() mux.Kind {
 	if o == OpPut {
-		return tunnel.KindFilePut
+		return mux.KindFilePut
 	}
-	return tunnel.KindFileGet
+	return mux.KindFileGet
 }
 
 // FlagNoClobber asks the host to refuse a put whose destination already exists.

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 // Server defaults.
@@ -116,8 +116,8 @@ func (s *Server) Close() error { return s.root.Close() }
 
 // Handle serves a KindFilePut or KindFileGet stream. The tunnel reply (StatusOK) must already
 // have been written; everything after it, errors included, is this package's protocol.
-func (s *Server) Handle(ctx context.Context, stream net.Conn, req tunnel.Request) {
-	if req.Kind == tunnel.KindFilePut {
+func (s *Server) Handle(ctx context.Context, stream net.Conn, req mux.Request) {
+	if req.Kind == mux.KindFilePut {
 		s.ServePut(ctx, stream, req)
 	} else {
 		s.ServeGet(ctx, stream, req)
@@ -125,7 +125,7 @@ func (s *Server) Handle(ctx context.Context, stream net.Conn, req tunnel.Request
 }
 
 // ServePut serves an upload (OpPut on a KindFilePut stream).
-func (s *Server) ServePut(ctx context.Context, stream net.Conn, req tunnel.Request) {
+func (s *Server) ServePut(ctx context.Context, stream net.Conn, req mux.Request) {
 	s.serve(ctx, stream, req, func(c *conn, h Header, t *Transfer) error {
 		if h.Op != OpPut {
 			return statusErr(CodeBadRequest, "a file-put stream carries only put requests, not %v", h.Op)
@@ -135,7 +135,7 @@ func (s *Server) ServePut(ctx context.Context, stream net.Conn, req tunnel.Reque
 }
 
 // ServeGet serves a download or a listing (OpGet or OpList on a KindFileGet stream).
-func (s *Server) ServeGet(ctx context.Context, stream net.Conn, req tunnel.Request) {
+func (s *Server) ServeGet(ctx context.Context, stream net.Conn, req mux.Request) {
 	s.serve(ctx, stream, req, func(c *conn, h Header, t *Transfer) error {
 		switch h.Op {
 		case OpGet:
@@ -174,7 +174,7 @@ func (c *conn) sendStatus(st status) error {
 }
 
 // serve is the common frame of the three operations: decode, run, report.
-func (s *Server) serve(ctx context.Context, stream net.Conn, req tunnel.Request, op func(*conn, Header, *Transfer) error) {
+func (s *Server) serve(ctx context.Context, stream net.Conn, req mux.Request, op func(*conn, Header, *Transfer) error) {
 	t := Transfer{Start: time.Now()}
 	stop := context.AfterFunc(ctx, func() { abort(stream) })
 	defer stop()

@@ -20,9 +20,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/deskport/deskport/audit"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tunnel"
 	"github.com/deskport/deskport/viewer"
 )
 
@@ -86,7 +86,7 @@ func TestRefusedOpensCannotFloodTheAuditLog(t *testing.T) {
 		t.Fatalf("connect: %v", err)
 	}
 	defer conn.Close()
-	c := tunnel.NewClient(conn.Mux, nil)
+	c := forward.NewClient(conn.Mux, nil)
 	auditBefore := fileSize(t, auditPath)
 	logBefore := logs.Len()
 
@@ -105,7 +105,7 @@ func TestRefusedOpensCannotFloodTheAuditLog(t *testing.T) {
 					t.Error("a view-only viewer's forward was accepted")
 					return
 				}
-				if !errors.Is(err, tunnel.ErrTargetRefused) {
+				if !errors.Is(err, forward.ErrTargetRefused) {
 					lastErr.Store(err.Error())
 					return // the session is gone
 				}

@@ -200,7 +200,7 @@ func newSessionsCommand() *cobra.Command {
 		Example: "  host sessions --key host.key",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := Control(key, "sessions", "")
+			rep, err := Admin(key, "sessions", "")
 			if err != nil {
 				return err
 			}
@@ -226,7 +226,7 @@ func newKickCommand() *cobra.Command {
 		Example: "  host kick 3f9a   # a prefix of the ID from `host sessions`\n  host kick all",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := Control(key, "kick", args[0])
+			rep, err := Admin(key, "kick", args[0])
 			if err != nil {
 				return err
 			}

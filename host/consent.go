@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/netip"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/forward"
 )
 
 // ConsentRequest describes a one-time-code viewer waiting for the host owner's decision.
@@ -41,4 +41,4 @@ func (r refusal) CheckListen(addr string) (netip.AddrPort, error) {
 type refusedError struct{ msg string }
 
 func (e *refusedError) Error() string { return e.msg }
-func (e *refusedError) Unwrap() error { return tunnel.ErrTargetRefused }
+func (e *refusedError) Unwrap() error { return forward.ErrTargetRefused }

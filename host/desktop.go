@@ -513,8 +513,8 @@ func (d *desktop) privateKey(key shareKey) shareKey {
 // stream sends the screen to one authenticated viewer until ctx ends or the connection does.
 // The viewer joins the stream other viewers with the same settings watch (one capture and one
 // encode for all of them); a viewer whose path cannot keep up gets a stream of its own, and a
-// quality or monitor change moves it to the stream for its new settings (controlstream.go).
-func (d *desktop) stream(ctx context.Context, conn *session.Conn, it *interactive, log *slog.Logger) {
+// quality or monitor change moves it to the stream for its new settings (desktopctl.go).
+func (d *desktop) stream(ctx context.Context, conn *session.HostConn, it *interactive, log *slog.Logger) {
 	write := func(data []byte, dur time.Duration) error {
 		return conn.Video.WriteSample(media.Sample{Data: data, Duration: dur})
 	}

@@ -13,22 +13,22 @@ import (
 	"github.com/deskport/deskport/files"
 	"github.com/deskport/deskport/input"
 	"github.com/deskport/deskport/input/xtest"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/screen"
-	"github.com/deskport/deskport/tunnel"
 )
 
 // gate wraps a stream handler with a capability check: a refused stream gets a reply that names
 // the missing capability; a granted one goes to h, which writes its own reply.
-func gate(g *openGuard, granted bool, capability string, h tunnel.StreamHandler) tunnel.StreamHandler {
-	return func(ctx context.Context, stream net.Conn, req tunnel.Request) {
+func gate(g *openGuard, granted bool, capability string, h mux.Handler) mux.Handler {
+	return func(ctx context.Context, stream net.Conn, req mux.Request) {
 		if !granted || h == nil {
 			g.refused()
-			_ = stream.SetWriteDeadline(time.Now().Add(tunnel.OpenTimeout))
+			_ = stream.SetWriteDeadline(time.Now().Add(mux.OpenTimeout))
 			msg := fmt.Sprintf("this session was not granted %s", capability)
 			if h == nil {
 				msg = fmt.Sprintf("this host does not offer %s", capability)
 			}
-			_ = tunnel.WriteReply(stream, tunnel.Reply{Status: tunnel.StatusNotAllowed, Message: msg})
+			_ = mux.WriteReply(stream, mux.Reply{Status: mux.StatusNotAllowed, Message: msg})
 			_ = stream.Close()
 			return
 		}
@@ -37,10 +37,10 @@ func gate(g *openGuard, granted bool, capability string, h tunnel.StreamHandler)
 }
 
 // replyOK adapts a handler that expects the open to be answered already.
-func replyOK(h tunnel.StreamHandler) tunnel.StreamHandler {
-	return func(ctx context.Context, stream net.Conn, req tunnel.Request) {
-		_ = stream.SetWriteDeadline(time.Now().Add(tunnel.OpenTimeout))
-		if err := tunnel.WriteReply(stream, tunnel.Reply{Status: tunnel.StatusOK}); err != nil {
+func replyOK(h mux.Handler) mux.Handler {
+	return func(ctx context.Context, stream net.Conn, req mux.Request) {
+		_ = stream.SetWriteDeadline(time.Now().Add(mux.OpenTimeout))
+		if err := mux.WriteReply(stream, mux.Reply{Status: mux.StatusOK}); err != nil {
 			_ = stream.Close()
 			return
 		}
@@ -88,14 +88,14 @@ func (a *Agent) sessionFiles(log *slog.Logger, rec func(audit.Event)) *files.Ser
 }
 
 // bulkHandlers serve the tunnel channel's non-forward kinds: files.
-func (a *Agent) bulkHandlers(fs *files.Server, caps Caps, g *openGuard) map[tunnel.Kind]tunnel.StreamHandler {
-	var h tunnel.StreamHandler
+func (a *Agent) bulkHandlers(fs *files.Server, caps Caps, g *openGuard) map[mux.Kind]mux.Handler {
+	var h mux.Handler
 	if fs != nil {
 		h = replyOK(fs.Handle)
 	}
-	return map[tunnel.Kind]tunnel.StreamHandler{
-		tunnel.KindFilePut: gate(g, caps.Files, "file transfer", h),
-		tunnel.KindFileGet: gate(g, caps.Files, "file transfer", h),
+	return map[mux.Kind]mux.Handler{
+		mux.KindFilePut: gate(g, caps.Files, "file transfer", h),
+		mux.KindFileGet: gate(g, caps.Files, "file transfer", h),
 	}
 }
 
@@ -110,7 +110,7 @@ type interactive struct {
 	inj    input.Injector
 	server *input.Server
 
-	// The screen stream this session watches, once it runs (desktop.go, controlstream.go).
+	// The screen stream this session watches, once it runs (desktop.go, desktopctl.go).
 	view        *screen.Viewer
 	shared      *sharedStream
 	write       func([]byte, time.Duration) error
@@ -135,14 +135,14 @@ func (it *interactive) injector(ctx context.Context) (input.Injector, error) {
 	return s.Injector(), nil
 }
 
-func (it *interactive) handleInput(ctx context.Context, stream net.Conn, req tunnel.Request) {
+func (it *interactive) handleInput(ctx context.Context, stream net.Conn, req mux.Request) {
 	it.mu.Lock()
 	if it.server == nil {
 		inj, err := it.injector(ctx)
 		if err != nil {
 			it.mu.Unlock()
 			it.log.Error("cannot inject input", "err", err)
-			_ = tunnel.WriteReply(stream, tunnel.Reply{Status: tunnel.StatusUnsupported, Message: "the host cannot inject input: " + err.Error()})
+			_ = mux.WriteReply(stream, mux.Reply{Status: mux.StatusUnsupported, Message: "the host cannot inject input: " + err.Error()})
 			_ = stream.Close()
 			return
 		}
@@ -173,19 +173,19 @@ func (it *interactive) close() {
 }
 
 // interactiveHandlers serve the interactive channel: input, control, clipboard.
-func (a *Agent) interactiveHandlers(it *interactive, caps Caps, g *openGuard) map[tunnel.Kind]tunnel.StreamHandler {
-	var in, clip, ctl tunnel.StreamHandler
+func (a *Agent) interactiveHandlers(it *interactive, caps Caps, g *openGuard) map[mux.Kind]mux.Handler {
+	var in, clip, ctl mux.Handler
 	if a.desk != nil {
 		in = it.handleInput
-		ctl = replyOK(it.handleControl)
+		ctl = replyOK(it.handleDesktopControl)
 		if a.desk.backend != BackendMutter { // the clipboard is X11 selections (xclip)
 			cs := &clipboard.Server{Display: a.desk.cfg.Display, Logger: it.log.With("component", "clipboard")}
 			clip = cs.HandleStream
 		}
 	}
-	return map[tunnel.Kind]tunnel.StreamHandler{
-		tunnel.KindInput:     gate(g, caps.Control, "control of the screen (input)", in),
-		tunnel.KindClipboard: gate(g, caps.Clipboard, "the clipboard", clip),
-		tunnel.KindControl:   gate(g, caps.View, "the screen (control stream)", ctl),
+	return map[mux.Kind]mux.Handler{
+		mux.KindInput:     gate(g, caps.Control, "control of the screen (input)", in),
+		mux.KindClipboard: gate(g, caps.Clipboard, "the clipboard", clip),
+		mux.KindControl:   gate(g, caps.View, "the screen (control stream)", ctl),
 	}
 }

@@ -1,6 +1,9 @@
 // Package host is the deskport host agent: it registers with a rendezvous under its key, answers
-// viewers, authenticates each one (trusted key or one-time code) and serves their tunnels under
-// the host's forward policy. Established sessions outlive rendezvous restarts.
+// viewers, authenticates each one (trusted key or one-time code) and serves each session's
+// streams on two mux dispatchers: the tunnel channel (port forwards under the host's forward
+// policy, files) and the interactive channel (input, the desktop control stream, the
+// clipboard). Established sessions outlive rendezvous restarts; Shutdown drains them, Close
+// ends them at once.
 package host
 
 import (
@@ -19,10 +22,11 @@ import (
 	"github.com/deskport/deskport/audit"
 	"github.com/deskport/deskport/auth"
 	"github.com/deskport/deskport/files"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tunnel"
 	"github.com/deskport/deskport/web"
 )
 
@@ -46,7 +50,8 @@ type Config struct {
 	Code bool
 	// CodeTTL is how long a code stays valid; zero means 10 minutes.
 	CodeTTL time.Duration
-	// MaxStreams caps concurrent tunnel streams per viewer; zero means the tunnel default.
+	// MaxStreams caps concurrent streams on a viewer's tunnel channel (forwards and files); zero
+	// means mux.DefaultMaxStreams.
 	MaxStreams int
 	// Session holds the WebRTC settings.
 	Session session.Config
@@ -94,8 +99,8 @@ type Agent struct {
 	id       string
 	log      *slog.Logger
 	codes    *auth.CodeStore
-	policy   *tunnel.Policy
-	listen   *tunnel.ListenPolicy
+	policy   *forward.Policy
+	listen   *forward.ListenPolicy
 
 	desk    *desktop
 	audit   *audit.Log
@@ -105,7 +110,7 @@ type Agent struct {
 
 	mu       sync.Mutex
 	keys     map[string]auth.AuthorizedKey
-	sessions map[*session.Conn]SessionInfo
+	sessions map[*session.HostConn]SessionInfo
 	wg       sync.WaitGroup
 	life     lifecycle
 }
@@ -138,17 +143,17 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, key: key, id: identity.HostID(key.Public().(ed25519.PublicKey)), sessions: map[*session.Conn]SessionInfo{},
+	a := &Agent{cfg: cfg, key: key, id: identity.HostID(key.Public().(ed25519.PublicKey)), sessions: map[*session.HostConn]SessionInfo{},
 		gate: session.NewGate(0, 0), restarts: session.NewRestarts()}
 	a.log = cfg.Logger.With("host_id", a.id)
 	a.metrics = newHostMetrics(a)
 	if created {
 		a.log.Info("created a new host key", "path", cfg.KeyPath)
 	}
-	if a.policy, err = tunnel.NewPolicy(cfg.Allow, nil); err != nil {
+	if a.policy, err = forward.NewPolicy(cfg.Allow, nil); err != nil {
 		return nil, fmt.Errorf("--allow: %w", err)
 	}
-	if a.listen, err = tunnel.NewListenPolicy(cfg.AllowListen); err != nil {
+	if a.listen, err = forward.NewListenPolicy(cfg.AllowListen); err != nil {
 		return nil, fmt.Errorf("--allow-listen: %w", err)
 	}
 	if err := a.loadAuthorized(); err != nil {
@@ -251,9 +256,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if len(a.keys) == 0 && a.codes == nil {
 		a.log.Warn("no viewer can connect: the authorized_viewers file lists no keys and --code is off", "authorized_viewers", a.cfg.AuthorizedViewersPath)
 	}
-	ctl, err := a.listenControl()
+	ctl, err := a.listenAdmin()
 	if err != nil {
-		a.log.Warn("no control socket: `host sessions` and `host kick` will not reach this agent", "err", err)
+		a.log.Warn("no admin socket: `host sessions` and `host kick` will not reach this agent", "err", err)
 	} else {
 		defer ctl.Close()
 	}
@@ -424,15 +429,15 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	if fs != nil {
 		defer fs.Close()
 	}
-	scfg := tunnel.ServerConfig{MaxStreams: a.cfg.MaxStreams, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.bulkHandlers(fs, caps, guard)), Meter: a.metrics.meter,
-		OnForward: func(ev tunnel.ForwardEvent) {
+	scfg := forward.ServerConfig{Logger: tlog, Viewer: viewer, Meter: a.metrics.meter,
+		OnForward: func(ev forward.ForwardEvent) {
 			e := audit.Event{Type: audit.TypeForward, Target: ev.Target, BytesIn: ev.Sent, BytesOut: ev.Received, Duration: ev.Duration}
-			if ev.Kind == tunnel.KindReverse {
+			if ev.Kind == mux.KindReverse {
 				e.Type = audit.TypeReverse
 			}
 			if ev.Err != nil {
 				e.Error = ev.Err.Error()
-				if errors.Is(ev.Err, tunnel.ErrTargetRefused) {
+				if errors.Is(ev.Err, forward.ErrTargetRefused) {
 					e.Type = audit.TypeRefused
 				}
 			}
@@ -463,9 +468,17 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	}
 	defer it.close()
 	scfg.Policy, scfg.ListenPolicy = guard.policy(scfg.Policy), guard.listenPolicy(scfg.ListenPolicy)
-	icfg := tunnel.ServerConfig{MaxStreams: 16, Logger: tlog, Viewer: viewer, Handlers: guard.handlers(a.interactiveHandlers(it, caps, guard)), Meter: a.metrics.meter,
-		Policy:       refuse("forwards go on the tunnel channel, not the interactive one"),
-		ListenPolicy: refuse("forwards go on the tunnel channel, not the interactive one")}
+	// The tunnel channel: forwards and files. The interactive channel: input, the desktop
+	// control stream and the clipboard, on a dispatcher of its own that knows no forwards.
+	tunnelCh := mux.NewDispatcher(conn.Mux, mux.Config{MaxStreams: a.cfg.MaxStreams, Side: "host", Logger: tlog, Streams: a.metrics.streamCount})
+	forward.NewServer(scfg).Register(tunnelCh)
+	for k, h := range guard.handlers(a.bulkHandlers(fs, caps, guard)) {
+		tunnelCh.Handle(k, h)
+	}
+	interCh := mux.NewDispatcher(conn.Interactive, mux.Config{MaxStreams: 16, Side: "host", Logger: tlog, Streams: a.metrics.streamCount})
+	for k, h := range guard.handlers(a.interactiveHandlers(it, caps, guard)) {
+		interCh.Handle(k, h)
+	}
 
 	var wg sync.WaitGroup
 	served := make(chan struct{})
@@ -491,12 +504,12 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := tunnel.NewServer(icfg).Serve(ctx, conn.Interactive); err != nil {
+		if err := interCh.Serve(ctx); err != nil {
 			log.Debug("interactive channel ended", "err", err)
 		}
 		conn.Close()
 	}()
-	err = tunnel.NewServer(scfg).Serve(ctx, conn.Mux)
+	err = tunnelCh.Serve(ctx)
 	conn.Close()
 	close(served)
 	wg.Wait()

@@ -15,10 +15,10 @@ import (
 
 	"github.com/deskport/deskport/audit"
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/signal"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/signaling"
 )
 
 // GoingAway is the reason a host gives viewers when it shuts down: connected viewers read it
@@ -39,12 +39,12 @@ type lifecycle struct {
 	stopped bool               // Shutdown or Close was called (maybe before Run)
 	running bool
 	done    chan struct{} // closed when Run returns
-	live    map[*session.Conn]*liveSession
+	live    map[*session.HostConn]*liveSession
 }
 
 // liveSession is one authenticated session as Shutdown and Reload see it.
 type liveSession struct {
-	conn   *session.Conn
+	conn   *session.HostConn
 	sig    *rendezvous.Session
 	id     string
 	viewer string
@@ -93,11 +93,11 @@ func (a *Agent) stopRun() {
 	}
 }
 
-func (a *Agent) track(conn *session.Conn, s *rendezvous.Session, peer *auth.Peer, viewer string, rec func(audit.Event)) {
+func (a *Agent) track(conn *session.HostConn, s *rendezvous.Session, peer *auth.Peer, viewer string, rec func(audit.Event)) {
 	ls := &liveSession{conn: conn, sig: s, id: s.ID(), viewer: viewer, key: peer.ViewerKey, opts: peer.Options, rec: rec}
 	a.life.mu.Lock()
 	if a.life.live == nil {
-		a.life.live = map[*session.Conn]*liveSession{}
+		a.life.live = map[*session.HostConn]*liveSession{}
 	}
 	a.life.live[conn] = ls
 	a.life.mu.Unlock()
@@ -107,7 +107,7 @@ func (a *Agent) track(conn *session.Conn, s *rendezvous.Session, peer *auth.Peer
 	}
 }
 
-func (a *Agent) untrack(conn *session.Conn) {
+func (a *Agent) untrack(conn *session.HostConn) {
 	a.life.mu.Lock()
 	delete(a.life.live, conn)
 	a.life.mu.Unlock()
@@ -120,7 +120,7 @@ func (a *Agent) refuseDraining(ctx context.Context, s *rendezvous.Session) bool 
 	}
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_ = s.Send(sctx, &signal.Message{Type: signal.TypeBye, Reason: GoingAway})
+	_ = s.Send(sctx, &signaling.Message{Type: signaling.TypeBye, Reason: GoingAway})
 	a.log.Info("refused a new viewer: the host is shutting down", "session", s.ID(), "viewer_addr", s.ViewerAddr())
 	a.metrics.refusedFor(RefusedDraining)
 	a.audit.Record(audit.Event{Type: audit.TypeRefused, Session: s.ID(), Remote: s.ViewerAddr(), Error: GoingAway})
@@ -133,7 +133,7 @@ func (a *Agent) refuseDraining(ctx context.Context, s *rendezvous.Session) bool 
 func (a *Agent) sayGoingAway(ls *liveSession) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = ls.sig.Send(ctx, &signal.Message{Type: signal.TypeBye, Reason: GoingAway})
+	_ = ls.sig.Send(ctx, &signaling.Message{Type: signaling.TypeBye, Reason: GoingAway})
 }
 
 // drainRefusal is the answer to a new forward or reverse listener on a session while the host
@@ -147,7 +147,7 @@ func (e drainRefusal) Unwrap() error { return e.sentinel }
 // file transfer. A session with none is closed at once; so is one that only watches the
 // desktop, which has nothing to finish (waiting would only hold `systemctl stop` for the whole
 // drain timeout while someone watches).
-func busy(conn *session.Conn) bool {
+func busy(conn *session.HostConn) bool {
 	return conn.Mux != nil && conn.Mux.NumStreams() > 0
 }
 
@@ -181,7 +181,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	var err error
 	for {
 		l.mu.Lock()
-		var idle []*session.Conn
+		var idle []*session.HostConn
 		for conn := range l.live {
 			if !busy(conn) {
 				idle = append(idle, conn)
@@ -228,11 +228,11 @@ type ReloadConfig struct {
 // so its viewer reconnects under the new options. Every other session carries on, and its
 // next forward is checked against the new --allow and --allow-listen.
 func (a *Agent) Reload(rc ReloadConfig) error {
-	pol, err := tunnel.NewPolicy(rc.Allow, nil)
+	pol, err := forward.NewPolicy(rc.Allow, nil)
 	if err != nil {
 		return fmt.Errorf("reload: --allow: %w", err)
 	}
-	lp, err := tunnel.NewListenPolicy(rc.AllowListen)
+	lp, err := forward.NewListenPolicy(rc.AllowListen)
 	if err != nil {
 		return fmt.Errorf("reload: --allow-listen: %w", err)
 	}
@@ -252,7 +252,7 @@ func (a *Agent) Reload(rc ReloadConfig) error {
 	a.mu.Unlock()
 
 	type victim struct {
-		conn *session.Conn
+		conn *session.HostConn
 		ls   *liveSession
 		why  string
 	}
@@ -284,12 +284,12 @@ func (a *Agent) Reload(rc ReloadConfig) error {
 // (Reload replaces it), narrowed by the key's permitopen options.
 type livePolicy struct {
 	a   *Agent
-	own *tunnel.Policy
+	own *forward.Policy
 }
 
 // current is the policy in force now: the host-wide one of the last reload, narrowed by the
 // key's own permitopen options.
-func (p livePolicy) current() *tunnel.Policy {
+func (p livePolicy) current() *forward.Policy {
 	p.a.mu.Lock()
 	pol := p.a.policy
 	p.a.mu.Unlock()
@@ -301,12 +301,12 @@ func (p livePolicy) current() *tunnel.Policy {
 
 func (p livePolicy) Check(ctx context.Context, target string) (netip.AddrPort, error) {
 	if p.a.life.draining.Load() {
-		return netip.AddrPort{}, drainRefusal{tunnel.ErrTargetRefused}
+		return netip.AddrPort{}, drainRefusal{forward.ErrTargetRefused}
 	}
 	return p.current().Check(ctx, target)
 }
 
-// DialContext dials with the current policy's check on the socket (tunnel.Policy.DialContext).
+// DialContext dials with the current policy's check on the socket (forward.Policy.DialContext).
 func (p livePolicy) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	return p.current().DialContext(ctx, network, addr)
 }
@@ -314,12 +314,12 @@ func (p livePolicy) DialContext(ctx context.Context, network, addr string) (net.
 // liveListen is livePolicy for reverse-forward listeners.
 type liveListen struct {
 	a   *Agent
-	own tunnel.ListenChecker
+	own forward.ListenChecker
 }
 
 func (p liveListen) CheckListen(addr string) (netip.AddrPort, error) {
 	if p.a.life.draining.Load() {
-		return netip.AddrPort{}, drainRefusal{tunnel.ErrListenRefused}
+		return netip.AddrPort{}, drainRefusal{forward.ErrListenRefused}
 	}
 	p.a.mu.Lock()
 	lp := p.a.listen

@@ -21,12 +21,13 @@ import (
 
 	"github.com/deskport/deskport/clipboard"
 	"github.com/deskport/deskport/files"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/input"
 	"github.com/deskport/deskport/internal/testenv"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tunnel"
 	"github.com/deskport/deskport/viewer"
 )
 
@@ -133,8 +134,8 @@ func matrixCell(t *testing.T, display, rvURL, target, method, capability string,
 		t.Fatalf("connect: %v", err)
 	}
 	defer conn.Close()
-	bulk := tunnel.NewClient(conn.Mux, nil)
-	inter := tunnel.NewClient(conn.Interactive, nil)
+	bulk := forward.NewClient(conn.Mux, nil)
+	inter := mux.Opener(conn.Interactive)
 
 	var got error // nil means the capability worked
 	switch capability {
@@ -145,7 +146,7 @@ func matrixCell(t *testing.T, display, rvURL, target, method, capability string,
 	case "clipboard":
 		got = checkClipboard(ctx, inter, display, fmt.Sprintf("matrix clipboard %d", point))
 	case "files":
-		got = checkFiles(ctx, bulk, dir, cfg.FilesRoot)
+		got = checkFiles(ctx, mux.Opener(conn.Mux), dir, cfg.FilesRoot)
 	case "forward":
 		got = checkForward(ctx, bulk, target)
 	case "listen":
@@ -181,7 +182,7 @@ func waitOnline(t *testing.T, rvURL, id string) {
 
 // checkView waits for one RTP packet of the screen. A denied session must get none; that is the
 // one negative here that needs a bounded wait (1.5 s).
-func checkView(conn *session.Conn, granted bool) error {
+func checkView(conn *session.ViewerConn, granted bool) error {
 	select {
 	case t := <-conn.Tracks:
 		wait := 1500 * time.Millisecond
@@ -198,8 +199,8 @@ func checkView(conn *session.Conn, granted bool) error {
 	}
 }
 
-func checkControl(ctx context.Context, c *tunnel.Client, display string, point int) error {
-	s, _, err := c.Open(ctx, tunnel.Request{Kind: tunnel.KindInput, Payload: input.AppendHello(nil, 0, 0)})
+func checkControl(ctx context.Context, open mux.OpenFunc, display string, point int) error {
+	s, err := open(ctx, mux.Request{Kind: mux.KindInput, Payload: input.AppendHello(nil, 0, 0)})
 	if err != nil {
 		return err
 	}
@@ -227,11 +228,8 @@ func checkControl(ctx context.Context, c *tunnel.Client, display string, point i
 	return fmt.Errorf("the pointer never reached x=%d", wantX)
 }
 
-func checkClipboard(ctx context.Context, c *tunnel.Client, display, text string) error {
-	cl, err := clipboard.Dial(ctx, func(ctx context.Context, req tunnel.Request) (net.Conn, error) {
-		s, _, err := c.Open(ctx, req)
-		return s, err
-	})
+func checkClipboard(ctx context.Context, open mux.OpenFunc, display, text string) error {
+	cl, err := clipboard.Dial(ctx, open)
 	if err != nil {
 		return err
 	}
@@ -248,10 +246,10 @@ func checkClipboard(ctx context.Context, c *tunnel.Client, display, text string)
 	return nil
 }
 
-func checkFiles(ctx context.Context, c *tunnel.Client, dir, root string) error {
+func checkFiles(ctx context.Context, open mux.OpenFunc, dir, root string) error {
 	local := filepath.Join(dir, "up.txt")
 	os.WriteFile(local, []byte("matrix file"), 0o600)
-	if err := files.Put(ctx, files.ClientOpener(c), local, "up.txt", nil); err != nil {
+	if err := files.Put(ctx, open, local, "up.txt", nil); err != nil {
 		return err
 	}
 	if b, err := os.ReadFile(filepath.Join(root, "up.txt")); err != nil || string(b) != "matrix file" {
@@ -260,7 +258,7 @@ func checkFiles(ctx context.Context, c *tunnel.Client, dir, root string) error {
 	return nil
 }
 
-func checkForward(ctx context.Context, c *tunnel.Client, target string) error {
+func checkForward(ctx context.Context, c *forward.Client, target string) error {
 	s, err := c.Dial(ctx, target)
 	if err != nil {
 		return err
@@ -273,7 +271,7 @@ func checkForward(ctx context.Context, c *tunnel.Client, target string) error {
 	return nil
 }
 
-func checkListen(ctx context.Context, c *tunnel.Client, target string) error {
+func checkListen(ctx context.Context, c *forward.Client, target string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ready := make(chan string, 1)

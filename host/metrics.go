@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/screen"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tunnel"
 )
 
 // Reasons a viewer is refused (deskport_host_refusals_total{reason}).
@@ -56,7 +56,10 @@ type hostMetrics struct {
 	encode         prometheus.Histogram
 	rtt            prometheus.Histogram
 
-	meter *tunnel.Meter
+	// meter counts forwarded bytes; streamCount the open streams of every session's
+	// dispatchers (mux.Config.Streams).
+	meter       *forward.Meter
+	streamCount func(delta int)
 }
 
 func newHostMetrics(a *Agent) *hostMetrics {
@@ -102,7 +105,7 @@ func newHostMetrics(a *Agent) *hostMetrics {
 	for _, r := range refusalReasons {
 		m.refusals.WithLabelValues(r)
 	}
-	m.meter = &tunnel.Meter{
+	m.meter = &forward.Meter{
 		Forwarded: func(fromViewer bool, n int) {
 			if fromViewer {
 				m.fromViewer.Add(float64(n))
@@ -110,8 +113,8 @@ func newHostMetrics(a *Agent) *hostMetrics {
 				m.toViewer.Add(float64(n))
 			}
 		},
-		Streams: func(delta int) { m.streams.Add(float64(delta)) },
 	}
+	m.streamCount = func(delta int) { m.streams.Add(float64(delta)) }
 	return m
 }
 
@@ -126,7 +129,7 @@ func (r *rttSampler) Describe(ch chan<- *prometheus.Desc) { r.h.Describe(ch) }
 
 func (r *rttSampler) Collect(ch chan<- prometheus.Metric) {
 	r.a.mu.Lock()
-	conns := make([]*session.Conn, 0, len(r.a.sessions))
+	conns := make([]*session.HostConn, 0, len(r.a.sessions))
 	for c := range r.a.sessions {
 		conns = append(conns, c)
 	}

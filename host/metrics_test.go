@@ -18,13 +18,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/configfile"
 	"github.com/deskport/deskport/internal/promtest"
 	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tunnel"
 	"github.com/deskport/deskport/viewer"
 )
 
@@ -132,7 +132,7 @@ func TestHostMetrics(t *testing.T) {
 	eventually(t, metricsURL, "sessions{key} = 1", func(m promtest.Scrape) bool {
 		return m.Value(t, hns+"sessions_total", "method", auth.MethodKey) == 1 && m.Value(t, hns+"sessions_open") == 1
 	})
-	c := tunnel.NewClient(conn.Mux, nil)
+	c := forward.NewClient(conn.Mux, nil)
 	s, err := c.Dial(ctx, echo.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +215,7 @@ func TestMetricsListenKey(t *testing.T) {
 // BenchmarkMeterForwarded is the cost the metrics add to a forward: one call per copied chunk
 // (up to 64 KiB), from several goroutines at once as concurrent forwards make them.
 func BenchmarkMeterForwarded(b *testing.B) {
-	a := &Agent{sessions: map[*session.Conn]SessionInfo{}}
+	a := &Agent{sessions: map[*session.HostConn]SessionInfo{}}
 	m := newHostMetrics(a)
 	b.RunParallel(func(pb *testing.PB) {
 		dir := false

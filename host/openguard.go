@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/audit"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/forward"
+	"github.com/deskport/deskport/mux"
 )
 
 // Limits on what one session's stream opens may cost the host. An open is cheap for the viewer
@@ -142,16 +143,16 @@ func (g *openGuard) overCount() int {
 const rateMessage = "too many stream opens: this session may open %d streams a second (refused ones count double); slow down"
 
 // policy limits a forward policy's checks to the session's rate.
-func (g *openGuard) policy(p tunnel.Checker) tunnel.Checker { return guardedPolicy{g, p} }
+func (g *openGuard) policy(p forward.Checker) forward.Checker { return guardedPolicy{g, p} }
 
 // listenPolicy limits a listen policy's checks to the session's rate.
-func (g *openGuard) listenPolicy(p tunnel.ListenChecker) tunnel.ListenChecker {
+func (g *openGuard) listenPolicy(p forward.ListenChecker) forward.ListenChecker {
 	return guardedListen{g, p}
 }
 
 type guardedPolicy struct {
 	g *openGuard
-	p tunnel.Checker
+	p forward.Checker
 }
 
 func (gp guardedPolicy) Check(ctx context.Context, target string) (netip.AddrPort, error) {
@@ -163,7 +164,7 @@ func (gp guardedPolicy) Check(ctx context.Context, target string) (netip.AddrPor
 
 type guardedListen struct {
 	g *openGuard
-	p tunnel.ListenChecker
+	p forward.ListenChecker
 }
 
 func (gl guardedListen) CheckListen(addr string) (netip.AddrPort, error) {
@@ -174,14 +175,14 @@ func (gl guardedListen) CheckListen(addr string) (netip.AddrPort, error) {
 }
 
 // handlers limits every handler's opens to the session's rate.
-func (g *openGuard) handlers(hs map[tunnel.Kind]tunnel.StreamHandler) map[tunnel.Kind]tunnel.StreamHandler {
-	out := make(map[tunnel.Kind]tunnel.StreamHandler, len(hs))
+func (g *openGuard) handlers(hs map[mux.Kind]mux.Handler) map[mux.Kind]mux.Handler {
+	out := make(map[mux.Kind]mux.Handler, len(hs))
 	for k, h := range hs {
-		out[k] = func(ctx context.Context, stream net.Conn, req tunnel.Request) {
+		out[k] = func(ctx context.Context, stream net.Conn, req mux.Request) {
 			if !g.open() {
 				g.refused()
-				_ = stream.SetWriteDeadline(time.Now().Add(tunnel.OpenTimeout))
-				_ = tunnel.WriteReply(stream, tunnel.Reply{Status: tunnel.StatusTooManyStreams, Message: fmt.Sprintf(rateMessage, OpenRate)})
+				_ = stream.SetWriteDeadline(time.Now().Add(mux.OpenTimeout))
+				_ = mux.WriteReply(stream, mux.Reply{Status: mux.StatusTooManyStreams, Message: fmt.Sprintf(rateMessage, OpenRate)})
 				_ = stream.Close()
 				return
 			}
@@ -222,7 +223,7 @@ func summaryEvent(n int, last string) audit.Event {
 }
 
 // logHandler passes the tunnel servers' log through the guard: their Warn records are
-// refusals (tunnel.ServerConfig's contract); each counts as a refused open, and at most
+// refusals (forward.ServerConfig's contract); each counts as a refused open, and at most
 // RefusalsPerInterval of them per interval are logged, then one line counts the rest.
 type logHandler struct {
 	slog.Handler

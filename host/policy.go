@@ -2,7 +2,7 @@ package host
 
 import (
 	"github.com/deskport/deskport/auth"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/forward"
 )
 
 // policyFor is the forward policy of one viewer: the host-wide --allow list, narrowed by the
@@ -12,7 +12,7 @@ func (a *Agent) policyFor(o auth.Options) (livePolicy, error) {
 	if len(o.PermitOpen) == 0 {
 		return livePolicy{a: a}, nil
 	}
-	own, err := tunnel.NewPolicy(o.PermitOpen, nil)
+	own, err := forward.NewPolicy(o.PermitOpen, nil)
 	if err != nil {
 		return livePolicy{}, err
 	}
@@ -21,11 +21,11 @@ func (a *Agent) policyFor(o auth.Options) (livePolicy, error) {
 
 // listenPolicyFor is the reverse-forward policy of one viewer: --allow-listen, narrowed by the
 // key's permitlisten options when it has any.
-func (a *Agent) listenPolicyFor(o auth.Options) (tunnel.ListenChecker, error) {
+func (a *Agent) listenPolicyFor(o auth.Options) (forward.ListenChecker, error) {
 	if len(o.PermitListen) == 0 {
 		return liveListen{a: a}, nil
 	}
-	own, err := tunnel.NewListenPolicy(o.PermitListen)
+	own, err := forward.NewListenPolicy(o.PermitListen)
 	if err != nil {
 		return nil, err
 	}

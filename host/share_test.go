@@ -12,15 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deskport/deskport/control"
+	"github.com/deskport/deskport/tempfork/webrtc"
+	"github.com/pion/rtp/codecs"
+
+	"github.com/deskport/deskport/desktopctl"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/testenv"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/screen/xvfb"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tempfork/webrtc"
-	"github.com/deskport/deskport/tunnel"
 	"github.com/deskport/deskport/viewer"
-	"github.com/pion/rtp/codecs"
 )
 
 // TestViewersShareOneStream: two viewers of one host at the host's settings watch one stream
@@ -66,7 +67,7 @@ func TestViewersShareOneStream(t *testing.T) {
 	defer func() { runCancel(); <-runDone }()
 	waitOnline(t, rvURL, a.ID())
 
-	conns := make([]*session.Conn, 2)
+	conns := make([]*session.ViewerConn, 2)
 	tracks := make([]*webrtc.TrackRemote, 2)
 	keys := make([]int, 2) // keyframes each viewer has seen
 	for i := range conns {
@@ -115,17 +116,17 @@ func TestViewersShareOneStream(t *testing.T) {
 	}
 
 	// The second viewer asks for the "low" preset: it moves to a stream of its own.
-	s, _, err := tunnel.NewClient(conns[1].Interactive, nil).Open(ctx, tunnel.Request{Kind: tunnel.KindControl, Payload: []byte{control.Version}})
+	s, _, err := mux.Open(ctx, conns[1].Interactive, mux.Request{Kind: mux.KindControl, Payload: []byte{desktopctl.Version}})
 	if err != nil {
 		t.Fatalf("open control: %v", err)
 	}
 	defer s.Close()
-	if m, err := control.Read(s); err != nil || m.Type != control.TypeHello {
+	if m, err := desktopctl.Read(s); err != nil || m.Type != desktopctl.TypeHello {
 		t.Fatalf("hello: %+v %v", m, err)
 	}
-	control.Write(s, &control.Message{Type: control.TypeQuality, Preset: "low"})
+	desktopctl.Write(s, &desktopctl.Message{Type: desktopctl.TypeQuality, Preset: "low"})
 	low := def
-	low.fps, low.maxBitrate = control.Presets["low"].FPS, min(control.Presets["low"].MaxBitrate, a.desk.maxBitrate())
+	low.fps, low.maxBitrate = desktopctl.Presets["low"].FPS, min(desktopctl.Presets["low"].MaxBitrate, a.desk.maxBitrate())
 	waitStreams("a viewer that changed its quality should have moved to its own stream", func(m map[shareKey]int) bool {
 		return len(m) == 2 && m[def] == 1 && m[low] == 1
 	})

@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 // Injector performs input on the host's display. Implementations must be safe for concurrent
@@ -132,19 +132,19 @@ func (s *Server) Stats() Stats {
 	}
 }
 
-// HandleStream serves a tunnel.KindInput stream: it checks the open payload, writes the
+// HandleStream serves a mux.KindInput stream: it checks the open payload, writes the
 // reply, serves the events and closes the stream. It has the signature of a
-// tunnel.StreamHandler.
-func (s *Server) HandleStream(ctx context.Context, stream net.Conn, req tunnel.Request) {
+// mux.Handler.
+func (s *Server) HandleStream(ctx context.Context, stream net.Conn, req mux.Request) {
 	defer stream.Close()
 	hello, err := ParseHello(req.Payload)
-	_ = stream.SetWriteDeadline(time.Now().Add(tunnel.OpenTimeout))
+	_ = stream.SetWriteDeadline(time.Now().Add(mux.OpenTimeout))
 	if err != nil {
 		s.log.Warn("input stream refused", "err", err)
-		_ = tunnel.WriteReply(stream, tunnel.Reply{Status: tunnel.StatusUnsupported, Message: err.Error()})
+		_ = mux.WriteReply(stream, mux.Reply{Status: mux.StatusUnsupported, Message: err.Error()})
 		return
 	}
-	if err := tunnel.WriteReply(stream, tunnel.Reply{Status: tunnel.StatusOK}); err != nil {
+	if err := mux.WriteReply(stream, mux.Reply{Status: mux.StatusOK}); err != nil {
 		return
 	}
 	_ = stream.SetWriteDeadline(time.Time{})

@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -275,22 +275,22 @@ func TestHandleStream(t *testing.T) {
 	s := newTestServer(t, Config{Injector: rec})
 	for _, tc := range []struct {
 		payload []byte
-		status  tunnel.Status
+		status  mux.Status
 	}{
-		{AppendHello(nil, 1280, 720), tunnel.StatusOK},
-		{[]byte{9}, tunnel.StatusUnsupported},
+		{AppendHello(nil, 1280, 720), mux.StatusOK},
+		{[]byte{9}, mux.StatusUnsupported},
 	} {
 		viewer, host := net.Pipe()
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			s.HandleStream(context.Background(), host, tunnel.Request{Kind: tunnel.KindInput, Payload: tc.payload})
+			s.HandleStream(context.Background(), host, mux.Request{Kind: mux.KindInput, Payload: tc.payload})
 		}()
-		reply, err := tunnel.ReadReply(viewer)
+		reply, err := mux.ReadReply(viewer)
 		if err != nil || reply.Status != tc.status {
 			t.Errorf("% x: reply %+v, %v; want status %d", tc.payload, reply, err, tc.status)
 		}
-		if tc.status == tunnel.StatusOK {
+		if tc.status == mux.StatusOK {
 			if _, err := viewer.Write(encode(t, PointerTo(0, 0))); err != nil {
 				t.Fatal(err)
 			}

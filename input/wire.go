@@ -36,7 +36,7 @@ type Hello struct {
 	Width, Height int
 }
 
-// AppendHello appends the open payload for a tunnel.KindInput request: the version, then the
+// AppendHello appends the open payload for a mux.KindInput request: the version, then the
 // screen size the viewer believes in if width and height are both positive.
 func AppendHello(b []byte, width, height int) []byte {
 	b = append(b, Version)

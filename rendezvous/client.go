@@ -18,7 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/deskport/deskport/identity"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // Client-side timings. The server's limits are what matter for abuse; these only decide how
@@ -88,7 +88,7 @@ func (h *HostClient) Run(ctx context.Context, accept func(*Session)) error {
 	if version == "" {
 		version = defaultVersion
 	}
-	if err := signal.CheckVersion(version); err != nil {
+	if err := signaling.CheckVersion(version); err != nil {
 		return fmt.Errorf("rendezvous: HostClient.Version: %w", err)
 	}
 	minB, maxB := h.MinBackoff, h.MaxBackoff
@@ -163,28 +163,28 @@ func (h *HostClient) runOnce(ctx context.Context, log *slog.Logger, base, wsURL,
 	if err != nil {
 		return false, err
 	}
-	ws.SetReadLimit(signal.MaxMessageBytes)
+	ws.SetReadLimit(signaling.MaxMessageBytes)
 	hctx, cancel := context.WithTimeout(ctx, clientHandshakeTimeout)
 	defer cancel()
 	fail := func(err error) (bool, error) {
 		ws.CloseNow()
 		return false, err
 	}
-	m, err := readMsg(hctx, ws, signal.TypeChallenge)
+	m, err := readMsg(hctx, ws, signaling.TypeChallenge)
 	if err != nil {
 		return fail(err)
 	}
-	if len(m.Names) > 0 && !signal.AnswersTo(m.Names, signHost) {
-		return fail(fmt.Errorf("%w (%s): the server there answers to %s; give --rendezvous that name (e.g. https://%s), or, if you did not expect this, %s may be relaying another rendezvous", ErrWrongRendezvous, signal.CanonicalHost(signHost), strings.Join(m.Names, ", "), m.Names[0], base))
+	if len(m.Names) > 0 && !signaling.AnswersTo(m.Names, signHost) {
+		return fail(fmt.Errorf("%w (%s): the server there answers to %s; give --rendezvous that name (e.g. https://%s), or, if you did not expect this, %s may be relaying another rendezvous", ErrWrongRendezvous, signaling.CanonicalHost(signHost), strings.Join(m.Names, ", "), m.Names[0], base))
 	}
 	nonce, _ := base64.StdEncoding.DecodeString(m.Nonce)
 	pub := h.Key.Public().(ed25519.PublicKey)
-	sig := ed25519.Sign(h.Key, signal.RegisterProof(signHost, nonce))
-	reg := &signal.Message{Type: signal.TypeRegister, PublicKey: base64.StdEncoding.EncodeToString(pub), Signature: base64.StdEncoding.EncodeToString(sig), Version: version}
+	sig := ed25519.Sign(h.Key, signaling.RegisterProof(signHost, nonce))
+	reg := &signaling.Message{Type: signaling.TypeRegister, PublicKey: base64.StdEncoding.EncodeToString(pub), Signature: base64.StdEncoding.EncodeToString(sig), Version: version}
 	if err := writeMsg(hctx, ws, reg); err != nil {
 		return fail(fmt.Errorf("register with the rendezvous at %s: %w", base, err))
 	}
-	m, err = readMsg(hctx, ws, signal.TypeRegistered)
+	m, err = readMsg(hctx, ws, signaling.TypeRegistered)
 	if err != nil {
 		return fail(err)
 	}
@@ -204,7 +204,7 @@ func (h *HostClient) runOnce(ctx context.Context, log *slog.Logger, base, wsURL,
 		return true, ctx.Err()
 	case <-cc.done:
 		cc.close(websocket.StatusNormalClosure, "")
-		if r := cc.refusal(); r != nil && (r.Code == signal.CodeReplaced) {
+		if r := cc.refusal(); r != nil && (r.Code == signaling.CodeReplaced) {
 			return true, r
 		}
 		return true, fmt.Errorf("lost the connection to the rendezvous at %s: %v; reconnecting (check the rendezvous if this repeats)", base, cc.err)
@@ -251,7 +251,7 @@ func Dial(ctx context.Context, url, hostID string, opts *DialOptions) (*Session,
 	if version == "" {
 		version = defaultVersion
 	}
-	if err := signal.CheckVersion(version); err != nil {
+	if err := signaling.CheckVersion(version); err != nil {
 		return nil, fmt.Errorf("rendezvous: DialOptions.Version: %w", err)
 	}
 	id, err := identity.ParseHostID(hostID)
@@ -274,12 +274,12 @@ func Dial(ctx context.Context, url, hostID string, opts *DialOptions) (*Session,
 			return nil, err
 		}
 	}
-	ws.SetReadLimit(signal.MaxMessageBytes)
-	if err := writeMsg(ctx, ws, &signal.Message{Type: signal.TypeConnect, HostID: id, Version: version}); err != nil {
+	ws.SetReadLimit(signaling.MaxMessageBytes)
+	if err := writeMsg(ctx, ws, &signaling.Message{Type: signaling.TypeConnect, HostID: id, Version: version}); err != nil {
 		ws.CloseNow()
 		return nil, fmt.Errorf("rendezvous: connect to host %s: %w", id, err)
 	}
-	m, err := readMsg(ctx, ws, signal.TypeSession)
+	m, err := readMsg(ctx, ws, signaling.TypeSession)
 	if err != nil {
 		ws.CloseNow()
 		return nil, err
@@ -336,7 +336,7 @@ func dialWS(ctx context.Context, client *http.Client, wsURL, display string) (*w
 		}
 		switch resp.StatusCode {
 		case http.StatusTooManyRequests:
-			return nil, &RefusedError{Code: signal.CodeRateLimited, Message: body}
+			return nil, &RefusedError{Code: signaling.CodeRateLimited, Message: body}
 		case http.StatusForbidden:
 			return nil, &RefusedError{Code: "forbidden", Message: body}
 		}
@@ -346,7 +346,7 @@ func dialWS(ctx context.Context, client *http.Client, wsURL, display string) (*w
 }
 
 // readMsg reads one message during a handshake; an error message becomes a *RefusedError.
-func readMsg(ctx context.Context, ws *websocket.Conn, want signal.Type) (*signal.Message, error) {
+func readMsg(ctx context.Context, ws *websocket.Conn, want signaling.Type) (*signaling.Message, error) {
 	_, b, err := ws.Read(ctx)
 	if err != nil {
 		if ce := (websocket.CloseError{}); errors.As(err, &ce) && ce.Reason != "" {
@@ -354,11 +354,11 @@ func readMsg(ctx context.Context, ws *websocket.Conn, want signal.Type) (*signal
 		}
 		return nil, fmt.Errorf("read from the rendezvous: %w", err)
 	}
-	m, err := signal.Decode(b)
+	m, err := signaling.Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the rendezvous sent a bad message: %w", errPermanent, err)
 	}
-	if m.Type == signal.TypeError {
+	if m.Type == signaling.TypeError {
 		return nil, &RefusedError{Code: m.Code, Message: m.Message}
 	}
 	if m.Type != want {
@@ -367,8 +367,8 @@ func readMsg(ctx context.Context, ws *websocket.Conn, want signal.Type) (*signal
 	return m, nil
 }
 
-func writeMsg(ctx context.Context, ws *websocket.Conn, m *signal.Message) error {
-	b, err := signal.Encode(m)
+func writeMsg(ctx context.Context, ws *websocket.Conn, m *signaling.Message) error {
+	b, err := signaling.Encode(m)
 	if err != nil {
 		return err
 	}
@@ -434,7 +434,7 @@ func (c *clientConn) readLoop() {
 			}
 			break
 		}
-		m, err := signal.Decode(b)
+		m, err := signaling.Decode(b)
 		if err != nil {
 			c.log.Warn("ignoring a bad message from the rendezvous", "err", err)
 			continue
@@ -453,9 +453,9 @@ func (c *clientConn) readLoop() {
 	}
 }
 
-func (c *clientConn) dispatch(m *signal.Message) {
+func (c *clientConn) dispatch(m *signaling.Message) {
 	switch m.Type {
-	case signal.TypeOffer, signal.TypeAnswer, signal.TypeCandidate, signal.TypeBye, signal.TypeError:
+	case signaling.TypeOffer, signaling.TypeAnswer, signaling.TypeCandidate, signaling.TypeBye, signaling.TypeError:
 	default:
 		c.log.Debug("ignoring an unexpected message from the rendezvous", "type", m.Type)
 		return
@@ -470,11 +470,11 @@ func (c *clientConn) dispatch(m *signal.Message) {
 	c.mu.Lock()
 	s := c.sessions[m.Session]
 	isNew := false
-	var held []*signal.Message
+	var held []*signaling.Message
 	_, gone := c.ended[m.Session]
 	switch {
 	case s != nil || c.onOffer == nil || gone:
-	case m.Type == signal.TypeOffer:
+	case m.Type == signaling.TypeOffer:
 		ice := m.ICEServers
 		if ice == nil {
 			ice = c.ice
@@ -483,7 +483,7 @@ func (c *clientConn) dispatch(m *signal.Message) {
 		c.sessions[s.id] = s
 		isNew = true
 		held = c.early.take(m.Session, c.now())
-	case m.Type == signal.TypeCandidate:
+	case m.Type == signaling.TypeCandidate:
 		// The viewer's candidates overtook its offer: keep them for when it arrives.
 		ok := c.early.add(m, c.now())
 		c.mu.Unlock()
@@ -506,7 +506,7 @@ func (c *clientConn) dispatch(m *signal.Message) {
 	if len(held) > 0 {
 		c.log.Debug("applied ICE candidates that arrived before the offer", "session", s.id, "count", len(held))
 	}
-	if m.Type == signal.TypeBye || (m.Type == signal.TypeError && m.Code == signal.CodeUnknownSession) {
+	if m.Type == signaling.TypeBye || (m.Type == signaling.TypeError && m.Code == signaling.CodeUnknownSession) {
 		s.end()
 	}
 	if isNew {
@@ -536,7 +536,7 @@ type Session struct {
 	viewerAddr string
 	cc         *clientConn
 	owns       bool // viewer: the session owns its WebSocket
-	recv       chan *signal.Message
+	recv       chan *signaling.Message
 
 	mu    sync.Mutex
 	ended bool
@@ -544,7 +544,7 @@ type Session struct {
 }
 
 func newSession(cc *clientConn, id, hostID string, ice []ICEServer, viewerAddr string, owns bool) *Session {
-	return &Session{id: id, hostID: hostID, ice: ice, viewerAddr: viewerAddr, cc: cc, owns: owns, recv: make(chan *signal.Message, sessionRecvQueue)}
+	return &Session{id: id, hostID: hostID, ice: ice, viewerAddr: viewerAddr, cc: cc, owns: owns, recv: make(chan *signaling.Message, sessionRecvQueue)}
 }
 
 // ID is the session ID the rendezvous assigned.
@@ -570,25 +570,25 @@ func (s *Session) ViewerAddr() string { return s.viewerAddr }
 // Recv delivers the offer, answer, candidate and bye messages of this session, and the errors
 // the rendezvous reports about it. It is closed when the session ends (a bye either way, an
 // unknown_session error, Close) or its WebSocket goes away. A bye from the rendezvous carries a
-// Code (signal.ByePeerGone, ByeExpired, ByeShutdown): signaling is over, but an established
+// Code (signaling.ByePeerGone, ByeExpired, ByeShutdown): signaling is over, but an established
 // peer connection may live on. If the receiver falls more than 256 messages behind, the
 // session ends: a bye goes to the other end and Recv is closed.
-func (s *Session) Recv() <-chan *signal.Message { return s.recv }
+func (s *Session) Recv() <-chan *signaling.Message { return s.recv }
 
 // Send sends an offer, answer, candidate or bye on the session, filling in the session ID. It
 // waits for room in the send queue until ctx is done; it does not wait for the network.
-func (s *Session) Send(ctx context.Context, m *signal.Message) error {
+func (s *Session) Send(ctx context.Context, m *signaling.Message) error {
 	if m == nil {
 		return errors.New("rendezvous: Send(nil)")
 	}
 	switch m.Type {
-	case signal.TypeOffer, signal.TypeAnswer, signal.TypeCandidate, signal.TypeBye:
+	case signaling.TypeOffer, signaling.TypeAnswer, signaling.TypeCandidate, signaling.TypeBye:
 	default:
 		return fmt.Errorf("rendezvous: a session cannot send %q messages", m.Type)
 	}
 	mm := *m
 	mm.Session = s.id
-	b, err := signal.Encode(&mm)
+	b, err := signaling.Encode(&mm)
 	if err != nil {
 		return fmt.Errorf("rendezvous: %w", err)
 	}
@@ -601,7 +601,7 @@ func (s *Session) Send(ctx context.Context, m *signal.Message) error {
 	if err := s.cc.enqueueWait(ctx, b); err != nil {
 		return err
 	}
-	if m.Type == signal.TypeBye {
+	if m.Type == signaling.TypeBye {
 		s.end()
 	}
 	return nil
@@ -615,7 +615,7 @@ func (s *Session) Close() error {
 		ended := s.ended
 		s.mu.Unlock()
 		if !ended {
-			if b, err := signal.Encode(&signal.Message{Type: signal.TypeBye, Session: s.id, Reason: "closed"}); err == nil {
+			if b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeBye, Session: s.id, Reason: "closed"}); err == nil {
 				s.cc.enqueue(b)
 			}
 		}
@@ -627,7 +627,7 @@ func (s *Session) Close() error {
 	return nil
 }
 
-func (s *Session) deliver(m *signal.Message) {
+func (s *Session) deliver(m *signaling.Message) {
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -640,8 +640,8 @@ func (s *Session) deliver(m *signal.Message) {
 	default:
 	}
 	s.cc.log.Warn("session receive queue overflow; ending the session", "session", s.id)
-	overflow := &signal.Message{Type: signal.TypeBye, Session: s.id, Reason: "receive queue overflow"}
-	if b, err := signal.Encode(overflow); err == nil {
+	overflow := &signaling.Message{Type: signaling.TypeBye, Session: s.id, Reason: "receive queue overflow"}
+	if b, err := signaling.Encode(overflow); err == nil {
 		s.cc.enqueue(b)
 	}
 	s.mu.Unlock()

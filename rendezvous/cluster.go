@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/identity"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // Several rendezvous instances behind one load balancer act as one: each host's socket is held
@@ -68,14 +68,14 @@ type envelope struct {
 }
 
 // maxEnvelopeBytes bounds an envelope: one signal message and a few short fields.
-const maxEnvelopeBytes = 2*signal.MaxMessageBytes + 1024
+const maxEnvelopeBytes = 2*signaling.MaxMessageBytes + 1024
 
 var errBadEnvelope = errors.New("rendezvous: bad cluster envelope")
 
 // decodeEnvelope parses and checks an envelope from the bus. The bus is shared only by the
 // instances of one deployment, but its bytes come over the network all the same: nothing in
 // them is trusted further than the wire format's own checks.
-func decodeEnvelope(b []byte) (*envelope, *signal.Message, error) {
+func decodeEnvelope(b []byte) (*envelope, *signaling.Message, error) {
 	if len(b) > maxEnvelopeBytes {
 		return nil, nil, fmt.Errorf("%w: %d bytes", errBadEnvelope, len(b))
 	}
@@ -87,7 +87,7 @@ func decodeEnvelope(b []byte) (*envelope, *signal.Message, error) {
 		return nil, nil, fmt.Errorf("%w: missing or oversized field", errBadEnvelope)
 	}
 	sessionOK := func() bool {
-		return (&signal.Message{Type: signal.TypeBye, Session: e.Session}).Validate() == nil
+		return (&signaling.Message{Type: signaling.TypeBye, Session: e.Session}).Validate() == nil
 	}
 	switch e.Kind {
 	case kindOpen:
@@ -104,7 +104,7 @@ func decodeEnvelope(b []byte) (*envelope, *signal.Message, error) {
 		if !sessionOK() {
 			return nil, nil, fmt.Errorf("%w: msg without a valid session", errBadEnvelope)
 		}
-		m, err := signal.Decode(e.Msg)
+		m, err := signaling.Decode(e.Msg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", errBadEnvelope, err)
 		}
@@ -130,12 +130,12 @@ type relay struct {
 	session string
 	// opened, on the viewer's instance until the host's instance answers the open request,
 	// receives that answer (a session or an error message). Guarded by s.mu.
-	opened chan *signal.Message
+	opened chan *signaling.Message
 }
 
 // send passes m to the instance holding the end. It never blocks.
-func (r *relay) send(c *conn, m *signal.Message) {
-	b, err := signal.Encode(m)
+func (r *relay) send(c *conn, m *signaling.Message) {
+	b, err := signaling.Encode(m)
 	if err != nil {
 		c.log.Error("BUG: refusing to relay an invalid message", "type", m.Type, "err", err)
 		return
@@ -169,13 +169,13 @@ func (s *Server) joinCluster() error {
 // connectRemote serves a viewer's connect for a host that is not online here: it finds the
 // host's instance and asks it to open the session. It blocks, without s.mu, for up to
 // clusterLocateTimeout + clusterOpenTimeout.
-func (s *Server) connectRemote(c *conn, m *signal.Message) {
+func (s *Server) connectRemote(c *conn, m *signaling.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterLocateTimeout)
 	inst, seen, err := s.cluster.locate(ctx, m.HostID)
 	cancel()
 	if err != nil {
 		c.log.Warn("cannot look up a host in Redis", "host_id", m.HostID, "err", err)
-		c.sendError(signal.CodeUnavailable, "", "host %s is not connected to this rendezvous instance, and this instance cannot reach Redis, where the instances share their hosts, to find it on another one; retry in a few seconds (hosts connected to this instance still work); if it persists, the operator should check Redis", m.HostID)
+		c.sendError(signaling.CodeUnavailable, "", "host %s is not connected to this rendezvous instance, and this instance cannot reach Redis, where the instances share their hosts, to find it on another one; retry in a few seconds (hosts connected to this instance still work); if it persists, the operator should check Redis", m.HostID)
 		return
 	}
 	if inst == "" || inst == s.cluster.id() {
@@ -185,19 +185,19 @@ func (s *Server) connectRemote(c *conn, m *signal.Message) {
 		}
 		s.mu.Unlock()
 		if !seen.IsZero() {
-			c.sendError(signal.CodeHostOffline, "", "host %s is not online (last seen %s ago); check that its agent is running and can reach this rendezvous", m.HostID, ago(time.Since(seen)))
+			c.sendError(signaling.CodeHostOffline, "", "host %s is not online (last seen %s ago); check that its agent is running and can reach this rendezvous", m.HostID, ago(time.Since(seen)))
 		} else {
-			c.sendError(signal.CodeUnknownHost, "", "no host with ID %s is known to this rendezvous; check the ID (run `host id` on the host) and that the host uses this rendezvous", m.HostID)
+			c.sendError(signaling.CodeUnknownHost, "", "no host with ID %s is known to this rendezvous; check the ID (run `host id` on the host) and that the host uses this rendezvous", m.HostID)
 		}
 		return
 	}
 
 	id := newSessionID()
-	r := &relay{inst: inst, session: id, opened: make(chan *signal.Message, 1)}
+	r := &relay{inst: inst, session: id, opened: make(chan *signaling.Message, 1)}
 	reply := r.opened
-	host := &conn{s: s, role: roleHost, hostID: m.HostID, relay: r, sessions: make(map[string]*session),
+	host := &conn{s: s, role: roleHost, hostID: m.HostID, relay: r, sessions: make(map[string]*pairing),
 		log: c.log.With("host_id", m.HostID, "instance", inst)}
-	sess := &session{id: id, host: host, viewer: c, pending: true, created: time.Now()}
+	sess := &pairing{id: id, host: host, viewer: c, pending: true, created: time.Now()}
 	sess.timer = time.AfterFunc(s.cfg.PendingTimeout, func() { s.expire(sess) })
 	s.mu.Lock()
 	s.sessions[id] = sess
@@ -209,7 +209,7 @@ func (s *Server) connectRemote(c *conn, m *signal.Message) {
 
 	t := time.NewTimer(clusterOpenTimeout)
 	defer t.Stop()
-	var answer *signal.Message
+	var answer *signaling.Message
 	select {
 	case answer = <-reply:
 	case <-t.C:
@@ -218,27 +218,27 @@ func (s *Server) connectRemote(c *conn, m *signal.Message) {
 	defer s.mu.Unlock()
 	r.opened = nil
 	if s.sessions[id] != sess {
-		c.sendError(signal.CodeUnavailable, "", "the session with host %s ended while it was being opened on another rendezvous instance; try again", m.HostID)
+		c.sendError(signaling.CodeUnavailable, "", "the session with host %s ended while it was being opened on another rendezvous instance; try again", m.HostID)
 		return
 	}
 	switch {
 	case answer == nil:
 		s.removeLocked(sess)
 		// In case the open arrived late: the host's instance forgets the session.
-		host.send(&signal.Message{Type: signal.TypeBye, Session: id, Code: signal.ByeExpired, Reason: "the viewer's rendezvous instance gave up waiting"})
+		host.send(&signaling.Message{Type: signaling.TypeBye, Session: id, Code: signaling.ByeExpired, Reason: "the viewer's rendezvous instance gave up waiting"})
 		c.log.Warn("the instance holding a host did not answer an open request", "host_id", m.HostID, "instance", inst, "timeout", clusterOpenTimeout)
-		c.sendError(signal.CodeUnavailable, "", "host %s is connected to another rendezvous instance (%s), which did not answer within %v; retry in a few seconds (if that instance is gone, the host reconnects to another one)", m.HostID, inst, clusterOpenTimeout)
-	case answer.Type == signal.TypeSession:
-		c.send(&signal.Message{Type: signal.TypeSession, Session: id, HostID: m.HostID, ICEServers: s.iceFor(c, id)})
+		c.sendError(signaling.CodeUnavailable, "", "host %s is connected to another rendezvous instance (%s), which did not answer within %v; retry in a few seconds (if that instance is gone, the host reconnects to another one)", m.HostID, inst, clusterOpenTimeout)
+	case answer.Type == signaling.TypeSession:
+		c.send(&signaling.Message{Type: signaling.TypeSession, Session: id, HostID: m.HostID, ICEServers: s.iceFor(c, id)})
 		c.log.Info("session created", "session", id, "host_id", m.HostID, "instance", inst, "version", m.Version)
 	default: // the host's instance refused: pass on its reason
 		s.removeLocked(sess)
-		c.send(&signal.Message{Type: signal.TypeError, Code: answer.Code, Message: answer.Message})
+		c.send(&signaling.Message{Type: signaling.TypeError, Code: answer.Code, Message: answer.Message})
 	}
 }
 
 // fromBus handles an envelope from another instance.
-func (s *Server) fromBus(e *envelope, m *signal.Message) {
+func (s *Server) fromBus(e *envelope, m *signaling.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -249,25 +249,25 @@ func (s *Server) fromBus(e *envelope, m *signal.Message) {
 		if s.sessions[e.Session] != nil {
 			return
 		}
-		viewer := &conn{s: s, role: roleViewer, ip: e.IP, remote: e.Addr, sessions: make(map[string]*session),
+		viewer := &conn{s: s, role: roleViewer, ip: e.IP, remote: e.Addr, sessions: make(map[string]*pairing),
 			relay: &relay{inst: e.From, session: e.Session},
 			log:   s.log.With("remote", e.Addr, "role", "viewer", "instance", e.From)}
-		s.openLocked(viewer, s.hosts[e.HostID], &signal.Message{Type: signal.TypeConnect, HostID: e.HostID}, e.Session)
+		s.openLocked(viewer, s.hosts[e.HostID], &signaling.Message{Type: signaling.TypeConnect, HostID: e.HostID}, e.Session)
 	case kindReplaced:
 		h := s.hosts[e.HostID]
 		if h == nil {
 			return
 		}
 		h.log.Info("host registered again on another instance; closing its connection here", "instance", e.From, "new_remote", e.Addr)
-		h.sendError(signal.CodeReplaced, "", "another agent with the same host key registered from %s; this connection is closed (run one agent per key)", e.Addr)
+		h.sendError(signaling.CodeReplaced, "", "another agent with the same host key registered from %s; this connection is closed (run one agent per key)", e.Addr)
 		h.closeWith(closeReplaced, "replaced by a newer registration of the same host", false)
 	case kindMsg:
 		sess := s.sessions[e.Session]
 		if sess == nil {
 			// Tell the other end's instance, unless this is an ending itself.
-			if m.Type != signal.TypeBye && m.Type != signal.TypeError {
+			if m.Type != signaling.TypeBye && m.Type != signaling.TypeError {
 				gone := &conn{s: s, log: s.log, relay: &relay{inst: e.From, session: e.Session}}
-				gone.sendError(signal.CodeUnknownSession, e.Session, "session %s is not open on the other end's rendezvous instance (it ended or expired); start a new one", e.Session)
+				gone.sendError(signaling.CodeUnknownSession, e.Session, "session %s is not open on the other end's rendezvous instance (it ended or expired); start a new one", e.Session)
 			}
 			return
 		}
@@ -278,23 +278,23 @@ func (s *Server) fromBus(e *envelope, m *signal.Message) {
 		if remote.relay == nil || remote.relay.inst != e.From {
 			return // a local session, or one with another instance: not this sender's to touch
 		}
-		if ch := remote.relay.opened; ch != nil && (m.Type == signal.TypeSession || m.Type == signal.TypeError) {
+		if ch := remote.relay.opened; ch != nil && (m.Type == signaling.TypeSession || m.Type == signaling.TypeError) {
 			remote.relay.opened = nil
 			ch <- m
 			return
 		}
 		switch {
-		case m.Type == signal.TypeError:
-			if m.Code == signal.CodeUnknownSession {
+		case m.Type == signaling.TypeError:
+			if m.Code == signaling.CodeUnknownSession {
 				s.removeLocked(sess)
 			}
 			m.Session = sess.id
 			local.send(m)
-		case m.Type == signal.TypeBye && m.Code != "":
+		case m.Type == signaling.TypeBye && m.Code != "":
 			// The other instance ended the session (peer gone, expired, shutting down).
 			s.removeLocked(sess)
 			local.send(m)
-		case m.Type == signal.TypeSession:
+		case m.Type == signaling.TypeSession:
 			// Only an answer to an open request, handled above.
 		default:
 			s.routeLocked(remote, m)
@@ -335,7 +335,7 @@ func (s *Server) instanceGone(inst string) {
 			continue
 		}
 		s.removeLocked(sess)
-		local.send(&signal.Message{Type: signal.TypeBye, Session: sess.id, Code: signal.ByePeerGone,
+		local.send(&signaling.Message{Type: signaling.TypeBye, Session: sess.id, Code: signaling.ByePeerGone,
 			Reason: "the rendezvous instance of the " + remote.role.String() + " is gone"})
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/testredis"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 type clusterServer struct {
@@ -85,7 +85,7 @@ func (cs *clusterServer) waitClaimed(t *testing.T, hostID string) {
 // and checks what each end gets.
 func exchange(t *testing.T, ctx context.Context, v *Session, accepted <-chan *Session) *Session {
 	t.Helper()
-	if err := v.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 offer"}); err != nil {
+	if err := v.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "v=0 offer"}); err != nil {
 		t.Fatal(err)
 	}
 	var h *Session
@@ -97,26 +97,26 @@ func exchange(t *testing.T, ctx context.Context, v *Session, accepted <-chan *Se
 	if h.ID() != v.ID() {
 		t.Fatalf("host session %s, viewer session %s", h.ID(), v.ID())
 	}
-	if m := recv(t, h); m.Type != signal.TypeOffer || m.SDP != "v=0 offer" || !strings.HasPrefix(m.ViewerAddr, "127.0.0.1:") {
+	if m := recv(t, h); m.Type != signaling.TypeOffer || m.SDP != "v=0 offer" || !strings.HasPrefix(m.ViewerAddr, "127.0.0.1:") {
 		t.Fatalf("host got %+v", m)
 	}
-	if err := h.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: "v=0 answer"}); err != nil {
+	if err := h.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: "v=0 answer"}); err != nil {
 		t.Fatal(err)
 	}
-	cand := &signal.Candidate{Candidate: "candidate:1 1 udp 1 192.0.2.1 5000 typ host"}
-	if err := h.Send(ctx, &signal.Message{Type: signal.TypeCandidate, Candidate: cand}); err != nil {
+	cand := &signaling.Candidate{Candidate: "candidate:1 1 udp 1 192.0.2.1 5000 typ host"}
+	if err := h.Send(ctx, &signaling.Message{Type: signaling.TypeCandidate, Candidate: cand}); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, v); m.Type != signal.TypeAnswer || m.SDP != "v=0 answer" {
+	if m := recv(t, v); m.Type != signaling.TypeAnswer || m.SDP != "v=0 answer" {
 		t.Fatalf("viewer got %+v", m)
 	}
-	if m := recv(t, v); m.Type != signal.TypeCandidate || m.Candidate.Candidate != cand.Candidate {
+	if m := recv(t, v); m.Type != signaling.TypeCandidate || m.Candidate.Candidate != cand.Candidate {
 		t.Fatalf("viewer got %+v", m)
 	}
-	if err := v.Send(ctx, &signal.Message{Type: signal.TypeCandidate, Candidate: &signal.Candidate{}}); err != nil {
+	if err := v.Send(ctx, &signaling.Message{Type: signaling.TypeCandidate, Candidate: &signaling.Candidate{}}); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, h); m.Type != signal.TypeCandidate || m.Candidate.Candidate != "" {
+	if m := recv(t, h); m.Type != signaling.TypeCandidate || m.Candidate.Candidate != "" {
 		t.Fatalf("host got %+v", m)
 	}
 	return h
@@ -158,7 +158,7 @@ func TestClusterRoutesAcrossInstances(t *testing.T) {
 	}
 	// The viewer ends the session: its bye crosses over, without a code (it came from the peer).
 	v.Close()
-	if m := recv(t, h); m.Type != signal.TypeBye || m.Code != "" {
+	if m := recv(t, h); m.Type != signaling.TypeBye || m.Code != "" {
 		t.Fatalf("host got %+v", m)
 	}
 
@@ -169,7 +169,7 @@ func TestClusterRoutesAcrossInstances(t *testing.T) {
 	}
 	h2 := exchange(t, ctx, v2, accepted)
 	v2.cc.closeWith(1000, "", true)
-	if m := recv(t, h2); m.Type != signal.TypeBye || m.Code != signal.ByePeerGone {
+	if m := recv(t, h2); m.Type != signaling.TypeBye || m.Code != signaling.ByePeerGone {
 		t.Fatalf("host got %+v after the viewer dropped", m)
 	}
 	v2.Close()
@@ -296,7 +296,7 @@ func TestClusterPendingLimitsAcrossInstances(t *testing.T) {
 	defer v.Close()
 	select {
 	case m := <-first[0].Recv():
-		if m == nil || m.Type != signal.TypeBye || m.Code != signal.ByeExpired {
+		if m == nil || m.Type != signaling.TypeBye || m.Code != signaling.ByeExpired {
 			t.Fatalf("the evicted session got %+v, want a bye", m)
 		}
 	case <-ctx.Done():
@@ -328,7 +328,7 @@ func TestClusterSurvivesLosingRedis(t *testing.T) {
 	start := time.Now()
 	_, err = Dial(ctx, b.URL, hostID, nil)
 	var re *RefusedError
-	if !errors.As(err, &re) || re.Code != signal.CodeUnavailable || !strings.Contains(re.Message, "cannot reach Redis") {
+	if !errors.As(err, &re) || re.Code != signaling.CodeUnavailable || !strings.Contains(re.Message, "cannot reach Redis") {
 		t.Fatalf("a host on A through B, without Redis: %v", err)
 	}
 	t.Logf("refused after %v: %v", time.Since(start).Round(time.Millisecond), err)
@@ -376,7 +376,7 @@ func TestHostFailsOverBetweenURLs(t *testing.T) {
 
 func TestDecodeEnvelope(t *testing.T) {
 	good := `{"k":"msg","f":"ab","s":"0123456789abcdef0123456789abcdef","m":{"type":"bye","session":"0123456789abcdef0123456789abcdef"}}`
-	if _, m, err := decodeEnvelope([]byte(good)); err != nil || m.Type != signal.TypeBye {
+	if _, m, err := decodeEnvelope([]byte(good)); err != nil || m.Type != signaling.TypeBye {
 		t.Fatalf("good envelope: %v", err)
 	}
 	for name, in := range map[string]string{
@@ -410,7 +410,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatal("a msg envelope without its message")
 		}
 		if m != nil {
-			if _, err := signal.Encode(m); err != nil {
+			if _, err := signaling.Encode(m); err != nil {
 				t.Fatalf("decoded a message that does not encode: %v", err)
 			}
 		}
@@ -432,7 +432,7 @@ func TestClusterDeadInstance(t *testing.T) {
 	}
 	_, err := Dial(ctx, b.URL, hostID, nil)
 	var re *RefusedError
-	if !errors.As(err, &re) || re.Code != signal.CodeUnavailable || !strings.Contains(re.Message, "did not answer") {
+	if !errors.As(err, &re) || re.Code != signaling.CodeUnavailable || !strings.Contains(re.Message, "did not answer") {
 		t.Fatalf("a host on a dead instance: %v", err)
 	}
 	// The viewer's connection is free again: its attempt is forgotten.
@@ -519,8 +519,8 @@ func BenchmarkSignalingRoundTrip(b *testing.B) {
 			go func() {
 				errc <- (&HostClient{URL: urlA, Key: key}).Run(ctx, func(s *Session) {
 					for m := range s.Recv() {
-						if m.Type == signal.TypeOffer {
-							s.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: "v=0 answer"})
+						if m.Type == signaling.TypeOffer {
+							s.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: "v=0 answer"})
 						}
 					}
 				})
@@ -537,8 +537,8 @@ func BenchmarkSignalingRoundTrip(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				v.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 offer"})
-				if m := <-v.Recv(); m == nil || m.Type != signal.TypeAnswer {
+				v.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "v=0 offer"})
+				if m := <-v.Recv(); m == nil || m.Type != signaling.TypeAnswer {
 					b.Fatalf("viewer got %+v", m)
 				}
 				v.Close()
@@ -572,7 +572,7 @@ func TestClusterInstanceGone(t *testing.T) {
 	if err := rdb.Del(ctx, keyAlive+a.cluster.id()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, v); m.Type != signal.TypeBye || m.Code != signal.ByePeerGone || !strings.Contains(m.Reason, "instance of the host is gone") {
+	if m := recv(t, v); m.Type != signaling.TypeBye || m.Code != signaling.ByePeerGone || !strings.Contains(m.Reason, "instance of the host is gone") {
 		t.Fatalf("viewer got %+v", m)
 	}
 	b.mu.Lock()

@@ -11,16 +11,16 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // ICEServer is one STUN or TURN server handed to hosts and viewers. It is the wire type, so a
 // list from Config goes out unchanged.
-type ICEServer = signal.ICEServer
+type ICEServer = signaling.ICEServer
 
 // Defaults for the zero values of Config.
 const (
-	DefaultMaxMessageBytes          = signal.MaxMessageBytes
+	DefaultMaxMessageBytes          = signaling.MaxMessageBytes
 	DefaultMaxConnsPerIP            = 32
 	DefaultMaxPendingPerHost        = 8
 	DefaultMaxSessionsPerViewerConn = 4
@@ -45,7 +45,7 @@ type Config struct {
 	ICE *ICEConfig
 
 	// MaxMessageBytes bounds one WebSocket message; larger ones close the connection with
-	// status 1009. It cannot exceed signal.MaxMessageBytes. Default 64 KiB.
+	// status 1009. It cannot exceed signaling.MaxMessageBytes. Default 64 KiB.
 	MaxMessageBytes int64
 	// MaxConnsPerIP bounds the WebSocket connections (hosts and viewers together) from one
 	// client address; more are refused with HTTP 429. Default 32.
@@ -121,8 +121,8 @@ var validNonce = strings.Repeat("A", 43) + "="
 // Validate refuses negative limits and malformed lists.
 func (c Config) Validate() error {
 	var errs []error
-	if c.MaxMessageBytes < 0 || c.MaxMessageBytes > signal.MaxMessageBytes {
-		errs = append(errs, fmt.Errorf("MaxMessageBytes %d is outside 0..%d", c.MaxMessageBytes, signal.MaxMessageBytes))
+	if c.MaxMessageBytes < 0 || c.MaxMessageBytes > signaling.MaxMessageBytes {
+		errs = append(errs, fmt.Errorf("MaxMessageBytes %d is outside 0..%d", c.MaxMessageBytes, signaling.MaxMessageBytes))
 	}
 	if c.MaxMessageBytes > 0 && c.MaxMessageBytes < 4096 {
 		errs = append(errs, fmt.Errorf("MaxMessageBytes %d is below 4096, too small for an SDP", c.MaxMessageBytes))
@@ -148,7 +148,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("MessageRate is negative (%v)", c.MessageRate))
 	}
 	if len(c.ICEServers) > 0 {
-		if err := (&signal.Message{Type: signal.TypeRegistered, HostID: "aaaaaaaaaaaaaaaaaaaaaaaa", ICEServers: c.ICEServers}).Validate(); err != nil {
+		if err := (&signaling.Message{Type: signaling.TypeRegistered, HostID: "aaaaaaaaaaaaaaaaaaaaaaaa", ICEServers: c.ICEServers}).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("ICEServers: %w", err))
 		}
 	}
@@ -164,7 +164,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, h := range c.PublicHosts {
-		if u, err := url.Parse("http://" + h); err != nil || u.Host != h || (&signal.Message{Type: signal.TypeChallenge, Nonce: validNonce, Names: []string{signal.CanonicalHost(h)}}).Validate() != nil {
+		if u, err := url.Parse("http://" + h); err != nil || u.Host != h || (&signaling.Message{Type: signaling.TypeChallenge, Nonce: validNonce, Names: []string{signaling.CanonicalHost(h)}}).Validate() != nil {
 			errs = append(errs, fmt.Errorf("PublicHosts: %q is not a host or host:port (IDNs in their xn-- form)", h))
 		}
 	}

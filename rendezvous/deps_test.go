@@ -14,7 +14,7 @@ func TestDependencies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the go tool is not on PATH: %v", err)
 	}
-	cmd := exec.Command(gotool, "list", "-deps", "-f", "{{.ImportPath}} {{.CgoFiles}}", ".", "../signal")
+	cmd := exec.Command(gotool, "list", "-deps", "-f", "{{.ImportPath}} {{.CgoFiles}}", ".", "../signaling")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

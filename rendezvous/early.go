@@ -3,7 +3,7 @@ package rendezvous
 import (
 	"time"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // Limits on the candidates a host holds for sessions whose offer has not arrived yet. A viewer
@@ -27,11 +27,11 @@ type earlyCandidates struct {
 
 type earlySession struct {
 	first time.Time
-	msgs  []*signal.Message
+	msgs  []*signaling.Message
 }
 
 // add holds m for its session; false means it was dropped over a limit.
-func (e *earlyCandidates) add(m *signal.Message, now time.Time) bool {
+func (e *earlyCandidates) add(m *signaling.Message, now time.Time) bool {
 	if e.sessions == nil {
 		e.sessions = make(map[string]*earlySession)
 	}
@@ -50,7 +50,7 @@ func (e *earlyCandidates) add(m *signal.Message, now time.Time) bool {
 }
 
 // take removes and returns what is held for session id (nil when nothing is, or it expired).
-func (e *earlyCandidates) take(id string, now time.Time) []*signal.Message {
+func (e *earlyCandidates) take(id string, now time.Time) []*signaling.Message {
 	e.expire(now)
 	s := e.sessions[id]
 	if s == nil {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // TestCandidatesBeforeOffer sends the viewer's candidates before its offer, so that they reach
@@ -27,27 +27,27 @@ func TestCandidatesBeforeOffer(t *testing.T) {
 	for i := range 3 {
 		c := fmt.Sprintf("candidate:%d 1 udp 1 192.0.2.%d 5000 typ host", i, i+1)
 		sent = append(sent, c)
-		if err := v.Send(ctx, &signal.Message{Type: signal.TypeCandidate, Candidate: &signal.Candidate{Candidate: c}}); err != nil {
+		if err := v.Send(ctx, &signaling.Message{Type: signaling.TypeCandidate, Candidate: &signaling.Candidate{Candidate: c}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := v.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 offer"}); err != nil {
+	if err := v.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "v=0 offer"}); err != nil {
 		t.Fatal(err)
 	}
 	h := <-accepted
-	if m := recv(t, h); m.Type != signal.TypeOffer {
+	if m := recv(t, h); m.Type != signaling.TypeOffer {
 		t.Fatalf("first message on the host: %+v, want the offer", m)
 	}
 	for _, want := range sent {
-		if m := recv(t, h); m.Type != signal.TypeCandidate || m.Candidate.Candidate != want {
+		if m := recv(t, h); m.Type != signaling.TypeCandidate || m.Candidate.Candidate != want {
 			t.Fatalf("host got %+v, want candidate %q", m, want)
 		}
 	}
 	// What follows the offer still arrives in order after the held ones.
-	if err := v.Send(ctx, &signal.Message{Type: signal.TypeCandidate, Candidate: &signal.Candidate{}}); err != nil {
+	if err := v.Send(ctx, &signaling.Message{Type: signaling.TypeCandidate, Candidate: &signaling.Candidate{}}); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, h); m.Type != signal.TypeCandidate || m.Candidate.Candidate != "" {
+	if m := recv(t, h); m.Type != signaling.TypeCandidate || m.Candidate.Candidate != "" {
 		t.Fatalf("host got %+v, want the end of candidates", m)
 	}
 }
@@ -55,8 +55,8 @@ func TestCandidatesBeforeOffer(t *testing.T) {
 func TestEarlyCandidateLimits(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	id := func(i int) string { return fmt.Sprintf("%032x", i) }
-	cand := func(s int) *signal.Message {
-		return &signal.Message{Type: signal.TypeCandidate, Session: id(s), Candidate: &signal.Candidate{Candidate: "c"}}
+	cand := func(s int) *signaling.Message {
+		return &signaling.Message{Type: signaling.TypeCandidate, Session: id(s), Candidate: &signaling.Candidate{Candidate: "c"}}
 	}
 	var e earlyCandidates
 	for i := range earlyPerSession {

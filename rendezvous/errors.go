@@ -3,7 +3,7 @@ package rendezvous
 import (
 	"errors"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 var (
@@ -50,15 +50,15 @@ func (e *RefusedError) Error() string { return e.Message }
 // Unwrap maps the code to its sentinel error.
 func (e *RefusedError) Unwrap() error {
 	switch e.Code {
-	case signal.CodeHostOffline:
+	case signaling.CodeHostOffline:
 		return ErrHostOffline
-	case signal.CodeUnknownHost:
+	case signaling.CodeUnknownHost:
 		return ErrUnknownHost
-	case signal.CodeRateLimited:
+	case signaling.CodeRateLimited:
 		return ErrRateLimited
-	case signal.CodeBadSignature:
+	case signaling.CodeBadSignature:
 		return ErrBadSignature
-	case signal.CodeReplaced:
+	case signaling.CodeReplaced:
 		return ErrReplaced
 	default:
 		return ErrRefused

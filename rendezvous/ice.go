@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 	"github.com/deskport/deskport/turncred"
 )
 
@@ -64,11 +64,11 @@ func (c *ICEConfig) validate(static int) error {
 	if c.CredentialTTL < 0 {
 		errs = append(errs, fmt.Errorf("ICE.CredentialTTL is negative (%v)", c.CredentialTTL))
 	}
-	if n := static + len(c.External) + 2; n > signal.MaxICEServers {
-		errs = append(errs, fmt.Errorf("ICE: %d ICE servers in all, at most %d", n, signal.MaxICEServers))
+	if n := static + len(c.External) + 2; n > signaling.MaxICEServers {
+		errs = append(errs, fmt.Errorf("ICE: %d ICE servers in all, at most %d", n, signaling.MaxICEServers))
 	}
 	if len(c.External) > 0 {
-		if err := (&signal.Message{Type: signal.TypeRegistered, HostID: "aaaaaaaaaaaaaaaaaaaaaaaa", ICEServers: c.External}).Validate(); err != nil {
+		if err := (&signaling.Message{Type: signaling.TypeRegistered, HostID: "aaaaaaaaaaaaaaaaaaaaaaaa", ICEServers: c.External}).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("ICE.External: %w", err))
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 	"github.com/deskport/deskport/turncred"
 )
 
@@ -57,7 +57,7 @@ func TestICEServersPerSession(t *testing.T) {
 		t.Errorf("external TURN: %+v", got)
 	}
 
-	if err := v.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 offer"}); err != nil {
+	if err := v.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "v=0 offer"}); err != nil {
 		t.Fatal(err)
 	}
 	h := <-accepted

@@ -11,7 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/deskport/deskport/internal/promtest"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // serveMetrics serves the server's /metrics on a listener of its own, as --metrics-listen
@@ -83,12 +83,12 @@ func TestMetricsFollowSessions(t *testing.T) {
 	want(t, m, ns+"sessions_started_total", 1)
 	want(t, m, ns+"viewers_connected", 1)
 	want(t, m, ns+"sessions_open", 1)
-	if err := v.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 offer"}); err != nil {
+	if err := v.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "v=0 offer"}); err != nil {
 		t.Fatal(err)
 	}
 	h := <-accepted
 	recv(t, h)
-	if err := h.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: "v=0 answer"}); err != nil {
+	if err := h.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: "v=0 answer"}); err != nil {
 		t.Fatal(err)
 	}
 	recv(t, v)
@@ -104,7 +104,7 @@ func TestMetricsFollowSessions(t *testing.T) {
 	want(t, m, ns+"messages_total", 1, "type", "answer")
 	// The viewer hangs up after the answer: the session is over, not failed.
 	v.Close()
-	if b := recv(t, h); b.Type != signal.TypeBye {
+	if b := recv(t, h); b.Type != signaling.TypeBye {
 		t.Fatalf("host got %+v", b)
 	}
 	m = promtest.Get(t, url)
@@ -125,11 +125,11 @@ func TestMetricsFollowSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	v.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 offer"})
+	v.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "v=0 offer"})
 	h = <-accepted
 	recv(t, h)
-	h.Send(ctx, &signal.Message{Type: signal.TypeBye, Reason: "no"})
-	if b := recv(t, v); b.Type != signal.TypeBye {
+	h.Send(ctx, &signaling.Message{Type: signaling.TypeBye, Reason: "no"})
+	if b := recv(t, v); b.Type != signaling.TypeBye {
 		t.Fatalf("viewer got %+v", b)
 	}
 	m = promtest.Get(t, url)
@@ -143,9 +143,9 @@ func TestMetricsFollowSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v2.Close()
-	v2.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 offer"})
+	v2.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "v=0 offer"})
 	<-accepted
-	if b := recv(t, v2); b.Type != signal.TypeBye || b.Code != signal.ByeExpired {
+	if b := recv(t, v2); b.Type != signaling.TypeBye || b.Code != signaling.ByeExpired {
 		t.Fatalf("viewer got %+v", b)
 	}
 	m = promtest.Get(t, url)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // What the instances keep in Redis (docs/cluster.md):
@@ -87,7 +87,7 @@ type redisCluster struct {
 	maxKnown int
 	log      *slog.Logger
 	hook     func(op string, d time.Duration, err error)
-	deliver  func(*envelope, *signal.Message)
+	deliver  func(*envelope, *signaling.Message)
 	claimed  func(hostID string)
 	// subscribed, when set, is called each time the bus subscription is (re)established.
 	subscribed func()
@@ -116,7 +116,7 @@ var _ cluster = (*redisCluster)(nil)
 // clusterHooks are what a cluster calls back into its server.
 type clusterHooks struct {
 	onRedis    func(op string, d time.Duration, err error) // optional: every round trip
-	deliver    func(*envelope, *signal.Message)            // an envelope for this instance
+	deliver    func(*envelope, *signaling.Message)         // an envelope for this instance
 	claimed    func(hostID string)                         // a host's presence is published
 	subscribed func()                                      // optional: the bus (re)subscribed
 	remotes    func() []string                             // the instances this one has sessions with

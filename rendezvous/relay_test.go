@@ -16,7 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // startRelay is a malicious rendezvous: hosts that dial it get the real server's challenge,
@@ -24,7 +24,7 @@ import (
 // (what it must do for the proof its hosts sign to verify there). rewrite, when set, changes
 // what the real server sends before the host sees it; self is the relay's own host:port. It
 // returns the relay's URL.
-func startRelay(t *testing.T, target string, rewrite func(m *signal.Message, self string)) string {
+func startRelay(t *testing.T, target string, rewrite func(m *signaling.Message, self string)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -43,7 +43,7 @@ func startRelay(t *testing.T, target string, rewrite func(m *signal.Message, sel
 			up.CloseNow()
 			return
 		}
-		pump := func(from, to *websocket.Conn, rw func(*signal.Message, string)) {
+		pump := func(from, to *websocket.Conn, rw func(*signaling.Message, string)) {
 			defer from.CloseNow()
 			defer to.CloseNow()
 			for {
@@ -52,9 +52,9 @@ func startRelay(t *testing.T, target string, rewrite func(m *signal.Message, sel
 					return
 				}
 				if rw != nil {
-					if m, err := signal.Decode(b); err == nil {
+					if m, err := signaling.Decode(b); err == nil {
 						rw(m, ln.Addr().String())
-						b, _ = signal.Encode(m)
+						b, _ = signaling.Encode(m)
 					}
 				}
 				if to.Write(ctx, typ, b) != nil {
@@ -94,8 +94,8 @@ func TestRelayedRegistrationRefused(t *testing.T) {
 		t.Fatalf("through a verbatim relay: Run = %v, want ErrWrongRendezvous naming %s", err, ts.addr)
 	}
 
-	rewriting := startRelay(t, ts.addr, func(m *signal.Message, self string) {
-		if m.Type == signal.TypeChallenge {
+	rewriting := startRelay(t, ts.addr, func(m *signaling.Message, self string) {
+		if m.Type == signaling.TypeChallenge {
 			m.Names = []string{self}
 		}
 	})
@@ -124,7 +124,7 @@ func TestPublicHostWithoutPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := readMsg(ctx, ws, signal.TypeChallenge)
+	m, err := readMsg(ctx, ws, signaling.TypeChallenge)
 	ws.CloseNow()
 	if err != nil {
 		t.Fatal(err)
@@ -174,14 +174,14 @@ func TestReplacedHostComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	ch, err := readMsg(ctx, ws, signal.TypeChallenge)
+	ch, err := readMsg(ctx, ws, signaling.TypeChallenge)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := writeMsg(ctx, ws, registerMsg(t, key, ts.addr, ch.Nonce)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readMsg(ctx, ws, signal.TypeRegistered); err != nil {
+	if _, err := readMsg(ctx, ws, signaling.TypeRegistered); err != nil {
 		t.Fatal(err)
 	}
 	<-ts.registered // the raw client
@@ -202,12 +202,12 @@ func TestReplacedHostComesBack(t *testing.T) {
 }
 
 // registerMsg is a host's register message for a challenge nonce, signed for name.
-func registerMsg(t *testing.T, key ed25519.PrivateKey, name, nonce string) *signal.Message {
+func registerMsg(t *testing.T, key ed25519.PrivateKey, name, nonce string) *signaling.Message {
 	t.Helper()
 	n, err := base64.StdEncoding.DecodeString(nonce)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := ed25519.Sign(key, signal.RegisterProof(name, n))
-	return &signal.Message{Type: signal.TypeRegister, PublicKey: b64(key.Public().(ed25519.PublicKey)), Signature: b64(sig), Version: "t"}
+	sig := ed25519.Sign(key, signaling.RegisterProof(name, n))
+	return &signaling.Message{Type: signaling.TypeRegister, PublicKey: b64(key.Public().(ed25519.PublicKey)), Signature: b64(sig), Version: "t"}
 }

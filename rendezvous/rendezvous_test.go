@@ -18,7 +18,7 @@ import (
 
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/version"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // leakCheck fails the test if goroutines outlive it. Register it first: cleanups run last-in
@@ -110,7 +110,7 @@ func startHost(t *testing.T, h *HostClient) (sessions <-chan *Session, stop func
 	return ch, stop
 }
 
-func recv(t *testing.T, s *Session) *signal.Message {
+func recv(t *testing.T, s *Session) *signaling.Message {
 	t.Helper()
 	select {
 	case m, ok := <-s.Recv():
@@ -151,7 +151,7 @@ func TestRoutingBetweenHostAndViewer(t *testing.T) {
 	if len(v.ID()) != 32 || v.HostID() != hostID || len(v.ICEServers()) != 1 {
 		t.Fatalf("session %q host %q ice %v", v.ID(), v.HostID(), v.ICEServers())
 	}
-	if err := v.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 offer"}); err != nil {
+	if err := v.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "v=0 offer"}); err != nil {
 		t.Fatal(err)
 	}
 	h := <-accepted
@@ -164,38 +164,38 @@ func TestRoutingBetweenHostAndViewer(t *testing.T) {
 	if got := h.ICEServers(); len(got) != 1 || got[0].URLs[0] != ice[0].URLs[0] {
 		t.Fatalf("host ICE servers %v", got)
 	}
-	if m := recv(t, h); m.Type != signal.TypeOffer || m.SDP != "v=0 offer" || m.ViewerAddr != h.ViewerAddr() {
+	if m := recv(t, h); m.Type != signaling.TypeOffer || m.SDP != "v=0 offer" || m.ViewerAddr != h.ViewerAddr() {
 		t.Fatalf("host got %+v", m)
 	}
-	if err := h.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: "v=0 answer"}); err != nil {
+	if err := h.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: "v=0 answer"}); err != nil {
 		t.Fatal(err)
 	}
-	cand := &signal.Candidate{Candidate: "candidate:1 1 udp 1 192.0.2.1 5000 typ host", SDPMid: ptr("0"), SDPMLineIndex: ptr(uint16(0))}
-	if err := h.Send(ctx, &signal.Message{Type: signal.TypeCandidate, Candidate: cand}); err != nil {
+	cand := &signaling.Candidate{Candidate: "candidate:1 1 udp 1 192.0.2.1 5000 typ host", SDPMid: ptr("0"), SDPMLineIndex: ptr(uint16(0))}
+	if err := h.Send(ctx, &signaling.Message{Type: signaling.TypeCandidate, Candidate: cand}); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, v); m.Type != signal.TypeAnswer || m.SDP != "v=0 answer" {
+	if m := recv(t, v); m.Type != signaling.TypeAnswer || m.SDP != "v=0 answer" {
 		t.Fatalf("viewer got %+v", m)
 	}
-	if m := recv(t, v); m.Type != signal.TypeCandidate || m.Candidate.Candidate != cand.Candidate || *m.Candidate.SDPMid != "0" {
+	if m := recv(t, v); m.Type != signaling.TypeCandidate || m.Candidate.Candidate != cand.Candidate || *m.Candidate.SDPMid != "0" {
 		t.Fatalf("viewer got %+v", m)
 	}
 	// End of candidates from the viewer.
-	if err := v.Send(ctx, &signal.Message{Type: signal.TypeCandidate, Candidate: &signal.Candidate{}}); err != nil {
+	if err := v.Send(ctx, &signaling.Message{Type: signaling.TypeCandidate, Candidate: &signaling.Candidate{}}); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, h); m.Type != signal.TypeCandidate || m.Candidate.Candidate != "" {
+	if m := recv(t, h); m.Type != signaling.TypeCandidate || m.Candidate.Candidate != "" {
 		t.Fatalf("host got %+v", m)
 	}
 	// The viewer closes: the host gets its bye (no code: it came from the peer) and Recv ends.
 	v.Close()
-	if m := recv(t, h); m.Type != signal.TypeBye || m.Code != "" {
+	if m := recv(t, h); m.Type != signaling.TypeBye || m.Code != "" {
 		t.Fatalf("host got %+v", m)
 	}
 	if _, ok := <-h.Recv(); ok {
 		t.Fatal("host Recv not closed after bye")
 	}
-	if err := h.Send(ctx, &signal.Message{Type: signal.TypeCandidate, Candidate: &signal.Candidate{}}); !errors.Is(err, ErrSessionClosed) {
+	if err := h.Send(ctx, &signaling.Message{Type: signaling.TypeCandidate, Candidate: &signaling.Candidate{}}); !errors.Is(err, ErrSessionClosed) {
 		t.Fatalf("Send after bye = %v", err)
 	}
 }
@@ -224,17 +224,17 @@ func TestBadSignatureRawClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	if _, err := readMsg(ctx, ws, signal.TypeChallenge); err != nil {
+	if _, err := readMsg(ctx, ws, signaling.TypeChallenge); err != nil {
 		t.Fatal(err)
 	}
 	keyA, _ := newKey(t)
 	keyB, _ := newKey(t)
 	// A signature by B over a random nonce, presented with A's public key.
-	reg := &signal.Message{Type: signal.TypeRegister, PublicKey: b64(keyA.Public().(ed25519.PublicKey)), Signature: b64(ed25519.Sign(keyB, []byte("x"))), Version: "t"}
+	reg := &signaling.Message{Type: signaling.TypeRegister, PublicKey: b64(keyA.Public().(ed25519.PublicKey)), Signature: b64(ed25519.Sign(keyB, []byte("x"))), Version: "t"}
 	if err := writeMsg(ctx, ws, reg); err != nil {
 		t.Fatal(err)
 	}
-	_, err = readMsg(ctx, ws, signal.TypeRegistered)
+	_, err = readMsg(ctx, ws, signaling.TypeRegistered)
 	if !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("got %v, want bad_signature", err)
 	}
@@ -264,7 +264,7 @@ func TestUnknownAndOfflineHost(t *testing.T) {
 		t.Fatalf("Dial after the host left = %v, want ErrHostOffline", err)
 	}
 	var re *RefusedError
-	if !errors.As(err, &re) || re.Code != signal.CodeHostOffline {
+	if !errors.As(err, &re) || re.Code != signaling.CodeHostOffline {
 		t.Fatalf("not a RefusedError: %#v", err)
 	}
 	if _, err := Dial(ctx, ts.URL, "not-an-id", nil); !errors.Is(err, identity.ErrBadHostID) {
@@ -315,7 +315,7 @@ func TestViewerCannotInjectIntoAnotherSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	if err := v.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "real"}); err != nil {
+	if err := v.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "real"}); err != nil {
 		t.Fatal(err)
 	}
 	h := <-accepted
@@ -323,34 +323,34 @@ func TestViewerCannotInjectIntoAnotherSession(t *testing.T) {
 
 	// A second viewer, with a session of its own, tries the first viewer's session ID.
 	evil := rawViewer(t, ctx, ts)
-	writeMsg(ctx, evil, &signal.Message{Type: signal.TypeConnect, HostID: hostID, Version: "evil"})
-	if _, err := readMsg(ctx, evil, signal.TypeSession); err != nil {
+	writeMsg(ctx, evil, &signaling.Message{Type: signaling.TypeConnect, HostID: hostID, Version: "evil"})
+	if _, err := readMsg(ctx, evil, signaling.TypeSession); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []*signal.Message{
-		{Type: signal.TypeOffer, Session: v.ID(), SDP: "evil"},
-		{Type: signal.TypeCandidate, Session: v.ID(), Candidate: &signal.Candidate{Candidate: "evil"}},
-		{Type: signal.TypeBye, Session: v.ID()},
+	for _, m := range []*signaling.Message{
+		{Type: signaling.TypeOffer, Session: v.ID(), SDP: "evil"},
+		{Type: signaling.TypeCandidate, Session: v.ID(), Candidate: &signaling.Candidate{Candidate: "evil"}},
+		{Type: signaling.TypeBye, Session: v.ID()},
 	} {
 		if err := writeMsg(ctx, evil, m); err != nil {
 			t.Fatal(err)
 		}
-		_, err := readMsg(ctx, evil, signal.TypeBye)
+		_, err := readMsg(ctx, evil, signaling.TypeBye)
 		var re *RefusedError
-		if !errors.As(err, &re) || re.Code != signal.CodeUnknownSession {
+		if !errors.As(err, &re) || re.Code != signaling.CodeUnknownSession {
 			t.Fatalf("injecting %s: %v, want unknown_session", m.Type, err)
 		}
 	}
 	// Nothing reached the host: the next thing it sees is the real viewer's message.
-	v.Send(ctx, &signal.Message{Type: signal.TypeCandidate, Candidate: &signal.Candidate{Candidate: "real"}})
-	if m := recv(t, h); m.Type != signal.TypeCandidate || m.Candidate.Candidate != "real" {
+	v.Send(ctx, &signaling.Message{Type: signaling.TypeCandidate, Candidate: &signaling.Candidate{Candidate: "real"}})
+	if m := recv(t, h); m.Type != signaling.TypeCandidate || m.Candidate.Candidate != "real" {
 		t.Fatalf("host got %+v", m)
 	}
 	// A viewer may not set what only the rendezvous sets.
-	writeMsg(ctx, evil, &signal.Message{Type: signal.TypeConnect, HostID: hostID, Version: "evil"})
-	sess, _ := readMsg(ctx, evil, signal.TypeSession)
-	writeMsg(ctx, evil, &signal.Message{Type: signal.TypeOffer, Session: sess.Session, SDP: "x", ViewerAddr: "10.0.0.1:1"})
-	if _, err := readMsg(ctx, evil, signal.TypeOffer); !errors.Is(err, ErrRefused) {
+	writeMsg(ctx, evil, &signaling.Message{Type: signaling.TypeConnect, HostID: hostID, Version: "evil"})
+	sess, _ := readMsg(ctx, evil, signaling.TypeSession)
+	writeMsg(ctx, evil, &signaling.Message{Type: signaling.TypeOffer, Session: sess.Session, SDP: "x", ViewerAddr: "10.0.0.1:1"})
+	if _, err := readMsg(ctx, evil, signaling.TypeOffer); !errors.Is(err, ErrRefused) {
 		t.Fatalf("spoofed viewerAddr: %v", err)
 	}
 }
@@ -374,13 +374,13 @@ func TestMessageSizeLimit(t *testing.T) {
 	ctx := ctx10(t)
 	ws := rawViewer(t, ctx, ts)
 	// A message at the limit is read (and refused as a message, not as a size).
-	if err := ws.Write(ctx, websocket.MessageText, make([]byte, signal.MaxMessageBytes)); err != nil {
+	if err := ws.Write(ctx, websocket.MessageText, make([]byte, signaling.MaxMessageBytes)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readMsg(ctx, ws, signal.TypeSession); !errors.Is(err, ErrRefused) {
+	if _, err := readMsg(ctx, ws, signaling.TypeSession); !errors.Is(err, ErrRefused) {
 		t.Fatalf("at the limit: %v", err)
 	}
-	if err := ws.Write(ctx, websocket.MessageText, make([]byte, signal.MaxMessageBytes+1)); err != nil {
+	if err := ws.Write(ctx, websocket.MessageText, make([]byte, signaling.MaxMessageBytes+1)); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err := ws.Read(ctx)
@@ -449,7 +449,7 @@ func TestPendingPerHostCap(t *testing.T) {
 	defer v.Close()
 	select {
 	case m := <-first[0].Recv():
-		if m != nil && m.Type != signal.TypeBye {
+		if m != nil && m.Type != signaling.TypeBye {
 			t.Fatalf("the evicted session got %+v, want a bye", m)
 		}
 	case <-ctx.Done():
@@ -478,11 +478,11 @@ func TestPendingSessionExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	v.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "x"})
+	v.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "x"})
 	h := <-accepted
 	recv(t, h)
 	for _, s := range []*Session{v, h} {
-		if m := recv(t, s); m.Type != signal.TypeBye || m.Code != signal.ByeExpired {
+		if m := recv(t, s); m.Type != signaling.TypeBye || m.Code != signaling.ByeExpired {
 			t.Fatalf("got %+v, want bye expired", m)
 		}
 	}
@@ -496,14 +496,14 @@ func TestSessionsPerViewerConnCap(t *testing.T) {
 	startHost(t, &HostClient{URL: ts.URL, Key: key})
 	<-ts.registered
 	ws := rawViewer(t, ctx, ts)
-	writeMsg(ctx, ws, &signal.Message{Type: signal.TypeConnect, HostID: hostID, Version: "t"})
-	if _, err := readMsg(ctx, ws, signal.TypeSession); err != nil {
+	writeMsg(ctx, ws, &signaling.Message{Type: signaling.TypeConnect, HostID: hostID, Version: "t"})
+	if _, err := readMsg(ctx, ws, signaling.TypeSession); err != nil {
 		t.Fatal(err)
 	}
-	writeMsg(ctx, ws, &signal.Message{Type: signal.TypeConnect, HostID: hostID, Version: "t"})
-	_, err := readMsg(ctx, ws, signal.TypeSession)
+	writeMsg(ctx, ws, &signaling.Message{Type: signaling.TypeConnect, HostID: hostID, Version: "t"})
+	_, err := readMsg(ctx, ws, signaling.TypeSession)
 	var re *RefusedError
-	if !errors.As(err, &re) || re.Code != signal.CodeTooManySessions {
+	if !errors.As(err, &re) || re.Code != signaling.CodeTooManySessions {
 		t.Fatalf("second session: %v", err)
 	}
 }
@@ -517,18 +517,18 @@ func TestRateLimit(t *testing.T) {
 	bad := []byte(`{"type":"hello"}`)
 	for range 3 {
 		ws.Write(ctx, websocket.MessageText, bad)
-		if _, err := readMsg(ctx, ws, signal.TypeSession); !errors.Is(err, ErrRefused) {
+		if _, err := readMsg(ctx, ws, signaling.TypeSession); !errors.Is(err, ErrRefused) {
 			t.Fatalf("within the burst: %v", err)
 		}
 	}
 	for range maxRateViolations {
 		ws.Write(ctx, websocket.MessageText, bad)
-		if _, err := readMsg(ctx, ws, signal.TypeSession); !errors.Is(err, ErrRateLimited) {
+		if _, err := readMsg(ctx, ws, signaling.TypeSession); !errors.Is(err, ErrRateLimited) {
 			t.Fatalf("over the rate: %v", err)
 		}
 	}
 	ws.Write(ctx, websocket.MessageText, bad)
-	if _, err := readMsg(ctx, ws, signal.TypeSession); !errors.Is(err, ErrRateLimited) || !strings.Contains(err.Error(), "closing") {
+	if _, err := readMsg(ctx, ws, signaling.TypeSession); !errors.Is(err, ErrRateLimited) || !strings.Contains(err.Error(), "closing") {
 		t.Fatalf("repeated abuse: %v", err)
 	}
 	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
@@ -547,7 +547,7 @@ func TestHostReconnectsAfterServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer old.Close()
-	old.Send(ctx10(t), &signal.Message{Type: signal.TypeOffer, SDP: "x"})
+	old.Send(ctx10(t), &signaling.Message{Type: signaling.TypeOffer, SDP: "x"})
 	h := <-accepted
 	ts.stop()
 	// The session handed to accept outlives the connection; only its signaling ends.
@@ -586,10 +586,10 @@ func TestByeOnDisconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	v.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "x"})
+	v.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "x"})
 	h := <-accepted
 	recv(t, h)
-	h.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: "y"})
+	h.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: "y"})
 	recv(t, v)
 	// The host agent goes away: the viewer hears it from the rendezvous, and the host's
 	// session stops delivering.
@@ -600,7 +600,7 @@ func TestByeOnDisconnect(t *testing.T) {
 	if _, ok := <-h.Recv(); ok {
 		t.Fatal("host Recv not closed")
 	}
-	if m := recv(t, v); m.Type != signal.TypeBye || m.Code != signal.ByePeerGone {
+	if m := recv(t, v); m.Type != signaling.TypeBye || m.Code != signaling.ByePeerGone {
 		t.Fatalf("viewer got %+v", m)
 	}
 	if _, ok := <-v.Recv(); ok {
@@ -660,7 +660,7 @@ func TestOriginCheck(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	for _, c := range []Config{
-		{MaxMessageBytes: signal.MaxMessageBytes + 1},
+		{MaxMessageBytes: signaling.MaxMessageBytes + 1},
 		{MaxConnsPerIP: -1},
 		{ReadTimeout: -time.Second},
 		{AllowedOrigins: []string{"example.com"}},
@@ -705,15 +705,15 @@ func TestPeerThatDoesNotAnswerPingsIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	m, err := readMsg(ctx, ws, signal.TypeChallenge)
+	m, err := readMsg(ctx, ws, signaling.TypeChallenge)
 	if err != nil {
 		t.Fatal(err)
 	}
 	key, hostID := newKey(t)
 	nonce, _ := base64.StdEncoding.DecodeString(m.Nonce)
-	sig := ed25519.Sign(key, signal.RegisterProof(ts.addr, nonce))
-	writeMsg(ctx, ws, &signal.Message{Type: signal.TypeRegister, PublicKey: b64(key.Public().(ed25519.PublicKey)), Signature: b64(sig), Version: "t"})
-	if _, err := readMsg(ctx, ws, signal.TypeRegistered); err != nil {
+	sig := ed25519.Sign(key, signaling.RegisterProof(ts.addr, nonce))
+	writeMsg(ctx, ws, &signaling.Message{Type: signaling.TypeRegister, PublicKey: b64(key.Public().(ed25519.PublicKey)), Signature: b64(sig), Version: "t"})
+	if _, err := readMsg(ctx, ws, signaling.TypeRegistered); err != nil {
 		t.Fatal(err)
 	}
 	<-ts.registered
@@ -732,8 +732,8 @@ func TestHostThatDoesNotRegisterIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	readMsg(ctx, ws, signal.TypeChallenge)
-	if _, err := readMsg(ctx, ws, signal.TypeRegistered); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no register message") {
+	readMsg(ctx, ws, signaling.TypeChallenge)
+	if _, err := readMsg(ctx, ws, signaling.TypeRegistered); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no register message") {
 		t.Fatalf("got %v", err)
 	}
 	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {

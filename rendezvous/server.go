@@ -4,7 +4,7 @@
 // opaque text. It never decides who may control a host: that is the end-to-end authentication
 // that runs over the peer connection afterwards.
 //
-// The wire format is package signal; docs/signaling.md describes the protocol and its limits.
+// The wire format is package signaling; docs/signaling.md describes the protocol and its limits.
 package rendezvous
 
 import (
@@ -33,7 +33,7 @@ import (
 
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/version"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 const (
@@ -72,7 +72,7 @@ type Server struct {
 	closed   bool
 	hosts    map[string]*conn // online hosts by ID
 	known    *lastSeen
-	sessions map[string]*session
+	sessions map[string]*pairing
 	perIP    map[string]int
 	conns    map[*conn]struct{}
 	wg       sync.WaitGroup // one per WebSocket handler
@@ -105,7 +105,7 @@ type conn struct {
 
 	// Guarded by s.mu.
 	hostID   string
-	sessions map[string]*session
+	sessions map[string]*pairing
 	pending  int // host: sessions waiting for this host's answer
 
 	// relay, when set, makes this conn the stand-in for an end held by another instance:
@@ -113,7 +113,9 @@ type conn struct {
 	relay *relay
 }
 
-type session struct {
+// pairing is one signaling session as the rendezvous keeps it: a host and a viewer introduced
+// to each other under a session ID until the host answers, one of them leaves or it expires.
+type pairing struct {
 	id      string
 	host    *conn
 	viewer  *conn
@@ -131,7 +133,7 @@ func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	var names []string
 	for _, n := range cfg.PublicHosts {
-		names = append(names, signal.CanonicalHost(n))
+		names = append(names, signaling.CanonicalHost(n))
 	}
 	s := &Server{
 		cfg:      cfg,
@@ -139,7 +141,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		hosts:    make(map[string]*conn),
 		known:    newLastSeen(cfg.MaxKnownHosts),
-		sessions: make(map[string]*session),
+		sessions: make(map[string]*pairing),
 		perIP:    make(map[string]int),
 		conns:    make(map[*conn]struct{}),
 		done:     make(chan struct{}),
@@ -339,7 +341,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, role role) {
 		reach:    hostOnly(r.Host),
 		log:      log,
 		limiter:  rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
-		sessions: make(map[string]*session),
+		sessions: make(map[string]*pairing),
 	}
 	c.trustPeerPings(heard)
 	s.mu.Lock()
@@ -396,12 +398,12 @@ func (c *conn) read() ([]byte, error) {
 }
 
 // send queues m for the connection. It never blocks, so it may be called with s.mu held.
-func (c *conn) send(m *signal.Message) {
+func (c *conn) send(m *signaling.Message) {
 	if c.relay != nil {
 		c.relay.send(c, m)
 		return
 	}
-	b, err := signal.Encode(m)
+	b, err := signaling.Encode(m)
 	if err != nil {
 		c.log.Error("BUG: refusing to send an invalid message", "type", m.Type, "err", err)
 		return
@@ -411,23 +413,23 @@ func (c *conn) send(m *signal.Message) {
 
 func (c *conn) sendError(code, session, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	if len(msg) > signal.MaxErrorMessageBytes {
-		msg = msg[:signal.MaxErrorMessageBytes]
+	if len(msg) > signaling.MaxErrorMessageBytes {
+		msg = msg[:signaling.MaxErrorMessageBytes]
 	}
-	c.send(&signal.Message{Type: signal.TypeError, Code: code, Session: session, Message: msg})
+	c.send(&signaling.Message{Type: signaling.TypeError, Code: code, Session: session, Message: msg})
 }
 
 func (c *conn) serveHost(r *http.Request) {
 	c.setLimit(handshakeReadLimit)
-	nonce := make([]byte, signal.NonceBytes)
+	nonce := make([]byte, signaling.NonceBytes)
 	rand.Read(nonce)
 	// The challenge names the server as it knows itself, so that a host that dialled another
 	// name (a wrong URL, or a rendezvous relaying this one's challenge) stops before it signs.
 	names := c.s.names
 	if len(names) == 0 {
-		names = []string{signal.CanonicalHost(r.Host)}
+		names = []string{signaling.CanonicalHost(r.Host)}
 	}
-	challenge := &signal.Message{Type: signal.TypeChallenge, Nonce: base64.StdEncoding.EncodeToString(nonce), Names: names}
+	challenge := &signaling.Message{Type: signaling.TypeChallenge, Nonce: base64.StdEncoding.EncodeToString(nonce), Names: names}
 	if challenge.Validate() != nil {
 		challenge.Names = nil // a Host header outside the name syntax: announce nothing
 	}
@@ -437,7 +439,7 @@ func (c *conn) serveHost(r *http.Request) {
 		c.log.Info("closed a host that did not register in time", "timeout", c.s.cfg.HandshakeTimeout)
 		c.s.metrics.reject(LimitHandshakeTimeout)
 		c.s.metrics.registration("timeout")
-		c.sendError(signal.CodeBadRequest, "", "no register message within %v of connecting", c.s.cfg.HandshakeTimeout)
+		c.sendError(signaling.CodeBadRequest, "", "no register message within %v of connecting", c.s.cfg.HandshakeTimeout)
 		c.closeWith(websocket.StatusPolicyViolation, "registration timed out", false)
 	})
 	b, err := c.read()
@@ -445,11 +447,11 @@ func (c *conn) serveHost(r *http.Request) {
 	if err != nil || !stopped {
 		return
 	}
-	m, err := signal.Decode(b)
-	if err != nil || m.Type != signal.TypeRegister {
+	m, err := signaling.Decode(b)
+	if err != nil || m.Type != signaling.TypeRegister {
 		c.log.Info("closed a host that sent a bad register message", "err", err)
 		c.s.metrics.registration("bad_message")
-		c.sendError(signal.CodeBadRequest, "", "the first message on /v1/host must be a valid register message (%v); update the host agent", err)
+		c.sendError(signaling.CodeBadRequest, "", "the first message on /v1/host must be a valid register message (%v); update the host agent", err)
 		c.closeWith(websocket.StatusPolicyViolation, "bad register message", false)
 		return
 	}
@@ -457,7 +459,7 @@ func (c *conn) serveHost(r *http.Request) {
 	sig, _ := base64.StdEncoding.DecodeString(m.Signature)
 	ok := false
 	for _, name := range c.s.proofNames(r.Host) {
-		if ed25519.Verify(ed25519.PublicKey(pub), signal.RegisterProof(name, nonce), sig) {
+		if ed25519.Verify(ed25519.PublicKey(pub), signaling.RegisterProof(name, nonce), sig) {
 			ok = true
 			break
 		}
@@ -466,7 +468,7 @@ func (c *conn) serveHost(r *http.Request) {
 	if !ok {
 		c.log.Warn("refused a host registration with a bad signature", "host_id", id, "host_header", r.Host)
 		c.s.metrics.registration("bad_signature")
-		c.sendError(signal.CodeBadSignature, "", "the registration signature for host %s does not verify: it must sign this server's challenge for the host name %q; check that the agent's rendezvous URL names this server as clients reach it", id, names[0])
+		c.sendError(signaling.CodeBadSignature, "", "the registration signature for host %s does not verify: it must sign this server's challenge for the host name %q; check that the agent's rendezvous URL names this server as clients reach it", id, names[0])
 		c.closeWith(websocket.StatusPolicyViolation, "bad registration signature", false)
 		return
 	}
@@ -486,12 +488,12 @@ func (c *conn) serveHost(r *http.Request) {
 		s.cluster.hostUp(id, c.remote)
 	}
 	// Sent under the lock so that nothing routed to this host can overtake it.
-	c.send(&signal.Message{Type: signal.TypeRegistered, HostID: id, ICEServers: s.iceFor(c, "")})
+	c.send(&signaling.Message{Type: signaling.TypeRegistered, HostID: id, ICEServers: s.iceFor(c, "")})
 	s.mu.Unlock()
 	if old != nil {
 		s.metrics.registration("replaced")
 		c.log.Info("host registered again; closing its older connection", "old_remote", old.remote, "version", m.Version)
-		old.sendError(signal.CodeReplaced, "", "another agent with the same host key registered from %s; this connection is closed (run one agent per key)", c.remote)
+		old.sendError(signaling.CodeReplaced, "", "another agent with the same host key registered from %s; this connection is closed (run one agent per key)", c.remote)
 		old.closeWith(closeReplaced, "replaced by a newer registration of the same host", false)
 	} else {
 		s.metrics.registration("registered")
@@ -539,43 +541,43 @@ func (c *conn) serveLoop() {
 			if c.drops > maxRateViolations {
 				c.s.metrics.reject(LimitMessageRateClose)
 				c.log.Warn("closed a connection that kept exceeding the message rate", "rate", c.s.cfg.MessageRate, "burst", c.s.cfg.MessageBurst)
-				c.sendError(signal.CodeRateLimited, "", "closing: more than %d messages were dropped for exceeding %v messages/s", maxRateViolations, c.s.cfg.MessageRate)
+				c.sendError(signaling.CodeRateLimited, "", "closing: more than %d messages were dropped for exceeding %v messages/s", maxRateViolations, c.s.cfg.MessageRate)
 				c.closeWith(websocket.StatusPolicyViolation, "message rate limit exceeded repeatedly", false)
 				return
 			}
-			c.sendError(signal.CodeRateLimited, "", "message dropped: more than %v messages/s (burst %d); slow down", c.s.cfg.MessageRate, c.s.cfg.MessageBurst)
+			c.sendError(signaling.CodeRateLimited, "", "message dropped: more than %v messages/s (burst %d); slow down", c.s.cfg.MessageRate, c.s.cfg.MessageBurst)
 			continue
 		}
-		m, err := signal.Decode(b)
+		m, err := signaling.Decode(b)
 		if err != nil {
 			c.s.metrics.message("invalid")
 			c.log.Debug("bad message", "err", err)
-			c.sendError(signal.CodeBadRequest, "", "message refused: %v", err)
+			c.sendError(signaling.CodeBadRequest, "", "message refused: %v", err)
 			continue
 		}
 		c.s.metrics.message(string(m.Type))
 		c.log.Debug("message", "type", m.Type, "session", m.Session)
 		switch m.Type {
-		case signal.TypeConnect:
+		case signaling.TypeConnect:
 			if c.role != roleViewer {
-				c.sendError(signal.CodeBadRequest, "", "connect is only accepted on /v1/viewer")
+				c.sendError(signaling.CodeBadRequest, "", "connect is only accepted on /v1/viewer")
 				continue
 			}
 			c.s.connect(c, m)
-		case signal.TypeOffer, signal.TypeAnswer, signal.TypeCandidate, signal.TypeBye:
+		case signaling.TypeOffer, signaling.TypeAnswer, signaling.TypeCandidate, signaling.TypeBye:
 			c.s.route(c, m)
 		default:
-			c.sendError(signal.CodeBadRequest, "", "a %s may not send %q messages", c.role, m.Type)
+			c.sendError(signaling.CodeBadRequest, "", "a %s may not send %q messages", c.role, m.Type)
 		}
 	}
 }
 
-func (s *Server) connect(c *conn, m *signal.Message) {
+func (s *Server) connect(c *conn, m *signaling.Message) {
 	s.mu.Lock()
 	if len(c.sessions) >= s.cfg.MaxSessionsPerViewerConn {
 		s.metrics.reject(LimitSessionsPerConnection)
 		s.metrics.sessionFailed(FailSessionsPerConnection)
-		c.sendError(signal.CodeTooManySessions, "", "this connection already has %d sessions open; close one or open another connection", len(c.sessions))
+		c.sendError(signaling.CodeTooManySessions, "", "this connection already has %d sessions open; close one or open another connection", len(c.sessions))
 		s.mu.Unlock()
 		return
 	}
@@ -599,21 +601,21 @@ func newSessionID() string {
 // online here), or tells c why not. s.mu must be held. On a cluster, c may be the stand-in of a
 // viewer on another instance: every session to a host passes through the instance holding the
 // host's socket, so the pending limits below hold across instances.
-func (s *Server) openLocked(c *conn, h *conn, m *signal.Message, id string) {
+func (s *Server) openLocked(c *conn, h *conn, m *signaling.Message, id string) {
 	if h == nil {
 		if t, ok := s.known.get(m.HostID); ok {
 			s.metrics.sessionFailed(FailHostOffline)
-			c.sendError(signal.CodeHostOffline, "", "host %s is not online (last seen %s ago); check that its agent is running and can reach this rendezvous", m.HostID, ago(time.Since(t)))
+			c.sendError(signaling.CodeHostOffline, "", "host %s is not online (last seen %s ago); check that its agent is running and can reach this rendezvous", m.HostID, ago(time.Since(t)))
 		} else {
 			s.metrics.sessionFailed(FailUnknownHost)
-			c.sendError(signal.CodeUnknownHost, "", "no host with ID %s has registered with this rendezvous since it started; check the ID (run `host id` on the host) and that the host uses this rendezvous", m.HostID)
+			c.sendError(signaling.CodeUnknownHost, "", "no host with ID %s has registered with this rendezvous since it started; check the ID (run `host id` on the host) and that the host uses this rendezvous", m.HostID)
 		}
 		return
 	}
 	// Host IDs are not secret, so the pending cap must not let one address lock everyone out:
 	// each address gets at most maxPendingPerIP waiting attempts per host, and when the host is
 	// full the oldest attempt of the address holding the most is evicted for the newcomer.
-	byIP := map[string][]*session{}
+	byIP := map[string][]*pairing{}
 	for _, other := range h.sessions {
 		if other.pending {
 			byIP[other.viewer.ip] = append(byIP[other.viewer.ip], other)
@@ -625,11 +627,11 @@ func (s *Server) openLocked(c *conn, h *conn, m *signal.Message, id string) {
 		c.log.Info("refused a session over the per-address pending cap", "host_id", h.hostID, "limit", maxPendingPerIP)
 		s.metrics.reject(LimitPendingPerAddress)
 		s.metrics.sessionFailed(FailPendingPerAddress)
-		c.sendError(signal.CodeTooManySessions, "", "your address already has %d connection attempts to host %s waiting for its answer; finish or close them first", len(byIP[c.ip]), m.HostID)
+		c.sendError(signaling.CodeTooManySessions, "", "your address already has %d connection attempts to host %s waiting for its answer; finish or close them first", len(byIP[c.ip]), m.HostID)
 		return
 	}
 	if h.pending >= s.cfg.MaxPendingPerHost {
-		var victim *session
+		var victim *pairing
 		for _, list := range byIP {
 			for _, cand := range list {
 				if victim == nil || len(list) > len(byIP[victim.viewer.ip]) ||
@@ -641,16 +643,16 @@ func (s *Server) openLocked(c *conn, h *conn, m *signal.Message, id string) {
 		if victim == nil {
 			s.metrics.reject(LimitPendingPerHost)
 			s.metrics.sessionFailed(FailPendingPerHost)
-			c.sendError(signal.CodeTooManySessions, "", "host %s already has %d connection attempts waiting for its answer; try again in a few seconds", m.HostID, h.pending)
+			c.sendError(signaling.CodeTooManySessions, "", "host %s already has %d connection attempts waiting for its answer; try again in a few seconds", m.HostID, h.pending)
 			return
 		}
 		s.removeLocked(victim)
 		s.metrics.reject(LimitPendingEvicted)
 		s.metrics.sessionFailed(FailEvicted)
 		c.log.Info("evicted the oldest waiting session of the busiest address", "host_id", h.hostID, "session", victim.id)
-		victim.viewer.send(&signal.Message{Type: signal.TypeBye, Session: victim.id, Code: signal.ByeExpired, Reason: "too many connection attempts are waiting for this host; try again"})
+		victim.viewer.send(&signaling.Message{Type: signaling.TypeBye, Session: victim.id, Code: signaling.ByeExpired, Reason: "too many connection attempts are waiting for this host; try again"})
 	}
-	sess := &session{id: id, host: h, viewer: c, pending: true, created: time.Now()}
+	sess := &pairing{id: id, host: h, viewer: c, pending: true, created: time.Now()}
 	sess.timer = time.AfterFunc(s.cfg.PendingTimeout, func() { s.expire(sess) })
 	s.sessions[sess.id] = sess
 	h.sessions[sess.id] = sess
@@ -661,11 +663,11 @@ func (s *Server) openLocked(c *conn, h *conn, m *signal.Message, id string) {
 	if c.relay == nil { // a viewer on another instance gets that instance's servers
 		ice = s.iceFor(c, sess.id)
 	}
-	c.send(&signal.Message{Type: signal.TypeSession, Session: sess.id, HostID: h.hostID, ICEServers: ice})
+	c.send(&signaling.Message{Type: signaling.TypeSession, Session: sess.id, HostID: h.hostID, ICEServers: ice})
 	c.log.Info("session created", "session", sess.id, "host_id", h.hostID, "version", m.Version)
 }
 
-func (s *Server) expire(sess *session) {
+func (s *Server) expire(sess *pairing) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sessions[sess.id] != sess || !sess.pending {
@@ -675,12 +677,12 @@ func (s *Server) expire(sess *session) {
 	s.metrics.sessionFailed(FailExpired)
 	sess.host.log.Info("session expired without an answer", "session", sess.id, "timeout", s.cfg.PendingTimeout)
 	reason := fmt.Sprintf("the host did not answer within %v", s.cfg.PendingTimeout)
-	sess.viewer.send(&signal.Message{Type: signal.TypeBye, Session: sess.id, Code: signal.ByeExpired, Reason: reason})
-	sess.host.send(&signal.Message{Type: signal.TypeBye, Session: sess.id, Code: signal.ByeExpired, Reason: reason})
+	sess.viewer.send(&signaling.Message{Type: signaling.TypeBye, Session: sess.id, Code: signaling.ByeExpired, Reason: reason})
+	sess.host.send(&signaling.Message{Type: signaling.TypeBye, Session: sess.id, Code: signaling.ByeExpired, Reason: reason})
 }
 
 // removeLocked forgets a session. s.mu must be held.
-func (s *Server) removeLocked(sess *session) {
+func (s *Server) removeLocked(sess *pairing) {
 	sess.timer.Stop()
 	delete(s.sessions, sess.id)
 	delete(sess.host.sessions, sess.id)
@@ -693,18 +695,18 @@ func (s *Server) removeLocked(sess *session) {
 
 // route forwards a session message from c to the other end of its session, after checking
 // that c is an end of it and that the message makes sense from that end.
-func (s *Server) route(c *conn, m *signal.Message) {
+func (s *Server) route(c *conn, m *signaling.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.routeLocked(c, m)
 }
 
 // routeLocked is route with s.mu held.
-func (s *Server) routeLocked(c *conn, m *signal.Message) {
+func (s *Server) routeLocked(c *conn, m *signaling.Message) {
 	sess := s.sessions[m.Session]
 	if sess == nil || (sess.host != c && sess.viewer != c) {
 		// The same answer for "no such session" and "not yours", so that it reveals nothing.
-		c.sendError(signal.CodeUnknownSession, m.Session, "session %s is not open on this connection (it ended, expired, or was never yours); start a new one", m.Session)
+		c.sendError(signaling.CodeUnknownSession, m.Session, "session %s is not open on this connection (it ended, expired, or was never yours); start a new one", m.Session)
 		return
 	}
 	fromHost := sess.host == c
@@ -713,13 +715,13 @@ func (s *Server) routeLocked(c *conn, m *signal.Message) {
 		peer = sess.viewer
 	}
 	if m.ViewerAddr != "" || m.ICEServers != nil || m.Code != "" {
-		c.sendError(signal.CodeBadRequest, m.Session, "viewerAddr, iceServers and a bye code are set by the rendezvous only")
+		c.sendError(signaling.CodeBadRequest, m.Session, "viewerAddr, iceServers and a bye code are set by the rendezvous only")
 		return
 	}
 	switch m.Type {
-	case signal.TypeOffer:
+	case signaling.TypeOffer:
 		if fromHost && sess.pending {
-			c.sendError(signal.CodeBadRequest, m.Session, "the viewer makes the first offer; answer it")
+			c.sendError(signaling.CodeBadRequest, m.Session, "the viewer makes the first offer; answer it")
 			return
 		}
 		if !fromHost && sess.pending && sess.offered.IsZero() {
@@ -729,9 +731,9 @@ func (s *Server) routeLocked(c *conn, m *signal.Message) {
 			m.ViewerAddr = c.remote
 			m.ICEServers = s.iceFor(peer, sess.id)
 		}
-	case signal.TypeAnswer:
+	case signaling.TypeAnswer:
 		if !fromHost && sess.pending {
-			c.sendError(signal.CodeBadRequest, m.Session, "only the host answers the first offer")
+			c.sendError(signaling.CodeBadRequest, m.Session, "only the host answers the first offer")
 			return
 		}
 		if fromHost && sess.pending {
@@ -740,7 +742,7 @@ func (s *Server) routeLocked(c *conn, m *signal.Message) {
 			sess.timer.Stop()
 			s.metrics.sessionAnswered(sess.offered, time.Now())
 		}
-	case signal.TypeBye:
+	case signaling.TypeBye:
 		if sess.pending {
 			s.metrics.sessionFailed(map[bool]string{true: FailHostBye, false: FailViewerBye}[fromHost])
 		}
@@ -779,9 +781,9 @@ func (s *Server) drop(c *conn) {
 		}
 		s.known.touch(c.hostID, time.Now())
 	}
-	code, reason := signal.ByePeerGone, "the "+c.role.String()+" left the rendezvous"
+	code, reason := signaling.ByePeerGone, "the "+c.role.String()+" left the rendezvous"
 	if s.closed {
-		code, reason = signal.ByeShutdown, "the rendezvous is shutting down"
+		code, reason = signaling.ByeShutdown, "the rendezvous is shutting down"
 	}
 	for _, sess := range c.sessions {
 		if sess.pending {
@@ -792,7 +794,7 @@ func (s *Server) drop(c *conn) {
 		if peer == c {
 			peer = sess.viewer
 		}
-		peer.send(&signal.Message{Type: signal.TypeBye, Session: sess.id, Code: code, Reason: reason})
+		peer.send(&signaling.Message{Type: signaling.TypeBye, Session: sess.id, Code: code, Reason: reason})
 	}
 }
 

@@ -30,7 +30,7 @@ const (
 )
 
 // channelConn is one detached data channel with message semantics (one Write, one message) and
-// blocking, bounded writes. It satisfies tunnel.MessageConn and the io.ReadWriter that auth uses.
+// blocking, bounded writes. It satisfies mux.MessageConn and the io.ReadWriter that auth uses.
 type channelConn struct {
 	dc  *webrtc.DataChannel
 	rwc datachannel.ReadWriteCloserDeadliner

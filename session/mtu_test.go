@@ -8,7 +8,7 @@ import (
 
 	"github.com/deskport/deskport/tempfork/webrtc"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 func prefix(t *testing.T, cidr string) *net.IPNet {
@@ -134,7 +134,7 @@ func FuzzAdvertisedDatagram(f *testing.F) {
 // deskport's description would be.
 type stripDatagram struct{ chanSignaler }
 
-func (s stripDatagram) Send(ctx context.Context, m *signal.Message) error {
+func (s stripDatagram) Send(ctx context.Context, m *signaling.Message) error {
 	c := *m
 	c.SDP = strings.ReplaceAll(c.SDP, "a="+sdpMaxDatagram+":8192\r\n", "")
 	return s.chanSignaler.Send(ctx, &c)

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/net/proxy"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/forward"
 )
 
 // TestForwardReleasedOverDataChannel is issue 16's item 0 over a real WebRTC data channel:
@@ -50,11 +50,11 @@ func TestForwardReleasedOverDataChannel(t *testing.T) {
 			}()
 		}
 	}()
-	policy, err := tunnel.NewPolicy([]string{target.Addr().String()}, nil)
+	policy, err := forward.NewPolicy([]string{target.Addr().String()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lp, err := tunnel.NewListenPolicy([]string{"127.0.0.1:0"})
+	lp, err := forward.NewListenPolicy([]string{"127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,10 +62,10 @@ func TestForwardReleasedOverDataChannel(t *testing.T) {
 	defer cancel()
 	srvDone := make(chan error, 1)
 	go func() {
-		srvDone <- tunnel.NewServer(tunnel.ServerConfig{Policy: policy, ListenPolicy: lp}).Serve(ctx, host.Mux)
+		srvDone <- forward.NewServer(forward.ServerConfig{Policy: policy, ListenPolicy: lp}).Serve(ctx, host.Mux)
 	}()
 	defer func() { cancel(); host.Close(); <-srvDone }()
-	client := tunnel.NewClient(viewer.Mux, nil)
+	client := forward.NewClient(viewer.Mux, nil)
 	cliDone := make(chan error, 1)
 	go func() { cliDone <- client.Serve(ctx) }()
 	defer func() { cancel(); viewer.Close(); <-cliDone }()
@@ -146,12 +146,12 @@ func TestForwardReleasedOverDataChannel(t *testing.T) {
 	}
 }
 
-// forwardGoroutines counts the goroutines carrying a forward (tunnel's pipe and copy loops).
+// forwardGoroutines counts the goroutines carrying a forward (forward's pipe and copy loops).
 func forwardGoroutines() int {
 	buf := make([]byte, 4<<20)
 	n := 0
 	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, "tunnel.pipe") || strings.Contains(g, "tunnel.copyHalf") {
+		if strings.Contains(g, "forward.pipe") || strings.Contains(g, "forward.copyHalf") {
 			n++
 		}
 	}
@@ -166,22 +166,22 @@ func TestReceiveBufferGrowsAfterAuth(t *testing.T) {
 	if verr != nil || herr != nil {
 		t.Fatalf("connect: viewer %v, host %v", verr, herr)
 	}
-	for name, c := range map[string]*Conn{"viewer": viewer, "host": host} {
+	for name, c := range map[string]*Conn{"viewer": viewer.Conn, "host": host.Conn} {
 		if local, _ := c.pc.SCTP().ReceiveWindows(); local != sctpReceiveBuffer {
 			t.Errorf("%s: receive buffer %d after authentication, want %d", name, local, sctpReceiveBuffer)
 		}
 	}
 	// Traffic both ways: each end's SACKs carry its grown window.
 	target := servePayload(t, payload(1<<20))
-	policy, err := tunnel.NewPolicy([]string{target.Addr().String()}, nil)
+	policy, err := forward.NewPolicy([]string{target.Addr().String()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux) }()
+	go func() { srvDone <- forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, host.Mux) }()
 	defer func() { cancel(); host.Close(); <-srvDone }()
-	c, err := tunnel.NewClient(viewer.Mux, nil).Dial(ctx, target.Addr().String())
+	c, err := forward.NewClient(viewer.Mux, nil).Dial(ctx, target.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestReceiveBufferGrowsAfterAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	for name, c := range map[string]*Conn{"viewer": viewer, "host": host} {
+	for name, c := range map[string]*Conn{"viewer": viewer.Conn, "host": host.Conn} {
 		if _, peer := c.pc.SCTP().ReceiveWindows(); peer <= sctpPreauthReceiveBuffer {
 			t.Errorf("%s sees its peer's window at %d, not above the pre-authentication %d", name, peer, sctpPreauthReceiveBuffer)
 		}

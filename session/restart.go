@@ -19,7 +19,7 @@ import (
 
 	"github.com/deskport/deskport/tempfork/webrtc"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // ICE restarts (docs/session.md, "Moving networks"). When the viewer's network changes (Wi-Fi to
@@ -229,9 +229,9 @@ func (k *restartKey) verify(role string, p restartProof) bool {
 	return p.id == k.idString() && hmac.Equal(p.mac, k.mac(role, p.seq, p.rest))
 }
 
-// signaling is the channel to the peer that candidates currently go out on: the set-up's, then
+// sigRoute is the signaling channel to the peer that candidates currently go out on: the set-up's, then
 // each restart's.
-type signaling struct {
+type sigRoute struct {
 	sig Signaler
 	// sent is closed once this end's description went out on sig: candidates trickle only
 	// after it, so that they do not overtake it.
@@ -240,20 +240,20 @@ type signaling struct {
 	replaced chan struct{}
 }
 
-func newSignaling(sig Signaler) *signaling {
-	return &signaling{sig: sig, sent: make(chan struct{}), replaced: make(chan struct{})}
+func newSigRoute(sig Signaler) *sigRoute {
+	return &sigRoute{sig: sig, sent: make(chan struct{}), replaced: make(chan struct{})}
 }
 
 // current is the signaling candidates go out on.
-func (c *Conn) current() *signaling {
+func (c *Conn) current() *sigRoute {
 	c.sigMu.Lock()
 	defer c.sigMu.Unlock()
 	return c.cur
 }
 
 // switchSignaling makes sig the current signaling.
-func (c *Conn) switchSignaling(sig Signaler) *signaling {
-	st := newSignaling(sig)
+func (c *Conn) switchSignaling(sig Signaler) *sigRoute {
+	st := newSigRoute(sig)
 	c.sigMu.Lock()
 	old := c.cur
 	c.cur = st
@@ -369,7 +369,7 @@ func (c *Conn) readRestartKey(r *Restarts) {
 }
 
 // firstMessage waits for the first message of a host's signaling session: its offer.
-func firstMessage(ctx context.Context, sig Signaler, timeout time.Duration) (*signal.Message, error) {
+func firstMessage(ctx context.Context, sig Signaler, timeout time.Duration) (*signaling.Message, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -388,7 +388,7 @@ func firstMessage(ctx context.Context, sig Signaler, timeout time.Duration) (*si
 // restart applies a viewer's restart offer, m, to the session it names and answers on sig. It
 // returns ErrRestarted once ICE is connected again (so that sig stays open while candidates
 // flow), or an error that wraps ErrBadRestart.
-func (r *Restarts) restart(ctx context.Context, sig Signaler, m *signal.Message, timeout time.Duration) error {
+func (r *Restarts) restart(ctx context.Context, sig Signaler, m *signaling.Message, timeout time.Duration) error {
 	p, ok := parseRestart(m.SDP)
 	if !ok {
 		return fmt.Errorf("%w: malformed restart proof", ErrBadRestart)
@@ -444,7 +444,7 @@ func (c *Conn) applyRestart(ctx context.Context, sig Signaler, sdp string, p res
 		return 0, fmt.Errorf("session: ICE restart: set local description: %w", err)
 	}
 	out := c.rkey.sign("answer", p.seq, advertiseDatagram(answer.SDP))
-	if err := sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: out}); err != nil {
+	if err := sig.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: out}); err != nil {
 		return 0, fmt.Errorf("session: ICE restart: send answer: %w", err)
 	}
 	close(st.sent)
@@ -481,7 +481,7 @@ func (c *Conn) restartICE(ctx context.Context) error {
 	c.candMu.Lock()
 	c.remoteSet, c.pendingCands = false, nil // the host's new candidates wait for its answer
 	c.candMu.Unlock()
-	descs := make(chan *signal.Message, 1)
+	descs := make(chan *signaling.Message, 1)
 	ended := make(chan struct{})
 	if !c.goRun(func() { c.receive(sig, descs, false, ended) }) {
 		return ErrPeerLeft
@@ -495,11 +495,11 @@ func (c *Conn) restartICE(ctx context.Context) error {
 		return fmt.Errorf("set local description: %w", err)
 	}
 	out := c.rkey.sign("offer", seq, advertiseDatagram(offer.SDP))
-	if err := sig.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: out}); err != nil {
+	if err := sig.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: out}); err != nil {
 		return fmt.Errorf("send restart offer: %w", err)
 	}
 	close(st.sent)
-	var s *signal.Message
+	var s *signaling.Message
 	select {
 	case s = <-descs:
 	case <-ended:
@@ -510,7 +510,7 @@ func (c *Conn) restartICE(ctx context.Context) error {
 		return errors.New("the host did not answer the restart offer")
 	}
 	p, ok := parseRestart(s.SDP)
-	if s.Type != signal.TypeAnswer || !ok || p.seq != seq || !c.rkey.verify("answer", p) {
+	if s.Type != signaling.TypeAnswer || !ok || p.seq != seq || !c.rkey.verify("answer", p) {
 		return fmt.Errorf("%w: the answer to the restart offer has no valid proof; it did not come from the host", ErrSignaling)
 	}
 	if err := c.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
-	"github.com/deskport/deskport/signal"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/signaling"
 )
 
 func TestRestartProof(t *testing.T) {
@@ -99,21 +99,21 @@ func FuzzParseRestart(f *testing.F) {
 type recordingSignaler struct {
 	chanSignaler
 	mu   sync.Mutex
-	sent []*signal.Message
+	sent []*signaling.Message
 }
 
-func (s *recordingSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (s *recordingSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	s.mu.Lock()
 	s.sent = append(s.sent, m)
 	s.mu.Unlock()
 	return s.chanSignaler.Send(ctx, m)
 }
 
-func (s *recordingSignaler) offer() *signal.Message {
+func (s *recordingSignaler) offer() *signaling.Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.sent {
-		if m.Type == signal.TypeOffer {
+		if m.Type == signaling.TypeOffer {
 			return m
 		}
 	}
@@ -124,9 +124,10 @@ func (s *recordingSignaler) offer() *signal.Message {
 // opens a new signaling pair, whose host end goes to a fresh Accept with the host's Restarts,
 // as the rendezvous and the host agent do.
 type restartLab struct {
-	viewer, host *Conn
+	viewer       *ViewerConn
+	host         *HostConn
 	hostID       string
-	toHost       chan<- *signal.Message // the set-up's signaling, towards the host
+	toHost       chan<- *signaling.Message // the set-up's signaling, towards the host
 	hostWarnings warnings
 	hostCfg      Config
 	hostAuth     auth.HostConfig
@@ -224,15 +225,15 @@ func TestICERestartMidTransfer(t *testing.T) {
 	l := newRestartLab(t)
 	data := payload(16 << 20)
 	target := servePayload(t, data)
-	policy, err := tunnel.NewPolicy([]string{target.Addr().String()}, nil)
+	policy, err := forward.NewPolicy([]string{target.Addr().String()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, l.host.Mux) }()
+	go func() { srvDone <- forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, l.host.Mux) }()
 	defer func() { cancel(); l.host.Close(); <-srvDone }()
-	c, err := tunnel.NewClient(l.viewer.Mux, nil).Dial(ctx, target.Addr().String())
+	c, err := forward.NewClient(l.viewer.Mux, nil).Dial(ctx, target.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +299,7 @@ func TestICERestartRefusals(t *testing.T) {
 	l.mu.Unlock()
 	send := func(sdp string) error {
 		rec := l.accept()
-		if err := rec.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: sdp}); err != nil {
+		if err := rec.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: sdp}); err != nil {
 			t.Fatal(err)
 		}
 		return <-l.accepts
@@ -317,7 +318,7 @@ func TestICERestartRefusals(t *testing.T) {
 	// A restart offer with a valid proof, but late on the set-up's own signaling: a restart
 	// comes only as the first offer of a session of its own, so this is ignored.
 	next := l.viewer.rkey.sign("offer", 2, p.rest)
-	l.toHost <- &signal.Message{Type: signal.TypeOffer, SDP: next}
+	l.toHost <- &signaling.Message{Type: signaling.TypeOffer, SDP: next}
 	l.hostWarnings.await(t, "host", 1, "ignored a session description")
 	if n := l.host.IgnoredDescriptions(); n != 1 {
 		t.Errorf("the host ignored %d descriptions, want 1", n)

@@ -19,8 +19,8 @@ import (
 	"github.com/pion/transport/v5"
 
 	"github.com/deskport/deskport/auth"
-	"github.com/deskport/deskport/signal"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
+	"github.com/deskport/deskport/signaling"
 )
 
 // The data channels are negotiated out of band with fixed IDs, so both ends create them and
@@ -35,32 +35,27 @@ const (
 	interactiveChannelID uint16 = 4
 )
 
-// Conn is one authenticated peer connection. Mux carries the tunnel; the host is its yamux
-// server, the viewer its client.
+// Conn is what both ends of an authenticated session share: the two yamux sessions, the
+// connection's path and lifetime. Accept returns the host's side of it (HostConn), Dial the
+// viewer's (ViewerConn); each adds only what that role has. The host is the yamux server of
+// both channels, the viewer their client.
 type Conn struct {
 	// Mux is the yamux session over the tunnel channel: forwards and files.
 	Mux *yamux.Session
-	// Interactive is the yamux session over the interactive channel: input, control,
-	// clipboard.
+	// Interactive is the yamux session over the interactive channel: input, the desktop
+	// control stream, the clipboard.
 	Interactive *yamux.Session
-	// Peer is, on the host, who the viewer proved to be and what it was granted.
-	Peer *auth.Peer
-	// Result is, on the viewer, what the host proved and granted.
-	Result *auth.Result
 
-	// Video is, on the host, the screen track when the viewer asked for video (else nil).
-	// Samples written before authentication succeeded would reach nobody: the host starts its
-	// stream only after Accept returns.
-	Video *webrtc.TrackLocalStaticSample
-	// Keyframes delivers the viewer's keyframe requests (PLI/FIR) for Video.
-	Keyframes <-chan struct{}
-	// Estimator is, on the host with video, the congestion controller's bitrate estimate.
-	Estimator cc.BandwidthEstimator
-	// Tracks delivers, on a viewer that asked for video, the host's video track.
-	Tracks <-chan *webrtc.TrackRemote
+	pc  *webrtc.PeerConnection
+	mtu *pathMTU
 
-	pc     *webrtc.PeerConnection
-	mtu    *pathMTU
+	// Set during set-up and handed to the role type Accept or Dial returns.
+	peer      *auth.Peer                     // host: who the viewer proved to be
+	result    *auth.Result                   // viewer: what the host proved and granted
+	track     *webrtc.TrackLocalStaticSample // host: the screen track, when asked for
+	keyframes <-chan struct{}                // host: the viewer's keyframe requests for track
+	estimator cc.BandwidthEstimator          // host with video: the bitrate estimate
+
 	log    *slog.Logger
 	auth   *channelConn
 	tunnel *channelConn
@@ -80,7 +75,7 @@ type Conn struct {
 
 	// sigMu guards cur, the signaling that candidates go out on (restart.go).
 	sigMu sync.Mutex
-	cur   *signaling
+	cur   *sigRoute
 
 	// ICE restarts (restart.go). restartMu serialises them and guards rkey and restartSeq.
 	restartMu  sync.Mutex
@@ -141,7 +136,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 	}
 	c := &Conn{
 		pc: pc, log: log, mtu: mtu,
-		cur:             newSignaling(sig),
+		cur:             newSigRoute(sig),
 		resignal:        cfg.Resignal,
 		localAddrs:      localAddrs(cfg.Net),
 		iceWake:         make(chan struct{}),
@@ -158,7 +153,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		tried:           newICEAttempt(cfg.ICEServers),
 	}
 	select {
-	case c.Estimator = <-estimators: // the interceptor is built with the peer connection
+	case c.estimator = <-estimators: // the interceptor is built with the peer connection
 	default:
 	}
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
@@ -269,7 +264,7 @@ func (c *Conn) sendCandidates(cands <-chan *webrtc.ICECandidate) {
 			continue
 		case <-st.sent:
 		}
-		m := &signal.Message{Type: signal.TypeCandidate, Candidate: toSignalCandidate(nil)}
+		m := &signaling.Message{Type: signaling.TypeCandidate, Candidate: toSignalCandidate(nil)}
 		if cand != nil {
 			c.tried.addLocal(cand.Typ, cand.Protocol)
 			init := cand.ToJSON()
@@ -308,7 +303,7 @@ func (c *Conn) watch() {
 // and a restart comes on a signaling session of its own with a proof (restart.go); only a
 // hostile (or broken) rendezvous sends another, and applying it could swap the transport under
 // an authenticated session.
-func (c *Conn) receive(sig Signaler, descs chan<- *signal.Message, described bool, ended chan struct{}) {
+func (c *Conn) receive(sig Signaler, descs chan<- *signaling.Message, described bool, ended chan struct{}) {
 	if ended != nil {
 		defer close(ended)
 	}
@@ -321,7 +316,7 @@ func (c *Conn) receive(sig Signaler, descs chan<- *signal.Message, described boo
 				return
 			}
 			switch s.Type {
-			case signal.TypeOffer, signal.TypeAnswer:
+			case signaling.TypeOffer, signaling.TypeAnswer:
 				if described {
 					c.lateDescs.Add(1)
 					c.log.Warn("ignored a session description after the first: deskport peers renegotiate only to restart ICE, with a proof on a signaling session of its own, so only a hostile rendezvous sends one", "type", string(s.Type))
@@ -329,22 +324,22 @@ func (c *Conn) receive(sig Signaler, descs chan<- *signal.Message, described boo
 				}
 				described = true
 				descs <- s
-			case signal.TypeCandidate:
+			case signaling.TypeCandidate:
 				if s.Candidate == nil || s.Candidate.Candidate == "" {
 					continue
 				}
 				c.addCandidate(fromSignalCandidate(s.Candidate))
-			case signal.TypeBye, signal.TypeError:
+			case signaling.TypeBye, signaling.TypeError:
 				select {
 				case <-c.connected:
 					// Signaling may end once the peers are connected; the session goes on. A
 					// reason from the other end (a host shutting down) is worth showing.
-					if s.Type == signal.TypeBye && s.Code == "" && s.Reason != "" && s.Reason != "closed" {
+					if s.Type == signaling.TypeBye && s.Code == "" && s.Reason != "" && s.Reason != "closed" {
 						c.log.Warn("the peer says: " + s.Reason)
 					}
 				default:
 					reason := s.Reason
-					if s.Type == signal.TypeError {
+					if s.Type == signaling.TypeError {
 						reason = s.Message
 					}
 					if reason == "" {
@@ -498,7 +493,7 @@ func (c *Conn) addVideo() error {
 		return fmt.Errorf("session: add video track: %w", err)
 	}
 	keyframes := make(chan struct{}, 1)
-	c.Video, c.Keyframes = track, keyframes
+	c.track, c.keyframes = track, keyframes
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -538,18 +533,18 @@ func (c *Conn) openMux(ctx context.Context, open <-chan *channelConn, server boo
 	if err != nil {
 		return nil, nil, err
 	}
-	conn := tunnel.NewStreamConn(ch, tunnel.AdapterConfig{})
-	var mux *yamux.Session
+	conn := mux.NewStreamConn(ch, mux.AdapterConfig{})
+	var ms *yamux.Session
 	if server {
-		mux, err = tunnel.NewServerSession(conn, c.log)
+		ms, err = mux.NewServerSession(conn, c.log)
 	} else {
-		mux, err = tunnel.NewClientSession(conn, c.log)
+		ms, err = mux.NewClientSession(conn, c.log)
 	}
 	if err != nil {
 		ch.Close()
 		return nil, nil, err
 	}
-	return ch, mux, nil
+	return ch, ms, nil
 }
 
 // growReceiveBuffer raises the SCTP receive buffer from its pre-authentication size to the full
@@ -635,9 +630,33 @@ func (c *Conn) Close() error {
 	return c.closeErr
 }
 
-// Dial connects a viewer to hostID through sig and authenticates with vc. The returned Conn's
-// Mux is ready for tunnel.NewClient.
-func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.ViewerConfig) (*Conn, error) {
+// HostConn is the host's side of an authenticated session, as Accept returns it.
+type HostConn struct {
+	*Conn
+	// Peer is who the viewer proved to be and what it was granted.
+	Peer *auth.Peer
+	// Video is the screen track when the host offers video and the viewer asked for it (else
+	// nil). Samples written before authentication succeeded would reach nobody: the host
+	// starts its stream only after Accept returns.
+	Video *webrtc.TrackLocalStaticSample
+	// Keyframes delivers the viewer's keyframe requests (PLI/FIR) for Video.
+	Keyframes <-chan struct{}
+	// Estimator is, with video, the congestion controller's bitrate estimate.
+	Estimator cc.BandwidthEstimator
+}
+
+// ViewerConn is the viewer's side of an authenticated session, as Dial returns it.
+type ViewerConn struct {
+	*Conn
+	// Result is what the host proved and granted.
+	Result *auth.Result
+	// Tracks delivers the host's video track, when Config.Video asked for one (else nil).
+	Tracks <-chan *webrtc.TrackRemote
+}
+
+// Dial connects a viewer to hostID through sig and authenticates with vc. The returned
+// ViewerConn's Mux is ready for forward.NewClient, its Interactive for mux.Open.
+func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.ViewerConfig) (*ViewerConn, error) {
 	log := cfg.logger().With("host_id", hostID)
 	ctx, cancel := context.WithTimeout(ctx, cfg.handshakeTimeout())
 	defer cancel()
@@ -656,15 +675,18 @@ func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.
 		onRestart := cfg.OnRestart
 		c.goRun(func() { c.mobility(onRestart) })
 	}
-	return c, nil
+	v := &ViewerConn{Conn: c, Result: c.result}
+	if c.tracks != nil {
+		v.Tracks = c.tracks
+	}
+	return v, nil
 }
 
 func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID string, vc auth.ViewerConfig) error {
-	descs := make(chan *signal.Message, 1)
+	descs := make(chan *signaling.Message, 1)
 	c.goRun(func() { c.receive(c.cur.sig, descs, false, nil) })
 	if c.video != nil {
-		tracks := make(chan *webrtc.TrackRemote, 1)
-		c.tracks, c.Tracks = tracks, tracks
+		c.tracks = make(chan *webrtc.TrackRemote, 1)
 		if _, err := c.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return fmt.Errorf("session: add video transceiver: %w", err)
 		}
@@ -676,13 +698,13 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 	if err := c.pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.cur.sig.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: advertiseDatagram(offer.SDP)}); err != nil {
+	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: advertiseDatagram(offer.SDP)}); err != nil {
 		return fmt.Errorf("session: send offer: %w", err)
 	}
 	close(c.cur.sent)
 	select {
 	case s := <-descs:
-		if s.Type != signal.TypeAnswer {
+		if s.Type != signaling.TypeAnswer {
 			return fmt.Errorf("%w: expected an answer, got an offer", ErrSignaling)
 		}
 		if err := c.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
@@ -704,7 +726,7 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 		if err != nil {
 			return err
 		}
-		c.Result = res
+		c.result = res
 		c.growReceiveBuffer()
 		return nil
 	})
@@ -717,18 +739,18 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 	return c.openTunnel(ctx, false)
 }
 
-// Accept answers the offer that arrives on sig and authenticates the viewer with hc. The returned
-// Conn's Mux is ready for a tunnel.Server.
-func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc auth.HostConfig) (*Conn, error) {
+// Accept answers the offer that arrives on sig and authenticates the viewer with hc. The
+// returned HostConn's Mux and Interactive are ready for a mux.Dispatcher each.
+func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc auth.HostConfig) (*HostConn, error) {
 	log := cfg.logger()
-	var first *signal.Message
+	var first *signaling.Message
 	if cfg.Restarts != nil {
 		// The offer may restart ICE of a running session (restart.go) rather than open one.
 		m, err := firstMessage(ctx, sig, cfg.handshakeTimeout())
 		if err != nil {
 			return nil, err
 		}
-		if m.Type == signal.TypeOffer {
+		if m.Type == signaling.TypeOffer {
 			if _, ok := parseRestart(m.SDP); ok {
 				return nil, cfg.Restarts.restart(ctx, sig, m, cfg.handshakeTimeout())
 			}
@@ -740,7 +762,7 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 		if err != nil {
 			// Tell the viewer now, rather than let its set-up time out.
 			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_ = sig.Send(sctx, &signal.Message{Type: signal.TypeBye, Reason: "the host has too many sessions authenticating; retry in a few seconds"})
+			_ = sig.Send(sctx, &signaling.Message{Type: signaling.TypeBye, Reason: "the host has too many sessions authenticating; retry in a few seconds"})
 			cancel()
 			return nil, err
 		}
@@ -762,11 +784,11 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 	if r := cfg.Restarts; r != nil {
 		c.goRun(func() { c.readRestartKey(r) })
 	}
-	return c, nil
+	return &HostConn{Conn: c, Peer: c.peer, Video: c.track, Keyframes: c.keyframes, Estimator: c.estimator}, nil
 }
 
-func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID string, hc auth.HostConfig, first *signal.Message) error {
-	descs := make(chan *signal.Message, 1)
+func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID string, hc auth.HostConfig, first *signaling.Message) error {
+	descs := make(chan *signaling.Message, 1)
 	if first != nil {
 		// Accept took the offer to see whether it restarts a running session.
 		descs <- first
@@ -774,7 +796,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 	c.goRun(func() { c.receive(c.cur.sig, descs, first != nil, nil) })
 	select {
 	case s := <-descs:
-		if s.Type != signal.TypeOffer {
+		if s.Type != signaling.TypeOffer {
 			return fmt.Errorf("%w: expected an offer, got an answer", ErrSignaling)
 		}
 		if err := c.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
@@ -795,7 +817,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 	if err := c.pc.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.cur.sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
+	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
 		return fmt.Errorf("session: send answer: %w", err)
 	}
 	close(c.cur.sent)
@@ -826,7 +848,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 		if err != nil {
 			return err
 		}
-		c.Peer = peer
+		c.peer = peer
 		return nil
 	})
 	if err != nil {

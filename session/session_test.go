@@ -21,9 +21,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
-	"github.com/deskport/deskport/signal"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/signaling"
 )
 
 func TestMain(m *testing.M) {
@@ -32,11 +32,11 @@ func TestMain(m *testing.M) {
 
 // chanSignaler is one end of an in-memory signaling pair.
 type chanSignaler struct {
-	out chan<- *signal.Message
-	in  <-chan *signal.Message
+	out chan<- *signaling.Message
+	in  <-chan *signaling.Message
 }
 
-func (s chanSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (s chanSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	select {
 	case s.out <- m:
 		return nil
@@ -45,11 +45,11 @@ func (s chanSignaler) Send(ctx context.Context, m *signal.Message) error {
 	}
 }
 
-func (s chanSignaler) Recv() <-chan *signal.Message { return s.in }
+func (s chanSignaler) Recv() <-chan *signaling.Message { return s.in }
 
 func signalPair() (a, b chanSignaler) {
-	ab := make(chan *signal.Message, 256)
-	ba := make(chan *signal.Message, 256)
+	ab := make(chan *signaling.Message, 256)
+	ba := make(chan *signaling.Message, 256)
 	return chanSignaler{out: ab, in: ba}, chanSignaler{out: ba, in: ab}
 }
 
@@ -75,12 +75,12 @@ type pairConfig struct {
 	viewerLog, hostLog *slog.Logger
 	// toViewer and toHost, when set, get the raw signaling channels towards each side, as the
 	// rendezvous holds them.
-	toViewer, toHost *chan<- *signal.Message
+	toViewer, toHost *chan<- *signaling.Message
 	// timeout is both ends' HandshakeTimeout (zero: the default).
 	timeout time.Duration
 }
 
-func connectPair(t testing.TB, pc pairConfig) (viewer, host *Conn, verr, herr error) {
+func connectPair(t testing.TB, pc pairConfig) (viewer *ViewerConn, host *HostConn, verr, herr error) {
 	t.Helper()
 	hostKey, viewerKey := newKey(t), newKey(t)
 	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
@@ -144,19 +144,19 @@ func servePayload(t *testing.T, payload []byte) net.Listener {
 }
 
 // forwardThrough runs a tunnel server on host and fetches payload through one forward.
-func forwardThrough(t *testing.T, viewer, host *Conn, payload []byte) {
+func forwardThrough(t *testing.T, viewer *ViewerConn, host *HostConn, payload []byte) {
 	t.Helper()
 	target := servePayload(t, payload)
-	policy, err := tunnel.NewPolicy([]string{target.Addr().String()}, nil)
+	policy, err := forward.NewPolicy([]string{target.Addr().String()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux) }()
+	go func() { srvDone <- forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, host.Mux) }()
 	defer func() { cancel(); host.Close(); <-srvDone }()
 
-	client := tunnel.NewClient(viewer.Mux, nil)
+	client := forward.NewClient(viewer.Mux, nil)
 	c, err := client.Dial(ctx, target.Addr().String())
 	if err != nil {
 		t.Fatalf("dial through the tunnel: %v", err)
@@ -293,16 +293,16 @@ func BenchmarkForwardLoopback(b *testing.B) {
 			}
 		}
 	}()
-	policy, _ := tunnel.NewPolicy([]string{ln.Addr().String()}, nil)
+	policy, _ := forward.NewPolicy([]string{ln.Addr().String()}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srvDone := make(chan struct{})
 	go func() {
 		defer close(srvDone)
-		tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux)
+		forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, host.Mux)
 	}()
 	defer func() { cancel(); host.Close(); <-srvDone }()
-	c, err := tunnel.NewClient(viewer.Mux, nil).Dial(ctx, ln.Addr().String())
+	c, err := forward.NewClient(viewer.Mux, nil).Dial(ctx, ln.Addr().String())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -348,16 +348,16 @@ func (w warnings) await(t *testing.T, who string, n int, sub string) {
 // a hostile rendezvous sends one) is ignored and reported, and the session carries on.
 func TestLateDescriptionIgnored(t *testing.T) {
 	vlog, hlog := make(warnings, 64), make(warnings, 64)
-	var toViewer, toHost chan<- *signal.Message
+	var toViewer, toHost chan<- *signaling.Message
 	viewer, host, verr, herr := connectPair(t, pairConfig{authorize: true, viewerLog: slog.New(vlog), hostLog: slog.New(hlog),
 		toViewer: &toViewer, toHost: &toHost})
 	if verr != nil || herr != nil {
 		t.Fatalf("connect: viewer %v, host %v", verr, herr)
 	}
 	// A hostile rendezvous replays a fresh offer to the viewer and an answer to the host.
-	toViewer <- &signal.Message{Type: signal.TypeOffer, SDP: "v=0\r\n"}
-	toViewer <- &signal.Message{Type: signal.TypeAnswer, SDP: "v=0\r\n"}
-	toHost <- &signal.Message{Type: signal.TypeOffer, SDP: "v=0\r\n"}
+	toViewer <- &signaling.Message{Type: signaling.TypeOffer, SDP: "v=0\r\n"}
+	toViewer <- &signaling.Message{Type: signaling.TypeAnswer, SDP: "v=0\r\n"}
+	toHost <- &signaling.Message{Type: signaling.TypeOffer, SDP: "v=0\r\n"}
 	vlog.await(t, "viewer", 2, "ignored a session description")
 	hlog.await(t, "host", 1, "ignored a session description")
 	if v, h := viewer.IgnoredDescriptions(), host.IgnoredDescriptions(); v != 2 || h != 1 {
@@ -404,21 +404,21 @@ func TestNoPathSaysWhy(t *testing.T) {
 // way to the host (a rendezvous client queues each Send on its own).
 type offerFirstSignaler struct {
 	mu        sync.Mutex
-	sent      []signal.Type
+	sent      []signaling.Type
 	overtook  bool
 	candidate chan struct{} // closed at the first candidate
 	once      sync.Once
-	recv      chan *signal.Message
+	recv      chan *signaling.Message
 }
 
-func (s *offerFirstSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (s *offerFirstSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	s.mu.Lock()
 	s.sent = append(s.sent, m.Type)
 	s.mu.Unlock()
-	if m.Type == signal.TypeCandidate {
+	if m.Type == signaling.TypeCandidate {
 		s.once.Do(func() { close(s.candidate) })
 	}
-	if m.Type == signal.TypeOffer {
+	if m.Type == signaling.TypeOffer {
 		select {
 		case <-s.candidate:
 			s.mu.Lock()
@@ -431,12 +431,12 @@ func (s *offerFirstSignaler) Send(ctx context.Context, m *signal.Message) error 
 	return nil
 }
 
-func (s *offerFirstSignaler) Recv() <-chan *signal.Message { return s.recv }
+func (s *offerFirstSignaler) Recv() <-chan *signaling.Message { return s.recv }
 
 // TestCandidatesFollowOffer checks that a viewer trickles its candidates only after its offer
 // is sent, so that they cannot reach the host first.
 func TestCandidatesFollowOffer(t *testing.T) {
-	sig := &offerFirstSignaler{candidate: make(chan struct{}), recv: make(chan *signal.Message)}
+	sig := &offerFirstSignaler{candidate: make(chan struct{}), recv: make(chan *signaling.Message)}
 	hostKey := newKey(t)
 	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
 	_, err := Dial(context.Background(), sig, hostID, Config{LoopbackOnly: true, HandshakeTimeout: time.Second}, auth.ViewerConfig{Key: newKey(t)})
@@ -448,7 +448,7 @@ func TestCandidatesFollowOffer(t *testing.T) {
 	if sig.overtook {
 		t.Fatal("a candidate was sent while the offer was still being sent")
 	}
-	if len(sig.sent) < 2 || sig.sent[0] != signal.TypeOffer {
+	if len(sig.sent) < 2 || sig.sent[0] != signaling.TypeOffer {
 		t.Fatalf("sent %v, want the offer first and then candidates", sig.sent)
 	}
 }

@@ -8,20 +8,20 @@ import (
 	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/pion/stun/v4"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // Signaler carries signaling messages between the two ends of one session. A
 // *rendezvous.Session is one; tests join two sessions with a pair of channels.
 type Signaler interface {
 	// Send delivers a message (offer, answer, candidate, bye) to the peer.
-	Send(ctx context.Context, m *signal.Message) error
+	Send(ctx context.Context, m *signaling.Message) error
 	// Recv yields the peer's messages; it is closed when signaling ends.
-	Recv() <-chan *signal.Message
+	Recv() <-chan *signaling.Message
 }
 
 // ICEServers converts the rendezvous's ICE servers to pion's.
-func ICEServers(in []signal.ICEServer) []webrtc.ICEServer {
+func ICEServers(in []signaling.ICEServer) []webrtc.ICEServer {
 	out := make([]webrtc.ICEServer, 0, len(in))
 	for _, s := range in {
 		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
@@ -56,13 +56,13 @@ func ParseICEServer(v string) (webrtc.ICEServer, error) {
 	return s, nil
 }
 
-func toSignalCandidate(c *webrtc.ICECandidateInit) *signal.Candidate {
+func toSignalCandidate(c *webrtc.ICECandidateInit) *signaling.Candidate {
 	if c == nil {
-		return &signal.Candidate{}
+		return &signaling.Candidate{}
 	}
-	return &signal.Candidate{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
+	return &signaling.Candidate{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
 }
 
-func fromSignalCandidate(c *signal.Candidate) webrtc.ICECandidateInit {
+func fromSignalCandidate(c *signaling.Candidate) webrtc.ICECandidateInit {
 	return webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
 }

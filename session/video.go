@@ -101,6 +101,6 @@ func readKeyframeRequests(sender *webrtc.RTPSender, out chan<- struct{}, done <-
 }
 
 // RequestKeyframe asks the host for a keyframe on a received track (a picture loss indication).
-func (c *Conn) RequestKeyframe(t *webrtc.TrackRemote) error {
+func (c *ViewerConn) RequestKeyframe(t *webrtc.TrackRemote) error {
 	return c.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
 }

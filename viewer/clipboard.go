@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 
 	"github.com/deskport/deskport/clipboard"
 	"github.com/deskport/deskport/internal/termtext"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 // Clipboard sets the host's clipboard to text (when set is true), then, with watch, prints the
@@ -19,11 +18,7 @@ func Clipboard(ctx context.Context, cfg Config, text string, set, watch bool, ou
 		return err
 	}
 	defer conn.Close()
-	tc := tunnel.NewClient(conn.Interactive, cfg.Logger)
-	cl, err := clipboard.Dial(ctx, func(ctx context.Context, req tunnel.Request) (net.Conn, error) {
-		s, _, err := tc.Open(ctx, req)
-		return s, err
-	})
+	cl, err := clipboard.Dial(ctx, mux.Opener(conn.Interactive))
 	if err != nil {
 		return err
 	}

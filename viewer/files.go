@@ -11,7 +11,7 @@ import (
 	"github.com/deskport/deskport/files"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/termtext"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 // splitRemote splits "HOSTID:path"; ok is false for a local path.
@@ -44,7 +44,7 @@ func Copy(ctx context.Context, cfg Config, src, dst string, progress io.Writer) 
 		return err
 	}
 	defer conn.Close()
-	open := files.ClientOpener(tunnel.NewClient(conn.Mux, cfg.Logger))
+	open := mux.Opener(conn.Mux)
 	bar := func(total int64, desc string) files.ProgressFunc {
 		if progress == nil {
 			return nil
@@ -68,7 +68,7 @@ func ListFiles(ctx context.Context, cfg Config, dir string, w io.Writer) error {
 		return err
 	}
 	defer conn.Close()
-	entries, err := files.List(ctx, files.ClientOpener(tunnel.NewClient(conn.Mux, cfg.Logger)), dir)
+	entries, err := files.List(ctx, mux.Opener(conn.Mux), dir)
 	if err != nil {
 		return err
 	}

@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/knownhosts"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tunnel"
 )
 
 // Config says which host to reach and how to prove who we are.
@@ -65,7 +65,7 @@ func (c *Config) defaults() error {
 }
 
 // Connect reaches the host and authenticates. The caller closes the returned connection.
-func Connect(ctx context.Context, cfg Config) (*session.Conn, error) {
+func Connect(ctx context.Context, cfg Config) (*session.ViewerConn, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -127,25 +127,25 @@ func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 		return errors.New("nothing to forward; give at least one of -L, -R or -D")
 	}
 	// Parse everything before connecting so a typo costs no connection.
-	var locals []tunnel.LocalSpec
+	var locals []forward.LocalSpec
 	for _, s := range fw.Local {
-		spec, err := tunnel.ParseLocalSpec(s)
+		spec, err := forward.ParseLocalSpec(s)
 		if err != nil {
 			return fmt.Errorf("-L %s: %w", s, err)
 		}
 		locals = append(locals, spec)
 	}
-	var remotes []tunnel.RemoteSpec
+	var remotes []forward.RemoteSpec
 	for _, s := range fw.Remote {
-		spec, err := tunnel.ParseRemoteSpec(s)
+		spec, err := forward.ParseRemoteSpec(s)
 		if err != nil {
 			return fmt.Errorf("-R %s: %w", s, err)
 		}
 		remotes = append(remotes, spec)
 	}
-	var dynamics []tunnel.DynamicSpec
+	var dynamics []forward.DynamicSpec
 	for _, s := range fw.Dynamic {
-		spec, err := tunnel.ParseDynamicSpec(s)
+		spec, err := forward.ParseDynamicSpec(s)
 		if err != nil {
 			return fmt.Errorf("-D %s: %w", s, err)
 		}
@@ -190,7 +190,7 @@ func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 	defer conn.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	client := tunnel.NewClient(conn.Mux, cfg.Logger)
+	client := forward.NewClient(conn.Mux, cfg.Logger)
 	fmt.Fprintf(cfg.Out, "connected to host %s (%s, path %s, %d-byte packets)\n", cfg.HostID, conn.Result.Method, conn.CandidateType(), conn.SCTPPacketSize())
 
 	var wg sync.WaitGroup
@@ -255,7 +255,7 @@ func Stdio(ctx context.Context, cfg Config, target string, in io.Reader, out io.
 		return err
 	}
 	defer conn.Close()
-	client := tunnel.NewClient(conn.Mux, cfg.Logger)
+	client := forward.NewClient(conn.Mux, cfg.Logger)
 	stream, err := client.Dial(ctx, target)
 	if err != nil {
 		return err
@@ -270,7 +270,7 @@ func Stdio(ctx context.Context, cfg Config, target string, in io.Reader, out io.
 		}
 	}()
 	// The stdin reader cannot be interrupted; it ends with the process, which stdio is.
-	err = tunnel.Splice(sctx, stream, in, out)
+	err = forward.Splice(sctx, stream, in, out)
 	select {
 	case <-conn.Done():
 		return errConnEnded

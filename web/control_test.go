@@ -15,9 +15,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/deskport/deskport/control"
+	"github.com/deskport/deskport/desktopctl"
 	"github.com/deskport/deskport/internal/xpattern/pattern"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 // TestControlInterop runs web/test/control-node.mjs: the page's control client (src/control.js)
@@ -37,22 +37,22 @@ func TestControlInterop(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := tunnel.NewServerSession(procConn{r: stdout, w: stdin}, nil)
+	sess, err := mux.NewServerSession(procConn{r: stdout, w: stdin}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	one := func(n int) *int { return &n }
-	want := []control.Message{
-		{Type: control.TypeKeyframe},
-		{Type: control.TypeQuality, Preset: "high"},
-		{Type: control.TypeQuality, FPS: 60, MaxBitrate: 2_500_000},
-		{Type: control.TypeQuality, FPS: 24},
-		{Type: control.TypeMonitor, Monitor: one(-1)},
-		{Type: control.TypeMonitor, Monitor: one(7)},
-		{Type: control.TypeMonitor, Monitor: one(1)},
+	want := []desktopctl.Message{
+		{Type: desktopctl.TypeKeyframe},
+		{Type: desktopctl.TypeQuality, Preset: "high"},
+		{Type: desktopctl.TypeQuality, FPS: 60, MaxBitrate: 2_500_000},
+		{Type: desktopctl.TypeQuality, FPS: 24},
+		{Type: desktopctl.TypeMonitor, Monitor: one(-1)},
+		{Type: desktopctl.TypeMonitor, Monitor: one(7)},
+		{Type: desktopctl.TypeMonitor, Monitor: one(1)},
 	}
 	var (
-		got []control.Message
+		got []desktopctl.Message
 		wg  sync.WaitGroup
 	)
 	wg.Add(1)
@@ -63,28 +63,28 @@ func TestControlInterop(t *testing.T) {
 			if err != nil {
 				return
 			}
-			req, err := tunnel.ReadRequest(st)
-			if err != nil || req.Kind != tunnel.KindControl || string(req.Payload) != "\x01" {
+			req, err := mux.ReadRequest(st)
+			if err != nil || req.Kind != mux.KindControl || string(req.Payload) != "\x01" {
 				t.Errorf("request %+v, %v", req, err)
 			}
 			if n > 0 {
-				tunnel.WriteReply(st, tunnel.Reply{Status: tunnel.StatusNotAllowed, Message: "no view capability"})
+				mux.WriteReply(st, mux.Reply{Status: mux.StatusNotAllowed, Message: "no view capability"})
 				st.Close()
 				continue
 			}
-			tunnel.WriteReply(st, tunnel.Reply{Status: tunnel.StatusOK})
-			control.Write(st, &control.Message{Type: control.TypeHello, Monitors: []control.Monitor{
+			mux.WriteReply(st, mux.Reply{Status: mux.StatusOK})
+			desktopctl.Write(st, &desktopctl.Message{Type: desktopctl.TypeHello, Monitors: []desktopctl.Monitor{
 				{Index: 0, Name: "DP-1", Width: 1920, Height: 1080}, {Index: 1, Name: "HDMI-1", Width: 1280, Height: 1024}}})
-			control.Write(st, &control.Message{Type: control.TypeStats, Stats: &control.Stats{FPS: 29.5, BitrateBps: 2_500_000, Width: 1920, Height: 1080, Keyframes: 3}})
+			desktopctl.Write(st, &desktopctl.Message{Type: desktopctl.TypeStats, Stats: &desktopctl.Stats{FPS: 29.5, BitrateBps: 2_500_000, Width: 1920, Height: 1080, Keyframes: 3}})
 			for range want {
-				m, err := control.Read(st)
+				m, err := desktopctl.Read(st)
 				if err != nil {
 					t.Errorf("control.Read after %d messages: %v", len(got), err)
 					break
 				}
 				got = append(got, *m)
-				if m.Type == control.TypeMonitor && *m.Monitor == 7 {
-					control.Write(st, &control.Message{Type: control.TypeError, Error: "no monitor 7"})
+				if m.Type == desktopctl.TypeMonitor && *m.Monitor == 7 {
+					desktopctl.Write(st, &desktopctl.Message{Type: desktopctl.TypeError, Error: "no monitor 7"})
 				}
 			}
 			st.Close()

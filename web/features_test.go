@@ -17,7 +17,7 @@ import (
 
 	fileproto "github.com/deskport/deskport/files"
 	"github.com/deskport/deskport/input"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 // TestFeaturesInterop runs web/test/features-node.mjs: the page's input encoder against
@@ -46,7 +46,7 @@ func TestFeaturesInterop(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := tunnel.NewServerSession(procConn{r: stdout, w: stdin}, nil)
+	sess, err := mux.NewServerSession(procConn{r: stdout, w: stdin}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,20 +59,20 @@ func TestFeaturesInterop(t *testing.T) {
 	)
 	serve := func(st *yamux.Stream) {
 		defer wg.Done()
-		req, err := tunnel.ReadRequest(st)
+		req, err := mux.ReadRequest(st)
 		if err != nil {
 			t.Errorf("read request: %v", err)
 			st.Close()
 			return
 		}
 		switch req.Kind {
-		case tunnel.KindInput:
+		case mux.KindInput:
 			defer st.Close()
 			h, err := input.ParseHello(req.Payload)
 			if err != nil {
 				t.Errorf("hello: %v", err)
 			}
-			tunnel.WriteReply(st, tunnel.Reply{Status: tunnel.StatusOK})
+			mux.WriteReply(st, mux.Reply{Status: mux.StatusOK})
 			d := input.NewDecoder(st)
 			var evs []input.Event
 			for {
@@ -91,11 +91,11 @@ func TestFeaturesInterop(t *testing.T) {
 			mu.Lock()
 			hello, events = h, evs
 			mu.Unlock()
-		case tunnel.KindFilePut, tunnel.KindFileGet:
-			tunnel.WriteReply(st, tunnel.Reply{Status: tunnel.StatusOK})
+		case mux.KindFilePut, mux.KindFileGet:
+			mux.WriteReply(st, mux.Reply{Status: mux.StatusOK})
 			fsrv.Handle(ctx, st, req)
 		default:
-			tunnel.WriteReply(st, tunnel.Reply{Status: tunnel.StatusUnsupported})
+			mux.WriteReply(st, mux.Reply{Status: mux.StatusUnsupported})
 			st.Close()
 		}
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/deskport/deskport/tempfork/yamux"
 	"go.uber.org/goleak"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/mux"
 )
 
 // procConn is a net.Conn over a child process's stdout (read) and stdin (write), standing in
@@ -98,7 +98,7 @@ func TestYamuxInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs lockedBuffer
-	sess, err := tunnel.NewServerSession(procConn{r: stdout, w: stdin}, slog.New(slog.NewTextHandler(&logs, nil)))
+	sess, err := mux.NewServerSession(procConn{r: stdout, w: stdin}, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,30 +108,30 @@ func TestYamuxInterop(t *testing.T) {
 	serve := func(st *yamux.Stream) {
 		defer wg.Done()
 		defer st.Close()
-		req, err := tunnel.ReadRequest(st)
+		req, err := mux.ReadRequest(st)
 		if err != nil {
 			t.Errorf("read request: %v", err)
 			return
 		}
 		ok := func() {
-			if err := tunnel.WriteReply(st, tunnel.Reply{Status: tunnel.StatusOK}); err != nil {
+			if err := mux.WriteReply(st, mux.Reply{Status: mux.StatusOK}); err != nil {
 				t.Errorf("reply: %v", err)
 			}
 		}
 		switch {
-		case req.Kind == tunnel.KindTCP && req.Addr == "echo.test:1":
+		case req.Kind == mux.KindTCP && req.Addr == "echo.test:1":
 			ok()
 			if n, err := io.Copy(st, st); err != nil || n != size {
 				t.Errorf("echo: %d bytes, %v", n, err)
 			}
-		case req.Kind == tunnel.KindTCP && req.Addr == "sink.test:1":
+		case req.Kind == mux.KindTCP && req.Addr == "sink.test:1":
 			ok()
 			h := sha256.New()
 			if n, err := io.Copy(h, st); err != nil || n != size {
 				t.Errorf("sink: %d bytes, %v", n, err)
 			}
 			io.WriteString(st, hex.EncodeToString(h.Sum(nil)))
-		case req.Kind == tunnel.KindTCP && req.Addr == "source.test:1":
+		case req.Kind == mux.KindTCP && req.Addr == "source.test:1":
 			ok()
 			b := sourceBytes(size)
 			if _, err := st.Write(b); err != nil {
@@ -143,14 +143,14 @@ func TestYamuxInterop(t *testing.T) {
 			if err != nil || string(answer) != hex.EncodeToString(sum[:]) {
 				t.Errorf("source: viewer hashed %q (%v), want %x", answer, err, sum)
 			}
-		case req.Kind == tunnel.KindTCP && req.Addr == "refuse.test:1":
-			tunnel.WriteReply(st, tunnel.Reply{Status: tunnel.StatusNotAllowed, Message: "not in the allowlist"})
-		case req.Kind == tunnel.KindTCP && req.Addr == "hold.test:1":
+		case req.Kind == mux.KindTCP && req.Addr == "refuse.test:1":
+			mux.WriteReply(st, mux.Reply{Status: mux.StatusNotAllowed, Message: "not in the allowlist"})
+		case req.Kind == mux.KindTCP && req.Addr == "hold.test:1":
 			ok()
 			_, err := io.Copy(io.Discard, st)
 			resetSeen <- err
 		default:
-			tunnel.WriteReply(st, tunnel.Reply{Status: tunnel.StatusUnsupported, Message: req.Kind.String() + " is not served here"})
+			mux.WriteReply(st, mux.Reply{Status: mux.StatusUnsupported, Message: req.Kind.String() + " is not served here"})
 		}
 	}
 	wg.Add(1)
@@ -177,11 +177,11 @@ func TestYamuxInterop(t *testing.T) {
 			return
 		}
 		defer st.Close()
-		if err := tunnel.WriteRequest(st, tunnel.Request{Kind: tunnel.KindClipboard, Payload: []byte("hello")}); err != nil {
+		if err := mux.WriteRequest(st, mux.Request{Kind: mux.KindClipboard, Payload: []byte("hello")}); err != nil {
 			t.Error(err)
 			return
 		}
-		if r, err := tunnel.ReadReply(st); err != nil || r.Status != tunnel.StatusOK {
+		if r, err := mux.ReadReply(st); err != nil || r.Status != mux.StatusOK {
 			t.Errorf("reply from the viewer: %+v, %v", r, err)
 			return
 		}

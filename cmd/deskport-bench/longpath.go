@@ -20,20 +20,20 @@ import (
 	"github.com/pion/transport/v5/vnet"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/signal"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/signaling"
 )
 
 // memSignaler is one end of an in-memory signaling pair: the sections that run sessions in
 // this process need no rendezvous.
 type memSignaler struct {
-	out chan<- *signal.Message
-	in  <-chan *signal.Message
+	out chan<- *signaling.Message
+	in  <-chan *signaling.Message
 }
 
-func (s memSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (s memSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	select {
 	case s.out <- m:
 		return nil
@@ -42,20 +42,20 @@ func (s memSignaler) Send(ctx context.Context, m *signal.Message) error {
 	}
 }
 
-func (s memSignaler) Recv() <-chan *signal.Message { return s.in }
+func (s memSignaler) Recv() <-chan *signaling.Message { return s.in }
 
 // connectSessions runs session.Accept and session.Dial against each other in this process, with a
 // trusted viewer key. viewerNet and hostNet nil mean the real network, limited to loopback.
-func connectSessions(ctx context.Context, viewerNet, hostNet transport.Net) (viewer, host *session.Conn, err error) {
+func connectSessions(ctx context.Context, viewerNet, hostNet transport.Net) (viewer *session.ViewerConn, host *session.HostConn, err error) {
 	return connectSessionsLogged(ctx, viewerNet, hostNet, nil, nil)
 }
 
 // connectSessionsLogged is connectSessions with a logger for each side (nil discards).
-func connectSessionsLogged(ctx context.Context, viewerNet, hostNet transport.Net, viewerLog, hostLog *slog.Logger) (viewer, host *session.Conn, err error) {
+func connectSessionsLogged(ctx context.Context, viewerNet, hostNet transport.Net, viewerLog, hostLog *slog.Logger) (viewer *session.ViewerConn, host *session.HostConn, err error) {
 	_, hostKey, _ := ed25519.GenerateKey(rand.Reader)
 	_, viewerKey, _ := ed25519.GenerateKey(rand.Reader)
 	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
-	ab, ba := make(chan *signal.Message, 256), make(chan *signal.Message, 256)
+	ab, ba := make(chan *signaling.Message, 256), make(chan *signaling.Message, 256)
 	vs, hs := memSignaler{out: ab, in: ba}, memSignaler{out: ba, in: ab}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -215,7 +215,8 @@ func forwardOverPath(ctx context.Context, p longPath, seed uint64, src *source, 
 		return t, err
 	}
 	defer stopNet()
-	var viewer, host *session.Conn
+	var viewer *session.ViewerConn
+	var host *session.HostConn
 	if tr != nil {
 		viewer, host, err = connectSessionsLogged(ctx, tr.net(vn, "10.98.0.2"), tr.net(hn, "10.98.0.3"), tr.logger("viewer"), tr.logger("host"))
 	} else {
@@ -224,7 +225,7 @@ func forwardOverPath(ctx context.Context, p longPath, seed uint64, src *source, 
 	if err != nil {
 		return t, fmt.Errorf("connect: %w", err)
 	}
-	policy, err := tunnel.NewPolicy([]string{src.Addr()}, nil)
+	policy, err := forward.NewPolicy([]string{src.Addr()}, nil)
 	if err != nil {
 		return t, err
 	}
@@ -232,12 +233,12 @@ func forwardOverPath(ctx context.Context, p longPath, seed uint64, src *source, 
 	srvDone := make(chan struct{})
 	go func() {
 		defer close(srvDone)
-		tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(sctx, host.Mux)
+		forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(sctx, host.Mux)
 	}()
 	defer func() { cancel(); viewer.Close(); host.Close(); <-srvDone }()
 
 	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
-	c, err := tunnel.NewClient(viewer.Mux, nil).Dial(dctx, src.Addr())
+	c, err := forward.NewClient(viewer.Mux, nil).Dial(dctx, src.Addr())
 	dcancel()
 	if err != nil {
 		return t, fmt.Errorf("open the forward: %w", err)

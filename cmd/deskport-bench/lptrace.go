@@ -158,7 +158,7 @@ func (h traceHandler) Handle(_ context.Context, r slog.Record) error {
 var interesting = []string{"full", "fast-recovery", "T3-rtx", "nT3Timeouts", "nFastRetrans"}
 
 // sample prints the host's SCTP state every t.every until stop is closed, then the counts.
-func (t *pathTrace) sample(host *session.Conn, received func() int64, stop <-chan struct{}, done chan<- struct{}) {
+func (t *pathTrace) sample(host *session.HostConn, received func() int64, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	start := time.Now()
 	tick := time.NewTicker(t.every)

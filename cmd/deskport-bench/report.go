@@ -359,7 +359,7 @@ func report(cfg config, res *results) error {
 		b.WriteString("\n")
 	}
 	if len(res.LongPath) > 0 {
-		fmt.Fprintf(&b, "## Forward over a long path (pion vnet)\n\nOne forward, host → viewer (a download), through real `session.Dial`/`Accept` and `tunnel.Server`/`Client` in this process over pion's vnet (one-way delay RTT/2; loss drawn per packet from a seeded RNG), a new session each run; %d MiB per run, at most %s; MB/s from the first to the last byte received, and over the second half of the bytes alone (the steady state, after slow start); median of %d. The bare pion data channel (library defaults, 64 KiB messages) runs over the same paths. × vnet loopback compares each stack with itself on the 0 ms path.\n\n", cfg.lpMiB, cfg.lpLimit, cfg.rounds)
+		fmt.Fprintf(&b, "## Forward over a long path (pion vnet)\n\nOne forward, host → viewer (a download), through real `session.Dial`/`Accept` and `forward.Server`/`Client` in this process over pion's vnet (one-way delay RTT/2; loss drawn per packet from a seeded RNG), a new session each run; %d MiB per run, at most %s; MB/s from the first to the last byte received, and over the second half of the bytes alone (the steady state, after slow start); median of %d. The bare pion data channel (library defaults, 64 KiB messages) runs over the same paths. × vnet loopback compares each stack with itself on the 0 ms path.\n\n", cfg.lpMiB, cfg.lpLimit, cfg.rounds)
 		b.WriteString("| path | stack | MB/s | MiB moved | × vnet loopback | second half MB/s | second half × vnet loopback | × bare pion, same path |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.LongPath {
 			moved := fmt.Sprintf("%.1f", r.MiBMoved)
@@ -396,7 +396,7 @@ func report(cfg config, res *results) error {
 		b.WriteString("\n")
 	}
 	if len(res.StreamOpen) > 0 {
-		fmt.Fprintf(&b, "## Stream open\n\nFrom a new TCP connection at the viewer's -L listener (`tunnel.Client.ServeLocal`, a real session on loopback, in this process) to the first byte from the target (a loopback server that writes one byte on accept); the baseline connects to the target directly. %d opens each, alternating, after 5 warm-up opens each.\n\n", cfg.opens)
+		fmt.Fprintf(&b, "## Stream open\n\nFrom a new TCP connection at the viewer's -L listener (`forward.Client.ServeLocal`, a real session on loopback, in this process) to the first byte from the target (a loopback server that writes one byte on accept); the baseline connects to the target directly. %d opens each, alternating, after 5 warm-up opens each.\n\n", cfg.opens)
 		b.WriteString("| path | median ms | p99 ms | × direct (median) | × direct (p99) |\n|---|---:|---:|---:|---:|\n")
 		for _, r := range res.StreamOpen {
 			fmt.Fprintf(&b, "| %s | %.3f | %.3f | %s | %s |\n", r.Path, r.MedianMs, r.P99Ms, ratio(r.VsDirectMedian, 1), ratio(r.VsDirectP99, 1))

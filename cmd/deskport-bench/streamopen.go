@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/forward"
 )
 
 // openRow is one figure of the streamopen section.
@@ -72,7 +72,7 @@ func openToFirstByte(ctx context.Context, addr string) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// runStreamOpen times new connections at a viewer's -L listener (tunnel.Client.ServeLocal,
+// runStreamOpen times new connections at a viewer's -L listener (forward.Client.ServeLocal,
 // through a real session on loopback) to the first byte from the target, against the same
 // connections made to the target directly. The two kinds alternate, after 5 warm-up opens each.
 func runStreamOpen(ctx context.Context, cfg config) ([]openRow, error) {
@@ -85,7 +85,7 @@ func runStreamOpen(ctx context.Context, cfg config) ([]openRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	policy, err := tunnel.NewPolicy([]string{target.Addr()}, nil)
+	policy, err := forward.NewPolicy([]string{target.Addr()}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -98,17 +98,17 @@ func runStreamOpen(ctx context.Context, cfg config) ([]openRow, error) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(sctx, host.Mux)
+		forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(sctx, host.Mux)
 	}()
 	go func() {
 		defer wg.Done()
-		tunnel.NewClient(viewer.Mux, nil).ServeLocal(sctx, ln, target.Addr())
+		forward.NewClient(viewer.Mux, nil).ServeLocal(sctx, ln, target.Addr())
 	}()
 	defer func() { cancel(); ln.Close(); viewer.Close(); host.Close(); wg.Wait() }()
 
 	paths := []struct{ name, addr string }{
 		{"direct loopback TCP to the target", target.Addr()},
-		{"deskport -L (tunnel.Client.ServeLocal, session on loopback)", ln.Addr().String()},
+		{"deskport -L (forward.Client.ServeLocal, session on loopback)", ln.Addr().String()},
 	}
 	const warm = 5
 	samples := make([][]float64, len(paths))

@@ -19,7 +19,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/deskport/deskport/rendezvous"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // startRendezvous serves a real rendezvous on loopback until the test ends.
@@ -190,7 +190,7 @@ func TestSignalingBarrage(t *testing.T) {
 			return err
 		}
 		defer vs.Close()
-		if err := vs.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: "v=0 legit offer"}); err != nil {
+		if err := vs.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: "v=0 legit offer"}); err != nil {
 			return err
 		}
 		// The host's side of this session, by its ID: a session of an earlier exchange that
@@ -212,18 +212,18 @@ func TestSignalingBarrage(t *testing.T) {
 		defer hs.Close()
 		select {
 		case m := <-hs.Recv():
-			if m == nil || m.Type != signal.TypeOffer || m.SDP != "v=0 legit offer" {
+			if m == nil || m.Type != signaling.TypeOffer || m.SDP != "v=0 legit offer" {
 				return fmt.Errorf("host got %+v", m)
 			}
 		case <-ctx.Done():
 			return errors.New("no offer at the host")
 		}
-		if err := hs.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: "v=0 legit answer"}); err != nil {
+		if err := hs.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: "v=0 legit answer"}); err != nil {
 			return err
 		}
 		select {
 		case m := <-vs.Recv():
-			if m == nil || m.Type != signal.TypeAnswer {
+			if m == nil || m.Type != signaling.TypeAnswer {
 				return fmt.Errorf("viewer got %+v", m)
 			}
 		case <-ctx.Done():

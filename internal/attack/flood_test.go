@@ -14,20 +14,21 @@ import (
 	"github.com/deskport/deskport/tempfork/yamux"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tunnel"
 )
 
-// hostServing is one real host session with a real tunnel.Server on it.
+// hostServing is one real host session with a real forward.Server on it.
 type hostServing struct {
-	conn   *session.Conn
+	conn   *session.HostConn
 	cancel context.CancelFunc
 	done   chan error
 }
 
 // connectServed connects a real viewer to a real host that serves forwards to the given
 // targets with the default stream cap.
-func connectServed(t testing.TB, host keyPair, viewer keyPair, targets []string) (*session.Conn, *hostServing) {
+func connectServed(t testing.TB, host keyPair, viewer keyPair, targets []string) (*session.ViewerConn, *hostServing) {
 	t.Helper()
 	vs, hs := signalPair()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -36,7 +37,7 @@ func connectServed(t testing.TB, host keyPair, viewer keyPair, targets []string)
 		return auth.Options{}, bytes.Equal(k, viewer.pub)
 	}}
 	cfg := session.Config{LoopbackOnly: true}
-	var hconn *session.Conn
+	var hconn *session.HostConn
 	var herr error
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -46,13 +47,13 @@ func connectServed(t testing.TB, host keyPair, viewer keyPair, targets []string)
 	if verr != nil || herr != nil {
 		t.Fatalf("connect: viewer %v, host %v", verr, herr)
 	}
-	policy, err := tunnel.NewPolicy(targets, nil)
+	policy, err := forward.NewPolicy(targets, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sctx, scancel := context.WithCancel(context.Background())
 	hsv := &hostServing{conn: hconn, cancel: scancel, done: make(chan error, 1)}
-	go func() { hsv.done <- tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(sctx, hconn.Mux) }()
+	go func() { hsv.done <- forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(sctx, hconn.Mux) }()
 	return vconn, hsv
 }
 
@@ -67,7 +68,7 @@ func echoOnce(ctx context.Context, mux *yamux.Session, addr string) (time.Durati
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	c, err := tunnel.NewClient(mux, nil).Dial(ctx, addr)
+	c, err := forward.NewClient(mux, nil).Dial(ctx, addr)
 	if err != nil {
 		return 0, err
 	}
@@ -199,23 +200,23 @@ func TestStreamFlood(t *testing.T) {
 					continue
 				}
 				s.SetDeadline(time.Now().Add(20 * time.Second))
-				if err := tunnel.WriteRequest(s, tunnel.Request{Kind: tunnel.KindTCP, Addr: hold.Addr()}); err != nil {
+				if err := mux.WriteRequest(s, mux.Request{Kind: mux.KindTCP, Addr: hold.Addr()}); err != nil {
 					openErr.Add(1)
 					s.Close()
 					continue
 				}
-				r, err := tunnel.ReadReply(s)
+				r, err := mux.ReadReply(s)
 				switch {
 				case err != nil:
 					openErr.Add(1)
 					s.Close()
-				case r.Status == tunnel.StatusOK:
+				case r.Status == mux.StatusOK:
 					ok.Add(1)
 					s.SetDeadline(time.Time{})
 					heldMu.Lock()
 					held = append(held, s)
 					heldMu.Unlock()
-				case r.Status == tunnel.StatusTooManyStreams:
+				case r.Status == mux.StatusTooManyStreams:
 					busy.Add(1)
 					s.Close()
 				default:
@@ -237,8 +238,8 @@ func TestStreamFlood(t *testing.T) {
 	served := ok.Load()
 	t.Logf("%d opens in %v: %d served, %d refused busy, %d other, %d failed; target saw %d connections",
 		total, floodTime.Round(time.Millisecond), served, busy.Load(), other.Load(), openErr.Load(), hold.conns.Load())
-	if served > tunnel.DefaultMaxStreams || hold.conns.Load() > tunnel.DefaultMaxStreams {
-		t.Errorf("served %d streams (target %d connections), cap is %d", served, hold.conns.Load(), tunnel.DefaultMaxStreams)
+	if served > mux.DefaultMaxStreams || hold.conns.Load() > mux.DefaultMaxStreams {
+		t.Errorf("served %d streams (target %d connections), cap is %d", served, hold.conns.Load(), mux.DefaultMaxStreams)
 	}
 	if served == 0 || busy.Load() == 0 {
 		t.Errorf("the flood did not reach the cap (served %d, busy %d)", served, busy.Load())

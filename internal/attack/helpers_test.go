@@ -21,7 +21,7 @@ import (
 
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 func TestMain(m *testing.M) {
@@ -39,11 +39,11 @@ var sessionChannels = []uint16{authID, tunnelID, interactiveID}
 
 // chanSignaler is one end of an in-memory signaling pair (a session.Signaler).
 type chanSignaler struct {
-	out chan<- *signal.Message
-	in  <-chan *signal.Message
+	out chan<- *signaling.Message
+	in  <-chan *signaling.Message
 }
 
-func (s chanSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (s chanSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	select {
 	case s.out <- m:
 		return nil
@@ -52,11 +52,11 @@ func (s chanSignaler) Send(ctx context.Context, m *signal.Message) error {
 	}
 }
 
-func (s chanSignaler) Recv() <-chan *signal.Message { return s.in }
+func (s chanSignaler) Recv() <-chan *signaling.Message { return s.in }
 
 func signalPair() (a, b chanSignaler) {
-	ab := make(chan *signal.Message, 256)
-	ba := make(chan *signal.Message, 256)
+	ab := make(chan *signaling.Message, 256)
+	ba := make(chan *signaling.Message, 256)
 	return chanSignaler{out: ab, in: ba}, chanSignaler{out: ba, in: ab}
 }
 
@@ -155,7 +155,7 @@ type rawPeer struct {
 	// dcs are the negotiated channels, for their BufferedAmount.
 	dcs map[uint16]*webrtc.DataChannel
 
-	descs chan *signal.Message
+	descs chan *signaling.Message
 
 	candMu    sync.Mutex
 	remoteSet bool
@@ -203,7 +203,7 @@ func newRawPeer(t testing.TB, sig session.Signaler, opts rawOptions) *rawPeer {
 		t.Fatal(err)
 	}
 	p := &rawPeer{pc: pc, sig: sig, open: map[uint16]chan datachannel.ReadWriteCloserDeadliner{},
-		descs: make(chan *signal.Message, 4), done: make(chan struct{}), Tracks: make(chan *webrtc.TrackRemote, 4),
+		descs: make(chan *signaling.Message, 4), done: make(chan struct{}), Tracks: make(chan *webrtc.TrackRemote, 4),
 		dcs: map[uint16]*webrtc.DataChannel{}}
 	negotiated := true
 	for _, id := range sessionChannels {
@@ -258,10 +258,10 @@ func newRawPeer(t testing.TB, sig session.Signaler, opts rawOptions) *rawPeer {
 			case <-p.done:
 				return
 			case c := <-cands:
-				m := &signal.Message{Type: signal.TypeCandidate, Candidate: &signal.Candidate{}}
+				m := &signaling.Message{Type: signaling.TypeCandidate, Candidate: &signaling.Candidate{}}
 				if c != nil {
 					init := c.ToJSON()
-					m.Candidate = &signal.Candidate{Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment}
+					m.Candidate = &signaling.Candidate{Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment}
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				_ = p.sig.Send(ctx, m)
@@ -280,12 +280,12 @@ func newRawPeer(t testing.TB, sig session.Signaler, opts rawOptions) *rawPeer {
 					return
 				}
 				switch m.Type {
-				case signal.TypeOffer, signal.TypeAnswer:
+				case signaling.TypeOffer, signaling.TypeAnswer:
 					select {
 					case p.descs <- m:
 					default:
 					}
-				case signal.TypeCandidate:
+				case signaling.TypeCandidate:
 					if m.Candidate == nil || m.Candidate.Candidate == "" {
 						continue
 					}
@@ -331,7 +331,7 @@ func (p *rawPeer) setRemote(d webrtc.SessionDescription) error {
 	return nil
 }
 
-func (p *rawPeer) waitDesc(ctx context.Context, typ signal.Type) (*signal.Message, error) {
+func (p *rawPeer) waitDesc(ctx context.Context, typ signaling.Type) (*signaling.Message, error) {
 	select {
 	case m := <-p.descs:
 		if m.Type != typ {
@@ -345,7 +345,7 @@ func (p *rawPeer) waitDesc(ctx context.Context, typ signal.Type) (*signal.Messag
 
 // answer waits for the real end's offer and answers it (the attacker plays the host).
 func (p *rawPeer) answer(ctx context.Context) (offerSDP string, err error) {
-	m, err := p.waitDesc(ctx, signal.TypeOffer)
+	m, err := p.waitDesc(ctx, signaling.TypeOffer)
 	if err != nil {
 		return "", err
 	}
@@ -359,7 +359,7 @@ func (p *rawPeer) answer(ctx context.Context) (offerSDP string, err error) {
 	if err := p.pc.SetLocalDescription(a); err != nil {
 		return "", err
 	}
-	return m.SDP, p.sig.Send(ctx, &signal.Message{Type: signal.TypeAnswer, SDP: a.SDP})
+	return m.SDP, p.sig.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: a.SDP})
 }
 
 // offer makes an offer to the real end and applies its answer (the attacker plays the viewer).
@@ -371,10 +371,10 @@ func (p *rawPeer) offer(ctx context.Context) (answerSDP string, err error) {
 	if err := p.pc.SetLocalDescription(o); err != nil {
 		return "", err
 	}
-	if err := p.sig.Send(ctx, &signal.Message{Type: signal.TypeOffer, SDP: o.SDP}); err != nil {
+	if err := p.sig.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: o.SDP}); err != nil {
 		return "", err
 	}
-	m, err := p.waitDesc(ctx, signal.TypeAnswer)
+	m, err := p.waitDesc(ctx, signaling.TypeAnswer)
 	if err != nil {
 		return "", err
 	}

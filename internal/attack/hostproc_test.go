@@ -18,26 +18,26 @@ import (
 	"testing"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/signal"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/signaling"
 )
 
 // A host in a process of its own, so that an attack test measures the host's memory and
 // goroutines and not the attackers'. The child is this test binary run with
 // DESKPORT_ATTACK_HOST set: TestHostProcess then plays a real host (session.Accept with the
-// host's gate, a tunnel.Server on every authenticated session), signalling with the parent
+// host's gate, a forward.Server on every authenticated session), signalling with the parent
 // over stdin and stdout, one JSON frame a line.
 
 // frame is one line between the parent and the host process.
 type frame struct {
-	S     int             `json:"s,omitempty"`    // session number, from 1
-	Addr  string          `json:"addr,omitempty"` // new session: the viewer address the rendezvous would report
-	M     *signal.Message `json:"m,omitempty"`
-	End   string          `json:"end,omitempty"`   // host → parent: the session ended (or was refused) with this
-	Stats bool            `json:"stats,omitempty"` // parent → host: report goroutines
-	G     int             `json:"g,omitempty"`     // host → parent: goroutines
+	S     int                `json:"s,omitempty"`    // session number, from 1
+	Addr  string             `json:"addr,omitempty"` // new session: the viewer address the rendezvous would report
+	M     *signaling.Message `json:"m,omitempty"`
+	End   string             `json:"end,omitempty"`   // host → parent: the session ended (or was refused) with this
+	Stats bool               `json:"stats,omitempty"` // parent → host: report goroutines
+	G     int                `json:"g,omitempty"`     // host → parent: goroutines
 }
 
 // hostProc is the parent's handle on a host process.
@@ -47,7 +47,7 @@ type hostProc struct {
 	wmu sync.Mutex
 
 	mu    sync.Mutex
-	sess  map[int]chan *signal.Message
+	sess  map[int]chan *signaling.Message
 	ends  map[int]chan string
 	stats chan int
 	next  int
@@ -74,7 +74,7 @@ func startHostProc(t *testing.T, key, viewer keyPair, target string) *hostProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &hostProc{cmd: cmd, in: in, sess: map[int]chan *signal.Message{}, ends: map[int]chan string{},
+	h := &hostProc{cmd: cmd, in: in, sess: map[int]chan *signaling.Message{}, ends: map[int]chan string{},
 		stats: make(chan int, 1), done: make(chan struct{})}
 	go func() {
 		defer close(h.done)
@@ -145,20 +145,20 @@ func (h *hostProc) send(f frame) error {
 type procSignaler struct {
 	h  *hostProc
 	s  int
-	in chan *signal.Message
+	in chan *signaling.Message
 }
 
-func (p procSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (p procSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	return p.h.send(frame{S: p.s, M: m})
 }
-func (p procSignaler) Recv() <-chan *signal.Message { return p.in }
+func (p procSignaler) Recv() <-chan *signaling.Message { return p.in }
 
 // session starts a session from addr; ended receives how the host ended it.
 func (h *hostProc) session(addr string) (sig procSignaler, ended <-chan string) {
 	h.mu.Lock()
 	h.next++
 	s := h.next
-	in, end := make(chan *signal.Message, 256), make(chan string, 1)
+	in, end := make(chan *signaling.Message, 256), make(chan string, 1)
 	h.sess[s], h.ends[s] = in, end
 	h.mu.Unlock()
 	_ = h.send(frame{S: s, Addr: addr})
@@ -199,7 +199,7 @@ func TestHostProcess(t *testing.T) {
 	trusted, _ := hex.DecodeString(os.Getenv("DESKPORT_ATTACK_VIEWER"))
 	key := ed25519.NewKeyFromSeed(seed)
 	hostID := identity.HostID(key.Public().(ed25519.PublicKey))
-	policy, err := tunnel.NewPolicy([]string{os.Getenv("DESKPORT_ATTACK_TARGET")}, nil)
+	policy, err := forward.NewPolicy([]string{os.Getenv("DESKPORT_ATTACK_TARGET")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestHostProcess(t *testing.T) {
 		defer wmu.Unlock()
 		_ = enc.Encode(f)
 	}
-	sessions := map[int]chan *signal.Message{}
+	sessions := map[int]chan *signaling.Message{}
 	var wg sync.WaitGroup
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -230,7 +230,7 @@ func TestHostProcess(t *testing.T) {
 			continue
 		}
 		if f.Addr != "" {
-			in := make(chan *signal.Message, 256)
+			in := make(chan *signaling.Message, 256)
 			sessions[f.S] = in
 			s := f.S
 			sig := childSignaler{s: s, in: in, write: write}
@@ -243,7 +243,7 @@ func TestHostProcess(t *testing.T) {
 					return
 				}
 				defer conn.Close()
-				_ = tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, conn.Mux)
+				_ = forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, conn.Mux)
 				write(frame{S: s, End: "closed"})
 			}()
 			continue
@@ -261,15 +261,15 @@ func TestHostProcess(t *testing.T) {
 
 type childSignaler struct {
 	s     int
-	in    chan *signal.Message
+	in    chan *signaling.Message
 	write func(frame)
 }
 
-func (c childSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (c childSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	c.write(frame{S: c.s, M: m})
 	return nil
 }
-func (c childSignaler) Recv() <-chan *signal.Message { return c.in }
+func (c childSignaler) Recv() <-chan *signaling.Message { return c.in }
 
 var _ session.Signaler = childSignaler{}
 var _ session.Signaler = procSignaler{}

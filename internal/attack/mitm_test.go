@@ -14,8 +14,9 @@ import (
 	"github.com/deskport/deskport/tempfork/datachannel"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/tunnel"
 )
 
 // mitm is a malicious rendezvous: it sits on the signaling path between a real viewer and a
@@ -107,16 +108,16 @@ func drain(r datachannel.ReadWriteCloserDeadliner) {
 // injectForward speaks the tunnel protocol itself on the host's tunnel channel: a yamux client
 // and one forward to addr, sending a payload if the host ever answers.
 func injectForward(ctx context.Context, ch datachannel.ReadWriteCloserDeadliner, addr string) error {
-	conn := tunnel.NewStreamConn(ch, tunnel.AdapterConfig{})
+	conn := mux.NewStreamConn(ch, mux.AdapterConfig{})
 	defer conn.Close()
-	mux, err := tunnel.NewClientSession(conn, nil)
+	mux, err := mux.NewClientSession(conn, nil)
 	if err != nil {
 		return err
 	}
 	defer mux.Close()
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	c, err := tunnel.NewClient(mux, nil).Dial(dctx, addr)
+	c, err := forward.NewClient(mux, nil).Dial(dctx, addr)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,8 @@ func mitmRun(t testing.TB, codeMode bool, inject bool, tg *target) mitmResult {
 	m := runMITM(ctx, t, mitmV, mitmH, injectAddr)
 	cfg := session.Config{LoopbackOnly: true, HandshakeTimeout: 20 * time.Second}
 	var res mitmResult
-	var host, viewer *session.Conn
+	var host *session.HostConn
+	var viewer *session.ViewerConn
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -174,15 +176,15 @@ func mitmRun(t testing.TB, codeMode bool, inject bool, tg *target) mitmResult {
 		host, res.herr = session.Accept(ctx, hs, hostKey.id, cfg, hc)
 		if res.herr == nil {
 			// It must not happen; if it does, serve forwards so the test sees the damage.
-			policy, _ := tunnel.NewPolicy([]string{tg.Addr()}, nil)
+			policy, _ := forward.NewPolicy([]string{tg.Addr()}, nil)
 			sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
 			defer scancel()
-			_ = tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(sctx, host.Mux)
+			_ = forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(sctx, host.Mux)
 		}
 	}()
 	viewer, res.verr = session.Dial(ctx, vs, hostKey.id, cfg, vc)
 	if res.verr == nil {
-		if c, err := tunnel.NewClient(viewer.Mux, nil).Dial(ctx, tg.Addr()); err == nil {
+		if c, err := forward.NewClient(viewer.Mux, nil).Dial(ctx, tg.Addr()); err == nil {
 			c.Write([]byte("relayed payload"))
 			c.Close()
 		}

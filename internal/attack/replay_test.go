@@ -27,7 +27,7 @@ func rawViewer(t testing.TB, hostID string, hc auth.HostConfig, opts rawOptions,
 	defer cancel()
 	p := newRawPeer(t, vs, opts)
 	defer p.Close()
-	var host *session.Conn
+	var host *session.HostConn
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -1,5 +1,7 @@
 // Package deptest enforces the dependency rules of docs/architecture.md: the core builds
-// without cgo and links neither robotgo nor mediadevices, and the tunnel imports no pion.
+// without cgo and links neither robotgo nor mediadevices; the stream multiplexer (mux) imports
+// no pion and no cgo; and the features open their streams with mux, never through the
+// forwarding package.
 package deptest
 
 import (
@@ -13,14 +15,15 @@ import (
 var core = []string{
 	"github.com/deskport/deskport/identity",
 	"github.com/deskport/deskport/auth/...",
-	"github.com/deskport/deskport/signal",
+	"github.com/deskport/deskport/signaling",
 	"github.com/deskport/deskport/rendezvous/...",
 	"github.com/deskport/deskport/relay",
 	"github.com/deskport/deskport/turncred",
-	"github.com/deskport/deskport/tunnel/...",
+	"github.com/deskport/deskport/mux/...",
+	"github.com/deskport/deskport/forward/...",
 	"github.com/deskport/deskport/session",
 	"github.com/deskport/deskport/input",
-	"github.com/deskport/deskport/control",
+	"github.com/deskport/deskport/desktopctl",
 	"github.com/deskport/deskport/files",
 	"github.com/deskport/deskport/clipboard",
 	"github.com/deskport/deskport/audit",
@@ -55,12 +58,70 @@ func TestCoreBuildsWithoutCgo(t *testing.T) {
 	}
 }
 
-func TestTunnelImportsNoPion(t *testing.T) {
-	for _, p := range deps(t, "github.com/deskport/deskport/tunnel") {
-		if strings.HasPrefix(p, "github.com/pion/") {
-			t.Errorf("tunnel depends on %s; it must stay free of pion", p)
+// TestMuxImportsNoPionNoCgo: the multiplexer every feature builds on stays free of pion (the
+// session package supplies the data channel) and of cgo, in its own code and its tests.
+func TestMuxImportsNoPionNoCgo(t *testing.T) {
+	for _, p := range depsTest(t, "github.com/deskport/deskport/mux/...") {
+		if strings.HasPrefix(p.path, "github.com/pion/") || strings.HasPrefix(p.path, "github.com/deskport/deskport/tempfork/webrtc") {
+			t.Errorf("mux depends on %s; it must stay free of pion", p.path)
+		}
+		if p.cgo && strings.HasPrefix(p.path, "github.com/deskport/") {
+			t.Errorf("mux links cgo through %s", p.path)
+		}
+		if strings.HasPrefix(p.path, "github.com/deskport/deskport/forward") {
+			t.Errorf("mux depends on %s; forwarding sits on top of the multiplexer, not under it", p.path)
 		}
 	}
+}
+
+// features are the packages that open or serve streams of their own kind. They use the
+// multiplexer (mux.Open, mux.Dispatcher); none of them, nor their tests, may reach the
+// forwarding package, which is one feature among them (TCP forwards), not the way to open a
+// stream. desktopctl is the control stream's message format; the host serves it.
+var features = map[string]bool{ // package → whether it must import mux itself
+	"github.com/deskport/deskport/clipboard":  true,
+	"github.com/deskport/deskport/files":      true,
+	"github.com/deskport/deskport/input":      true,
+	"github.com/deskport/deskport/desktopctl": false,
+}
+
+func TestFeaturesUseMuxNotForward(t *testing.T) {
+	for pkg, needsMux := range features {
+		imports := false
+		for _, p := range depsTest(t, pkg) {
+			if strings.HasPrefix(p.path, "github.com/deskport/deskport/forward") {
+				t.Errorf("%s depends on %s; features open their streams with mux, not through the forwarding package", pkg, p.path)
+			}
+			if p.path == "github.com/deskport/deskport/mux" {
+				imports = true
+			}
+		}
+		if needsMux && !imports {
+			t.Errorf("%s does not import mux; a feature opens and serves its streams with it", pkg)
+		}
+	}
+}
+
+type dep struct {
+	path string
+	cgo  bool
+}
+
+// depsTest lists pkgs' dependencies including those of their tests, with cgo as the host
+// builds (CGO_ENABLED as the environment says), and whether each has cgo files.
+func depsTest(t *testing.T, pkgs ...string) []dep {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-deps", "-test", "-f", "{{.ImportPath}} {{if .CgoFiles}}cgo{{end}}"}, pkgs...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps -test %v: %v\n%s", pkgs, err, out)
+	}
+	var ds []dep
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		path, cgo, _ := strings.Cut(line, " ")
+		ds = append(ds, dep{path: path, cgo: cgo == "cgo"})
+	}
+	return ds
 }
 
 // TestCommandsCrossCompile: the commands build for Windows and macOS without cgo (hosts there

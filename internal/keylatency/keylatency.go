@@ -18,11 +18,12 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/auth"
+	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/input"
+	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/session"
-	"github.com/deskport/deskport/signal"
-	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/signaling"
 )
 
 // warmBytes is how much the saturating forward moves before key presses are timed: twice the
@@ -39,11 +40,11 @@ type Result struct {
 }
 
 type chanSignaler struct {
-	out chan<- *signal.Message
-	in  <-chan *signal.Message
+	out chan<- *signaling.Message
+	in  <-chan *signaling.Message
 }
 
-func (s chanSignaler) Send(ctx context.Context, m *signal.Message) error {
+func (s chanSignaler) Send(ctx context.Context, m *signaling.Message) error {
 	select {
 	case s.out <- m:
 		return nil
@@ -52,7 +53,7 @@ func (s chanSignaler) Send(ctx context.Context, m *signal.Message) error {
 	}
 }
 
-func (s chanSignaler) Recv() <-chan *signal.Message { return s.in }
+func (s chanSignaler) Recv() <-chan *signaling.Message { return s.in }
 
 // recorder is an Injector that notes when each key-down arrives.
 type recorder struct{ downs chan time.Time }
@@ -77,7 +78,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 	_, hostKey, _ := ed25519.GenerateKey(rand.Reader)
 	_, viewerKey, _ := ed25519.GenerateKey(rand.Reader)
 	hostID := identity.HostID(hostKey.Public().(ed25519.PublicKey))
-	ab, ba := make(chan *signal.Message, 256), make(chan *signal.Message, 256)
+	ab, ba := make(chan *signaling.Message, 256), make(chan *signaling.Message, 256)
 	vs, hs := chanSignaler{out: ab, in: ba}, chanSignaler{out: ba, in: ab}
 
 	// A sink the forward uploads into.
@@ -96,7 +97,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 		}
 	}()
 
-	var host *session.Conn
+	var host *session.HostConn
 	var herr error
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -121,7 +122,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 	if err != nil {
 		return nil, err
 	}
-	policy, err := tunnel.NewPolicy([]string{sink.Addr().String()}, nil)
+	policy, err := forward.NewPolicy([]string{sink.Addr().String()}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +130,13 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 	srvWG.Add(2)
 	go func() {
 		defer srvWG.Done()
-		tunnel.NewServer(tunnel.ServerConfig{Handlers: map[tunnel.Kind]tunnel.StreamHandler{tunnel.KindInput: isrv.HandleStream}}).Serve(ctx, host.Interactive)
+		d := mux.NewDispatcher(host.Interactive, mux.Config{Side: "host"})
+		d.Handle(mux.KindInput, isrv.HandleStream)
+		d.Serve(ctx)
 	}()
 	go func() {
 		defer srvWG.Done()
-		tunnel.NewServer(tunnel.ServerConfig{Policy: policy}).Serve(ctx, host.Mux)
+		forward.NewServer(forward.ServerConfig{Policy: policy}).Serve(ctx, host.Mux)
 	}()
 	defer func() { host.Close(); viewer.Close(); srvWG.Wait() }()
 
@@ -142,7 +145,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 	var bulkStart time.Time
 	var bulkBytes atomic.Int64
 	if saturate {
-		up, err := tunnel.NewClient(viewer.Mux, nil).Dial(ctx, sink.Addr().String())
+		up, err := forward.NewClient(viewer.Mux, nil).Dial(ctx, sink.Addr().String())
 		if err != nil {
 			return nil, fmt.Errorf("saturating forward: %w", err)
 		}
@@ -169,7 +172,7 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 		}
 	}
 
-	in, _, err := tunnel.NewClient(viewer.Interactive, nil).Open(ctx, tunnel.Request{Kind: tunnel.KindInput, Payload: input.AppendHello(nil, 1280, 720)})
+	in, _, err := mux.Open(ctx, viewer.Interactive, mux.Request{Kind: mux.KindInput, Payload: input.AppendHello(nil, 1280, 720)})
 	if err != nil {
 		return nil, err
 	}

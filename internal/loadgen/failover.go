@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // Failover is what one host's fail-over measured, from the moment t0 its instance went away.
@@ -59,7 +59,7 @@ func MeasureFailover(ctx context.Context, h *Hosts, v *Viewers, which []int, pro
 					return
 				}
 				var re *RefusedError
-				if !errors.As(s.Err, &re) || (re.Code != signal.CodeHostOffline && re.Code != signal.CodeUnknownHost) {
+				if !errors.As(s.Err, &re) || (re.Code != signaling.CodeHostOffline && re.Code != signaling.CodeUnknownHost) {
 					f.Err = s.Err
 					return
 				}

@@ -15,7 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/deskport/deskport/identity"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // HostsConfig configures a fleet of simulated hosts.
@@ -261,18 +261,18 @@ func (h *Hosts) register(ctx context.Context, hh *host, u int) (*websocket.Conn,
 	if err != nil {
 		return fail(err)
 	}
-	if m.Type != signal.TypeChallenge {
+	if m.Type != signaling.TypeChallenge {
 		return fail(fmt.Errorf("loadgen: got %q, want a challenge", m.Type))
 	}
 	nonce, _ := base64.StdEncoding.DecodeString(m.Nonce)
-	sig := ed25519.Sign(hh.key, signal.RegisterProof(signHost, nonce))
-	if err := write(hctx, ws, &signal.Message{Type: signal.TypeRegister, PublicKey: hh.pub, Signature: base64.StdEncoding.EncodeToString(sig), Version: Version}); err != nil {
+	sig := ed25519.Sign(hh.key, signaling.RegisterProof(signHost, nonce))
+	if err := write(hctx, ws, &signaling.Message{Type: signaling.TypeRegister, PublicKey: hh.pub, Signature: base64.StdEncoding.EncodeToString(sig), Version: Version}); err != nil {
 		return fail(err)
 	}
 	if m, err = read(hctx, ws); err != nil {
 		return fail(err)
 	}
-	if m.Type != signal.TypeRegistered || m.HostID != hh.id {
+	if m.Type != signaling.TypeRegistered || m.HostID != hh.id {
 		return fail(fmt.Errorf("loadgen: got %q for %q, want registered for %s", m.Type, m.HostID, hh.id))
 	}
 	at := time.Now()
@@ -302,13 +302,13 @@ func (h *Hosts) serve(ctx context.Context, hh *host, ws *websocket.Conn) error {
 		if err != nil {
 			return err
 		}
-		if m.Type != signal.TypeOffer {
+		if m.Type != signaling.TypeOffer {
 			continue // candidates, byes and session errors need nothing from a simulated host
 		}
-		if err := write(ctx, ws, &signal.Message{Type: signal.TypeAnswer, Session: m.Session, SDP: fakeSDP("answer", m.Session)}); err != nil {
+		if err := write(ctx, ws, &signaling.Message{Type: signaling.TypeAnswer, Session: m.Session, SDP: fakeSDP("answer", m.Session)}); err != nil {
 			return err
 		}
-		if err := write(ctx, ws, &signal.Message{Type: signal.TypeCandidate, Session: m.Session, Candidate: fakeCandidate(1)}); err != nil {
+		if err := write(ctx, ws, &signaling.Message{Type: signaling.TypeCandidate, Session: m.Session, Candidate: fakeCandidate(1)}); err != nil {
 			return err
 		}
 		h.answered.Add(1)

@@ -29,7 +29,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // Version is what the simulated hosts and viewers report to the rendezvous.
@@ -115,12 +115,12 @@ func (d *dialer) dial(ctx context.Context, base, path string, src netip.Addr) (*
 		}
 		return nil, "", fmt.Errorf("%s: %w", u, err)
 	}
-	ws.SetReadLimit(signal.MaxMessageBytes)
+	ws.SetReadLimit(signaling.MaxMessageBytes)
 	return ws, u.Host, nil
 }
 
-func write(ctx context.Context, ws *websocket.Conn, m *signal.Message) error {
-	b, err := signal.Encode(m)
+func write(ctx context.Context, ws *websocket.Conn, m *signaling.Message) error {
+	b, err := signaling.Encode(m)
 	if err != nil {
 		return err
 	}
@@ -136,16 +136,16 @@ func (e *RefusedError) Error() string { return "rendezvous refused: " + e.Code +
 
 // read reads the next message; an error message becomes a *RefusedError unless it names a
 // session (those are for the caller to handle).
-func read(ctx context.Context, ws *websocket.Conn) (*signal.Message, error) {
+func read(ctx context.Context, ws *websocket.Conn) (*signaling.Message, error) {
 	_, b, err := ws.Read(ctx)
 	if err != nil {
 		return nil, err
 	}
-	m, err := signal.Decode(b)
+	m, err := signaling.Decode(b)
 	if err != nil {
 		return nil, err
 	}
-	if m.Type == signal.TypeError && m.Session == "" {
+	if m.Type == signaling.TypeError && m.Session == "" {
 		return nil, &RefusedError{Code: m.Code, Message: m.Message}
 	}
 	return m, nil

@@ -12,7 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 )
 
 // Session is what one viewer session measured.
@@ -65,12 +65,12 @@ func (v *Viewers) Open(ctx context.Context, u int, hostID string) Session {
 		return res
 	}
 	defer ws.CloseNow()
-	if err := write(ctx, ws, &signal.Message{Type: signal.TypeConnect, HostID: hostID, Version: Version}); err != nil {
+	if err := write(ctx, ws, &signaling.Message{Type: signaling.TypeConnect, HostID: hostID, Version: Version}); err != nil {
 		res.Err = err
 		return res
 	}
 	m, err := read(ctx, ws)
-	if err == nil && m.Type != signal.TypeSession {
+	if err == nil && m.Type != signaling.TypeSession {
 		err = fmt.Errorf("loadgen: got %q, want session", m.Type)
 	}
 	if err != nil {
@@ -80,12 +80,12 @@ func (v *Viewers) Open(ctx context.Context, u int, hostID string) Session {
 	res.Connect = time.Since(start)
 	id := m.Session
 	sent := time.Now()
-	if err := write(ctx, ws, &signal.Message{Type: signal.TypeOffer, Session: id, SDP: fakeSDP("offer", id)}); err != nil {
+	if err := write(ctx, ws, &signaling.Message{Type: signaling.TypeOffer, Session: id, SDP: fakeSDP("offer", id)}); err != nil {
 		res.Err = err
 		return res
 	}
 	for k := range 2 {
-		if err := write(ctx, ws, &signal.Message{Type: signal.TypeCandidate, Session: id, Candidate: fakeCandidate(k + 2)}); err != nil {
+		if err := write(ctx, ws, &signaling.Message{Type: signaling.TypeCandidate, Session: id, Candidate: fakeCandidate(k + 2)}); err != nil {
 			res.Err = err
 			return res
 		}
@@ -98,22 +98,22 @@ func (v *Viewers) Open(ctx context.Context, u int, hostID string) Session {
 			return res
 		}
 		switch m.Type {
-		case signal.TypeAnswer:
+		case signaling.TypeAnswer:
 			if !answered {
 				res.OfferAnswer = time.Since(sent)
 			}
 			answered = true
-		case signal.TypeCandidate:
+		case signaling.TypeCandidate:
 			candidate = true
-		case signal.TypeBye:
+		case signaling.TypeBye:
 			res.Err = fmt.Errorf("loadgen: bye before the answer: %s %s", m.Code, m.Reason)
 			return res
-		case signal.TypeError:
+		case signaling.TypeError:
 			res.Err = &RefusedError{Code: m.Code, Message: m.Message}
 			return res
 		}
 	}
-	res.Err = write(ctx, ws, &signal.Message{Type: signal.TypeBye, Session: id, Reason: "done"})
+	res.Err = write(ctx, ws, &signaling.Message{Type: signaling.TypeBye, Session: id, Reason: "done"})
 	ws.Close(1000, "")
 	return res
 }
@@ -209,10 +209,10 @@ func fakeSDP(kind, session string) string {
 	return b.String()
 }
 
-func fakeCandidate(k int) *signal.Candidate {
+func fakeCandidate(k int) *signaling.Candidate {
 	mid := "0"
 	var idx uint16
-	return &signal.Candidate{Candidate: fmt.Sprintf("candidate:%d 1 udp 2122260223 192.0.2.%d 5%04d typ host generation 0", k, k, k), SDPMid: &mid, SDPMLineIndex: &idx}
+	return &signaling.Candidate{Candidate: fmt.Sprintf("candidate:%d 1 udp 2122260223 192.0.2.%d 5%04d typ host generation 0", k, k, k), SDPMid: &mid, SDPMLineIndex: &idx}
 }
 
 // Held is a viewer session kept open after its offer and answer, as a session whose peer
@@ -220,7 +220,7 @@ func fakeCandidate(k int) *signal.Candidate {
 type Held struct {
 	ws     *websocket.Conn
 	id     string
-	msgs   chan *signal.Message
+	msgs   chan *signaling.Message
 	done   chan struct{}
 	err    error // why the reader stopped; valid after done
 	closed atomic.Bool
@@ -240,19 +240,19 @@ func (v *Viewers) Hold(ctx context.Context, u int, hostID string) (*Held, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := write(hctx, ws, &signal.Message{Type: signal.TypeConnect, HostID: hostID, Version: Version}); err != nil {
+	if err := write(hctx, ws, &signaling.Message{Type: signaling.TypeConnect, HostID: hostID, Version: Version}); err != nil {
 		ws.CloseNow()
 		return nil, err
 	}
 	m, err := read(hctx, ws)
-	if err == nil && m.Type != signal.TypeSession {
+	if err == nil && m.Type != signaling.TypeSession {
 		err = fmt.Errorf("loadgen: got %q, want session", m.Type)
 	}
 	if err != nil {
 		ws.CloseNow()
 		return nil, err
 	}
-	h := &Held{ws: ws, id: m.Session, msgs: make(chan *signal.Message, 64), done: make(chan struct{})}
+	h := &Held{ws: ws, id: m.Session, msgs: make(chan *signaling.Message, 64), done: make(chan struct{})}
 	go h.readLoop()
 	if err := h.Check(hctx); err != nil {
 		h.Close()
@@ -279,18 +279,18 @@ func (h *Held) readLoop() {
 // Check sends an offer on the session (a renegotiation) and waits for the host's answer; it
 // fails if the session ended (a bye) or its connection is gone.
 func (h *Held) Check(ctx context.Context) error {
-	if err := write(ctx, h.ws, &signal.Message{Type: signal.TypeOffer, Session: h.id, SDP: fakeSDP("offer", h.id)}); err != nil {
+	if err := write(ctx, h.ws, &signaling.Message{Type: signaling.TypeOffer, Session: h.id, SDP: fakeSDP("offer", h.id)}); err != nil {
 		return err
 	}
 	for {
 		select {
 		case m := <-h.msgs:
 			switch m.Type {
-			case signal.TypeAnswer:
+			case signaling.TypeAnswer:
 				return nil
-			case signal.TypeBye:
+			case signaling.TypeBye:
 				return fmt.Errorf("loadgen: the session ended: %s %s", m.Code, m.Reason)
-			case signal.TypeError:
+			case signaling.TypeError:
 				return &RefusedError{Code: m.Code, Message: m.Message}
 			}
 		case <-h.done:
@@ -307,7 +307,7 @@ func (h *Held) Close() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	write(ctx, h.ws, &signal.Message{Type: signal.TypeBye, Session: h.id, Reason: "done"})
+	write(ctx, h.ws, &signaling.Message{Type: signaling.TypeBye, Session: h.id, Reason: "done"})
 	cancel()
 	h.ws.CloseNow()
 	<-h.done

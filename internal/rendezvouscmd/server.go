@@ -20,7 +20,7 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/deskport/deskport/rendezvous"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 	"github.com/deskport/deskport/web"
 )
 
@@ -113,15 +113,15 @@ func New(cfg Config) (*Server, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 			return nil, fmt.Errorf("--public-url %q: give the URL hosts and viewers use, like https://rv.example.com or http://203.0.113.5:8080", raw)
 		}
-		s.names = append(s.names, signal.CanonicalHost(u.Host))
+		s.names = append(s.names, signaling.CanonicalHost(u.Host))
 	}
 	for _, n := range cfg.Rendezvous.PublicHosts {
-		s.names = append(s.names, signal.CanonicalHost(n))
+		s.names = append(s.names, signaling.CanonicalHost(n))
 	}
 	slices.Sort(s.names)
 	s.names = slices.Compact(s.names)
-	if len(s.names) > signal.MaxNames {
-		return nil, fmt.Errorf("this rendezvous has %d names (%s) from its certificate, --acme and --public-url; at most %d fit in a challenge: list the ones hosts use with --public-url", len(s.names), strings.Join(s.names, ", "), signal.MaxNames)
+	if len(s.names) > signaling.MaxNames {
+		return nil, fmt.Errorf("this rendezvous has %d names (%s) from its certificate, --acme and --public-url; at most %d fit in a challenge: list the ones hosts use with --public-url", len(s.names), strings.Join(s.names, ", "), signaling.MaxNames)
 	}
 
 	rc := cfg.Rendezvous

@@ -21,7 +21,7 @@ import (
 	"github.com/deskport/deskport/internal/testaddr"
 	"github.com/deskport/deskport/internal/testca"
 	"github.com/deskport/deskport/rendezvous"
-	"github.com/deskport/deskport/signal"
+	"github.com/deskport/deskport/signaling"
 	"github.com/deskport/deskport/web"
 )
 
@@ -177,8 +177,8 @@ func TestPublicURLPinsRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := signal.Decode(b)
-	if err != nil || ch.Type != signal.TypeChallenge {
+	ch, err := signaling.Decode(b)
+	if err != nil || ch.Type != signaling.TypeChallenge {
 		t.Fatalf("challenge %s: %v", b, err)
 	}
 	if strings.Join(ch.Names, " ") != ln.Addr().String() {
@@ -186,14 +186,14 @@ func TestPublicURLPinsRegistration(t *testing.T) {
 	}
 	key, _ := hostKey(t)
 	nonce, _ := base64.StdEncoding.DecodeString(ch.Nonce)
-	sig := ed25519.Sign(key, signal.RegisterProof(relayName, nonce))
-	reg, _ := signal.Encode(&signal.Message{Type: signal.TypeRegister, Version: "t",
+	sig := ed25519.Sign(key, signaling.RegisterProof(relayName, nonce))
+	reg, _ := signaling.Encode(&signaling.Message{Type: signaling.TypeRegister, Version: "t",
 		PublicKey: base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)), Signature: base64.StdEncoding.EncodeToString(sig)})
 	if err := ws.Write(ctx, websocket.MessageText, reg); err != nil {
 		t.Fatal(err)
 	}
 	_, b, err = ws.Read(ctx)
-	if m, derr := signal.Decode(b); err != nil || derr != nil || m.Code != signal.CodeBadSignature {
+	if m, derr := signaling.Decode(b); err != nil || derr != nil || m.Code != signaling.CodeBadSignature {
 		t.Fatalf("a proof for the relay's name got %s (%v), want bad_signature", b, err)
 	}
 

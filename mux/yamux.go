@@ -1,0 +1,102 @@
+package mux
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/deskport/deskport/tempfork/yamux"
+)
+
+// yamux settings. See docs/tunnel.md for the reasoning.
+const (
+	// StreamWindow is the largest yamux receive window per stream. Throughput per stream is
+	// capped at window ÷ RTT, and yamux returns credit in half-window steps, so a stream has
+	// between half and all of it in flight: 16 MiB at 150 ms is 55–110 MB/s, about what one
+	// SCTP association carries (8 MiB capped a 150 ms path at ≈ 28–55 MB/s). yamux grows the
+	// window from 256 KiB only as the reader keeps up, so idle streams do not pin 16 MiB each.
+	StreamWindow = 16 << 20
+	// AcceptBacklog bounds the streams waiting for Accept; yamux resets streams beyond it.
+	AcceptBacklog = 256
+	// KeepAliveInterval is how often yamux pings. A missed ping closes the session, which
+	// catches a data channel that died without a close.
+	KeepAliveInterval = 15 * time.Second
+	// ConnectionWriteTimeout bounds a single frame write. A frame can hold a full window, so
+	// this is generous.
+	ConnectionWriteTimeout = 30 * time.Second
+	// StreamOpenTimeout is how long an open may wait for the peer's ACK before yamux gives
+	// the session up.
+	StreamOpenTimeout = 30 * time.Second
+	// StreamCloseTimeout is how long a half-closed stream waits for the peer's FIN before it is
+	// reset. It bounds what a peer that never closes can hold, and also how long a half-closed
+	// forward may keep receiving.
+	StreamCloseTimeout = 5 * time.Minute
+)
+
+// YamuxConfig returns the yamux configuration deskport uses on both sides, with yamux's log
+// lines routed to logger (nil discards them).
+func YamuxConfig(logger *slog.Logger) *yamux.Config {
+	return &yamux.Config{
+		AcceptBacklog:          AcceptBacklog,
+		EnableKeepAlive:        true,
+		KeepAliveInterval:      KeepAliveInterval,
+		ConnectionWriteTimeout: ConnectionWriteTimeout,
+		MaxStreamWindowSize:    StreamWindow,
+		StreamOpenTimeout:      StreamOpenTimeout,
+		StreamCloseTimeout:     StreamCloseTimeout,
+		Logger:                 yamuxLogger{orDiscard(logger).With("component", "yamux")},
+	}
+}
+
+// NewServerSession starts the host side of a yamux session over conn.
+func NewServerSession(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
+	s, err := yamux.Server(conn, YamuxConfig(logger))
+	if err != nil {
+		return nil, fmt.Errorf("mux: yamux server: %w", err)
+	}
+	return s, nil
+}
+
+// NewClientSession starts the viewer side of a yamux session over conn.
+func NewClientSession(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
+	s, err := yamux.Client(conn, YamuxConfig(logger))
+	if err != nil {
+		return nil, fmt.Errorf("mux: yamux client: %w", err)
+	}
+	return s, nil
+}
+
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// yamuxLogger adapts slog to yamux's log.Logger-shaped interface. yamux prefixes its lines with
+// "[ERR]", "[WARN]" or "[DEBUG]"; the prefix becomes the level.
+type yamuxLogger struct{ l *slog.Logger }
+
+var _ yamux.Logger = yamuxLogger{}
+
+func (y yamuxLogger) Print(v ...any)                 { y.log(fmt.Sprint(v...)) }
+func (y yamuxLogger) Printf(format string, v ...any) { y.log(fmt.Sprintf(format, v...)) }
+func (y yamuxLogger) Println(v ...any)               { y.log(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
+
+func (y yamuxLogger) log(msg string) {
+	level := slog.LevelInfo
+	for _, p := range []struct {
+		prefix string
+		level  slog.Level
+	}{{"[ERR]", slog.LevelError}, {"[WARN]", slog.LevelWarn}, {"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}} {
+		if rest, ok := strings.CutPrefix(msg, p.prefix); ok {
+			level, msg = p.level, strings.TrimSpace(rest)
+			break
+		}
+	}
+	msg = strings.TrimPrefix(msg, "yamux: ")
+	y.l.Log(context.Background(), level, msg)
+}
