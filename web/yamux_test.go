@@ -73,7 +73,7 @@ func sourceBytes(n int) []byte {
 	return b
 }
 
-// TestYamuxInterop runs web/test/yamux-node.mjs (src/yamux.js and src/tunnel.js) as the yamux
+// TestYamuxInterop runs web/test/yamux-node.mjs (src/yamux.js and src/mux.js) as the yamux
 // client against the host's yamux server: several streams echoing 8 MiB both ways at once,
 // half-close in both directions, a reset, pings both ways, the open request and its replies, a
 // stream the host opens, and the client's go-away at the end.

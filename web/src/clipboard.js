@@ -1,4 +1,4 @@
-// Clipboard sync with the host over a tunnel.KindClipboard stream on the interactive session.
+// Clipboard sync with the host over a mux.KindClipboard stream on the interactive session.
 //
 // Wire format (clipboard/proto.go): open payload [version=1], then messages
 // [type u8][length u32 big-endian][body]: set (1, page→host, UTF-8 text), update (2, host→page,
@@ -9,7 +9,7 @@
 // Local text is pushed when the page regains focus and on paste; host text is written with
 // navigator.clipboard.writeText, which needs the page focused.
 
-import { Kind, openStream } from "./tunnel.js";
+import { Kind, openStream } from "./mux.js";
 
 export const VERSION = 1;
 export const MAX_TEXT = 1 << 20; // 1 MiB of UTF-8 each way

@@ -1,11 +1,11 @@
-// The control stream (control/control.go, docs/protocol.md section 2): one tunnel.KindControl
+// The control stream (desktopctl/desktopctl.go, docs/protocol.md section 2): one mux.KindControl
 // stream on the interactive session, open payload [1]; messages are [u16 big-endian length]
 // [JSON object], at most 4096 bytes. The host sends `hello` (its monitors) first, then `stats`
 // once a second, and `error` when it refuses a request; the page sends `keyframe`, `quality`
 // and `monitor`. The host's JSON decoding is strict (unknown fields, out-of-range values end
 // the stream), so the page only ever sends the fields below.
 
-import { Kind, openStream } from "./tunnel.js";
+import { Kind, openStream } from "./mux.js";
 
 export const VERSION = 1;
 export const MAX_MESSAGE = 4096;

@@ -1,13 +1,13 @@
 // File copy in the format of the files package (files/proto.go, docs/files.md). The request
-// header travels in the tunnel open payload: [version=1][op][flags][mode u32][size u64]
-// [path length u16][path]; put uses a tunnel.KindFilePut stream, get and list
-// tunnel.KindFileGet. After the open reply the stream carries frames [type u8][length u32]
+// header travels in the stream open payload: [version=1][op][flags][mode u32][size u64]
+// [path length u16][path]; put uses a mux.KindFilePut stream, get and list
+// mux.KindFileGet. After the open reply the stream carries frames [type u8][length u32]
 // [body]: data (1), done (2: SHA-256 of all file bytes), abort (3: UTF-8 reason), status
 // (4: [code u8][arg u64][text]) and listing entry (5: [type u8][perm u16][size u64]
 // [mtime i64 ns][name]).
 
 import { sha256 } from "@noble/hashes/sha2.js";
-import { Kind, openStream } from "./tunnel.js";
+import { Kind, openStream } from "./mux.js";
 
 export const VERSION = 1;
 export const Op = Object.freeze({ put: 1, get: 2, list: 3 });

@@ -1,5 +1,5 @@
 // Keyboard, mouse, wheel and touch capture for the video, in the wire format of the input
-// package (input/wire.go, docs/protocol.md): a tunnel.KindInput stream on the interactive yamux
+// package (input/wire.go, docs/protocol.md): a mux.KindInput stream on the interactive yamux
 // session whose open payload is the hello [version=1][width u16][height u16], then events
 // [type u8][payload length u16][payload].
 //

@@ -9,7 +9,7 @@ import { loadOrCreateKey } from "./store.js";
 import { InputCapture, SPECIAL_KEYS, encodeHello } from "./input.js";
 import { ClipboardSync } from "./clipboard.js";
 import * as files from "./files.js";
-import { Kind, openStream } from "./tunnel.js";
+import { Kind, openStream } from "./mux.js";
 import { ControlClient, parseMonitors, request } from "./control.js";
 import { LatencyMeter } from "./latency.js";
 

@@ -6,7 +6,7 @@ import { AuthError, runViewer } from "./auth.js";
 import { fromHex } from "./bytes.js";
 import { keyMessage, newRestartKey, sign, verify } from "./restart.js";
 import { SignalError, Signaling, viewerURL } from "./signaling.js";
-import { streamHandler } from "./tunnel.js";
+import { streamHandler } from "./mux.js";
 import { overDataChannel } from "./yamux.js";
 
 const CONNECT_TIMEOUT_MS = 30000; // signaling + ICE + DTLS, as the Go session's set-up deadline

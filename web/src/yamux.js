@@ -26,7 +26,7 @@ const HEADER = 12;
 
 /** Every stream starts with this receive window in both directions (yamux's fixed 256 KiB). */
 export const INITIAL_WINDOW = 256 * 1024;
-/** The receive window this side grants per stream (the Go side, tunnel.StreamWindow, grants 16 MiB). */
+/** The receive window this side grants per stream (the Go side, mux.StreamWindow, grants 16 MiB). */
 export const MAX_WINDOW = 8 * 1024 * 1024;
 /** Largest data-channel message this side sends (the portable SCTP message size). */
 export const MAX_MESSAGE = 16 * 1024;

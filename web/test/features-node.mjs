@@ -4,7 +4,7 @@
 
 import fs from "node:fs";
 import { Session } from "../src/yamux.js";
-import { Kind, openStream } from "../src/tunnel.js";
+import { Kind, openStream } from "../src/mux.js";
 import { encode, encodeHello, keyAction, fractionAt, wheelUnits } from "../src/input.js";
 import * as files from "../src/files.js";
 

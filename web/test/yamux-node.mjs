@@ -1,4 +1,4 @@
-// Runs src/yamux.js and src/tunnel.js as the browser would, over stdin/stdout instead of a data
+// Runs src/yamux.js and src/mux.js as the browser would, over stdin/stdout instead of a data
 // channel, against the Go host side in web/yamux_test.go (tunnel.NewServerSession). stdout
 // carries only yamux bytes; progress and failures go to stderr; the exit code is the verdict.
 //
@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { Session } from "../src/yamux.js";
-import { Kind, OpenError, Status, encodeReply, openStream, streamHandler } from "../src/tunnel.js";
+import { Kind, OpenError, Status, encodeReply, openStream, streamHandler } from "../src/mux.js";
 
 const SIZE = Number(process.argv[2] || 8 << 20);
 const log = (...a) => process.stderr.write(`yamux-node: ${a.join(" ")}\n`);

@@ -1,4 +1,4 @@
-// The stream-open protocol of tunnel/proto.go (docs/tunnel.md): every yamux stream starts with
+// The stream-open protocol of mux/proto.go (docs/tunnel.md): every yamux stream starts with
 // a request [version=1][kind][u16 payload length][payload] from its opener and a reply
 // [version=1][status][u16 message length][message] from the other end. Only then does the
 // stream carry the kind's own bytes.
@@ -8,7 +8,7 @@ import { YamuxError } from "./yamux.js";
 export const VERSION = 1;
 export const MAX_PAYLOAD = 512;
 
-/** Stream kinds; numbers are tunnel.Kind's wire values. */
+/** Stream kinds; numbers are mux.Kind's wire values. */
 export const Kind = Object.freeze({
   tcp: 1,
   listen: 2,
@@ -20,7 +20,7 @@ export const Kind = Object.freeze({
   fileGet: 8,
 });
 
-/** Reply statuses; numbers are tunnel.Status's wire values. */
+/** Reply statuses; numbers are mux.Status's wire values. */
 export const Status = Object.freeze({
   ok: 0,
   notAllowed: 1,
@@ -49,7 +49,7 @@ const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
 
 function frame(code, payload) {
-  if (payload.length > MAX_PAYLOAD) throw new RangeError(`tunnel: payload of ${payload.length} bytes, the limit is ${MAX_PAYLOAD}`);
+  if (payload.length > MAX_PAYLOAD) throw new RangeError(`mux: payload of ${payload.length} bytes, the limit is ${MAX_PAYLOAD}`);
   const b = new Uint8Array(4 + payload.length);
   b[0] = VERSION;
   b[1] = code;
@@ -75,7 +75,7 @@ async function readFrame(stream, what) {
   try {
     h = await stream.readExactly(4);
   } catch (e) {
-    if (e instanceof YamuxError && e.code === "eof") throw new YamuxError("protocol", `tunnel: the stream ended before the ${what}`);
+    if (e instanceof YamuxError && e.code === "eof") throw new YamuxError("protocol", `mux: the stream ended before the ${what}`);
     throw e;
   }
   if (h[0] !== VERSION) throw new YamuxError("protocol", `tunnel: ${what} version ${h[0]}, this page speaks ${VERSION}`);
