@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -431,6 +432,7 @@ func (c *Conn) applyRestart(ctx context.Context, sig Signaler, sdp string, p res
 		return 0, fmt.Errorf("%w: restart %d replayed (the last was %d)", ErrBadRestart, p.seq, c.restartSeq)
 	}
 	c.restartSeq = p.seq
+	c.refreshICEServers(sig)
 	mark := c.iceMark()
 	st := c.switchSignaling(sig)
 	if err := c.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
@@ -469,6 +471,7 @@ func (c *Conn) restartICE(ctx context.Context) error {
 		// Signaling is needed only until ICE is connected again.
 		defer cl.Close()
 	}
+	c.refreshICEServers(sig)
 	if c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 		// The last attempt's offer was never answered.
 		if err := c.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
@@ -690,4 +693,44 @@ func (c *Conn) restartAttempt(ctx context.Context, tick <-chan time.Time) error 
 		return errMoved
 	}
 	return err
+}
+
+// iceServerSource is a Signaler that knows the ICE servers its rendezvous session handed out
+// (rendezvous.Session does).
+type iceServerSource interface {
+	ICEServers() []signaling.ICEServer
+}
+
+// refreshICEServers makes the ICE servers of sig's rendezvous session replace those of the
+// session the connection was set up (or last restarted) with, so that a restart gathers relay
+// candidates with fresh TURN credentials: the set-up's expire (the rendezvous's
+// --turn-credential-ttl, 10 minutes by default) and would no longer open an allocation. Servers
+// from elsewhere (--ice-server) stay. Called under restartMu, before the restart gathers.
+func (c *Conn) refreshICEServers(sig Signaler) {
+	src, ok := sig.(iceServerSource)
+	if !ok {
+		return
+	}
+	fresh := ICEServers(src.ICEServers())
+	if len(fresh) == 0 {
+		return
+	}
+	cfg := c.pc.GetConfiguration()
+	kept := make([]webrtc.ICEServer, 0, len(cfg.ICEServers))
+	for _, s := range cfg.ICEServers {
+		if !slices.ContainsFunc(c.rvICE, func(o webrtc.ICEServer) bool { return sameICEServer(o, s) }) {
+			kept = append(kept, s)
+		}
+	}
+	cfg.ICEServers = append(fresh, kept...)
+	if err := c.pc.SetConfiguration(cfg); err != nil {
+		c.log.Warn("the restart keeps the set-up's ICE servers", "err", err)
+		return
+	}
+	c.rvICE = fresh
+}
+
+func sameICEServer(a, b webrtc.ICEServer) bool {
+	return slices.Equal(a.URLs, b.URLs) && a.Username == b.Username &&
+		fmt.Sprint(a.Credential) == fmt.Sprint(b.Credential)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/deskport/deskport/forward"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/signaling"
+	"github.com/deskport/deskport/tempfork/webrtc"
 )
 
 func TestRestartProof(t *testing.T) {
@@ -327,4 +329,40 @@ func TestICERestartRefusals(t *testing.T) {
 		t.Errorf("host restart sequence %d after refusals, want 1", l.host.restartSeq)
 	}
 	forwardThrough(t, l.viewer, l.host, payload(1<<20))
+}
+
+// serversSignaler is a Signaler whose rendezvous session handed out servers, as
+// rendezvous.Session's does.
+type serversSignaler struct {
+	chanSignaler
+	servers []signaling.ICEServer
+}
+
+func (s serversSignaler) ICEServers() []signaling.ICEServer { return s.servers }
+
+// TestRestartTakesFreshICEServers: a restart's rendezvous session hands out new TURN
+// credentials, and the peer connection gathers with them from then on: the set-up session's
+// servers are replaced, servers given by the user (--ice-server) stay, and a signaler that
+// knows no servers changes nothing.
+func TestRestartTakesFreshICEServers(t *testing.T) {
+	setup := []signaling.ICEServer{{URLs: []string{"turn:192.0.2.1:3478?transport=udp"}, Username: "1700000000:setup", Credential: "old"}}
+	user := webrtc.ICEServer{URLs: []string{"stun:192.0.2.9:3478"}}
+	a, _ := signalPair()
+	cfg := Config{ICEServers: append(ICEServers(setup), user)}
+	c, err := newConn(&cfg, serversSignaler{chanSignaler: a, servers: setup}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	fresh := []signaling.ICEServer{{URLs: []string{"turn:192.0.2.1:3478?transport=udp"}, Username: "1700000600:restart", Credential: "new"}}
+	c.refreshICEServers(serversSignaler{chanSignaler: a, servers: fresh})
+	want := append(ICEServers(fresh), user)
+	if got := c.pc.GetConfiguration().ICEServers; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the restart's session: %+v, want %+v", got, want)
+	}
+	c.refreshICEServers(a) // a signaler without servers: nothing changes
+	if got := c.pc.GetConfiguration().ICEServers; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a signaler without servers: %+v, want %+v", got, want)
+	}
 }

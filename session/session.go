@@ -83,6 +83,9 @@ type Conn struct {
 	restartSeq uint64
 	restarts   *Restarts // host: where this session is registered, once it is
 	resignal   func(context.Context) (Signaler, error)
+	// rvICE are the ICE servers the current rendezvous session handed out (restartMu): a
+	// restart replaces them with its own session's (refreshICEServers).
+	rvICE []webrtc.ICEServer
 	// localAddrs lists this machine's addresses, to notice the path's own going away; nil on
 	// a simulated network.
 	localAddrs func() ([]net.Addr, error)
@@ -151,6 +154,9 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		video:           cfg.Video,
 		loopback:        cfg.LoopbackOnly,
 		tried:           newICEAttempt(cfg.ICEServers),
+	}
+	if src, ok := sig.(iceServerSource); ok {
+		c.rvICE = ICEServers(src.ICEServers())
 	}
 	select {
 	case c.estimator = <-estimators: // the interceptor is built with the peer connection

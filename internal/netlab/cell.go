@@ -68,6 +68,8 @@ func Run(ctx context.Context, bins Binaries, cell Cell, relay bool, payload []by
 
 // cellHooks change what a cell does; the zero value is Run's.
 type cellHooks struct {
+	// rvFlags are more flags for the rendezvous.
+	rvFlags []string
 	// prepare runs once the peers exist, before any program starts in them.
 	prepare func(ctx context.Context, lab *Lab, host, viewer *Node) error
 	// write sends payload to a connection to the target (default: all at once).
@@ -126,6 +128,7 @@ func runCell(ctx context.Context, bins Binaries, cell Cell, relay bool, payload 
 		// through; the relay's address is that one.
 		rvArgs = append(rvArgs, "--turn", "--turn-listen", RelayIP+":443", "--public-ip", RelayIP)
 	}
+	rvArgs = append(rvArgs, hooks.rvFlags...)
 	rv, err := start(lab.Rendezvous(), "rendezvous", bins.Rendezvous, rvArgs...)
 	if err != nil {
 		return res, err

@@ -103,6 +103,11 @@ const (
 	moveInterval = 5 * time.Millisecond // 3.2 MB/s
 )
 
+// moveCredentialTTL is the relayed moving cell's TURN credential lifetime: the move comes after
+// the set-up's credentials expired, so the restart's relay allocations need the fresh ones its
+// rendezvous session hands out (a restart with the set-up's never connects).
+const moveCredentialTTL = 2 * time.Second
+
 // RunMove runs cell with a viewer that changes networks mid-transfer: the viewer (behind a NAT)
 // gets a second uplink (another NAT, of the same kind); once moveAfter bytes have arrived, its
 // first interface and address go away and its default route moves to the second. The transfer
@@ -110,12 +115,18 @@ const (
 // rendezvous.
 //
 // With keepAddress the viewer keeps its first interface and address and only its first router
-// goes off the internet (Reroute): the viewer can tell only by the silence on its path.
+// goes off the internet (Reroute): the viewer can tell only by the silence on its path. With
+// relay the set-up's TURN credentials have expired at the move (moveCredentialTTL).
 func RunMove(ctx context.Context, bins Binaries, cell Cell, relay, keepAddress bool, payload []byte, moveAfter int, logf func(string, ...any)) (res MoveResult, err error) {
 	var lab *Lab
 	var viewerNode *Node
 	var up *Uplink
+	var rvFlags []string
+	if relay {
+		rvFlags = []string{"--turn-credential-ttl", moveCredentialTTL.String()}
+	}
 	hooks := cellHooks{
+		rvFlags: rvFlags,
 		prepare: func(ctx context.Context, l *Lab, _, v *Node) (err error) {
 			lab, viewerNode = l, v
 			up, err = l.AddUplink(ctx, v, "viewer", v.Kind)
@@ -134,9 +145,20 @@ func RunMove(ctx context.Context, bins Binaries, cell Cell, relay, keepAddress b
 			}
 		},
 		read: func(ctx context.Context, c net.Conn, h io.Writer, viewer *proc) (int64, error) {
+			// The credentials were minted before the first byte arrived.
+			expired := time.Now().Add(moveCredentialTTL + 500*time.Millisecond)
 			n, err := io.CopyN(h, c, int64(moveAfter-1))
 			if err != nil {
 				return n, err
+			}
+			if relay {
+				if wait := time.Until(expired); wait > 0 {
+					select {
+					case <-time.After(wait):
+					case <-ctx.Done():
+						return n, ctx.Err()
+					}
+				}
 			}
 			res.MovedAt = int(n) + 1
 			moved := time.Now()
