@@ -35,7 +35,7 @@ type HeadlessConfig struct {
 }
 
 // ErrNotInstalled means a program of the headless wlroots desktop is missing.
-var ErrNotInstalled = errors.New("portal: a program of the headless wlroots desktop is not installed (Debian: apt-get install sway xdg-desktop-portal xdg-desktop-portal-wlr pipewire wireplumber dbus-daemon)")
+var ErrNotInstalled = errors.New("portal: a program of the headless wlroots desktop is not installed (Debian: apt-get install sway xdg-desktop-portal xdg-desktop-portal-wlr xdg-desktop-portal-gnome pipewire wireplumber dbus-daemon)")
 
 // OutputName is the headless desktop's one output.
 const OutputName = "HEADLESS-1"
@@ -201,7 +201,9 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 	if err != nil {
 		return err
 	}
-	xdpw, _, err := h.spawn(xdpwPath, []string{"-l", "DEBUG", "-c", xdpwCfg}, nil, false, nil)
+	// xdg-desktop-portal-wlr 0.7 forgets a choice (persist_mode 0, no restore data) unless
+	// XDPW_PERSIST_MODE allows keeping it.
+	xdpw, _, err := h.spawn(xdpwPath, []string{"-l", "DEBUG", "-c", xdpwCfg}, []string{"XDPW_PERSIST_MODE=permanent"}, false, nil)
 	if err != nil {
 		return err
 	}

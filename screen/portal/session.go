@@ -172,8 +172,16 @@ func (s *Session) open(ctx context.Context) error {
 	if s.remote {
 		iface = remoteDeskIf
 	}
-	stoken := newToken()
-	res, err := s.request(ctx, sender, iface+".CreateSession", nil, map[string]dbus.Variant{"session_handle_token": dbus.MakeVariant(stoken)})
+	res, err := s.request(ctx, sender, iface+".CreateSession", nil, map[string]dbus.Variant{"session_handle_token": dbus.MakeVariant(newToken())})
+	if err != nil && s.remote && !errors.Is(err, ErrDeclined) {
+		// xdg-desktop-portal 1.16 offers RemoteDesktop when any installed backend has it, even
+		// one for another desktop (-gnome installed next to -wlr on sway), whose
+		// CreateSession then fails. The screen cast alone still works.
+		s.log.Warn("portal: the portal's RemoteDesktop cannot create a session on this desktop; sharing view-only", "err", err)
+		s.remote = false
+		iface = screenCastIf
+		res, err = s.request(ctx, sender, iface+".CreateSession", nil, map[string]dbus.Variant{"session_handle_token": dbus.MakeVariant(newToken())})
+	}
 	if err != nil {
 		return err
 	}
@@ -247,8 +255,40 @@ func (s *Session) open(ctx context.Context) error {
 		s.width, s.height = int(w), int(h)
 	}
 	if s.remote {
-		if d, _ := res["devices"].Value().(uint32); d&devicePointer == 0 || d&deviceKeyboard == 0 {
+		d, _ := res["devices"].Value().(uint32)
+		if d&(devicePointer|deviceKeyboard) == 0 {
+			// GNOME's dialog has "Allow remote interaction" off unless the person turns it on.
+			s.log.Warn("portal: the person allowed viewing only, not remote control: the screen is shared view-only", "devices", d)
+			s.remote = false
+		} else if d&devicePointer == 0 || d&deviceKeyboard == 0 {
 			s.log.Warn("portal: the remote-desktop session was granted only some devices", "devices", d)
+		}
+	}
+	if s.remote {
+		if err := s.warmUp(); err != nil {
+			return fmt.Errorf("portal: warming up the virtual devices: %w", err)
+		}
+	}
+	return nil
+}
+
+// warmUp sends a pointer nudge and a modifier press and release: on a headless GNOME seat
+// Mutter drops the first event of each virtual device it just created (docs/wayland.md), and
+// GNOME's portal creates its devices through Mutter. The nudge is relative, one pixel and
+// back, so the pointer of a real desktop does not jump.
+func (s *Session) warmUp() error {
+	const shiftLeft = 42
+	for _, c := range []struct {
+		method string
+		args   []any
+	}{
+		{"NotifyPointerMotion", []any{1.0, 0.0}},
+		{"NotifyPointerMotion", []any{-1.0, 0.0}},
+		{"NotifyKeyboardKeycode", []any{int32(shiftLeft), pressed}},
+		{"NotifyKeyboardKeycode", []any{int32(shiftLeft), released}},
+	} {
+		if err := s.notify(c.method, c.args...); err != nil {
+			return err
 		}
 	}
 	return nil
