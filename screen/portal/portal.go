@@ -68,9 +68,11 @@ type Config struct {
 	// PromptAfter is how long Start may take before the session counts as waiting for a
 	// person (a dialog on the machine's screen): OnPrompt is called once then. Zero means 2 s.
 	PromptAfter time.Duration
-	// OnPrompt is called (once, from Open's goroutine) when Start has not answered within
-	// PromptAfter: someone must click Share on this machine's screen. Nil logs a warning.
-	OnPrompt func()
+	// OnPrompt is called (once, from Open's goroutine) when the portal has not answered
+	// within PromptAfter: someone must click Share on this machine's screen. remembered says
+	// whether the portal will remember the choice (a restore token: ScreenCast version 4, or
+	// RemoteDesktop version 2 for a session with input). Nil logs Prompt(remembered).
+	OnPrompt func(remembered bool)
 	// ConsentTimeout bounds how long Open waits for that person; zero means 5 minutes.
 	ConsentTimeout time.Duration
 	// Logger receives the session's set-up and end; nil discards them.
@@ -78,7 +80,15 @@ type Config struct {
 }
 
 // PromptMessage is what the host says when the portal waits for a person.
-const PromptMessage = "the desktop is asking for permission to share the screen: click Share on this machine's screen; the choice is remembered"
+const PromptMessage = "the desktop is asking for permission to share the screen: click Share on this machine's screen"
+
+// Prompt is PromptMessage with whether the desktop will remember the choice.
+func Prompt(remembered bool) string {
+	if remembered {
+		return PromptMessage + "; the choice is remembered"
+	}
+	return PromptMessage + " (this desktop's portal cannot remember a choice that includes remote control: it asks at every start of the host)"
+}
 
 var (
 	// ErrNotAvailable means the session bus has no desktop portal with ScreenCast.

@@ -237,7 +237,7 @@ func TestWLRRestoreToken(t *testing.T) {
 	h, wp := startDesktop(t, portal.HeadlessConfig{Chooser: chooser(t, dir)})
 	var prompts atomic.Int32
 	s1 := openWLR(t, portal.Config{Bus: h.Bus(), Cursor: true, PromptAfter: 300 * time.Millisecond, Logger: testLogger(),
-		OnPrompt: func() {
+		OnPrompt: func(bool) {
 			prompts.Add(1)
 			answer(t, dir, portal.OutputName) // the person clicks Share
 		}})
@@ -268,7 +268,7 @@ func TestWLRRestoreToken(t *testing.T) {
 
 	began := time.Now()
 	s2 := openWLR(t, portal.Config{Bus: h.Bus(), Cursor: true, RestoreToken: tok, PromptAfter: 300 * time.Millisecond, Logger: testLogger(),
-		OnPrompt: func() { prompts.Add(1) }})
+		OnPrompt: func(bool) { prompts.Add(1) }})
 	t.Logf("second session started in %v with the restore token", time.Since(began))
 	if n := chooserRuns(t, dir); n != 1 {
 		t.Errorf("the chooser ran again (%d runs) for a session with a restore token", n)
@@ -291,7 +291,7 @@ func TestWLRDeclined(t *testing.T) {
 	dir := t.TempDir()
 	h, _ := startDesktop(t, portal.HeadlessConfig{Chooser: chooser(t, dir)})
 	_, err := portal.Open(context.Background(), portal.Config{Bus: h.Bus(), PromptAfter: 300 * time.Millisecond, Logger: testLogger(),
-		OnPrompt: func() { answer(t, dir, "no") }})
+		OnPrompt: func(bool) { answer(t, dir, "no") }})
 	if !errors.Is(err, portal.ErrDeclined) {
 		t.Fatalf("Open after the person declined: %v; want ErrDeclined", err)
 	}
@@ -302,7 +302,7 @@ func TestWLRDeclined(t *testing.T) {
 	}
 	var prompted atomic.Bool
 	_, err = portal.Open(context.Background(), portal.Config{Bus: h.Bus(), PromptAfter: 300 * time.Millisecond,
-		ConsentTimeout: time.Second, Logger: testLogger(), OnPrompt: func() { prompted.Store(true) }})
+		ConsentTimeout: time.Second, Logger: testLogger(), OnPrompt: func(bool) { prompted.Store(true) }})
 	if !prompted.Load() {
 		t.Error("OnPrompt was not called while nobody answered")
 	}

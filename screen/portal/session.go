@@ -32,6 +32,8 @@ type Session struct {
 	token  string // the restore token Start returned
 	// prompted: Config.OnPrompt was called (once per Open).
 	prompted bool
+	// persist: the session asked the portal to remember the choice (persist_mode).
+	persist bool
 
 	signals chan *dbus.Signal
 	done    chan struct{} // closed when the watcher goroutine ends
@@ -198,6 +200,7 @@ func (s *Session) open(ctx context.Context) error {
 	// devices of a remote-desktop session (RemoteDesktop version 2), the sources otherwise
 	// (ScreenCast version 4).
 	persist := func(opts map[string]dbus.Variant) {
+		s.persist = true
 		opts["persist_mode"] = dbus.MakeVariant(uint32(persistUntilRev))
 		if s.cfg.RestoreToken != "" {
 			opts["restore_token"] = dbus.MakeVariant(s.cfg.RestoreToken)
@@ -361,9 +364,9 @@ func (s *Session) request(ctx context.Context, sender, method string, args []any
 			}
 			s.prompted = true
 			if s.cfg.OnPrompt != nil {
-				s.cfg.OnPrompt()
+				s.cfg.OnPrompt(s.persist)
 			} else {
-				s.log.Warn(PromptMessage)
+				s.log.Warn(Prompt(s.persist))
 			}
 		case <-wctx.Done():
 			// Withdraw the request, so a dialog does not stay on the screen.
