@@ -423,7 +423,9 @@ func (h *Headless) Close() error {
 			p.stop()
 		}
 		for i := len(procs) - 1; i >= 0; i-- {
+			t0 := time.Now()
 			procs[i].stop()
+			h.log.Debug("stopped", "proc", procs[i].name, "took", time.Since(t0))
 		}
 		os.RemoveAll(h.home)
 	})

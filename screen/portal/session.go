@@ -137,7 +137,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		signals: make(chan *dbus.Signal, 64), done: make(chan struct{}), closed: make(chan struct{})}
 	if err := s.open(ctx); err != nil {
 		if s.handle != "" {
-			s.conn.Object(desktopName, s.handle).Call(sessionIf+".Close", 0)
+			s.conn.Object(desktopName, s.handle).Go(sessionIf+".Close", dbus.FlagNoReplyExpected, nil)
 		}
 		conn.Close()
 		return nil, err
@@ -370,7 +370,9 @@ func (s *Session) request(ctx context.Context, sender, method string, args []any
 			}
 		case <-wctx.Done():
 			// Withdraw the request, so a dialog does not stay on the screen.
-			s.conn.Object(desktopName, handle).Call(requestIf+".Close", 0)
+			// No waiting for the reply: a portal backend blocked on its dialog (xdpw runs its
+			// chooser synchronously) answers only when the dialog ends.
+			s.conn.Object(desktopName, handle).Go(requestIf+".Close", dbus.FlagNoReplyExpected, nil)
 			if start && ctx.Err() == nil {
 				return nil, fmt.Errorf("%w (waited %v)", ErrNoConsent, wait)
 			}
