@@ -22,6 +22,7 @@ import (
 // who answer the portal's dialog (portaltest).
 func startGNOMEPortal(t *testing.T) (*mutter.Headless, *wlpattern.Proc, *portaltest.Hands) {
 	t.Helper()
+	leakCheck(t)
 	if buildErr != nil {
 		testenv.Missing(t, "cannot build the Wayland test client: %v", buildErr)
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/deskport/deskport/input"
 	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/internal/wlpattern"
@@ -49,6 +51,7 @@ func testLogger() *slog.Logger {
 // startDesktop starts a headless sway with its portal for the test, and wlpattern in it.
 func startDesktop(t *testing.T, cfg portal.HeadlessConfig) (*portal.Headless, *wlpattern.Proc) {
 	t.Helper()
+	leakCheck(t)
 	if buildErr != nil {
 		testenv.Missing(t, "cannot build the Wayland test client: %v", buildErr)
 	}
@@ -62,6 +65,13 @@ func startDesktop(t *testing.T, cfg portal.HeadlessConfig) (*portal.Headless, *w
 	}
 	t.Cleanup(func() { h.Close() })
 	return h, wlpattern.Start(t, wlpatternBin, h)
+}
+
+// leakCheck fails the test if goroutines it started outlive it (checked after every other
+// cleanup: the sessions, the desktop).
+func leakCheck(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
 func open(t *testing.T, cfg portal.Config) *portal.Session {
