@@ -89,14 +89,18 @@ func (h *Hands) ClickAt(p [2]int) {
 // SwitchOn turns on the remote-desktop dialog's "Allow remote interaction" switch, clicking
 // until the picture shows it on. GTK 4 makes a switch active only when its knob has slid
 // over (the end of its animation): a Share before that shares without input, so this waits
-// until the track left of the knob's old place is blue.
+// until the knob is at the right end.
 func (h *Hands) SwitchOn() {
 	for range 5 {
 		h.ClickAt(AllowRemoteSwitch)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		for {
 			if f, err := h.c.Capture(); err == nil {
-				if r, _, b := at(f, AllowRemoteSwitch[0]-16, AllowRemoteSwitch[1]); b > r+60 {
+				// On: the track is blue left of the knob's old place and the (white) knob
+				// has arrived at the right end; the track turns blue at once, the knob slides.
+				r, _, b := at(f, AllowRemoteSwitch[0]-16, AllowRemoteSwitch[1])
+				kr, kg, kb := at(f, AllowRemoteSwitch[0]+11, AllowRemoteSwitch[1])
+				if b > r+60 && kr > 240 && kg > 240 && kb > 240 {
 					cancel()
 					return
 				}
@@ -117,10 +121,34 @@ func (h *Hands) ShareRemoteDesktop() {
 }
 
 // ShareScreenCast answers the screen-cast dialog: the monitor, Share ("Remember this
-// selection" is ticked already).
+// selection" is ticked already). Share stays insensitive (pale) until a monitor is picked, so
+// it clicks the monitor until the button shows sensitive.
 func (h *Hands) ShareScreenCast() {
-	h.ClickAt(MonitorRow)
-	h.ClickAt(ShareButton)
+	for range 5 {
+		h.ClickAt(MonitorRow)
+		if h.waitFor(func(f *screen.Frame) bool {
+			r, _, _ := at(f, ShareButton[0]-36, ShareButton[1]-11) // the button's blue, left of its label
+			return r < 110
+		}) {
+			h.ClickAt(ShareButton)
+			return
+		}
+	}
+	h.t.Error("the dialog's Share button never became sensitive")
+}
+
+// waitFor captures until ok holds for the picture (2 s at most).
+func (h *Hands) waitFor(ok func(*screen.Frame) bool) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for {
+		if f, err := h.c.Capture(); err == nil && ok(f) {
+			return true
+		}
+		if h.c.Wait(ctx) != nil {
+			return false
+		}
+	}
 }
 
 func at(f *screen.Frame, x, y int) (r, g, b int) {

@@ -142,7 +142,8 @@ func TestGNOMEPortalRestore(t *testing.T) {
 		t.Fatal("no restore token from the GNOME portal's ScreenCast with persist_mode 2")
 	}
 	waitPattern(t, capturer(t, s1), 0)
-	s1.Close()
+	// s1 stays open: Mutter 43.8 spoils the next session once one whose stream was consumed
+	// is stopped (docs/wayland.md); the host keeps its portal session for its lifetime too.
 
 	began := time.Now()
 	s2 := open(t, portal.Config{Bus: h.Bus(), Cursor: true, RestoreToken: tok, Logger: testLogger(),
