@@ -446,23 +446,22 @@ func (s *Session) Capturer(ctx context.Context) (*pipewire.Capturer, error) {
 	return pipewire.Open(ctx, pipewire.Config{Conn: f, Node: s.node, FirstFrame: s.cfg.Timeout, Logger: s.log})
 }
 
-// notify sends one RemoteDesktop input call without waiting for the reply (calls on one
-// connection stay in order): an input event must not wait a round trip for the next.
+// notify sends one RemoteDesktop input call and waits for its reply. Unlike Mutter's API,
+// the portal must be waited for: xdg-desktop-portal handles every method call in a thread of
+// a pool (G_DBUS_INTERFACE_SKELETON_FLAGS_HANDLE_METHOD_INVOCATIONS_IN_THREAD), so calls sent
+// without waiting overtake each other. Measured on GNOME's portal: typed "Hi" arrived as "I"
+// (the H's release and Shift's came after the i), and a click went missing. The reply comes
+// once the portal has passed the event on, in order, to its backend.
 func (s *Session) notify(method string, args ...any) error {
-	select {
-	case <-s.closed:
-		return ErrClosed
-	default:
-	}
-	if !s.remote {
-		return ErrNoInput
-	}
 	return s.notifyOpts(method, nil, args...)
 }
 
 // finish marks a smooth scroll as complete (NotifyPointerAxis), so kinetic scrolling does not
 // go on after it.
 var finish = map[string]dbus.Variant{"finish": dbus.MakeVariant(true)}
+
+// notifyTimeout bounds one input call's reply.
+const notifyTimeout = 2 * time.Second
 
 func (s *Session) notifyOpts(method string, opts map[string]dbus.Variant, args ...any) error {
 	select {
@@ -477,7 +476,9 @@ func (s *Session) notifyOpts(method string, opts map[string]dbus.Variant, args .
 		opts = map[string]dbus.Variant{}
 	}
 	all := append([]any{s.handle, opts}, args...)
-	if err := s.portal.Go(remoteDeskIf+"."+method, dbus.FlagNoReplyExpected, nil, all...).Err; err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+	defer cancel()
+	if err := s.portal.CallWithContext(ctx, remoteDeskIf+"."+method, 0, all...).Err; err != nil {
 		return fmt.Errorf("portal: %s: %w", method, err)
 	}
 	return nil
