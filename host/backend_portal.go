@@ -83,8 +83,8 @@ func (d *desktop) startPortal(ctx context.Context) error {
 	}
 	c.Close()
 	d.log.Info("sharing the desktop", "backend", BackendPortal, "width", w, "height", h, "input", s.CanInput())
-	if !s.CanInput() {
-		d.log.Warn("sharing view-only: " + portal.ErrNoInput.Error())
+	if err := s.NoInput(); err != nil {
+		d.log.Warn("sharing view-only: " + err.Error())
 	}
 	return nil
 }

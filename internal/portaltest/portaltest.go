@@ -86,30 +86,28 @@ func (h *Hands) ClickAt(p [2]int) {
 	h.inject(input.ButtonEvent(input.ButtonLeft, true), input.ButtonEvent(input.ButtonLeft, false))
 }
 
-// SwitchOn turns on the remote-desktop dialog's "Allow remote interaction" switch, clicking
-// until the picture shows it on. GTK 4 makes a switch active only when its knob has slid
-// over (the end of its animation): a Share before that shares without input, so this waits
-// until the knob is at the right end.
+// SwitchOn turns on the remote-desktop dialog's "Allow remote interaction" switch and waits
+// until the picture shows it on. GTK 4 makes a switch active only when its knob has slid over
+// (the end of its animation): a Share before that shares without input. The track turns blue
+// at once on a click, so a click is repeated only when the track stays grey (a click on a fresh
+// dialog may go by); a second click while the knob slides would turn it off again.
 func (h *Hands) SwitchOn() {
+	trackBlue := func(f *screen.Frame) bool {
+		r, _, b := at(f, AllowRemoteSwitch[0]-16, AllowRemoteSwitch[1])
+		return b > r+60
+	}
+	knobRight := func(f *screen.Frame) bool {
+		r, g, b := at(f, AllowRemoteSwitch[0]+11, AllowRemoteSwitch[1])
+		return trackBlue(f) && r > 240 && g > 240 && b > 240
+	}
 	for range 5 {
 		h.ClickAt(AllowRemoteSwitch)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		for {
-			if f, err := h.c.Capture(); err == nil {
-				// On: the track is blue left of the knob's old place and the (white) knob
-				// has arrived at the right end; the track turns blue at once, the knob slides.
-				r, _, b := at(f, AllowRemoteSwitch[0]-16, AllowRemoteSwitch[1])
-				kr, kg, kb := at(f, AllowRemoteSwitch[0]+11, AllowRemoteSwitch[1])
-				if b > r+60 && kr > 240 && kg > 240 && kb > 240 {
-					cancel()
-					return
-				}
+		if h.waitFor(trackBlue, 10*time.Second) {
+			if !h.waitFor(knobRight, 10*time.Second) {
+				h.t.Error("the dialog's remote-interaction switch turned blue but its knob never reached the end")
 			}
-			if h.c.Wait(ctx) != nil {
-				break
-			}
+			return
 		}
-		cancel()
 	}
 	h.t.Error("the dialog's remote-interaction switch never showed on")
 }
@@ -129,7 +127,7 @@ func (h *Hands) ShareScreenCast() {
 		if h.waitFor(func(f *screen.Frame) bool {
 			r, _, _ := at(f, ShareButton[0]-36, ShareButton[1]-11) // the button's blue, left of its label
 			return r < 110
-		}) {
+		}, 10*time.Second) {
 			h.ClickAt(ShareButton)
 			return
 		}
@@ -137,9 +135,9 @@ func (h *Hands) ShareScreenCast() {
 	h.t.Error("the dialog's Share button never became sensitive")
 }
 
-// waitFor captures until ok holds for the picture (2 s at most).
-func (h *Hands) waitFor(ok func(*screen.Frame) bool) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+// waitFor captures until ok holds for the picture (d at most).
+func (h *Hands) waitFor(ok func(*screen.Frame) bool, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	for {
 		if f, err := h.c.Capture(); err == nil && ok(f) {

@@ -170,3 +170,22 @@ func TestGNOMEPortalRestore(t *testing.T) {
 	wp.Next()
 	waitPattern(t, c, 1)
 }
+
+// TestGNOMEPortalViewOnly: the person clicks Share but leaves "Allow remote interaction" off.
+// The session is view-only and says why (ErrInputDenied, not "no RemoteDesktop"); its capture
+// works.
+func TestGNOMEPortalViewOnly(t *testing.T) {
+	h, _, hands := startGNOMEPortal(t)
+	s := open(t, portal.Config{Bus: h.Bus(), Input: true, Cursor: true, ConsentTimeout: time.Minute, Logger: testLogger(),
+		OnPrompt: func(bool) { hands.ClickAt(portaltest.ShareButton) }})
+	if s.CanInput() {
+		t.Fatal("the session has input though remote interaction was left off")
+	}
+	if err := s.NoInput(); !errors.Is(err, portal.ErrInputDenied) {
+		t.Errorf("NoInput: %v; want ErrInputDenied", err)
+	}
+	if _, err := s.Injector(); !errors.Is(err, portal.ErrInputDenied) {
+		t.Errorf("Injector: %v; want ErrInputDenied", err)
+	}
+	waitPattern(t, capturer(t, s), 0)
+}

@@ -46,11 +46,11 @@ type Injector struct {
 
 var _ input.Injector = (*Injector)(nil)
 
-// Injector returns an injector on the session's devices, or ErrNoInput when the portal gave
-// the session none (a portal without RemoteDesktop).
+// Injector returns an injector on the session's devices, or why there is none: ErrNoInput
+// (a portal without RemoteDesktop) or ErrInputDenied (the person allowed viewing only).
 func (s *Session) Injector() (*Injector, error) {
 	if !s.remote {
-		return nil, ErrNoInput
+		return nil, s.NoInput()
 	}
 	return &Injector{s: s, keys: make(map[uint16]bool)}, nil
 }

@@ -102,4 +102,7 @@ var (
 	// ErrNoInput means the portal has no RemoteDesktop (xdg-desktop-portal-wlr): the screen
 	// can be viewed but not controlled.
 	ErrNoInput = errors.New("portal: this desktop's portal offers no remote control (no org.freedesktop.portal.RemoteDesktop, e.g. xdg-desktop-portal-wlr): the screen is shared view-only")
+	// ErrInputDenied means the person at the machine allowed viewing only (GNOME's dialog has
+	// "Allow remote interaction" off unless it is turned on).
+	ErrInputDenied = errors.New("portal: the person at this machine allowed viewing only (remote interaction was left off in the desktop's sharing dialog): the screen is shared view-only; restart the host and allow remote interaction to control it")
 )

@@ -26,10 +26,12 @@ type Session struct {
 	portal dbus.BusObject
 	handle dbus.ObjectPath
 	remote bool // a RemoteDesktop session: input works
-	node   uint32
-	width  int
-	height int
-	token  string // the restore token Start returned
+	// noInput says why input does not work (ErrNoInput or ErrInputDenied).
+	noInput error
+	node    uint32
+	width   int
+	height  int
+	token   string // the restore token Start returned
 	// prompted: Config.OnPrompt was called (once per Open).
 	prompted bool
 	// persist: the session asked the portal to remember the choice (persist_mode).
@@ -156,6 +158,7 @@ func (s *Session) open(ctx context.Context) error {
 		return err
 	}
 	s.remote = s.cfg.Input && v.RemoteDesktop > 0
+	s.noInput = ErrNoInput
 	if s.cfg.Input && !s.remote {
 		s.log.Warn(ErrNoInput.Error())
 	}
@@ -261,8 +264,9 @@ func (s *Session) open(ctx context.Context) error {
 		d, _ := res["devices"].Value().(uint32)
 		if d&(devicePointer|deviceKeyboard) == 0 {
 			// GNOME's dialog has "Allow remote interaction" off unless the person turns it on.
-			s.log.Warn("portal: the person allowed viewing only, not remote control: the screen is shared view-only", "devices", d)
+			s.log.Warn(ErrInputDenied.Error(), "devices", d)
 			s.remote = false
+			s.noInput = ErrInputDenied
 		} else if d&devicePointer == 0 || d&deviceKeyboard == 0 {
 			s.log.Warn("portal: the remote-desktop session was granted only some devices", "devices", d)
 		}
@@ -421,6 +425,14 @@ func (s *Session) RestoreToken() string { return s.token }
 // CanInput reports whether the session has the portal's keyboard and pointer.
 func (s *Session) CanInput() bool { return s.remote }
 
+// NoInput says why the session has no input (ErrNoInput, ErrInputDenied); nil when it has.
+func (s *Session) NoInput() error {
+	if s.remote {
+		return nil
+	}
+	return s.noInput
+}
+
 // Done is closed when the session ended (Close, or the portal closed it).
 func (s *Session) Done() <-chan struct{} { return s.closed }
 
@@ -470,7 +482,7 @@ func (s *Session) notifyOpts(method string, opts map[string]dbus.Variant, args .
 	default:
 	}
 	if !s.remote {
-		return ErrNoInput
+		return s.noInput
 	}
 	if opts == nil {
 		opts = map[string]dbus.Variant{}
