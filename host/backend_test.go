@@ -21,7 +21,8 @@ func TestChooseBackend(t *testing.T) {
 	}{
 		{"explicit x11", DesktopConfig{Backend: "x11"}, nil, BackendX11, ""},
 		{"explicit mutter", DesktopConfig{Backend: "mutter"}, nil, BackendMutter, ""},
-		{"unknown", DesktopConfig{Backend: "kde"}, nil, "", "use x11, mutter or auto"},
+		{"explicit portal", DesktopConfig{Backend: "portal"}, nil, BackendPortal, ""},
+		{"unknown", DesktopConfig{Backend: "kde"}, nil, "", "use x11, mutter, portal or auto"},
 		{"--display", DesktopConfig{Display: ":3"}, map[string]string{"WAYLAND_DISPLAY": "wayland-0"}, BackendX11, ""},
 		{"--virtual-display", DesktopConfig{VirtualDisplay: "640x480"}, map[string]string{"XDG_SESSION_TYPE": "wayland"}, BackendX11, ""},
 		{"an X11 session", DesktopConfig{}, map[string]string{"DISPLAY": ":0"}, BackendX11, ""},

@@ -63,6 +63,8 @@ func (a *Agent) CheckConfig(w io.Writer) error {
 		fmt.Fprintln(w, "desktop:        off (--no-desktop)")
 	case a.cfg.Desktop.Backend == BackendMutter && a.cfg.Desktop.VirtualDisplay != "":
 		fmt.Fprintf(w, "desktop:        a headless GNOME session %s (mutter), codec %s\n", a.cfg.Desktop.VirtualDisplay, orDefault(a.cfg.Desktop.Codec, "vp8"))
+	case a.cfg.Desktop.Backend == BackendPortal:
+		fmt.Fprintf(w, "desktop:        this desktop through its portal (asks once; restore token in %s), codec %s\n", portalTokenPath(a.desktopConfig()), orDefault(a.cfg.Desktop.Codec, "vp8"))
 	case a.cfg.Desktop.Backend == BackendMutter:
 		fmt.Fprintf(w, "desktop:        this GNOME session (mutter), codec %s\n", orDefault(a.cfg.Desktop.Codec, "vp8"))
 	case a.cfg.Desktop.VirtualDisplay != "":

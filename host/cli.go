@@ -134,7 +134,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "where the embedded rendezvous listens when no --rendezvous is given")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve the embedded rendezvous over HTTPS with this certificate (PEM); browsers on other machines need it")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM)")
-	fs.StringVar(&cfg.Desktop.Backend, "backend", BackendAuto, "what to share: x11 (an X display), mutter (GNOME on Wayland) or auto (mutter in a GNOME Wayland session, else x11) (Linux only)")
+	fs.StringVar(&cfg.Desktop.Backend, "backend", BackendAuto, "what to share: x11 (an X display), mutter (GNOME on Wayland), portal (the desktop portal: KDE, wlroots; asks once) or auto (mutter in a GNOME Wayland session, else the portal on Wayland, else x11) (Linux only)")
 	fs.StringVar(&cfg.Desktop.Display, "display", "", "X display to share (default $DISPLAY) (Linux only)")
 	fs.IntVar(&cfg.Desktop.Monitor, "monitor", -1, "monitor to share, 0-based (default: the whole display) (Linux only)")
 	fs.StringVar(&cfg.Desktop.Codec, "codec", "vp8", "video codec: vp8 or h264 (Linux only)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -27,8 +28,9 @@ type DesktopConfig struct {
 	// Disabled turns the screen off: port forwarding only.
 	Disabled bool
 	// Backend is what the host shares: BackendX11 (an X display), BackendMutter (a GNOME
-	// session on Wayland, through Mutter's screen-cast and remote-desktop APIs) or
-	// BackendAuto/"" (Mutter on a GNOME Wayland session, else X11).
+	// session on Wayland, through Mutter's screen-cast and remote-desktop APIs), BackendPortal
+	// (the desktop portal: KDE, wlroots) or BackendAuto/"" (Mutter on a GNOME Wayland session,
+	// else the portal on a Wayland session that has one, else X11).
 	Backend string
 	// Display is the X display to capture; empty means $DISPLAY.
 	Display string
@@ -45,6 +47,11 @@ type DesktopConfig struct {
 	VirtualDisplay string
 	// Run is a command started inside the display (for example "xterm"), stopped on exit.
 	Run string
+	// StateDir is where the portal backend keeps its restore token (the host key's
+	// directory); empty means the user's config directory.
+	StateDir string
+	// Out receives what the person at the machine must read (the portal's "click Share").
+	Out io.Writer
 }
 
 // Backends of DesktopConfig.Backend (--backend).
@@ -58,8 +65,9 @@ const (
 type desktop struct {
 	cfg     DesktopConfig
 	log     *slog.Logger
-	backend string // BackendX11 or BackendMutter
+	backend string // BackendX11, BackendMutter or BackendPortal
 	xvfb    *xvfb.Server
+	portal  *portalShare     // BackendPortal
 	gnome   *mutter.Headless // --virtual-display with --backend mutter
 	// The GNOME session's bus and runtime directory (BackendMutter); empty means the host's
 	// own session ($DBUS_SESSION_BUS_ADDRESS, $XDG_RUNTIME_DIR).
@@ -131,11 +139,11 @@ func waylandSession() bool {
 // otherwise. An explicit --display or an Xvfb --virtual-display means X11.
 func chooseBackend(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (string, error) {
 	switch cfg.Backend {
-	case BackendX11, BackendMutter:
+	case BackendX11, BackendMutter, BackendPortal:
 		return cfg.Backend, nil
 	case "", BackendAuto:
 	default:
-		return "", fmt.Errorf("--backend %q: use x11, mutter or auto", cfg.Backend)
+		return "", fmt.Errorf("--backend %q: use x11, mutter, portal or auto", cfg.Backend)
 	}
 	if cfg.Display != "" || cfg.VirtualDisplay != "" {
 		return BackendX11, nil
@@ -148,6 +156,9 @@ func chooseBackend(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (st
 	err := mutter.Available(actx, "")
 	if err == nil {
 		return BackendMutter, nil
+	}
+	if perr := portalAvailable(actx); perr == nil {
+		return BackendPortal, nil
 	}
 	if os.Getenv("DISPLAY") != "" {
 		log.Warn("this is a Wayland session without GNOME's screen-cast service; sharing XWayland's X display, which shows only X11 programs", "reason", err)
@@ -170,6 +181,13 @@ func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*de
 	d.backend = backend
 	if backend == BackendMutter {
 		return d, d.startMutter(ctx)
+	}
+	if backend == BackendPortal {
+		if err := d.startPortal(ctx); err != nil {
+			d.close()
+			return nil, err
+		}
+		return d, nil
 	}
 	if cfg.VirtualDisplay != "" {
 		w, h, err := xvfb.ParseSize(cfg.VirtualDisplay)
@@ -281,8 +299,11 @@ func (d *desktop) x11Capturer(monitor int) (*x11.Capturer, error) {
 // monitors lists the shared display's monitors (X11 only; nil for Mutter, which shares the
 // primary one).
 func (d *desktop) monitors() ([]screen.Monitor, error) {
-	if d.backend == BackendMutter {
+	switch d.backend {
+	case BackendMutter:
 		return nil, errMutterMonitors
+	case BackendPortal:
+		return nil, errPortalMonitors
 	}
 	return x11.Monitors(d.cfg.Display)
 }
@@ -571,6 +592,7 @@ func (d *desktop) stream(ctx context.Context, conn *session.HostConn, it *intera
 
 func (d *desktop) close() {
 	d.idle.close()
+	d.portal.close()
 	if d.xvfb != nil {
 		d.xvfb.Close()
 	}

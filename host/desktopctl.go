@@ -92,8 +92,11 @@ func (it *interactive) moveTo(change func(shareKey) shareKey) error {
 
 // switchMonitor moves the session's stream to another monitor (-1: the whole display).
 func (it *interactive) switchMonitor(index int) error {
-	if it.a.desk.backend == BackendMutter {
+	switch it.a.desk.backend {
+	case BackendMutter:
 		return errMutterMonitors
+	case BackendPortal:
+		return errPortalMonitors
 	}
 	return it.moveTo(func(k shareKey) shareKey { k.monitor = index; return k })
 }
@@ -103,6 +106,9 @@ func (it *interactive) switchMonitor(index int) error {
 func (it *interactive) opener(ctx context.Context) opener {
 	return func(monitor int) (rectCapturer, error) {
 		d := it.a.desk
+		if d.backend == BackendPortal {
+			return d.portal.capturer(ctx)
+		}
 		if d.backend != BackendMutter {
 			return d.x11Capturer(monitor)
 		}

@@ -125,6 +125,9 @@ type interactive struct {
 
 // injector opens the session's input injector for the desktop's backend.
 func (it *interactive) injector(ctx context.Context) (input.Injector, error) {
+	if it.a.desk.backend == BackendPortal {
+		return it.a.desk.portal.injector(ctx)
+	}
 	if it.a.desk.backend != BackendMutter {
 		return xtest.Open(xtest.Config{Display: it.a.desk.cfg.Display, Logger: it.log})
 	}
@@ -178,7 +181,7 @@ func (a *Agent) interactiveHandlers(it *interactive, caps Caps, g *openGuard) ma
 	if a.desk != nil {
 		in = it.handleInput
 		ctl = replyOK(it.handleDesktopControl)
-		if a.desk.backend != BackendMutter { // the clipboard is X11 selections (xclip)
+		if a.desk.backend == BackendX11 { // the clipboard is X11 selections (xclip)
 			cs := &clipboard.Server{Display: a.desk.cfg.Display, Logger: it.log.With("component", "clipboard")}
 			clip = cs.HandleStream
 		}

@@ -225,7 +225,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer func() { stopMetrics(); <-served }()
 	}
 	if !a.cfg.Desktop.Disabled {
-		d, err := startDesktop(ctx, a.cfg.Desktop, a.log)
+		d, err := startDesktop(ctx, a.desktopConfig(), a.log)
 		switch {
 		case err == nil:
 			d.onFrame = a.metrics.frame

@@ -33,11 +33,15 @@ set -euo pipefail
 #   dbus-daemon                    `--virtual-display WxH --backend mutter` (private session bus)
 #   libwayland-dev wayland-protocols the Wayland test client (internal/wlpattern) that those tests
 #   libxkbcommon-dev               build with gcc: wl_shm, xdg-shell, key to text
+#   xdg-desktop-portal             the desktop portal the portal backend talks to (screen/portal);
+#   xdg-desktop-portal-gnome       its GNOME backend and dialog, answered by the tests on headless Mutter
+#   sway xdg-desktop-portal-wlr    a headless wlroots desktop with the wlr portal (the chooser tests)
 PKGS=(openssh-server openssh-client curl pkg-config nftables coturn
   libx11-dev libxext-dev libxdamage-dev libxfixes-dev libxrandr-dev libxinerama-dev libxtst-dev
   libvpx-dev libx264-dev xvfb xdotool x11-utils chromium xterm x11-apps xclip iproute2 systemd rpm
   bash-completion redis-server
-  libpipewire-0.3-dev mutter pipewire wireplumber dbus-daemon libwayland-dev wayland-protocols libxkbcommon-dev)
+  libpipewire-0.3-dev mutter pipewire wireplumber dbus-daemon libwayland-dev wayland-protocols libxkbcommon-dev
+  xdg-desktop-portal xdg-desktop-portal-gnome sway xdg-desktop-portal-wlr)
 
 missing=()
 for p in "${PKGS[@]}"; do
