@@ -23,6 +23,7 @@ type Session struct {
 	width  int
 	height int
 
+	clip    clipState // the clipboard (clipboard.go)
 	signals chan *dbus.Signal
 	done    chan struct{} // closed when the watcher goroutine ends
 	closed  chan struct{} // closed when Mutter closed the session or Close was called
@@ -136,6 +137,8 @@ func (s *Session) open(ctx context.Context) error {
 	for _, m := range [][]dbus.MatchOption{
 		{dbus.WithMatchObjectPath(s.stream), dbus.WithMatchInterface(scStreamIface), dbus.WithMatchMember("PipeWireStreamAdded")},
 		{dbus.WithMatchObjectPath(rdPath), dbus.WithMatchInterface(rdSessionIface), dbus.WithMatchMember("Closed")},
+		{dbus.WithMatchObjectPath(rdPath), dbus.WithMatchInterface(rdSessionIface), dbus.WithMatchMember("SelectionOwnerChanged")},
+		{dbus.WithMatchObjectPath(rdPath), dbus.WithMatchInterface(rdSessionIface), dbus.WithMatchMember("SelectionTransfer")},
 	} {
 		if err := s.conn.AddMatchSignalContext(ctx, m...); err != nil {
 			return s.callError("AddMatch", err)
@@ -187,13 +190,18 @@ func (s *Session) callError(what string, err error) error {
 func (s *Session) watch() {
 	defer close(s.done)
 	for sig := range s.signals {
-		if sig.Name == rdSessionIface+".Closed" && sig.Path == s.rd.Path() {
-			select {
-			case <-s.closed: // our own Stop
-			default:
-				s.log.Warn("mutter: the compositor closed the remote desktop session")
-				s.markClosed()
-			}
+		if sig.Path != s.rd.Path() {
+			continue
+		}
+		if sig.Name != rdSessionIface+".Closed" {
+			s.clipSignal(sig)
+			continue
+		}
+		select {
+		case <-s.closed: // our own Stop
+		default:
+			s.log.Warn("mutter: the compositor closed the remote desktop session")
+			s.markClosed()
 		}
 	}
 }
@@ -252,6 +260,7 @@ func (s *Session) Close() error {
 		// Closing the connection closes the signal channel, which ends watch.
 		s.closeErr = s.conn.Close()
 		<-s.done
+		s.clip.wg.Wait() // pastes being served fail fast on the closed connection
 	})
 	return s.closeErr
 }
