@@ -178,10 +178,11 @@ func (a *Agent) interactiveHandlers(it *interactive, caps Caps, g *openGuard) ma
 	if a.desk != nil {
 		in = it.handleInput
 		ctl = replyOK(it.handleControl)
-		if a.desk.backend != BackendMutter { // the clipboard is X11 selections (xclip)
-			cs := &clipboard.Server{Display: a.desk.cfg.Display, Logger: it.log.With("component", "clipboard")}
-			clip = cs.HandleStream
+		cs := &clipboard.Server{Display: a.desk.cfg.Display, Logger: it.log.With("component", "clipboard")}
+		if a.desk.backend == BackendMutter {
+			cs = it.gnomeClipboard() // clipboard_mutter.go
 		}
+		clip = cs.HandleStream
 	}
 	return map[tunnel.Kind]tunnel.StreamHandler{
 		tunnel.KindInput:     gate(g, caps.Control, "control of the screen (input)", in),

@@ -123,13 +123,17 @@ func (c *Clip) Selection() string {
 	return Unescape(strings.TrimPrefix(l, "selection "))
 }
 
-// Copy makes the client take the clipboard with text.
+// Copy makes the client take the clipboard with text, and returns once the client has read
+// its own text back as the clipboard (so that the next Selection is someone else's).
 func (c *Clip) Copy(text string) {
 	c.t.Helper()
 	if _, err := fmt.Fprintf(c.stdin, "copy %s\n", Escape(text)); err != nil {
 		c.t.Fatal(err)
 	}
 	c.Expect("copied")
+	if got := c.Selection(); got != text {
+		c.t.Fatalf("wlclip copied %d bytes and read back %d", len(text), len(got))
+	}
 }
 
 // Escape writes bytes outside printable ASCII, and '\', as \xNN (wlclip's and wlpattern's

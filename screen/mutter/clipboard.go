@@ -132,10 +132,23 @@ func (c *Clipboard) Read(ctx context.Context, limit int) (text []byte, ok, tooLa
 	ctx, cancel := context.WithTimeout(ctx, clipTimeout)
 	defer cancel()
 	var fd dbus.UnixFD
-	if err := s.rd.CallWithContext(ctx, rdSessionIface+".SelectionRead", 0, mime).Store(&fd); err != nil {
+	for {
+		err := s.rd.CallWithContext(ctx, rdSessionIface+".SelectionRead", 0, mime).Store(&fd)
+		if err == nil {
+			break
+		}
 		var de dbus.Error
 		if errors.As(err, &de) && de.Name == "org.freedesktop.DBus.Error.FileNotFound" {
 			return nil, false, false, nil // the owner went away meanwhile
+		}
+		// Mutter 43.8 closes the pipe of a finished read before it forgets the read, and
+		// refuses a read in between as "in parallel": a moment later it works.
+		if errors.As(err, &de) && de.Name == "org.freedesktop.DBus.Error.LimitsExceeded" && ctx.Err() == nil {
+			select {
+			case <-time.After(10 * time.Millisecond): // nothing to wait on but Mutter's main loop
+				continue
+			case <-ctx.Done():
+			}
 		}
 		return nil, false, false, fmt.Errorf("mutter: SelectionRead: %w", err)
 	}

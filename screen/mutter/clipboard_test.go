@@ -72,7 +72,6 @@ func TestClipboard(t *testing.T) {
 	if got := read(t, c, 1000); got != "copied in Wayland" {
 		t.Fatalf("read %q", got)
 	}
-	wl.Expect("selection copied") // the client's own selection event
 
 	// Large texts both ways, and the limit.
 	big := strings.Repeat("large text ", 30000) // 330 kB, more than a pipe holds
@@ -85,7 +84,6 @@ func TestClipboard(t *testing.T) {
 	if _, ok, tooLarge, err := c.Read(ctx, 1000); !ok || !tooLarge || err != nil {
 		t.Fatalf("a text over the limit: ok %v, too large %v, err %v", ok, tooLarge, err)
 	}
-	wl.Expect("selection large")
 	big2 := strings.Repeat("éß", 100000)
 	if err := c.Write(ctx, []byte(big2)); err != nil {
 		t.Fatal(err)
