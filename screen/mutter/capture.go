@@ -6,17 +6,33 @@ import (
 	"github.com/deskport/deskport/screen/pipewire"
 )
 
-// Capturer opens a capture of the session's stream: its own PipeWire connection, waiting for
-// the first frame. Close it before the Session; several may be open at once.
+// Capturer opens a capture of the default monitor's stream (CapturerFor(ctx, -1)).
 func (s *Session) Capturer(ctx context.Context) (*pipewire.Capturer, error) {
+	return s.CapturerFor(ctx, -1)
+}
+
+// CapturerFor opens a capture of monitor index's stream (-1: the default monitor): its own
+// PipeWire connection, waiting for the first frame. From then on the session's absolute
+// pointer motion is in that monitor's pixels. Close it before the Session; several may be
+// open at once.
+func (s *Session) CapturerFor(ctx context.Context, index int) (*pipewire.Capturer, error) {
 	select {
 	case <-s.closed:
 		return nil, ErrClosed
 	default:
 	}
+	st, err := s.stream(index)
+	if err != nil {
+		return nil, err
+	}
 	conn, err := pipewire.Dial(s.cfg.RuntimeDir)
 	if err != nil {
 		return nil, err
 	}
-	return pipewire.Open(ctx, pipewire.Config{Conn: conn, Node: s.node, FirstFrame: s.cfg.Timeout, Logger: s.log})
+	c, err := pipewire.Open(ctx, pipewire.Config{Conn: conn, Node: st.node, FirstFrame: s.cfg.Timeout, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	s.active.Store(int32(st.mon.Index))
+	return c, nil
 }
