@@ -15,10 +15,10 @@ import (
 // Session is one Mutter remote-desktop session with one linked screen-cast stream. Its
 // methods are safe for concurrent use.
 type Session struct {
-	cfg    Config
-	log    *slog.Logger
-	conn   *dbus.Conn
-	rd     dbus.BusObject
+	cfg  Config
+	log  *slog.Logger
+	conn *dbus.Conn
+	rd   dbus.BusObject
 	// One stream per monitor, all recorded before Start (Mutter 43 starts no stream recorded
 	// later), in Monitors order; def is the one Config.Connector names, or the primary.
 	streams []monStream
