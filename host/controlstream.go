@@ -92,9 +92,6 @@ func (it *interactive) moveTo(change func(shareKey) shareKey) error {
 
 // switchMonitor moves the session's stream to another monitor (-1: the whole display).
 func (it *interactive) switchMonitor(index int) error {
-	if it.a.desk.backend == BackendMutter {
-		return errMutterMonitors
-	}
 	return it.moveTo(func(k shareKey) shareKey { k.monitor = index; return k })
 }
 
@@ -110,7 +107,7 @@ func (it *interactive) opener(ctx context.Context) opener {
 		if err != nil {
 			return nil, err
 		}
-		return s.Capturer(ctx)
+		return s.CapturerFor(ctx, monitor) // its absolute pointer follows
 	}
 }
 

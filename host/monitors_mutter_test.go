@@ -1,0 +1,114 @@
+//go:build linux && cgo
+
+package host
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/deskport/deskport/control"
+	"github.com/deskport/deskport/internal/testenv"
+	"github.com/deskport/deskport/internal/wlpattern"
+	"github.com/deskport/deskport/screen/mutter"
+	"github.com/deskport/deskport/session"
+	"github.com/deskport/deskport/tunnel"
+	"github.com/deskport/deskport/viewer"
+)
+
+// TestMutterMonitors: on the mutter backend in a GNOME session with two monitors, the control
+// stream's hello lists both, and the viewer's monitor switch moves the stream to the other
+// monitor and back (the stats report each monitor's size); a monitor the session lacks is
+// refused.
+func TestMutterMonitors(t *testing.T) {
+	bin, err := wlpattern.Build(t.TempDir())
+	if err != nil {
+		testenv.Missing(t, "cannot build the Wayland test client: %v", err)
+	}
+	h, err := mutter.StartHeadless(context.Background(), mutter.HeadlessConfig{Width: 1280, Height: 720, Extra: [][2]int{{800, 600}}})
+	if errors.Is(err, mutter.ErrNotInstalled) {
+		testenv.Missing(t, "%v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	wlpattern.Start(t, bin, h) // something on the primary monitor
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", h.Bus())
+	t.Setenv("XDG_RUNTIME_DIR", h.RuntimeDir())
+	t.Setenv("WAYLAND_DISPLAY", "wayland-0")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	rvURL, stopRV := startRendezvous(t)
+	defer stopRV()
+	dir := t.TempDir()
+	a, err := New(Config{Rendezvous: rvURL, KeyPath: filepath.Join(dir, "host.key"), Code: true,
+		CodeGrants: Caps{View: true}, Desktop: DesktopConfig{Backend: BackendMutter, Monitor: -1},
+		Session: session.Config{LoopbackOnly: true}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, runCancel := context.WithCancel(ctx)
+	runDone := make(chan error, 1)
+	go func() { runDone <- a.Run(runCtx) }()
+	defer func() { runCancel(); <-runDone }()
+	waitOnline(t, rvURL, a.ID())
+	code, _, _ := a.codes.Current()
+	conn, err := viewer.Connect(ctx, viewer.Config{Rendezvous: rvURL, KeyPath: filepath.Join(dir, "viewer.key"), HostID: a.ID(), Code: code,
+		Session: session.Config{LoopbackOnly: true, Video: &session.VideoConfig{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	s, _, err := tunnel.NewClient(conn.Interactive, nil).Open(ctx, tunnel.Request{Kind: tunnel.KindControl, Payload: []byte{control.Version}})
+	if err != nil {
+		t.Fatalf("open control: %v", err)
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(60 * time.Second))
+	hello, err := control.Read(s)
+	if err != nil || hello.Type != control.TypeHello || len(hello.Monitors) != 2 {
+		t.Fatalf("hello %+v (%v): want two monitors", hello, err)
+	}
+	if m := hello.Monitors; m[0].Name != "Meta-0" || m[0].Width != 1280 || m[1].Name != "Meta-1" || m[1].Width != 800 || m[1].Height != 600 {
+		t.Fatalf("monitors %+v", m)
+	}
+	// waitSize reads stats until the stream has the size, and fails on a refusal.
+	waitSize := func(w, h int) {
+		t.Helper()
+		for {
+			m, err := control.Read(s)
+			if err != nil {
+				t.Fatalf("waiting for a %dx%d stream: %v", w, h, err)
+			}
+			if m.Type == control.TypeError {
+				t.Fatalf("refused: %s", m.Error)
+			}
+			if m.Type == control.TypeStats && m.Stats.Width == w && m.Stats.Height == h {
+				return
+			}
+		}
+	}
+	waitSize(1280, 720) // the primary monitor by default
+	for _, sw := range []struct{ mon, w, h int }{{1, 800, 600}, {0, 1280, 720}, {1, 800, 600}} {
+		mon := sw.mon
+		control.Write(s, &control.Message{Type: control.TypeMonitor, Monitor: &mon})
+		waitSize(sw.w, sw.h)
+	}
+	two := 2
+	control.Write(s, &control.Message{Type: control.TypeMonitor, Monitor: &two})
+	for {
+		m, err := control.Read(s)
+		if err != nil {
+			t.Fatalf("waiting for the monitor refusal: %v", err)
+		}
+		if m.Type == control.TypeError {
+			t.Log(m.Error)
+			break
+		}
+	}
+}
