@@ -62,16 +62,20 @@ func TestMutterBoard(t *testing.T) {
 	}
 
 	text := "héllo wörld 🎉\nsecond line\t"
+	t0 := time.Now()
 	if err := c.Set(ctx, text); err != nil {
 		t.Fatal(err)
 	}
 	if got := wl.Selection(); got != text {
 		t.Fatalf("the Wayland client pasted %q, want %q", got, text)
 	}
+	toWayland := time.Since(t0)
+	t0 = time.Now()
 	wl.Copy("from Wayland")
 	if got := next(); got != "from Wayland" {
 		t.Fatalf("first update %q; want the Wayland copy, not an echo of the viewer's set", got)
 	}
+	t.Logf("viewer set to Wayland paste %v; Wayland copy to viewer update %v (with the client's own read-back)", toWayland, time.Since(t0))
 	err = c.Set(ctx, strings.Repeat("x", 100_001))
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("a set over the limit: %v", err)

@@ -1,7 +1,7 @@
 // Package mutter shares a GNOME desktop on Wayland the way gnome-remote-desktop does: through
 // Mutter's private org.gnome.Mutter.ScreenCast and org.gnome.Mutter.RemoteDesktop D-Bus APIs on
-// the session bus. One Session is one remote-desktop session with one screen-cast stream linked
-// to it, so the pointer lands on the monitor the viewer sees; its frames arrive over PipeWire
+// the session bus. One Session is one remote-desktop session with a screen-cast stream of each
+// monitor linked to it, so the pointer lands on the monitor the viewer sees; its frames arrive over PipeWire
 // (screen/pipewire) and its input goes to virtual devices Mutter creates for the session. No
 // consent dialog and no restore token are involved: the APIs trust the session bus, so the host
 // must run as the logged-in user (or inside a headless GNOME session it owns; see Headless).

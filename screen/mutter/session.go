@@ -12,8 +12,8 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
-// Session is one Mutter remote-desktop session with one linked screen-cast stream. Its
-// methods are safe for concurrent use.
+// Session is one Mutter remote-desktop session with a linked screen cast of every monitor (a
+// stream each) and the clipboard. Its methods are safe for concurrent use.
 type Session struct {
 	cfg  Config
 	log  *slog.Logger
