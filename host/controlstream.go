@@ -72,6 +72,9 @@ func (it *interactive) moveTo(change func(shareKey) shareKey) error {
 		return nil
 	}
 	open := it.opener(it.openCtx)
+	if it.a.desk.backend == BackendMutter {
+		return it.moveGNOMELocked(key, open) // mutter_move.go
+	}
 	if _, err := it.a.desk.shared(key, open); err != nil {
 		return err
 	}

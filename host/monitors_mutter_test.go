@@ -99,6 +99,14 @@ func TestMutterMonitors(t *testing.T) {
 		control.Write(s, &control.Message{Type: control.TypeMonitor, Monitor: &mon})
 		waitSize(sw.w, sw.h)
 	}
+	// A quality change on a static screen: the viewer moves to a new stream of the same
+	// monitor, which must get a picture without waiting for the screen to change.
+	t0 := time.Now()
+	control.Write(s, &control.Message{Type: control.TypeQuality, Preset: "low"})
+	mon0 := 0
+	control.Write(s, &control.Message{Type: control.TypeMonitor, Monitor: &mon0})
+	waitSize(1280, 720)
+	t.Logf("quality change and switch took %v", time.Since(t0))
 	two := 2
 	control.Write(s, &control.Message{Type: control.TypeMonitor, Monitor: &two})
 	for {
