@@ -73,7 +73,7 @@ func (it *interactive) moveTo(change func(shareKey) shareKey) error {
 	}
 	open := it.opener(it.openCtx)
 	if it.a.desk.backend == BackendMutter {
-		return it.moveGNOMELocked(key, open) // mutter_move.go
+		return it.moveGNOMELocked(key, open) // desktop_mutter.go
 	}
 	if _, err := it.a.desk.shared(key, open); err != nil {
 		return err

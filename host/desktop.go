@@ -216,11 +216,12 @@ func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*de
 func (d *desktop) startMutter(ctx context.Context) error {
 	cfg := d.cfg
 	if cfg.VirtualDisplay != "" {
-		w, h, err := xvfb.ParseSize(cfg.VirtualDisplay)
+		hc, err := headlessSizes(cfg.VirtualDisplay) // desktop_mutter.go
 		if err != nil {
 			return err
 		}
-		d.gnome, err = mutter.StartHeadless(ctx, mutter.HeadlessConfig{Width: w, Height: h, Logger: d.log})
+		hc.Logger = d.log
+		d.gnome, err = mutter.StartHeadless(ctx, hc)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,5 +119,32 @@ func TestMutterMonitors(t *testing.T) {
 			t.Log(m.Error)
 			break
 		}
+	}
+}
+
+// TestMutterVirtualMonitors: --virtual-display with several sizes and --backend mutter starts
+// a headless GNOME with a monitor of each size, left to right, the first one primary and the
+// default; a bad size is an error that says what to write.
+func TestMutterVirtualMonitors(t *testing.T) {
+	if _, err := headlessSizes("1280x720,big"); err == nil || !strings.Contains(err.Error(), "WIDTHxHEIGHT") {
+		t.Errorf("a bad size: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d, err := startDesktop(ctx, DesktopConfig{Backend: BackendMutter, VirtualDisplay: "1024x768, 640x480", Monitor: -1}, slog.New(slog.DiscardHandler))
+	if errors.Is(err, mutter.ErrNotInstalled) {
+		testenv.Missing(t, "%v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	mons, err := d.monitors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mons) != 2 || mons[0].Width != 1024 || mons[0].Height != 768 || !mons[0].Primary ||
+		mons[1].X != 1024 || mons[1].Width != 640 || mons[1].Height != 480 {
+		t.Fatalf("monitors %+v", mons)
 	}
 }

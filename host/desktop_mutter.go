@@ -1,5 +1,12 @@
 package host
 
+import (
+	"strings"
+
+	"github.com/deskport/deskport/screen/mutter"
+	"github.com/deskport/deskport/screen/xvfb"
+)
+
 // moveGNOMELocked is moveTo on the mutter backend (it.mu held): the session's stream is its
 // own, so it is given up before the new one opens, and taken up again if that fails. Mutter
 // sends a second consumer of a running stream no frame until the screen changes, so opening
@@ -33,4 +40,22 @@ func (it *interactive) signalMoved() {
 	case it.moved <- struct{}{}:
 	default:
 	}
+}
+
+// headlessSizes reads --virtual-display for a headless GNOME: one size per virtual monitor,
+// comma-separated ("1920x1080,1280x1024"), placed left to right.
+func headlessSizes(spec string) (mutter.HeadlessConfig, error) {
+	var hc mutter.HeadlessConfig
+	for i, size := range strings.Split(spec, ",") {
+		w, h, err := xvfb.ParseSize(strings.TrimSpace(size))
+		if err != nil {
+			return hc, err
+		}
+		if i == 0 {
+			hc.Width, hc.Height = w, h
+		} else {
+			hc.Extra = append(hc.Extra, [2]int{w, h})
+		}
+	}
+	return hc, nil
 }
