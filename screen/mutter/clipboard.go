@@ -29,9 +29,10 @@ const clipTimeout = 3 * time.Second
 type clipState struct {
 	mu       sync.Mutex
 	enabled  bool
-	owned    bool     // the session owns the clipboard with text
-	text     []byte   // what it serves while it owns it
-	mimes    []string // the types of the current owner when another program owns it
+	ready    chan struct{} // closed once Mutter's answer to EnableClipboard is processed
+	owned    bool          // the session owns the clipboard with text
+	text     []byte        // what it serves while it owns it
+	mimes    []string      // the types of the current owner when another program owns it
 	watchers map[*Clipboard]struct{}
 	reading  sync.Mutex // Mutter refuses a second SelectionRead while one runs
 	wg       sync.WaitGroup
@@ -55,19 +56,41 @@ func (s *Session) Clipboard(ctx context.Context) (*Clipboard, error) {
 	}
 	st := &s.clip
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	if !st.enabled {
-		// Mutter answers with SelectionOwnerChanged for the current owner, if any.
+	first := !st.enabled
+	if first {
+		// Mutter signals SelectionOwnerChanged for the current owner, if any, before it
+		// answers.
 		if err := s.rd.CallWithContext(ctx, rdSessionIface+".EnableClipboard", 0, map[string]dbus.Variant{}).Err; err != nil {
+			st.mu.Unlock()
 			return nil, fmt.Errorf("mutter: enabling the clipboard (Mutter 41 or later has it): %w", err)
 		}
 		st.enabled = true
+		st.ready = make(chan struct{})
+	}
+	ready := st.ready
+	st.mu.Unlock()
+	if first {
+		// Once that signal is processed, a Read knows the owner's types, and the owner of
+		// the clipboard before the view opened is not reported as a change: a viewer sees
+		// only what is copied while it watches, as on X11.
+		err := s.barrier(ctx)
+		close(ready)
+		if err != nil {
+			return nil, err
+		}
+	}
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	c := &Clipboard{s: s, changed: make(chan struct{}, 1)}
+	st.mu.Lock()
 	if st.watchers == nil {
 		st.watchers = map[*Clipboard]struct{}{}
 	}
 	st.watchers[c] = struct{}{}
+	st.mu.Unlock()
 	return c, nil
 }
 

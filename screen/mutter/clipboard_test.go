@@ -106,3 +106,36 @@ func TestClipboard(t *testing.T) {
 		t.Fatalf("a later client pasted %q", got)
 	}
 }
+
+// TestClipboardInitial: what a Wayland client copied before the session's clipboard was
+// enabled reads back at once, and is not reported as a change (a viewer sees only what is
+// copied while it watches).
+func TestClipboardInitial(t *testing.T) {
+	h := startHeadless(t)
+	bin, err := wlpattern.BuildClip(t.TempDir())
+	if err != nil {
+		testenv.Missing(t, "cannot build the Wayland clipboard test client: %v", err)
+	}
+	s := openSession(t, h, false)
+	wl := wlpattern.StartClip(t, bin, h)
+	wl.Copy("copied before")
+	ctx := context.Background()
+	c, err := s.Clipboard(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case <-c.Changed():
+		t.Fatal("the clipboard as it was before the view opened was reported as a change")
+	default:
+	}
+	if got := read(t, c, 100); got != "copied before" {
+		t.Fatalf("read %q", got)
+	}
+	wl.Copy("copied after")
+	changed(t, c)
+	if got := read(t, c, 100); got != "copied after" {
+		t.Fatalf("read %q", got)
+	}
+}

@@ -27,8 +27,12 @@ type Session struct {
 
 	clip    clipState // the clipboard (clipboard.go)
 	signals chan *dbus.Signal
-	done    chan struct{} // closed when the watcher goroutine ends
-	closed  chan struct{} // closed when Mutter closed the session or Close was called
+	// sigMu guards the session's own sends into signals (barrier) against Close, which
+	// closes the channel (with the connection).
+	sigMu     sync.RWMutex
+	sigClosed bool
+	done      chan struct{} // closed when the watcher goroutine ends
+	closed    chan struct{} // closed when Mutter closed the session or Close was called
 
 	mu        sync.Mutex
 	closeOnce sync.Once
@@ -203,6 +207,10 @@ func (s *Session) watch() {
 		if sig.Path != s.rd.Path() {
 			continue
 		}
+		if sig.Name == barrierSignal {
+			close(sig.Body[0].(chan struct{}))
+			continue
+		}
 		if sig.Name != rdSessionIface+".Closed" {
 			s.clipSignal(sig)
 			continue
@@ -213,6 +221,33 @@ func (s *Session) watch() {
 			s.log.Warn("mutter: the compositor closed the remote desktop session")
 			s.markClosed()
 		}
+	}
+}
+
+// barrierSignal is the name of the session's own marker in its signal channel.
+const barrierSignal = "deskport.barrier"
+
+// barrier returns once the watcher has handled every signal that arrived before it was called
+// (godbus delivers a signal that precedes a method reply before the reply).
+func (s *Session) barrier(ctx context.Context) error {
+	done := make(chan struct{})
+	s.sigMu.RLock()
+	if s.sigClosed {
+		s.sigMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.signals <- &dbus.Signal{Path: s.rd.Path(), Name: barrierSignal, Body: []any{done}}:
+	case <-ctx.Done():
+	}
+	s.sigMu.RUnlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return ErrClosed
 	}
 }
 
@@ -268,6 +303,9 @@ func (s *Session) Close() error {
 			}
 		}
 		// Closing the connection closes the signal channel, which ends watch.
+		s.sigMu.Lock()
+		s.sigClosed = true
+		s.sigMu.Unlock()
 		s.closeErr = s.conn.Close()
 		<-s.done
 		s.clip.wg.Wait() // pastes being served fail fast on the closed connection
