@@ -12,6 +12,7 @@ import (
 	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/internal/wlpattern"
 	"github.com/deskport/deskport/screen/mutter"
+	"go.uber.org/goleak"
 )
 
 // TestMutterBoard: the server on a GNOME session's clipboard (Mutter's remote-desktop session,
@@ -19,6 +20,8 @@ import (
 // copy reaches the viewer without polling and without an echo of the viewer's own text, and
 // the limit holds both ways.
 func TestMutterBoard(t *testing.T) {
+	// Registered first, so it runs last: after the session, the GNOME and the tunnel closed.
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 	bin, err := wlpattern.BuildClip(t.TempDir())
 	if err != nil {
 		testenv.Missing(t, "cannot build the Wayland clipboard test client: %v", err)
