@@ -235,7 +235,7 @@ func (d *desktop) startMutter(ctx context.Context) error {
 		d.close()
 		return err
 	}
-	c, err := s.CapturerFor(ctx, cfg.Monitor) // -1: the primary monitor
+	c, err := s.CapturerFor(ctx, cfg.Monitor) // -1: the whole desktop
 	if err == nil {
 		f, _ := c.Capture()
 		if f != nil {

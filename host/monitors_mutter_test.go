@@ -21,9 +21,9 @@ import (
 )
 
 // TestMutterMonitors: on the mutter backend in a GNOME session with two monitors, the control
-// stream's hello lists both, and the viewer's monitor switch moves the stream to the other
-// monitor and back (the stats report each monitor's size); a monitor the session lacks is
-// refused.
+// stream's hello lists both, the stream shows the whole desktop by default, and the viewer's
+// monitor switch moves it to either monitor and back (the stats report each size); a monitor
+// the session lacks is refused.
 func TestMutterMonitors(t *testing.T) {
 	bin, err := wlpattern.Build(t.TempDir())
 	if err != nil {
@@ -94,8 +94,8 @@ func TestMutterMonitors(t *testing.T) {
 			}
 		}
 	}
-	waitSize(1280, 720) // the primary monitor by default
-	for _, sw := range []struct{ mon, w, h int }{{1, 800, 600}, {0, 1280, 720}, {1, 800, 600}} {
+	waitSize(2080, 720) // the whole desktop by default, as on X11
+	for _, sw := range []struct{ mon, w, h int }{{1, 800, 600}, {0, 1280, 720}, {-1, 2080, 720}, {1, 800, 600}} {
 		mon := sw.mon
 		control.Write(s, &control.Message{Type: control.TypeMonitor, Monitor: &mon})
 		waitSize(sw.w, sw.h)

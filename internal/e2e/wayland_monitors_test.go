@@ -11,8 +11,9 @@ import (
 
 // TestBrowserGNOMEMonitors: the host's own headless GNOME with two monitors
 // (`--virtual-display 1280x720,800x600 --backend mutter`, the Wayland client on the first);
-// the web viewer lists both, and picking the second one moves the video there (800x600,
-// without the client's blocks) and back.
+// the web viewer shows the whole desktop (2080x720) and lists both monitors; picking the
+// second one moves the video there (800x600, without the client's blocks), picking the first
+// shows the client's blocks.
 func TestBrowserGNOMEMonitors(t *testing.T) {
 	wbin, err := wlpattern.Build(t.TempDir())
 	if err != nil {
@@ -31,7 +32,9 @@ func TestBrowserGNOMEMonitors(t *testing.T) {
 	b := startBrowser(t)
 	b.do("open", link, code)
 	b.do("wait-verified")
-	waitPattern(t, b, 0)
+	if res := b.do("sample", "0.5,0.5"); res["width"].(float64) != 2080 || res["height"].(float64) != 720 {
+		t.Errorf("the video is %vx%v, want the whole desktop's 2080x720", res["width"], res["height"])
+	}
 	ctl := b.do("wait-control")["control"].(map[string]any)
 	mons, _ := ctl["monitors"].([]any)
 	if len(mons) != 2 || mons[1].(map[string]any)["width"].(float64) != 800 {
@@ -52,7 +55,7 @@ func TestBrowserGNOMEMonitors(t *testing.T) {
 		}
 	}
 	b.do("screenshot", filepath.Join(artifactDir(t), "browser-gnome-monitor1.png"))
-	b.do("monitor", "0")
+	b.do("monitor", "0") // also: Mutter's zoom-in of the new window is over
 	if res := waitPattern(t, b, 0); res["width"].(float64) != 1280 {
 		t.Errorf("back on the first monitor, the video is %vx%v", res["width"], res["height"])
 	}

@@ -6,25 +6,27 @@ import (
 	"github.com/deskport/deskport/screen/pipewire"
 )
 
-// Capturer opens a capture of the default monitor's stream (CapturerFor(ctx, -1)).
+// Capturer opens a capture of the default monitor's stream (Config.Connector's, or the
+// primary one).
 func (s *Session) Capturer(ctx context.Context) (*pipewire.Capturer, error) {
-	return s.CapturerFor(ctx, -1)
+	return s.CapturerFor(ctx, s.def)
 }
 
-// CapturerFor opens a capture of monitor index's stream (-1: the default monitor): its own
-// PipeWire connection, waiting for the first frame. From then on the session's absolute
-// pointer motion is in that monitor's pixels. Close it before the Session; several may be
-// open at once.
+// CapturerFor opens a capture of monitor index's stream (-1: the whole desktop, an area stream
+// of all monitors, or the only monitor): its own PipeWire connection, waiting for the first
+// frame. From then on the session's absolute pointer motion is in that stream's pixels. Close
+// it before the Session; several may be open at once.
 func (s *Session) CapturerFor(ctx context.Context, index int) (*pipewire.Capturer, error) {
 	select {
 	case <-s.closed:
 		return nil, ErrClosed
 	default:
 	}
-	st, err := s.stream(index)
+	i, err := s.stream(index)
 	if err != nil {
 		return nil, err
 	}
+	st := &s.streams[i]
 	conn, err := pipewire.Dial(s.cfg.RuntimeDir)
 	if err != nil {
 		return nil, err
@@ -33,6 +35,6 @@ func (s *Session) CapturerFor(ctx context.Context, index int) (*pipewire.Capture
 	if err != nil {
 		return nil, err
 	}
-	s.active.Store(int32(st.mon.Index))
+	s.active.Store(int32(i))
 	return c, nil
 }

@@ -139,6 +139,21 @@ func (s *Session) record(ctx context.Context, sc dbus.BusObject, cursor uint32) 
 		}
 		s.streams = append(s.streams, st)
 	}
+	s.nmon = len(s.streams)
+	if len(mons) > 1 {
+		// The whole desktop, for monitor -1 (as on X11): an area stream of the monitors'
+		// bounding box, after the monitors' streams.
+		x0, y0, x1, y1 := mons[0].X, mons[0].Y, mons[0].X+mons[0].Width, mons[0].Y+mons[0].Height
+		for _, m := range mons[1:] {
+			x0, y0 = min(x0, m.X), min(y0, m.Y)
+			x1, y1 = max(x1, m.X+m.Width), max(y1, m.Y+m.Height)
+		}
+		st := monStream{mon: screen.Monitor{Index: -1, X: x0, Y: y0, Width: x1 - x0, Height: y1 - y0}}
+		if err := sc.CallWithContext(ctx, scSessionIface+".RecordArea", 0, int32(x0), int32(y0), int32(x1-x0), int32(y1-y0), rec).Store(&st.path); err != nil {
+			return s.callError("ScreenCast.Session.RecordArea", err)
+		}
+		s.streams = append(s.streams, st)
+	}
 	return nil
 }
 
@@ -156,22 +171,25 @@ func monitorNames(mons []screen.Monitor) string {
 // Monitors lists the session's monitors as they were when it started (Index is what
 // CapturerFor takes).
 func (s *Session) Monitors() []screen.Monitor {
-	out := make([]screen.Monitor, len(s.streams))
-	for i, st := range s.streams {
+	out := make([]screen.Monitor, s.nmon)
+	for i, st := range s.streams[:s.nmon] {
 		out[i] = st.mon
 	}
 	return out
 }
 
-// stream returns the stream of monitor index; -1 means the default one.
-func (s *Session) stream(index int) (*monStream, error) {
-	if index < 0 {
-		index = s.def
+// stream returns the stream of monitor index, and its place in s.streams; -1 means the whole
+// desktop (the only monitor, when there is one).
+func (s *Session) stream(index int) (int, error) {
+	switch {
+	case index == -1 && len(s.streams) > s.nmon:
+		return s.nmon, nil
+	case index == -1:
+		return s.def, nil
+	case index < 0 || index >= s.nmon:
+		return 0, fmt.Errorf("%w: monitor %d: this GNOME session has %d (%s)", ErrNoMonitor, index, s.nmon, monitorNames(s.Monitors()))
 	}
-	if index >= len(s.streams) {
-		return nil, fmt.Errorf("%w: monitor %d: this GNOME session has %d (%s)", ErrNoMonitor, index, len(s.streams), monitorNames(s.Monitors()))
-	}
-	return &s.streams[index], nil
+	return index, nil
 }
 
 // pointerStream is the path of the stream absolute pointer motion refers to.

@@ -11,6 +11,7 @@ import (
 	"github.com/deskport/deskport/input"
 	"github.com/deskport/deskport/internal/testenv"
 	"github.com/deskport/deskport/internal/wlpattern"
+	"github.com/deskport/deskport/internal/xpattern/pattern"
 	"github.com/deskport/deskport/screen"
 	"github.com/deskport/deskport/screen/mutter"
 )
@@ -93,7 +94,6 @@ func TestMonitors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c0b.Close()
 	inject(t, x, input.Event{Type: input.TypePointerAbs, X: 1000, Y: 600})
 	if got := wp.Expect("pointer-enter "); got != "pointer-enter 1000 600" {
 		t.Fatalf("the pointer came back as %q, want pointer-enter 1000 600", got)
@@ -101,5 +101,35 @@ func TestMonitors(t *testing.T) {
 	inject(t, x, input.ButtonEvent(input.ButtonLeft, true), input.ButtonEvent(input.ButtonLeft, false))
 	if got := wp.Expect("button "); got != "button 272 1 1000 600" {
 		t.Errorf("press: %q", got)
+	}
+	c0b.Close()
+
+	// Monitor -1 is the whole desktop (an area stream of both monitors), the pointer in its
+	// pixels: the client's blocks on the left, 1280+100,100 is on the second monitor and
+	// 200,300 back in the client.
+	cw, err := s.CapturerFor(ctx, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cw.Close()
+	fw, err := cw.Capture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fw.Width != 2080 || fw.Height != 720 {
+		t.Fatalf("the whole desktop is %dx%d, want 2080x720", fw.Width, fw.Height)
+	}
+	for row := range pattern.Rows {
+		for col := range pattern.Cols {
+			x0, y0, x1, y1 := pattern.BlockRect(col, row, 1280, 720)
+			if got, want := at(fw, (x0+x1)/2, (y0+y1)/2), pattern.Block(0, col, row); got != want {
+				t.Errorf("whole desktop, block %d,%d: %v, want %v", col, row, got, want)
+			}
+		}
+	}
+	inject(t, x, input.Event{Type: input.TypePointerAbs, X: 1380, Y: 100})
+	inject(t, x, input.Event{Type: input.TypePointerAbs, X: 200, Y: 300})
+	if got := wp.Expect("pointer-enter "); got != "pointer-enter 200 300" {
+		t.Fatalf("on the whole desktop the pointer came back as %q, want pointer-enter 200 300", got)
 	}
 }

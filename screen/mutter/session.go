@@ -22,6 +22,7 @@ type Session struct {
 	// One stream per monitor, all recorded before Start (Mutter 43 starts no stream recorded
 	// later), in Monitors order; def is the one Config.Connector names, or the primary.
 	streams []monStream
+	nmon    int // streams[:nmon] are the monitors'; one more records the whole desktop
 	def     int
 	active  atomic.Int32 // the stream absolute pointer motion is relative to (CapturerFor)
 
