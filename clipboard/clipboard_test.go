@@ -45,7 +45,14 @@ func newEnv(t *testing.T, srv *Server) *env {
 	if srv.PollInterval == 0 {
 		srv.PollInterval = 50 * time.Millisecond
 	}
+	return &env{display: x.Display(), client: dialServer(t, srv)}
+}
 
+// dialServer serves srv on one end of a tunnel session over loopback TCP and dials a Client
+// on the other.
+func dialServer(t *testing.T, srv *Server) *Client {
+	t.Helper()
+	ctx := context.Background()
 	hc, vc := tcpPair(t)
 	ssess, err := mux.NewServerSession(hc, nil)
 	if err != nil {
@@ -71,7 +78,7 @@ func newEnv(t *testing.T, srv *Server) *env {
 		ssess.Close()
 		<-done
 	})
-	return &env{display: x.Display(), client: c}
+	return c
 }
 
 func tcpPair(t *testing.T) (a, b net.Conn) {

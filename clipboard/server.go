@@ -1,7 +1,6 @@
 package clipboard
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -18,9 +17,6 @@ import (
 
 // DefaultPollInterval is how often the host looks for clipboard changes.
 const DefaultPollInterval = 500 * time.Millisecond
-
-// setSettle bounds how long a set waits for the new owner to serve the text.
-const setSettle = 2 * time.Second
 
 // Server is the host side. Its zero value syncs CLIPBOARD on $DISPLAY with a 1 MiB limit.
 type Server struct {
@@ -39,6 +35,10 @@ type Server struct {
 	SendInitial bool
 	// Logger receives failures; nil discards.
 	Logger *slog.Logger
+	// Open, when set, gives the clipboard to sync instead of X11's (Display and Primary are
+	// then unused): a GNOME session's through Mutter. It is called once per stream; a Board
+	// that is an io.Closer is closed when the stream ends.
+	Open func(ctx context.Context) (Board, error)
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -71,12 +71,15 @@ func (s *Server) HandleStream(ctx context.Context, stream net.Conn, req mux.Requ
 		_ = reply(mux.StatusUnsupported, fmt.Sprintf("clipboard protocol version %v is not supported; this host speaks %d", req.Payload, Version))
 		return
 	}
-	x, err := newXclip(s.Display)
+	b, err := s.board(ctx)
 	if err != nil {
 		_ = reply(mux.StatusUnsupported, err.Error())
 		return
 	}
-	if err := s.serve(ctx, stream, x, func() error { return reply(mux.StatusOK, "") }); err != nil {
+	if c, ok := b.(io.Closer); ok {
+		defer c.Close()
+	}
+	if err := s.serve(ctx, stream, b, func() error { return reply(mux.StatusOK, "") }); err != nil {
 		s.logger().Warn("clipboard stream ended", "err", err)
 	}
 }
@@ -84,16 +87,31 @@ func (s *Server) HandleStream(ctx context.Context, stream net.Conn, req mux.Requ
 // Serve syncs the clipboard over stream until ctx ends or the stream closes. It returns nil
 // when either happens normally.
 func (s *Server) Serve(ctx context.Context, stream net.Conn) error {
-	x, err := newXclip(s.Display)
+	b, err := s.board(ctx)
 	if err != nil {
 		_ = writeMessage(stream, MsgError, []byte(err.Error()))
 		return err
 	}
-	return s.serve(ctx, stream, x, nil)
+	if c, ok := b.(io.Closer); ok {
+		defer c.Close()
+	}
+	return s.serve(ctx, stream, b, nil)
+}
+
+// board opens the host clipboard: Open's, or X11's through xclip.
+func (s *Server) board(ctx context.Context) (Board, error) {
+	if s.Open != nil {
+		return s.Open(ctx)
+	}
+	x, err := newXclip(s.Display)
+	if err != nil {
+		return nil, err
+	}
+	return &xclipBoard{x: x, primary: s.Primary}, nil
 }
 
 // serve runs the stream; ready, when set, is called once the starting point is taken.
-func (s *Server) serve(ctx context.Context, stream net.Conn, x *xclip, ready func() error) error {
+func (s *Server) serve(ctx context.Context, stream net.Conn, x Board, ready func() error) error {
 	limit := s.MaxBytes
 	if limit <= 0 {
 		limit = DefaultMaxBytes
@@ -117,7 +135,7 @@ func (s *Server) serve(ctx context.Context, stream net.Conn, x *xclip, ready fun
 	}
 	st := &hostState{}
 	if !s.SendInitial {
-		if text, ok, _, err := x.get(ctx, "clipboard", limit); err == nil && ok {
+		if text, ok, _, err := x.Read(ctx, limit); err == nil && ok {
 			st.last, st.have = sha256.Sum256(text), true
 		}
 	}
@@ -173,48 +191,36 @@ func (s *Server) serve(ctx context.Context, stream net.Conn, x *xclip, ready fun
 	}
 }
 
-// set puts text on the host and waits until the new owner serves it, holding the state so the
-// poller neither echoes the text back nor reports the old text as a change in between.
-func (s *Server) set(ctx context.Context, x *xclip, st *hostState, text []byte) error {
+// set puts text on the host, holding the state so the poller neither echoes the text back nor
+// reports the old text as a change in between.
+func (s *Server) set(ctx context.Context, x Board, st *hostState, text []byte) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.last, st.have = sha256.Sum256(text), true
-	sels := []string{"clipboard"}
-	if s.Primary {
-		sels = append(sels, "primary")
-	}
-	for _, sel := range sels {
-		if err := x.set(ctx, sel, text); err != nil {
-			return err
-		}
-	}
-	deadline := time.Now().Add(setSettle)
-	for {
-		got, ok, _, err := x.get(ctx, "clipboard", len(text))
-		if err == nil && ok && bytes.Equal(got, text) {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("clipboard: the text was handed to xclip but the clipboard on %s does not show it", x.display)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return x.Write(ctx, text)
 }
 
-// poll sends the host's clipboard whenever its hash changes.
-func (s *Server) poll(ctx context.Context, x *xclip, st *hostState, limit int, interval time.Duration, send func(byte, []byte) error, log *slog.Logger) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+// poll sends the host's clipboard whenever its hash changes: it looks every interval, or when
+// the board says it changed.
+func (s *Server) poll(ctx context.Context, x Board, st *hostState, limit int, interval time.Duration, send func(byte, []byte) error, log *slog.Logger) {
+	changed := x.Changed()
+	var tick <-chan time.Time
+	if changed == nil {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for first := true; ; first = false {
 		if !first {
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case <-tick:
+			case <-changed:
 			}
 		}
 		st.mu.Lock()
-		text, ok, tooLarge, err := x.get(ctx, "clipboard", limit)
+		text, ok, tooLarge, err := x.Read(ctx, limit)
 		if err != nil {
 			st.mu.Unlock()
 			log.Debug("clipboard read failed", "err", err)

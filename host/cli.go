@@ -140,7 +140,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.StringVar(&cfg.Desktop.Codec, "codec", "vp8", "video codec: vp8 or h264 (Linux only)")
 	fs.IntVar(&cfg.Desktop.FPS, "fps", 30, "frames per second (Linux only)")
 	fs.StringVar(&maxBitrate, "max-bitrate", "", "video bitrate cap, e.g. 4M or 800k (default 6M; congestion control goes lower) (Linux only)")
-	fs.StringVar(&cfg.Desktop.VirtualDisplay, "virtual-display", "", "start and own a virtual display of this size (e.g. 1280x720), for hosts without a monitor: Xvfb, or with --backend mutter a headless GNOME (Linux only)")
+	fs.StringVar(&cfg.Desktop.VirtualDisplay, "virtual-display", "", "start and own a virtual display of this size (e.g. 1280x720), for hosts without a monitor: Xvfb, or with --backend mutter a headless GNOME (Linux only; several comma-separated sizes make several monitors)")
 	fs.StringVar(&cfg.Desktop.Run, "run", "", "command to start inside the display (e.g. xterm); stopped when the host exits (Linux only)")
 	fs.BoolVar(&loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
 	fs.StringArrayVar(&iceServers, "ice-server", nil, "STUN/TURN server to use besides the rendezvous's: URL, or turn URL,username,credential (repeatable)")

@@ -2,7 +2,6 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -235,11 +234,12 @@ func startDesktop(ctx context.Context, cfg DesktopConfig, log *slog.Logger) (*de
 func (d *desktop) startMutter(ctx context.Context) error {
 	cfg := d.cfg
 	if cfg.VirtualDisplay != "" {
-		w, h, err := xvfb.ParseSize(cfg.VirtualDisplay)
+		hc, err := headlessSizes(cfg.VirtualDisplay) // desktop_mutter.go
 		if err != nil {
 			return err
 		}
-		d.gnome, err = mutter.StartHeadless(ctx, mutter.HeadlessConfig{Width: w, Height: h, Logger: d.log})
+		hc.Logger = d.log
+		d.gnome, err = mutter.StartHeadless(ctx, hc)
 		if err != nil {
 			return err
 		}
@@ -248,15 +248,12 @@ func (d *desktop) startMutter(ctx context.Context) error {
 	} else if err := mutter.Available(ctx, ""); err != nil {
 		return err
 	}
-	if cfg.Monitor > 0 {
-		d.log.Warn("the mutter backend shares the primary monitor; --monitor is not supported with it yet", "monitor", cfg.Monitor)
-	}
 	s, err := d.mutterSession(ctx)
 	if err != nil {
 		d.close()
 		return err
 	}
-	c, err := s.Capturer(ctx)
+	c, err := s.CapturerFor(ctx, cfg.Monitor) // -1: the whole desktop
 	if err == nil {
 		f, _ := c.Capture()
 		if f != nil {
@@ -296,19 +293,19 @@ func (d *desktop) x11Capturer(monitor int) (*x11.Capturer, error) {
 	return x11.Open(x11.Config{Display: d.cfg.Display, Monitor: monitor, Cursor: true})
 }
 
-// monitors lists the shared display's monitors (X11 only; nil for Mutter, which shares the
-// primary one).
+// monitors lists the shared display's monitors (the GNOME session's, from Mutter's
+// DisplayConfig, on the mutter backend).
 func (d *desktop) monitors() ([]screen.Monitor, error) {
 	switch d.backend {
 	case BackendMutter:
-		return nil, errMutterMonitors
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return mutter.Monitors(ctx, d.bus)
 	case BackendPortal:
 		return nil, errPortalMonitors
 	}
 	return x11.Monitors(d.cfg.Display)
 }
-
-var errMutterMonitors = errors.New("the mutter backend shares the primary monitor; choosing another is not supported yet")
 
 // gnomeSession is one viewer session's GNOME remote-desktop session (BackendMutter): taken by
 // the first of the screen stream and the input stream to need it, so that both share it (the
@@ -394,6 +391,9 @@ func (d *desktop) newArea() *area { return d.newAreaFor(d.cfg.Monitor) }
 func (d *desktop) newAreaFor(monitor int) *area {
 	a := &area{}
 	a.set(0, 0, 0, 0)
+	if d.backend == BackendMutter {
+		return a // the pointer is in the stream's own pixels, set by the first capture
+	}
 	mons, err := d.monitors()
 	if err != nil || len(mons) == 0 {
 		return a

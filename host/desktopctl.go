@@ -72,6 +72,9 @@ func (it *interactive) moveTo(change func(shareKey) shareKey) error {
 		return nil
 	}
 	open := it.opener(it.openCtx)
+	if it.a.desk.backend == BackendMutter {
+		return it.moveGNOMELocked(key, open) // desktop_mutter.go
+	}
 	if _, err := it.a.desk.shared(key, open); err != nil {
 		return err
 	}
@@ -92,10 +95,7 @@ func (it *interactive) moveTo(change func(shareKey) shareKey) error {
 
 // switchMonitor moves the session's stream to another monitor (-1: the whole display).
 func (it *interactive) switchMonitor(index int) error {
-	switch it.a.desk.backend {
-	case BackendMutter:
-		return errMutterMonitors
-	case BackendPortal:
+	if it.a.desk.backend == BackendPortal {
 		return errPortalMonitors
 	}
 	return it.moveTo(func(k shareKey) shareKey { k.monitor = index; return k })
@@ -116,7 +116,7 @@ func (it *interactive) opener(ctx context.Context) opener {
 		if err != nil {
 			return nil, err
 		}
-		return s.Capturer(ctx)
+		return s.CapturerFor(ctx, monitor) // its absolute pointer follows
 	}
 }
 

@@ -181,9 +181,12 @@ func (a *Agent) interactiveHandlers(it *interactive, caps Caps, g *openGuard) ma
 	if a.desk != nil {
 		in = it.handleInput
 		ctl = replyOK(it.handleDesktopControl)
-		if a.desk.backend == BackendX11 { // the clipboard is X11 selections (xclip)
+		switch a.desk.backend {
+		case BackendX11: // X11 selections (xclip)
 			cs := &clipboard.Server{Display: a.desk.cfg.Display, Logger: it.log.With("component", "clipboard")}
 			clip = cs.HandleStream
+		case BackendMutter: // the GNOME clipboard through Mutter (clipboard_mutter.go)
+			clip = it.gnomeClipboard().HandleStream
 		}
 	}
 	return map[mux.Kind]mux.Handler{

@@ -107,13 +107,15 @@ func (c *collect) Errorf(format string, args ...any) {
 
 // TestBrowserGNOME: a person in Chromium sees the GNOME session's Wayland client and clicks and
 // types into it through the host's Mutter backend: the client reports the click at the
-// matching pixel and the typed text, a shifted character included.
+// matching pixel and the typed text, a shifted character included. Then the clipboard both
+// ways: the browser's text reaches a Wayland client's paste, and a Wayland copy reaches the
+// browser.
 func TestBrowserGNOME(t *testing.T) {
 	w, h, wp := startGNOMEWorld(t)
 	env := []string{"DBUS_SESSION_BUS_ADDRESS=" + h.Bus(), "XDG_RUNTIME_DIR=" + h.RuntimeDir(),
 		"WAYLAND_DISPLAY=wayland-0", "XDG_SESSION_TYPE=wayland", "DISPLAY="}
 	host := startEnv(t, env, "host", "--backend", "mutter", "--listen", "127.0.0.1:0", "--key", filepath.Join(w.dir, "host.key"),
-		"--authorized-viewers", w.authorized, "--ice-loopback-only", "--grant", "view,control")
+		"--authorized-viewers", w.authorized, "--ice-loopback-only", "--grant", "view,control,clipboard")
 	link := host.waitFor(`open in a browser: (\S+)`, 30*time.Second)[1]
 	code := host.waitFor(`one-time code: (\S+)`, 5*time.Second)[1]
 	host.waitFor(`registered`, 30*time.Second)
@@ -157,6 +159,21 @@ func TestBrowserGNOME(t *testing.T) {
 	if got, want := typed.String(), `deskport\x20Hi!`; got != want {
 		t.Errorf("the Wayland client received %q, want %q", got, want)
 	}
+
+	// The clipboard client maps a window, which takes the keyboard focus a Wayland client
+	// needs for the clipboard.
+	cbin, err := wlpattern.BuildClip(t.TempDir())
+	if err != nil {
+		testenv.Missing(t, "cannot build the Wayland clipboard test client: %v", err)
+	}
+	wl := wlpattern.StartClip(t, cbin, h)
+	b.do("clip-write", `"from the browser ✓"`)
+	b.do("clip-sync")
+	if got := wl.Selection(); got != "from the browser ✓" {
+		t.Errorf("the Wayland client pasted %q, want the browser's text", got)
+	}
+	wl.Copy("from Wayland ✓")
+	b.do("clip-wait", `"from Wayland ✓"`)
 	host.stop()
 	host.waitFor(`input summary.*injected=[1-9]`, 5*time.Second)
 }

@@ -129,8 +129,11 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 	if err != nil {
 		return err
 	}
-	mutter, _, err := h.spawn("mutter", []string{"--headless", "--wayland", "--no-x11",
-		"--virtual-monitor", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height)}, false)
+	args := []string{"--headless", "--wayland", "--no-x11", "--virtual-monitor", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height)}
+	for _, m := range cfg.Extra {
+		args = append(args, "--virtual-monitor", fmt.Sprintf("%dx%d", m[0], m[1]))
+	}
+	mutter, _, err := h.spawn("mutter", args, false)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,9 @@ import (
 type HeadlessConfig struct {
 	// Width and Height are the virtual monitor's size; zero means 1280x720.
 	Width, Height int
+	// Extra are the sizes (width, height) of more virtual monitors, which Mutter places to the
+	// right of the first.
+	Extra [][2]int
 	// Timeout bounds the start; zero means 30 s.
 	Timeout time.Duration
 	// Logger receives the programs' messages at Debug; nil discards them.

@@ -74,7 +74,7 @@ func (x *Injector) Inject(e input.Event) error {
 	s := x.s
 	switch e.Type {
 	case input.TypePointerAbs:
-		return s.call("NotifyPointerMotionAbsolute", string(s.stream), float64(e.X), float64(e.Y))
+		return s.call("NotifyPointerMotionAbsolute", string(s.pointerStream()), float64(e.X), float64(e.Y))
 	case input.TypePointerRel:
 		return s.call("NotifyPointerMotionRelative", float64(e.DX), float64(e.DY))
 	case input.TypeButton:

@@ -1,7 +1,7 @@
 // Package mutter shares a GNOME desktop on Wayland the way gnome-remote-desktop does: through
 // Mutter's private org.gnome.Mutter.ScreenCast and org.gnome.Mutter.RemoteDesktop D-Bus APIs on
-// the session bus. One Session is one remote-desktop session with one screen-cast stream linked
-// to it, so the pointer lands on the monitor the viewer sees; its frames arrive over PipeWire
+// the session bus. One Session is one remote-desktop session with a screen-cast stream of each
+// monitor linked to it, so the pointer lands on the monitor the viewer sees; its frames arrive over PipeWire
 // (screen/pipewire) and its input goes to virtual devices Mutter creates for the session. No
 // consent dialog and no restore token are involved: the APIs trust the session bus, so the host
 // must run as the logged-in user (or inside a headless GNOME session it owns; see Headless).
@@ -40,7 +40,8 @@ type Config struct {
 	Bus string
 	// RuntimeDir is where the PipeWire socket lives; "" means $XDG_RUNTIME_DIR.
 	RuntimeDir string
-	// Connector names the monitor to record ("Meta-0", "HDMI-1"); "" records the primary one.
+	// Connector names the default monitor ("Meta-0", "HDMI-1"); "" means the primary one. The
+	// session records every monitor (Session.CapturerFor chooses).
 	Connector string
 	// Cursor draws the pointer into the frames (Mutter's embedded cursor mode).
 	Cursor bool
@@ -58,6 +59,8 @@ var (
 	// ErrNotAvailable means the session bus has no Mutter ScreenCast/RemoteDesktop service:
 	// this is not a GNOME session (or Mutter is too old or was built without remote desktop).
 	ErrNotAvailable = errors.New("mutter: org.gnome.Mutter.ScreenCast is not on the session bus; this is not a GNOME (Mutter) session: use --backend x11 with an X display, or start a headless one with --virtual-display WxH --backend mutter")
+	// ErrNoMonitor means a monitor index the session does not have.
+	ErrNoMonitor = errors.New("mutter: no such monitor")
 	// ErrClosed is returned after Close, or after Mutter closed the session.
 	ErrClosed = errors.New("mutter: the remote desktop session is closed")
 )

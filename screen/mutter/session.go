@@ -6,26 +6,34 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 )
 
-// Session is one Mutter remote-desktop session with one linked screen-cast stream. Its
-// methods are safe for concurrent use.
+// Session is one Mutter remote-desktop session with a linked screen cast of every monitor (a
+// stream each) and the clipboard. Its methods are safe for concurrent use.
 type Session struct {
-	cfg    Config
-	log    *slog.Logger
-	conn   *dbus.Conn
-	rd     dbus.BusObject
-	stream dbus.ObjectPath
-	node   uint32
-	width  int
-	height int
+	cfg  Config
+	log  *slog.Logger
+	conn *dbus.Conn
+	rd   dbus.BusObject
+	// One stream per monitor, all recorded before Start (Mutter 43 starts no stream recorded
+	// later), in Monitors order; def is the one Config.Connector names, or the primary.
+	streams []monStream
+	nmon    int // streams[:nmon] are the monitors'; one more records the whole desktop
+	def     int
+	active  atomic.Int32 // the stream absolute pointer motion is relative to (CapturerFor)
 
+	clip    clipState // the clipboard (clipboard.go)
 	signals chan *dbus.Signal
-	done    chan struct{} // closed when the watcher goroutine ends
-	closed  chan struct{} // closed when Mutter closed the session or Close was called
+	// sigMu guards the session's own sends into signals (barrier) against Close, which
+	// closes the channel (with the connection).
+	sigMu     sync.RWMutex
+	sigClosed bool
+	done      chan struct{} // closed when the watcher goroutine ends
+	closed    chan struct{} // closed when Mutter closed the session or Close was called
 
 	mu        sync.Mutex
 	closeOnce sync.Once
@@ -92,7 +100,8 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		return nil, err
 	}
 	go s.watch()
-	log.Info("mutter: remote desktop session started", "stream", s.stream, "node", s.node, "width", s.width, "height", s.height)
+	def := s.streams[s.def]
+	log.Info("mutter: remote desktop session started", "monitors", len(s.streams), "monitor", def.mon.Name, "stream", def.path, "node", def.node, "width", def.width, "height", def.height)
 	return s, nil
 }
 
@@ -122,21 +131,21 @@ func (s *Session) open(ctx context.Context) error {
 	if s.cfg.Cursor {
 		cursor = cursorEmbedded
 	}
-	sc := s.conn.Object(screenCastName, scPath)
-	rec := map[string]dbus.Variant{"cursor-mode": dbus.MakeVariant(cursor)}
-	if err := sc.CallWithContext(ctx, scSessionIface+".RecordMonitor", 0, s.cfg.Connector, rec).Store(&s.stream); err != nil {
-		if s.cfg.Connector != "" {
-			return fmt.Errorf("mutter: recording monitor %q: %w; list the monitors with --list-monitors or leave the monitor unset for the primary one", s.cfg.Connector, err)
-		}
-		return s.callError("ScreenCast.Session.RecordMonitor", err)
+	if err := s.record(ctx, s.conn.Object(screenCastName, scPath), cursor); err != nil {
+		return err
 	}
 
-	// Signals: the stream's node id, and the end of the session.
+	// Signals: the streams' node ids, the end of the session, the clipboard.
 	s.conn.Signal(s.signals)
-	for _, m := range [][]dbus.MatchOption{
-		{dbus.WithMatchObjectPath(s.stream), dbus.WithMatchInterface(scStreamIface), dbus.WithMatchMember("PipeWireStreamAdded")},
+	matches := [][]dbus.MatchOption{
 		{dbus.WithMatchObjectPath(rdPath), dbus.WithMatchInterface(rdSessionIface), dbus.WithMatchMember("Closed")},
-	} {
+		{dbus.WithMatchObjectPath(rdPath), dbus.WithMatchInterface(rdSessionIface), dbus.WithMatchMember("SelectionOwnerChanged")},
+		{dbus.WithMatchObjectPath(rdPath), dbus.WithMatchInterface(rdSessionIface), dbus.WithMatchMember("SelectionTransfer")},
+	}
+	for _, st := range s.streams {
+		matches = append(matches, []dbus.MatchOption{dbus.WithMatchObjectPath(st.path), dbus.WithMatchInterface(scStreamIface), dbus.WithMatchMember("PipeWireStreamAdded")})
+	}
+	for _, m := range matches {
 		if err := s.conn.AddMatchSignalContext(ctx, m...); err != nil {
 			return s.callError("AddMatch", err)
 		}
@@ -145,12 +154,17 @@ func (s *Session) open(ctx context.Context) error {
 	if err := s.rd.CallWithContext(ctx, rdSessionIface+".Start", 0).Err; err != nil {
 		return s.callError("RemoteDesktop.Session.Start", err)
 	}
-	for s.node == 0 {
+	for waiting := len(s.streams); waiting > 0; {
 		select {
 		case sig := <-s.signals:
 			switch {
-			case sig.Name == scStreamIface+".PipeWireStreamAdded" && sig.Path == s.stream && len(sig.Body) == 1:
-				s.node, _ = sig.Body[0].(uint32)
+			case sig.Name == scStreamIface+".PipeWireStreamAdded" && len(sig.Body) == 1:
+				for i := range s.streams {
+					if st := &s.streams[i]; st.path == sig.Path && st.node == 0 {
+						st.node, _ = sig.Body[0].(uint32)
+						waiting--
+					}
+				}
 			case sig.Name == rdSessionIface+".Closed":
 				return fmt.Errorf("mutter: the session was closed while starting")
 			}
@@ -159,15 +173,19 @@ func (s *Session) open(ctx context.Context) error {
 			return fmt.Errorf("mutter: Mutter never announced the PipeWire stream (waited %v): %w", s.cfg.Timeout, ctx.Err())
 		}
 	}
-	if v, err := s.conn.Object(screenCastName, s.stream).GetProperty(scStreamIface + ".Parameters"); err == nil {
-		if p, ok := v.Value().(map[string]dbus.Variant); ok {
-			if size, ok := p["size"].Value().([]any); ok && len(size) == 2 {
-				w, _ := size[0].(int32)
-				h, _ := size[1].(int32)
-				s.width, s.height = int(w), int(h)
+	for i := range s.streams {
+		st := &s.streams[i]
+		if v, err := s.conn.Object(screenCastName, st.path).GetProperty(scStreamIface + ".Parameters"); err == nil {
+			if p, ok := v.Value().(map[string]dbus.Variant); ok {
+				if size, ok := p["size"].Value().([]any); ok && len(size) == 2 {
+					w, _ := size[0].(int32)
+					h, _ := size[1].(int32)
+					st.width, st.height = int(w), int(h)
+				}
 			}
 		}
 	}
+	s.active.Store(int32(s.def))
 	if err := s.warmUp(); err != nil {
 		return fmt.Errorf("mutter: warming up the virtual devices: %w", err)
 	}
@@ -187,14 +205,50 @@ func (s *Session) callError(what string, err error) error {
 func (s *Session) watch() {
 	defer close(s.done)
 	for sig := range s.signals {
-		if sig.Name == rdSessionIface+".Closed" && sig.Path == s.rd.Path() {
-			select {
-			case <-s.closed: // our own Stop
-			default:
-				s.log.Warn("mutter: the compositor closed the remote desktop session")
-				s.markClosed()
-			}
+		if sig.Path != s.rd.Path() {
+			continue
 		}
+		if sig.Name == barrierSignal {
+			close(sig.Body[0].(chan struct{}))
+			continue
+		}
+		if sig.Name != rdSessionIface+".Closed" {
+			s.clipSignal(sig)
+			continue
+		}
+		select {
+		case <-s.closed: // our own Stop
+		default:
+			s.log.Warn("mutter: the compositor closed the remote desktop session")
+			s.markClosed()
+		}
+	}
+}
+
+// barrierSignal is the name of the session's own marker in its signal channel.
+const barrierSignal = "deskport.barrier"
+
+// barrier returns once the watcher has handled every signal that arrived before it was called
+// (godbus delivers a signal that precedes a method reply before the reply).
+func (s *Session) barrier(ctx context.Context) error {
+	done := make(chan struct{})
+	s.sigMu.RLock()
+	if s.sigClosed {
+		s.sigMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.signals <- &dbus.Signal{Path: s.rd.Path(), Name: barrierSignal, Body: []any{done}}:
+	case <-ctx.Done():
+	}
+	s.sigMu.RUnlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return ErrClosed
 	}
 }
 
@@ -208,11 +262,11 @@ func (s *Session) markClosed() {
 	}
 }
 
-// Node is the PipeWire node id of the session's stream.
-func (s *Session) Node() uint32 { return s.node }
+// Node is the PipeWire node id of the default monitor's stream.
+func (s *Session) Node() uint32 { return s.streams[s.def].node }
 
-// Size is the recorded monitor's size in pixels, as Mutter announced it (zero if it did not).
-func (s *Session) Size() (w, h int) { return s.width, s.height }
+// Size is the default monitor's size in pixels, as Mutter announced it (zero if it did not).
+func (s *Session) Size() (w, h int) { return s.streams[s.def].width, s.streams[s.def].height }
 
 // Done is closed when the session ended (Close, or Mutter closed it).
 func (s *Session) Done() <-chan struct{} { return s.closed }
@@ -250,8 +304,12 @@ func (s *Session) Close() error {
 			}
 		}
 		// Closing the connection closes the signal channel, which ends watch.
+		s.sigMu.Lock()
+		s.sigClosed = true
+		s.sigMu.Unlock()
 		s.closeErr = s.conn.Close()
 		<-s.done
+		s.clip.wg.Wait() // pastes being served fail fast on the closed connection
 	})
 	return s.closeErr
 }

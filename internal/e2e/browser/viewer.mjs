@@ -137,6 +137,11 @@ const commands = {
     if (s.control.state !== 'on') throw new Error(`control stream: ${JSON.stringify(s.control)}`);
     return { ok: true, control: s.control };
   },
+  // monitor N: picks monitor N in the page's monitor list (a switch on the control stream).
+  async monitor(n) {
+    await page.selectOption('#monitor', String(n));
+    return { ok: true };
+  },
   async screenshot(path) {
     await page.screenshot({ path });
     return { ok: true };
