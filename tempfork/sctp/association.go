@@ -318,6 +318,7 @@ type Association struct {
 	cwnd                      uint32 // my congestion window size
 	rwnd                      uint32 // calculated peer's receiver windows size
 	ssthresh                  uint32 // slow start threshold
+	ssthreshFromPeerWindow    bool   // deskport: ssthresh is still the peer's window (no loss yet)
 	partialBytesAcked         uint32
 	inFastRecovery            bool
 	fastRecoverExitPoint      uint32
@@ -925,6 +926,7 @@ func (a *Association) initWithOutOfBandTokens(localInit *chunkInit, remoteInit *
 	a.setPeerInit(&remoteInit.chunkInitCommon)
 
 	a.ssthresh = a.RWND()
+	a.ssthreshFromPeerWindow = true // deskport
 
 	if err := a.establish("init"); err != nil {
 		return err
@@ -2338,6 +2340,7 @@ func (a *Association) restartAssociation(candidate restartCookie, init *chunkIni
 	a.srtt.Store(float64(0))
 	a.setCWND(min32(4*a.MTU(), max32(2*a.MTU(), 4380)))
 	a.ssthresh = a.RWND()
+	a.ssthreshFromPeerWindow = true // deskport
 	a.partialBytesAcked, a.fastRecoverExitPoint, a.inFastRecovery = 0, 0, false
 
 	a.rackHead, a.rackTail = nil, nil
@@ -2414,6 +2417,7 @@ func (a *Association) handleInitAck(pkt *packet, initChunkAck *chunkInitAck) err
 	//     example, implementations MAY use the size of the receiver
 	//     advertised window).
 	a.ssthresh = a.RWND()
+	a.ssthreshFromPeerWindow = true // deskport
 	a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (INI)",
 		a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())
 
@@ -3211,6 +3215,7 @@ func (a *Association) processFastRetransmission( //nolint:gocognit
 						a.inFastRecovery = true
 						a.fastRecoverExitPoint = htna
 						a.ssthresh = max32(a.CWND()/2, 4*a.MTU())
+						a.ssthreshFromPeerWindow = false // deskport
 						a.setCWND(a.ssthresh)
 						a.partialBytesAcked = 0
 						a.willRetransmitFast = true
@@ -3380,6 +3385,15 @@ func (a *Association) handleSack(selectiveAckChunk *chunkSelectiveAck) error {
 		a.setRWND(0)
 	} else {
 		a.setRWND(selectiveAckChunk.advertisedReceiverWindowCredit - bytesOutstanding)
+	}
+
+	// deskport: until the first loss, ssthresh is the peer's receive window (RFC 4960 7.2.1: the
+	// initial ssthresh may be arbitrarily high), so it follows a window the peer raises later —
+	// a receiver that starts small and grows its buffer (SetMaxReceiveBufferSize) would
+	// otherwise leave the association in congestion avoidance from the start, growing cwnd by
+	// one step per RTT instead of doubling it.
+	if a.ssthreshFromPeerWindow && selectiveAckChunk.advertisedReceiverWindowCredit > a.ssthresh {
+		a.ssthresh = selectiveAckChunk.advertisedReceiverWindowCredit
 	}
 
 	if err = a.finishAcknowledgement(selectiveAckChunk, result); err != nil {
@@ -4582,6 +4596,7 @@ func (a *Association) onRetransmissionTimeout(id int, nRtos uint) { //nolint:cyc
 		//      cwnd = 1*MTU
 
 		a.ssthresh = max32(a.CWND()/2, 4*a.MTU())
+		a.ssthreshFromPeerWindow = false // deskport
 		a.setCWND(a.MTU())
 		a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (RTO)",
 			a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())
