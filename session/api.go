@@ -135,8 +135,9 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	se.SetSCTPFastRtxWnd(sctpMinCwnd)
 	se.SetSCTPCwndCAStep(sctpCwndStep)
 	// A loss cuts the window to no less than the bandwidth-delay product just measured, and the
-	// window grows by a quarter a round trip in congestion avoidance (the carried pion/sctp,
-	// tempfork/sctp/DESKPORT.md): random loss on a long path no longer holds it near its floor.
+	// window grows by a quarter a round trip in congestion avoidance while no queue builds (the
+	// carried pion/sctp, tempfork/sctp/DESKPORT.md): random loss on a long path no longer holds
+	// it near its floor.
 	// 150 ms with 1% loss, 64 MiB: 1.6 -> 4.5-5 MB/s (docs/session.md).
 	se.SetSCTPCwndFloorFromDeliveryRate(true)
 	// RFC 4960's 1 s minimum RTO stalled a 150 ms lossy path for six round trips whenever a

@@ -145,13 +145,24 @@ func WithRTOMin(rtoMin float64) AssociationOption {
 const caGrowthDivisor = 4
 
 // caStepLocked is congestion avoidance's increase per window of acknowledged bytes: one MTU (or
-// the configured step); with the floor on, at least 1/caGrowthDivisor of the window. The caller
-// holds the lock.
+// the configured step); with the floor on and no queue building (queueingLocked), at least
+// 1/caGrowthDivisor of the window. The caller holds the lock.
 func (a *Association) caStepLocked() uint32 {
 	step := max(a.MTU(), a.cwndCAStep)
-	if a.rateFloor {
+	if a.rateFloor && !a.queueingLocked(time.Now()) {
 		step = max(step, a.CWND()/caGrowthDivisor)
 	}
 
 	return step
+}
+
+// queueingLocked reports whether the smoothed RTT is a quarter or more above the minimum: a
+// queue is building somewhere on the path (or in the receiver), and growing the window faster
+// than one step a round trip would only make it longer — and delay every small message behind
+// it. The caller holds the lock.
+func (a *Association) queueingLocked(now time.Time) bool {
+	minRTT := a.rack.rackMinRTTWnd.Min(now)
+	srtt := time.Duration(a.SRTT() * float64(time.Millisecond))
+
+	return minRTT <= 0 || srtt > minRTT+minRTT/4
 }

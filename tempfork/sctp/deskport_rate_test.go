@@ -76,6 +76,8 @@ func TestFloorGrowsInRecovery(t *testing.T) {
 		a.ssthresh = 1 << 20
 		a.inFastRecovery = true
 		a.pendingQueue.push(&chunkPayloadData{beginningFragment: true, endingFragment: true, userData: make([]byte, 1000)})
+		a.rack.rackMinRTTWnd.Push(time.Now(), 100*time.Millisecond)
+		a.srtt.Store(110.0) // ms: no queue to speak of
 		a.growWithFloorLocked(1<<20, false)
 		got := a.CWND()
 		a.lock.Unlock()
@@ -97,5 +99,23 @@ func TestRTOMin(t *testing.T) {
 	}
 	if rto := newRTOManagerMin(1000, 0); rto.rtoMin != rtoMin {
 		t.Fatalf("minimum %v without a setting, want RFC 4960's %v", rto.rtoMin, rtoMin)
+	}
+}
+
+// TestFloorGrowthSlowsWithQueue: with the RTT a quarter above its minimum, congestion avoidance
+// goes back to one step a window.
+func TestFloorGrowthSlowsWithQueue(t *testing.T) {
+	a := floorAssociation(t, true)
+	a.lock.Lock()
+	defer a.lock.Unlock()
+	a.setCWND(1 << 20)
+	a.rack.rackMinRTTWnd.Push(time.Now(), 100*time.Millisecond)
+	a.srtt.Store(110.0)
+	if got, want := a.caStepLocked(), uint32(1<<20)/caGrowthDivisor; got != want {
+		t.Fatalf("step %d at srtt 110 ms, min 100 ms: want %d", got, want)
+	}
+	a.srtt.Store(150.0)
+	if got, want := a.caStepLocked(), max(a.MTU(), a.cwndCAStep); got != want {
+		t.Fatalf("step %d at srtt 150 ms, min 100 ms: want the plain step %d", got, want)
 	}
 }
