@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/deskport/deskport/internal/keylatency"
 	"github.com/deskport/deskport/internal/netlab"
 	"io"
 	"net"
@@ -65,10 +64,13 @@ type row struct {
 
 // keyRow is one line of the key-press latency table.
 type keyRow struct {
+	Path     string  `json:"path"`
 	Load     string  `json:"load"`
 	Median   float64 `json:"median_ms"`
 	P99      float64 `json:"p99_ms"`
 	BulkMBps float64 `json:"forward_mb_per_s,omitempty"`
+	// OverIdle is the p99 under load less the same path's idle p99, in ms.
+	OverIdle float64 `json:"p99_over_idle_ms,omitempty"`
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -101,18 +103,14 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	if cfg.only["keys"] {
-		for _, saturate := range []bool{false, true} {
-			r, err := keylatency.Measure(ctx, 200, 10*time.Millisecond, saturate)
-			if err != nil {
-				return fmt.Errorf("key latency: %w", err)
-			}
-			load := "idle"
-			if saturate {
-				load = "saturating forward"
-			}
-			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-			res.Keys = append(res.Keys, keyRow{Load: load, Median: ms(r.Median), P99: ms(r.P99), BulkMBps: r.BulkMBps})
-			fmt.Fprintf(os.Stderr, "  key latency %-20s median %.2f ms, p99 %.2f ms\n", load, ms(r.Median), ms(r.P99))
+		var skipped []string
+		res.Keys, skipped, err = runKeys(ctx)
+		for _, why := range skipped {
+			fmt.Fprintln(os.Stderr, why)
+		}
+		res.Skipped = append(res.Skipped, skipped...)
+		if err != nil {
+			return err
 		}
 	}
 	if cfg.only["longpath"] {

@@ -51,7 +51,16 @@ func main() {
 	flag.IntVar(&cfg.rvFailHosts, "rv-fail-hosts", 1000, "rendezvous: hosts on the instance that is killed (0: skip the two-instance cases)")
 	relayAddr := flag.String("serve-wsrelay", "", "internal: serve the baseline WebSocket relay on this address until interrupted (the rendezvous section runs it)")
 	serve := flag.String("serve-source", "", "internal: serve the byte source on this address until interrupted (the lan section runs it in a namespace)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	flag.Parse()
+	if *cpuprofile != "" {
+		stopProfile, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "deskport-bench:", err)
+			os.Exit(1)
+		}
+		defer stopProfile()
+	}
 	if *serve != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err := serveSource(ctx, *serve)

@@ -24,11 +24,17 @@ import (
 	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/session"
 	"github.com/deskport/deskport/signaling"
+
+	"github.com/pion/transport/v5"
 )
 
-// warmBytes is how much the saturating forward moves before key presses are timed: twice the
-// most the channel's send limit lets it queue (8 MiB), so every buffer on the way is full.
-const warmBytes = 16 << 20
+// warmBytes is how much the saturating forward moves before key presses are timed: as much as
+// the channel's send limit lets it queue at most (16 MiB), so every buffer on the way is full.
+// On a long path slow start takes a while to move it, hence the generous bound on the wait.
+const (
+	warmBytes = 16 << 20
+	warmLimit = 20 * time.Second
+)
 
 // Result is one measurement.
 type Result struct {
@@ -70,9 +76,30 @@ func (r recorder) Inject(e input.Event) error {
 
 func (r recorder) Close() error { return nil }
 
-// Measure sends n key presses, one every interval, and returns the send→injection latencies.
-// With saturate, the viewer uploads through a forward as fast as it can meanwhile.
+// Config says what to measure. The zero Nets mean the real network, limited to loopback.
+type Config struct {
+	Presses  int           // key presses timed
+	Interval time.Duration // between presses
+	Saturate bool          // the viewer uploads through a forward as fast as it can meanwhile
+	// HostNet and ViewerNet are each end's network (pion vnet for a simulated path, or a
+	// network namespace's); both nil means both ends on loopback.
+	HostNet, ViewerNet transport.Net
+}
+
+// Measure sends n key presses, one every interval, over loopback and returns the
+// send→injection latencies. With saturate, the viewer uploads through a forward as fast as it
+// can meanwhile.
 func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) (*Result, error) {
+	return MeasureOn(ctx, Config{Presses: n, Interval: interval, Saturate: saturate})
+}
+
+// MeasureOn is Measure on the networks of cfg.
+func MeasureOn(ctx context.Context, cfg Config) (*Result, error) {
+	n, interval, saturate := cfg.Presses, cfg.Interval, cfg.Saturate
+	if n <= 0 {
+		return nil, errors.New("keylatency: Presses must be positive")
+	}
+	loopback := cfg.HostNet == nil && cfg.ViewerNet == nil
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	_, hostKey, _ := ed25519.GenerateKey(rand.Reader)
@@ -103,12 +130,12 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		host, herr = session.Accept(ctx, hs, hostID, session.Config{LoopbackOnly: true}, auth.HostConfig{
+		host, herr = session.Accept(ctx, hs, hostID, session.Config{LoopbackOnly: loopback, Net: cfg.HostNet}, auth.HostConfig{
 			Key:        hostKey,
 			Authorized: func(ed25519.PublicKey) (auth.Options, bool) { return auth.Options{}, true },
 		})
 	}()
-	viewer, verr := session.Dial(ctx, vs, hostID, session.Config{LoopbackOnly: true}, auth.ViewerConfig{Key: viewerKey})
+	viewer, verr := session.Dial(ctx, vs, hostID, session.Config{LoopbackOnly: loopback, Net: cfg.ViewerNet}, auth.ViewerConfig{Key: viewerKey})
 	wg.Wait()
 	if err := errors.Join(verr, herr); err != nil {
 		return nil, err
@@ -164,9 +191,9 @@ func Measure(ctx context.Context, n int, interval time.Duration, saturate bool) 
 		}()
 		defer func() { up.Close(); bulkWG.Wait() }()
 		// Measure only once the forward has filled the buffers on its way (bounded wait).
-		for deadline := time.Now().Add(10 * time.Second); bulkBytes.Load() < warmBytes; {
+		for deadline := time.Now().Add(warmLimit); bulkBytes.Load() < warmBytes; {
 			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("the saturating forward moved only %d bytes in 10 s", bulkBytes.Load())
+				return nil, fmt.Errorf("the saturating forward moved only %d bytes in %v", bulkBytes.Load(), warmLimit)
 			}
 			time.Sleep(time.Millisecond)
 		}

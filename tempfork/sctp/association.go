@@ -318,12 +318,15 @@ type Association struct {
 	cwnd                      uint32 // my congestion window size
 	rwnd                      uint32 // calculated peer's receiver windows size
 	ssthresh                  uint32 // slow start threshold
+	ssthreshFromPeerWindow    bool   // deskport: ssthresh is still the peer's window (no loss yet)
 	partialBytesAcked         uint32
 	inFastRecovery            bool
 	fastRecoverExitPoint      uint32
 	minCwnd                   uint32 // Minimum congestion window
 	fastRtxWnd                uint32 // Send window for fast retransmit
 	cwndCAStep                uint32 // Step of congestion window increase at Congestion Avoidance
+	rateFloor                 bool   // deskport: CwndFloorFromDeliveryRate
+	delivery                  deliveryRate
 
 	// RTX & Ack timer
 	rtoMgr     *rtoManager
@@ -421,12 +424,19 @@ type Config struct {
 	MaxMessageSize       uint32
 	// RTOMax is the maximum retransmission timeout in milliseconds
 	RTOMax float64
+	// RTOMin (deskport) is the minimum retransmission timeout in milliseconds; zero means RFC
+	// 4960's 1 s.
+	RTOMin float64
 	// Minimum congestion window
 	MinCwnd uint32
 	// Send window for fast retransmit
 	FastRtxWnd uint32
 	// Step of congestion window increase at Congestion Avoidance
 	CwndCAStep uint32
+	// CwndFloorFromDeliveryRate (deskport): on a loss, cut the congestion window to no less
+	// than the bandwidth-delay product the association has measured (see
+	// WithCwndFloorFromDeliveryRate).
+	CwndFloorFromDeliveryRate bool
 
 	// RACK config options
 	rack rackSettings
@@ -633,6 +643,9 @@ func (c Config) applyServer(cfg *Config) error { //nolint:dupl,cyclop
 	if c.RTOMax != 0 {
 		cfg.RTOMax = c.RTOMax
 	}
+	if c.RTOMin != 0 {
+		cfg.RTOMin = c.RTOMin
+	}
 	if c.MinCwnd != 0 {
 		cfg.MinCwnd = c.MinCwnd
 	}
@@ -641,6 +654,9 @@ func (c Config) applyServer(cfg *Config) error { //nolint:dupl,cyclop
 	}
 	if c.CwndCAStep != 0 {
 		cfg.CwndCAStep = c.CwndCAStep
+	}
+	if c.CwndFloorFromDeliveryRate {
+		cfg.CwndFloorFromDeliveryRate = true
 	}
 
 	cfg.rack = c.rack
@@ -743,6 +759,9 @@ func (c Config) applyClient(cfg *Config) error { //nolint:dupl,cyclop
 	if c.RTOMax != 0 {
 		cfg.RTOMax = c.RTOMax
 	}
+	if c.RTOMin != 0 {
+		cfg.RTOMin = c.RTOMin
+	}
 	if c.MinCwnd != 0 {
 		cfg.MinCwnd = c.MinCwnd
 	}
@@ -751,6 +770,9 @@ func (c Config) applyClient(cfg *Config) error { //nolint:dupl,cyclop
 	}
 	if c.CwndCAStep != 0 {
 		cfg.CwndCAStep = c.CwndCAStep
+	}
+	if c.CwndFloorFromDeliveryRate {
+		cfg.CwndFloorFromDeliveryRate = true
 	}
 
 	cfg.rack = c.rack
@@ -830,6 +852,7 @@ func createAssociationFromConfigWithTsn(cfg *Config, tsn uint32) *Association {
 		minCwnd:                   cfg.MinCwnd,
 		fastRtxWnd:                cfg.FastRtxWnd,
 		cwndCAStep:                cfg.CwndCAStep,
+		rateFloor:                 cfg.CwndFloorFromDeliveryRate,
 
 		myMaxNumOutboundStreams: math.MaxUint16,
 		myMaxNumInboundStreams:  math.MaxUint16,
@@ -846,7 +869,7 @@ func createAssociationFromConfigWithTsn(cfg *Config, tsn uint32) *Association {
 		myNextRSN:               tsn,
 		minTSN2MeasureRTT:       tsn,
 		state:                   closed,
-		rtoMgr:                  newRTOManager(rtoMax),
+		rtoMgr:                  newRTOManagerMin(rtoMax, cfg.RTOMin), // deskport
 		streams:                 map[uint16]*Stream{},
 		reconfigs:               map[uint32]*chunkReconfig{},
 		reconfigRequests:        map[uint32]*paramOutgoingResetRequest{},
@@ -925,6 +948,7 @@ func (a *Association) initWithOutOfBandTokens(localInit *chunkInit, remoteInit *
 	a.setPeerInit(&remoteInit.chunkInitCommon)
 
 	a.ssthresh = a.RWND()
+	a.ssthreshFromPeerWindow = true // deskport
 
 	if err := a.establish("init"); err != nil {
 		return err
@@ -2338,6 +2362,7 @@ func (a *Association) restartAssociation(candidate restartCookie, init *chunkIni
 	a.srtt.Store(float64(0))
 	a.setCWND(min32(4*a.MTU(), max32(2*a.MTU(), 4380)))
 	a.ssthresh = a.RWND()
+	a.ssthreshFromPeerWindow = true // deskport
 	a.partialBytesAcked, a.fastRecoverExitPoint, a.inFastRecovery = 0, 0, false
 
 	a.rackHead, a.rackTail = nil, nil
@@ -2414,6 +2439,7 @@ func (a *Association) handleInitAck(pkt *packet, initChunkAck *chunkInitAck) err
 	//     example, implementations MAY use the size of the receiver
 	//     advertised window).
 	a.ssthresh = a.RWND()
+	a.ssthreshFromPeerWindow = true // deskport
 	a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (INI)",
 		a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())
 
@@ -3151,7 +3177,7 @@ func (a *Association) onCumulativeTSNAckPointAdvanced(totalBytesAcked int) {
 		//      reset partial_bytes_acked to (partial_bytes_acked - cwnd).
 		if a.partialBytesAcked >= a.CWND() && a.pendingQueue.size() > 0 {
 			a.partialBytesAcked -= a.CWND()
-			step := max(a.MTU(), a.cwndCAStep)
+			step := a.caStepLocked() // deskport: was max(a.MTU(), a.cwndCAStep)
 			a.setCWND(a.CWND() + step)
 			a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d acked=%d (CA)",
 				a.name, a.CWND(), a.ssthresh, totalBytesAcked)
@@ -3210,9 +3236,12 @@ func (a *Association) processFastRetransmission( //nolint:gocognit
 						//     last sent, according to the formula described in Section 7.2.3.
 						a.inFastRecovery = true
 						a.fastRecoverExitPoint = htna
-						a.ssthresh = max32(a.CWND()/2, 4*a.MTU())
+						a.ssthresh = a.lossThresholdLocked(time.Now()) // deskport: was max32(a.CWND()/2, 4*a.MTU())
+						a.ssthreshFromPeerWindow = false               // deskport
 						a.setCWND(a.ssthresh)
-						a.partialBytesAcked = 0
+						if !a.rateFloor { // deskport: with the floor, a loss does not restart CA's count
+							a.partialBytesAcked = 0
+						}
 						a.willRetransmitFast = true
 
 						a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (FR)",
@@ -3273,6 +3302,7 @@ func (a *Association) processAcknowledgement(
 	for _, nBytesAcked := range bytesAckedPerStream {
 		totalBytesAcked += nBytesAcked
 	}
+	a.sampleDeliveryLocked(time.Now(), totalBytesAcked) // deskport
 
 	cumTSNAckPointAdvanced := false
 	if sna32LT(a.cumulativeTSNAckPoint, selectiveAckChunk.cumulativeTSNAck) {
@@ -3285,6 +3315,7 @@ func (a *Association) processAcknowledgement(
 		cumTSNAckPointAdvanced = true
 		a.onCumulativeTSNAckPointAdvanced(totalBytesAcked)
 	}
+	a.growWithFloorLocked(totalBytesAcked, cumTSNAckPointAdvanced) // deskport
 
 	for stream, nBytesAcked := range bytesAckedPerStream {
 		a.lock.Unlock()
@@ -3380,6 +3411,15 @@ func (a *Association) handleSack(selectiveAckChunk *chunkSelectiveAck) error {
 		a.setRWND(0)
 	} else {
 		a.setRWND(selectiveAckChunk.advertisedReceiverWindowCredit - bytesOutstanding)
+	}
+
+	// deskport: until the first loss, ssthresh is the peer's receive window (RFC 4960 7.2.1: the
+	// initial ssthresh may be arbitrarily high), so it follows a window the peer raises later —
+	// a receiver that starts small and grows its buffer (SetMaxReceiveBufferSize) would
+	// otherwise leave the association in congestion avoidance from the start, growing cwnd by
+	// one step per RTT instead of doubling it.
+	if a.ssthreshFromPeerWindow && selectiveAckChunk.advertisedReceiverWindowCredit > a.ssthresh {
+		a.ssthresh = selectiveAckChunk.advertisedReceiverWindowCredit
 	}
 
 	if err = a.finishAcknowledgement(selectiveAckChunk, result); err != nil {
@@ -4581,7 +4621,8 @@ func (a *Association) onRetransmissionTimeout(id int, nRtos uint) { //nolint:cyc
 		//      ssthresh = max(cwnd/2, 4*MTU)
 		//      cwnd = 1*MTU
 
-		a.ssthresh = max32(a.CWND()/2, 4*a.MTU())
+		a.ssthresh = a.lossThresholdLocked(time.Now()) // deskport: was max32(a.CWND()/2, 4*a.MTU())
+		a.ssthreshFromPeerWindow = false               // deskport
 		a.setCWND(a.MTU())
 		a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (RTO)",
 			a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())

@@ -40,6 +40,7 @@ type rtoManager struct {
 	noUpdate bool
 	mutex    sync.RWMutex
 	rtoMax   float64
+	rtoMin   float64 // deskport: Config.RTOMin, or rtoMin
 }
 
 // newRTOManager creates a new rtoManager.
@@ -47,6 +48,7 @@ func newRTOManager(rtoMax float64) *rtoManager {
 	mgr := rtoManager{
 		rto:    rtoInitial,
 		rtoMax: rtoMax,
+		rtoMin: rtoMin,
 	}
 	if mgr.rtoMax == 0 {
 		mgr.rtoMax = defaultRTOMax
@@ -73,7 +75,7 @@ func (m *rtoManager) setNewRTT(rtt float64) float64 {
 		m.rttvar = (1-rtoBeta)*m.rttvar + rtoBeta*(math.Abs(m.srtt-rtt))
 		m.srtt = (1-rtoAlpha)*m.srtt + rtoAlpha*rtt
 	}
-	m.rto = math.Min(math.Max(m.srtt+4*m.rttvar, rtoMin), m.rtoMax)
+	m.rto = math.Min(math.Max(m.srtt+4*m.rttvar, m.rtoMin), m.rtoMax)
 
 	return m.srtt
 }

@@ -259,6 +259,14 @@ func (r *SCTPTransport) optionalSCTPClientOptions() []sctp.ClientOption {
 		opts = append(opts, sctp.WithCwndCAStep(r.api.settingEngine.sctp.cwndCAStep))
 	}
 
+	if r.api.settingEngine.sctp.cwndFloorFromRate {
+		opts = append(opts, sctp.WithCwndFloorFromDeliveryRate(true))
+	}
+
+	if r.api.settingEngine.sctp.rtoMin > 0 {
+		opts = append(opts, sctp.WithRTOMin(float64(r.api.settingEngine.sctp.rtoMin)/float64(time.Millisecond)))
+	}
+
 	return opts
 }
 

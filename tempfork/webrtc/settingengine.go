@@ -92,6 +92,8 @@ type SettingEngine struct {
 		minCwnd              uint32
 		fastRtxWnd           uint32
 		cwndCAStep           uint32
+		cwndFloorFromRate    bool          // deskport
+		rtoMin               time.Duration // deskport
 		enableSnap           bool
 		mtuSelector          func(local, remote ICECandidate) uint32 // deskport
 	}
@@ -690,6 +692,21 @@ func (e *SettingEngine) SetSCTPFastRtxWnd(fastRtxWnd uint32) {
 // SetSCTPCwndCAStep sets congestion window adjustment step size during congestion avoidance.
 func (e *SettingEngine) SetSCTPCwndCAStep(cwndCAStep uint32) {
 	e.sctp.cwndCAStep = cwndCAStep
+}
+
+// SetSCTPCwndFloorFromDeliveryRate makes a loss cut the congestion window to no less than the
+// bandwidth-delay product the association has measured (deskport: not in upstream; the sctp
+// fork's WithCwndFloorFromDeliveryRate), so random loss on a long path does not halve the window
+// every few round trips.
+func (e *SettingEngine) SetSCTPCwndFloorFromDeliveryRate(on bool) {
+	e.sctp.cwndFloorFromRate = on
+}
+
+// SetSCTPRTOMin sets the minimum retransmission timeout (deskport: not in upstream; RFC 4960's
+// RTO.Min is 1 s, which stalls a long lossy path for several round trips whenever a
+// retransmission is lost).
+func (e *SettingEngine) SetSCTPRTOMin(rtoMin time.Duration) {
+	e.sctp.rtoMin = rtoMin
 }
 
 // SetSCTPMTUSelector sets a function that chooses the SCTP association's outbound packet size
