@@ -3,20 +3,19 @@
 package mutter
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/deskport/deskport/internal/procgroup"
 )
 
 // Headless is a GNOME compositor without a monitor: a private session bus, PipeWire,
@@ -27,18 +26,8 @@ type Headless struct {
 	log   *slog.Logger
 	dir   string
 	bus   string
-	procs []*headlessProc // in start order
+	procs procgroup.Group
 	once  sync.Once
-
-	mu   sync.Mutex
-	runs []*headlessProc
-}
-
-type headlessProc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	tail *tail
 }
 
 // StartHeadless starts the session and returns once Mutter's ScreenCast and RemoteDesktop
@@ -70,6 +59,7 @@ func StartHeadless(ctx context.Context, cfg HeadlessConfig) (*Headless, error) {
 		return nil, fmt.Errorf("mutter: %w", err)
 	}
 	h := &Headless{log: log, dir: dir}
+	h.procs = procgroup.Group{Prefix: "mutter", Dir: dir, Env: h.env, Log: log}
 	if err := h.start(ctx, cfg); err != nil {
 		h.Close()
 		return nil, err
@@ -80,25 +70,12 @@ func StartHeadless(ctx context.Context, cfg HeadlessConfig) (*Headless, error) {
 
 func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 	// The bus first: it prints its address once it listens.
-	busProc, out, err := h.spawn("dbus-daemon", []string{"--session", "--nofork", "--nopidfile", "--nosyslog",
-		"--address=unix:path=" + filepath.Join(h.dir, "bus"), "--print-address=1"}, true)
+	bus, err := h.procs.StartBus(ctx, []string{"--session", "--nofork", "--nopidfile", "--nosyslog",
+		"--address=unix:path=" + filepath.Join(h.dir, "bus"), "--print-address=1"})
 	if err != nil {
 		return err
 	}
-	addr := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		addr <- strings.TrimSpace(line)
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case h.bus = <-addr:
-	case <-ctx.Done():
-		return fmt.Errorf("mutter: waiting for dbus-daemon: %w", ctx.Err())
-	}
-	if h.bus == "" {
-		return fmt.Errorf("mutter: dbus-daemon did not start: %s", busProc.why())
-	}
+	h.bus = bus
 	conn, err := dbus.Connect(h.bus)
 	if err != nil {
 		return fmt.Errorf("mutter: connecting to the private bus: %w", err)
@@ -109,7 +86,7 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchInterface("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged")); err != nil {
 		return fmt.Errorf("mutter: watching the private bus: %w", err)
 	}
-	if _, _, err := h.spawn("pipewire", nil, false); err != nil {
+	if _, _, err := h.procs.Spawn("pipewire", nil, procgroup.Options{}); err != nil {
 		return err
 	}
 	// WirePlumber connects to PipeWire's socket at once and gives up if it is not there yet;
@@ -125,7 +102,7 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 		case <-time.After(5 * time.Millisecond): // polling a file's existence; no event to wait on
 		}
 	}
-	wp, _, err := h.spawn("wireplumber", nil, false)
+	wp, _, err := h.procs.Spawn("wireplumber", nil, procgroup.Options{})
 	if err != nil {
 		return err
 	}
@@ -133,7 +110,7 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 	for _, m := range cfg.Extra {
 		args = append(args, "--virtual-monitor", fmt.Sprintf("%dx%d", m[0], m[1]))
 	}
-	mutter, _, err := h.spawn("mutter", args, false)
+	mutter, _, err := h.procs.Spawn("mutter", args, procgroup.Options{})
 	if err != nil {
 		return err
 	}
@@ -148,17 +125,17 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 					delete(need, name)
 				}
 			}
-		case <-mutter.done:
-			return fmt.Errorf("mutter: mutter --headless exited: %s", mutter.why())
-		case <-wp.done:
-			return fmt.Errorf("mutter: wireplumber exited: %s", wp.why())
+		case <-mutter.Done():
+			return fmt.Errorf("mutter: mutter --headless exited: %s", mutter.Why())
+		case <-wp.Done():
+			return fmt.Errorf("mutter: wireplumber exited: %s", wp.Why())
 		case <-ctx.Done():
-			return fmt.Errorf("mutter: waiting for Mutter's ScreenCast service: %w (mutter said: %s)", ctx.Err(), mutter.tail.String())
+			return fmt.Errorf("mutter: waiting for Mutter's ScreenCast service: %w (mutter said: %s)", ctx.Err(), mutter.Said())
 		}
 	}
 	select {
-	case <-wp.done:
-		return fmt.Errorf("mutter: wireplumber exited: %s", wp.why())
+	case <-wp.Done():
+		return fmt.Errorf("mutter: wireplumber exited: %s", wp.Why())
 	default:
 	}
 	return nil
@@ -180,72 +157,6 @@ func (h *Headless) env() []string {
 	return env
 }
 
-func (h *Headless) spawn(name string, args []string, stdout bool) (*headlessProc, io.ReadCloser, error) {
-	cmd := exec.Command(name, args...)
-	cmd.Env = h.env()
-	cmd.Dir = h.dir
-	// Own process group, and stopped with the host even if it dies without Close.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	p := &headlessProc{name: name, cmd: cmd, done: make(chan struct{}), tail: &tail{max: 4096}}
-	var out io.ReadCloser
-	var err error
-	if stdout {
-		if out, err = cmd.StdoutPipe(); err != nil {
-			return nil, nil, fmt.Errorf("mutter: %w", err)
-		}
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, nil, fmt.Errorf("mutter: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("mutter: start %s: %w", name, err)
-	}
-	logDone := make(chan struct{})
-	go func() {
-		defer close(logDone)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.tail.write(sc.Text() + "\n")
-			h.log.Debug(name, "msg", sc.Text())
-		}
-	}()
-	go func() {
-		<-logDone
-		cmd.Wait()
-		close(p.done)
-	}()
-	h.mu.Lock()
-	h.procs = append(h.procs, p)
-	h.mu.Unlock()
-	return p, out, nil
-}
-
-func (p *headlessProc) why() string {
-	<-p.done
-	if s := strings.TrimSpace(p.tail.String()); s != "" {
-		return s
-	}
-	return p.cmd.ProcessState.String()
-}
-
-// stop ends the process group: SIGTERM, then SIGKILL after 5 s.
-func (p *headlessProc) stop() {
-	select {
-	case <-p.done:
-		return // its group may be gone and its id reused
-	default:
-	}
-	pid := p.cmd.Process.Pid
-	syscall.Kill(-pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
 // Bus is the session bus address (DBUS_SESSION_BUS_ADDRESS), for Config.Bus.
 func (h *Headless) Bus() string { return h.bus }
 
@@ -259,63 +170,14 @@ func (h *Headless) Env() []string { return h.env() }
 // Start runs cmd inside the session (its environment replaced by Env) in its own process
 // group; Close stops it before the session. Start waits for it, so give it *os.File outputs
 // (os.Pipe), not StdoutPipe.
-func (h *Headless) Start(cmd *exec.Cmd) error {
-	cmd.Env = h.env()
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Setpgid = true
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("mutter: start %s: %w", cmd.Path, err)
-	}
-	p := &headlessProc{name: cmd.Path, cmd: cmd, done: make(chan struct{}), tail: &tail{}}
-	go func() {
-		cmd.Wait()
-		close(p.done)
-	}()
-	h.mu.Lock()
-	h.runs = append(h.runs, p)
-	h.mu.Unlock()
-	return nil
-}
+func (h *Headless) Start(cmd *exec.Cmd) error { return h.procs.Start(cmd) }
 
 // Close stops the programs started with Start, then Mutter, WirePlumber, PipeWire and the bus,
 // and removes the runtime directory. It is idempotent.
 func (h *Headless) Close() error {
 	h.once.Do(func() {
-		h.mu.Lock()
-		runs, procs := h.runs, h.procs
-		h.mu.Unlock()
-		for _, p := range runs {
-			p.stop()
-		}
-		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop()
-		}
+		h.procs.Close()
 		os.RemoveAll(h.dir)
 	})
 	return nil
-}
-
-// tail keeps the last max bytes written, for error messages.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tail) write(s string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, s...)
-	if t.max > 0 && len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }

@@ -3,11 +3,9 @@
 package portal
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -18,6 +16,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/deskport/deskport/internal/procgroup"
 )
 
 // HeadlessConfig sizes a headless wlroots desktop with its portal.
@@ -54,18 +54,8 @@ type Headless struct {
 	home    string
 	bus     string
 	wayland string
-	procs   []*proc // in start order
+	procs   procgroup.Group
 	once    sync.Once
-
-	mu   sync.Mutex
-	runs []*proc
-}
-
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	tail *tail
 }
 
 // StartHeadless starts the desktop and returns once the portal's ScreenCast is on its bus.
@@ -92,6 +82,7 @@ func StartHeadless(ctx context.Context, cfg HeadlessConfig) (*Headless, error) {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
 	h := &Headless{log: log, home: home, dir: filepath.Join(home, "run")}
+	h.procs = procgroup.Group{Prefix: "portal", Dir: home, Env: h.env, Log: log}
 	if err := h.start(ctx, cfg); err != nil {
 		h.Close()
 		return nil, err
@@ -142,25 +133,12 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 	if err != nil {
 		return err
 	}
-	busProc, out, err := h.spawn("dbus-daemon", []string{"--config-file=" + busCfg, "--nofork", "--nopidfile", "--nosyslog",
-		"--print-address=1"}, nil, true, nil)
+	bus, err := h.procs.StartBus(ctx, []string{"--config-file=" + busCfg, "--nofork", "--nopidfile", "--nosyslog",
+		"--print-address=1"})
 	if err != nil {
 		return err
 	}
-	addr := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		addr <- strings.TrimSpace(line)
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case h.bus = <-addr:
-	case <-ctx.Done():
-		return fmt.Errorf("portal: waiting for dbus-daemon: %w", ctx.Err())
-	}
-	if h.bus == "" {
-		return fmt.Errorf("portal: dbus-daemon did not start: %s", busProc.why())
-	}
+	h.bus = bus
 	conn, err := dbus.Connect(h.bus)
 	if err != nil {
 		return fmt.Errorf("portal: connecting to the private bus: %w", err)
@@ -172,8 +150,8 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 		return fmt.Errorf("portal: watching the private bus: %w", err)
 	}
 
-	sway, _, err := h.spawn("sway", []string{"-c", swayCfg},
-		[]string{"WLR_BACKENDS=headless", "WLR_LIBINPUT_NO_DEVICES=1", "WLR_RENDERER=pixman"}, false, cred)
+	sway, _, err := h.procs.Spawn("sway", []string{"-c", swayCfg},
+		procgroup.Options{Env: []string{"WLR_BACKENDS=headless", "WLR_LIBINPUT_NO_DEVICES=1", "WLR_RENDERER=pixman"}, Cred: cred})
 	if err != nil {
 		return err
 	}
@@ -188,7 +166,7 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 	}); err != nil {
 		return err
 	}
-	pw, _, err := h.spawn("pipewire", nil, nil, false, nil)
+	pw, _, err := h.procs.Spawn("pipewire", nil, procgroup.Options{})
 	if err != nil {
 		return err
 	}
@@ -197,20 +175,20 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 	if err := h.waitFile(ctx, pw, func() bool { _, err := os.Stat(sock); return err == nil }); err != nil {
 		return err
 	}
-	wp, _, err := h.spawn("wireplumber", nil, nil, false, nil)
+	wp, _, err := h.procs.Spawn("wireplumber", nil, procgroup.Options{})
 	if err != nil {
 		return err
 	}
 	// xdg-desktop-portal-wlr 0.7 forgets a choice (persist_mode 0, no restore data) unless
 	// XDPW_PERSIST_MODE allows keeping it.
-	xdpw, _, err := h.spawn(xdpwPath, []string{"-l", "DEBUG", "-c", xdpwCfg}, []string{"XDPW_PERSIST_MODE=permanent"}, false, nil)
+	xdpw, _, err := h.procs.Spawn(xdpwPath, []string{"-l", "DEBUG", "-c", xdpwCfg}, procgroup.Options{Env: []string{"XDPW_PERSIST_MODE=permanent"}})
 	if err != nil {
 		return err
 	}
 	if err := h.waitName(ctx, owners, "org.freedesktop.impl.portal.desktop.wlr", xdpw, wp); err != nil {
 		return err
 	}
-	xdp, _, err := h.spawn(xdpPath, nil, nil, false, nil)
+	xdp, _, err := h.procs.Spawn(xdpPath, nil, procgroup.Options{})
 	if err != nil {
 		return err
 	}
@@ -253,20 +231,20 @@ func (h *Headless) busConfig() (string, error) {
 
 // waitFile polls for a file the process p makes (no event to wait on for another process's
 // socket), failing when p exits.
-func (h *Headless) waitFile(ctx context.Context, p *proc, ok func() bool) error {
+func (h *Headless) waitFile(ctx context.Context, p *procgroup.Proc, ok func() bool) error {
 	for !ok() {
 		select {
-		case <-p.done:
-			return fmt.Errorf("portal: %s exited: %s", p.name, p.why())
+		case <-p.Done():
+			return fmt.Errorf("portal: %s exited: %s", p.Name, p.Why())
 		case <-ctx.Done():
-			return fmt.Errorf("portal: waiting for %s: %w (it said: %s)", p.name, ctx.Err(), p.tail.String())
+			return fmt.Errorf("portal: waiting for %s: %w (it said: %s)", p.Name, ctx.Err(), p.Said())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	return nil
 }
 
-func (h *Headless) waitName(ctx context.Context, owners chan *dbus.Signal, name string, p, wp *proc) error {
+func (h *Headless) waitName(ctx context.Context, owners chan *dbus.Signal, name string, p, wp *procgroup.Proc) error {
 	for {
 		select {
 		case sig := <-owners:
@@ -277,12 +255,12 @@ func (h *Headless) waitName(ctx context.Context, owners chan *dbus.Signal, name 
 					return nil
 				}
 			}
-		case <-p.done:
-			return fmt.Errorf("portal: %s exited: %s", p.name, p.why())
-		case <-wp.done:
-			return fmt.Errorf("portal: wireplumber exited: %s", wp.why())
+		case <-p.Done():
+			return fmt.Errorf("portal: %s exited: %s", p.Name, p.Why())
+		case <-wp.Done():
+			return fmt.Errorf("portal: wireplumber exited: %s", wp.Why())
 		case <-ctx.Done():
-			return fmt.Errorf("portal: waiting for %s on the bus: %w (%s said: %s)", name, ctx.Err(), p.name, p.tail.String())
+			return fmt.Errorf("portal: waiting for %s on the bus: %w (%s said: %s)", name, ctx.Err(), p.Name, p.Said())
 		}
 	}
 }
@@ -308,72 +286,6 @@ func (h *Headless) env() []string {
 	return env
 }
 
-func (h *Headless) spawn(name string, args, extraEnv []string, stdout bool, cred *syscall.Credential) (*proc, io.ReadCloser, error) {
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(h.env(), extraEnv...)
-	cmd.Dir = h.home
-	// Own process group, and stopped with the test (or host) even if it dies without Close.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM, Credential: cred}
-	p := &proc{name: filepath.Base(name), cmd: cmd, done: make(chan struct{}), tail: &tail{max: 4096}}
-	var out io.ReadCloser
-	var err error
-	if stdout {
-		if out, err = cmd.StdoutPipe(); err != nil {
-			return nil, nil, fmt.Errorf("portal: %w", err)
-		}
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, nil, fmt.Errorf("portal: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("portal: start %s: %w", name, err)
-	}
-	logDone := make(chan struct{})
-	go func() {
-		defer close(logDone)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.tail.write(sc.Text() + "\n")
-			h.log.Debug(p.name, "msg", sc.Text())
-		}
-	}()
-	go func() {
-		<-logDone
-		cmd.Wait()
-		close(p.done)
-	}()
-	h.mu.Lock()
-	h.procs = append(h.procs, p)
-	h.mu.Unlock()
-	return p, out, nil
-}
-
-func (p *proc) why() string {
-	<-p.done
-	if s := strings.TrimSpace(p.tail.String()); s != "" {
-		return s
-	}
-	return p.cmd.ProcessState.String()
-}
-
-// stop ends the process group: SIGTERM, then SIGKILL after 5 s.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return // its group may be gone and its id reused
-	default:
-	}
-	pid := p.cmd.Process.Pid
-	syscall.Kill(-pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
 // Bus is the session bus address (DBUS_SESSION_BUS_ADDRESS), for Config.Bus.
 func (h *Headless) Bus() string { return h.bus }
 
@@ -391,65 +303,14 @@ func (h *Headless) Env() []string { return h.env() }
 // Start runs cmd inside the desktop (its environment replaced by Env) in its own process
 // group; Close stops it before the desktop. Give it *os.File outputs (os.Pipe), not
 // StdoutPipe: Start waits for it.
-func (h *Headless) Start(cmd *exec.Cmd) error {
-	cmd.Env = h.env()
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Setpgid = true
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("portal: start %s: %w", cmd.Path, err)
-	}
-	p := &proc{name: cmd.Path, cmd: cmd, done: make(chan struct{}), tail: &tail{}}
-	go func() {
-		cmd.Wait()
-		close(p.done)
-	}()
-	h.mu.Lock()
-	h.runs = append(h.runs, p)
-	h.mu.Unlock()
-	return nil
-}
+func (h *Headless) Start(cmd *exec.Cmd) error { return h.procs.Start(cmd) }
 
 // Close stops the programs started with Start, then the portal, WirePlumber, PipeWire, sway
 // and the bus, and removes the directories. It is idempotent.
 func (h *Headless) Close() error {
 	h.once.Do(func() {
-		h.mu.Lock()
-		runs, procs := h.runs, h.procs
-		h.mu.Unlock()
-		for _, p := range runs {
-			p.stop()
-		}
-		for i := len(procs) - 1; i >= 0; i-- {
-			t0 := time.Now()
-			procs[i].stop()
-			h.log.Debug("stopped", "proc", procs[i].name, "took", time.Since(t0))
-		}
+		h.procs.Close()
 		os.RemoveAll(h.home)
 	})
 	return nil
-}
-
-// tail keeps the last max bytes written, for error messages.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tail) write(s string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, s...)
-	if t.max > 0 && len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
