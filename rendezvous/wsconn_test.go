@@ -190,7 +190,8 @@ func TestWSConnPingsAgain(t *testing.T) {
 func TestWSConnTrustsPeerPings(t *testing.T) {
 	leakCheck(t)
 	heard := new(atomic.Int64)
-	c, client := wsPairHeard(t, 8, 20*time.Millisecond, 2*time.Second, heard)
+	const interval = 50 * time.Millisecond
+	c, client := wsPairHeard(t, 8, interval, 2*time.Second, heard)
 	ctx := ctx10(t)
 	rctx, stopReading := context.WithCancel(ctx)
 	read := make(chan struct{})
@@ -203,15 +204,31 @@ func TestWSConnTrustsPeerPings(t *testing.T) {
 		defer c.mu.Unlock()
 		return c.pongs
 	}
-	// The peer pings every 10 ms for 40 of the server's 20 ms intervals.
+	// The peer pings every 10 ms for 16 of the server's intervals. On a loaded machine a ping's
+	// round trip or the sleep can stretch a gap between two of the peer's pings beyond
+	// heardFor, and then the server rightly pings: the server may ping only in such gaps (the
+	// server heard ping i between its send and the pong's return, so a gap is at most from
+	// one ping's send to the next one's return), as many times as intervals fit in them.
+	allowed := 0
+	var prevSent time.Time
 	for i := 0; i < 80; i++ {
+		sent := time.Now()
 		if err := client.Ping(ctx); err != nil {
 			t.Fatalf("client ping %d: %v", i, err)
 		}
+		if !prevSent.IsZero() {
+			if gap := time.Since(prevSent); gap >= c.heardFor() {
+				allowed += int(gap/interval) + 1
+			}
+		}
+		prevSent = sent
 		time.Sleep(10 * time.Millisecond) // the peer's own ping interval
 	}
-	if n := pongs(); n > 1 {
-		t.Fatalf("the server pinged %d times although the peer pinged every 10 ms", n)
+	if n := pongs(); n > 1+allowed {
+		t.Fatalf("the server pinged %d times although the peer pinged every 10 ms (gaps allowed %d)", n, allowed)
+	}
+	if allowed > 0 {
+		t.Logf("the machine is loaded: gaps between the peer's pings allowed %d server pings", allowed)
 	}
 	// Silent peer: the server's pings resume.
 	deadline := time.Now().Add(5 * time.Second)
