@@ -55,8 +55,11 @@ func (c *Config) mediaAPI(se *webrtc.SettingEngine) (*webrtc.API, <-chan cc.Band
 			minRate = min(150_000, v.MaxBitrate)
 		}
 		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			// pion's own pacer ticks every 5 ms for the whole connection; ours sleeps while
+			// nothing is queued (videopacer.go).
 			return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initial),
-				gcc.SendSideBWEMinBitrate(minRate), gcc.SendSideBWEMaxBitrate(v.MaxBitrate))
+				gcc.SendSideBWEMinBitrate(minRate), gcc.SendSideBWEMaxBitrate(v.MaxBitrate),
+				gcc.SendSideBWEPacer(newVideoPacer(initial)))
 		})
 		if err != nil {
 			return nil, nil, err
