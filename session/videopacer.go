@@ -29,11 +29,11 @@ var _ gcc.Pacer = (*videoPacer)(nil)
 // the host's wake-ups (docs/bench.md, "Static screen"). A packet that arrives with budget to
 // spare leaves at once rather than at the next tick.
 type videoPacer struct {
-	mu       sync.Mutex
-	rate     float64 // bits per second the bucket drains at
-	queue    []pacedPacket
-	free     [][]byte // payload buffers to reuse
-	writers  map[uint32]interceptor.RTPWriter
+	mu      sync.Mutex
+	rate    float64 // bits per second the bucket drains at
+	queue   []pacedPacket
+	free    [][]byte // payload buffers to reuse
+	writers map[uint32]interceptor.RTPWriter
 	// budget is what the current round may still send, in bytes, until windowEnd: a round's
 	// budget is the time since the previous round began, at the rate (a tick's worth while a
 	// backlog drains; a pause's worth for the first packets after it), the same for every
