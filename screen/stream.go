@@ -192,10 +192,9 @@ func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duratio
 	r := &runState{capt: s.cfg.Capturer, fps: s.cfg.FPS, tick: time.NewTicker(time.Second / time.Duration(s.cfg.FPS))}
 	r.frames = framesOf(r.capt)
 	var (
-		l           = &streamLoop{lastWrite: time.Now(), wantKey: true, log: s.cfg.Logger}
-		lastCapture time.Time
-		interval    = func() time.Duration { return time.Second / time.Duration(r.fps) }
-		wake        = time.NewTimer(0) // a FrameNotifier's first capture, at once
+		l        = &streamLoop{lastWrite: time.Now(), wantKey: true, log: s.cfg.Logger}
+		interval = func() time.Duration { return time.Second / time.Duration(r.fps) }
+		wake     = time.NewTimer(0) // a FrameNotifier's first capture, at once
 	)
 	if r.frames != nil {
 		r.tick.Stop()
@@ -230,14 +229,15 @@ func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duratio
 		case <-r.tick.C:
 		case <-wake.C:
 		case <-r.frames:
-			// A frame arrived: take it now, unless the previous capture was less than half a
-			// frame interval ago (a producer faster than the frame rate waits for the rest).
-			if since := time.Since(lastCapture); since < interval()/2 {
+			// A frame arrived: take it now, unless the previous new frame was taken less than
+			// half a frame interval ago (a producer faster than the frame rate waits for the
+			// rest). A capture that found nothing new (a refresh, a keyframe) does not count:
+			// it would hold back the frame that arrives just after it.
+			if since := time.Since(l.lastChanged); since < interval()/2 {
 				wake.Reset(interval()/2 - since)
 				continue
 			}
 		}
-		lastCapture = time.Now()
 		retry, err := s.step(r, l, write)
 		if err != nil {
 			return err
@@ -264,12 +264,14 @@ type streamLoop struct {
 	// last changed frame), so an unchanged frame can be encoded again without converting it.
 	encHas       bool
 	captureFails int
+	lastChanged  time.Time // when the last capture that found a new frame began
 	log          *slog.Logger
 }
 
 // step captures one frame and encodes and writes it if it changed, a keyframe is wanted or the
 // refresh is due. retry says the capture failed (try again at the next frame time).
 func (s *Stream) step(r *runState, l *streamLoop, write func(data []byte, d time.Duration, key bool) error) (retry bool, err error) {
+	started := time.Now()
 	f, err := r.capt.Capture()
 	if err != nil {
 		l.captureFails++
@@ -284,6 +286,9 @@ func (s *Stream) step(r *runState, l *streamLoop, write func(data []byte, d time
 	}
 	l.captureFails = 0
 	s.Captured.Add(1)
+	if f.Changed {
+		l.lastChanged = started
+	}
 	if r.enc == nil || f.Width != l.w || f.Height != l.h {
 		if r.enc != nil {
 			r.enc.Close()
