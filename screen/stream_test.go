@@ -4,6 +4,7 @@ package screen_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,7 +188,7 @@ func TestStreamResize(t *testing.T) {
 // after an announcement.
 type notifyingCapturer struct {
 	frames  chan struct{}
-	pending bool
+	pending atomic.Bool
 	frame   screen.Frame
 }
 
@@ -195,8 +196,7 @@ func (c *notifyingCapturer) Frames() <-chan struct{} { return c.frames }
 
 func (c *notifyingCapturer) Capture() (*screen.Frame, error) {
 	f := c.frame
-	f.Changed = c.pending
-	c.pending = false
+	f.Changed = c.pending.Swap(false)
 	return &f, nil
 }
 
@@ -206,8 +206,9 @@ func (c *notifyingCapturer) Close() error { return nil }
 // only for the first frame, the refreshes and a keyframe request, and converts one picture.
 // (At 120 fps a polled stream would capture about 12 times per refresh here.)
 func TestStreamDoesNotPollAnnouncingCapturer(t *testing.T) {
-	c := &notifyingCapturer{frames: make(chan struct{}, 1), pending: true,
+	c := &notifyingCapturer{frames: make(chan struct{}, 1),
 		frame: screen.Frame{Width: 320, Height: 240, Stride: 4 * 320, Pix: make([]byte, 4*320*240)}}
+	c.pending.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := screen.NewStream(screen.StreamConfig{
@@ -264,7 +265,7 @@ func TestStreamCapturesAnnouncedFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.pending = true
+	c.pending.Store(true)
 	start := time.Now()
 	c.frames <- struct{}{}
 	var took time.Duration
