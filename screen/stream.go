@@ -53,8 +53,8 @@ type FrameStats struct {
 // sends a frame when the screen changes). A Stream captures such a frame when it arrives, and
 // does not poll it: it captures otherwise only for a keyframe request, a retry and the refresh,
 // so a static screen costs no wake-ups between refreshes. A frame that arrives less than half a
-// frame interval after the previous capture waits for the rest of that half interval. A nil
-// channel announces nothing (the Stream then polls FPS times a second).
+// frame interval after the previous new frame was taken waits for the rest of that half
+// interval. A nil channel announces nothing (the Stream then polls FPS times a second).
 type FrameNotifier interface {
 	Frames() <-chan struct{}
 }
