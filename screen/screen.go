@@ -44,6 +44,13 @@ type Encoder interface {
 	Close() error
 }
 
+// Reencoder is an Encoder that can encode the picture of its last Encode again without a frame.
+// A Stream uses it for a refresh or a keyframe of a screen that has not changed since (Frame.
+// Changed false): the picture is already converted, so only the encoding costs CPU.
+type Reencoder interface {
+	EncodeAgain(keyframe bool) (data []byte, isKey bool, err error)
+}
+
 // Monitor is one output of a display.
 type Monitor struct {
 	Index         int // 0-based, in the order the display lists them

@@ -50,9 +50,11 @@ type FrameStats struct {
 }
 
 // FrameNotifier is a Capturer that announces its frames (pipewire.Capturer: the compositor
-// sends a frame when the screen changes). A Stream captures such a frame when it arrives
-// instead of at its next tick, so that it waits for no tick (up to a frame interval of
-// latency); the ticks go on, for keyframes and refreshes. A nil channel announces nothing.
+// sends a frame when the screen changes). A Stream captures such a frame when it arrives, and
+// does not poll it: it captures otherwise only for a keyframe request, a retry and the refresh,
+// so a static screen costs no wake-ups between refreshes. A frame that arrives less than half a
+// frame interval after the previous new frame was taken waits for the rest of that half
+// interval. A nil channel announces nothing (the Stream then polls FPS times a second).
 type FrameNotifier interface {
 	Frames() <-chan struct{}
 }
@@ -73,8 +75,9 @@ type Stream struct {
 	maxRate  atomic.Int64
 	changes  chan func(*runState) // applied on the Run goroutine
 
-	// Counters for stats and benchmarks.
-	Captured, Encoded, Bytes, Keyframes atomic.Int64
+	// Counters for stats, benchmarks and tests: captures, frames written, their bytes,
+	// keyframes, and frames converted and encoded (Encode, not Reencoder.EncodeAgain).
+	Captured, Encoded, Bytes, Keyframes, Converted atomic.Int64
 }
 
 // NewStream checks cfg and returns a stream ready to Run.
@@ -120,7 +123,6 @@ func (s *Stream) SetFPS(fps int) {
 	fps = min(max(fps, 1), 120)
 	s.change(func(r *runState) {
 		r.fps = fps
-		r.tick.Reset(time.Second / time.Duration(fps))
 	})
 }
 
@@ -181,19 +183,26 @@ func (s *Stream) Run(ctx context.Context, write func(data []byte, d time.Duratio
 }
 
 // run is Run with whether each frame is a keyframe, for Fanout.
+//
+// A polled capturer (X11) is captured at every tick, FPS times a second; a frame that did not
+// change is not encoded. A FrameNotifier is captured when it announces a frame, and wake
+// schedules the rest: a retry, and the refresh. A refresh or keyframe of an unchanged picture
+// re-encodes the encoder's converted picture (Reencoder) instead of converting the frame again.
 func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duration, key bool) error) error {
 	r := &runState{capt: s.cfg.Capturer, fps: s.cfg.FPS, tick: time.NewTicker(time.Second / time.Duration(s.cfg.FPS))}
 	r.frames = framesOf(r.capt)
 	var (
-		lastCapture  time.Time
-		w, h         int
-		encRate      int
-		lastWrite    = time.Now()
-		wantKey      = true
-		log          = s.cfg.Logger
-		captureFails int
+		l        = &streamLoop{lastWrite: time.Now(), wantKey: true, log: s.cfg.Logger}
+		interval = func() time.Duration { return time.Second / time.Duration(r.fps) }
+		wake     = time.NewTimer(0) // a FrameNotifier's first capture, at once
 	)
+	if r.frames != nil {
+		r.tick.Stop()
+	} else {
+		wake.Stop()
+	}
 	defer r.tick.Stop()
+	defer wake.Stop()
 	defer func() {
 		if r.enc != nil {
 			r.enc.Close()
@@ -204,85 +213,143 @@ func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duratio
 		case <-ctx.Done():
 			return nil
 		case <-s.keyframe:
-			wantKey = true
+			l.wantKey = true
 		case f := <-s.changes:
 			f(r)
 			r.frames = framesOf(r.capt)
-			wantKey = true
+			l.wantKey, l.encHas = true, false
+			if r.frames != nil {
+				r.tick.Stop()
+				wake.Reset(0)
+			} else {
+				wake.Stop()
+				r.tick.Reset(interval())
+			}
 			continue
 		case <-r.tick.C:
+		case <-wake.C:
 		case <-r.frames:
-			// A frame arrived: take it now, unless the previous capture was less than half a
-			// frame interval ago (a producer faster than the frame rate waits for the tick).
-			if time.Since(lastCapture) < time.Second/time.Duration(2*r.fps) {
+			// A frame arrived: take it now, unless the previous new frame was taken less than
+			// half a frame interval ago (a producer faster than the frame rate waits for the
+			// rest). A capture that found nothing new (a refresh, a keyframe) does not count:
+			// it would hold back the frame that arrives just after it.
+			if since := time.Since(l.lastChanged); since < interval()/2 {
+				wake.Reset(interval()/2 - since)
 				continue
 			}
 		}
-		lastCapture = time.Now()
-		f, err := r.capt.Capture()
+		retry, err := s.step(r, l, write)
 		if err != nil {
-			captureFails++
-			if captureFails == 1 || captureFails%100 == 0 {
-				log.Warn("screen capture failed", "err", err, "failures", captureFails)
-			}
-			if captureFails >= 300 {
-				return fmt.Errorf("screen: capture keeps failing: %w", err)
-			}
-			continue
-		}
-		captureFails = 0
-		s.Captured.Add(1)
-		if r.enc == nil || f.Width != w || f.Height != h {
-			if r.enc != nil {
-				r.enc.Close()
-			}
-			w, h = f.Width, f.Height
-			encRate = int(s.bitrate.Load())
-			if r.enc, err = s.cfg.NewEncoder(w, h, encRate); err != nil {
-				return fmt.Errorf("screen: encoder for %dx%d: %w", w, h, err)
-			}
-			log.Info("encoding screen", "width", w, "height", h, "bitrate", encRate)
-			wantKey = true
-		}
-		if !f.Changed && !wantKey && time.Since(lastWrite) < s.cfg.Refresh {
-			continue
-		}
-		if rate := int(s.bitrate.Load()); rate != encRate {
-			if err := r.enc.SetBitrate(rate); err != nil {
-				log.Debug("setting bitrate", "err", err)
-			}
-			encRate = rate
-		}
-		// A request that arrived while this frame was captured is for this frame: the select
-		// above picks at random among ready cases, so a tick taken over a waiting request
-		// would otherwise delay the keyframe by one frame.
-		select {
-		case <-s.keyframe:
-			wantKey = true
-		default:
-		}
-		encStart := time.Now()
-		data, isKey, err := r.enc.Encode(f, wantKey)
-		encTime := time.Since(encStart)
-		if err != nil {
-			return fmt.Errorf("screen: encode: %w", err)
-		}
-		if data == nil {
-			continue
-		}
-		if isKey {
-			wantKey = false
-			s.Keyframes.Add(1)
-		}
-		now := time.Now()
-		if err := write(data, now.Sub(lastWrite), isKey); err != nil {
 			return err
 		}
-		lastWrite = now
-		s.Encoded.Add(1)
-		s.Bytes.Add(int64(len(data)))
-		if s.cfg.OnFrame != nil {
-			s.cfg.OnFrame(FrameStats{Bytes: len(data), Keyframe: isKey, Encode: encTime, Bitrate: encRate})
+		if r.frames != nil {
+			// Not polled: wake for a retry (a failed capture, a keyframe the encoder
+			// dropped), else for the refresh (a frame's time from now at the soonest, should
+			// the encoder drop the refresh).
+			if retry || l.wantKey {
+				wake.Reset(interval())
+			} else {
+				wake.Reset(max(time.Until(l.lastWrite.Add(s.cfg.Refresh)), interval()))
+			}
 		}
 	}
+}
+
+// streamLoop is run's state that step reads and updates.
+type streamLoop struct {
+	w, h, encRate int
+	lastWrite     time.Time
+	wantKey       bool
+	// encHas: the encoder's converted picture is the capturer's current one (it encoded the
+	// last changed frame), so an unchanged frame can be encoded again without converting it.
+	encHas       bool
+	captureFails int
+	lastChanged  time.Time // when the last capture that found a new frame began
+	log          *slog.Logger
+}
+
+// step captures one frame and encodes and writes it if it changed, a keyframe is wanted or the
+// refresh is due. retry says the capture failed (try again at the next frame time).
+func (s *Stream) step(r *runState, l *streamLoop, write func(data []byte, d time.Duration, key bool) error) (retry bool, err error) {
+	started := time.Now()
+	f, err := r.capt.Capture()
+	if err != nil {
+		l.captureFails++
+		l.encHas = false
+		if l.captureFails == 1 || l.captureFails%100 == 0 {
+			l.log.Warn("screen capture failed", "err", err, "failures", l.captureFails)
+		}
+		if l.captureFails >= 300 {
+			return true, fmt.Errorf("screen: capture keeps failing: %w", err)
+		}
+		return true, nil
+	}
+	l.captureFails = 0
+	s.Captured.Add(1)
+	if f.Changed {
+		l.lastChanged = started
+	}
+	if r.enc == nil || f.Width != l.w || f.Height != l.h {
+		if r.enc != nil {
+			r.enc.Close()
+		}
+		l.w, l.h = f.Width, f.Height
+		l.encRate = int(s.bitrate.Load())
+		if r.enc, err = s.cfg.NewEncoder(l.w, l.h, l.encRate); err != nil {
+			return false, fmt.Errorf("screen: encoder for %dx%d: %w", l.w, l.h, err)
+		}
+		l.log.Info("encoding screen", "width", l.w, "height", l.h, "bitrate", l.encRate)
+		l.wantKey, l.encHas = true, false
+	}
+	if !f.Changed && !l.wantKey && time.Since(l.lastWrite) < s.cfg.Refresh {
+		return false, nil
+	}
+	if rate := int(s.bitrate.Load()); rate != l.encRate {
+		if err := r.enc.SetBitrate(rate); err != nil {
+			l.log.Debug("setting bitrate", "err", err)
+		}
+		l.encRate = rate
+	}
+	// A request that arrived while this frame was captured is for this frame: the select in
+	// run picks at random among ready cases, so a tick taken over a waiting request would
+	// otherwise delay the keyframe by one frame.
+	select {
+	case <-s.keyframe:
+		l.wantKey = true
+	default:
+	}
+	encStart := time.Now()
+	var (
+		data  []byte
+		isKey bool
+	)
+	if re, ok := r.enc.(Reencoder); ok && !f.Changed && l.encHas {
+		data, isKey, err = re.EncodeAgain(l.wantKey)
+	} else {
+		data, isKey, err = r.enc.Encode(f, l.wantKey)
+		s.Converted.Add(1)
+	}
+	encTime := time.Since(encStart)
+	if err != nil {
+		return false, fmt.Errorf("screen: encode: %w", err)
+	}
+	l.encHas = true
+	if data == nil {
+		return false, nil
+	}
+	if isKey {
+		l.wantKey = false
+		s.Keyframes.Add(1)
+	}
+	now := time.Now()
+	if err := write(data, now.Sub(l.lastWrite), isKey); err != nil {
+		return false, err
+	}
+	l.lastWrite = now
+	s.Encoded.Add(1)
+	s.Bytes.Add(int64(len(data)))
+	if s.cfg.OnFrame != nil {
+		s.cfg.OnFrame(FrameStats{Bytes: len(data), Keyframe: isKey, Encode: encTime, Bitrate: l.encRate})
+	}
+	return false, nil
 }

@@ -4,6 +4,7 @@ package screen_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,6 +102,52 @@ func TestStreamSkipsUnchangedFrames(t *testing.T) {
 	if !out[0].key || out[1].key {
 		t.Fatalf("keyframes %v, want only the first", out)
 	}
+	if got := st.Converted.Load(); got != 2 {
+		t.Fatalf("converted %d frames for 2 changes, want 2", got)
+	}
+}
+
+// A static screen's refreshes and keyframes re-encode the picture the encoder already holds:
+// over 40 polled captures that each refresh (a refresh interval shorter than a tick) and a
+// keyframe request, the one frame that changed is the only one converted.
+func TestStreamStaticScreenConvertsOnce(t *testing.T) {
+	changed := make([]bool, 40)
+	changed[0] = true
+	c := &scriptedCapturer{changed: changed}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c.cancel = cancel
+	st, err := screen.NewStream(screen.StreamConfig{
+		Capturer: c, FPS: 120, Refresh: time.Nanosecond,
+		NewEncoder: func(w, h, bitrate int) (screen.Encoder, error) {
+			return vp8.NewEncoder(vp8.Config{Width: w, Height: h, FPS: 30, Bitrate: bitrate})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys int
+	err = st.Run(ctx, func(data []byte, d time.Duration) error {
+		if data[0]&1 == 0 {
+			keys++
+		}
+		if st.Encoded.Load() == 10 {
+			st.RequestKeyframe()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.Encoded.Load(); n < 40 {
+		t.Fatalf("encoded %d frames in 40 captures that were each due for a refresh", n)
+	}
+	if keys != 2 {
+		t.Errorf("%d keyframes, want 2 (the first and the requested one)", keys)
+	}
+	if got := st.Converted.Load(); got != 1 {
+		t.Errorf("converted %d frames of a screen that changed once, want 1", got)
+	}
 }
 
 // A keyframe request makes the next encoded frame a keyframe, even on a static screen.
@@ -141,7 +188,7 @@ func TestStreamResize(t *testing.T) {
 // after an announcement.
 type notifyingCapturer struct {
 	frames  chan struct{}
-	pending bool
+	pending atomic.Bool
 	frame   screen.Frame
 }
 
@@ -149,12 +196,58 @@ func (c *notifyingCapturer) Frames() <-chan struct{} { return c.frames }
 
 func (c *notifyingCapturer) Capture() (*screen.Frame, error) {
 	f := c.frame
-	f.Changed = c.pending
-	c.pending = false
+	f.Changed = c.pending.Swap(false)
 	return &f, nil
 }
 
 func (c *notifyingCapturer) Close() error { return nil }
+
+// A capturer that announces its frames is not polled: on a static screen the stream captures
+// only for the first frame, the refreshes and a keyframe request, and converts one picture.
+// (At 120 fps a polled stream would capture about 12 times per refresh here.)
+func TestStreamDoesNotPollAnnouncingCapturer(t *testing.T) {
+	c := &notifyingCapturer{frames: make(chan struct{}, 1),
+		frame: screen.Frame{Width: 320, Height: 240, Stride: 4 * 320, Pix: make([]byte, 4*320*240)}}
+	c.pending.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := screen.NewStream(screen.StreamConfig{
+		Capturer: c, FPS: 120, Refresh: 100 * time.Millisecond,
+		NewEncoder: func(w, h, bitrate int) (screen.Encoder, error) {
+			return vp8.NewEncoder(vp8.Config{Width: w, Height: h, FPS: 30, Bitrate: bitrate})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys int
+	err = st.Run(ctx, func(data []byte, d time.Duration) error {
+		if data[0]&1 == 0 {
+			keys++
+		}
+		switch st.Encoded.Load() {
+		case 2: // the first refresh
+			st.RequestKeyframe()
+		case 5:
+			cancel()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written: the first frame, a refresh, the requested keyframe, two more refreshes; the
+	// write of the sixth (if any) races the cancel.
+	if enc, capt := st.Encoded.Load(), st.Captured.Load(); capt > enc+1 {
+		t.Errorf("captured %d times for %d frames written: the stream polls", capt, enc)
+	}
+	if keys != 2 {
+		t.Errorf("%d keyframes, want 2 (the first and the requested one)", keys)
+	}
+	if got := st.Converted.Load(); got != 1 {
+		t.Errorf("converted %d frames of a screen that changed once, want 1", got)
+	}
+}
 
 // A frame the capturer announces is captured and encoded at once, not at the next tick.
 func TestStreamCapturesAnnouncedFrames(t *testing.T) {
@@ -172,7 +265,7 @@ func TestStreamCapturesAnnouncedFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.pending = true
+	c.pending.Store(true)
 	start := time.Now()
 	c.frames <- struct{}{}
 	var took time.Duration

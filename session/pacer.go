@@ -33,9 +33,21 @@ const (
 	pacingMinBuffered = 1 << 20
 )
 
+// newPacer returns a pacer that paces nothing until follow sets its rate.
+func newPacer() *pacer { return &pacer{kick: make(chan struct{}, 1)} }
+
 // pacer is a token bucket shared by every socket of one peer connection.
 type pacer struct {
 	rate atomic.Uint64 // bytes per second; 0 paces nothing
+
+	// While the association is idle (nothing unsent or unacknowledged, no rate) follow does not
+	// poll it: the next packet any socket writes kicks it (idle is set, kick has room for one).
+	// A static screen sends a few packets a second; polling 100 times a second cost more than
+	// the rest of the connection (docs/bench.md, "Static screen").
+	idle atomic.Bool
+	kick chan struct{}
+	// polls counts follow's looks at the association, for tests.
+	polls atomic.Int64
 
 	mu     sync.Mutex
 	tokens float64
@@ -54,6 +66,12 @@ func (p *pacer) setRate(cwnd uint32, srtt time.Duration, buffered int) {
 
 // wait holds a writer of n bytes until the bucket has them.
 func (p *pacer) wait(n int) {
+	if p.idle.Load() {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
 	rate := float64(p.rate.Load())
 	if rate == 0 {
 		return
@@ -78,20 +96,60 @@ func (p *pacer) wait(n int) {
 	}
 }
 
-// follow keeps the rate in step with the association until done is closed.
+// follow keeps the rate in step with the association until done is closed: every
+// pacingInterval while the association holds data or the rate is set, and otherwise only when a
+// socket writes (kick), so that an idle connection costs no timer wake-ups.
 func (p *pacer) follow(done <-chan struct{}, pc *webrtc.PeerConnection) {
-	t := time.NewTicker(pacingInterval)
+	p.followWith(done, func() (uint32, time.Duration, int) {
+		sctp := pc.SCTP()
+		s := sctp.Stats()
+		return s.CongestionWindow, time.Duration(s.SmoothedRoundTripTime * float64(time.Second)), sctp.BufferedAmount()
+	})
+}
+
+// followWith is follow with the association's state from look (cwnd, srtt, bytes buffered).
+func (p *pacer) followWith(done <-chan struct{}, look func() (cwnd uint32, srtt time.Duration, buffered int)) {
+	t := time.NewTimer(pacingInterval)
 	defer t.Stop()
+	defer p.idle.Store(false)
+	var last time.Time
+	update := func() (busy bool) {
+		last = time.Now()
+		p.polls.Add(1)
+		cwnd, srtt, buffered := look()
+		p.setRate(cwnd, srtt, buffered)
+		return buffered > 0 || p.rate.Load() != 0
+	}
 	for {
 		select {
 		case <-done:
 			p.rate.Store(0)
 			return
 		case <-t.C:
+		case <-p.kick:
+			// At most one look per pacingInterval however many packets kick: the video of a
+			// changing screen writes dozens a second.
+			if wait := pacingInterval - time.Since(last); wait > 0 {
+				p.idle.Store(false)
+				t.Reset(wait)
+				continue
+			}
 		}
-		sctp := pc.SCTP()
-		s := sctp.Stats()
-		p.setRate(s.CongestionWindow, time.Duration(s.SmoothedRoundTripTime*float64(time.Second)), sctp.BufferedAmount())
+		p.idle.Store(false)
+		busy := update()
+		if !busy {
+			// Idle from now on; a write between the look above and this store has not kicked,
+			// so look once more after it.
+			p.idle.Store(true)
+			if busy = update(); busy {
+				p.idle.Store(false)
+			}
+		}
+		if busy {
+			t.Reset(pacingInterval)
+		} else {
+			t.Stop()
+		}
 	}
 }
 

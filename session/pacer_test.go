@@ -3,7 +3,9 @@ package session
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pion/transport/v5/stdnet"
@@ -27,6 +29,64 @@ func TestPacerRate(t *testing.T) {
 	if got := p.rate.Load(); got != 0 {
 		t.Errorf("an idle association is paced at %d B/s", got)
 	}
+}
+
+// TestPacerFollowsOnlyWhenBusy counts follow's looks at the association in a synctest bubble:
+// every pacingInterval while it holds data, none while it is idle and nothing is written (a
+// static screen), one when a socket writes again, and pacing that starts from it.
+func TestPacerFollowsOnlyWhenBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPacer()
+		var buffered atomic.Int64
+		buffered.Store(4 << 20)
+		done := make(chan struct{})
+		go p.followWith(done, func() (uint32, time.Duration, int) {
+			return 1 << 20, 100 * time.Millisecond, int(buffered.Load())
+		})
+		time.Sleep(10*pacingInterval + pacingInterval/2)
+		if got := p.polls.Load(); got != 10 {
+			t.Errorf("busy for 10 intervals: %d looks, want 10", got)
+		}
+		if p.rate.Load() == 0 {
+			t.Errorf("a busy long path is not paced")
+		}
+
+		buffered.Store(0)
+		time.Sleep(pacingInterval)
+		idleAt := p.polls.Load()
+		if !p.idle.Load() || p.rate.Load() != 0 {
+			t.Fatalf("an emptied association: idle %v, rate %d", p.idle.Load(), p.rate.Load())
+		}
+		time.Sleep(time.Minute)
+		if got := p.polls.Load() - idleAt; got != 0 {
+			t.Errorf("idle for a minute with nothing written: %d looks, want 0", got)
+		}
+
+		// A burst of packets (a refresh frame) kicks a look and its re-check (and one more pair,
+		// deferred by an interval, if packets raced the first), and the connection is idle again.
+		for range 20 {
+			p.wait(1200)
+		}
+		time.Sleep(time.Minute)
+		afterBurst := p.polls.Load()
+		if got := afterBurst - idleAt; got < 2 || got > 4 {
+			t.Errorf("20 packets written while idle: %d looks, want 2 to 4", got)
+		}
+		time.Sleep(time.Minute)
+		if got := p.polls.Load() - afterBurst; got != 0 {
+			t.Errorf("idle for a minute after the burst: %d looks, want 0", got)
+		}
+
+		// A bulk transfer starts: its first packet wakes follow, which paces from then on.
+		buffered.Store(4 << 20)
+		p.wait(1200)
+		synctest.Wait()
+		if p.rate.Load() == 0 || p.idle.Load() {
+			t.Errorf("a bulk transfer after idle: rate %d, idle %v", p.rate.Load(), p.idle.Load())
+		}
+		close(done)
+		synctest.Wait()
+	})
 }
 
 // TestPacerSpreads checks the bucket's arithmetic through real time: a burst allowance goes out
@@ -73,7 +133,7 @@ func TestPacedNetSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pn := pacedNet{Net: bufferedNet{n}, p: &pacer{}}
+	pn := pacedNet{Net: bufferedNet{n}, p: newPacer()}
 	uc, err := pn.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)

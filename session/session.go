@@ -121,7 +121,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 	if cfg.Net == nil {
 		mtu.links = systemLinks
 	}
-	pace := &pacer{}
+	pace := newPacer()
 	api, estimators, err := cfg.newAPI(mtu, pace)
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)

@@ -8,6 +8,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/rtcp"
 )
 
@@ -55,8 +56,11 @@ func (c *Config) mediaAPI(se *webrtc.SettingEngine) (*webrtc.API, <-chan cc.Band
 			minRate = min(150_000, v.MaxBitrate)
 		}
 		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			// pion's own pacer ticks every 5 ms for the whole connection; ours sleeps while
+			// nothing is queued (videopacer.go).
 			return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initial),
-				gcc.SendSideBWEMinBitrate(minRate), gcc.SendSideBWEMaxBitrate(v.MaxBitrate))
+				gcc.SendSideBWEMinBitrate(minRate), gcc.SendSideBWEMaxBitrate(v.MaxBitrate),
+				gcc.SendSideBWEPacer(newVideoPacer(initial)))
 		})
 		if err != nil {
 			return nil, nil, err
@@ -72,10 +76,37 @@ func (c *Config) mediaAPI(se *webrtc.SettingEngine) (*webrtc.API, <-chan cc.Band
 			return nil, nil, err
 		}
 	}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	register := webrtc.RegisterDefaultInterceptors
+	if v.MaxBitrate > 0 {
+		register = registerSenderInterceptors
+	}
+	if err := register(m, ir); err != nil {
 		return nil, nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(*se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir)), estimators, nil
+}
+
+// registerSenderInterceptors registers pion's default interceptors for a peer that only sends
+// video (the host): all but the NACK generator, which asks for the retransmission of received
+// RTP, of which the host has none; its loop woke the host 10 times a second for nothing.
+func registerSenderInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	responder, err := nack.NewResponderInterceptor()
+	if err != nil {
+		return err
+	}
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	ir.Add(responder)
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureStatsInterceptor(ir); err != nil {
+		return err
+	}
+	return webrtc.ConfigureTWCCSender(m, ir)
 }
 
 // Keyframes reports the viewer's picture-loss and full-intra-request feedback, read from the

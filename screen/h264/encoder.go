@@ -122,7 +122,10 @@ import (
 	"github.com/deskport/deskport/screen/internal/codec"
 )
 
-var _ screen.Encoder = (*Encoder)(nil)
+var (
+	_ screen.Encoder   = (*Encoder)(nil)
+	_ screen.Reencoder = (*Encoder)(nil)
+)
 
 // Encoder is an x264 encoder for frames of one size. Its methods may be called from several
 // goroutines (a mutex serialises them, so Close cannot free the codec under a running
@@ -131,7 +134,9 @@ type Encoder struct {
 	mu  sync.Mutex
 	e   *C.dp_x264 // nil after Close
 	cfg Config
-	buf []byte // the last access unit, returned by Encode and reused
+	buf []byte
+	// converted: the codec's picture holds the last Encode's frame, for EncodeAgain.
+	converted bool // the last access unit, returned by Encode and reused
 }
 
 // NewEncoder starts an x264 encoder with cfg's settings (zero fields take their defaults).
@@ -174,6 +179,26 @@ func (enc *Encoder) Encode(f *screen.Frame, keyframe bool) (data []byte, isKey b
 		V: unsafe.Pointer(img.plane[2]), StrideV: int(img.i_stride[2]),
 		Width: int(enc.e.ew), Height: int(enc.e.eh),
 	})
+	enc.converted = true
+	return enc.encode(keyframe)
+}
+
+// EncodeAgain encodes the picture of the last Encode again, without converting a frame
+// (screen.Reencoder): the stream's refresh or keyframe of a screen that has not changed since.
+func (enc *Encoder) EncodeAgain(keyframe bool) (data []byte, isKey bool, err error) {
+	enc.mu.Lock()
+	defer enc.mu.Unlock()
+	if enc.e == nil {
+		return nil, false, ErrClosed
+	}
+	if !enc.converted {
+		return nil, false, fmt.Errorf("%w: EncodeAgain before the first Encode", ErrFrameSize)
+	}
+	return enc.encode(keyframe)
+}
+
+// encode encodes the converted picture; enc.mu is held.
+func (enc *Encoder) encode(keyframe bool) (data []byte, isKey bool, err error) {
 	force := C.int(0)
 	if keyframe {
 		force = 1

@@ -4,6 +4,7 @@ package h264
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -225,4 +226,30 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	enctest.Close(t, enc, ErrClosed)
+}
+
+// EncodeAgain encodes the picture of the last Encode without a frame: a refresh is a non-IDR
+// access unit and a requested keyframe an IDR with SPS and PPS, after the frame's pixels were
+// overwritten; before any Encode it is refused.
+func TestEncodeAgain(t *testing.T) {
+	const w, h = 160, 120
+	enc := newEncoder(t, Config{Width: w, Height: h})
+	if _, _, err := enc.EncodeAgain(false); !errors.Is(err, ErrFrameSize) {
+		t.Fatalf("EncodeAgain before Encode = %v, want %v", err, ErrFrameSize)
+	}
+	f := testpic.Blocks(w, h, 4*w)
+	if _, _, err := enc.Encode(f, false); err != nil {
+		t.Fatal(err)
+	}
+	clear(f.Pix)
+	for _, key := range []bool{false, true, false} {
+		data, isKey, err := enc.EncodeAgain(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		types := nalTypes(t, data)
+		if isKey != key || has(types, nalIDR) != key || (key && (!has(types, nalSPS) || !has(types, nalPPS))) {
+			t.Fatalf("EncodeAgain(%v): isKey %v, NAL types %v", key, isKey, types)
+		}
+	}
 }

@@ -216,3 +216,45 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// EncodeAgain encodes the picture of the last Encode without a frame: after a keyframe of the
+// blocks, a refresh and a requested keyframe from EncodeAgain decode to the same blocks, the
+// keyframe on a fresh decoder too, though the frame's pixels were overwritten meanwhile.
+func TestEncodeAgain(t *testing.T) {
+	const w, h = 160, 120
+	enc := newEncoder(t, Config{Width: w, Height: h})
+	if _, _, err := enc.EncodeAgain(false); !errors.Is(err, ErrFrameSize) {
+		t.Fatalf("EncodeAgain before Encode = %v, want %v", err, ErrFrameSize)
+	}
+	dec := newDecoder(t)
+	f := blockFrame(w, h, 4*w)
+	data, _, err := enc.Encode(f, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dec.Decode(data); err != nil {
+		t.Fatal(err)
+	}
+	clear(f.Pix) // the capturer's buffer moves on; the encoder's picture does not
+	for i, key := range []bool{false, true} {
+		data, isKey, err := enc.EncodeAgain(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if isKey != key || isKeyframeTag(data) != key {
+			t.Fatalf("EncodeAgain(%v) %d: isKey %v, tag keyframe %v", key, i, isKey, isKeyframeTag(data))
+		}
+		img, err := dec.Decode(data)
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		checkBlocks(t, img, w, h)
+		if key {
+			img, err := newDecoder(t).Decode(data)
+			if err != nil {
+				t.Fatalf("fresh decoder on EncodeAgain's keyframe: %v", err)
+			}
+			checkBlocks(t, img, w, h)
+		}
+	}
+}
