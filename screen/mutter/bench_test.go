@@ -5,11 +5,15 @@ package mutter_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/deskport/deskport/internal/wlpattern"
+	"github.com/deskport/deskport/internal/xpattern/pattern"
+	"github.com/deskport/deskport/screen"
 	"github.com/deskport/deskport/screen/mutter"
 	"github.com/deskport/deskport/screen/vp8"
 )
@@ -88,4 +92,110 @@ func BenchmarkFrame(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkClockLatency follows wlpattern's clock (repainted on every frame callback) through
+// Mutter and PipeWire, stage by stage, for each frame the capture receives: paint→arrive is the
+// time in the picture (the client painted and committed it) to the PipeWire buffer's dequeue in
+// the consumer's loop thread; record→arrive is Mutter's SPA_META_Header pts (CLOCK_MONOTONIC
+// when it recorded the frame) to the dequeue; arrive→capture is the dequeue to Capture returning
+// it here. Medians in ms; queued is the share of frames dequeued together with an older one.
+// MaxFPS is the host's default --fps.
+func BenchmarkClockLatency(b *testing.B) {
+	if buildErr != nil {
+		b.Skip(buildErr)
+	}
+	for _, size := range [][2]int{{1280, 720}, {1920, 1080}} {
+		b.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(b *testing.B) {
+			h, err := mutter.StartHeadless(context.Background(), mutter.HeadlessConfig{Width: size[0], Height: size[1]})
+			if err != nil {
+				b.Skip(err)
+			}
+			defer h.Close()
+			wlpattern.StartPattern(b, wlpatternBin, h, "clock")
+			s, err := mutter.Open(context.Background(), mutter.Config{Bus: h.Bus(), RuntimeDir: h.RuntimeDir(), MaxFPS: 30})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			c, err := s.Capturer(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			next := func() *screen.Frame {
+				for {
+					f, err := c.Capture()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if f.Changed {
+						return f
+					}
+					if err := c.Wait(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			// Past the window's zoom-in: the frames show a plausible time.
+			for i := 0; ; i++ {
+				f := next()
+				now := time.Now().UnixMilli() & pattern.ClockMask
+				if ms := pattern.DecodeClock(f.Pix, f.Stride, f.Width, f.Height); ms <= now && now-ms < 2000 {
+					break
+				}
+				if i == 300 {
+					b.Fatal("no frame in 300 shows the time")
+				}
+			}
+			// DESKPORT_LATENCY_TRACE names a file for one line per frame (the clock's ms, and the
+			// arrival and pts in ns, arrival both on the wall clock and CLOCK_MONOTONIC), to line
+			// up with a perf trace of Mutter (docs/wayland.md).
+			var trace *os.File
+			if name := os.Getenv("DESKPORT_LATENCY_TRACE"); name != "" {
+				if trace, err = os.Create(name); err != nil {
+					b.Fatal(err)
+				}
+				defer trace.Close()
+			}
+			var paint, record, capture []float64
+			queued := 0
+			b.ResetTimer()
+			for range b.N {
+				f := next()
+				got := time.Now()
+				tm := c.Timing()
+				ms := pattern.DecodeClock(f.Pix, f.Stride, f.Width, f.Height)
+				arr := tm.Arrived.UnixMilli() & pattern.ClockMask
+				paint = append(paint, float64(arr-ms))
+				if tm.PTS >= 0 {
+					record = append(record, float64(tm.ArrivedMono-tm.PTS)/1e6)
+				}
+				capture = append(capture, float64(got.Sub(tm.Arrived))/1e6)
+				if tm.Batch > 1 {
+					queued++
+				}
+				if trace != nil {
+					fmt.Fprintf(trace, "%d %d %d %d %d\n", ms, tm.Arrived.UnixNano(), int64(tm.ArrivedMono), int64(tm.PTS), tm.Batch)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fps")
+			b.ReportMetric(median(paint), "paint→arrive-ms")
+			b.ReportMetric(median(record), "record→arrive-ms")
+			b.ReportMetric(median(capture), "arrive→capture-ms")
+			b.ReportMetric(float64(queued)/float64(b.N), "queued")
+		})
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return -1
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
