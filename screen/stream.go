@@ -185,7 +185,7 @@ func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duratio
 	r := &runState{capt: s.cfg.Capturer, fps: s.cfg.FPS, tick: time.NewTicker(time.Second / time.Duration(s.cfg.FPS))}
 	r.frames = framesOf(r.capt)
 	var (
-		lastCapture  time.Time
+		lastChanged  time.Time // when the last capture that found a new frame began
 		w, h         int
 		encRate      int
 		lastWrite    = time.Now()
@@ -212,13 +212,15 @@ func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duratio
 			continue
 		case <-r.tick.C:
 		case <-r.frames:
-			// A frame arrived: take it now, unless the previous capture was less than half a
-			// frame interval ago (a producer faster than the frame rate waits for the tick).
-			if time.Since(lastCapture) < time.Second/time.Duration(2*r.fps) {
+			// A frame arrived: take it now, unless the previous new frame was taken less than
+			// half a frame interval ago (a producer faster than the frame rate waits for the
+			// tick). A tick that found nothing new does not count: it would hold back the frame
+			// that arrives just after it by up to a whole interval.
+			if time.Since(lastChanged) < time.Second/time.Duration(2*r.fps) {
 				continue
 			}
 		}
-		lastCapture = time.Now()
+		captured := time.Now()
 		f, err := r.capt.Capture()
 		if err != nil {
 			captureFails++
@@ -232,6 +234,9 @@ func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duratio
 		}
 		captureFails = 0
 		s.Captured.Add(1)
+		if f.Changed {
+			lastChanged = captured
+		}
 		if r.enc == nil || f.Width != w || f.Height != h {
 			if r.enc != nil {
 				r.enc.Close()
