@@ -3,10 +3,13 @@
 package mutter_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -105,9 +108,9 @@ func BenchmarkClockLatency(b *testing.B) {
 	if buildErr != nil {
 		b.Skip(buildErr)
 	}
-	for _, size := range [][2]int{{1280, 720}, {1920, 1080}} {
-		b.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(b *testing.B) {
-			h, err := mutter.StartHeadless(context.Background(), mutter.HeadlessConfig{Width: size[0], Height: size[1]})
+	for _, m := range [][3]int{{1280, 720, 60}, {1920, 1080, 60}, {1920, 1080, 30}} {
+		b.Run(fmt.Sprintf("%dx%d@%d", m[0], m[1], m[2]), func(b *testing.B) {
+			h, err := mutter.StartHeadless(context.Background(), mutter.HeadlessConfig{Width: m[0], Height: m[1], Refresh: m[2]})
 			if err != nil {
 				b.Skip(err)
 			}
@@ -162,6 +165,8 @@ func BenchmarkClockLatency(b *testing.B) {
 			}
 			var paint, record, capture []float64
 			queued := 0
+			mpid := childPid("mutter")
+			m0 := procCPU(mpid)
 			b.ResetTimer()
 			for range b.N {
 				f := next()
@@ -183,6 +188,7 @@ func BenchmarkClockLatency(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fps")
+			b.ReportMetric(100*(procCPU(mpid)-m0).Seconds()/b.Elapsed().Seconds(), "mutter-%cpu")
 			b.ReportMetric(median(paint), "paint→arrive-ms")
 			b.ReportMetric(median(record), "record→arrive-ms")
 			b.ReportMetric(median(capture), "arrive→capture-ms")
@@ -198,4 +204,45 @@ func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// childPid is the pid of this process's child named comm, 0 if none.
+func childPid(comm string) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		i := bytes.LastIndexByte(st, ')')
+		if i < 0 || !bytes.HasSuffix(st[:i], []byte("("+comm)) {
+			continue
+		}
+		f := strings.Fields(string(st[i+2:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// procCPU is a process's user + system time.
+func procCPU(pid int) time.Duration {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil || pid == 0 {
+		return 0
+	}
+	i := bytes.LastIndexByte(st, ')')
+	f := strings.Fields(string(st[i+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	sy, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+sy) * time.Second / 100 // USER_HZ
 }
