@@ -75,14 +75,18 @@ async function main() {
           c.height = rows * 8;
           const g = c.getContext('2d', { willReadFrequently: true });
           const lat = [];
+          // held: the frame's last packet received → the frame presented (the jitter buffer,
+          // decoding and the wait for the display), from requestVideoFrameCallback's metadata.
+          const held = [];
           let bad = 0;
           let frames = 0;
           const t0 = Date.now();
           const mask = 2 ** bits;
-          const step = () => {
+          const step = (_, md) => {
             const now = Date.now();
-            if (now - t0 > (warmup + seconds) * 1000) return resolve({ lat, bad, frames });
+            if (now - t0 > (warmup + seconds) * 1000) return resolve({ lat, bad, frames, held });
             if (now - t0 >= warmup * 1000) {
+              if (md && md.receiveTime > 0 && md.presentationTime > 0) held.push(md.presentationTime - md.receiveTime);
               g.drawImage(v, 0, 0, c.width, c.height);
               const px = g.getImageData(0, 0, c.width, c.height).data;
               let shown = 0;
