@@ -537,7 +537,18 @@ func (d *desktop) privateKey(key shareKey) shareKey {
 // quality or monitor change moves it to the stream for its new settings (desktopctl.go).
 func (d *desktop) stream(ctx context.Context, conn *session.HostConn, it *interactive, log *slog.Logger) {
 	write := func(data []byte, dur time.Duration) error {
-		return conn.Video.WriteSample(media.Sample{Data: data, Duration: dur})
+		// dur is the time since this viewer's previous frame. pion stamps a sample with the
+		// sum of the durations written before it, so a frame written with its own dur would
+		// carry its predecessor's time: each frame's RTP timestamp would be off from its
+		// send time by how much its interval differs from the previous one. The browser's
+		// jitter buffer takes that for network jitter and holds every frame longer, which
+		// hurts whenever frames come irregularly (a compositor's, or a screen that changes
+		// now and then). An empty sample advances the clock by dur first (pion sends nothing
+		// for it), so the frame is stamped with its own time.
+		if err := conn.Video.WriteSample(media.Sample{Duration: dur}); err != nil {
+			return err
+		}
+		return conn.Video.WriteSample(media.Sample{Data: data})
 	}
 	key := d.defaultKey()
 	if d.backend == BackendMutter {

@@ -281,3 +281,49 @@ func TestStreamCapturesAnnouncedFrames(t *testing.T) {
 		t.Fatalf("the announced frame was written after %v, want it before the first tick (1 s)", took)
 	}
 }
+
+// A frame announced just after a tick that found nothing new is captured at once: only a new
+// frame taken less than half an interval before holds the next one back to the tick (Mutter's
+// frames come at their own pace, and a tick's empty capture used to delay the frame after it by
+// up to a whole interval).
+func TestStreamAnnouncedFrameAfterEmptyTick(t *testing.T) {
+	c := &notifyingCapturer{frames: make(chan struct{}, 1),
+		frame: screen.Frame{Width: 320, Height: 240, Stride: 4 * 320, Pix: make([]byte, 4*320*240)}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Two frames a second: a tick every 500 ms.
+	st, err := screen.NewStream(screen.StreamConfig{
+		Capturer: c, FPS: 2, Refresh: time.Hour,
+		NewEncoder: func(w, h, bitrate int) (screen.Encoder, error) {
+			return vp8.NewEncoder(vp8.Config{Width: w, Height: h, FPS: 30, Bitrate: bitrate})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		writes    int
+		announced time.Time
+		took      time.Duration
+	)
+	err = st.Run(ctx, func(data []byte, d time.Duration) error {
+		writes++
+		switch writes {
+		case 1:
+			// The first tick's keyframe, of a picture that did not change: a frame arrives now.
+			announced = time.Now()
+			c.pending.Store(true)
+			c.frames <- struct{}{}
+		case 2:
+			took = time.Since(announced)
+			cancel()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took == 0 || took >= 250*time.Millisecond {
+		t.Fatalf("the frame announced after an empty tick was written after %v, want it at once (the next tick is 500 ms later)", took)
+	}
+}

@@ -33,7 +33,16 @@ async function main() {
     page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
     await page.addInitScript(() => {
-      window.__bench = { first: 0, stats: 0 };
+      window.__bench = { first: 0, stats: 0, pcs: [] };
+      // Keep the page's peer connections, for their inbound video stats (jitter buffer, decode).
+      const PC = window.RTCPeerConnection;
+      window.RTCPeerConnection = function (...args) {
+        const pc = new PC(...args);
+        window.__bench.pcs.push(pc);
+        return pc;
+      };
+      window.RTCPeerConnection.prototype = PC.prototype;
+      Object.setPrototypeOf(window.RTCPeerConnection, PC);
       document.addEventListener('DOMContentLoaded', () => {
         const v = document.getElementById('video');
         if (v) v.requestVideoFrameCallback(() => { window.__bench.first = window.__bench.first || Date.now(); });
@@ -66,7 +75,31 @@ async function main() {
     async latency({ url, warmup, seconds, cols, rows, bits }) {
       const p = await openPage(url);
       try {
-        return await p.page.evaluate(({ warmup, seconds, cols, rows, bits }) => new Promise((resolve) => {
+        return await p.page.evaluate(({ warmup, seconds, cols, rows, bits }) => new Promise((resolve0) => {
+          // The inbound video's jitter buffer and decode time per frame over the measurement.
+          const video = async () => {
+            for (const pc of window.__bench.pcs) {
+              for (const r of (await pc.getStats()).values()) {
+                if (r.type === 'inbound-rtp' && r.kind === 'video') return r;
+              }
+            }
+            return null;
+          };
+          let v0 = null;
+          setTimeout(async () => { v0 = await video(); }, warmup * 1000);
+          const resolve = async (res) => {
+            const v1 = await video();
+            if (v0 && v1) {
+              const n = (v1.jitterBufferEmittedCount || 0) - (v0.jitterBufferEmittedCount || 0);
+              const d = (v1.framesDecoded || 0) - (v0.framesDecoded || 0);
+              if (n > 0) {
+                res.jb = 1000 * ((v1.jitterBufferDelay || 0) - (v0.jitterBufferDelay || 0)) / n;
+                res.jbTarget = 1000 * ((v1.jitterBufferTargetDelay || 0) - (v0.jitterBufferTargetDelay || 0)) / n;
+              }
+              if (d > 0) res.decode = 1000 * ((v1.totalDecodeTime || 0) - (v0.totalDecodeTime || 0)) / d;
+            }
+            resolve0(res);
+          };
           const v = document.getElementById('video');
           // The clock's cells are large; a small canvas with 8×8 pixels a cell keeps the
           // per-frame read cheap, and each cell's centre is far from the scaled edges.
@@ -75,14 +108,18 @@ async function main() {
           c.height = rows * 8;
           const g = c.getContext('2d', { willReadFrequently: true });
           const lat = [];
+          // held: the frame's last packet received → the frame presented (the jitter buffer,
+          // decoding and the wait for the display), from requestVideoFrameCallback's metadata.
+          const held = [];
           let bad = 0;
           let frames = 0;
           const t0 = Date.now();
           const mask = 2 ** bits;
-          const step = () => {
+          const step = (_, md) => {
             const now = Date.now();
-            if (now - t0 > (warmup + seconds) * 1000) return resolve({ lat, bad, frames });
+            if (now - t0 > (warmup + seconds) * 1000) return resolve({ lat, bad, frames, held });
             if (now - t0 >= warmup * 1000) {
+              if (md && md.receiveTime > 0 && md.presentationTime > 0) held.push(md.presentationTime - md.receiveTime);
               g.drawImage(v, 0, 0, c.width, c.height);
               const px = g.getImageData(0, 0, c.width, c.height).data;
               let shown = 0;

@@ -159,6 +159,16 @@ type latencyRow struct {
 	// VsFrame is the median over one frame interval at the host's 30 fps (33.3 ms), the wait a
 	// change has before the next capture at worst.
 	VsFrame float64 `json:"ratio_median_vs_frame_interval"`
+	// Held is the median time from a frame's last packet's arrival to its presentation in
+	// Chromium (requestVideoFrameCallback's receiveTime and presentationTime: the jitter
+	// buffer, decoding, the wait for the display); -1 when Chromium gave no receiveTime.
+	Held float64 `json:"received_to_presented_ms"`
+	// JitterBuffer, JitterTarget and Decode are Chromium's inbound video stats over the
+	// measurement, per frame: the time frames spent in the jitter buffer, the delay it aimed
+	// at, and the decode time (ms; 0 when the stats lacked them).
+	JitterBuffer float64 `json:"jitter_buffer_ms"`
+	JitterTarget float64 `json:"jitter_target_ms"`
+	Decode       float64 `json:"decode_ms"`
 }
 
 func benchLatency(ctx context.Context, cfg config, work string, b *browser, d *desk, codec string) (latencyRow, error) {
@@ -182,6 +192,10 @@ func latencyVia(ctx context.Context, cfg config, b *browser, h *desktopHost, siz
 		Lat    []float64 `json:"lat"`
 		Bad    int       `json:"bad"`
 		Frames int       `json:"frames"`
+		Held   []float64 `json:"held"`
+		JB     float64   `json:"jb"`
+		Target float64   `json:"jbTarget"`
+		Decode float64   `json:"decode"`
 	}
 	if err := b.do(map[string]any{"cmd": "latency", "url": h.link + "/" + h.code, "warmup": 2, "seconds": cfg.seconds.Seconds(),
 		"cols": pattern.ClockCols, "rows": pattern.ClockRows, "bits": pattern.ClockBits}, &res); err != nil {
@@ -195,6 +209,11 @@ func latencyVia(ctx context.Context, cfg config, b *browser, h *desktopHost, siz
 	row.P95 = percentile(res.Lat, 95)
 	row.Min = slices.Min(res.Lat)
 	row.VsFrame = row.Median / (1000.0 / 30)
+	row.JitterBuffer, row.JitterTarget, row.Decode = res.JB, res.Target, res.Decode
+	row.Held = -1
+	if len(res.Held) > 0 {
+		row.Held = percentile(res.Held, 50)
+	}
 	return row, nil
 }
 

@@ -287,7 +287,7 @@ func runWayland(ctx context.Context, cfg config, work string) (*wlResults, error
 				}
 				if lat != nil {
 					lat.Round = round
-					fmt.Fprintf(os.Stderr, "  glass-to-glass median %3.0f ms, p95 %3.0f ms (%d frames, %d misread)\n", lat.Median, lat.P95, lat.Frames, lat.Misread)
+					fmt.Fprintf(os.Stderr, "  glass-to-glass median %3.0f ms, p95 %3.0f ms (%d frames, %d misread); received → presented in Chromium %3.0f ms (jitter buffer %.0f, target %.0f, decode %.1f)\n", lat.Median, lat.P95, lat.Frames, lat.Misread, lat.Held, lat.JitterBuffer, lat.JitterTarget, lat.Decode)
 					res.Latency = append(res.Latency, *lat)
 				}
 			}
@@ -434,13 +434,13 @@ func waylandReport(cfg config, res *wlResults) string {
 			r.HostCPUPct, ratio(r.HostMsPerFrame, 1), r.DisplayCPUPct, r.DisplayAddedPct, r.WithDisplayPct, r.FPS, r.Kbps, ratio(r.VsX11Host, 2), ratio(r.VsX11WithDisplay, 2))
 	}
 	if len(res.Latency) > 0 {
-		b.WriteString("\n| round | screen | codec | path | median ms | p95 ms | min ms | frames | misread | median − X11 ms |\n|---:|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("\n| round | screen | codec | path | median ms | p95 ms | min ms | frames | misread | median − X11 ms | received → presented ms | jitter buffer ms (target) | decode ms |\n|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.Latency {
 			d := "—"
 			if r.Path != pathX11 {
 				d = fmt.Sprintf("%+.0f", r.VsX11Ms)
 			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %.0f | %.0f | %.0f | %d | %d | %s |\n", r.Round, r.Size, r.Codec, r.Path, r.Median, r.P95, r.Min, r.Frames, r.Misread, d)
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %.0f | %.0f | %.0f | %d | %d | %s | %.0f | %.0f (%.0f) | %.1f |\n", r.Round, r.Size, r.Codec, r.Path, r.Median, r.P95, r.Min, r.Frames, r.Misread, d, r.Held, r.JitterBuffer, r.JitterTarget, r.Decode)
 		}
 	}
 	b.WriteString("\nGoals (issue 14), medians over the rounds:\n\n")

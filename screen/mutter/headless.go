@@ -106,9 +106,15 @@ func (h *Headless) start(ctx context.Context, cfg HeadlessConfig) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"--headless", "--wayland", "--no-x11", "--virtual-monitor", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height)}
+	mode := func(w, h int) string {
+		if cfg.Refresh > 0 {
+			return fmt.Sprintf("%dx%d@%d", w, h, cfg.Refresh)
+		}
+		return fmt.Sprintf("%dx%d", w, h)
+	}
+	args := []string{"--headless", "--wayland", "--no-x11", "--virtual-monitor", mode(cfg.Width, cfg.Height)}
 	for _, m := range cfg.Extra {
-		args = append(args, "--virtual-monitor", fmt.Sprintf("%dx%d", m[0], m[1]))
+		args = append(args, "--virtual-monitor", mode(m[0], m[1]))
 	}
 	mutter, _, err := h.procs.Spawn("mutter", args, procgroup.Options{})
 	if err != nil {

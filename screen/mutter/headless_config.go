@@ -13,6 +13,11 @@ type HeadlessConfig struct {
 	// Extra are the sizes (width, height) of more virtual monitors, which Mutter places to the
 	// right of the first.
 	Extra [][2]int
+	// Refresh is the virtual monitors' refresh rate in Hz (`--virtual-monitor WxH@R`); zero
+	// keeps Mutter's 60. Clients that draw on frame callbacks draw at this rate, and each of
+	// Mutter's frames costs it a software paint: a rate above the rate the host sends (its
+	// --fps) is compositing nobody sees.
+	Refresh int
 	// Timeout bounds the start; zero means 30 s.
 	Timeout time.Duration
 	// Logger receives the programs' messages at Debug; nil discards them.

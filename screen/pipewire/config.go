@@ -50,3 +50,17 @@ var (
 	// when it starts before PipeWire's socket exists.)
 	ErrNoFrame = errors.New("pipewire: no frame arrived; is a PipeWire session manager (wireplumber) running?")
 )
+
+// Timing is when a frame reached the consumer, for latency probes (Capturer.Timing).
+type Timing struct {
+	// Arrived is when PipeWire's loop thread dequeued the buffer (wall clock); zero before
+	// the first frame. ArrivedMono is the same moment on CLOCK_MONOTONIC.
+	Arrived     time.Time
+	ArrivedMono time.Duration
+	// PTS is the producer's timestamp in the buffer's SPA_META_Header (Mutter: CLOCK_MONOTONIC
+	// when it recorded the frame), -1 without one.
+	PTS time.Duration
+	// Batch is how many whole frames the same process call dequeued: above 1, frames had
+	// waited in the queue and all but the newest were skipped.
+	Batch int
+}

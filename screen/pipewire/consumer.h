@@ -32,6 +32,14 @@ int dpw_capture(dpw *p, int full, uint8_t **pix, int *w, int *h, int *stride, in
 // copied and the frames handed out without a copy.
 void dpw_stats(dpw *p, uint64_t *buffers, uint64_t *damaged, uint64_t *copied_px, uint64_t *lent);
 
+// dpw_timing describes the frame the last dpw_capture returned.
+struct dpw_timing {
+	int64_t arrived_real, arrived_mono; // when the loop thread dequeued it, ns
+	int64_t pts;                        // the producer's SPA_META_Header pts, -1 if none
+	int batch;                          // whole frames dequeued in the same process call
+};
+void dpw_timing(dpw *p, struct dpw_timing *t);
+
 void dpw_close(dpw *p);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pipewire/pipewire.h>
@@ -70,7 +71,18 @@ struct dpw {
 	uint64_t out_seq;
 
 	uint64_t n_buffers, n_damaged, n_copied, n_lent;
+
+	// When the held and the lent frame arrived (CLOCK_REALTIME and CLOCK_MONOTONIC, ns), the
+	// producer's timestamp (SPA_META_Header pts, -1 without one) and how many whole frames the
+	// same process call dequeued (more than 1: frames waited in the queue).
+	struct dpw_timing ht, lt;
 };
+
+static int64_t dpw_now(clockid_t id) {
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static void dpw_signal(dpw *p) {
 	uint64_t one = 1;
@@ -192,6 +204,7 @@ static void on_process(void *data) {
 	dpw *p = data;
 	struct pw_buffer *b;
 	int got = 0;
+	int64_t real = dpw_now(CLOCK_REALTIME), mono = dpw_now(CLOCK_MONOTONIC);
 	while ((b = pw_stream_dequeue_buffer(p->stream)) != NULL) {
 		struct spa_buffer *sb = b->buffer;
 		struct spa_meta_header *h = spa_buffer_find_meta_data(sb, SPA_META_Header, sizeof *h);
@@ -219,6 +232,10 @@ static void on_process(void *data) {
 		p->hmapped = m0 != NULL;
 		p->hpix = (m0 ? m0->data : (uint8_t *)d->data) + d->chunk->offset;
 		p->n_buffers++;
+		p->ht.arrived_real = real;
+		p->ht.arrived_mono = mono;
+		p->ht.pts = h ? h->pts : -1;
+		p->ht.batch = got + 1;
 		struct spa_meta *m = spa_buffer_find_meta(sb, SPA_META_VideoDamage);
 		int regions = 0;
 		if (m && !resized && p->seq > 0) {
@@ -238,7 +255,7 @@ static void on_process(void *data) {
 		int requeue = old && old != p->lent;
 		pthread_mutex_unlock(&p->mu);
 		if (requeue) pw_stream_queue_buffer(p->stream, old);
-		got = 1;
+		got++;
 	}
 	if (got) dpw_signal(p);
 }
@@ -377,6 +394,7 @@ static void dpw_lend(dpw *p) {
 	p->lent = p->held;
 	p->lpix = p->hpix;
 	p->lw = p->hw; p->lh = p->hh; p->lstride = p->hstride;
+	p->lt = p->ht;
 	if (prev && prev != p->held) pw_stream_queue_buffer(p->stream, prev);
 	dpw_unmap(p->orphan);
 	p->orphan = NULL;
@@ -465,6 +483,7 @@ int dpw_capture(dpw *p, int full, uint8_t **pix, int *w, int *h, int *stride, in
 		*changed = 1;
 	}
 	p->out_seq = p->seq;
+	p->lt = p->ht;
 	*pix = p->out;
 	*w = p->ow; *h = p->oh; *stride = p->ostride;
 out:
@@ -479,6 +498,12 @@ void dpw_stats(dpw *p, uint64_t *buffers, uint64_t *damaged, uint64_t *copied_px
 	*buffers = p->n_buffers;
 	*damaged = p->n_damaged;
 	*copied_px = p->n_copied;
+	pthread_mutex_unlock(&p->mu);
+}
+
+void dpw_timing(dpw *p, struct dpw_timing *t) {
+	pthread_mutex_lock(&p->mu);
+	*t = p->lt;
 	pthread_mutex_unlock(&p->mu);
 }
 

@@ -255,6 +255,24 @@ func (c *Capturer) Stats() Stats {
 	return Stats{Buffers: uint64(b), Damaged: uint64(d), Copied: uint64(px), Lent: uint64(l)}
 }
 
+// Timing says when the frame the last Capture returned reached this process.
+func (c *Capturer) Timing() Timing {
+	if c.p == nil {
+		return Timing{}
+	}
+	var t C.struct_dpw_timing
+	C.dpw_timing(c.p, &t)
+	tm := Timing{Batch: int(t.batch), PTS: -1}
+	if t.arrived_real != 0 {
+		tm.Arrived = time.Unix(0, int64(t.arrived_real))
+		tm.ArrivedMono = time.Duration(t.arrived_mono)
+	}
+	if t.pts >= 0 {
+		tm.PTS = time.Duration(t.pts)
+	}
+	return tm
+}
+
 // Close stops the stream and disconnects. It is idempotent.
 func (c *Capturer) Close() error {
 	c.once.Do(func() {

@@ -51,3 +51,6 @@ func (*Capturer) Stats() Stats { return Stats{} }
 
 // Close does nothing.
 func (*Capturer) Close() error { return nil }
+
+// Timing is zero: there is no capture without cgo.
+func (*Capturer) Timing() Timing { return Timing{} }
