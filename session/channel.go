@@ -18,10 +18,13 @@ import (
 //
 // The limit follows the path: twice the bandwidth-delay product, from the channel's own
 // acknowledged rate and the association's smoothed RTT, between minLimit and maxLimit. All
-// channels share one SCTP association whose send queue is first in, first out, so every byte a
-// bulk channel keeps queued beyond what the path needs delays the interactive channel's key
-// presses. Measured on loopback with a forward flat out (internal/keylatency): a fixed 4 MiB gave
-// a key-press p99 of 37 ms, a fixed 256 KiB 5 ms at the same throughput; on a 150 ms path 256 KiB
+// channels share one SCTP association. Its send queue does not hold a key press behind queued
+// tunnel data: the interactive channel sends at a higher priority (session.go; tempfork/sctp's
+// Stream.SetPriority, and between two pion peers I-DATA interleaving besides). But whatever the
+// tunnel has in flight — sent, in socket buffers and the receiver's queues, not yet acknowledged —
+// is ahead of it on the wire, and the limit bounds that along with the congestion window.
+// Measured on loopback with a forward flat out (internal/keylatency): a fixed 4 MiB gave a
+// key-press p99 of 37 ms, a fixed 256 KiB 5 ms at the same throughput; on a 150 ms path 256 KiB
 // would cap a channel at 1.7 MB/s, hence the adaptive limit.
 const (
 	minLimit       = 256 << 10

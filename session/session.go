@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/datachannel"
 	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/deskport/deskport/tempfork/yamux"
 	"github.com/pion/interceptor/pkg/cc"
@@ -171,13 +172,21 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		}
 	})
 	negotiated := true
+	// Each end sets the priority of what it sends (the channels are negotiated: no open message
+	// carries it): the interactive channel's messages leave the SCTP send queue before the
+	// tunnel's (docs/session.md, Flow control).
 	for _, ch := range []struct {
-		label string
-		id    uint16
-		open  chan *channelConn
-	}{{"auth", authChannelID, c.authOpen}, {"tunnel", tunnelChannelID, c.tunnelOpen}, {"interactive", interactiveChannelID, c.interactiveOpen}} {
-		id := ch.id
-		dc, err := pc.CreateDataChannel(ch.label, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
+		label    string
+		id       uint16
+		priority uint16
+		open     chan *channelConn
+	}{
+		{"auth", authChannelID, datachannel.ChannelPriorityNormal, c.authOpen},
+		{"tunnel", tunnelChannelID, datachannel.ChannelPriorityNormal, c.tunnelOpen},
+		{"interactive", interactiveChannelID, datachannel.ChannelPriorityHigh, c.interactiveOpen},
+	} {
+		id, priority := ch.id, ch.priority
+		dc, err := pc.CreateDataChannel(ch.label, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id, Priority: &priority})
 		if err != nil {
 			pc.Close()
 			return nil, fmt.Errorf("session: create %s channel: %w", ch.label, err)

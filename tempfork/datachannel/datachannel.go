@@ -88,6 +88,10 @@ type Config struct {
 }
 
 func newDataChannel(stream *sctp.Stream, config *Config) *DataChannel {
+	// The channel's priority (the DCEP one, RFC 8832 section 5.1) orders its messages against
+	// other channels' in the association's send queue (RFC 8831 section 6.4).
+	stream.SetPriority(config.Priority)
+
 	return &DataChannel{
 		Config: *config,
 		stream: stream,

@@ -64,6 +64,7 @@ type chunkPayloadData struct {
 	payloadType            PayloadProtocolIdentifier
 	userData               []byte
 	iData                  bool
+	priority               uint16 // the stream's when the message was written; sender only
 
 	// Whether this data chunk was acknowledged (received by peer)
 	acked         bool

@@ -322,13 +322,17 @@ func (q *weightedFairQueueingPendingQueuePolicy) Peek() StreamSchedulerChunk {
 		selectedFinish = math.Inf(1)
 	)
 
+	// deskport: streams of a higher priority (Stream.SetPriority) first, RFC 8260 section 3.2;
+	// weighted fair queueing among those of the highest priority with data queued.
 	for streamID, streamQueue := range q.streamQueues {
 		chunk := streamQueue.get(0)
 		if chunk == nil {
 			continue
 		}
 		finish := q.chunkFinish[chunk]
-		if finish < selectedFinish || (finish == selectedFinish && streamID < selectedStream) {
+		if selectedChunk == nil || chunk.priority > selectedChunk.priority ||
+			(chunk.priority == selectedChunk.priority &&
+				(finish < selectedFinish || (finish == selectedFinish && streamID < selectedStream))) {
 			selectedChunk = chunk
 			selectedStream = streamID
 			selectedFinish = finish
@@ -398,7 +402,7 @@ var (
 func newPendingQueue(newStreamScheduler InterleavingStreamSchedulerFactory) *pendingQueue {
 	return &pendingQueue{
 		newStreamScheduler: newStreamScheduler,
-		policy:             newMessagePendingQueuePolicy(),
+		policy:             newPriorityPendingQueuePolicy(),
 	}
 }
 
@@ -425,7 +429,7 @@ func (q *pendingQueue) setInterleaving(enabled bool) error {
 		if schedulerPolicy, ok := q.policy.(*interleavingStreamSchedulerPolicy); ok {
 			schedulerPolicy.scheduler.Reset()
 		}
-		q.policy = newMessagePendingQueuePolicy()
+		q.policy = newPriorityPendingQueuePolicy()
 	}
 
 	return nil

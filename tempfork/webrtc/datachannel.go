@@ -32,6 +32,7 @@ type DataChannel struct {
 	maxRetransmits             *uint16
 	protocol                   string
 	negotiated                 bool
+	priority                   uint16
 	id                         *uint16
 	readyState                 atomic.Value // DataChannelState
 	bufferedAmountLowThreshold uint64
@@ -100,12 +101,17 @@ func (api *API) newDataChannel(
 		label:             params.Label,
 		protocol:          params.Protocol,
 		negotiated:        params.Negotiated,
+		priority:          params.Priority,
 		id:                params.ID,
 		ordered:           params.Ordered,
 		maxPacketLifeTime: params.MaxPacketLifeTime,
 		maxRetransmits:    params.MaxRetransmits,
 		api:               api,
 		log:               log,
+	}
+
+	if dataChannel.priority == 0 {
+		dataChannel.priority = datachannel.ChannelPriorityNormal
 	}
 
 	dataChannel.setReadyState(DataChannelStateConnecting)
@@ -156,7 +162,7 @@ func (d *DataChannel) open(sctpTransport *SCTPTransport) error { //nolint:cyclop
 
 	cfg := &datachannel.Config{
 		ChannelType:          channelType,
-		Priority:             datachannel.ChannelPriorityNormal,
+		Priority:             d.priority,
 		ReliabilityParameter: reliabilityParameter,
 		Label:                d.label,
 		Protocol:             d.protocol,
@@ -619,6 +625,15 @@ func (d *DataChannel) Protocol() string {
 	defer d.mu.RUnlock()
 
 	return d.protocol
+}
+
+// Priority is the channel's priority (DataChannelInit.Priority), for the
+// messages this side sends.
+func (d *DataChannel) Priority() uint16 {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+
+	return d.priority
 }
 
 // Negotiated represents whether this DataChannel was negotiated by the

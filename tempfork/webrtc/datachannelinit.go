@@ -33,4 +33,13 @@ type DataChannelInit struct {
 
 	// ID overrides the default selection of ID for this channel.
 	ID *uint16
+
+	// Priority is the channel's priority (RFC 8832 section 5.1, carried in the
+	// DATA_CHANNEL_OPEN message): datachannel.ChannelPriorityBelowNormal (128),
+	// ChannelPriorityNormal (256, the default), ChannelPriorityHigh (512) or
+	// ChannelPriorityExtraHigh (1024). Messages of a channel of a higher priority
+	// leave the SCTP association's send queue before those of a lower one
+	// (RFC 8831 section 6.4, RFC 8260's priority scheduler), on the side that
+	// sends them; a channel the remote peer announced takes the priority it sent.
+	Priority *uint16
 }

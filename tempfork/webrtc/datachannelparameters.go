@@ -12,4 +12,5 @@ type DataChannelParameters struct {
 	MaxPacketLifeTime *uint16 `json:"maxPacketLifeTime"`
 	MaxRetransmits    *uint16 `json:"maxRetransmits"`
 	Negotiated        bool    `json:"negotiated"`
+	Priority          uint16  `json:"priority"`
 }

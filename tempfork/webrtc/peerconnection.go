@@ -2704,6 +2704,10 @@ func (pc *PeerConnection) CreateDataChannel(label string, options *DataChannelIn
 		if options.Negotiated != nil {
 			params.Negotiated = *options.Negotiated
 		}
+
+		if options.Priority != nil {
+			params.Priority = *options.Priority
+		}
 	}
 
 	dataChannel, err := pc.api.newDataChannel(params, nil, pc.log)

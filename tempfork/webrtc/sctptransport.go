@@ -367,6 +367,7 @@ ACCEPT:
 			Label:             dc.Config.Label,
 			Protocol:          dc.Config.Protocol,
 			Negotiated:        dc.Config.Negotiated,
+			Priority:          dc.Config.Priority,
 			Ordered:           ordered,
 			MaxPacketLifeTime: maxPacketLifeTime,
 			MaxRetransmits:    maxRetransmits,
