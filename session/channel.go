@@ -27,6 +27,10 @@ const (
 	minLimit       = 256 << 10
 	maxLimit       = 16 << 20
 	sampleInterval = 100 * time.Millisecond
+	// cwndLimitGain and cwndLimitMinRTT: on paths of cwndLimitMinRTT or more, the limit is at
+	// least cwndLimitGain × the association's congestion window (adapt).
+	cwndLimitGain   = 1.5
+	cwndLimitMinRTT = 5 * time.Millisecond
 )
 
 // channelConn is one detached data channel with message semantics (one Write, one message) and
@@ -107,6 +111,18 @@ func (c *channelConn) adapt(buffered uint64) {
 		rtt = max(c.srtt(), rtt)
 	}
 	limit := uint64(2 * c.rate * rtt.Seconds())
+	// On a long path the acknowledged rate lags the window by a round trip and more (it is what
+	// came back, sampled every 100 ms), so in slow start, or from a resumed window, a limit of
+	// twice that rate held pion's send queue empty: the limit did its own, slower, slow start
+	// ahead of SCTP's (traced at 150 ms: 0.3-0.9 MiB buffered for 600 ms under a 10 MiB
+	// window). The limit is at least cwndLimitGain × the congestion window there, so the queue
+	// always holds more than SCTP may send. Short paths keep the rate alone: their window
+	// grows unchecked (no loss at 0 ms), and each queued byte delays a key press.
+	if rtt >= cwndLimitMinRTT && c.dc != nil {
+		if t := c.dc.Transport(); t != nil {
+			limit = max(limit, uint64(cwndLimitGain*float64(t.Stats().CongestionWindow)))
+		}
+	}
 	limit = min(max(limit, minLimit), maxLimit)
 	if limit != c.limit.Load() {
 		c.limit.Store(limit)
