@@ -27,8 +27,8 @@ const (
 	minLimit       = 256 << 10
 	maxLimit       = 16 << 20
 	sampleInterval = 100 * time.Millisecond
-	// cwndLimitGain and cwndLimitMinRTT: on paths of cwndLimitMinRTT or more, the limit is at
-	// least cwndLimitGain × the association's congestion window (adapt).
+	// cwndLimitGain and cwndLimitMinRTT: on paths whose minimum RTT is cwndLimitMinRTT or more,
+	// the limit is at least cwndLimitGain × the association's congestion window (adapt).
 	cwndLimitGain   = 1.5
 	cwndLimitMinRTT = 5 * time.Millisecond
 )
@@ -116,11 +116,18 @@ func (c *channelConn) adapt(buffered uint64) {
 	// twice that rate held pion's send queue empty: the limit did its own, slower, slow start
 	// ahead of SCTP's (traced at 150 ms: 0.3-0.9 MiB buffered for 600 ms under a 10 MiB
 	// window). The limit is at least cwndLimitGain × the congestion window there, so the queue
-	// always holds more than SCTP may send. Short paths keep the rate alone: their window
-	// grows unchecked (no loss at 0 ms), and each queued byte delays a key press.
-	if rtt >= cwndLimitMinRTT && c.dc != nil {
+	// always holds more than SCTP may send. Short paths (by the minimum RTT: the smoothed one
+	// grows with the queues) keep the rate alone: their window grows unchecked (no loss at
+	// 0 ms), and each queued byte delays a key press.
+	if c.dc != nil {
 		if t := c.dc.Transport(); t != nil {
-			limit = max(limit, uint64(cwndLimitGain*float64(t.Stats().CongestionWindow)))
+			_, pathRTT := t.PathWindow()
+			if pathRTT == 0 { // no sample yet (the sender's first round trip)
+				pathRTT = rtt
+			}
+			if pathRTT >= cwndLimitMinRTT {
+				limit = max(limit, uint64(cwndLimitGain*float64(t.Stats().CongestionWindow)))
+			}
 		}
 	}
 	limit = min(max(limit, minLimit), maxLimit)
