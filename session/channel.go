@@ -48,8 +48,9 @@ type channelConn struct {
 	written    uint64
 	lastAcked  uint64
 	lastSample time.Time
-	rate       float64       // acknowledged bytes per second, smoothed
-	limit      atomic.Uint64 // written by adapt under the writer, read by TransportStats too
+	rate       float64                    // acknowledged bytes per second, smoothed
+	limit      atomic.Uint64              // written by adapt under the writer, read by TransportStats too
+	path       atomic.Pointer[pathWindow] // the association's path window, as adapt saw it last
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -121,7 +122,10 @@ func (c *channelConn) adapt(buffered uint64) {
 	// 0 ms), and each queued byte delays a key press.
 	if c.dc != nil {
 		if t := c.dc.Transport(); t != nil {
-			_, pathRTT := t.PathWindow()
+			w, pathRTT := t.PathWindow()
+			if w > 0 && pathRTT > 0 {
+				c.path.Store(&pathWindow{window: w, minRTT: pathRTT})
+			}
 			if pathRTT == 0 { // no sample yet (the sender's first round trip)
 				pathRTT = rtt
 			}

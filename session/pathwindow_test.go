@@ -85,6 +85,25 @@ func TestResumesRememberedWindow(t *testing.T) {
 		t.Fatalf("first session's window %d, want the initial %d (nothing remembered yet)", cwnd, sctpMinCwnd)
 	}
 	forwardThrough(t, viewer, host, payload(8<<20))
+	// When the viewer ends the session, the host's association can be gone before its Close
+	// runs (at once on a short path); what it remembers then is what it sampled while the
+	// session ran. Stop the association first to take that way.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for host.tunnel.path.Load() == nil {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("the host sampled no path window during the session")
+		}
+	}
+	if err := host.pc.SCTP().Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := host.pc.SCTP().PathWindow(); w != 0 {
+		t.Fatalf("path window %d after the association stopped, want none", w)
+	}
 	viewer.Close()
 	host.Close()
 	pathWindows.mu.Lock()
@@ -108,7 +127,8 @@ func TestResumesRememberedWindow(t *testing.T) {
 		t.Fatalf("connect again: viewer %v, host %v", verr, herr)
 	}
 	if cwnd := host.pc.SCTP().Stats().CongestionWindow; cwnd < w.window*9/10 {
-		t.Fatalf("second session's window %d, want the remembered %d", cwnd, w.window)
+		st, ok := host.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats()
+		t.Fatalf("second session's window %d, want the remembered %d (ICE RTT %v, %v)", cwnd, w.window, st.CurrentRoundTripTime, ok)
 	}
 
 	vn, hn = lossyRouter(t, 300*time.Millisecond, 0)

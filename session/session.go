@@ -583,7 +583,9 @@ func (c *Conn) resumeWindow() {
 	if !addr.IsValid() {
 		return
 	}
-	c.windowAddr.Store(&addr)
+	if c.windowAddr.Swap(&addr) != nil {
+		return // resumed once already
+	}
 	// ICE's RTT, from its connectivity checks: SCTP has no sample yet on the side that has sent
 	// nothing, and on the other its samples include the peer's delayed acknowledgements.
 	st, ok := c.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats()
@@ -604,6 +606,13 @@ func (c *Conn) rememberWindow() {
 		return
 	}
 	w, rtt := c.pc.SCTP().PathWindow()
+	// When the peer ends the session the association can be gone before Close runs; then
+	// what the tunnel channel's writer sampled last (adapt) stands for it.
+	if c.tunnel != nil {
+		if last := c.tunnel.path.Load(); (w == 0 || rtt == 0) && last != nil {
+			w, rtt = last.window, last.minRTT
+		}
+	}
 	pathWindows.remember(*addr, w, rtt, time.Now())
 }
 
