@@ -9,8 +9,8 @@ import "time"
 // reach the path's bandwidth-delay product: from 256 KiB to 8 MiB is five round trips, most of
 // a second at 150 ms, and a transfer of a few tens of MiB spends most of its time there. An
 // application that remembers what an earlier association to the same peer over the same path
-// measured (PathWindow) can start the next one at that window (ResumeWindow) in congestion
-// avoidance: the window the path carried, not the doubling that overshot it. Whether the path
+// measured (PathWindow) can start the next one at that window (ResumeWindow), a few round
+// trips up the slow-start curve, at what the path carried last time. Whether the path
 // is the same (the RTT close to the remembered one), how old a remembered window may be and
 // how it decays are the application's choice; the association only refuses to resume once it
 // has lost anything, since its own measurement is then better than any remembered one.
@@ -34,11 +34,13 @@ func (a *Association) PathWindow() (window uint32, minRTT time.Duration) {
 	return window, a.rack.rackMinRTTWnd.Min(time.Now())
 }
 
-// ResumeWindow raises the congestion window to window bytes, with the slow-start threshold just
-// below it, so that the association continues in congestion avoidance from there, as from a
-// window it had grown to itself. It does nothing once the association has seen a loss (fast
-// retransmit or T3-rtx) or when window is not above the current congestion window, and reports
-// whether it changed the window.
+// ResumeWindow raises the congestion window to window bytes, as if slow start had grown it
+// there: slow start continues from it (ssthresh stays the peer's window until the first loss).
+// It does nothing once the association has seen a loss (fast retransmit or T3-rtx) or when
+// window is not above the current congestion window, and reports whether it changed the
+// window. Starting congestion avoidance at the remembered window instead was measured worse: a
+// session that went badly leaves a small window, and the next one then crawled up from it by
+// one step a round trip, slower than slow start from the initial window.
 func (a *Association) ResumeWindow(window uint32) bool {
 	a.lock.Lock()
 	defer a.lock.Unlock()
@@ -46,9 +48,6 @@ func (a *Association) ResumeWindow(window uint32) bool {
 		return false
 	}
 	a.setCWND(window)
-	a.ssthresh = window - 1 // congestion avoidance is cwnd > ssthresh (RFC 4960 7.2.1)
-	a.ssthreshFromPeerWindow = false
-	a.partialBytesAcked = 0
 	a.log.Debugf("[%s] resumed cwnd=%d ssthresh=%d", a.name, a.CWND(), a.ssthresh)
 
 	return true

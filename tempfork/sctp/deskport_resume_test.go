@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// TestResumeWindow: a window resumed before anything was lost starts the association in
-// congestion avoidance at that window; a transfer afterwards is measured by PathWindow; and a
+// TestResumeWindow: a window resumed before anything was lost starts the association's slow
+// start at that window; a transfer afterwards is measured by PathWindow; and a
 // window is not resumed once the association has taken a loss, nor lowered.
 func TestResumeWindow(t *testing.T) {
 	const initial, resumed = 256 << 10, 2 << 20
@@ -20,10 +20,10 @@ func TestResumeWindow(t *testing.T) {
 		t.Fatal("ResumeWindow refused on a fresh association")
 	}
 	client.lock.RLock()
-	cwnd, ssthresh := client.CWND(), client.ssthresh
+	cwnd, ssthresh, fromPeer := client.CWND(), client.ssthresh, client.ssthreshFromPeerWindow
 	client.lock.RUnlock()
-	if cwnd != resumed || ssthresh >= cwnd {
-		t.Fatalf("after ResumeWindow(%d): cwnd %d, ssthresh %d; want cwnd %d in congestion avoidance", resumed, cwnd, ssthresh, resumed)
+	if cwnd != resumed || !fromPeer {
+		t.Fatalf("after ResumeWindow(%d): cwnd %d, ssthresh %d (from the peer's window: %v); want cwnd %d, slow start going on", resumed, cwnd, ssthresh, fromPeer, resumed)
 	}
 	if client.ResumeWindow(resumed / 2) {
 		t.Fatal("ResumeWindow lowered the window")
