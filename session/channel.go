@@ -30,6 +30,10 @@ const (
 	minLimit       = 256 << 10
 	maxLimit       = 16 << 20
 	sampleInterval = 100 * time.Millisecond
+	// cwndLimitGain and cwndLimitMinRTT: on paths whose minimum RTT is cwndLimitMinRTT or more,
+	// the limit is at least cwndLimitGain × the association's congestion window (adapt).
+	cwndLimitGain   = 1.5
+	cwndLimitMinRTT = 5 * time.Millisecond
 )
 
 // channelConn is one detached data channel with message semantics (one Write, one message) and
@@ -47,8 +51,9 @@ type channelConn struct {
 	written    uint64
 	lastAcked  uint64
 	lastSample time.Time
-	rate       float64       // acknowledged bytes per second, smoothed
-	limit      atomic.Uint64 // written by adapt under the writer, read by TransportStats too
+	rate       float64                    // acknowledged bytes per second, smoothed
+	limit      atomic.Uint64              // written by adapt under the writer, read by TransportStats too
+	path       atomic.Pointer[pathWindow] // the association's path window, as adapt saw it last
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -110,6 +115,28 @@ func (c *channelConn) adapt(buffered uint64) {
 		rtt = max(c.srtt(), rtt)
 	}
 	limit := uint64(2 * c.rate * rtt.Seconds())
+	// On a long path the acknowledged rate lags the window by a round trip and more (it is what
+	// came back, sampled every 100 ms), so in slow start, or from a resumed window, a limit of
+	// twice that rate held pion's send queue empty: the limit did its own, slower, slow start
+	// ahead of SCTP's (traced at 150 ms: 0.3-0.9 MiB buffered for 600 ms under a 10 MiB
+	// window). The limit is at least cwndLimitGain × the congestion window there, so the queue
+	// always holds more than SCTP may send. Short paths (by the minimum RTT: the smoothed one
+	// grows with the queues) keep the rate alone: their window grows unchecked (no loss at
+	// 0 ms), and each queued byte delays a key press.
+	if c.dc != nil {
+		if t := c.dc.Transport(); t != nil {
+			w, pathRTT := t.PathWindow()
+			if w > 0 && pathRTT > 0 {
+				c.path.Store(&pathWindow{window: w, minRTT: pathRTT})
+			}
+			if pathRTT == 0 { // no sample yet (the sender's first round trip)
+				pathRTT = rtt
+			}
+			if pathRTT >= cwndLimitMinRTT {
+				limit = max(limit, uint64(cwndLimitGain*float64(t.Stats().CongestionWindow)))
+			}
+		}
+	}
 	limit = min(max(limit, minLimit), maxLimit)
 	if limit != c.limit.Load() {
 		c.limit.Store(limit)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,7 +73,8 @@ type Conn struct {
 	candMu               sync.Mutex
 	pendingCands         []webrtc.ICECandidateInit
 	remoteSet            bool
-	lateDescs            atomic.Int64 // descriptions after the first, ignored
+	lateDescs            atomic.Int64               // descriptions after the first, ignored
+	windowAddr           atomic.Pointer[netip.Addr] // set once authenticated: where to remember the window
 
 	// sigMu guards cur, the signaling that candidates go out on (restart.go).
 	sigMu sync.Mutex
@@ -568,6 +570,59 @@ func (c *Conn) growReceiveBuffer() {
 	if !c.pc.SCTP().SetMaxReceiveBufferSize(sctpReceiveBuffer) {
 		c.log.Warn("no SCTP association to grow the receive buffer of")
 	}
+	c.resumeWindow()
+}
+
+// peerAddr is the address of the selected ICE pair's remote candidate (invalid before a pair
+// is chosen): the key of the remembered windows (pathwindow.go).
+func (c *Conn) peerAddr() netip.Addr {
+	pair, err := c.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		return netip.Addr{}
+	}
+	a, _ := netip.ParseAddr(pair.Remote.Address)
+	return a.Unmap()
+}
+
+// resumeWindow starts the association at the window an earlier session to the same peer
+// measured, if the path looks the same (pathwindow.go); from now on, this session's own
+// measurement is remembered when it ends. Called once the peer has authenticated.
+func (c *Conn) resumeWindow() {
+	addr := c.peerAddr()
+	if !addr.IsValid() {
+		return
+	}
+	if c.windowAddr.Swap(&addr) != nil {
+		return // resumed once already
+	}
+	// ICE's RTT, from its connectivity checks: SCTP has no sample yet on the side that has sent
+	// nothing, and on the other its samples include the peer's delayed acknowledgements.
+	st, ok := c.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats()
+	if !ok || st.CurrentRoundTripTime <= 0 {
+		return
+	}
+	rtt := time.Duration(st.CurrentRoundTripTime * float64(time.Second))
+	if w := pathWindows.lookup(addr, rtt, time.Now()); w > 0 && c.pc.SCTP().ResumeWindow(w) {
+		c.log.Debug("resumed a remembered SCTP window", "peer", addr, "window", w, "rtt", rtt)
+	}
+}
+
+// rememberWindow keeps what this session's association measured of its path, for the next
+// session to the same peer (pathwindow.go).
+func (c *Conn) rememberWindow() {
+	addr := c.windowAddr.Load()
+	if addr == nil {
+		return
+	}
+	w, rtt := c.pc.SCTP().PathWindow()
+	// When the peer ends the session the association can be gone before Close runs; then
+	// what the tunnel channel's writer sampled last (adapt) stands for it.
+	if c.tunnel != nil {
+		if last := c.tunnel.path.Load(); (w == 0 || rtt == 0) && last != nil {
+			w, rtt = last.window, last.minRTT
+		}
+	}
+	pathWindows.remember(*addr, w, rtt, time.Now())
 }
 
 // Done is closed when the connection has ended.
@@ -638,6 +693,7 @@ func (c *Conn) Close() error {
 				errs = append(errs, ch.Close())
 			}
 		}
+		c.rememberWindow()
 		errs = append(errs, c.pc.Close())
 		c.wg.Wait()
 		c.closeErr = errors.Join(errs...)

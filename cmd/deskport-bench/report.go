@@ -395,6 +395,17 @@ func report(cfg config, res *results) error {
 					}
 				}
 				fmt.Fprintf(&b, "\nGoal: deskport at 150 ms RTT, no loss, ≥ 0.80 × vnet loopback: whole transfer %.3f, %s; %s.\n", r.VsLoopback, verdict, half)
+				if len(r.Runs) > 1 {
+					low := r.Runs[0]
+					for _, x := range r.Runs {
+						low = min(low, x)
+					}
+					spread := "met"
+					if low < r.MBps/2 {
+						spread = "not met"
+					}
+					fmt.Fprintf(&b, "Runs %s MB/s; no run below half the median: %s. The first run of a path starts from SCTP's initial window; later ones from the window the previous session to the same address remembered (docs/session.md), as a viewer reconnecting does.\n", runList(r.Runs), spread)
+				}
 			}
 		}
 		for _, r := range res.LongPath {

@@ -622,6 +622,32 @@ func (r *SCTPTransport) SetMaxReceiveBufferSize(size uint32) bool {
 	return true
 }
 
+// PathWindow returns what the running association has measured of its path (deskport: not in
+// upstream): the window one round trip delivered at its best recent rate, and the minimum RTT;
+// zeros without an association or measurements. See sctp.Association.PathWindow.
+func (r *SCTPTransport) PathWindow() (window uint32, minRTT time.Duration) {
+	r.lock.Lock()
+	defer r.lock.Unlock()
+	if r.sctpAssociation == nil {
+		return 0, 0
+	}
+
+	return r.sctpAssociation.PathWindow()
+}
+
+// ResumeWindow starts the running association's congestion window at a window an earlier
+// association measured over the same path (deskport: not in upstream; see
+// sctp.Association.ResumeWindow). It reports whether the window changed.
+func (r *SCTPTransport) ResumeWindow(window uint32) bool {
+	r.lock.Lock()
+	defer r.lock.Unlock()
+	if r.sctpAssociation == nil {
+		return false
+	}
+
+	return r.sctpAssociation.ResumeWindow(window)
+}
+
 // SetMTU changes the packet size of the running association (deskport: not in upstream), for a
 // path that an ICE restart changed; SettingEngine.SetSCTPMTUSelector chooses the size it starts
 // with. It reports whether there was an association to change.
