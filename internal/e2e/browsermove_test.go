@@ -22,10 +22,13 @@ import (
 // host's screen again without reconnecting or authenticating.
 //
 // The screen changes just after the move, while the old path is dead: that frame is lost, and
-// the screen then stays still. The page shows the change only because the host sends a keyframe
-// once the restart succeeded (session.requestKeyframe); without it the change came with the 5 s
-// refresh and the keyframe the page's PLI then asked for, 4.6-4.8 s after the restart (the
-// bound below), against 0.4-1.4 s with it.
+// the screen then stays still. The page shows the change soon after the restart because the
+// host sends a keyframe once the restart succeeded (session.requestKeyframe); without it the
+// change came with the 5 s refresh and the keyframe the page's PLI then asked for, 4.6-4.8 s
+// after the restart, against 0.3-1.4 s with it (logged below). No bound on that time here: at a
+// load of 12 on two cores one relayed run took 3.5 s, and the refresh can land anywhere in the
+// move, so a bound would either flake or not tell the two apart;
+// session.TestICERestartRequestsKeyframe is the regression test.
 //
 // It runs on a direct path (two port-preserving NATs) and on a relayed one (two symmetric NATs,
 // through the rendezvous's TURN relay, before and after the move).
@@ -38,11 +41,6 @@ func TestBrowserMovingNetwork(t *testing.T) {
 // so the page's new relay allocation needs the fresh credentials of the restart's rendezvous
 // session (the host keeps gathering with its set-up's, which no longer allocate).
 const relayCredentialTTL = 3 * time.Second
-
-// restartPictureBound is how long after the host applied the restart the page may take to show
-// the screen's change: the restart's keyframe, plus the time Chromium holds a frame before it
-// presents it (up to 1.5 s measured on the relayed path), plus slack for a loaded machine.
-const restartPictureBound = 3500 * time.Millisecond
 
 func browserMovingNetwork(t *testing.T, kind netlab.Kind, relay bool) {
 	var rvFlags []string
@@ -93,10 +91,6 @@ func browserMovingNetwork(t *testing.T, kind netlab.Kind, relay bool) {
 	}
 	t.Logf("the page was on the new network %v after the change (the restart itself, from the first sign of trouble: %v ms); the screen's change arrived %v after the change, %v after the host saw the restart",
 		restarted.Round(time.Millisecond), st["lastRestartMs"], time.Since(moved).Round(time.Millisecond), picture.Round(time.Millisecond))
-	// Well under the 5 s refresh: the restart's keyframe brought it, not the refresh and a PLI.
-	if picture > restartPictureBound {
-		t.Errorf("the screen's change reached the page %v after the restart, want under %v: did the host send a keyframe after the restart?", picture.Round(time.Millisecond), restartPictureBound)
-	}
 	b.do("screenshot", filepath.Join(artifactDir(t), "browser-moving-network.png"))
 }
 
