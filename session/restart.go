@@ -416,8 +416,26 @@ func (c *Conn) acceptRestart(ctx context.Context, sig Signaler, sdp string, p re
 		return fmt.Errorf("%w, but its checks did not succeed: %w", ErrRestarted, err)
 	}
 	c.mtu.reselect(c)
+	c.requestKeyframe()
 	c.log.Info("the viewer restarted ICE", "after", time.Since(began).Round(time.Millisecond), "path", c.CandidateType(), "packet_bytes", c.SCTPPacketSize())
 	return ErrRestarted
+}
+
+// requestKeyframe asks the screen stream for a keyframe once an ICE restart has succeeded, as a
+// viewer's PLI does (docs/session.md, "Moving networks"). Frames written while the old path was
+// already dead are lost, and the viewer cannot tell: no later packet shows it the gap. A screen
+// that changed during the move and then stayed still would otherwise reach it only with the
+// stream's 5 s refresh, a delta frame it cannot decode, and the keyframe its PLI then brings
+// (measured in a browser: 4.6-4.8 s after the restart; with this request 0.4-1.4 s). One
+// pending request is enough; a session without video has no channel.
+func (c *Conn) requestKeyframe() {
+	if c.keyframes == nil {
+		return
+	}
+	select {
+	case c.keyframes <- struct{}{}:
+	default:
+	}
 }
 
 // applyRestart checks a restart offer, applies it and answers; it returns the ICE state mark to

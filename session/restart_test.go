@@ -142,10 +142,16 @@ type restartLab struct {
 
 func newRestartLab(t *testing.T) *restartLab {
 	t.Helper()
+	return newRestartLabWith(t, nil)
+}
+
+// newRestartLabWith is newRestartLab with a video track when video is not nil.
+func newRestartLabWith(t *testing.T, video *VideoConfig) *restartLab {
+	t.Helper()
 	hostKey, viewerKey := newKey(t), newKey(t)
 	l := &restartLab{hostID: identity.HostID(hostKey.Public().(ed25519.PublicKey)), accepts: make(chan error, 16), restarted: make(chan RestartInfo, 16)}
 	l.hostWarnings = make(warnings, 64)
-	l.hostCfg = Config{LoopbackOnly: true, Restarts: NewRestarts(), Logger: slog.New(l.hostWarnings)}
+	l.hostCfg = Config{LoopbackOnly: true, Restarts: NewRestarts(), Logger: slog.New(l.hostWarnings), Video: video}
 	l.hostAuth = auth.HostConfig{Key: hostKey, Authorized: func(k ed25519.PublicKey) (auth.Options, bool) {
 		return auth.Options{}, bytes.Equal(k, viewerKey.Public().(ed25519.PublicKey))
 	}}
@@ -159,7 +165,7 @@ func newRestartLab(t *testing.T) *restartLab {
 		defer close(done)
 		l.host, herr = Accept(ctx, hs, l.hostID, l.hostCfg, l.hostAuth)
 	}()
-	vcfg := Config{LoopbackOnly: true, Resignal: l.resignal, OnRestart: func(r RestartInfo) { l.restarted <- r }}
+	vcfg := Config{LoopbackOnly: true, Resignal: l.resignal, OnRestart: func(r RestartInfo) { l.restarted <- r }, Video: video}
 	var verr error
 	l.viewer, verr = Dial(ctx, vs, l.hostID, vcfg, auth.ViewerConfig{Key: viewerKey})
 	<-done
@@ -297,6 +303,37 @@ func TestICERestartMidTransfer(t *testing.T) {
 		t.Errorf("restart sequence: viewer %d, host %d; want 2 and %d automatic", vseq, hseq, auto)
 	}
 	t.Logf("path before %s, after %s; %d automatic restarts", before, l.viewer.CandidateType(), auto)
+}
+
+// TestICERestartRequestsKeyframe: once a restart has succeeded the host's screen stream is
+// asked for a keyframe, as by a viewer's PLI, because the frames written just before it on the
+// dead path are lost and the viewer cannot tell (docs/session.md, "Moving networks").
+func TestICERestartRequestsKeyframe(t *testing.T) {
+	l := newRestartLabWith(t, &VideoConfig{})
+	if l.host.Video == nil || l.host.Keyframes == nil {
+		t.Fatal("the host has no video track")
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-l.host.Keyframes: // a request from before this restart
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := l.viewer.restartICE(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("restart %d: %v", i+1, err)
+		}
+		if err := <-l.accepts; !errors.Is(err, ErrRestarted) {
+			t.Fatalf("restart %d: host Accept returned %v, want ErrRestarted", i+1, err)
+		}
+		// The host queues the request before its Accept returns.
+		select {
+		case <-l.host.Keyframes:
+		default:
+			t.Fatalf("restart %d: the host's screen stream was not asked for a keyframe", i+1)
+		}
+	}
 }
 
 // TestICERestartRefusals: a restart offer that was changed in transit, one replayed, and one

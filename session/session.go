@@ -55,7 +55,7 @@ type Conn struct {
 	peer      *auth.Peer                     // host: who the viewer proved to be
 	result    *auth.Result                   // viewer: what the host proved and granted
 	track     *webrtc.TrackLocalStaticSample // host: the screen track, when asked for
-	keyframes <-chan struct{}                // host: the viewer's keyframe requests for track
+	keyframes chan struct{}                  // host: keyframe requests for track (the viewer's, a restart's)
 	estimator cc.BandwidthEstimator          // host with video: the bitrate estimate
 
 	log    *slog.Logger
@@ -710,7 +710,8 @@ type HostConn struct {
 	// nil). Samples written before authentication succeeded would reach nobody: the host
 	// starts its stream only after Accept returns.
 	Video *webrtc.TrackLocalStaticSample
-	// Keyframes delivers the viewer's keyframe requests (PLI/FIR) for Video.
+	// Keyframes delivers the viewer's keyframe requests (PLI/FIR) for Video, and one after
+	// each ICE restart (the frames sent just before it may be lost).
 	Keyframes <-chan struct{}
 	// Estimator is, with video, the congestion controller's bitrate estimate.
 	Estimator cc.BandwidthEstimator
