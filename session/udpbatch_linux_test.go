@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -11,8 +12,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/pion/transport/v5/stdnet"
+	"golang.org/x/sys/unix"
 )
 
 // batchPair returns a socket as a session opens it (batched reads) and a plain socket, both
@@ -240,4 +243,36 @@ func TestBatchReadConcurrent(t *testing.T) {
 			t.Fatalf("datagram %q read %d times", k, v)
 		}
 	}
+}
+
+// FuzzBatchReaderAddr decodes arbitrary bytes as the source address the kernel writes and
+// compares the result with a decoding by field offsets of <netinet/in.h>: the family in host
+// order, the port big-endian, then the address (after a 4-byte flow label for IPv6) and the
+// scope. Other families decode to the zero address.
+func FuzzBatchReaderAddr(f *testing.F) {
+	f.Add([]byte{2, 0, 0x1f, 0x90, 127, 0, 0, 1})
+	f.Add(append([]byte{10, 0, 0x01, 0xbb, 0, 0, 0, 0}, net.ParseIP("fe80::1")...))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var sa unix.RawSockaddrAny
+		b := (*[unsafe.Sizeof(sa)]byte)(unsafe.Pointer(&sa))
+		copy(b[:], raw)
+		r := &batchReader{zones: map[uint32]string{}}
+		got := r.addr(&sa)
+		family := binary.NativeEndian.Uint16(b[0:2])
+		port := binary.BigEndian.Uint16(b[2:4])
+		var want netip.AddrPort
+		switch family {
+		case unix.AF_INET:
+			want = netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port)
+		case unix.AF_INET6:
+			ip := netip.AddrFrom16([16]byte(b[8:24]))
+			if scope := binary.NativeEndian.Uint32(b[24:28]); scope != 0 {
+				ip = ip.WithZone(r.zone(scope))
+			}
+			want = netip.AddrPortFrom(ip, port)
+		}
+		if got != want {
+			t.Fatalf("% x decoded as %v, want %v", raw, got, want)
+		}
+	})
 }
