@@ -166,7 +166,11 @@ func (n pacedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPCo
 		// a *net.UDPConn, and it carries nothing worth pacing.
 		return conn, err
 	}
-	return pacedUDPConn{UDPConn: conn, p: n.p}, nil
+	c := &pacedUDPConn{UDPConn: conn, p: n.p}
+	if u, ok := conn.(*net.UDPConn); ok {
+		c.batch = newBatchReader(u, network) // nil where recvmmsg does not exist
+	}
+	return c, nil
 }
 
 func (n pacedNet) ListenPacket(network, address string) (net.PacketConn, error) {
@@ -177,14 +181,21 @@ func (n pacedNet) ListenPacket(network, address string) (net.PacketConn, error) 
 	return pacedPacketConn{PacketConn: conn, p: n.p}, nil
 }
 
+// pacedUDPConn is the socket wrapper every pion UDP socket of a session is: it paces writes
+// (pacer) and, on Linux, reads datagrams in batches (udpbatch_linux.go).
 type pacedUDPConn struct {
 	transport.UDPConn
-	p *pacer
+	p     *pacer
+	batch *batchReader // nil: plain reads
 }
 
 // ReadFromAddrPort and WriteToAddrPort keep pion/ice on its allocation-free path
 // (ice.AddrPortReaderWriter), which it takes only for a bare *net.UDPConn or a conn with these.
-func (c pacedUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+// pion's ICE reads through ReadFromAddrPort only, so that is where the batch is.
+func (c *pacedUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	if c.batch != nil {
+		return c.batch.read(b)
+	}
 	if u, ok := c.UDPConn.(*net.UDPConn); ok {
 		return u.ReadFromUDPAddrPort(b)
 	}
@@ -195,7 +206,15 @@ func (c pacedUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return n, addr.AddrPort(), err
 }
 
-func (c pacedUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+// Close closes the socket; a read after it fails even while datagrams of a batch remain.
+func (c *pacedUDPConn) Close() error {
+	if c.batch != nil {
+		c.batch.close()
+	}
+	return c.UDPConn.Close()
+}
+
+func (c *pacedUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	c.p.wait(len(b))
 	if u, ok := c.UDPConn.(*net.UDPConn); ok {
 		return u.WriteToUDPAddrPort(b, addr)
@@ -203,22 +222,22 @@ func (c pacedUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error
 	return c.UDPConn.WriteToUDP(b, net.UDPAddrFromAddrPort(addr))
 }
 
-func (c pacedUDPConn) Write(b []byte) (int, error) {
+func (c *pacedUDPConn) Write(b []byte) (int, error) {
 	c.p.wait(len(b))
 	return c.UDPConn.Write(b)
 }
 
-func (c pacedUDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+func (c *pacedUDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	c.p.wait(len(b))
 	return c.UDPConn.WriteTo(b, addr)
 }
 
-func (c pacedUDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
+func (c *pacedUDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 	c.p.wait(len(b))
 	return c.UDPConn.WriteToUDP(b, addr)
 }
 
-func (c pacedUDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, error) {
+func (c *pacedUDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, error) {
 	c.p.wait(len(b))
 	return c.UDPConn.WriteMsgUDP(b, oob, addr)
 }
