@@ -18,9 +18,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/deskport/deskport/internal/gctune"
 )
 
 func main() {
+	// The sections that run sessions in this process (keys, longpath and their bare pion
+	// baselines) collect garbage as the host and viewer binaries do: with Go's default GOGC
+	// a deskport forward on the vnet 0 ms path moved 37–52 MB/s, rising run by run as the heap
+	// grew, against 61–78 MB/s with the binaries' setting (docs/bench.md).
+	gctune.Apply()
 	var cfg config
 	var only, sizes, codecs string
 	flag.StringVar(&cfg.bin, "bin", "bin", "directory with the host, viewer and rendezvous binaries")
