@@ -203,6 +203,9 @@ func (c *HostConn) ServeLane(ctx context.Context, stream net.Conn, req mux.Reque
 		mux.Abort(stream)
 		return err
 	}
+	// Dial the address as this end knows it (an IPv6 link-local zone is this machine's
+	// interface, not the viewer's name for its own).
+	offer.Addr = netip.AddrPortFrom(remote, offer.Addr.Port())
 	conn, err := lane.Dial(ctx, offer, id)
 	if err != nil {
 		mux.Abort(stream)
