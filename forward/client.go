@@ -21,6 +21,11 @@ type Client struct {
 	sess *yamux.Session
 	log  *slog.Logger
 
+	// Pick, when set, chooses the session each new stream opens on (the direct TCP lane when
+	// it is up, session.Conn.Bulk); nil opens every stream on the session given to NewClient,
+	// which Serve always accepts on.
+	Pick func() *yamux.Session
+
 	// Dialer connects to local targets of reverse forwards; nil means a net.Dialer with
 	// DialTimeout. Set it before calling Serve.
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -42,7 +47,11 @@ func NewClient(sess *yamux.Session, logger *slog.Logger) *Client {
 // open opens a stream with mux.Open and gives a refusal this package's sentinels; refused is
 // the sentinel for StatusNotAllowed.
 func (c *Client) open(ctx context.Context, req mux.Request, refused error) (net.Conn, mux.Reply, error) {
-	stream, rep, err := mux.Open(ctx, c.sess, req)
+	sess := c.sess
+	if c.Pick != nil {
+		sess = c.Pick()
+	}
+	stream, rep, err := mux.Open(ctx, sess, req)
 	return stream, rep, relabel(err, refused)
 }
 

@@ -22,7 +22,7 @@ import (
 func NewCommand() *cobra.Command {
 	var cfg Config
 	var lf logflags.Flags
-	var loopbackOnly, noDesktop, relayOnly bool
+	var loopbackOnly, noDesktop, relayOnly, noDirectTCP bool
 	var iceServers []string
 	var maxBitrate, grant, accept string
 	var checkConfig bool
@@ -65,6 +65,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 			cfg.Out = cmd.OutOrStdout()
 			cfg.Session.LoopbackOnly = loopbackOnly
 			cfg.Session.RelayOnly = relayOnly
+			cfg.Session.NoDirectTCP = noDirectTCP
 			for _, v := range iceServers {
 				s, err := session.ParseICEServer(v)
 				if err != nil {
@@ -145,6 +146,7 @@ Viewers get in with a key listed in the authorized_viewers file, or with a one-t
 	fs.BoolVar(&loopbackOnly, "ice-loopback-only", false, "use only loopback addresses for ICE (tests)")
 	fs.StringArrayVar(&iceServers, "ice-server", nil, "STUN/TURN server to use besides the rendezvous's: URL, or turn URL,username,credential (repeatable)")
 	fs.BoolVar(&relayOnly, "relay-only", false, "connect only through a TURN relay (hides this machine's addresses from viewers)")
+	fs.BoolVar(&noDirectTCP, "no-direct-tcp", false, "refuse viewers' direct TCP lane: forwards and files stay on the WebRTC connection even on a direct path (the host would dial the viewer's address)")
 	_ = fs.MarkHidden("ice-loopback-only")
 	lf.Register(fs)
 	sf = addServiceFlags(cmd)

@@ -27,6 +27,7 @@ import (
 	"github.com/deskport/deskport/mux"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
+	"github.com/deskport/deskport/tempfork/yamux"
 	"github.com/deskport/deskport/web"
 )
 
@@ -478,6 +479,23 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	interCh := mux.NewDispatcher(conn.Interactive, mux.Config{MaxStreams: 16, Side: "host", Logger: tlog, Streams: a.metrics.streamCount})
 	for k, h := range guard.handlers(a.interactiveHandlers(it, caps, guard)) {
 		interCh.Handle(k, h)
+	}
+	if !a.cfg.Session.NoDirectTCP && !a.cfg.Session.RelayOnly {
+		// The direct TCP lane carries the tunnel channel's streams, with its handlers and its
+		// stream cap (session/lane.go).
+		laneHandler := func(ctx context.Context, stream net.Conn, req mux.Request) {
+			err := conn.ServeLane(ctx, stream, req, func(ctx context.Context, ls *yamux.Session) {
+				if err := tunnelCh.Also(ls).Serve(ctx); err != nil {
+					log.Debug("direct TCP lane ended", "err", err)
+				}
+			})
+			if err != nil {
+				log.Info("no direct TCP lane", "err", err)
+			}
+		}
+		for k, h := range guard.handlers(map[mux.Kind]mux.Handler{mux.KindLane: laneHandler}) {
+			interCh.Handle(k, h)
+		}
 	}
 
 	var wg sync.WaitGroup

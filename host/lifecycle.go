@@ -148,7 +148,7 @@ func (e drainRefusal) Unwrap() error { return e.sentinel }
 // desktop, which has nothing to finish (waiting would only hold `systemctl stop` for the whole
 // drain timeout while someone watches).
 func busy(conn *session.HostConn) bool {
-	return conn.Mux != nil && conn.Mux.NumStreams() > 0
+	return conn.BulkStreams() > 0
 }
 
 // Shutdown stops the agent gracefully, like net/http's Server.Shutdown: it refuses new viewers

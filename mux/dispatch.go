@@ -92,6 +92,17 @@ func (d *Dispatcher) Handle(k Kind, h Handler) {
 	d.handlers[k] = h
 }
 
+// Also returns a dispatcher for another yamux session between the same two ends (the direct
+// TCP lane beside the tunnel channel) with d's handlers, settings and stream slots: streams on
+// both count against one MaxStreams. Register every handler on d before calling Also.
+func (d *Dispatcher) Also(sess *yamux.Session) *Dispatcher {
+	handlers := make(map[Kind]Handler, len(d.handlers))
+	for k, h := range d.handlers {
+		handlers[k] = h
+	}
+	return &Dispatcher{sess: sess, cfg: d.cfg, log: d.log, slots: d.slots, handlers: handlers}
+}
+
 // Session is the yamux session the dispatcher serves; handlers that open streams back (the
 // reverse forwards) open them here with Open, under Acquire.
 func (d *Dispatcher) Session() *yamux.Session { return d.sess }

@@ -35,8 +35,13 @@ const (
 	// KindFileGet (viewer→host, tunnel channel) downloads a file or lists a directory.
 	// Package files.
 	KindFileGet Kind = 8
+	// KindLane (viewer→host, interactive channel) offers the direct TCP lane: Payload is the
+	// viewer's address and certificate hash (package lane), the OK reply's message the hex
+	// SHA-256 of the host's certificate. The stream stays open while the lane is up. Package
+	// session.
+	KindLane Kind = 9
 
-	maxKind = KindFileGet
+	maxKind = KindLane
 )
 
 // kinds is the registry's table: each kind's name in logs and whether its open request
@@ -54,6 +59,7 @@ var kinds = [...]struct {
 	KindClipboard: {name: "clipboard"},
 	KindFilePut:   {name: "file-put"},
 	KindFileGet:   {name: "file-get"},
+	KindLane:      {name: "lane"},
 }
 
 func (k Kind) String() string {

@@ -92,6 +92,9 @@ type Config struct {
 	Resignal func(context.Context) (Signaler, error)
 	// OnRestart, on the viewer, hears of every path the session moved to.
 	OnRestart func(RestartInfo)
+	// NoDirectTCP, on the viewer, keeps bulk streams on the peer connection even on a direct
+	// path: no direct TCP lane is offered (lane.go).
+	NoDirectTCP bool
 }
 
 func (c *Config) logger() *slog.Logger {

@@ -165,7 +165,7 @@ func newRestartLabWith(t *testing.T, video *VideoConfig) *restartLab {
 		defer close(done)
 		l.host, herr = Accept(ctx, hs, l.hostID, l.hostCfg, l.hostAuth)
 	}()
-	vcfg := Config{LoopbackOnly: true, Resignal: l.resignal, OnRestart: func(r RestartInfo) { l.restarted <- r }, Video: video}
+	vcfg := Config{LoopbackOnly: true, NoDirectTCP: true, Resignal: l.resignal, OnRestart: func(r RestartInfo) { l.restarted <- r }, Video: video}
 	var verr error
 	l.viewer, verr = Dial(ctx, vs, l.hostID, vcfg, auth.ViewerConfig{Key: viewerKey})
 	<-done

@@ -48,8 +48,9 @@ type Conn struct {
 	// control stream, the clipboard.
 	Interactive *yamux.Session
 
-	pc  *webrtc.PeerConnection
-	mtu *pathMTU
+	pc   *webrtc.PeerConnection
+	mtu  *pathMTU
+	lane laneState
 
 	// Set during set-up and handed to the role type Accept or Dial returns.
 	peer      *auth.Peer                     // host: who the viewer proved to be
@@ -683,7 +684,7 @@ func (c *Conn) Close() error {
 		}
 		c.restartMu.Unlock()
 		var errs []error
-		for _, m := range []*yamux.Session{c.Mux, c.Interactive} {
+		for _, m := range []*yamux.Session{c.lane.get(), c.Mux, c.Interactive} {
 			if m != nil {
 				errs = append(errs, m.Close())
 			}
@@ -746,6 +747,37 @@ func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.
 		c.mobile.Store(true)
 		onRestart := cfg.OnRestart
 		c.goRun(func() { c.mobility(onRestart) })
+	}
+	if !cfg.NoDirectTCP && !cfg.RelayOnly {
+		tried := make(chan struct{})
+		lctx, lcancel := context.WithCancel(context.Background())
+		started := c.goRun(func() {
+			defer close(tried)
+			defer lcancel()
+			go func() {
+				select {
+				case <-c.done:
+					lcancel()
+				case <-lctx.Done():
+				}
+			}()
+			switch err := c.offerLane(lctx); {
+			case errors.Is(err, errNotDirect):
+				log.Debug("no direct TCP lane", "err", err)
+			case err != nil:
+				log.Info("no direct TCP lane: forwards and files stay on the peer connection", "err", err)
+			default:
+				log.Info("forwards and files take the direct TCP lane")
+			}
+		})
+		if started {
+			select {
+			case <-tried:
+			case <-time.After(laneWait):
+			}
+		} else {
+			lcancel()
+		}
 	}
 	v := &ViewerConn{Conn: c, Result: c.result}
 	if c.tracks != nil {

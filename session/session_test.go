@@ -78,6 +78,10 @@ type pairConfig struct {
 	toViewer, toHost *chan<- *signaling.Message
 	// timeout is both ends' HandshakeTimeout (zero: the default).
 	timeout time.Duration
+	// lane lets the viewer offer the direct TCP lane (lane.go); onHost, when set, runs as soon
+	// as Accept returned, while Dial may still wait for the lane.
+	lane   bool
+	onHost func(*HostConn)
 }
 
 func connectPair(t testing.TB, pc pairConfig) (viewer *ViewerConn, host *HostConn, verr, herr error) {
@@ -104,12 +108,15 @@ func connectPair(t testing.TB, pc pairConfig) (viewer *ViewerConn, host *HostCon
 			},
 			Codes: pc.codes,
 		})
+		if herr == nil && pc.onHost != nil {
+			pc.onHost(host)
+		}
 	}()
 	var vsig Signaler = vs
 	if pc.stripViewerOffer {
 		vsig = stripDatagram{vs}
 	}
-	viewer, verr = Dial(ctx, vsig, hostID, Config{Net: pc.viewerNet, LoopbackOnly: pc.viewerNet == nil, Logger: pc.viewerLog, HandshakeTimeout: pc.timeout}, auth.ViewerConfig{Key: viewerKey, Code: pc.code})
+	viewer, verr = Dial(ctx, vsig, hostID, Config{Net: pc.viewerNet, LoopbackOnly: pc.viewerNet == nil, Logger: pc.viewerLog, HandshakeTimeout: pc.timeout, NoDirectTCP: !pc.lane}, auth.ViewerConfig{Key: viewerKey, Code: pc.code})
 	wg.Wait()
 	t.Cleanup(func() {
 		if viewer != nil {

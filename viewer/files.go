@@ -44,7 +44,7 @@ func Copy(ctx context.Context, cfg Config, src, dst string, progress io.Writer) 
 		return err
 	}
 	defer conn.Close()
-	open := mux.Opener(conn.Mux)
+	open := mux.Opener(conn.Bulk())
 	bar := func(total int64, desc string) files.ProgressFunc {
 		if progress == nil {
 			return nil
@@ -68,7 +68,7 @@ func ListFiles(ctx context.Context, cfg Config, dir string, w io.Writer) error {
 		return err
 	}
 	defer conn.Close()
-	entries, err := files.List(ctx, mux.Opener(conn.Mux), dir)
+	entries, err := files.List(ctx, mux.Opener(conn.Bulk()), dir)
 	if err != nil {
 		return err
 	}

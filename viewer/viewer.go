@@ -191,7 +191,8 @@ func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	client := forward.NewClient(conn.Mux, cfg.Logger)
-	fmt.Fprintf(cfg.Out, "connected to host %s (%s, path %s, %d-byte packets)\n", cfg.HostID, conn.Result.Method, conn.CandidateType(), conn.SCTPPacketSize())
+	client.Pick = conn.Bulk
+	fmt.Fprintf(cfg.Out, "connected to host %s (%s, path %s, %s)\n", cfg.HostID, conn.Result.Method, conn.CandidateType(), bulkPath(conn))
 
 	var wg sync.WaitGroup
 	errs := make(chan error, len(locals)+len(remotes)+len(dynamics)+1)
@@ -256,6 +257,7 @@ func Stdio(ctx context.Context, cfg Config, target string, in io.Reader, out io.
 	}
 	defer conn.Close()
 	client := forward.NewClient(conn.Mux, cfg.Logger)
+	client.Pick = conn.Bulk
 	stream, err := client.Dial(ctx, target)
 	if err != nil {
 		return err
@@ -280,4 +282,13 @@ func Stdio(ctx context.Context, cfg Config, target string, in io.Reader, out io.
 		return nil
 	}
 	return err
+}
+
+// bulkPath says how forwards and files travel, for the "connected" line.
+func bulkPath(conn *session.ViewerConn) string {
+	s := fmt.Sprintf("%d-byte packets", conn.SCTPPacketSize())
+	if conn.Lane() != nil {
+		s += "; forwards over direct TCP"
+	}
+	return s
 }

@@ -167,18 +167,37 @@ func runLANOnce(ctx context.Context, cfg config, work string, mtu int, total int
 	if err != nil {
 		return nil, err
 	}
-	dp, peers, packet, err := lanDeskport(ctx, cfg.bin, l, work, target, root)
+	// deskport as a viewer runs it (forwards take the direct TCP lane on this direct path),
+	// then with --no-direct-tcp (everything over the peer connection: SCTP over DTLS).
+	dp, peers, packet, lane, err := lanDeskport(ctx, cfg.bin, l, work, target, root)
 	if err != nil {
 		return nil, fmt.Errorf("deskport: %w", err)
 	}
-	defer dp.stop()
+	name := "deskport -L"
+	if !lane {
+		name += " (no direct TCP lane)"
+		fmt.Fprintln(os.Stderr, "  deskport: the direct TCP lane did not come up; see the viewer's log")
+	}
 	for _, n := range []int{1, cfg.streams} {
-		if err := measure("deskport -L", dp.forward, n, dp.pids, packet); err != nil {
+		if err := measure(name, dp.forward, n, dp.pids, 0); err != nil {
+			dp.stop()
 			return nil, err
 		}
 	}
 	if err := lanCopy(ctx, cfg, l, work, root, peers, mtu, total, &rows); err != nil {
+		dp.stop()
 		return nil, fmt.Errorf("file copy: %w", err)
+	}
+	dp.stop()
+	dp, _, packet, _, err = lanDeskport(ctx, cfg.bin, l, work, target, root, "--no-direct-tcp")
+	if err != nil {
+		return nil, fmt.Errorf("deskport --no-direct-tcp: %w", err)
+	}
+	defer dp.stop()
+	for _, n := range []int{1, cfg.streams} {
+		if err := measure("deskport -L --no-direct-tcp", dp.forward, n, dp.pids, packet); err != nil {
+			return nil, err
+		}
 	}
 	if err := lanPion(ctx, cfg, l, mtu, total, &rows); err != nil {
 		return nil, fmt.Errorf("bare pion: %w", err)
@@ -258,70 +277,71 @@ type lanPeers struct {
 
 // lanDeskport starts the rendezvous (outside), the host (inside, sharing filesRoot) and
 // `viewer forward -L` (outside), and returns the SCTP packet size the viewer reports.
-func lanDeskport(ctx context.Context, bin string, l *lanNet, work, target, filesRoot string) (*deskport, lanPeers, int, error) {
+func lanDeskport(ctx context.Context, bin string, l *lanNet, work, target, filesRoot string, viewerArgs ...string) (*deskport, lanPeers, int, bool, error) {
 	dir, err := os.MkdirTemp(work, "landp")
 	if err != nil {
-		return nil, lanPeers{}, 0, err
+		return nil, lanPeers{}, 0, false, err
 	}
 	d := &deskport{}
 	rv, err := startProc(ctx, filepath.Join(bin, "rendezvous"), "--listen", lanViewerIP+":0")
 	if err != nil {
-		return nil, lanPeers{}, 0, err
+		return nil, lanPeers{}, 0, false, err
 	}
 	d.procs = append(d.procs, rv)
 	m, err := rv.waitFor(`rendezvous listening.*addr=(\S+)`, 20*time.Second)
 	if err != nil {
 		d.stop()
-		return nil, lanPeers{}, 0, err
+		return nil, lanPeers{}, 0, false, err
 	}
 	url := "http://" + m[1]
 	viewerKey := filepath.Join(dir, "viewer.key")
 	line, err := exec.Command(filepath.Join(bin, "viewer"), "id", "--key", viewerKey).Output()
 	if err != nil {
 		d.stop()
-		return nil, lanPeers{}, 0, fmt.Errorf("viewer id: %w", err)
+		return nil, lanPeers{}, 0, false, fmt.Errorf("viewer id: %w", err)
 	}
 	authorized := filepath.Join(dir, "authorized_viewers")
 	if err := os.WriteFile(authorized, line, 0o600); err != nil {
 		d.stop()
-		return nil, lanPeers{}, 0, err
+		return nil, lanPeers{}, 0, false, err
 	}
 	host, err := startProc(ctx, "ip", l.in(filepath.Join(bin, "host"), "--rendezvous", url, "--key", filepath.Join(dir, "host.key"),
 		"--authorized-viewers", authorized, "--allow", target, "--max-streams", "256", "--files-root", filesRoot)...)
 	if err != nil {
 		d.stop()
-		return nil, lanPeers{}, 0, err
+		return nil, lanPeers{}, 0, false, err
 	}
 	d.procs = append(d.procs, host)
 	if m, err = host.waitFor(`host ID: (\S+)`, 20*time.Second); err != nil {
 		d.stop()
-		return nil, lanPeers{}, 0, err
+		return nil, lanPeers{}, 0, false, err
 	}
 	id := m[1]
 	if _, err := host.waitFor(`registered`, 20*time.Second); err != nil {
 		d.stop()
-		return nil, lanPeers{}, 0, err
+		return nil, lanPeers{}, 0, false, err
 	}
-	v, err := startProc(ctx, filepath.Join(bin, "viewer"), "forward", id, "--rendezvous", url, "--key", viewerKey,
-		"-L", "127.0.0.1:0:"+target)
+	v, err := startProc(ctx, filepath.Join(bin, "viewer"), append([]string{"forward", id, "--rendezvous", url, "--key", viewerKey,
+		"-L", "127.0.0.1:0:" + target}, viewerArgs...)...)
 	if err != nil {
 		d.stop()
-		return nil, lanPeers{}, 0, err
+		return nil, lanPeers{}, 0, false, err
 	}
 	d.procs = append(d.procs, v)
-	m, err = v.waitFor(`(\d+)-byte packets`, 60*time.Second)
+	m, err = v.waitFor(`(\d+)-byte packets([^)]*)`, 60*time.Second)
 	if err != nil {
 		d.stop()
-		return nil, lanPeers{}, 0, err
+		return nil, lanPeers{}, 0, false, err
 	}
 	var packet int
 	fmt.Sscan(m[1], &packet)
+	lane := strings.Contains(m[2], "direct TCP")
 	if m, err = v.waitFor(`forwarding (\S+) -> `, 60*time.Second); err != nil {
 		d.stop()
-		return nil, lanPeers{}, 0, err
+		return nil, lanPeers{}, 0, false, err
 	}
 	d.forward = m[1]
-	return d, lanPeers{url: url, id: id, viewerKey: viewerKey, host: host}, packet, nil
+	return d, lanPeers{url: url, id: id, viewerKey: viewerKey, host: host}, packet, lane, nil
 }
 
 func waitDial(addr string, timeout time.Duration) error {
@@ -383,7 +403,9 @@ func lanPion(ctx context.Context, cfg config, l *lanNet, mtu int, total int64, r
 }
 
 // copy reports whether a row is a file copy (compared with scp, not ssh -L).
-func (r lanRow) copy() bool { return r.Name == "viewer cp" || strings.HasPrefix(r.Name, "scp") }
+func (r lanRow) copy() bool {
+	return strings.HasPrefix(r.Name, "viewer cp") || strings.HasPrefix(r.Name, "scp")
+}
 
 // lanCopy copies one file of total bytes from the host's namespace to this one with `viewer cp`
 // (a new session each run, so set-up is included, as a user meets it) and with scp from an sshd
@@ -422,6 +444,8 @@ func lanCopy(ctx context.Context, cfg config, l *lanNet, work, root string, peer
 	}{
 		{"viewer cp", peers.host.cmd.Process.Pid, []string{filepath.Join(cfg.bin, "viewer"), "cp", peers.id + ":blob.bin", out,
 			"--rendezvous", peers.url, "--key", peers.viewerKey, "--known-hosts", "", "--no-progress", "-q"}},
+		{"viewer cp --no-direct-tcp", peers.host.cmd.Process.Pid, []string{filepath.Join(cfg.bin, "viewer"), "cp", peers.id + ":blob.bin", out,
+			"--rendezvous", peers.url, "--key", peers.viewerKey, "--known-hosts", "", "--no-progress", "-q", "--no-direct-tcp"}},
 		{"scp (aes128-gcm)", sshd.Process.Pid, []string{"scp", "-q", "-F", "/dev/null", "-P", lanSSHPort, "-i", filepath.Join(dir, "user_key"),
 			"-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 			"-o", "BatchMode=yes", "-c", "aes128-gcm@openssh.com", me.Username + "@" + lanHostIP + ":" + blob, out}},

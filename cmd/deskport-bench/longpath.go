@@ -69,7 +69,7 @@ func connectSessionsLogged(ctx context.Context, viewerNet, hostNet transport.Net
 			Authorized: func(ed25519.PublicKey) (auth.Options, bool) { return auth.Options{}, true },
 		})
 	}()
-	viewer, verr := session.Dial(ctx, vs, hostID, session.Config{Net: viewerNet, LoopbackOnly: viewerNet == nil, Logger: viewerLog}, auth.ViewerConfig{Key: viewerKey})
+	viewer, verr := session.Dial(ctx, vs, hostID, session.Config{Net: viewerNet, LoopbackOnly: viewerNet == nil, Logger: viewerLog, NoDirectTCP: true}, auth.ViewerConfig{Key: viewerKey})
 	wg.Wait()
 	if err := errors.Join(verr, herr); err != nil {
 		if viewer != nil {

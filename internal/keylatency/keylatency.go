@@ -135,7 +135,7 @@ func MeasureOn(ctx context.Context, cfg Config) (*Result, error) {
 			Authorized: func(ed25519.PublicKey) (auth.Options, bool) { return auth.Options{}, true },
 		})
 	}()
-	viewer, verr := session.Dial(ctx, vs, hostID, session.Config{LoopbackOnly: loopback, Net: cfg.ViewerNet}, auth.ViewerConfig{Key: viewerKey})
+	viewer, verr := session.Dial(ctx, vs, hostID, session.Config{LoopbackOnly: loopback, Net: cfg.ViewerNet, NoDirectTCP: true}, auth.ViewerConfig{Key: viewerKey})
 	wg.Wait()
 	if err := errors.Join(verr, herr); err != nil {
 		return nil, err

@@ -1,0 +1,151 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deskport/deskport/forward"
+	"github.com/deskport/deskport/lane"
+	"github.com/deskport/deskport/mux"
+	"github.com/deskport/deskport/tempfork/yamux"
+)
+
+// laneHost serves a host the way host.Agent does: the tunnel channel's dispatcher with the
+// forward handlers, and the lane handler on the interactive channel, which serves the lane
+// with the tunnel's handlers. It returns the target's policy-allowed address once serving.
+type laneHost struct {
+	target string
+	served chan struct{}
+	errs   chan error
+}
+
+func serveLaneHost(t *testing.T, target string) (*laneHost, func(*HostConn)) {
+	lh := &laneHost{target: target, served: make(chan struct{}), errs: make(chan error, 4)}
+	return lh, func(host *HostConn) {
+		policy, err := forward.NewPolicy([]string{target}, nil)
+		if err != nil {
+			lh.errs <- err
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		tunnelCh := mux.NewDispatcher(host.Mux, mux.Config{Side: "host"})
+		forward.NewServer(forward.ServerConfig{Policy: policy}).Register(tunnelCh)
+		interCh := mux.NewDispatcher(host.Interactive, mux.Config{Side: "host"})
+		interCh.Handle(mux.KindLane, func(ctx context.Context, stream net.Conn, req mux.Request) {
+			err := host.ServeLane(ctx, stream, req, func(ctx context.Context, ls *yamux.Session) {
+				tunnelCh.Also(ls).Serve(ctx)
+			})
+			if err != nil {
+				lh.errs <- err
+			}
+		})
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); tunnelCh.Serve(ctx) }()
+		go func() { defer wg.Done(); interCh.Serve(ctx) }()
+		close(lh.served)
+		t.Cleanup(func() { cancel(); host.Close(); wg.Wait() })
+	}
+}
+
+// TestLaneCarriesForwards: on a direct path (loopback) the viewer's bulk streams take the lane,
+// byte-exact, and the tunnel channel carries none of them.
+func TestLaneCarriesForwards(t *testing.T) {
+	data := payload(8 << 20)
+	target := servePayload(t, data)
+	_, onHost := serveLaneHost(t, target.Addr().String())
+	viewer, host, verr, herr := connectPair(t, pairConfig{authorize: true, lane: true, onHost: onHost})
+	if verr != nil || herr != nil {
+		t.Fatalf("connect: viewer %v, host %v", verr, herr)
+	}
+	if viewer.Lane() == nil {
+		t.Fatal("Dial returned without the lane on a loopback path")
+	}
+	if host.Lane() == nil {
+		t.Fatal("the host has no lane while the viewer has one")
+	}
+	client := forward.NewClient(viewer.Mux, nil)
+	client.Pick = viewer.Bulk
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, target.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n := viewer.Lane().NumStreams(); n != 1 {
+		t.Errorf("the lane carries %d streams, want the forward's one", n)
+	}
+	if n := viewer.Mux.NumStreams(); n != 0 {
+		t.Errorf("the tunnel channel carries %d streams, want none", n)
+	}
+	checkPayload(t, c, data)
+	// Closing the session closes the lane.
+	viewer.Close()
+	select {
+	case <-host.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the host's session outlived the viewer's close")
+	}
+}
+
+// TestLaneRefusesOtherAddresses: the host dials only the viewer's end of the ICE path, so a
+// viewer cannot make it connect anywhere else; a malformed offer is refused too.
+func TestLaneRefusesOtherAddresses(t *testing.T) {
+	lh, onHost := serveLaneHost(t, "127.0.0.1:9")
+	viewer, _, verr, herr := connectPair(t, pairConfig{authorize: true, onHost: onHost})
+	if verr != nil || herr != nil {
+		t.Fatalf("connect: viewer %v, host %v", verr, herr)
+	}
+	<-lh.served
+	id, err := lane.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for name, payload := range map[string][]byte{
+		"another address": lane.Offer{Addr: netip.MustParseAddrPort("127.0.0.2:4242"), Hash: id.Hash}.Encode(),
+		"malformed":       {1, 200},
+	} {
+		_, _, err := mux.Open(ctx, viewer.Interactive, mux.Request{Kind: mux.KindLane, Payload: payload})
+		if err == nil {
+			t.Errorf("%s: the host accepted the offer", name)
+			continue
+		}
+		if herr := <-lh.errs; herr == nil {
+			t.Errorf("%s: refused (%v) but the host reported no error", name, err)
+		}
+		t.Logf("%s: %v", name, err)
+	}
+	if !errors.Is(func() error {
+		_, _, err := mux.Open(ctx, viewer.Interactive, mux.Request{Kind: mux.KindLane,
+			Payload: lane.Offer{Addr: netip.MustParseAddrPort("127.0.0.2:4242"), Hash: id.Hash}.Encode()})
+		<-lh.errs
+		return err
+	}(), mux.ErrNotAllowed) {
+		t.Error("an offer for another address is not refused as not allowed")
+	}
+}
+
+// checkPayload reads c to its end and compares it with want by SHA-256.
+func checkPayload(t *testing.T, c net.Conn, want []byte) {
+	t.Helper()
+	h := sha256.New()
+	n, err := io.Copy(h, c)
+	if err != nil {
+		t.Fatalf("after %d bytes: %v", n, err)
+	}
+	sum := sha256.Sum256(want)
+	if n != int64(len(want)) || !bytes.Equal(h.Sum(nil), sum[:]) {
+		t.Fatalf("got %d bytes with a different SHA-256, want %d bytes byte-exact", n, len(want))
+	}
+}
