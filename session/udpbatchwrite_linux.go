@@ -21,7 +21,11 @@ import (
 // of equal size as one message that the kernel cuts into datagrams (UDP_SEGMENT), so that a run
 // of them crosses the stack as one buffer. A datagram alone in the queue is sent at once: the
 // flusher is woken without a timer, and it waits for nothing but the writer's next datagram to
-// be queued while it is in the system call. (docs/session.md, "The socket wrapper".)
+// be queued while it is in the system call. A datagram that comes alone — nothing queued, none
+// being sent, and the socket's previous write longer than udpWriteLoneGap ago — is sent by the
+// writer itself, as a plain write is, so that a key press or a STUN check does not wait for the
+// flusher to be scheduled; the next datagram of a burst is the flusher's.
+// (docs/session.md, "The socket wrapper".)
 const (
 	// udpWriteQueue bounds the datagrams waiting for the flusher; a writer that finds it full
 	// waits until the flusher takes them (back-pressure, as a full socket buffer blocks a
@@ -33,6 +37,10 @@ const (
 	udpGSOBytes    = 65000
 	// udpWriteCloseWait bounds how long Close waits for queued datagrams to leave.
 	udpWriteCloseWait = 2 * time.Second
+	// udpWriteLoneGap: a write this long after the socket's previous one starts a burst, or is
+	// alone, and is sent at once by its writer. pion's SCTP writes a burst's packets a few
+	// microseconds apart.
+	udpWriteLoneGap = 100 * time.Microsecond
 )
 
 // udpWriteEnv selects the write path: "plain" (one sendto a datagram, as before), "mmsg"
@@ -56,7 +64,10 @@ type batchWriter struct {
 	q       []outDatagram
 	free    [][]byte // buffers of sent datagrams, for reuse
 	busy    bool     // the flusher is sending a batch
-	err     error    // a failure of a queued datagram, for the next write
+	inline  bool     // a writer is sending a lone datagram itself
+	last    time.Time
+	loneGap time.Duration // udpWriteLoneGap; tests set it to never
+	err     error         // a failure of a queued datagram, for the next write
 	closed  bool
 	started bool
 	wake    chan struct{} // capacity 1: something has queued
@@ -76,7 +87,8 @@ type batchWriter struct {
 
 // writeStats counts a writer's work, for tests and the benchmark's report.
 type writeStats struct {
-	datagrams, messages, syscalls int
+	datagrams, messages, syscalls int // what the flusher sent
+	lone                          int // datagrams their writers sent alone
 }
 
 type outDatagram struct {
@@ -106,7 +118,7 @@ func newBatchWriter(c *net.UDPConn, network string) *batchWriter {
 		return nil
 	}
 	w := &batchWriter{
-		u: c, rc: rc, net: network, laddr: c.LocalAddr(), family: family, gso: gso,
+		u: c, rc: rc, net: network, laddr: c.LocalAddr(), family: family, gso: gso, loneGap: udpWriteLoneGap,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{}),
 	}
 	w.cond = sync.NewCond(&w.mu)
@@ -142,6 +154,26 @@ func (w *batchWriter) write(b []byte, to netip.AddrPort) (int, error) {
 		w.mu.Unlock()
 		return 0, err
 	}
+	now := time.Now()
+	lone := len(w.q) == 0 && !w.busy && !w.inline && now.Sub(w.last) > w.loneGap
+	w.last = now
+	if lone {
+		w.inline = true
+		w.mu.Unlock()
+		n, err := w.u.WriteToUDPAddrPort(b, to)
+		w.statsMu.Lock()
+		w.stats.lone++
+		w.statsMu.Unlock()
+		w.mu.Lock()
+		w.inline = false
+		queued := len(w.q) > 0
+		w.mu.Unlock()
+		w.cond.Broadcast()
+		if queued {
+			w.kick()
+		}
+		return n, err
+	}
 	var buf []byte
 	if n := len(w.free); n > 0 {
 		buf = w.free[n-1]
@@ -153,18 +185,23 @@ func (w *batchWriter) write(b []byte, to netip.AddrPort) (int, error) {
 		go w.run()
 	}
 	w.mu.Unlock()
+	w.kick()
+	return len(b), nil
+}
+
+// kick wakes the flusher.
+func (w *batchWriter) kick() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	return len(b), nil
 }
 
 // drain waits until every queued datagram has been sent, so that a plain write after it keeps
 // the order of the socket's datagrams.
 func (w *batchWriter) drain() {
 	w.mu.Lock()
-	for (len(w.q) > 0 || w.busy) && !w.closed {
+	for (len(w.q) > 0 || w.busy || w.inline) && !w.closed {
 		w.cond.Wait()
 	}
 	w.mu.Unlock()
@@ -200,6 +237,9 @@ func (w *batchWriter) run() {
 		}
 		for {
 			w.mu.Lock()
+			for w.inline {
+				w.cond.Wait() // a lone datagram is leaving ahead of what queued behind it
+			}
 			batch, w.q = w.q, batch[:0]
 			closed := w.closed
 			w.busy = len(batch) > 0

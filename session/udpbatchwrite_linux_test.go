@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strings"
@@ -104,10 +105,10 @@ func TestBatchWriteDelivers(t *testing.T) {
 				}
 				s.wbatch.drain() // the flusher counts after the datagrams have left
 				st := s.wbatch.counts()
-				if st.datagrams != count || st.syscalls == 0 || st.syscalls > count {
+				if st.datagrams+st.lone != count || st.syscalls > count {
 					t.Errorf("stats %+v for %d datagrams", st, count)
 				}
-				t.Logf("%d datagrams in %d messages, %d sendmmsg calls", st.datagrams, st.messages, st.syscalls)
+				t.Logf("%d datagrams in %d messages, %d sendmmsg calls; %d alone", st.datagrams, st.messages, st.syscalls, st.lone)
 			})
 		}
 	}
@@ -186,6 +187,7 @@ func TestBatchWriteErrors(t *testing.T) {
 	for _, mode := range writeModes {
 		t.Run(mode+"/next-write", func(t *testing.T) {
 			s, rs := batchedSender(t, mode, "udp4", "127.0.0.1")
+			s.wbatch.loneGap = math.MaxInt64 // every datagram through the queue
 			to := addrPort(rs[0])
 			if _, err := s.WriteToAddrPort(make([]byte, 70000), to); err != nil {
 				t.Fatalf("queueing: %v", err)
@@ -289,16 +291,43 @@ func TestBatchWriteConcurrent(t *testing.T) {
 	}
 }
 
-// TestBatchWriteLone: one datagram with nothing after it leaves without another write or a
-// timer's wait.
+// TestBatchWriteLone: a datagram that comes alone (the socket idle for longer than
+// udpWriteLoneGap) is sent by its writer, and a refusal fails that write as a plain write
+// fails; one through the queue with nothing after it leaves without another write or a timer.
 func TestBatchWriteLone(t *testing.T) {
 	s, rs := batchedSender(t, "gso", "udp4", "127.0.0.1")
+	w := s.wbatch
+	idle := func() {
+		w.drain()
+		w.mu.Lock()
+		w.last = time.Time{}
+		w.mu.Unlock()
+	}
+	for i := range 20 {
+		idle()
+		p := testDatagram(i, []int{60})
+		if _, err := s.WriteToAddrPort(p, addrPort(rs[0])); err != nil {
+			t.Fatal(err)
+		}
+		expectDatagrams(t, rs[0], addrPort(s), [][]byte{p})
+	}
+	if st := w.counts(); st.lone != 20 || st.datagrams != 0 {
+		t.Errorf("%+v: want 20 datagrams sent alone by their writers", st)
+	}
+	idle()
+	if _, err := s.WriteToAddrPort(make([]byte, 70000), addrPort(rs[0])); !errors.Is(err, syscall.EMSGSIZE) {
+		t.Fatalf("a lone write of 70000 bytes: %v, want EMSGSIZE", err)
+	}
+	w.loneGap = math.MaxInt64
 	for i := range 20 {
 		p := testDatagram(i, []int{60})
 		if _, err := s.WriteToAddrPort(p, addrPort(rs[0])); err != nil {
 			t.Fatal(err)
 		}
 		expectDatagrams(t, rs[0], addrPort(s), [][]byte{p})
+	}
+	if st := w.counts(); st.datagrams != 20 {
+		t.Errorf("%+v: want 20 datagrams through the flusher", st)
 	}
 }
 
@@ -390,4 +419,38 @@ func FuzzBatchWriteBuild(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkLoneDatagram is the round of one datagram written and read back on loopback, with
+// nothing else queued — the latency a batched write adds to a key press or a STUN check
+// (docs/bench.md, "Batched UDP writes").
+func BenchmarkLoneDatagram(b *testing.B) {
+	for _, mode := range []string{"plain", "gso"} {
+		b.Run(mode, func(b *testing.B) {
+			b.Setenv(udpWriteEnv, mode)
+			n, _ := stdnet.NewNet()
+			lo := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
+			c, err := pacedNet{Net: n, p: newPacer()}.ListenUDP("udp4", lo)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			r, err := net.ListenUDP("udp4", lo)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			s := c.(*pacedUDPConn)
+			to, p, buf := addrPort(r), make([]byte, 100), make([]byte, 200)
+			b.ResetTimer()
+			for range b.N {
+				if _, err := s.WriteToAddrPort(p, to); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := r.ReadFromUDPAddrPort(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
