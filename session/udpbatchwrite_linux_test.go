@@ -425,9 +425,11 @@ func FuzzBatchWriteBuild(f *testing.F) {
 // nothing else queued — the latency a batched write adds to a key press or a STUN check
 // (docs/bench.md, "Batched UDP writes").
 func BenchmarkLoneDatagram(b *testing.B) {
-	for _, mode := range []string{"plain", "gso"} {
+	// gso: the socket idle before each datagram, as between key presses (the writer sends it);
+	// gso-queued: every datagram through the flusher, the hand-off's cost.
+	for _, mode := range []string{"plain", "gso", "gso-queued"} {
 		b.Run(mode, func(b *testing.B) {
-			b.Setenv(udpWriteEnv, mode)
+			b.Setenv(udpWriteEnv, strings.TrimSuffix(mode, "-queued"))
 			n, _ := stdnet.NewNet()
 			lo := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
 			c, err := pacedNet{Net: n, p: newPacer()}.ListenUDP("udp4", lo)
@@ -441,9 +443,17 @@ func BenchmarkLoneDatagram(b *testing.B) {
 			}
 			defer r.Close()
 			s := c.(*pacedUDPConn)
+			if mode == "gso-queued" {
+				s.wbatch.loneGap = math.MaxInt64
+			}
 			to, p, buf := addrPort(r), make([]byte, 100), make([]byte, 200)
 			b.ResetTimer()
 			for range b.N {
+				if mode == "gso" {
+					s.wbatch.mu.Lock()
+					s.wbatch.last = time.Time{}
+					s.wbatch.mu.Unlock()
+				}
 				if _, err := s.WriteToAddrPort(p, to); err != nil {
 					b.Fatal(err)
 				}
