@@ -2,9 +2,11 @@ package session
 
 import (
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,8 +46,9 @@ const (
 )
 
 // udpWriteEnv selects the write path: "plain" (one sendto a datagram, as before), "mmsg"
-// (batched, no GSO) or "gso" and unset (batched, GSO where the kernel has it). It is read when a
-// socket opens, for A/B measurements (docs/bench.md).
+// (batched, no GSO) or "gso" and unset (batched, GSO where the kernel has it); "mmsg-queued" and
+// "gso-queued" send lone datagrams through the flusher too. It is read when a socket opens, for
+// A/B measurements (docs/bench.md).
 const udpWriteEnv = "DESKPORT_UDP_WRITE"
 
 // batchWriter sends a UDP socket's datagrams in batches. write queues a copy of a datagram and
@@ -100,6 +103,10 @@ type outDatagram struct {
 // environment) or c's descriptor cannot be had.
 func newBatchWriter(c *net.UDPConn, network string) *batchWriter {
 	mode := os.Getenv(udpWriteEnv)
+	loneGap := time.Duration(udpWriteLoneGap)
+	if m, ok := strings.CutSuffix(mode, "-queued"); ok {
+		mode, loneGap = m, math.MaxInt64
+	}
 	if mode == "plain" {
 		return nil
 	}
@@ -118,7 +125,7 @@ func newBatchWriter(c *net.UDPConn, network string) *batchWriter {
 		return nil
 	}
 	w := &batchWriter{
-		u: c, rc: rc, net: network, laddr: c.LocalAddr(), family: family, gso: gso, loneGap: udpWriteLoneGap,
+		u: c, rc: rc, net: network, laddr: c.LocalAddr(), family: family, gso: gso, loneGap: loneGap,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{}),
 	}
 	w.cond = sync.NewCond(&w.mu)
