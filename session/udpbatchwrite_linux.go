@@ -25,8 +25,8 @@ import (
 // flusher is woken without a timer, and it waits for nothing but the writer's next datagram to
 // be queued while it is in the system call. A datagram that comes alone — nothing queued, none
 // being sent, and the socket's previous write longer than udpWriteLoneGap ago — is sent by the
-// writer itself, as a plain write is, so that a key press or a STUN check does not wait for the
-// flusher to be scheduled; the next datagram of a burst is the flusher's.
+// writer itself, as a plain write is, so that a key press or a STUN check on an idle connection
+// does not wait for the flusher to be scheduled.
 // (docs/session.md, "The socket wrapper".)
 const (
 	// udpWriteQueue bounds the datagrams waiting for the flusher; a writer that finds it full
@@ -39,10 +39,11 @@ const (
 	udpGSOBytes    = 65000
 	// udpWriteCloseWait bounds how long Close waits for queued datagrams to leave.
 	udpWriteCloseWait = 2 * time.Second
-	// udpWriteLoneGap: a write this long after the socket's previous one starts a burst, or is
-	// alone, and is sent at once by its writer. pion's SCTP writes a burst's packets a few
-	// microseconds apart.
-	udpWriteLoneGap = 100 * time.Microsecond
+	// udpWriteLoneGap: a write this long after the socket's previous one is alone (a key press
+	// on an idle connection, a STUN check) and is sent at once by its writer. At 100 µs, bursts
+	// of a bulk transfer on a loaded machine started that way often enough to cost a third of
+	// the batching's saving; at 1 ms they do not (docs/bench.md, "Batched UDP writes").
+	udpWriteLoneGap = time.Millisecond
 )
 
 // udpWriteEnv selects the write path: "plain" (one sendto a datagram, as before), "mmsg"
