@@ -326,6 +326,7 @@ func TestBatchWriteLone(t *testing.T) {
 		}
 		expectDatagrams(t, rs[0], addrPort(s), [][]byte{p})
 	}
+	w.drain() // the flusher counts after the datagram has left
 	if st := w.counts(); st.datagrams != 20 {
 		t.Errorf("%+v: want 20 datagrams through the flusher", st)
 	}
