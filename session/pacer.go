@@ -168,7 +168,8 @@ func (n pacedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPCo
 	}
 	c := &pacedUDPConn{UDPConn: conn, p: n.p}
 	if u, ok := conn.(*net.UDPConn); ok {
-		c.batch = newBatchReader(u, network) // nil where recvmmsg does not exist
+		c.batch = newBatchReader(u, network)  // nil where recvmmsg does not exist
+		c.wbatch = newBatchWriter(u, network) // nil where sendmmsg does not exist, or switched off
 	}
 	return c, nil
 }
@@ -182,11 +183,13 @@ func (n pacedNet) ListenPacket(network, address string) (net.PacketConn, error) 
 }
 
 // pacedUDPConn is the socket wrapper every pion UDP socket of a session is: it paces writes
-// (pacer) and, on Linux, reads datagrams in batches (udpbatch_linux.go).
+// (pacer) and, on Linux, reads datagrams in batches (udpbatch_linux.go) and writes them in
+// batches (udpbatchwrite_linux.go).
 type pacedUDPConn struct {
 	transport.UDPConn
-	p     *pacer
-	batch *batchReader // nil: plain reads
+	p      *pacer
+	batch  *batchReader // nil: plain reads
+	wbatch *batchWriter // nil: plain writes
 }
 
 // ReadFromAddrPort and WriteToAddrPort keep pion/ice on its allocation-free path
@@ -206,16 +209,26 @@ func (c *pacedUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return n, addr.AddrPort(), err
 }
 
-// Close closes the socket; a read after it fails even while datagrams of a batch remain.
+// Close closes the socket; a read after it fails even while datagrams of a batch remain, and
+// datagrams queued for the batch writer leave before the socket closes.
 func (c *pacedUDPConn) Close() error {
 	if c.batch != nil {
 		c.batch.close()
 	}
+	if c.wbatch != nil {
+		c.wbatch.close()
+	}
 	return c.UDPConn.Close()
 }
 
+// The pacer holds a writer before its datagram is queued, so that pacing is what it was; the
+// batch writer only changes how the datagrams it lets through reach the kernel. Writes that do
+// not go through the batch writer wait until it has sent what queued, to keep the order.
 func (c *pacedUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	c.p.wait(len(b))
+	if c.wbatch != nil {
+		return c.wbatch.write(b, addr)
+	}
 	if u, ok := c.UDPConn.(*net.UDPConn); ok {
 		return u.WriteToUDPAddrPort(b, addr)
 	}
@@ -224,21 +237,36 @@ func (c *pacedUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, erro
 
 func (c *pacedUDPConn) Write(b []byte) (int, error) {
 	c.p.wait(len(b))
+	if c.wbatch != nil {
+		c.wbatch.drain()
+	}
 	return c.UDPConn.Write(b)
 }
 
 func (c *pacedUDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	c.p.wait(len(b))
+	if c.wbatch != nil {
+		if ua, ok := addr.(*net.UDPAddr); ok {
+			return c.wbatch.write(b, ua.AddrPort())
+		}
+		c.wbatch.drain()
+	}
 	return c.UDPConn.WriteTo(b, addr)
 }
 
 func (c *pacedUDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 	c.p.wait(len(b))
+	if c.wbatch != nil && addr != nil {
+		return c.wbatch.write(b, addr.AddrPort())
+	}
 	return c.UDPConn.WriteToUDP(b, addr)
 }
 
 func (c *pacedUDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, error) {
 	c.p.wait(len(b))
+	if c.wbatch != nil {
+		c.wbatch.drain()
+	}
 	return c.UDPConn.WriteMsgUDP(b, oob, addr)
 }
 
