@@ -48,8 +48,9 @@ type Conn struct {
 	// control stream, the clipboard.
 	Interactive *yamux.Session
 
-	pc  *webrtc.PeerConnection
-	mtu *pathMTU
+	pc     *webrtc.PeerConnection
+	mtu    *pathMTU
+	prober *mtuProber // the jumbo-frame probe's channel (mtuprobe.go)
 
 	// Set during set-up and handed to the role type Accept or Dial returns.
 	peer      *auth.Peer                     // host: who the viewer proved to be
@@ -120,10 +121,7 @@ type Conn struct {
 }
 
 func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
-	mtu := &pathMTU{log: log}
-	if cfg.Net == nil {
-		mtu.links = systemLinks
-	}
+	mtu := &pathMTU{log: log, links: cfg.links()}
 	pace := newPacer()
 	api, estimators, err := cfg.newAPI(mtu, pace)
 	if err != nil {
@@ -203,6 +201,10 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 			}
 			open <- cc
 		})
+	}
+	if err := c.openProbeChannel(); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("session: create MTU probe channel: %w", err)
 	}
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		// Only the negotiated channels exist; anything announced in-band is closed unread.
@@ -394,6 +396,7 @@ func (c *Conn) addCandidate(cand webrtc.ICECandidateInit) {
 
 func (c *Conn) setRemote(desc webrtc.SessionDescription) error {
 	c.mtu.peerMax.Store(advertisedDatagram(desc.SDP))
+	c.mtu.peerLink.Store(advertisedLinkMTU(desc.SDP))
 	c.tried.addRemoteSDP(desc.SDP)
 	if err := c.pc.SetRemoteDescription(desc); err != nil {
 		return fmt.Errorf("%w: %v", ErrSignaling, err)
@@ -770,7 +773,7 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 	if err := c.pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: advertiseDatagram(offer.SDP)}); err != nil {
+	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: c.mtu.advertise(offer.SDP)}); err != nil {
 		return fmt.Errorf("session: send offer: %w", err)
 	}
 	close(c.cur.sent)
@@ -788,6 +791,7 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 		return fmt.Errorf("%w: the host did not answer", ErrHandshakeTimeout)
 	}
 	err = c.authenticate(ctx, authTimeout, func(ch *channelConn) error {
+		c.probeMTU(ctx)
 		// On the viewer the local certificate is the viewer's and the remote one the host's.
 		viewerCert, hostCert, err := c.binding()
 		if err != nil {
@@ -889,7 +893,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 	if err := c.pc.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
+	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: c.mtu.advertise(answer.SDP)}); err != nil {
 		return fmt.Errorf("session: send answer: %w", err)
 	}
 	close(c.cur.sent)
@@ -912,6 +916,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 		}
 	}
 	err = c.authenticate(ctx, authTimeout, func(ch *channelConn) error {
+		c.probeMTU(ctx)
 		hostCert, viewerCert, err := c.binding()
 		if err != nil {
 			return err
