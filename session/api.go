@@ -169,15 +169,22 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
 	// Every socket sends through the connection's pacer (pacer.go).
+	// Where packet sizing looks at the network (mtu.go), the sockets also answer the jumbo-frame
+	// probe (mtuprobe.go).
+	var pn transport.Net
 	if c.Net != nil {
-		se.SetNet(pacedNet{Net: c.Net, p: pace})
+		pn = pacedNet{Net: c.Net, p: pace}
 	} else {
 		n, err := stdnet.NewNet()
 		if err != nil {
 			return nil, nil, err
 		}
-		se.SetNet(pacedNet{Net: bufferedNet{n}, p: pace})
+		pn = pacedNet{Net: bufferedNet{n}, p: pace}
 	}
+	if mtu.udp != nil {
+		pn = probeNet{Net: pn, probes: mtu.udp}
+	}
+	se.SetNet(pn)
 	if c.Video != nil {
 		return c.mediaAPI(&se)
 	}

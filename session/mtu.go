@@ -20,7 +20,7 @@ import (
 // datagrams — the peer is on this machine or on a directly attached network, and it said it reads
 // bigger datagrams — the session sends bigger SCTP packets. Beyond Ethernet's 1500 bytes (a
 // jumbo-frame link that both ends say they have) it first proves that a packet of that size gets
-// through both ways (mtuprobe.go), since a switch or NIC that drops jumbo frames says nothing.
+// through (mtuprobe.go), since a switch or NIC that drops jumbo frames says nothing.
 const (
 	// maxDatagram is the largest UDP payload a deskport peer reads whole: pion's ICE and DTLS
 	// read buffers are 8192 bytes. Each peer advertises it in its session description.
@@ -59,7 +59,9 @@ type pathMTU struct {
 	// proven is the selected pair a probe proved probe on ("local remote"), so that an ICE
 	// restart onto the same pair keeps it.
 	proven atomic.Pointer[string]
-	log    *slog.Logger
+	// udp is the connection's sockets as the probe uses them; nil on a simulated network.
+	udp *udpProbes
+	log *slog.Logger
 }
 
 // sctpMTU is the selector pion calls when the association starts.

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/deskport/deskport/tempfork/webrtc"
+	"github.com/pion/transport/v5/stdnet"
 
 	"github.com/deskport/deskport/signaling"
 )
@@ -163,34 +165,99 @@ func TestAdvertisedLinkMTU(t *testing.T) {
 }
 
 func TestProbeMessages(t *testing.T) {
-	probe := probeMsg{kind: probeKindProbe, seq: 7, length: 8092}
+	probe := probeMsg{kind: probeKindProbe, nonce: 7, length: 8189}
 	b := probe.encode()
-	if len(b) != 8092 {
-		t.Fatalf("probe of %d bytes, want 8092", len(b))
+	if len(b) != 8189 || !isProbe(b) {
+		t.Fatalf("probe of %d bytes (ours: %v), want 8189", len(b), isProbe(b))
 	}
 	if m, err := parseProbe(b); err != nil || m != probe {
 		t.Errorf("probe read back as %+v, %v", m, err)
 	}
-	ack := probeMsg{kind: probeKindAck, seq: 7, length: 8092}
+	ack := probeMsg{kind: probeKindAck, nonce: 7, length: 8189}
 	if m, err := parseProbe(ack.encode()); err != nil || m != ack || len(ack.encode()) != probeHeaderLen {
 		t.Errorf("ack read back as %+v, %v", m, err)
 	}
 	for name, bad := range map[string][]byte{
 		"empty":            nil,
-		"short":            {probeKindProbe, 0, 0},
+		"short":            probeMagic[:],
 		"truncated probe":  b[:1000],
 		"ack with padding": append(ack.encode(), 0),
-		"unknown kind":     append([]byte{9}, b[1:]...),
+		"unknown kind":     append(append(probeMagic[:], 9), b[5:]...),
+		"not ours":         append([]byte{0x16}, b[1:]...), // a DTLS record
 	} {
 		if _, err := parseProbe(bad); !errors.Is(err, ErrBadProbe) {
 			t.Errorf("%s: %v, want ErrBadProbe", name, err)
 		}
 	}
+	// None of what else shares the socket starts like a probe (RFC 9443 demultiplexing).
+	for first := range 192 {
+		if isProbe([]byte{byte(first), 'd', 'p', 'm'}) {
+			t.Errorf("a datagram starting with %d is taken for a probe", first)
+		}
+	}
+}
+
+// TestProbeSockets probes between two real loopback sockets wrapped as a session wraps them: the
+// probe is acknowledged with its length, and neither the probe nor the ack reaches the reader
+// (ICE), which still gets every other datagram.
+func TestProbeSockets(t *testing.T) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := func() (*probeUDPConn, *udpProbes) {
+		p := newUDPProbes()
+		c, err := probeNet{Net: pacedNet{Net: n, p: newPacer()}, probes: p}.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.(*probeUDPConn), p
+	}
+	a, ap := listen()
+	b, _ := listen()
+	read := func(c *probeUDPConn) <-chan []byte {
+		got := make(chan []byte, 4)
+		go func() {
+			defer close(got)
+			buf := make([]byte, maxDatagram)
+			for {
+				n, _, err := c.ReadFromAddrPort(buf)
+				if err != nil {
+					return
+				}
+				got <- bytes.Clone(buf[:n])
+			}
+		}()
+		return got
+	}
+	aGot, bGot := read(a), read(b)
+	addr := func(c *probeUDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+	if found := ap.find(addr(a)); found != a {
+		t.Fatalf("find(%v) = %p, want the socket %p", addr(a), found, a)
+	}
+	ok, err := ap.confirm(context.Background(), a, addr(b), 8189)
+	if err != nil || !ok {
+		t.Fatalf("probe over loopback: %v, %v", ok, err)
+	}
+	if _, err := a.WriteToAddrPort([]byte{0x16, 1, 2}, addr(b)); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-bGot; !bytes.Equal(got, []byte{0x16, 1, 2}) {
+		t.Errorf("the reader got %x, want the DTLS-like datagram alone", got)
+	}
+	a.Close()
+	b.Close()
+	for range aGot {
+		t.Error("the probe's ack reached the reader")
+	}
+	for range bGot {
+		t.Error("the probe reached the reader")
+	}
 }
 
 func FuzzParseProbe(f *testing.F) {
-	f.Add(probeMsg{kind: probeKindProbe, seq: 1, length: 64}.encode())
-	f.Add(probeMsg{kind: probeKindAck, seq: 1, length: 8092}.encode())
+	f.Add(probeMsg{kind: probeKindProbe, nonce: 1, length: 64}.encode())
+	f.Add(probeMsg{kind: probeKindAck, nonce: 1, length: 8092}.encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := parseProbe(b)
 		if err != nil {

@@ -2,66 +2,70 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/deskport/deskport/tempfork/datachannel"
-	"github.com/deskport/deskport/tempfork/webrtc"
+	"github.com/pion/transport/v5"
 )
 
 // The jumbo-frame probe. Two peers on one directly attached network that both advertise a link
-// MTU above Ethernet's (mtu.go) start with Ethernet-sized packets and, before anything else is
-// sent, each proves its own direction: it raises its packet size, sends one message that fills
-// one SCTP packet of that size on a channel of its own, and keeps the size only if the peer says
-// it arrived. A switch or NIC that drops jumbo frames says nothing (no ICMP, nothing to see on
-// the socket), and SCTP has no path-MTU fallback: a DATA chunk cut to the big size can never be
-// cut again (tempfork/sctp patch 0002), so once the forward's data were cut that way and lost,
-// the association would stall for good. Hence a probe before any of them are cut, rather than a
-// retreat after timeouts: the probe message is the only chunk ever cut to an unproven size, and
-// its channel is unreliable (no retransmission) and unordered, so a lost probe is abandoned and
-// costs nothing but the wait.
+// MTU above Ethernet's (mtu.go) start with Ethernet-sized SCTP packets, and each proves its own
+// direction before it sends bigger ones: from the socket of the selected candidate pair it sends
+// the peer one UDP datagram as big as its DTLS records would get, and raises its packet size
+// only once the peer acknowledged that datagram. A switch or NIC that drops jumbo frames says
+// nothing (no ICMP, no error on the socket), and SCTP has no path-MTU fallback: a DATA chunk cut
+// to a size the path drops can never be cut again (tempfork/sctp patch 0002), and after the
+// timeout that follows, pion's window of one small packet never lets it out again — the
+// association stalls for good. So the probe stays out of SCTP altogether, and nothing is cut
+// to a size before the path carried it.
 //
-// On the wire each message starts with a kind byte, a sequence number and a length (big-endian
-// uint32s): a probe is padded with zeros to its length; an ack is the header alone, with the
-// length of the probe it acknowledges.
+// The probe and its ack are UDP datagrams beside ICE's, DTLS's and SRTP's on the same socket;
+// they start with a byte none of those start with (RFC 9443's demultiplexing: 0xFF is
+// unassigned), so a peer that does not know them — pion's mux — drops them. The socket wrapper
+// below takes them out of what ICE reads. A datagram is the magic, a kind byte, an 8-byte
+// nonce and a length (big-endian); a probe is padded with zeros to its length, an ack is the
+// header alone and carries the length of the probe that arrived.
 const (
-	mtuProbeChannelID uint16 = 6
-	probeKindProbe    byte   = 1
-	probeKindAck      byte   = 2
-	probeHeaderLen           = 1 + 4 + 4
-	// probeOverhead is what SCTP adds around the probe's payload in its packet: the common
-	// header and an I-DATA chunk header (4 bytes more than DATA's, so the message is one chunk
-	// either way).
-	probeOverhead = 12 + 20
+	probeKindProbe byte = 1
+	probeKindAck   byte = 2
+	probeHeaderLen      = 4 + 1 + 8 + 4
 	// probeAttempts and probeWait bound the probe: a lost probe or ack is tried again, and a
 	// path that drops big packets costs probeAttempts×probeWait once, at set-up.
 	probeAttempts = 3
 	probeWait     = 200 * time.Millisecond
-	// probeOpenWait bounds the wait for the probe channel, which opens with the association.
-	probeOpenWait = 2 * time.Second
-	// maxProbeReplies bounds the acks one end sends: each side probes at most probeAttempts
-	// times per set-up (and an ack is smaller than the probe it answers).
-	maxProbeReplies = 16
+	// maxProbeReplies bounds the acks one socket sends. An ack is smaller than the probe it
+	// answers, so answering is no amplifier; the bound only keeps it from being a chore.
+	maxProbeReplies = 64
 )
 
-// ErrBadProbe is a probe channel message that is not a probe or an ack.
-var ErrBadProbe = errors.New("session: malformed MTU probe message")
+// probeMagic starts every probe datagram.
+var probeMagic = [4]byte{0xFF, 'd', 'p', 'm'}
 
-// probeMsg is one message on the probe channel.
+// ErrBadProbe is a datagram that starts like a probe but is not a well-formed probe or ack.
+var ErrBadProbe = errors.New("session: malformed MTU probe datagram")
+
+// probeMsg is one probe datagram.
 type probeMsg struct {
 	kind   byte
-	seq    uint32
+	nonce  uint64
 	length uint32 // a probe's own length; an ack's, the length of the probe that arrived
 }
 
-// parseProbe reads a probe channel message.
+// isProbe says whether a datagram is one of ours (well-formed or not), not ICE's or DTLS's.
+func isProbe(b []byte) bool { return len(b) >= 4 && [4]byte(b[:4]) == probeMagic }
+
+// parseProbe reads a probe datagram.
 func parseProbe(b []byte) (probeMsg, error) {
-	if len(b) < probeHeaderLen {
+	if len(b) < probeHeaderLen || !isProbe(b) {
 		return probeMsg{}, ErrBadProbe
 	}
-	m := probeMsg{kind: b[0], seq: binary.BigEndian.Uint32(b[1:]), length: binary.BigEndian.Uint32(b[5:])}
+	m := probeMsg{kind: b[4], nonce: binary.BigEndian.Uint64(b[5:]), length: binary.BigEndian.Uint32(b[13:])}
 	switch {
 	case m.kind == probeKindProbe && int(m.length) == len(b):
 	case m.kind == probeKindAck && len(b) == probeHeaderLen:
@@ -71,159 +75,213 @@ func parseProbe(b []byte) (probeMsg, error) {
 	return m, nil
 }
 
-// encode returns the message: a probe padded to its length, an ack as its header.
+// encode returns the datagram: a probe padded to its length, an ack as its header.
 func (m probeMsg) encode() []byte {
 	n := probeHeaderLen
 	if m.kind == probeKindProbe {
 		n = max(n, int(m.length))
 	}
 	b := make([]byte, n)
-	b[0] = m.kind
-	binary.BigEndian.PutUint32(b[1:], m.seq)
-	binary.BigEndian.PutUint32(b[5:], m.length)
+	copy(b, probeMagic[:])
+	b[4] = m.kind
+	binary.BigEndian.PutUint64(b[5:], m.nonce)
+	binary.BigEndian.PutUint32(b[13:], m.length)
 	return b
 }
 
-// mtuProber is one connection's end of the probe channel.
-type mtuProber struct {
-	open chan struct{} // closed when rwc is set
-	rwc  datachannel.ReadWriteCloser
-	acks chan probeMsg
+// udpProbes is every UDP socket of one peer connection, wrapped to answer the peer's probes and
+// to hand acks to the prober waiting for them.
+type udpProbes struct {
+	mu      sync.Mutex
+	conns   map[*probeUDPConn]struct{}
+	waiting map[uint64]chan<- uint32 // nonce → the length the peer received
 }
 
-// openProbeChannel creates the probe channel; once it opens, a goroutine answers the peer's
-// probes and passes on acks to ours.
-func (c *Conn) openProbeChannel() error {
-	negotiated, ordered, id := true, false, mtuProbeChannelID
-	var retransmits uint16
-	dc, err := c.pc.CreateDataChannel("mtu-probe", &webrtc.DataChannelInit{
-		Negotiated: &negotiated, ID: &id, Ordered: &ordered, MaxRetransmits: &retransmits,
-	})
+func newUDPProbes() *udpProbes {
+	return &udpProbes{conns: map[*probeUDPConn]struct{}{}, waiting: map[uint64]chan<- uint32{}}
+}
+
+// probeNet is a network whose UDP sockets answer probes (probeUDPConn).
+type probeNet struct {
+	transport.Net
+	probes *udpProbes
+}
+
+// addrPortConn is a UDP socket with the allocation-free calls pion/ice uses (pacer.go).
+type addrPortConn interface {
+	transport.UDPConn
+	ReadFromAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+func (n probeNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	conn, err := n.Net.ListenUDP(network, laddr)
 	if err != nil {
-		return err
+		return conn, err
 	}
-	pr := &mtuProber{open: make(chan struct{}), acks: make(chan probeMsg, probeAttempts)}
-	c.prober = pr
-	dc.OnOpen(func() {
-		rwc, err := dc.Detach()
-		if err != nil {
-			c.log.Debug("cannot detach the MTU probe channel", "err", err)
-			return
-		}
-		c.goRun(func() {
-			pr.rwc = rwc
-			close(pr.open)
-			pr.serve(c)
-		})
-	})
-	return nil
+	ac, ok := conn.(addrPortConn)
+	if !ok {
+		return conn, nil // pion's mDNS socket (pacer.go): no candidate pair uses it
+	}
+	c := &probeUDPConn{addrPortConn: ac, probes: n.probes}
+	n.probes.mu.Lock()
+	n.probes.conns[c] = struct{}{}
+	n.probes.mu.Unlock()
+	return c, nil
 }
 
-// serve answers probes and hands acks to probeMTU until the channel closes.
-func (pr *mtuProber) serve(c *Conn) {
-	buf := make([]byte, maxDatagram)
-	replies := 0
+// probeUDPConn is a socket that takes probe datagrams out of what ICE reads: it acknowledges
+// probes and passes acks on.
+type probeUDPConn struct {
+	addrPortConn
+	probes  *udpProbes
+	replies atomic.Int32
+}
+
+// ReadFromAddrPort is how pion/ice reads (pacer.go), so it is where probes are taken out.
+func (c *probeUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	for {
-		n, err := pr.rwc.Read(buf)
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe) {
-				c.log.Debug("MTU probe channel", "err", err)
-			}
+		n, addr, err := c.addrPortConn.ReadFromAddrPort(b)
+		if err != nil || !isProbe(b[:n]) {
+			return n, addr, err
+		}
+		c.handle(b[:n], addr)
+	}
+}
+
+func (c *probeUDPConn) handle(b []byte, from netip.AddrPort) {
+	m, err := parseProbe(b)
+	if err != nil {
+		return
+	}
+	switch m.kind {
+	case probeKindProbe:
+		if c.replies.Add(1) > maxProbeReplies {
 			return
 		}
-		m, err := parseProbe(buf[:n])
-		if err != nil {
-			c.log.Debug("ignoring an MTU probe message", "err", err, "bytes", n)
-			continue
-		}
-		switch m.kind {
-		case probeKindProbe:
-			if replies++; replies > maxProbeReplies {
-				continue
-			}
-			ack := probeMsg{kind: probeKindAck, seq: m.seq, length: uint32(n)}
-			if _, err := pr.rwc.Write(ack.encode()); err != nil {
-				c.log.Debug("MTU probe ack", "err", err)
-			}
-		case probeKindAck:
+		ack := probeMsg{kind: probeKindAck, nonce: m.nonce, length: uint32(len(b))}
+		_, _ = c.addrPortConn.WriteToAddrPort(ack.encode(), from)
+	case probeKindAck:
+		c.probes.mu.Lock()
+		ch := c.probes.waiting[m.nonce]
+		c.probes.mu.Unlock()
+		if ch != nil {
 			select {
-			case pr.acks <- m:
+			case ch <- m.length:
 			default:
 			}
 		}
 	}
 }
 
-// probeMTU raises the packet size to the one mtu.go found worth probing for, when it did, if a
-// probe of that size gets through both ways; otherwise the Ethernet-sized one stays. Both ends
-// call it once the association is up and before authentication sends anything, so no message
-// but the probe is ever cut to an unproven size.
-func (c *Conn) probeMTU(ctx context.Context) {
-	target := c.mtu.probe.Load()
-	pr := c.prober
-	if target == 0 || pr == nil {
-		return
-	}
-	t := time.NewTimer(probeOpenWait)
-	defer t.Stop()
-	select {
-	case <-pr.open:
-	case <-t.C:
-		c.log.Debug("the MTU probe channel did not open")
-		return
-	case <-ctx.Done():
-		return
-	case <-c.done:
-		return
-	}
-	from := c.mtu.chosen.Load()
-	sctp := c.pc.SCTP()
-	if ok, err := sctp.SetMTU(target); !ok || err != nil {
-		c.log.Debug("cannot raise the SCTP packet size for a probe", "bytes", target, "err", err)
-		return
-	}
-	began := time.Now()
-	if pr.confirm(ctx, int(target)-probeOverhead) {
-		c.mtu.chosen.Store(target)
-		if pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair(); err == nil && pair != nil {
-			key := pairKey(*pair.Local, *pair.Remote)
-			c.mtu.proven.Store(&key)
-		}
-		c.log.Info("SCTP packet size raised: a probe crossed the jumbo-frame link",
-			"from", from, "to", target, "after", time.Since(began).Round(time.Microsecond))
-		return
-	}
-	if _, err := sctp.SetMTU(from); err != nil {
-		c.log.Warn("cannot lower the SCTP packet size after a failed probe", "bytes", from, "err", err)
-		return
-	}
-	c.log.Warn("both ends have jumbo frames, but big packets do not get through (a switch or NIC on the way drops them); keeping Ethernet-sized packets",
-		"bytes", from, "probed", target)
+func (c *probeUDPConn) Close() error {
+	c.probes.mu.Lock()
+	delete(c.probes.conns, c)
+	c.probes.mu.Unlock()
+	return c.addrPortConn.Close()
 }
 
-// confirm sends probes of size bytes until one is acknowledged, probeAttempts at most.
-func (pr *mtuProber) confirm(ctx context.Context, size int) bool {
-	for seq := uint32(1); seq <= probeAttempts; seq++ {
-		probe := probeMsg{kind: probeKindProbe, seq: seq, length: uint32(size)}
-		if _, err := pr.rwc.Write(probe.encode()); err != nil {
-			return false
+// find returns the socket bound to local: the one the selected candidate pair sends from.
+func (p *udpProbes) find(local netip.AddrPort) *probeUDPConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		if ua, ok := c.LocalAddr().(*net.UDPAddr); ok && ua.AddrPort().Port() == local.Port() &&
+			(ua.AddrPort().Addr().Unmap() == local.Addr().Unmap() || ua.IP.IsUnspecified()) {
+			return c
 		}
-		t := time.NewTimer(probeWait)
+	}
+	return nil
+}
+
+// confirm sends probes of size bytes from c to remote until one is acknowledged as arrived
+// whole, probeAttempts at most.
+func (p *udpProbes) confirm(ctx context.Context, c *probeUDPConn, remote netip.AddrPort, size int) (bool, error) {
+	var nb [8]byte
+	if _, err := rand.Read(nb[:]); err != nil {
+		return false, err
+	}
+	nonce := binary.BigEndian.Uint64(nb[:])
+	acks := make(chan uint32, probeAttempts)
+	p.mu.Lock()
+	p.waiting[nonce] = acks
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.waiting, nonce)
+		p.mu.Unlock()
+	}()
+	probe := probeMsg{kind: probeKindProbe, nonce: nonce, length: uint32(size)}.encode()
+	t := time.NewTimer(probeWait)
+	defer t.Stop()
+	for range probeAttempts {
+		if _, err := c.addrPortConn.WriteToAddrPort(probe, remote); err != nil {
+			return false, err
+		}
+		t.Reset(probeWait)
 	wait:
 		for {
 			select {
-			case m := <-pr.acks:
-				if m.seq >= 1 && m.seq <= seq && m.length == uint32(size) { // a late ack proves as much
-					t.Stop()
-					return true
+			case n := <-acks:
+				if int(n) == size {
+					return true, nil
 				}
 			case <-t.C:
 				break wait
 			case <-ctx.Done():
-				t.Stop()
-				return false
+				return false, ctx.Err()
 			}
 		}
 	}
-	return false
+	return false, nil
+}
+
+// probeMTU raises the packet size to the one mtu.go found worth probing for, when it did, if a
+// datagram as big as its DTLS records gets through to the peer; otherwise the Ethernet-sized one
+// stays. Both ends call it once the association is up, before authentication.
+func (c *Conn) probeMTU(ctx context.Context) {
+	target := c.mtu.probe.Load()
+	if target == 0 || c.mtu.udp == nil {
+		return
+	}
+	sctp := c.pc.SCTP()
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		return
+	}
+	localIP, err1 := netip.ParseAddr(pair.Local.Address)
+	remoteIP, err2 := netip.ParseAddr(pair.Remote.Address)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	local := netip.AddrPortFrom(localIP, pair.Local.Port)
+	remote := netip.AddrPortFrom(remoteIP, pair.Remote.Port)
+	conn := c.mtu.udp.find(local)
+	if conn == nil {
+		c.log.Debug("no socket for the MTU probe", "local", local)
+		return
+	}
+	began := time.Now()
+	// The datagram is as big as the worst DTLS record around a packet of target bytes, which
+	// mtu.go made fit both links: if it arrives, every record will.
+	ok, err := c.mtu.udp.confirm(ctx, conn, remote, int(target)+dtlsOverhead)
+	if err != nil {
+		c.log.Debug("MTU probe", "err", err)
+		return
+	}
+	from := c.mtu.chosen.Load()
+	if !ok {
+		c.log.Warn("both ends have jumbo frames, but big packets do not get through (a switch or NIC on the way drops them); keeping Ethernet-sized packets",
+			"bytes", from, "probed", target)
+		return
+	}
+	if set, err := sctp.SetMTU(target); !set || err != nil {
+		c.log.Warn("cannot raise the SCTP packet size", "bytes", target, "err", err)
+		return
+	}
+	c.mtu.chosen.Store(target)
+	key := pairKey(*pair.Local, *pair.Remote)
+	c.mtu.proven.Store(&key)
+	c.log.Info("SCTP packet size raised: a probe crossed the jumbo-frame link",
+		"from", from, "to", target, "after", time.Since(began).Round(time.Microsecond))
 }

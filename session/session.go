@@ -48,9 +48,8 @@ type Conn struct {
 	// control stream, the clipboard.
 	Interactive *yamux.Session
 
-	pc     *webrtc.PeerConnection
-	mtu    *pathMTU
-	prober *mtuProber // the jumbo-frame probe's channel (mtuprobe.go)
+	pc  *webrtc.PeerConnection
+	mtu *pathMTU
 
 	// Set during set-up and handed to the role type Accept or Dial returns.
 	peer      *auth.Peer                     // host: who the viewer proved to be
@@ -122,6 +121,9 @@ type Conn struct {
 
 func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 	mtu := &pathMTU{log: log, links: cfg.links()}
+	if mtu.links != nil {
+		mtu.udp = newUDPProbes()
+	}
 	pace := newPacer()
 	api, estimators, err := cfg.newAPI(mtu, pace)
 	if err != nil {
@@ -201,10 +203,6 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 			}
 			open <- cc
 		})
-	}
-	if err := c.openProbeChannel(); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("session: create MTU probe channel: %w", err)
 	}
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		// Only the negotiated channels exist; anything announced in-band is closed unread.
