@@ -63,6 +63,9 @@ type Config struct {
 	// machine; real users never need it.
 	LoopbackOnly bool
 	// Net replaces the network stack, for tests over pion's vnet. nil means the real network.
+	// On a vnet the session keeps pion's SCTP packet size; any other Net (a network
+	// namespace's, internal/netlab.NewNet) counts as real: packet sizing reads its interfaces
+	// and its sockets answer the jumbo-frame probe (mtu.go, mtuprobe.go).
 	Net transport.Net
 	// HandshakeTimeout bounds connection set-up and authentication; zero means 30 seconds.
 	HandshakeTimeout time.Duration
