@@ -39,7 +39,10 @@ const (
 	// path that drops big packets costs probeAttempts×probeWait once, at set-up.
 	probeAttempts = 3
 	probeWait     = 200 * time.Millisecond
-	// maxProbeReplies bounds the acks one socket sends. An ack is smaller than the probe it
+	// minProbeLen is the smallest probe answered: probes are only ever bigger than Ethernet's
+	// packets, and the ack is then under a seventieth of what asked for it.
+	minProbeLen = 1200
+	// maxProbeReplies bounds the acks one socket sends. An ack is far smaller than the probe it
 	// answers, so answering is no amplifier; the bound only keeps it from being a chore.
 	maxProbeReplies = 64
 )
@@ -156,7 +159,7 @@ func (c *probeUDPConn) handle(b []byte, from netip.AddrPort) {
 	}
 	switch m.kind {
 	case probeKindProbe:
-		if c.replies.Add(1) > maxProbeReplies {
+		if len(b) < minProbeLen || c.replies.Add(1) > maxProbeReplies {
 			return
 		}
 		ack := probeMsg{kind: probeKindAck, nonce: m.nonce, length: uint32(len(b))}
