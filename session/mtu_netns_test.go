@@ -28,7 +28,7 @@ const (
 	mtuHostIP   = "10.233.0.1"
 )
 
-func newMTULAN(t *testing.T, mtu int, smallSwitch bool) *mtuLAN {
+func newMTULAN(t *testing.T, viewerMTU, hostMTU int, smallSwitch bool) *mtuLAN {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: network namespaces and veth pairs")
@@ -49,7 +49,7 @@ func newMTULAN(t *testing.T, mtu int, smallSwitch bool) *mtuLAN {
 			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
-	m := fmt.Sprint(mtu)
+	m, hm := fmt.Sprint(viewerMTU), fmt.Sprint(hostMTU)
 	for _, ns := range nss {
 		ip("netns", "add", ns)
 		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() }) // takes its veths along
@@ -59,7 +59,7 @@ func newMTULAN(t *testing.T, mtu int, smallSwitch bool) *mtuLAN {
 		ip("-n", sw, "link", "add", "mtu-br", "type", "bridge")
 		ip("link", "add", "name", "mtu-v", "netns", l.viewerNS, "mtu", m, "type", "veth",
 			"peer", "name", "mtu-sv", "netns", sw, "mtu", m)
-		ip("link", "add", "name", "mtu-h", "netns", l.hostNS, "mtu", m, "type", "veth",
+		ip("link", "add", "name", "mtu-h", "netns", l.hostNS, "mtu", hm, "type", "veth",
 			"peer", "name", "mtu-sh", "netns", sw, "mtu", "1500")
 		for _, port := range []string{"mtu-sv", "mtu-sh"} {
 			ip("-n", sw, "link", "set", port, "master", "mtu-br")
@@ -68,7 +68,7 @@ func newMTULAN(t *testing.T, mtu int, smallSwitch bool) *mtuLAN {
 		ip("-n", sw, "link", "set", "mtu-br", "up")
 	} else {
 		ip("link", "add", "name", "mtu-v", "netns", l.viewerNS, "mtu", m, "type", "veth",
-			"peer", "name", "mtu-h", "netns", l.hostNS, "mtu", m)
+			"peer", "name", "mtu-h", "netns", l.hostNS, "mtu", hm)
 	}
 	ip("-n", l.viewerNS, "addr", "add", mtuViewerIP+"/24", "dev", "mtu-v")
 	ip("-n", l.hostNS, "addr", "add", mtuHostIP+"/24", "dev", "mtu-h")
@@ -109,7 +109,7 @@ func (l *mtuLAN) rx(t *testing.T) (bytes, packets uint64) {
 // veth pair of MTU 9000: both ends advertise it, the probe crosses, both send 8124-byte SCTP
 // packets, and a forward from the host's side is byte-exact in packets that big on the wire.
 func TestJumboFramesAcrossNamespaces(t *testing.T) {
-	l := newMTULAN(t, 9000, false)
+	l := newMTULAN(t, 9000, 9000, false)
 	viewer, host, verr, herr := connectPair(t, pairConfig{authorize: true, viewerNet: l.viewer, hostNet: l.host})
 	if verr != nil || herr != nil {
 		t.Fatalf("connect: viewer %v, host %v", verr, herr)
@@ -133,7 +133,7 @@ func TestJumboFramesAcrossNamespaces(t *testing.T) {
 // drops frames above 1500 bytes: the probe is lost, both ends keep Ethernet-sized packets, and
 // the forward completes byte-exact.
 func TestJumboFramesDroppedOnTheWay(t *testing.T) {
-	l := newMTULAN(t, 9000, true)
+	l := newMTULAN(t, 9000, 9000, true)
 	began := time.Now()
 	viewer, host, verr, herr := connectPair(t, pairConfig{authorize: true, viewerNet: l.viewer, hostNet: l.host})
 	if verr != nil || herr != nil {
@@ -144,4 +144,18 @@ func TestJumboFramesDroppedOnTheWay(t *testing.T) {
 		t.Errorf("SCTP packets of %d bytes from the viewer and %d from the host, want 1404 both", v, h)
 	}
 	forwardThrough(t, viewer, host, payload(8<<20))
+}
+
+// TestJumboFramesAtOneEnd has a viewer with MTU 9000 and a host with 1500 on one link: the host
+// advertises 1500, so neither end probes or sends more than 1404 bytes.
+func TestJumboFramesAtOneEnd(t *testing.T) {
+	l := newMTULAN(t, 9000, 1500, false)
+	viewer, host, verr, herr := connectPair(t, pairConfig{authorize: true, viewerNet: l.viewer, hostNet: l.host})
+	if verr != nil || herr != nil {
+		t.Fatalf("connect: viewer %v, host %v", verr, herr)
+	}
+	if v, h := viewer.SCTPPacketSize(), host.SCTPPacketSize(); v != 1404 || h != 1404 {
+		t.Errorf("SCTP packets of %d bytes from the viewer and %d from the host, want 1404 both", v, h)
+	}
+	forwardThrough(t, viewer, host, payload(4<<20))
 }
