@@ -84,9 +84,9 @@ func (p *pathMTU) reselect(c *Conn) {
 	mtu, probe, why := p.choose(*pair.Local, *pair.Remote)
 	mtu = cmp.Or(mtu, defaultSCTPMTU)
 	old := p.chosen.Load()
-	// A jumbo size is only used where a probe proved it, and only the set-up probes: on the
-	// same pair it holds, on any other the Ethernet-sized one does (a live probe would cut
-	// the forward's messages into chunks a dropping switch never lets through).
+	// A jumbo size is only used where a probe proved it, and only set-up probes (mtuprobe.go):
+	// on the same pair it holds, on any other the Ethernet-sized one does. (A probe after the
+	// restart could raise it again, since a lost probe costs nothing; not done yet.)
 	if pr := p.proven.Load(); probe != 0 && probe == old && pr != nil && *pr == pairKey(*pair.Local, *pair.Remote) {
 		mtu, why = probe, why+": the probe proved it on this pair"
 	}
