@@ -63,6 +63,9 @@ type Config struct {
 	// machine; real users never need it.
 	LoopbackOnly bool
 	// Net replaces the network stack, for tests over pion's vnet. nil means the real network.
+	// On a vnet the session keeps pion's SCTP packet size; any other Net (a network
+	// namespace's, internal/netlab.NewNet) counts as real: packet sizing reads its interfaces
+	// and its sockets answer the jumbo-frame probe (mtu.go, mtuprobe.go).
 	Net transport.Net
 	// HandshakeTimeout bounds connection set-up and authentication; zero means 30 seconds.
 	HandshakeTimeout time.Duration
@@ -172,15 +175,22 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
 	// Every socket sends through the connection's pacer (pacer.go).
+	// Where packet sizing looks at the network (mtu.go), the sockets also answer the jumbo-frame
+	// probe (mtuprobe.go).
+	var pn transport.Net
 	if c.Net != nil {
-		se.SetNet(pacedNet{Net: c.Net, p: pace})
+		pn = pacedNet{Net: c.Net, p: pace}
 	} else {
 		n, err := stdnet.NewNet()
 		if err != nil {
 			return nil, nil, err
 		}
-		se.SetNet(pacedNet{Net: bufferedNet{n}, p: pace})
+		pn = pacedNet{Net: bufferedNet{n}, p: pace}
 	}
+	if mtu.udp != nil {
+		pn = probeNet{Net: pn, probes: mtu.udp}
+	}
+	se.SetNet(pn)
 	if c.Video != nil {
 		return c.mediaAPI(&se)
 	}

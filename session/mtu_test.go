@@ -1,12 +1,16 @@
 package session
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/deskport/deskport/tempfork/webrtc"
+	"github.com/pion/transport/v5/stdnet"
 
 	"github.com/deskport/deskport/signaling"
 )
@@ -57,8 +61,8 @@ func TestChooseSCTPMTU(t *testing.T) {
 		return []link{
 			{mtu: 65536, loopback: true, prefixes: []*net.IPNet{prefix(t, "127.0.0.1/8")}},
 			{mtu: 1500, prefixes: []*net.IPNet{prefix(t, "192.168.1.10/24")}},
-			{mtu: 1280, prefixes: []*net.IPNet{prefix(t, "10.8.0.2/24")}}, // a tunnel
-			{mtu: 9000, prefixes: []*net.IPNet{prefix(t, "10.1.0.5/16")}}, // jumbo frames
+			{mtu: 1280, prefixes: []*net.IPNet{prefix(t, "10.8.0.2/24")}},                          // a tunnel
+			{mtu: 9000, prefixes: []*net.IPNet{prefix(t, "10.1.0.5/16"), prefix(t, "fd01::5/64")}}, // jumbo frames
 		}, nil
 	}
 	host := func(addr string) webrtc.ICECandidate {
@@ -67,33 +71,46 @@ func TestChooseSCTPMTU(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		peer          uint32
+		peerLink      uint32
 		links         func() ([]link, error)
 		local, remote webrtc.ICECandidate
-		want          uint32
+		want, probe   uint32
 	}{
-		{"loopback", maxDatagram, links, host("127.0.0.1"), host("127.0.0.1"), 8124},
-		{"peer reads less", 4000, links, host("127.0.0.1"), host("127.0.0.1"), 3932},
-		{"peer advertised nothing (a browser)", 0, links, host("127.0.0.1"), host("127.0.0.1"), 0},
-		{"LAN", maxDatagram, links, host("192.168.1.10"), host("192.168.1.20"), 1404},
-		{"peer-reflexive on the LAN", maxDatagram, links, host("192.168.1.10"),
-			webrtc.ICECandidate{Typ: webrtc.ICECandidateTypePrflx, Address: "192.168.1.20"}, 1404},
-		{"tunnel with a small MTU", maxDatagram, links, host("10.8.0.2"), host("10.8.0.3"), 0},
-		{"jumbo frames here, maybe not at the peer", maxDatagram, links, host("10.1.0.5"), host("10.1.7.7"), 1404},
-		{"our own jumbo-frame address: loopback", maxDatagram, links, host("192.168.1.10"), host("10.1.0.5"), 8124},
-		{"beyond a router", maxDatagram, links, host("192.168.1.10"), host("198.51.100.4"), 0},
-		{"relay", maxDatagram, links, webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeRelay, Address: "192.168.1.10"}, host("192.168.1.20"), 0},
-		{"server-reflexive", maxDatagram, links, host("192.168.1.10"),
-			webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeSrflx, Address: "192.168.1.20"}, 0},
-		{"simulated network", maxDatagram, nil, host("127.0.0.1"), host("127.0.0.1"), 0},
+		{"loopback", maxDatagram, 65536, links, host("127.0.0.1"), host("127.0.0.1"), 8124, 0},
+		{"peer reads less", 4000, 0, links, host("127.0.0.1"), host("127.0.0.1"), 3932, 0},
+		{"peer advertised nothing (a browser)", 0, 0, links, host("127.0.0.1"), host("127.0.0.1"), 0, 0},
+		{"LAN", maxDatagram, 1500, links, host("192.168.1.10"), host("192.168.1.20"), 1404, 0},
+		{"LAN, peer from before the link MTU", maxDatagram, 0, links, host("192.168.1.10"), host("192.168.1.20"), 1404, 0},
+		{"LAN, peer says jumbo but ours is 1500", maxDatagram, 9000, links, host("192.168.1.10"), host("192.168.1.20"), 1404, 0},
+		{"peer-reflexive on the LAN", maxDatagram, 1500, links, host("192.168.1.10"),
+			webrtc.ICECandidate{Typ: webrtc.ICECandidateTypePrflx, Address: "192.168.1.20"}, 1404, 0},
+		{"tunnel with a small MTU", maxDatagram, 1280, links, host("10.8.0.2"), host("10.8.0.3"), 0, 0},
+		{"peer on a small-MTU link", maxDatagram, 1280, links, host("192.168.1.10"), host("192.168.1.20"), 0, 0},
+		{"peer with a 1460 link", maxDatagram, 1460, links, host("192.168.1.10"), host("192.168.1.20"), 1364, 0},
+		{"jumbo frames here, the peer says nothing", maxDatagram, 0, links, host("10.1.0.5"), host("10.1.7.7"), 1404, 0},
+		{"jumbo frames here, 1500 at the peer", maxDatagram, 1500, links, host("10.1.0.5"), host("10.1.7.7"), 1404, 0},
+		{"jumbo frames at both ends: probe", maxDatagram, 9000, links, host("10.1.0.5"), host("10.1.7.7"), 1404, 8124},
+		{"jumbo frames, the peer's smaller", maxDatagram, 4000, links, host("10.1.0.5"), host("10.1.7.7"), 1404, 3904},
+		{"jumbo frames, the peer reads less", 4000, 9000, links, host("10.1.0.5"), host("10.1.7.7"), 1404, 3932},
+		{"jumbo frames over IPv6", maxDatagram, 9000, links, host("fd01::5"), host("fd01::7"), 1384, 8124},
+		{"our own jumbo-frame address: loopback", maxDatagram, 9000, links, host("192.168.1.10"), host("10.1.0.5"), 8124, 0},
+		{"beyond a router", maxDatagram, 9000, links, host("10.1.0.5"), host("198.51.100.4"), 0, 0},
+		{"relay", maxDatagram, 9000, links, webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeRelay, Address: "10.1.0.5"}, host("10.1.7.7"), 0, 0},
+		{"server-reflexive", maxDatagram, 9000, links, host("10.1.0.5"),
+			webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeSrflx, Address: "10.1.7.7"}, 0, 0},
+		{"simulated network", maxDatagram, 9000, nil, host("127.0.0.1"), host("127.0.0.1"), 0, 0},
 	} {
 		p := &pathMTU{links: tc.links}
 		p.peerMax.Store(tc.peer)
-		got, why := p.choose(tc.local, tc.remote)
-		if got != tc.want {
-			t.Errorf("%s: %d (%s), want %d", tc.name, got, why, tc.want)
+		p.peerLink.Store(tc.peerLink)
+		got, probe, why := p.choose(tc.local, tc.remote)
+		if got != tc.want || probe != tc.probe {
+			t.Errorf("%s: %d, probe %d (%s); want %d, probe %d", tc.name, got, probe, why, tc.want, tc.probe)
 		}
-		if got != 0 && (got+dtlsOverhead > maxDatagram || got%4 != 0) {
-			t.Errorf("%s: %d does not fit a %d-byte datagram in 4-byte units", tc.name, got, maxDatagram)
+		for _, size := range []uint32{got, probe} {
+			if size != 0 && (size+dtlsOverhead > maxDatagram || size%4 != 0) {
+				t.Errorf("%s: %d does not fit a %d-byte datagram in 4-byte units", tc.name, size, maxDatagram)
+			}
 		}
 	}
 }
@@ -103,7 +120,7 @@ func TestAdvertisedDatagram(t *testing.T) {
 	if got := advertisedDatagram(sdp); got != 0 {
 		t.Errorf("a media-level attribute was read: %d", got)
 	}
-	adv := advertiseDatagram(sdp)
+	adv := (&pathMTU{}).advertise(sdp)
 	if !strings.Contains(adv, "t=0 0\r\na=x-deskport-max-datagram:8192\r\nm=application") {
 		t.Errorf("attribute not at session level:\n%s", adv)
 	}
@@ -120,11 +137,146 @@ func TestAdvertisedDatagram(t *testing.T) {
 	}
 }
 
+func TestAdvertisedLinkMTU(t *testing.T) {
+	sdp := "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+	links := []link{
+		{mtu: 65536, loopback: true, prefixes: []*net.IPNet{prefix(t, "127.0.0.1/8")}},
+		{mtu: 1500, prefixes: []*net.IPNet{prefix(t, "192.168.1.10/24")}},
+		{mtu: 9216}, // no address: not a link to anyone
+		{mtu: 9000, prefixes: []*net.IPNet{prefix(t, "10.1.0.5/16")}},
+	}
+	p := &pathMTU{links: func() ([]link, error) { return links, nil }}
+	adv := p.advertise(sdp)
+	if !strings.Contains(adv, "t=0 0\r\na=x-deskport-max-datagram:8192\r\na=x-deskport-link-mtu:9000\r\nm=application") {
+		t.Errorf("link MTU not advertised at session level:\n%s", adv)
+	}
+	if got := advertisedLinkMTU(adv); got != 9000 {
+		t.Errorf("read back %d, want 9000", got)
+	}
+	if got := advertisedLinkMTU((&pathMTU{}).advertise(sdp)); got != 0 {
+		t.Errorf("a simulated network advertised link MTU %d", got)
+	}
+	if got := advertisedLinkMTU(sdp + "a=x-deskport-link-mtu:9000\r\n"); got != 0 {
+		t.Errorf("a media-level link MTU was read: %d", got)
+	}
+	if got := largestLinkMTU(links[:1]); got != 0 {
+		t.Errorf("loopback alone gave link MTU %d", got)
+	}
+}
+
+func TestProbeMessages(t *testing.T) {
+	probe := probeMsg{kind: probeKindProbe, nonce: 7, length: 8189}
+	b := probe.encode()
+	if len(b) != 8189 || !isProbe(b) {
+		t.Fatalf("probe of %d bytes (ours: %v), want 8189", len(b), isProbe(b))
+	}
+	if m, err := parseProbe(b); err != nil || m != probe {
+		t.Errorf("probe read back as %+v, %v", m, err)
+	}
+	ack := probeMsg{kind: probeKindAck, nonce: 7, length: 8189}
+	if m, err := parseProbe(ack.encode()); err != nil || m != ack || len(ack.encode()) != probeHeaderLen {
+		t.Errorf("ack read back as %+v, %v", m, err)
+	}
+	for name, bad := range map[string][]byte{
+		"empty":            nil,
+		"short":            probeMagic[:],
+		"truncated probe":  b[:1000],
+		"ack with padding": append(ack.encode(), 0),
+		"unknown kind":     append(append(probeMagic[:], 9), b[5:]...),
+		"not ours":         append([]byte{0x16}, b[1:]...), // a DTLS record
+	} {
+		if _, err := parseProbe(bad); !errors.Is(err, ErrBadProbe) {
+			t.Errorf("%s: %v, want ErrBadProbe", name, err)
+		}
+	}
+	// None of what else shares the socket starts like a probe (RFC 9443 demultiplexing).
+	for first := range 192 {
+		if isProbe([]byte{byte(first), 'd', 'p', 'm'}) {
+			t.Errorf("a datagram starting with %d is taken for a probe", first)
+		}
+	}
+}
+
+// TestProbeSockets probes between two real loopback sockets wrapped as a session wraps them: the
+// probe is acknowledged with its length, and neither the probe nor the ack reaches the reader
+// (ICE), which still gets every other datagram.
+func TestProbeSockets(t *testing.T) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := func() (*probeUDPConn, *udpProbes) {
+		p := newUDPProbes()
+		c, err := probeNet{Net: pacedNet{Net: n, p: newPacer()}, probes: p}.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.(*probeUDPConn), p
+	}
+	a, ap := listen()
+	b, _ := listen()
+	read := func(c *probeUDPConn) <-chan []byte {
+		got := make(chan []byte, 4)
+		go func() {
+			defer close(got)
+			buf := make([]byte, maxDatagram)
+			for {
+				n, _, err := c.ReadFromAddrPort(buf)
+				if err != nil {
+					return
+				}
+				got <- bytes.Clone(buf[:n])
+			}
+		}()
+		return got
+	}
+	aGot, bGot := read(a), read(b)
+	addr := func(c *probeUDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+	if found := ap.find(addr(a)); found != a {
+		t.Fatalf("find(%v) = %p, want the socket %p", addr(a), found, a)
+	}
+	ok, err := ap.confirm(context.Background(), a, addr(b), 8189)
+	if err != nil || !ok {
+		t.Fatalf("probe over loopback: %v, %v", ok, err)
+	}
+	if _, err := a.WriteToAddrPort([]byte{0x16, 1, 2}, addr(b)); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-bGot; !bytes.Equal(got, []byte{0x16, 1, 2}) {
+		t.Errorf("the reader got %x, want the DTLS-like datagram alone", got)
+	}
+	a.Close()
+	b.Close()
+	for range aGot {
+		t.Error("the probe's ack reached the reader")
+	}
+	for range bGot {
+		t.Error("the probe reached the reader")
+	}
+}
+
+func FuzzParseProbe(f *testing.F) {
+	f.Add(probeMsg{kind: probeKindProbe, nonce: 1, length: 64}.encode())
+	f.Add(probeMsg{kind: probeKindAck, nonce: 1, length: 8092}.encode())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseProbe(b)
+		if err != nil {
+			return
+		}
+		if got := m.encode(); m.kind == probeKindProbe && len(got) != len(b) || m.kind == probeKindAck && !bytes.Equal(got, b) {
+			t.Fatalf("%x read as %+v, which encodes as %x", b, m, got)
+		}
+	})
+}
+
 func FuzzAdvertisedDatagram(f *testing.F) {
 	f.Add("v=0\r\na=x-deskport-max-datagram:8192\r\nm=application 9\r\n")
 	f.Add("a=x-deskport-max-datagram:")
 	f.Fuzz(func(t *testing.T, sdp string) {
 		if got := advertisedDatagram(sdp); got > 1<<16 {
+			t.Fatalf("%d above the cap", got)
+		}
+		if got := advertisedLinkMTU(sdp); got > 1<<16 {
 			t.Fatalf("%d above the cap", got)
 		}
 	})

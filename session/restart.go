@@ -463,7 +463,7 @@ func (c *Conn) applyRestart(ctx context.Context, sig Signaler, sdp string, p res
 	if err := c.pc.SetLocalDescription(answer); err != nil {
 		return 0, fmt.Errorf("session: ICE restart: set local description: %w", err)
 	}
-	out := c.rkey.sign("answer", p.seq, advertiseDatagram(answer.SDP))
+	out := c.rkey.sign("answer", p.seq, c.mtu.advertise(answer.SDP))
 	if err := sig.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: out}); err != nil {
 		return 0, fmt.Errorf("session: ICE restart: send answer: %w", err)
 	}
@@ -515,7 +515,7 @@ func (c *Conn) restartICE(ctx context.Context) error {
 	if err := c.pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("set local description: %w", err)
 	}
-	out := c.rkey.sign("offer", seq, advertiseDatagram(offer.SDP))
+	out := c.rkey.sign("offer", seq, c.mtu.advertise(offer.SDP))
 	if err := sig.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: out}); err != nil {
 		return fmt.Errorf("send restart offer: %w", err)
 	}

@@ -121,9 +121,9 @@ type Conn struct {
 }
 
 func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
-	mtu := &pathMTU{log: log}
-	if cfg.Net == nil {
-		mtu.links = systemLinks
+	mtu := &pathMTU{log: log, links: cfg.links()}
+	if mtu.links != nil {
+		mtu.udp = newUDPProbes()
 	}
 	pace := newPacer()
 	api, estimators, err := cfg.newAPI(mtu, pace)
@@ -395,6 +395,7 @@ func (c *Conn) addCandidate(cand webrtc.ICECandidateInit) {
 
 func (c *Conn) setRemote(desc webrtc.SessionDescription) error {
 	c.mtu.peerMax.Store(advertisedDatagram(desc.SDP))
+	c.mtu.peerLink.Store(advertisedLinkMTU(desc.SDP))
 	c.tried.addRemoteSDP(desc.SDP)
 	if err := c.pc.SetRemoteDescription(desc); err != nil {
 		return fmt.Errorf("%w: %v", ErrSignaling, err)
@@ -802,7 +803,7 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 	if err := c.pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: advertiseDatagram(offer.SDP)}); err != nil {
+	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: c.mtu.advertise(offer.SDP)}); err != nil {
 		return fmt.Errorf("session: send offer: %w", err)
 	}
 	close(c.cur.sent)
@@ -820,6 +821,7 @@ func (c *Conn) dial(ctx context.Context, authTimeout time.Duration, hostID strin
 		return fmt.Errorf("%w: the host did not answer", ErrHandshakeTimeout)
 	}
 	err = c.authenticate(ctx, authTimeout, func(ch *channelConn) error {
+		c.probeMTU(ctx)
 		// On the viewer the local certificate is the viewer's and the remote one the host's.
 		viewerCert, hostCert, err := c.binding()
 		if err != nil {
@@ -921,7 +923,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 	if err := c.pc.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("session: set local description: %w", err)
 	}
-	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: advertiseDatagram(answer.SDP)}); err != nil {
+	if err := c.cur.sig.Send(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: c.mtu.advertise(answer.SDP)}); err != nil {
 		return fmt.Errorf("session: send answer: %w", err)
 	}
 	close(c.cur.sent)
@@ -944,6 +946,7 @@ func (c *Conn) accept(ctx context.Context, authTimeout time.Duration, hostID str
 		}
 	}
 	err = c.authenticate(ctx, authTimeout, func(ch *channelConn) error {
+		c.probeMTU(ctx)
 		hostCert, viewerCert, err := c.binding()
 		if err != nil {
 			return err

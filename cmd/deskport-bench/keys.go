@@ -42,8 +42,9 @@ func keyPaths() (paths []keyPath, skipped []string) {
 				return nil, nil, nil, err
 			}
 			// The host's sockets live in the namespace; the viewer's are the bench's own, whose
-			// only way to the host is the veth. (With a Net the host sends 1191-byte SCTP packets,
-			// session's size for a simulated network; the viewer, which uploads, picks the LAN's.)
+			// only way to the host is the veth. (The host's Net is a real namespace's, so both
+			// ends size packets as on a LAN: 1404 bytes. Until 2026-12-04 the host took any Net
+			// for a simulated one and sent 1191.)
 			hn, err := netlab.NewNet(l.ns)
 			if err != nil {
 				l.close()

@@ -21,8 +21,8 @@ import (
 // the host, its target and sshd in a network namespace of their own, the viewer, ssh and the
 // rendezvous in the bench's namespace, the two joined by a veth pair of the MTU under test. Every
 // packet crosses the veth, and deskport picks the packet size it would pick on a LAN (1404 bytes
-// at MTU 1500; a jumbo link is capped at Ethernet's 1500 too, because a local MTU says nothing
-// of the peer's), instead of the 8124-byte packets two processes on one machine use.
+// at MTU 1500; at 9000, where both ends advertise it and a probe crosses, 8124), instead of
+// taking the loopback path two processes on one machine use.
 const (
 	lanHostIP   = "10.231.0.1"
 	lanViewerIP = "10.231.0.2"
