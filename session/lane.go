@@ -90,8 +90,8 @@ func (c *Conn) BulkStreams() int {
 // candidate and the peer's host (or peer-reflexive, when its checks arrived before its
 // candidate) one. Anything through a relay or a NAT this end knows of is not.
 func (c *Conn) directPair() (local, remote netip.Addr, ok bool) {
-	if c.mtu.links == nil {
-		return local, remote, false // a simulated network has no TCP
+	if !c.ownNet {
+		return local, remote, false // the lane's sockets would not be on the session's network
 	}
 	pair, err := c.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Local.Typ != webrtc.ICECandidateTypeHost ||

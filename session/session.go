@@ -111,6 +111,9 @@ type Conn struct {
 	// loopback says whether loopback candidates may be used (Config.LoopbackOnly): otherwise
 	// the peer's are ignored, as ours are never gathered.
 	loopback bool
+	// ownNet says whether the session uses the process's own network stack (Config.Net nil):
+	// only then can the direct TCP lane, which uses package net, reach the peer.
+	ownNet bool
 	// tried records what ICE gathered and received, to say why set-up failed.
 	tried *iceAttempt
 
@@ -157,6 +160,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		done:            make(chan struct{}),
 		video:           cfg.Video,
 		loopback:        cfg.LoopbackOnly,
+		ownNet:          cfg.Net == nil,
 		tried:           newICEAttempt(cfg.ICEServers),
 	}
 	if src, ok := sig.(iceServerSource); ok {
