@@ -10,8 +10,9 @@ import (
 	"github.com/deskport/deskport/mux"
 )
 
-// copyBufSize is the size of the pooled copy buffers, one per direction of a forward.
-const copyBufSize = 64 << 10
+// copyBufSize is the size of the pooled copy buffers, one per direction of a forward: a chunk
+// read from TCP is one yamux frame in one data-channel message (mux.FrameBody).
+const copyBufSize = mux.FrameBody
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 

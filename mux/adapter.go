@@ -27,6 +27,17 @@ const (
 	DefaultMaxMessage = 16 << 10
 	// DefaultMaxReadMessage is the default read buffer, the largest message accepted.
 	DefaultMaxReadMessage = 64 << 10
+	// TunnelMessage is the message size deskport's sessions write on their yamux channels: the
+	// largest every deskport peer reads (DefaultMaxReadMessage, and the SCTP limit it announces),
+	// and well under what browsers accept. Four times DefaultMaxMessage: a quarter of the
+	// messages, so of the wake-ups and bookkeeping per message on both ends (docs/bench.md,
+	// "Where the vnet 0 ms gap went").
+	TunnelMessage = 64 << 10
+	// FrameBody is the largest yamux data-frame body that fits one TunnelMessage with its
+	// 12-byte header: a writer that copies in chunks of this size (forward) sends each chunk as
+	// one frame in one message.
+	FrameBody   = TunnelMessage - yamuxHeader
+	yamuxHeader = 12 // hashicorp/yamux spec.md
 )
 
 // AdapterConfig tunes NewStreamConn. The zero value is usable.

@@ -134,8 +134,9 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	// Both ends are deskport and DTLS already authenticates every record, so the SCTP CRC32c is
 	// redundant (RFC 9653 zero checksum, negotiated; a peer that does not offer it keeps CRCs).
 	se.EnableSCTPZeroChecksum(true)
-	// The largest message a peer may send us: our own writes are 16 KiB (the tunnel adapter)
-	// and auth messages 4 KiB, so 64 KiB bounds what a hostile peer can make us reassemble.
+	// The largest message a peer may send us: our own writes are at most 64 KiB (the tunnel
+	// adapter, mux.TunnelMessage) and auth messages 4 KiB, so 64 KiB bounds what a hostile peer
+	// can make us reassemble.
 	se.SetSCTPMaxMessageSize(sctpMaxMessage)
 	se.SetSCTPMinCwnd(sctpMinCwnd)
 	se.SetSCTPFastRtxWnd(sctpMinCwnd)

@@ -556,7 +556,7 @@ func (c *Conn) openMux(ctx context.Context, open <-chan *channelConn, server boo
 	if err != nil {
 		return nil, nil, err
 	}
-	conn := mux.NewStreamConn(ch, mux.AdapterConfig{})
+	conn := mux.NewStreamConn(ch, mux.AdapterConfig{MaxMessage: c.tunnelMessage()})
 	var ms *yamux.Session
 	if server {
 		ms, err = mux.NewServerSession(conn, c.log)
@@ -568,6 +568,17 @@ func (c *Conn) openMux(ctx context.Context, open <-chan *channelConn, server boo
 		return nil, nil, err
 	}
 	return ch, ms, nil
+}
+
+// tunnelMessage is the largest message written on the yamux channels: mux.TunnelMessage, or
+// less if the peer's SCTP accepts less (the max-message-size of its SDP; pion assumes 64 KiB
+// when there is none).
+func (c *Conn) tunnelMessage() int {
+	m := mux.TunnelMessage
+	if peer := c.pc.SCTP().GetCapabilities().MaxMessageSize; peer > 0 && int(peer) < m {
+		m = int(peer)
+	}
+	return m
 }
 
 // growReceiveBuffer raises the SCTP receive buffer from its pre-authentication size to the full

@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,6 +123,10 @@ type pathRow struct {
 	HalfVsLoopback float64   `json:"second_half_ratio_vs_vnet_loopback,omitempty"`
 	HalfRuns       []float64 `json:"second_half_runs_mb_per_s,omitempty"`
 	Note           string    `json:"note,omitempty"`
+	// CPUsPerGiB is the median CPU time of the whole process (both ends and vnet) per GiB
+	// received, over CPURuns.
+	CPUsPerGiB float64   `json:"cpu_s_per_gib,omitempty"`
+	CPURuns    []float64 `json:"cpu_s_per_gib_runs,omitempty"`
 }
 
 // transfer is what one run moved: bytes, and the receiver's first and last byte.
@@ -301,13 +306,28 @@ func runLongPath(ctx context.Context, cfg config) ([]pathRow, error) {
 		if cfg.lpNoPion {
 			stacks = stacks[:1]
 		}
-		for _, stack := range stacks {
-			r := pathRow{Path: p.name, RTTms: float64(p.rtt.Milliseconds()), LossPct: p.loss * 100, Stack: stack, Complete: true}
-			moved := map[float64]int64{}
-			for i := 0; i < cfg.rounds; i++ {
+		// The stacks take turns, round by round, so that a change in the machine's load (other
+		// processes on a shared machine) falls on both alike rather than on whichever ran last.
+		prow := make([]pathRow, len(stacks))
+		moved := make([]map[float64]int64, len(stacks))
+		for si, stack := range stacks {
+			prow[si] = pathRow{Path: p.name, RTTms: float64(p.rtt.Milliseconds()), LossPct: p.loss * 100, Stack: stack, Complete: true}
+			moved[si] = map[float64]int64{}
+		}
+		for i := 0; i < cfg.rounds; i++ {
+			for si, stack := range stacks {
+				r, moved := &prow[si], moved[si]
 				seed := uint64(1000*pi + i + 1)
 				var t transfer
 				var err error
+				// The stack labels the run's goroutines (pion's and vnet's start inside it), so a
+				// -cpuprofile splits by stack: go tool pprof -tagfocus stack=deskport.
+				label := "pion"
+				if stack == stackDeskport {
+					label = "deskport"
+				}
+				pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("stack", label)))
+				cpu0 := cpuTime()
 				if stack == stackDeskport {
 					var tr *pathTrace
 					if cfg.lpTrace > 0 {
@@ -317,6 +337,8 @@ func runLongPath(ctx context.Context, cfg config) ([]pathRow, error) {
 				} else {
 					t, err = pionOverPath(ctx, p, seed, total, cfg.lpLimit)
 				}
+				cpu := cpuTime() - cpu0
+				pprof.SetGoroutineLabels(ctx)
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
@@ -332,18 +354,31 @@ func runLongPath(ctx context.Context, cfg config) ([]pathRow, error) {
 				r.Runs = append(r.Runs, t.mbps())
 				moved[t.mbps()] = t.bytes
 				fmt.Fprintf(os.Stderr, "  %-36s %8.2f MB/s, %6.1f MiB moved", stack, t.mbps(), float64(t.bytes)/(1<<20))
+				if t.bytes > 0 {
+					// Both ends and the simulated network, in this process: the CPU of one
+					// transfer, which a loaded machine disturbs less than its rate.
+					g := cpu.Seconds() / (float64(t.bytes) / (1 << 30))
+					fmt.Fprintf(os.Stderr, ", %.1f CPU s/GiB", g)
+					r.CPURuns = append(r.CPURuns, g)
+				}
 				if h := t.secondHalf(); h > 0 {
 					fmt.Fprintf(os.Stderr, ", second half %.2f MB/s", h)
 					r.HalfRuns = append(r.HalfRuns, h)
 				}
 				fmt.Fprintln(os.Stderr)
 			}
+		}
+		for si := range stacks {
+			r := &prow[si]
 			r.MBps = median(r.Runs)
+			if len(r.CPURuns) > 0 {
+				r.CPUsPerGiB = median(r.CPURuns)
+			}
 			if len(r.HalfRuns) == len(r.Runs) {
 				r.HalfMBps = median(r.HalfRuns)
 			}
-			r.MiBMoved = float64(moved[r.MBps]) / (1 << 20)
-			rows = append(rows, r)
+			r.MiBMoved = float64(moved[si][r.MBps]) / (1 << 20)
+			rows = append(rows, *r)
 		}
 	}
 	for i := range rows {

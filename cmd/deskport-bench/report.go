@@ -368,8 +368,8 @@ func report(cfg config, res *results) error {
 		b.WriteString("\n")
 	}
 	if len(res.LongPath) > 0 {
-		fmt.Fprintf(&b, "## Forward over a long path (pion vnet)\n\nOne forward, host → viewer (a download), through real `session.Dial`/`Accept` and `forward.Server`/`Client` in this process over pion's vnet (one-way delay RTT/2; loss drawn per packet from a seeded RNG), a new session each run; %d MiB per run, at most %s; MB/s from the first to the last byte received, and over the second half of the bytes alone (the steady state, after slow start); median of %d. The bare pion data channel (library defaults, 64 KiB messages) runs over the same paths. × vnet loopback compares each stack with itself on the 0 ms path.\n\n", cfg.lpMiB, cfg.lpLimit, cfg.rounds)
-		b.WriteString("| path | stack | MB/s | MiB moved | × vnet loopback | second half MB/s | second half × vnet loopback | × bare pion, same path |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&b, "## Forward over a long path (pion vnet)\n\nOne forward, host → viewer (a download), through real `session.Dial`/`Accept` and `forward.Server`/`Client` in this process over pion's vnet (one-way delay RTT/2; loss drawn per packet from a seeded RNG), a new session each run; %d MiB per run, at most %s; MB/s from the first to the last byte received, and over the second half of the bytes alone (the steady state, after slow start); median of %d, the two stacks taking turns run by run. The bare pion data channel (library defaults, 64 KiB messages) runs over the same paths. × vnet loopback compares each stack with itself on the 0 ms path. CPU s/GiB is the whole process's (both ends and vnet) per GiB received.\n\n", cfg.lpMiB, cfg.lpLimit, cfg.rounds)
+		b.WriteString("| path | stack | MB/s | MiB moved | × vnet loopback | second half MB/s | second half × vnet loopback | × bare pion, same path | CPU s/GiB |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.LongPath {
 			moved := fmt.Sprintf("%.1f", r.MiBMoved)
 			if !r.Complete {
@@ -379,7 +379,7 @@ func report(cfg config, res *results) error {
 			if r.HalfMBps > 0 {
 				half = fmt.Sprintf("%.2f", r.HalfMBps)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %s | %s | %s | %s |\n", r.Path, r.Stack, r.MBps, moved, ratio(r.VsLoopback, 3), half, ratio(r.HalfVsLoopback, 3), ratio(r.VsPion, 2))
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %s | %s | %s | %s | %s |\n", r.Path, r.Stack, r.MBps, moved, ratio(r.VsLoopback, 3), half, ratio(r.HalfVsLoopback, 3), ratio(r.VsPion, 2), ratio(r.CPUsPerGiB, 1))
 		}
 		for _, r := range res.LongPath {
 			if r.Stack == stackDeskport && r.RTTms == 150 && r.LossPct == 0 {

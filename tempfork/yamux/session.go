@@ -483,8 +483,20 @@ func (s *Session) sendLoop() error {
 
 		select {
 		case ready := <-s.sendCh:
-			// Send a header if ready
-			if ready.Hdr != nil {
+			// deskport: a frame with a body goes out in one Write, header and body together, so
+			// that over a message transport (a data channel) it is one message, not a 12-byte
+			// one and then its body.
+			// Header and body are taken under the lock in one go: a body withdrawn by a
+			// timed-out sender (waitForSendErr) is then never half sent.
+			ready.mu.Lock()
+			joined := ready.Hdr != nil && ready.Body != nil
+			if joined {
+				bodyBuf.Write(ready.Hdr)
+				bodyBuf.Write(ready.Body)
+				ready.Body = nil
+			}
+			ready.mu.Unlock()
+			if ready.Hdr != nil && !joined {
 				_, err := s.conn.Write(ready.Hdr)
 				if err != nil {
 					s.logger.Printf("[ERR] yamux: Failed to write header: %v", err)
