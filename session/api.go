@@ -143,6 +143,10 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	// RFC 4960's 1 s minimum RTO stalled a 150 ms lossy path for six round trips whenever a
 	// retransmission was lost; 200 ms is Linux TCP's minimum.
 	se.SetSCTPRTOMin(sctpRTOMin)
+	// Slow start ends when the round trip time rises (HyStart++, RFC 9406, in the carried
+	// pion/sctp) rather than in a burst loss once a short queue on the path overflows: on the
+	// 150 ms vnet path that queue is the receiver's 1024-packet socket queue (docs/bench.md).
+	se.SetSCTPHyStart(true)
 	// Bigger SCTP packets where the path carries them (mtu.go); read whole datagrams that big.
 	se.SetSCTPMTUSelector(mtu.sctpMTU)
 	se.SetReceiveMTU(maxDatagram)
