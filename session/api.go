@@ -150,6 +150,11 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	// RFC 4960's 1 s minimum RTO stalled a 150 ms lossy path for six round trips whenever a
 	// retransmission was lost; 200 ms is Linux TCP's minimum.
 	se.SetSCTPRTOMin(sctpRTOMin)
+	// HyStart++ (RFC 9406, SetSCTPHyStart in the carried pion/sctp) stays off: on the 150 ms
+	// vnet path, where slow start ends in a burst loss in the receiver's 1024-packet socket
+	// queue, the RTT of a CPU-bound receiver on a shared machine rose and fell by more than its
+	// threshold every few rounds, so it slowed slow start without ending it before the loss
+	// (docs/bench.md, "HyStart++ and lost retransmissions").
 	// Bigger SCTP packets where the path carries them (mtu.go); read whole datagrams that big.
 	se.SetSCTPMTUSelector(mtu.sctpMTU)
 	se.SetReceiveMTU(maxDatagram)

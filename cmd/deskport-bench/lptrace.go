@@ -155,7 +155,7 @@ func (h traceHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 // interesting are the log lines worth printing: drops and loss recovery.
-var interesting = []string{"full", "fast-recovery", "T3-rtx", "nT3Timeouts", "nFastRetrans"}
+var interesting = []string{"full", "fast-recovery", "T3-rtx", "nT3Timeouts", "nFastRetrans", "HyStart"}
 
 // sample prints the host's SCTP state every t.every until stop is closed, then the counts.
 func (t *pathTrace) sample(host *session.HostConn, received func() int64, stop <-chan struct{}, done chan<- struct{}) {

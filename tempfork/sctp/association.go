@@ -327,6 +327,7 @@ type Association struct {
 	cwndCAStep                uint32 // Step of congestion window increase at Congestion Avoidance
 	rateFloor                 bool   // deskport: CwndFloorFromDeliveryRate
 	delivery                  deliveryRate
+	hs                        hyStart // deskport: HyStart++ (Config.HyStart)
 
 	// RTX & Ack timer
 	rtoMgr     *rtoManager
@@ -437,6 +438,9 @@ type Config struct {
 	// than the bandwidth-delay product the association has measured (see
 	// WithCwndFloorFromDeliveryRate).
 	CwndFloorFromDeliveryRate bool
+	// HyStart (deskport): end the initial slow start when the round trip time rises (HyStart++,
+	// RFC 9406) rather than at the first loss (see WithHyStart).
+	HyStart bool
 
 	// RACK config options
 	rack rackSettings
@@ -658,6 +662,9 @@ func (c Config) applyServer(cfg *Config) error { //nolint:dupl,cyclop
 	if c.CwndFloorFromDeliveryRate {
 		cfg.CwndFloorFromDeliveryRate = true
 	}
+	if c.HyStart {
+		cfg.HyStart = true
+	}
 
 	cfg.rack = c.rack
 	cfg.interleaving = cloneInterleavingSettings(c.interleaving)
@@ -774,6 +781,9 @@ func (c Config) applyClient(cfg *Config) error { //nolint:dupl,cyclop
 	if c.CwndFloorFromDeliveryRate {
 		cfg.CwndFloorFromDeliveryRate = true
 	}
+	if c.HyStart {
+		cfg.HyStart = true
+	}
 
 	cfg.rack = c.rack
 	cfg.interleaving = cloneInterleavingSettings(c.interleaving)
@@ -853,6 +863,7 @@ func createAssociationFromConfigWithTsn(cfg *Config, tsn uint32) *Association {
 		fastRtxWnd:                cfg.FastRtxWnd,
 		cwndCAStep:                cfg.CwndCAStep,
 		rateFloor:                 cfg.CwndFloorFromDeliveryRate,
+		hs:                        newHyStart(cfg.HyStart), // deskport
 
 		myMaxNumOutboundStreams: math.MaxUint16,
 		myMaxNumInboundStreams:  math.MaxUint16,
@@ -2364,6 +2375,7 @@ func (a *Association) restartAssociation(candidate restartCookie, init *chunkIni
 	a.ssthresh = a.RWND()
 	a.ssthreshFromPeerWindow = true // deskport
 	a.partialBytesAcked, a.fastRecoverExitPoint, a.inFastRecovery = 0, 0, false
+	a.hs = newHyStart(a.hs.on) // deskport
 
 	a.rackHead, a.rackTail = nil, nil
 	a.rackReoWnd, a.rackMinRTT, a.rackKeepInflatedRecoveries = 0, 0, 0
@@ -3044,7 +3056,7 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 
 			// RFC 8985 (RACK) sec 5.2: RACK.segment is the most recently sent
 			// segment that has been delivered, including retransmissions.
-			if chunkPayload.since.After(newestDeliveredSendTime) {
+			if chunkPayload.since.After(newestDeliveredSendTime) && a.rackUnambiguousLocked(chunkPayload, now) { // deskport
 				newestDeliveredSendTime = chunkPayload.since
 				newestDeliveredOrigTSN = chunkPayload.tsn
 				deliveredFound = true
@@ -3098,7 +3110,7 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 					}
 				}
 
-				if chunkPayload.since.After(newestDeliveredSendTime) {
+				if chunkPayload.since.After(newestDeliveredSendTime) && a.rackUnambiguousLocked(chunkPayload, now) { // deskport
 					newestDeliveredSendTime = chunkPayload.since
 					newestDeliveredOrigTSN = chunkPayload.tsn
 					deliveredFound = true
@@ -3153,7 +3165,7 @@ func (a *Association) onCumulativeTSNAckPointAdvanced(totalBytesAcked int) {
 		//      path MTU.
 		if !a.inFastRecovery &&
 			a.pendingQueue.size() > 0 {
-			a.setCWND(a.CWND() + min32(uint32(totalBytesAcked), a.CWND())) //nolint:gosec // G115
+			a.setCWND(a.CWND() + a.hyStartGrowthLocked(uint32(totalBytesAcked))) //nolint:gosec // G115 // deskport: was min32(totalBytesAcked, cwnd)
 			// a.cwnd += min32(uint32(totalBytesAcked), a.MTU()) // SCTP way (slow)
 			a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d acked=%d (SS)",
 				a.name, a.CWND(), a.ssthresh, totalBytesAcked)
@@ -3303,6 +3315,10 @@ func (a *Association) processAcknowledgement(
 		totalBytesAcked += nBytesAcked
 	}
 	a.sampleDeliveryLocked(time.Now(), totalBytesAcked) // deskport
+	// deskport: HyStart++, an RTT sample on each SACK that acknowledges anything new.
+	if deliveredFound {
+		a.hyStartOnSackLocked(time.Now(), newestDeliveredSendTime, selectiveAckChunk.cumulativeTSNAck)
+	}
 
 	cumTSNAckPointAdvanced := false
 	if sna32LT(a.cumulativeTSNAckPoint, selectiveAckChunk.cumulativeTSNAck) {
@@ -5025,9 +5041,10 @@ func (a *Association) onRackAfterSACK( // nolint:gocognit,cyclop,gocyclo
 				continue
 			}
 
-			if chunk.retransmit || chunk.nSent > 1 {
-				// Either already scheduled for retransmit or not an original send:
-				// skip but keep in list in case it's still outstanding.
+			if chunk.retransmit {
+				// Already scheduled for retransmit (deskport: a retransmission is judged by
+				// its own send time like any chunk, RFC 8985 section 6.2, rather than left to
+				// T3-rtx; was `chunk.retransmit || chunk.nSent > 1`).
 				chunk = next
 
 				continue
@@ -5146,7 +5163,7 @@ func (a *Association) onRackTimeoutLocked() { //nolint:cyclop
 
 			continue
 		}
-		if chunk.retransmit || chunk.nSent > 1 {
+		if chunk.retransmit { // deskport: was `chunk.retransmit || chunk.nSent > 1`
 			chunk = next
 
 			continue

@@ -267,6 +267,10 @@ func (r *SCTPTransport) optionalSCTPClientOptions() []sctp.ClientOption {
 		opts = append(opts, sctp.WithRTOMin(float64(r.api.settingEngine.sctp.rtoMin)/float64(time.Millisecond)))
 	}
 
+	if r.api.settingEngine.sctp.hyStart {
+		opts = append(opts, sctp.WithHyStart(true))
+	}
+
 	return opts
 }
 

@@ -94,6 +94,7 @@ type SettingEngine struct {
 		cwndCAStep           uint32
 		cwndFloorFromRate    bool          // deskport
 		rtoMin               time.Duration // deskport
+		hyStart              bool          // deskport
 		enableSnap           bool
 		mtuSelector          func(local, remote ICECandidate) uint32 // deskport
 	}
@@ -707,6 +708,13 @@ func (e *SettingEngine) SetSCTPCwndFloorFromDeliveryRate(on bool) {
 // retransmission is lost).
 func (e *SettingEngine) SetSCTPRTOMin(rtoMin time.Duration) {
 	e.sctp.rtoMin = rtoMin
+}
+
+// SetSCTPHyStart ends the association's initial slow start when the round-trip time rises
+// (HyStart++, RFC 9406) instead of at the first loss (deskport: not in upstream; the sctp fork's
+// WithHyStart), so slow start stops before it overflows a short queue on the path.
+func (e *SettingEngine) SetSCTPHyStart(on bool) {
+	e.sctp.hyStart = on
 }
 
 // SetSCTPMTUSelector sets a function that chooses the SCTP association's outbound packet size
