@@ -38,8 +38,6 @@ var ErrLaneRefused = errors.New("session: direct TCP lane refused")
 type laneState struct {
 	mu   sync.Mutex
 	sess *yamux.Session
-	// tried is closed when the viewer's first attempt ended, up or not.
-	tried chan struct{}
 }
 
 func (l *laneState) set(s *yamux.Session) bool {

@@ -169,7 +169,7 @@ func runLANOnce(ctx context.Context, cfg config, work string, mtu int, total int
 	}
 	// deskport as a viewer runs it (forwards take the direct TCP lane on this direct path),
 	// then with --no-direct-tcp (everything over the peer connection: SCTP over DTLS).
-	dp, peers, packet, lane, err := lanDeskport(ctx, cfg.bin, l, work, target, root)
+	dp, peers, _, lane, err := lanDeskport(ctx, cfg.bin, l, work, target, root)
 	if err != nil {
 		return nil, fmt.Errorf("deskport: %w", err)
 	}
@@ -189,7 +189,7 @@ func runLANOnce(ctx context.Context, cfg config, work string, mtu int, total int
 		return nil, fmt.Errorf("file copy: %w", err)
 	}
 	dp.stop()
-	dp, _, packet, _, err = lanDeskport(ctx, cfg.bin, l, work, target, root, "--no-direct-tcp")
+	dp, _, packet, _, err := lanDeskport(ctx, cfg.bin, l, work, target, root, "--no-direct-tcp")
 	if err != nil {
 		return nil, fmt.Errorf("deskport --no-direct-tcp: %w", err)
 	}
