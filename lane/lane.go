@@ -110,6 +110,9 @@ func (id *Identity) tlsConfig(peer func() (Hash, bool)) *tls.Config {
 		// Chains are not used: the certificate is pinned by hash in VerifyPeerCertificate.
 		InsecureSkipVerify: true,
 		ClientAuth:         tls.RequireAnyClientCert,
+		// Every handshake is a full one, so VerifyPeerCertificate always runs (Go skips it on
+		// a resumed session; a lane's configuration is used for one connection anyway).
+		SessionTicketsDisabled: true,
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			want, ok := peer()
 			if !ok || len(raw) != 1 {
