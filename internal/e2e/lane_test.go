@@ -102,8 +102,13 @@ func laneAcrossNamespaces(t *testing.T, firewall bool) {
 		"--key", viewerKey, "--known-hosts", "", "-L", "127.0.0.1:0:"+target)...)
 	connected := vp.waitFor(`connected to host .*path host/host, \d+-byte packets([^)]*)\)`, 60*time.Second)
 	local := vp.waitFor(`forwarding (\S+) -> `, 60*time.Second)[1]
-	if lane := strings.Contains(connected[1], "direct TCP"); lane == firewall {
-		t.Fatalf("firewall %v: the viewer says %q", firewall, connected[0])
+	// With the firewall the lane cannot come up. Without it the viewer normally says so on
+	// connecting, but Dial waits for the lane only 500 ms: on a loaded machine it may come up
+	// just after, which the host's log below shows either way.
+	if lane := strings.Contains(connected[1], "direct TCP"); firewall && lane {
+		t.Fatalf("behind the firewall the viewer says %q", connected[0])
+	} else if !firewall && !lane {
+		t.Logf("the lane came up after the viewer connected: %q", connected[0])
 	}
 
 	begin := time.Now()
