@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -341,6 +342,13 @@ func lanDeskport(ctx context.Context, bin string, l *lanNet, work, target, files
 		return nil, lanPeers{}, 0, false, err
 	}
 	d.forward = m[1]
+	if !lane && !slices.Contains(viewerArgs, "--no-direct-tcp") {
+		// The viewer waits for the lane only 500 ms before it says it is connected; on a busy
+		// machine the lane can come up just after, which the host logs.
+		if _, err := host.waitFor(`bulk streams take the direct TCP lane`, 5*time.Second); err == nil {
+			lane = true
+		}
+	}
 	return d, lanPeers{url: url, id: id, viewerKey: viewerKey, host: host}, packet, lane, nil
 }
 
