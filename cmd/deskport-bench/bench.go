@@ -228,7 +228,7 @@ func runForward(ctx context.Context, cfg config, work string) ([]row, float64, e
 		dpSpeeds = append(dpSpeeds, mbps)
 		dpCPUs = append(dpCPUs, cpu)
 	}
-	rows = append(rows, row{Name: "bare pion data channel (defaults)", Streams: 1, MBps: median(pionSpeeds), Note: "baseline", Runs: pionSpeeds})
+	rows = append(rows, row{Name: barePion, Streams: 1, MBps: median(pionSpeeds), Note: "baseline", Runs: pionSpeeds})
 	fmt.Fprintf(os.Stderr, "  %-28s %d stream(s): %8.1f MB/s (runs %s)\n", "bare pion data channel", 1, median(pionSpeeds), runList(pionSpeeds))
 	rows = append(rows, row{Name: "deskport -L", Streams: 1, MBps: median(dpSpeeds), CPUPerGiB: median(dpCPUs), Runs: dpSpeeds})
 	fmt.Fprintf(os.Stderr, "  %-28s %d stream(s): %8.1f MB/s (runs %s)\n", "deskport -L", 1, median(dpSpeeds), runList(dpSpeeds))

@@ -405,7 +405,7 @@ func lanPion(ctx context.Context, cfg config, l *lanNet, mtu int, total int64, r
 		speeds = append(speeds, float64(total)/t.last.Sub(start).Seconds()/1e6)
 		cpus = append(cpus, (cpuTime().Seconds()-before)/(float64(total)/(1<<30)))
 	}
-	*rows = append(*rows, lanRow{MTU: mtu, Name: "bare pion data channel", Streams: 1, MBps: median(speeds), CPUPerGiB: median(cpus), Runs: speeds})
+	*rows = append(*rows, lanRow{MTU: mtu, Name: barePion, Streams: 1, MBps: median(speeds), CPUPerGiB: median(cpus), Runs: speeds})
 	fmt.Fprintf(os.Stderr, "  %-28s 1 stream(s): %8.1f MB/s, %.2f CPU s/GiB (runs %s)\n", "bare pion data channel", median(speeds), median(cpus), runList(speeds))
 	return nil
 }

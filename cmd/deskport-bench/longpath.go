@@ -98,10 +98,10 @@ var longPaths = []longPath{
 	{"vnet, 150 ms RTT, 1% loss", 150 * time.Millisecond, 0.01},
 }
 
-const (
-	stackDeskport = "deskport forward"
-	stackPion     = "bare pion data channel (defaults)"
-)
+const stackDeskport = "deskport forward"
+
+// stackPion is the bare pion data channel, pion as released.
+var stackPion = barePion
 
 // pathRow is one figure of the longpath section.
 type pathRow struct {

@@ -5,13 +5,34 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
-	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/pion/logging"
 	"github.com/pion/transport/v5"
+	"github.com/pion/webrtc/v4"
 )
+
+// The bare pion baseline is pion/webrtc as released (go.mod pins the release the fork in
+// tempfork/webrtc is made from), not deskport's carried copy: issue 15 compares deskport with the
+// library it is built on, so what the forks save must show, and the forks' changes to defaults
+// (a larger mux buffer, the loss response) must not move the baseline.
+
+// barePion names the baseline's rows.
+var barePion = "bare pion data channel (" + pionRelease() + ", defaults)"
+
+// pionRelease is the pion/webrtc release the baseline runs, from the binary's build information.
+func pionRelease() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/pion/webrtc/v4" {
+				return d.Version
+			}
+		}
+	}
+	return "release unknown"
+}
 
 // bareDataChannel measures pion's own baseline: two peer connections in this process with the
 // library's default settings (only loopback candidates allowed, so the path stays on

@@ -259,7 +259,7 @@ func report(cfg config, res *results) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# deskport-bench, %s, %s; the whole run took %.0f s\n\n", res.Started.UTC().Format("2006-01-02 15:04 UTC"), hostInfo(), res.Seconds)
 	if len(res.Forward) > 0 {
-		fmt.Fprintf(&b, "## Forward throughput\n\nLoopback, %d MiB per run, median of %d runs. The bare pion data channel (%d MiB per run, at least 5 runs) and deskport's single stream alternate run by run, so that both meet the same moments of a shared machine.\n\n", cfg.mib, cfg.rounds, min(cfg.mib, 256))
+		fmt.Fprintf(&b, "## Forward throughput\n\nLoopback, %d MiB per run, median of %d runs. The bare pion data channel (%d MiB per run, at least 5 runs) and deskport's single stream alternate run by run, so that both meet the same moments of a shared machine. %s\n\n", cfg.mib, cfg.rounds, min(cfg.mib, 256), barePionNote())
 		b.WriteString("| path | streams | MB/s | CPU s/GiB | × raw TCP | × ssh -L (chacha20) | × bare pion data channel |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.Forward {
 			cpu := "—"
@@ -278,7 +278,7 @@ func report(cfg config, res *results) error {
 		b.WriteString("\nCPU s/GiB counts the forwarding processes only (host + viewer, or ssh + sshd), user + system.\n\n")
 	}
 	if len(res.LAN) > 0 {
-		fmt.Fprintf(&b, "## Forward throughput on a LAN\n\nTwo network namespaces joined by a veth pair of the MTU shown: the host, its target and sshd on one side, the viewer, ssh and the rendezvous on the other, so every packet crosses the link as between two machines on one Ethernet segment. %d MiB per run, median of %d runs. CPU s/GiB counts both forwarding ends (host + viewer, or ssh + sshd). The bare pion data channel (its defaults, 64 KiB messages) runs in the bench process with one peer connection's sockets in each namespace. `viewer cp` and `scp` copy one file of the same size from the host's namespace, a new session per run (set-up included); their ratio column is × scp.\n\n", cfg.mib, cfg.rounds)
+		fmt.Fprintf(&b, "## Forward throughput on a LAN\n\nTwo network namespaces joined by a veth pair of the MTU shown: the host, its target and sshd on one side, the viewer, ssh and the rendezvous on the other, so every packet crosses the link as between two machines on one Ethernet segment. %d MiB per run, median of %d runs. CPU s/GiB counts both forwarding ends (host + viewer, or ssh + sshd). The bare pion data channel (its defaults, 64 KiB messages) runs in the bench process with one peer connection's sockets in each namespace. `viewer cp` and `scp` copy one file of the same size from the host's namespace, a new session per run (set-up included); their ratio column is × scp. %s\n\n", cfg.mib, cfg.rounds, barePionNote())
 		b.WriteString("| link MTU | path | streams | MB/s | CPU s/GiB | × raw TCP | × ssh (aes128-gcm; copies: × scp) | SCTP packet |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.LAN {
 			cpu, pkt := "—", "—"
@@ -368,7 +368,7 @@ func report(cfg config, res *results) error {
 		b.WriteString("\n")
 	}
 	if len(res.LongPath) > 0 {
-		fmt.Fprintf(&b, "## Forward over a long path (pion vnet)\n\nOne forward, host → viewer (a download), through real `session.Dial`/`Accept` and `forward.Server`/`Client` in this process over pion's vnet (one-way delay RTT/2; loss drawn per packet from a seeded RNG), a new session each run; %d MiB per run, at most %s; MB/s from the first to the last byte received, and over the second half of the bytes alone (the steady state, after slow start); median of %d, the two stacks taking turns run by run. The bare pion data channel (library defaults, 64 KiB messages) runs over the same paths. × vnet loopback compares each stack with itself on the 0 ms path. CPU s/GiB is the whole process's (both ends and vnet) per GiB received.\n\n", cfg.lpMiB, cfg.lpLimit, cfg.rounds)
+		fmt.Fprintf(&b, "## Forward over a long path (pion vnet)\n\nOne forward, host → viewer (a download), through real `session.Dial`/`Accept` and `forward.Server`/`Client` in this process over pion's vnet (one-way delay RTT/2; loss drawn per packet from a seeded RNG), a new session each run; %d MiB per run, at most %s; MB/s from the first to the last byte received, and over the second half of the bytes alone (the steady state, after slow start); median of %d, the two stacks taking turns run by run. The bare pion data channel (library defaults, 64 KiB messages) runs over the same paths. × vnet loopback compares each stack with itself on the 0 ms path. CPU s/GiB is the whole process's (both ends and vnet) per GiB received. %s\n\n", cfg.lpMiB, cfg.lpLimit, cfg.rounds, barePionNote())
 		b.WriteString("| path | stack | MB/s | MiB moved | × vnet loopback | second half MB/s | second half × vnet loopback | × bare pion, same path | CPU s/GiB |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.LongPath {
 			moved := fmt.Sprintf("%.1f", r.MiBMoved)
@@ -498,4 +498,9 @@ func parseFlags(cfg *config, only, sizes, codecs string) error {
 		return errors.New("-frames, -rounds, -seconds, -opens, -longpath-mib and -longpath-limit must be positive")
 	}
 	return nil
+}
+
+// barePionNote says what the bare pion rows run.
+func barePionNote() string {
+	return "The bare pion data channel is pion/webrtc " + pionRelease() + " as released, with its defaults — not the copy deskport carries in tempfork/, whose changes count for deskport."
 }
