@@ -79,6 +79,8 @@ type desktop struct {
 	// onFrame (the host's metrics) sees every frame a stream encodes: once, however many
 	// viewers share it. Set before the first viewer.
 	onFrame func(screen.FrameStats)
+	// warm is an encoder made while a viewer authenticates (warmenc.go).
+	warm warmSlot
 }
 
 // idleSessions keeps the Mutter sessions no viewer uses, for the next viewer. Mutter 43.8 has a
@@ -351,7 +353,19 @@ func (d *desktop) maxBitrate() int {
 	return screen.DefaultMaxBitrate
 }
 
+// newEncoder is a stream's encoder: the warm one when it was made for w×h (prewarm), else a
+// new one.
 func (d *desktop) newEncoder(w, h, bitrate int) (screen.Encoder, error) {
+	if enc := d.warm.take(w, h); enc != nil {
+		if err := enc.SetBitrate(bitrate); err == nil {
+			return enc, nil
+		}
+		enc.Close()
+	}
+	return d.makeEncoder(w, h, bitrate)
+}
+
+func (d *desktop) makeEncoder(w, h, bitrate int) (screen.Encoder, error) {
 	switch d.cfg.Codec {
 	case "", screen.CodecVP8:
 		return vp8.NewEncoder(vp8.Config{Width: w, Height: h, FPS: d.cfg.FPS, Bitrate: bitrate})
@@ -602,6 +616,7 @@ func (d *desktop) stream(ctx context.Context, conn *session.HostConn, it *intera
 }
 
 func (d *desktop) close() {
+	d.warm.close()
 	d.idle.close()
 	d.portal.close()
 	if d.xvfb != nil {

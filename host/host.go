@@ -326,6 +326,8 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	cfg.Restarts = a.restarts
 	if a.desk != nil {
 		cfg.Video = a.desk.videoConfig()
+		// The encoder is made while the viewer connects and authenticates, not after.
+		a.desk.prewarm()
 	}
 	// The rendezvous's servers (with this session's TURN credentials), then the agent's own.
 	cfg.ICEServers = append(session.ICEServers(s.ICEServers()), cfg.ICEServers...)

@@ -194,13 +194,14 @@ func (s *Stream) run(ctx context.Context, write func(data []byte, d time.Duratio
 	var (
 		l        = &streamLoop{lastWrite: time.Now(), wantKey: true, log: s.cfg.Logger}
 		interval = func() time.Duration { return time.Second / time.Duration(r.fps) }
-		wake     = time.NewTimer(0) // a FrameNotifier's first capture, at once
+		wake     = time.NewTimer(0) // the first capture, at once
 	)
 	if r.frames != nil {
 		r.tick.Stop()
-	} else {
-		wake.Stop()
 	}
+	// wake fires at once for the first capture either way: a polled capturer's first frame
+	// does not wait for the first tick (up to a frame interval). Nothing re-arms it for a
+	// polled capturer after that.
 	defer r.tick.Stop()
 	defer wake.Stop()
 	defer func() {
