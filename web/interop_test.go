@@ -381,3 +381,17 @@ func TestCPaceVectors(t *testing.T) {
 		t.Fatalf("cpace-vectors.mjs: %v\n%s", err, out)
 	}
 }
+
+// TestHostSigVerify runs web/test/hostsig.mjs: the page's check of the host's signature, with
+// WebCrypto's Ed25519 and with noble (browsers without it), takes RFC 8032's vector and refuses
+// a changed message or signature and a non-canonical S.
+func TestHostSigVerify(t *testing.T) {
+	node := needNode(t)
+	out, err := exec.Command(node, filepath.Join("test", "hostsig.mjs")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hostsig.mjs: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "WebCrypto Ed25519: 6 cases ok") || !strings.Contains(string(out), "noble: 6 cases ok") {
+		t.Fatalf("hostsig.mjs did not run both verifiers:\n%s", out)
+	}
+}
