@@ -138,6 +138,39 @@ function checkResult(m) {
   if (m.message !== undefined && utf8(m.message).length > 256) throw protocolError("message longer than 256 bytes");
 }
 
+// verifyHostSig checks the host's Ed25519 signature with the browser's own Ed25519 (WebCrypto)
+// where it has one, else with noble (strict RFC 8032, as Go's crypto/ed25519). noble's first
+// verify builds its tables: ~50 ms of JavaScript on the page's path to the first frame, against
+// well under a millisecond in WebCrypto. hostKey is already tied to the host ID (hostIdOf), so
+// the two verifiers' differences on crafted keys cannot matter here.
+/**
+ * @param {Uint8Array} sig
+ * @param {Uint8Array} msg
+ * @param {Uint8Array} hostKey
+ * @returns {Promise<boolean>}
+ */
+export async function verifyHostSig(sig, msg, hostKey) {
+  if (sig.length !== 64 || hostKey.length !== 32) return false;
+  let pub = null;
+  try {
+    pub = await crypto.subtle.importKey("raw", new Uint8Array(hostKey), { name: "Ed25519" }, false, ["verify"]);
+  } catch {
+    // No Ed25519 in this browser's WebCrypto (or a key it refuses): noble decides.
+  }
+  if (pub) {
+    try {
+      return await crypto.subtle.verify({ name: "Ed25519" }, pub, new Uint8Array(sig), new Uint8Array(msg));
+    } catch {
+      return false;
+    }
+  }
+  try {
+    return ed25519.verify(sig, msg, hostKey, { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
 // runViewer runs the handshake as the viewer.
 //
 //   ch:      {send(text), recv() → Promise<text>}
@@ -152,33 +185,6 @@ function checkResult(m) {
  * @param {{key?: {publicKey: Uint8Array, sign: (msg: Uint8Array) => Promise<Uint8Array>} | null,
  *   code?: string, comment?: string, random?: (n: number) => Uint8Array}} [opts]
  */
-// verifyHostSig checks the host's Ed25519 signature with the browser's own Ed25519 (WebCrypto)
-// where it has one, else with noble (strict RFC 8032, as Go's crypto/ed25519). noble's first
-// verify builds its tables: ~50 ms of JavaScript on the page's path to the first frame, against
-// well under a millisecond in WebCrypto. hostKey is already tied to the host ID (hostIdOf), so
-// the two verifiers' differences on crafted keys cannot matter here.
-export async function verifyHostSig(sig, msg, hostKey) {
-  if (sig.length !== 64 || hostKey.length !== 32) return false;
-  let pub = null;
-  try {
-    pub = await crypto.subtle.importKey("raw", hostKey, { name: "Ed25519" }, false, ["verify"]);
-  } catch {
-    // No Ed25519 in this browser's WebCrypto (or a key it refuses): noble decides.
-  }
-  if (pub) {
-    try {
-      return await crypto.subtle.verify({ name: "Ed25519" }, pub, sig, msg);
-    } catch {
-      return false;
-    }
-  }
-  try {
-    return ed25519.verify(sig, msg, hostKey, { zip215: false });
-  } catch {
-    return false;
-  }
-}
-
 export async function runViewer(ch, binding, { key = null, code = "", comment = "", random } = {}) {
   const rand = random || ((n) => crypto.getRandomValues(new Uint8Array(n)));
   const pub = key ? key.publicKey : null;

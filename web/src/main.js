@@ -179,7 +179,8 @@ async function connect(ev) {
   const { query } = parseFragment();
   const frag = "#" + hostId + (query ? "?" + query : "");
   if (location.hash !== frag) history.replaceState(null, "", frag);
-  const key = await keyPromise.catch(() => null);
+  // The key is awaited when authentication starts: making or loading it overlaps the connection.
+  const key = keyPromise.catch(() => null);
   const video = $("video");
   let s;
   s = new Session({
@@ -187,7 +188,7 @@ async function connect(ev) {
     code,
     relayOnly: state.relayOnly,
     key,
-    comment: state.authorizedLine.split(" ")[2] || "",
+    comment: () => state.authorizedLine.split(" ")[2] || "",
     onWarning: (msg) => {
       if (session !== s) return;
       state.warnings.push(msg);

@@ -89,7 +89,11 @@ function hasTURN(servers) {
 
 export class Session {
   /**
-   * @param {{hostId: string, code?: string, key?: object | null, comment?: string, relayOnly?: boolean,
+   * key may be a promise: it is awaited only when authentication starts, so that making or
+   * loading the browser's key (WebCrypto, IndexedDB: ~100 ms on a fresh profile) overlaps the
+   * rendezvous, ICE and DTLS. comment may be a function, called then too.
+   * @param {{hostId: string, code?: string, key?: object | null | Promise<object | null>,
+   *   comment?: string | (() => string), relayOnly?: boolean,
    *   onState: (state: string, detail?: any) => void, onStream: (stream: MediaStream) => void,
    *   onEnd: (err: Error | null) => void, onWarning?: (msg: string) => void,
    *   onRestart?: (info: {ms: number, attempts: number}) => void}} opts
@@ -293,7 +297,12 @@ export class Session {
       timer = setTimeout(() => reject(new ConnectError("timeout", "the host did not finish authentication within 15 s")), AUTH_TIMEOUT_MS);
     });
     try {
-      this.result = await Promise.race([runViewer(ch, binding, { key: this.key, code: this.code, comment: this.comment }), timeout]);
+      const run = async () => {
+        const key = await this.key;
+        const comment = typeof this.comment === "function" ? this.comment() : this.comment;
+        return runViewer(ch, binding, { key, code: this.code, comment });
+      };
+      this.result = await Promise.race([run(), timeout]);
     } finally {
       clearTimeout(timer);
     }
