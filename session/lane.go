@@ -147,6 +147,58 @@ func (c *Conn) offerLane(ctx context.Context) error {
 	return nil
 }
 
+// relaneTimeout bounds a lane offer after an ICE restart (the listener's own limit,
+// lane.AcceptTimeout, applies too).
+const relaneTimeout = 10 * time.Second
+
+// relane runs after an ICE restart (viewer): a lane that still joins the two ends of the new
+// path stays (a restart on the same network keeps its streams); one on another path is closed
+// (its streams were on addresses the session left; new ones go to the tunnel channel), and a
+// new lane is offered when the new path is direct.
+func (c *Conn) relane() {
+	if c.relaned != nil {
+		defer c.relaned()
+	}
+	local, remote, direct := c.directPair()
+	if old := c.lane.get(); old != nil {
+		if direct && laneJoins(old, local, remote) {
+			return
+		}
+		c.log.Info("the direct TCP lane was on the old path: closing it", "lane", old.LocalAddr())
+		old.Close()
+	}
+	if !direct {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), relaneTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := c.offerLane(ctx); err != nil {
+		c.log.Info("no direct TCP lane on the new path: forwards and files stay on the peer connection", "err", err)
+		return
+	}
+	c.log.Info("forwards and files take the direct TCP lane on the new path")
+}
+
+// laneJoins says whether ls's connection runs between local and remote.
+func laneJoins(ls *yamux.Session, local, remote netip.Addr) bool {
+	ip := func(a net.Addr) netip.Addr {
+		if t, ok := a.(*net.TCPAddr); ok {
+			if ap := t.AddrPort(); ap.IsValid() {
+				return ap.Addr().WithZone("").Unmap()
+			}
+		}
+		return netip.Addr{}
+	}
+	return ip(ls.LocalAddr()) == local.WithZone("").Unmap() && ip(ls.RemoteAddr()) == remote.WithZone("").Unmap()
+}
+
 // holdLane keeps the lane's offer stream open for the lane's life: either end closing it, or
 // the session ending, closes the lane.
 func holdLane(done <-chan struct{}, stream net.Conn, ls *yamux.Session) {
@@ -188,9 +240,12 @@ func (c *HostConn) ServeLane(ctx context.Context, stream net.Conn, req mux.Reque
 		mux.Refuse(stream, mux.StatusNotAllowed, "the lane's address is not the viewer's end of the path")
 		return fmt.Errorf("%w: offered %s, the path's end is %s", ErrLaneRefused, offer.Addr, remote)
 	}
-	if c.lane.get() != nil {
-		mux.Refuse(stream, mux.StatusNotAllowed, "a direct TCP lane is already up")
-		return fmt.Errorf("%w: a lane is already up", ErrLaneRefused)
+	if old := c.lane.get(); old != nil {
+		// The viewer offers only when it has no lane: after an ICE restart to another path
+		// its old lane is gone (closed there, or its address with it), though this end may
+		// not have seen that yet. The new one replaces it.
+		c.log.Info("the viewer offers a new direct TCP lane: closing the old one", "old", old.RemoteAddr())
+		old.Close()
 	}
 	id, err := lane.NewIdentity()
 	if err != nil {

@@ -151,3 +151,82 @@ func checkPayload(t *testing.T, c net.Conn, want []byte) {
 		t.Fatalf("got %d bytes with a different SHA-256, want %d bytes byte-exact", n, len(want))
 	}
 }
+
+// TestLaneAfterICERestart: an ICE restart that lands on the same direct path keeps the lane
+// (its streams go on); a viewer that has lost its lane (as after a move to another network)
+// offers a new one after the restart, the host replaces the lane it still holds with it, and
+// new forwards take the new lane, byte-exact.
+func TestLaneAfterICERestart(t *testing.T) {
+	data := payload(4 << 20)
+	target := servePayload(t, data)
+	_, onHost := serveLaneHost(t, target.Addr().String())
+	l := newRestartLabWith(t, nil, onHost)
+	relaned := make(chan struct{}, 4)
+	l.viewer.relaned = func() { relaned <- struct{}{} }
+	waitLane := func(c *Conn, not *yamux.Session) *yamux.Session {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if ls := c.Lane(); ls != nil && ls != not {
+				return ls
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no (new) lane in 10 s")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	restart := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := l.viewer.restartICE(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-l.accepts; !errors.Is(err, ErrRestarted) {
+			t.Fatalf("host Accept returned %v, want ErrRestarted", err)
+		}
+		select {
+		case <-relaned:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the viewer did not look at its lane after the restart")
+		}
+	}
+	old := waitLane(l.viewer.Conn, nil)
+	hostOld := waitLane(l.host.Conn, nil)
+
+	// The same path (loopback both times): the lane stays.
+	restart()
+	if l.viewer.Lane() != old || old.IsClosed() {
+		t.Fatal("a restart on the same path replaced or closed the lane")
+	}
+
+	// The viewer forgets its lane without closing it, as when its address went away: after
+	// the restart it offers a new one and the host, which still holds the old, takes it.
+	l.viewer.lane.mu.Lock()
+	l.viewer.lane.sess = nil
+	l.viewer.lane.mu.Unlock()
+	restart()
+	fresh := waitLane(l.viewer.Conn, old)
+	if hostNew := waitLane(l.host.Conn, hostOld); hostNew == hostOld {
+		t.Fatal("the host kept its old lane")
+	}
+	select {
+	case <-hostOld.CloseChan():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the host did not close the lane the new one replaced")
+	}
+	client := forward.NewClient(l.viewer.Mux, nil)
+	client.Pick = l.viewer.Bulk
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, target.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n := fresh.NumStreams(); n != 1 {
+		t.Errorf("the new lane carries %d streams, want the forward's one", n)
+	}
+	checkPayload(t, c, data)
+}

@@ -541,6 +541,9 @@ func (c *Conn) restartICE(ctx context.Context) error {
 		return err
 	}
 	c.mtu.reselect(c)
+	if c.laneOK {
+		c.goRun(c.relane)
+	}
 	return nil
 }
 

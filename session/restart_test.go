@@ -142,11 +142,12 @@ type restartLab struct {
 
 func newRestartLab(t *testing.T) *restartLab {
 	t.Helper()
-	return newRestartLabWith(t, nil)
+	return newRestartLabWith(t, nil, nil)
 }
 
-// newRestartLabWith is newRestartLab with a video track when video is not nil.
-func newRestartLabWith(t *testing.T, video *VideoConfig) *restartLab {
+// newRestartLabWith is newRestartLab with a video track when video is not nil, and with the
+// direct TCP lane when onHost is not nil (it serves the host's channels, serveLaneHost).
+func newRestartLabWith(t *testing.T, video *VideoConfig, onHost func(*HostConn)) *restartLab {
 	t.Helper()
 	hostKey, viewerKey := newKey(t), newKey(t)
 	l := &restartLab{hostID: identity.HostID(hostKey.Public().(ed25519.PublicKey)), accepts: make(chan error, 16), restarted: make(chan RestartInfo, 16)}
@@ -164,8 +165,11 @@ func newRestartLabWith(t *testing.T, video *VideoConfig) *restartLab {
 	go func() {
 		defer close(done)
 		l.host, herr = Accept(ctx, hs, l.hostID, l.hostCfg, l.hostAuth)
+		if herr == nil && onHost != nil {
+			onHost(l.host)
+		}
 	}()
-	vcfg := Config{LoopbackOnly: true, NoDirectTCP: true, Resignal: l.resignal, OnRestart: func(r RestartInfo) { l.restarted <- r }, Video: video}
+	vcfg := Config{LoopbackOnly: true, NoDirectTCP: onHost == nil, Resignal: l.resignal, OnRestart: func(r RestartInfo) { l.restarted <- r }, Video: video}
 	var verr error
 	l.viewer, verr = Dial(ctx, vs, l.hostID, vcfg, auth.ViewerConfig{Key: viewerKey})
 	<-done
@@ -309,7 +313,7 @@ func TestICERestartMidTransfer(t *testing.T) {
 // asked for a keyframe, as by a viewer's PLI, because the frames written just before it on the
 // dead path are lost and the viewer cannot tell (docs/session.md, "Moving networks").
 func TestICERestartRequestsKeyframe(t *testing.T) {
-	l := newRestartLabWith(t, &VideoConfig{})
+	l := newRestartLabWith(t, &VideoConfig{}, nil)
 	if l.host.Video == nil || l.host.Keyframes == nil {
 		t.Fatal("the host has no video track")
 	}

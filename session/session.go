@@ -114,6 +114,11 @@ type Conn struct {
 	// ownNet says whether the session uses the process's own network stack (Config.Net nil):
 	// only then can the direct TCP lane, which uses package net, reach the peer.
 	ownNet bool
+	// laneOK (viewer): the direct TCP lane may be offered (not NoDirectTCP, not RelayOnly); an
+	// ICE restart offers it again on the new path.
+	laneOK bool
+	// relaned, when set (tests), is called when relane has finished.
+	relaned func()
 	// tried records what ICE gathered and received, to say why set-up failed.
 	tried *iceAttempt
 
@@ -765,6 +770,7 @@ func Dial(ctx context.Context, sig Signaler, hostID string, cfg Config, vc auth.
 		c.goRun(func() { c.mobility(onRestart) })
 	}
 	if !cfg.NoDirectTCP && !cfg.RelayOnly {
+		c.laneOK = true
 		tried := make(chan struct{})
 		lctx, lcancel := context.WithCancel(context.Background())
 		started := c.goRun(func() {
