@@ -87,6 +87,9 @@ type Conn struct {
 	readDeadline  *deadline.Deadline
 	writeDeadline *deadline.Deadline
 
+	// deskport: writeGuard interrupts Write's write to nextConn on the write deadline or Close.
+	writeGuard ioGuard
+
 	log logging.LeveledLogger
 
 	reading               chan struct{}
@@ -266,6 +269,7 @@ func createConn(
 
 	conn.setRemoteEpoch(0)
 	conn.setLocalEpoch(0)
+	conn.writeGuard.setDeadline = nextConn.SetWriteDeadline
 
 	return conn, nil
 }
@@ -481,10 +485,7 @@ func (c *Conn) Write(payload []byte) (int, error) {
 		return 0, err
 	}
 
-	ctx, cancel := c.contextWithClose(c.writeDeadline.Context())
-	defer cancel()
-
-	return len(payload), c.writePackets(ctx, []*packet{
+	return len(payload), c.writeApplicationData([]*packet{
 		{
 			record: &recordlayer.RecordLayer{
 				Header: recordlayer.Header{
@@ -499,6 +500,46 @@ func (c *Conn) Write(payload []byte) (int, error) {
 			shouldEncrypt: true,
 		},
 	})
+}
+
+// deskport: writeApplicationData is writePackets for Write without a goroutine, channel or
+// context.AfterFunc per call: the write deadline's context and Close interrupt the write
+// through writeGuard.
+func (c *Conn) writeApplicationData(pkts []*packet) error {
+	c.writeLock.Lock()
+	defer c.writeLock.Unlock()
+
+	rawPackets, rAddr, err := c.prepareRawPackets(pkts)
+	if err != nil {
+		return err
+	}
+
+	ctx := c.writeDeadline.Context()
+	if !c.writeGuard.begin(ctx, c.closed.Done()) {
+		if c.isConnectionClosed() {
+			return ErrConnClosed
+		}
+
+		return errDeadlineExceeded
+	}
+	next := c.nextConn.Conn()
+	for _, rawPacket := range rawPackets {
+		if _, err = next.WriteTo(rawPacket, rAddr); err != nil {
+			break
+		}
+	}
+	c.writeGuard.end()
+
+	switch {
+	case err == nil:
+		return nil
+	case c.isConnectionClosed():
+		return ErrConnClosed
+	case ctx.Err() != nil:
+		return errDeadlineExceeded
+	default:
+		return netError(err)
+	}
 }
 
 // Close closes the connection.
@@ -628,68 +669,6 @@ func (c *Conn) cacheHandshakePacket(pkt *packet, dtlsHandshake *handshake.Handsh
 		dtlsHandshake.Header.Type,
 		c.state.isClient,
 	)
-}
-
-type closeContext struct {
-	context.Context //nolint:containedctx
-	done            chan struct{}
-	errMu           sync.RWMutex
-	err             error
-	doneOnce        sync.Once
-}
-
-func (c *closeContext) Done() <-chan struct{} {
-	return c.done
-}
-
-func (c *closeContext) Err() error {
-	c.errMu.RLock()
-	err := c.err
-	c.errMu.RUnlock()
-	if err != nil {
-		return err
-	}
-
-	return context.Cause(c.Context)
-}
-
-func (c *closeContext) close(err error) {
-	c.doneOnce.Do(func() {
-		c.errMu.Lock()
-		c.err = err
-		c.errMu.Unlock()
-		close(c.done)
-	})
-}
-
-func (c *Conn) contextWithClose(ctx context.Context) (context.Context, context.CancelFunc) {
-	closeCtx := &closeContext{
-		Context: ctx,
-		done:    make(chan struct{}),
-	}
-	stop := make(chan struct{})
-	go func() {
-		select {
-		case <-c.closed.Done():
-			closeCtx.close(context.Canceled)
-		case <-ctx.Done():
-			err := context.Cause(ctx)
-			if err == nil {
-				err = context.DeadlineExceeded
-			}
-			closeCtx.close(err)
-		case <-stop:
-		}
-	}()
-
-	var stopOnce sync.Once
-	cancel := func() {
-		stopOnce.Do(func() {
-			close(stop)
-		})
-	}
-
-	return closeCtx, cancel
 }
 
 func (c *Conn) compactRawPackets(rawPackets [][]byte) [][]byte {
@@ -1474,6 +1453,8 @@ func (c *Conn) close(byUser bool) error {
 		c.closed.Close()
 	}
 	c.closeLock.Unlock()
+	// deskport: a Write blocked in nextConn returns now.
+	c.writeGuard.interruptAll()
 
 	cancelHandshaker()
 	cancelHandshakeReader()
