@@ -89,6 +89,8 @@ type Conn struct {
 
 	// deskport: writeGuard interrupts Write's write to nextConn on the write deadline or Close.
 	writeGuard ioGuard
+	// deskport: readGuard interrupts the read loop's read from nextConn when its context ends.
+	readGuard ioGuard
 
 	log logging.LeveledLogger
 
@@ -270,6 +272,7 @@ func createConn(
 	conn.setRemoteEpoch(0)
 	conn.setLocalEpoch(0)
 	conn.writeGuard.setDeadline = nextConn.SetWriteDeadline
+	conn.readGuard.setDeadline = nextConn.SetReadDeadline
 
 	return conn, nil
 }
@@ -455,6 +458,13 @@ func (c *Conn) Read(buff []byte) (n int, err error) { //nolint:cyclop
 				return 0, io.EOF
 			}
 			switch val := out.(type) {
+			case *protocol.ApplicationData: // deskport: a pointer, not a []byte boxed per record
+				if len(buff) < len(val.Data) {
+					return 0, errBufferTooSmall
+				}
+				copy(buff, val.Data)
+
+				return len(val.Data), nil
 			case ([]byte):
 				if len(buff) < len(val) {
 					return 0, errBufferTooSmall
@@ -891,7 +901,7 @@ func (c *Conn) readAndBuffer(ctx context.Context) error { //nolint:cyclop
 	defer poolReadBuffer.Put(bufptr)
 
 	b := *bufptr
-	i, rAddr, err := c.nextConn.ReadFromContext(ctx, b)
+	i, rAddr, err := c.readFromContext(ctx, b)
 	if err != nil {
 		return netError(err)
 	}
@@ -945,6 +955,22 @@ func (c *Conn) readAndBuffer(ctx context.Context) error { //nolint:cyclop
 	return nil
 }
 
+// deskport: readFromContext is netctx's ReadFromContext without a context.AfterFunc per
+// packet: readGuard watches ctx (the read loop's, the same for every packet).
+func (c *Conn) readFromContext(ctx context.Context, b []byte) (int, net.Addr, error) {
+	if !c.readGuard.begin(ctx, nil) {
+		return 0, nil, ctx.Err()
+	}
+	n, rAddr, err := c.nextConn.Conn().ReadFrom(b)
+	c.readGuard.end()
+	// Preserve I/O that has already made progress.
+	if ctxErr := ctx.Err(); n == 0 && ctxErr != nil {
+		err = ctxErr
+	}
+
+	return n, rAddr, err
+}
+
 func (c *Conn) handleQueuedPackets(ctx context.Context) error {
 	c.lock.Lock()
 	pkts := c.encryptedPackets
@@ -993,7 +1019,7 @@ func (c *Conn) handleIncomingPacket(
 	rAddr net.Addr,
 	enqueue bool,
 ) (bool, bool, *alert.Alert, error) {
-	header := &recordlayer.Header{}
+	header := recordlayer.Header{} // deskport: not escaping, not allocated
 	// Set connection ID size so that records of content type tls12_cid will
 	// be parsed correctly.
 	if len(c.state.getLocalConnectionID()) > 0 {
@@ -1053,21 +1079,8 @@ func (c *Conn) handleIncomingPacket(
 		return false, false, nil, nil
 	}
 
+	// deskport: c.markPacketAsValid(markReplay, ...), not a closure over header allocated per record.
 	markReplay := markPacketAsValid
-	markPacketAsValid = func() bool {
-		latest := markReplay()
-		if header.Epoch > 0 {
-			next := header.SequenceNumber + 1
-			for previous := c.state.remoteSequenceNumber.Load(); next > previous; {
-				if c.state.remoteSequenceNumber.CompareAndSwap(previous, next) {
-					break
-				}
-				previous = c.state.remoteSequenceNumber.Load()
-			}
-		}
-
-		return latest
-	}
 
 	// originalCID indicates whether the original record had content type
 	// Connection ID.
@@ -1138,7 +1151,13 @@ func (c *Conn) handleIncomingPacket(
 		}
 	}
 
-	isHandshake, isRetransmit, err := c.fragmentBuffer.push(append([]byte{}, buf...))
+	// deskport: the fragment buffer keeps handshake records only; copy those alone, not every
+	// application data record (buf is the pooled read buffer).
+	pushed := buf
+	if len(buf) > 0 && protocol.ContentType(buf[0]) == protocol.ContentTypeHandshake {
+		pushed = append([]byte{}, buf...)
+	}
+	isHandshake, isRetransmit, err := c.fragmentBuffer.push(pushed)
 	if err != nil {
 		// Decode error must be silently discarded
 		// [RFC6347 Section-4.1.2.7]
@@ -1146,7 +1165,7 @@ func (c *Conn) handleIncomingPacket(
 
 		return false, false, nil, nil
 	} else if isHandshake {
-		markPacketAsValid()
+		c.markPacketAsValid(markReplay, header.Epoch, header.SequenceNumber)
 
 		for out, epoch := c.fragmentBuffer.pop(); out != nil; out, epoch = c.fragmentBuffer.pop() {
 			header := &handshake.Header{}
@@ -1163,7 +1182,7 @@ func (c *Conn) handleIncomingPacket(
 		return true, isRetransmit, nil, nil
 	}
 
-	r := &recordlayer.RecordLayer{}
+	var r recordlayer.RecordLayer // deskport: not escaping, not allocated
 	if err := r.Unmarshal(buf); err != nil {
 		return false, false, &alert.Alert{Level: alert.Fatal, Description: alert.DecodeError}, err
 	}
@@ -1177,7 +1196,7 @@ func (c *Conn) handleIncomingPacket(
 			// Respond with a close_notify [RFC5246 Section 7.2.1]
 			a = &alert.Alert{Level: alert.Warning, Description: alert.CloseNotify}
 		}
-		_ = markPacketAsValid()
+		_ = c.markPacketAsValid(markReplay, header.Epoch, header.SequenceNumber)
 
 		return false, false, a, &alertError{content}
 	case *protocol.ChangeCipherSpec:
@@ -1199,7 +1218,7 @@ func (c *Conn) handleIncomingPacket(
 
 		if c.state.getRemoteEpoch()+1 == newRemoteEpoch {
 			c.setRemoteEpoch(newRemoteEpoch)
-			isLatestSeqNum = markPacketAsValid()
+			isLatestSeqNum = c.markPacketAsValid(markReplay, header.Epoch, header.SequenceNumber)
 		}
 	case *protocol.ApplicationData:
 		if header.Epoch == 0 {
@@ -1208,18 +1227,18 @@ func (c *Conn) handleIncomingPacket(
 			}, errApplicationDataEpochZero
 		}
 
-		isLatestSeqNum = markPacketAsValid()
+		isLatestSeqNum = c.markPacketAsValid(markReplay, header.Epoch, header.SequenceNumber)
 
 		if !c.isHandshakeCompletedSuccessfully() {
 			// Read waits for the handshake to complete. Never block its packet
 			// reader on early application data: Finished may still be pending.
 			select {
-			case c.decrypted <- content.Data:
+			case c.decrypted <- content: // deskport: Read takes *protocol.ApplicationData
 			default:
 			}
 		} else {
 			select {
-			case c.decrypted <- content.Data:
+			case c.decrypted <- content:
 			case <-c.closed.Done():
 			case <-ctx.Done():
 			}
@@ -1243,6 +1262,23 @@ func (c *Conn) handleIncomingPacket(
 	}
 
 	return false, false, nil, nil
+}
+
+// markPacketAsValid marks a record as received in the replay detector (markReplay, from
+// its Check) and advances the highest remote sequence number seen.
+func (c *Conn) markPacketAsValid(markReplay func() bool, epoch uint16, sequenceNumber uint64) bool {
+	latest := markReplay()
+	if epoch > 0 {
+		next := sequenceNumber + 1
+		for previous := c.state.remoteSequenceNumber.Load(); next > previous; {
+			if c.state.remoteSequenceNumber.CompareAndSwap(previous, next) {
+				break
+			}
+			previous = c.state.remoteSequenceNumber.Load()
+		}
+	}
+
+	return latest
 }
 
 func (c *Conn) recvHandshake() <-chan recvHandshakeState {
