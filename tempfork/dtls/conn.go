@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/fips140"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/tempfork/dtls/internal/closer"
+	"github.com/deskport/deskport/tempfork/dtls/internal/util"
 	"github.com/deskport/deskport/tempfork/dtls/pkg/crypto/elliptic"
 	"github.com/deskport/deskport/tempfork/dtls/pkg/crypto/signaturehash"
 	"github.com/deskport/deskport/tempfork/dtls/pkg/protocol"
@@ -495,31 +497,42 @@ func (c *Conn) Write(payload []byte) (int, error) {
 		return 0, err
 	}
 
-	return len(payload), c.writeApplicationData([]*packet{
-		{
-			record: &recordlayer.RecordLayer{
-				Header: recordlayer.Header{
-					Epoch:   c.state.getLocalEpoch(),
-					Version: protocol.Version1_2,
-				},
-				Content: &protocol.ApplicationData{
-					Data: payload,
-				},
-			},
-			shouldWrapCID: len(c.state.remoteConnectionID) > 0,
-			shouldEncrypt: true,
-		},
-	})
+	return len(payload), c.writeApplicationData(c.state.getLocalEpoch(), payload)
 }
 
 // deskport: writeApplicationData is writePackets for Write without a goroutine, channel or
 // context.AfterFunc per call: the write deadline's context and Close interrupt the write
 // through writeGuard.
-func (c *Conn) writeApplicationData(pkts []*packet) error {
+func (c *Conn) writeApplicationData(epoch uint16, payload []byte) error {
 	c.writeLock.Lock()
 	defer c.writeLock.Unlock()
 
-	rawPackets, rAddr, err := c.prepareRawPackets(pkts)
+	var (
+		rawPackets [][]byte
+		rAddr      net.Addr
+		err        error
+		one        [1][]byte
+	)
+	if len(c.state.remoteConnectionID) > 0 {
+		rawPackets, rAddr, err = c.prepareRawPackets([]*packet{
+			{
+				record: &recordlayer.RecordLayer{
+					Header: recordlayer.Header{
+						Epoch:   epoch,
+						Version: protocol.Version1_2,
+					},
+					Content: &protocol.ApplicationData{
+						Data: payload,
+					},
+				},
+				shouldWrapCID: true,
+				shouldEncrypt: true,
+			},
+		})
+	} else {
+		one[0], rAddr, err = c.sealApplicationData(epoch, payload)
+		rawPackets = one[:]
+	}
 	if err != nil {
 		return err
 	}
@@ -621,6 +634,56 @@ func (c *Conn) writePackets(ctx context.Context, pkts []*packet) error {
 	}
 
 	return nil
+}
+
+// deskport: recordSealOverhead is the room an AEAD cipher needs after a record's plaintext
+// (an 8-byte explicit nonce and a tag of up to 16 bytes) to seal it in place.
+const recordSealOverhead = 8 + 16
+
+// deskport: sealApplicationData is prepareRawPackets for one application data record without
+// a connection ID: the header and payload go into one buffer with room for the AEAD's nonce
+// and tag, which the cipher seals in place, instead of the packet, record and content structs
+// and the four buffers (content, header, record, ciphertext) processPacket allocates.
+func (c *Conn) sealApplicationData(epoch uint16, payload []byte) ([]byte, net.Addr, error) {
+	c.lock.Lock()
+	defer c.lock.Unlock()
+
+	if len(payload) > 0xffff-recordSealOverhead {
+		return nil, nil, errBufferTooSmall
+	}
+	for len(c.state.localSequenceNumber) <= int(epoch) {
+		c.state.localSequenceNumber = append(c.state.localSequenceNumber, uint64(0))
+	}
+	seq := atomic.AddUint64(&c.state.localSequenceNumber[epoch], 1) - 1
+	if seq > recordlayer.MaxSequenceNumber {
+		// RFC 6347 Section 4.1.0
+		return nil, nil, errSequenceNumberOverflow
+	}
+	record := recordlayer.RecordLayer{
+		Header: recordlayer.Header{
+			ContentType:    protocol.ContentTypeApplicationData,
+			ContentLen:     uint16(len(payload)), //nolint:gosec // G115, checked above
+			Version:        protocol.Version1_2,
+			Epoch:          epoch,
+			SequenceNumber: seq,
+		},
+	}
+	size := recordlayer.FixedHeaderSize + len(payload)
+	raw := make([]byte, size, size+recordSealOverhead)
+	raw[0] = byte(protocol.ContentTypeApplicationData)
+	raw[1] = protocol.Version1_2.Major
+	raw[2] = protocol.Version1_2.Minor
+	binary.BigEndian.PutUint16(raw[3:], epoch)
+	util.PutBigEndianUint48(raw[5:], seq)
+	binary.BigEndian.PutUint16(raw[11:], uint16(len(payload))) //nolint:gosec // G115, checked above
+	copy(raw[recordlayer.FixedHeaderSize:], payload)
+
+	raw, err := c.state.cipherSuite.Encrypt(&record, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	return raw, c.rAddr, nil
 }
 
 func (c *Conn) prepareRawPackets(pkts []*packet) ([][]byte, net.Addr, error) {

@@ -18,6 +18,13 @@ import (
 // that neither drops nor reorders.
 func pipePair(tb testing.TB) (*Conn, *Conn) {
 	tb.Helper()
+
+	return pipePairWith(tb, func(*Config) {})
+}
+
+// pipePairWith is pipePair with a config changed by configure.
+func pipePairWith(tb testing.TB, configure func(*Config)) (*Conn, *Conn) {
+	tb.Helper()
 	ca, cb := dpipe.Pipe()
 	cert, err := selfsign.GenerateSelfSigned()
 	if err != nil {
@@ -28,6 +35,7 @@ func pipePair(tb testing.TB) (*Conn, *Conn) {
 		InsecureSkipVerify: true,
 		CipherSuites:       []CipherSuiteID{TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
 	}
+	configure(cfg)
 	client, err := Client(dtlsnet.PacketConnFromConn(ca), ca.RemoteAddr(), cfg)
 	if err != nil {
 		tb.Fatal(err)

@@ -57,7 +57,8 @@ func NewCCM(tagLen CCMTagLen, localKey, localWriteIV, remoteKey, remoteWriteIV [
 	}, nil
 }
 
-// Encrypt encrypt a DTLS RecordLayer message.
+// Encrypt encrypt a DTLS RecordLayer message. raw's storage holds the result when its
+// capacity has room for the explicit nonce and the tag (deskport).
 func (c *CCM) Encrypt(pkt *recordlayer.RecordLayer, raw []byte) ([]byte, error) {
 	return c.aead.encrypt(pkt, raw)
 }

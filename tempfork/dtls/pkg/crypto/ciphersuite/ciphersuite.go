@@ -71,7 +71,8 @@ func newAEAD(
 	}
 }
 
-// encrypt encrypts a DTLS RecordLayer message.
+// encrypt encrypts a DTLS RecordLayer message. When raw has the capacity for the explicit
+// nonce and the tag, the record is sealed in place in raw's storage (deskport).
 func (a *aead) encrypt(pkt *recordlayer.RecordLayer, raw []byte) ([]byte, error) {
 	payload := raw[pkt.Header.Size():]
 	raw = raw[:pkt.Header.Size()]
@@ -93,11 +94,22 @@ func (a *aead) encrypt(pkt *recordlayer.RecordLayer, raw []byte) ([]byte, error)
 		additionalData = generateAEADAdditionalData(&pkt.Header, len(payload))
 	}
 	finalSize := len(raw) + 8 + len(payload) + a.tagLength
-	r := make([]byte, finalSize)
-	copy(r, raw)
-	copy(r[len(raw):], nonce[4:])
+	var r []byte
+	if cap(raw) >= finalSize {
+		// deskport: seal in place: move the payload up by the explicit nonce, seal it where it is.
+		r = raw[:finalSize]
+		start := len(raw) + 8
+		plaintext := r[start : start+len(payload)]
+		copy(plaintext, payload)
+		copy(r[len(raw):], nonce[4:])
+		a.localAEAD.Seal(plaintext[:0], nonce, plaintext, additionalData)
+	} else {
+		r = make([]byte, finalSize)
+		copy(r, raw)
+		copy(r[len(raw):], nonce[4:])
 
-	a.localAEAD.Seal(r[len(raw)+8:len(raw)+8], nonce, payload, additionalData)
+		a.localAEAD.Seal(r[len(raw)+8:len(raw)+8], nonce, payload, additionalData)
+	}
 
 	// Update recordLayer size to include explicit nonce
 	binary.BigEndian.PutUint16(r[pkt.Header.Size()-2:], uint16(len(r)-pkt.Header.Size())) //nolint:gosec //G115

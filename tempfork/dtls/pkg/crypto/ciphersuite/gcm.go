@@ -52,7 +52,8 @@ func NewGCM(localKey, localWriteIV, remoteKey, remoteWriteIV []byte) (*GCM, erro
 	}, nil
 }
 
-// Encrypt encrypts a DTLS RecordLayer message.
+// Encrypt encrypts a DTLS RecordLayer message. raw's storage holds the result when its
+// capacity has room for the explicit nonce and the tag (deskport).
 func (g *GCM) Encrypt(pkt *recordlayer.RecordLayer, raw []byte) ([]byte, error) {
 	return g.aead.encrypt(pkt, raw)
 }
