@@ -93,6 +93,8 @@ type Conn struct {
 	writeGuard ioGuard
 	// deskport: readGuard interrupts the read loop's read from nextConn when its context ends.
 	readGuard ioGuard
+	// deskport: sealRecord is sealApplicationData's record header, guarded by lock.
+	sealRecord recordlayer.RecordLayer
 
 	log logging.LeveledLogger
 
@@ -659,7 +661,10 @@ func (c *Conn) sealApplicationData(epoch uint16, payload []byte) ([]byte, net.Ad
 		// RFC 6347 Section 4.1.0
 		return nil, nil, errSequenceNumberOverflow
 	}
-	record := recordlayer.RecordLayer{
+	// The cipher suite takes the record through an interface, which would put a local on the
+	// heap; c.sealRecord is guarded by c.lock.
+	record := &c.sealRecord
+	*record = recordlayer.RecordLayer{
 		Header: recordlayer.Header{
 			ContentType:    protocol.ContentTypeApplicationData,
 			ContentLen:     uint16(len(payload)), //nolint:gosec // G115, checked above
@@ -678,7 +683,7 @@ func (c *Conn) sealApplicationData(epoch uint16, payload []byte) ([]byte, net.Ad
 	binary.BigEndian.PutUint16(raw[11:], uint16(len(payload))) //nolint:gosec // G115, checked above
 	copy(raw[recordlayer.FixedHeaderSize:], payload)
 
-	raw, err := c.state.cipherSuite.Encrypt(&record, raw)
+	raw, err := c.state.cipherSuite.Encrypt(record, raw)
 	if err != nil {
 		return nil, nil, err
 	}

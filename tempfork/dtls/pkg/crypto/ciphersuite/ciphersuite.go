@@ -64,7 +64,9 @@ func newAEAD(
 		tagLength:     tagLength,
 		nonceBufferPool: sync.Pool{
 			New: func() any {
-				b := make([]byte, nonceLength)
+				// deskport: room for the additional data after the nonce, which
+				// generateAEADAdditionalData allocated per record.
+				b := make([]byte, nonceLength, nonceLength+aeadAdditionalDataLength)
 				return &b // nolint:nlreturn
 			},
 		},
@@ -91,7 +93,7 @@ func (a *aead) encrypt(pkt *recordlayer.RecordLayer, raw []byte) ([]byte, error)
 	if pkt.Header.ContentType == protocol.ContentTypeConnectionID {
 		additionalData = generateAEADAdditionalDataCID(&pkt.Header, len(payload))
 	} else {
-		additionalData = generateAEADAdditionalData(&pkt.Header, len(payload))
+		additionalData = putAEADAdditionalData(nonce[len(nonce):cap(nonce)], &pkt.Header, len(payload))
 	}
 	finalSize := len(raw) + 8 + len(payload) + a.tagLength
 	var r []byte
@@ -145,7 +147,7 @@ func (a *aead) decrypt(header recordlayer.Header, in []byte) ([]byte, error) {
 	if header.ContentType == protocol.ContentTypeConnectionID {
 		additionalData = generateAEADAdditionalDataCID(&header, len(out)-a.tagLength)
 	} else {
-		additionalData = generateAEADAdditionalData(&header, len(out)-a.tagLength)
+		additionalData = putAEADAdditionalData(nonce[len(nonce):cap(nonce)], &header, len(out)-a.tagLength)
 	}
 	out, err = a.remoteAEAD.Open(out[:0], nonce, out, additionalData)
 	if err != nil {
@@ -159,6 +161,28 @@ func (a *aead) decrypt(header recordlayer.Header, in []byte) ([]byte, error) {
 	a.nonceBufferPool.Put(noncePtr)
 
 	return append(in[:header.Size()], out...), nil
+}
+
+// aeadAdditionalDataLength is the length of the additional data of a record without a
+// connection ID.
+const aeadAdditionalDataLength = 13
+
+// putAEADAdditionalData is generateAEADAdditionalData into buf, which has room for it (deskport:
+// the tail of the pooled nonce buffer, so that a record allocates nothing for it).
+func putAEADAdditionalData(buf []byte, h *recordlayer.Header, payloadLen int) []byte {
+	if cap(buf) < aeadAdditionalDataLength {
+		return generateAEADAdditionalData(h, payloadLen)
+	}
+	additionalData := buf[:aeadAdditionalDataLength]
+	binary.BigEndian.PutUint64(additionalData, h.SequenceNumber)
+	binary.BigEndian.PutUint16(additionalData, h.Epoch)
+	additionalData[8] = byte(h.ContentType)
+	additionalData[9] = h.Version.Major
+	additionalData[10] = h.Version.Minor
+	//nolint:gosec //G115
+	binary.BigEndian.PutUint16(additionalData[aeadAdditionalDataLength-2:], uint16(payloadLen))
+
+	return additionalData
 }
 
 func generateAEADAdditionalData(h *recordlayer.Header, payloadLen int) []byte {

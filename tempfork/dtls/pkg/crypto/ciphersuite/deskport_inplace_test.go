@@ -91,3 +91,20 @@ func TestAEADSealInPlace(t *testing.T) {
 		})
 	}
 }
+
+// The additional data written into the nonce buffer's spare room is what
+// generateAEADAdditionalData returns.
+func TestPutAEADAdditionalData(t *testing.T) {
+	h := &recordlayer.Header{
+		ContentType: protocol.ContentTypeApplicationData, Version: protocol.Version1_2,
+		Epoch: 0x0102, SequenceNumber: 0x030405060708,
+	}
+	want := generateAEADAdditionalData(h, 1152)
+	buf := make([]byte, 12, 12+aeadAdditionalDataLength)
+	if got := putAEADAdditionalData(buf[12:], h, 1152); !bytes.Equal(got, want) {
+		t.Fatalf("got %x, want %x", got, want)
+	}
+	if got := putAEADAdditionalData(nil, h, 1152); !bytes.Equal(got, want) {
+		t.Fatalf("without room: got %x, want %x", got, want)
+	}
+}
