@@ -515,7 +515,7 @@ func (c *Conn) writeApplicationData(epoch uint16, payload []byte) error {
 		err        error
 		one        [1][]byte
 	)
-	if len(c.state.remoteConnectionID) > 0 {
+	if len(c.state.remoteConnectionID) > 0 || len(payload) > maxSealedPayload {
 		rawPackets, rAddr, err = c.prepareRawPackets([]*packet{
 			{
 				record: &recordlayer.RecordLayer{
@@ -527,7 +527,7 @@ func (c *Conn) writeApplicationData(epoch uint16, payload []byte) error {
 						Data: payload,
 					},
 				},
-				shouldWrapCID: true,
+				shouldWrapCID: len(c.state.remoteConnectionID) > 0,
 				shouldEncrypt: true,
 			},
 		})
@@ -642,6 +642,10 @@ func (c *Conn) writePackets(ctx context.Context, pkts []*packet) error {
 // (an 8-byte explicit nonce and a tag of up to 16 bytes) to seal it in place.
 const recordSealOverhead = 8 + 16
 
+// deskport: maxSealedPayload is the largest payload sealApplicationData takes: its record's
+// length must fit the header's 16 bits. (Larger ones take upstream's path, as before.)
+const maxSealedPayload = 0xffff - recordSealOverhead
+
 // deskport: sealApplicationData is prepareRawPackets for one application data record without
 // a connection ID: the header and payload go into one buffer with room for the AEAD's nonce
 // and tag, which the cipher seals in place, instead of the packet, record and content structs
@@ -650,8 +654,8 @@ func (c *Conn) sealApplicationData(epoch uint16, payload []byte) ([]byte, net.Ad
 	c.lock.Lock()
 	defer c.lock.Unlock()
 
-	if len(payload) > 0xffff-recordSealOverhead {
-		return nil, nil, errBufferTooSmall
+	if len(payload) > maxSealedPayload {
+		return nil, nil, errBufferTooSmall // writeApplicationData never asks
 	}
 	for len(c.state.localSequenceNumber) <= int(epoch) {
 		c.state.localSequenceNumber = append(c.state.localSequenceNumber, uint64(0))
