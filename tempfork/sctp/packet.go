@@ -172,7 +172,7 @@ func (p *packet) unmarshal(doChecksum bool, raw []byte) error { //nolint:cyclop
 }
 
 func (p *packet) marshal(doChecksum bool) ([]byte, error) {
-	raw := make([]byte, packetHeaderSize)
+	raw := make([]byte, packetHeaderSize, p.marshalSizeHint()) // deskport: one buffer
 
 	// Populate static headers
 	// 8-12 is Checksum which will be populated when packet is complete
@@ -182,15 +182,19 @@ func (p *packet) marshal(doChecksum bool) ([]byte, error) {
 
 	// Populate chunks
 	for _, c := range p.chunks {
-		chunkRaw, err := c.marshal()
-		if err != nil {
-			return nil, err
+		if d, ok := c.(*chunkPayloadData); ok {
+			raw = d.appendTo(raw) // deskport: no buffers of its own
+		} else {
+			chunkRaw, err := c.marshal()
+			if err != nil {
+				return nil, err
+			}
+			raw = append(raw, chunkRaw...)
 		}
-		raw = append(raw, chunkRaw...) //nolint:makezero // todo:fix
 
 		paddingNeeded := getPadding(len(raw))
 		if paddingNeeded != 0 {
-			raw = append(raw, make([]byte, paddingNeeded)...) //nolint:makezero // todo:fix
+			raw = append(raw, zeroPadding[:paddingNeeded]...)
 		}
 	}
 

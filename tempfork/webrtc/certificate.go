@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/dtls/pkg/crypto/fingerprint"
 	"github.com/deskport/deskport/tempfork/webrtc/pkg/rtcerr"
-	"github.com/pion/dtls/v3/pkg/crypto/fingerprint"
 )
 
 // Certificate represents a x509Cert used to authenticate WebRTC communications.

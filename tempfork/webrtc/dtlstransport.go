@@ -19,11 +19,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/dtls"
+	"github.com/deskport/deskport/tempfork/dtls/pkg/crypto/fingerprint"
 	"github.com/deskport/deskport/tempfork/webrtc/internal/mux"
 	"github.com/deskport/deskport/tempfork/webrtc/internal/util"
 	"github.com/deskport/deskport/tempfork/webrtc/pkg/rtcerr"
-	"github.com/pion/dtls/v3"
-	"github.com/pion/dtls/v3/pkg/crypto/fingerprint"
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"

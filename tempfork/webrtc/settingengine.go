@@ -13,9 +13,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/pion/dtls/v3"
-	dtlsElliptic "github.com/pion/dtls/v3/pkg/crypto/elliptic"
-	"github.com/pion/dtls/v3/pkg/protocol/handshake"
+	"github.com/deskport/deskport/tempfork/dtls"
+	dtlsElliptic "github.com/deskport/deskport/tempfork/dtls/pkg/crypto/elliptic"
+	"github.com/deskport/deskport/tempfork/dtls/pkg/protocol/handshake"
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
