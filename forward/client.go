@@ -21,9 +21,11 @@ type Client struct {
 	sess *yamux.Session
 	log  *slog.Logger
 
-	// Pick, when set, chooses the session each new stream opens on (the direct TCP lane when
-	// it is up, session.Conn.Bulk); nil opens every stream on the session given to NewClient,
-	// which Serve always accepts on.
+	// Pick, when set, chooses the session each new forward stream opens on (the direct TCP
+	// lane when it is up, session.Conn.Bulk); nil opens every stream on the session given to
+	// NewClient, which Serve always accepts on. A remote (-R) listener's control stream always
+	// opens on that session: its connections come back there, and it must outlive a lane
+	// (which ends when the viewer changes networks).
 	Pick func() *yamux.Session
 
 	// Dialer connects to local targets of reverse forwards; nil means a net.Dialer with
@@ -135,7 +137,8 @@ func (c *Client) Remote(ctx context.Context, bind, target string, ready func(bou
 		c.mu.Unlock()
 	}()
 	octx, cancel := context.WithTimeout(ctx, mux.OpenTimeout)
-	ctl, rep, err := c.open(octx, mux.Request{Kind: mux.KindListen, ListenID: id, Addr: bind}, ErrListenRefused)
+	ctl, rep, err := mux.Open(octx, c.sess, mux.Request{Kind: mux.KindListen, ListenID: id, Addr: bind})
+	err = relabel(err, ErrListenRefused)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("forward: remote listen %s: %w", bind, err)

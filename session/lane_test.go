@@ -35,9 +35,14 @@ func serveLaneHost(t *testing.T, target string) (*laneHost, func(*HostConn)) {
 			lh.errs <- err
 			return
 		}
+		lp, err := forward.NewListenPolicy([]string{"127.0.0.1:0"})
+		if err != nil {
+			lh.errs <- err
+			return
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		tunnelCh := mux.NewDispatcher(host.Mux, mux.Config{Side: "host"})
-		forward.NewServer(forward.ServerConfig{Policy: policy}).Register(tunnelCh)
+		forward.NewServer(forward.ServerConfig{Policy: policy, ListenPolicy: lp}).Register(tunnelCh)
 		interCh := mux.NewDispatcher(host.Interactive, mux.Config{Side: "host"})
 		interCh.Handle(mux.KindLane, func(ctx context.Context, stream net.Conn, req mux.Request) {
 			err := host.ServeLane(ctx, stream, req, func(ctx context.Context, ls *yamux.Session) {
@@ -229,4 +234,82 @@ func TestLaneAfterICERestart(t *testing.T) {
 		t.Errorf("the new lane carries %d streams, want the forward's one", n)
 	}
 	checkPayload(t, c, data)
+}
+
+// TestRemoteForwardOutlivesTheLane: with the lane up, a remote (-R) listener's control stream
+// and its connections stay on the tunnel channel, so the listener keeps working when the lane
+// ends (as when the viewer changes networks).
+func TestRemoteForwardOutlivesTheLane(t *testing.T) {
+	local, err := net.Listen("tcp", "127.0.0.1:0") // the viewer's side target: echoes one line
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	go func() {
+		for {
+			c, err := local.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	_, onHost := serveLaneHost(t, "127.0.0.1:9")
+	viewer, _, verr, herr := connectPair(t, pairConfig{authorize: true, lane: true, onHost: onHost})
+	if verr != nil || herr != nil {
+		t.Fatalf("connect: viewer %v, host %v", verr, herr)
+	}
+	ls := viewer.Lane()
+	if ls == nil {
+		t.Fatal("no lane on a loopback path")
+	}
+	client := forward.NewClient(viewer.Mux, nil)
+	client.Pick = viewer.Bulk
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- client.Serve(ctx) }()
+	bound := make(chan string, 1)
+	remote := make(chan error, 1)
+	go func() {
+		remote <- client.Remote(ctx, "127.0.0.1:0", local.Addr().String(), func(b string) { bound <- b })
+	}()
+	var addr string
+	select {
+	case addr = <-bound:
+	case err := <-remote:
+		t.Fatalf("remote listen: %v", err)
+	}
+	if n := ls.NumStreams(); n != 0 {
+		t.Errorf("the lane carries %d streams; the listener's control stream belongs on the tunnel channel", n)
+	}
+	roundTrip := func(what string) {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("%s: dial the host's listener: %v", what, err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("ping\n")); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping\n" {
+			t.Fatalf("%s: read %q, %v", what, got, err)
+		}
+	}
+	roundTrip("with the lane up")
+	ls.Close()
+	roundTrip("after the lane closed")
+	select {
+	case err := <-remote:
+		t.Fatalf("the remote forward ended with the lane: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-remote; err != nil {
+		t.Errorf("Remote after cancel: %v", err)
+	}
+	<-served
 }
