@@ -328,6 +328,9 @@ type Association struct {
 	rateFloor                 bool   // deskport: CwndFloorFromDeliveryRate
 	delivery                  deliveryRate
 	hs                        hyStart // deskport: HyStart++ (Config.HyStart)
+	t3u                       t3Undo  // deskport: a T3-rtx timeout that may prove spurious
+	spuriousT3s               uint64  // deskport: T3-rtx timeouts undone
+	peerARWND                 uint32  // deskport: the a_rwnd of the last SACK
 
 	// RTX & Ack timer
 	rtoMgr     *rtoManager
@@ -1116,6 +1119,7 @@ func (a *Association) Close() error {
 	a.log.Debugf("[%s] stats nSACKs (in) : %d", a.name, a.stats.getNumSACKsReceived())
 	a.log.Debugf("[%s] stats nSACKs (out) : %d", a.name, a.stats.getNumSACKsSent())
 	a.log.Debugf("[%s] stats nT3Timeouts : %d", a.name, a.stats.getNumT3Timeouts())
+	a.log.Debugf("[%s] stats nSpuriousT3s: %d", a.name, a.spuriousT3s) // deskport
 	a.log.Debugf("[%s] stats nAckTimeouts: %d", a.name, a.stats.getNumAckTimeouts())
 	a.log.Debugf("[%s] stats nFastRetrans: %d", a.name, a.stats.getNumFastRetrans())
 
@@ -2731,6 +2735,7 @@ func (a *Association) handleData(chunkPayload *chunkPayloadData) []*packet {
 			return nil
 		}
 	}
+	duplicate := !canPush && a.payloadQueue.noteDuplicate(chunkPayload.tsn) // deskport
 
 	// Upon the reception of a new DATA chunk, an endpoint shall examine the
 	// continuity of the TSNs received.  If the endpoint detects a gap in
@@ -2741,7 +2746,7 @@ func (a *Association) handleData(chunkPayload *chunkPayloadData) []*packet {
 	expectedTSN := a.peerLastTSN() + 1
 	gapDetected := sna32GT(chunkPayload.tsn, expectedTSN)
 
-	sackNow := chunkPayload.immediateSack || gapDetected
+	sackNow := chunkPayload.immediateSack || gapDetected || duplicate // deskport: duplicate
 	if state == shutdownSent {
 		sackNow = true
 	}
@@ -3008,6 +3013,8 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 		a.rackRemove(chunkPayload)
 
 		if !chunkPayload.acked { //nolint:nestif
+			a.t3CheckUndoLocked(chunkPayload, now) // deskport
+
 			// RFC 4960 sec 6.3.2.  Retransmission Timer Rules
 			//   R3)  Whenever a SACK is received that acknowledges the DATA chunk
 			//        with the earliest outstanding TSN for that address, restart the
@@ -3248,6 +3255,7 @@ func (a *Association) processFastRetransmission( //nolint:gocognit
 						//     last sent, according to the formula described in Section 7.2.3.
 						a.inFastRecovery = true
 						a.fastRecoverExitPoint = htna
+						a.t3DisarmUndoLocked()                         // deskport
 						a.ssthresh = a.lossThresholdLocked(time.Now()) // deskport: was max32(a.CWND()/2, 4*a.MTU())
 						a.ssthreshFromPeerWindow = false               // deskport
 						a.setCWND(a.ssthresh)
@@ -3309,6 +3317,7 @@ func (a *Association) processAcknowledgement(
 	if err != nil {
 		return acknowledgementResult{}, err
 	}
+	a.t3CheckDuplicatesLocked(selectiveAckChunk.duplicateTSN, time.Now()) // deskport
 
 	var totalBytesAcked int
 	for _, nBytesAcked := range bytesAckedPerStream {
@@ -3422,7 +3431,8 @@ func (a *Association) handleSack(selectiveAckChunk *chunkSelectiveAck) error {
 	//       TSN Ack and the Gap Ack Blocks.
 
 	// bytes acked were already subtracted by markAsAcked() method
-	bytesOutstanding := uint32(a.inflightQueue.getNumBytes()) //nolint:gosec // G115
+	bytesOutstanding := uint32(a.inflightQueue.getNumBytes())      //nolint:gosec // G115
+	a.peerARWND = selectiveAckChunk.advertisedReceiverWindowCredit // deskport
 	if bytesOutstanding >= selectiveAckChunk.advertisedReceiverWindowCredit {
 		a.setRWND(0)
 	} else {
@@ -4350,7 +4360,7 @@ func (a *Association) checkPartialReliabilityStatus(chunkPayload *chunkPayloadDa
 // that are not acked or abandoned yet.
 // The caller should hold the lock.
 func (a *Association) getDataPacketsToRetransmit(budgetScaled *int64, consumed *bool) []*packet { //nolint:cyclop
-	awnd := min32(a.CWND(), a.RWND())
+	awnd := a.retransmitWindowLocked() // deskport: was min32(a.CWND(), a.RWND())
 	chunks := []*chunkPayloadData{}
 	var bytesToSend int
 	currRtxTimestamp := time.Now()
@@ -4661,8 +4671,9 @@ func (a *Association) onRetransmissionTimeout(id int, nRtos uint) { //nolint:cyc
 		//      ssthresh = max(cwnd/2, 4*MTU)
 		//      cwnd = 1*MTU
 
-		a.ssthresh = a.lossThresholdLocked(time.Now()) // deskport: was max32(a.CWND()/2, 4*a.MTU())
-		a.ssthreshFromPeerWindow = false               // deskport
+		a.t3ArmUndoLocked(time.Now())                // deskport: deskport_t3.go
+		a.ssthresh = a.t3ThresholdLocked(time.Now()) // deskport: was max32(a.CWND()/2, 4*a.MTU())
+		a.ssthreshFromPeerWindow = false             // deskport
 		a.setCWND(a.MTU())
 		a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (RTO)",
 			a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())
@@ -4715,7 +4726,7 @@ func (a *Association) onRetransmissionTimeout(id int, nRtos uint) { //nolint:cyc
 			}
 		*/
 
-		a.inflightQueue.markAllToRetrasmit()
+		a.t3MarkAllLocked() // deskport: was a.inflightQueue.markAllToRetrasmit()
 		a.awakeWriteLoop()
 
 		return
