@@ -109,7 +109,7 @@ func (a *Association) t3CheckUndoLocked(c *chunkPayloadData, now time.Time) {
 	// stall longer than the minimum RTT. The peer tells which: it reports every copy after
 	// the first as a duplicate TSN, so if all nSent copies arrive, the original did.
 	srtt := time.Duration(a.SRTT() * float64(time.Millisecond))
-	a.t3u.dupUntil = now.Add(max(4*srtt, 4*minRTT, 100*time.Millisecond))
+	a.t3u.dupUntil = now.Add(max(4*srtt, 4*minRTT, time.Second))
 	a.t3u.dupsWant = c.nSent - 1
 }
 
