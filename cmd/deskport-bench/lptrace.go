@@ -134,8 +134,8 @@ func (h traceHandler) Handle(_ context.Context, r slog.Record) error {
 			msg = msg[i+2:]
 		}
 	}
-	if strings.HasPrefix(msg, "DIAG ") && h.side == "host" {
-		fmt.Fprintf(os.Stderr, "    %s  %s: %s\n", time.Now().Format("15:04:05.000"), h.side, msg[5:])
+	if h.side == "host" && (strings.HasPrefix(msg, "T3-rtx timed out") || strings.HasPrefix(msg, "spurious T3-rtx")) {
+		fmt.Fprintf(os.Stderr, "    %s  %s: %s\n", time.Now().Format("15:04:05.000"), h.side, msg)
 	}
 	if strings.HasPrefix(msg, "stats n") { // SCTP's counters at close: keep the value
 		h.t.mu.Lock()
@@ -158,7 +158,7 @@ func (h traceHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 // interesting are the log lines worth printing: drops and loss recovery.
-var interesting = []string{"full", "fast-recovery", "T3-rtx", "nT3Timeouts", "nFastRetrans", "HyStart"}
+var interesting = []string{"full", "fast-recovery", "T3-rtx", "nT3Timeouts", "nSpuriousT3s", "nFastRetrans", "HyStart"}
 
 // sample prints the host's SCTP state every t.every until stop is closed, then the counts.
 func (t *pathTrace) sample(host *session.HostConn, received func() int64, stop <-chan struct{}, done chan<- struct{}) {
