@@ -331,6 +331,8 @@ type Association struct {
 	t3u                       t3Undo  // deskport: a T3-rtx timeout that may prove spurious
 	spuriousT3s               uint64  // deskport: T3-rtx timeouts undone
 	peerARWND                 uint32  // deskport: the a_rwnd of the last SACK
+	urgentPriority            uint16  // deskport: Config.UrgentPriority
+	urgentBeyondCwnd          int     // deskport: bytes of urgent chunks sent beyond cwnd, not yet acknowledged
 
 	// RTX & Ack timer
 	rtoMgr     *rtoManager
@@ -444,6 +446,10 @@ type Config struct {
 	// HyStart (deskport): end the initial slow start when the round trip time rises (HyStart++,
 	// RFC 9406) rather than at the first loss (see WithHyStart).
 	HyStart bool
+	// UrgentPriority (deskport): chunks of streams whose priority is at least this (non-zero)
+	// may be sent beyond cwnd, up to urgentBeyondCwndPackets packets of them in flight (see
+	// WithUrgentPriority).
+	UrgentPriority uint16
 
 	// RACK config options
 	rack rackSettings
@@ -668,6 +674,9 @@ func (c Config) applyServer(cfg *Config) error { //nolint:dupl,cyclop
 	if c.HyStart {
 		cfg.HyStart = true
 	}
+	if c.UrgentPriority != 0 {
+		cfg.UrgentPriority = c.UrgentPriority
+	}
 
 	cfg.rack = c.rack
 	cfg.interleaving = cloneInterleavingSettings(c.interleaving)
@@ -787,6 +796,9 @@ func (c Config) applyClient(cfg *Config) error { //nolint:dupl,cyclop
 	if c.HyStart {
 		cfg.HyStart = true
 	}
+	if c.UrgentPriority != 0 {
+		cfg.UrgentPriority = c.UrgentPriority
+	}
 
 	cfg.rack = c.rack
 	cfg.interleaving = cloneInterleavingSettings(c.interleaving)
@@ -867,6 +879,7 @@ func createAssociationFromConfigWithTsn(cfg *Config, tsn uint32) *Association {
 		cwndCAStep:                cfg.CwndCAStep,
 		rateFloor:                 cfg.CwndFloorFromDeliveryRate,
 		hs:                        newHyStart(cfg.HyStart), // deskport
+		urgentPriority:            cfg.UrgentPriority,      // deskport
 
 		myMaxNumOutboundStreams: math.MaxUint16,
 		myMaxNumInboundStreams:  math.MaxUint16,
@@ -3014,6 +3027,7 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 
 		if !chunkPayload.acked { //nolint:nestif
 			a.t3CheckUndoLocked(chunkPayload, now) // deskport
+			a.urgentAckedLocked(chunkPayload)      // deskport
 
 			// RFC 4960 sec 6.3.2.  Retransmission Timer Rules
 			//   R3)  Whenever a SACK is received that acknowledges the DATA chunk
@@ -3091,6 +3105,7 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 			a.rackRemove(chunkPayload)
 
 			if !chunkPayload.acked { //nolint:nestif
+				a.urgentAckedLocked(chunkPayload) // deskport
 				nBytesAcked := a.inflightQueue.markAsAcked(tsn)
 
 				// Sum acknowledged bytes against the stream generation that sent
@@ -4144,8 +4159,11 @@ func (a *Association) popPendingDataChunksToSend( //nolint:cyclop,gocognit
 				continue
 			}
 
+			beyond := false                                               // deskport: an urgent chunk sent beyond cwnd
 			if uint32(a.inflightQueue.getNumBytes())+dataLen > a.CWND() { //nolint:gosec // G115
-				break // would exceeds cwnd
+				if beyond = a.urgentMaySendBeyondCwndLocked(chunkPayload); !beyond {
+					break // would exceeds cwnd
+				}
 			}
 
 			if dataLen > a.RWND() {
@@ -4183,6 +4201,10 @@ func (a *Association) popPendingDataChunksToSend( //nolint:cyclop,gocognit
 			}
 
 			a.setRWND(a.RWND() - dataLen)
+			if beyond { // deskport
+				chunkPayload.beyondCwnd = true
+				a.urgentBeyondCwnd += int(dataLen)
+			}
 
 			a.movePendingDataChunkToInflightQueue(chunkPayload)
 			chunks = append(chunks, chunkPayload)
