@@ -4382,7 +4382,8 @@ func (a *Association) checkPartialReliabilityStatus(chunkPayload *chunkPayloadDa
 // that are not acked or abandoned yet.
 // The caller should hold the lock.
 func (a *Association) getDataPacketsToRetransmit(budgetScaled *int64, consumed *bool) []*packet { //nolint:cyclop
-	awnd := a.retransmitWindowLocked() // deskport: was min32(a.CWND(), a.RWND())
+	var awnd uint32 // deskport: was min32(a.CWND(), a.RWND()); retransmitWindowLocked at the first marked chunk
+	awndSet := false
 	chunks := []*chunkPayloadData{}
 	var bytesToSend int
 	currRtxTimestamp := time.Now()
@@ -4397,6 +4398,9 @@ func (a *Association) getDataPacketsToRetransmit(budgetScaled *int64, consumed *
 
 		if !chunkPayload.retransmit {
 			continue
+		}
+		if !awndSet { // deskport: the scan costs nothing when no chunk is marked
+			awnd, awndSet = a.retransmitWindowLocked(), true
 		}
 
 		if i == 0 && int(a.RWND()) < len(chunkPayload.userData) {
