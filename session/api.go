@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/deskport/deskport/tempfork/datachannel"
 	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/transport/v5"
@@ -155,6 +156,11 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	// queue, the RTT of a CPU-bound receiver on a shared machine rose and fell by more than its
 	// threshold every few rounds, so it slowed slow start without ending it before the loss
 	// (docs/bench.md, "HyStart++ and lost retransmissions").
+	// The interactive channel (High) may send up to four packets beyond the congestion window:
+	// what it would have on an association of its own, without a second handshake. After a
+	// loss cuts the window of a forward on the tunnel channel, a key press no longer waits for
+	// the bytes outstanding to fall below it (docs/decisions.md; tempfork/sctp/DESKPORT.md).
+	se.SetSCTPUrgentPriority(datachannel.ChannelPriorityHigh)
 	// Bigger SCTP packets where the path carries them (mtu.go); read whole datagrams that big.
 	se.SetSCTPMTUSelector(mtu.sctpMTU)
 	se.SetReceiveMTU(maxDatagram)

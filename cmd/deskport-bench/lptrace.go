@@ -134,6 +134,9 @@ func (h traceHandler) Handle(_ context.Context, r slog.Record) error {
 			msg = msg[i+2:]
 		}
 	}
+	if h.side == "host" && (strings.HasPrefix(msg, "T3-rtx timed out") || strings.HasPrefix(msg, "spurious T3-rtx")) {
+		fmt.Fprintf(os.Stderr, "    %s  %s: %s\n", time.Now().Format("15:04:05.000"), h.side, msg)
+	}
 	if strings.HasPrefix(msg, "stats n") { // SCTP's counters at close: keep the value
 		h.t.mu.Lock()
 		h.t.lines[h.side+": "+msg]++
@@ -155,7 +158,7 @@ func (h traceHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 // interesting are the log lines worth printing: drops and loss recovery.
-var interesting = []string{"full", "fast-recovery", "T3-rtx", "nT3Timeouts", "nFastRetrans", "HyStart"}
+var interesting = []string{"full", "fast-recovery", "T3-rtx", "nT3Timeouts", "nSpuriousT3s", "nFastRetrans", "HyStart"}
 
 // sample prints the host's SCTP state every t.every until stop is closed, then the counts.
 func (t *pathTrace) sample(host *session.HostConn, received func() int64, stop <-chan struct{}, done chan<- struct{}) {
@@ -172,8 +175,8 @@ func (t *pathTrace) sample(host *session.HostConn, received func() int64, stop <
 		case now := <-tick.C:
 			s := host.TransportStats()
 			maxCwnd = max(maxCwnd, s.SCTP.CongestionWindow)
-			fmt.Fprintf(os.Stderr, "    %6d ms  received %7.2f MiB  sent %7.2f MiB  cwnd %6d KiB  peer window left %6d KiB  srtt %4.0f ms  buffered %6d KiB  tunnel %6d/%6d KiB\n",
-				now.Sub(start).Milliseconds(), float64(received())/(1<<20), float64(s.SCTP.BytesSent)/(1<<20),
+			fmt.Fprintf(os.Stderr, "    %s %6d ms  received %7.2f MiB  sent %7.2f MiB  cwnd %6d KiB  peer window left %6d KiB  srtt %4.0f ms  buffered %6d KiB  tunnel %6d/%6d KiB\n",
+				now.Format("15:04:05.000"), now.Sub(start).Milliseconds(), float64(received())/(1<<20), float64(s.SCTP.BytesSent)/(1<<20),
 				s.SCTP.CongestionWindow>>10, s.SCTP.ReceiverWindow>>10, s.SCTP.SmoothedRoundTripTime*1000,
 				s.Buffered>>10, s.TunnelBuffered>>10, s.TunnelLimit>>10)
 		}

@@ -328,6 +328,11 @@ type Association struct {
 	rateFloor                 bool   // deskport: CwndFloorFromDeliveryRate
 	delivery                  deliveryRate
 	hs                        hyStart // deskport: HyStart++ (Config.HyStart)
+	t3u                       t3Undo  // deskport: a T3-rtx timeout that may prove spurious
+	spuriousT3s               uint64  // deskport: T3-rtx timeouts undone
+	peerARWND                 uint32  // deskport: the a_rwnd of the last SACK
+	urgentPriority            uint16  // deskport: Config.UrgentPriority
+	urgentBeyondCwnd          int     // deskport: bytes of urgent chunks sent beyond cwnd, not yet acknowledged
 
 	// RTX & Ack timer
 	rtoMgr     *rtoManager
@@ -441,6 +446,10 @@ type Config struct {
 	// HyStart (deskport): end the initial slow start when the round trip time rises (HyStart++,
 	// RFC 9406) rather than at the first loss (see WithHyStart).
 	HyStart bool
+	// UrgentPriority (deskport): chunks of streams whose priority is at least this (non-zero)
+	// may be sent beyond cwnd, up to urgentBeyondCwndPackets packets of them in flight (see
+	// WithUrgentPriority).
+	UrgentPriority uint16
 
 	// RACK config options
 	rack rackSettings
@@ -665,6 +674,9 @@ func (c Config) applyServer(cfg *Config) error { //nolint:dupl,cyclop
 	if c.HyStart {
 		cfg.HyStart = true
 	}
+	if c.UrgentPriority != 0 {
+		cfg.UrgentPriority = c.UrgentPriority
+	}
 
 	cfg.rack = c.rack
 	cfg.interleaving = cloneInterleavingSettings(c.interleaving)
@@ -784,6 +796,9 @@ func (c Config) applyClient(cfg *Config) error { //nolint:dupl,cyclop
 	if c.HyStart {
 		cfg.HyStart = true
 	}
+	if c.UrgentPriority != 0 {
+		cfg.UrgentPriority = c.UrgentPriority
+	}
 
 	cfg.rack = c.rack
 	cfg.interleaving = cloneInterleavingSettings(c.interleaving)
@@ -864,6 +879,7 @@ func createAssociationFromConfigWithTsn(cfg *Config, tsn uint32) *Association {
 		cwndCAStep:                cfg.CwndCAStep,
 		rateFloor:                 cfg.CwndFloorFromDeliveryRate,
 		hs:                        newHyStart(cfg.HyStart), // deskport
+		urgentPriority:            cfg.UrgentPriority,      // deskport
 
 		myMaxNumOutboundStreams: math.MaxUint16,
 		myMaxNumInboundStreams:  math.MaxUint16,
@@ -1116,6 +1132,7 @@ func (a *Association) Close() error {
 	a.log.Debugf("[%s] stats nSACKs (in) : %d", a.name, a.stats.getNumSACKsReceived())
 	a.log.Debugf("[%s] stats nSACKs (out) : %d", a.name, a.stats.getNumSACKsSent())
 	a.log.Debugf("[%s] stats nT3Timeouts : %d", a.name, a.stats.getNumT3Timeouts())
+	a.log.Debugf("[%s] stats nSpuriousT3s: %d", a.name, a.spuriousT3s) // deskport
 	a.log.Debugf("[%s] stats nAckTimeouts: %d", a.name, a.stats.getNumAckTimeouts())
 	a.log.Debugf("[%s] stats nFastRetrans: %d", a.name, a.stats.getNumFastRetrans())
 
@@ -2731,6 +2748,7 @@ func (a *Association) handleData(chunkPayload *chunkPayloadData) []*packet {
 			return nil
 		}
 	}
+	duplicate := !canPush && a.payloadQueue.noteDuplicate(chunkPayload.tsn) // deskport
 
 	// Upon the reception of a new DATA chunk, an endpoint shall examine the
 	// continuity of the TSNs received.  If the endpoint detects a gap in
@@ -2741,7 +2759,7 @@ func (a *Association) handleData(chunkPayload *chunkPayloadData) []*packet {
 	expectedTSN := a.peerLastTSN() + 1
 	gapDetected := sna32GT(chunkPayload.tsn, expectedTSN)
 
-	sackNow := chunkPayload.immediateSack || gapDetected
+	sackNow := chunkPayload.immediateSack || gapDetected || duplicate // deskport: duplicate
 	if state == shutdownSent {
 		sackNow = true
 	}
@@ -3008,6 +3026,9 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 		a.rackRemove(chunkPayload)
 
 		if !chunkPayload.acked { //nolint:nestif
+			a.t3CheckUndoLocked(chunkPayload, now) // deskport
+			a.urgentAckedLocked(chunkPayload)      // deskport
+
 			// RFC 4960 sec 6.3.2.  Retransmission Timer Rules
 			//   R3)  Whenever a SACK is received that acknowledges the DATA chunk
 			//        with the earliest outstanding TSN for that address, restart the
@@ -3084,6 +3105,7 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 			a.rackRemove(chunkPayload)
 
 			if !chunkPayload.acked { //nolint:nestif
+				a.urgentAckedLocked(chunkPayload) // deskport
 				nBytesAcked := a.inflightQueue.markAsAcked(tsn)
 
 				// Sum acknowledged bytes against the stream generation that sent
@@ -3248,6 +3270,7 @@ func (a *Association) processFastRetransmission( //nolint:gocognit
 						//     last sent, according to the formula described in Section 7.2.3.
 						a.inFastRecovery = true
 						a.fastRecoverExitPoint = htna
+						a.t3DisarmUndoLocked()                         // deskport
 						a.ssthresh = a.lossThresholdLocked(time.Now()) // deskport: was max32(a.CWND()/2, 4*a.MTU())
 						a.ssthreshFromPeerWindow = false               // deskport
 						a.setCWND(a.ssthresh)
@@ -3309,6 +3332,7 @@ func (a *Association) processAcknowledgement(
 	if err != nil {
 		return acknowledgementResult{}, err
 	}
+	a.t3CheckDuplicatesLocked(selectiveAckChunk.duplicateTSN, time.Now()) // deskport
 
 	var totalBytesAcked int
 	for _, nBytesAcked := range bytesAckedPerStream {
@@ -3422,7 +3446,8 @@ func (a *Association) handleSack(selectiveAckChunk *chunkSelectiveAck) error {
 	//       TSN Ack and the Gap Ack Blocks.
 
 	// bytes acked were already subtracted by markAsAcked() method
-	bytesOutstanding := uint32(a.inflightQueue.getNumBytes()) //nolint:gosec // G115
+	bytesOutstanding := uint32(a.inflightQueue.getNumBytes())      //nolint:gosec // G115
+	a.peerARWND = selectiveAckChunk.advertisedReceiverWindowCredit // deskport
 	if bytesOutstanding >= selectiveAckChunk.advertisedReceiverWindowCredit {
 		a.setRWND(0)
 	} else {
@@ -4134,8 +4159,11 @@ func (a *Association) popPendingDataChunksToSend( //nolint:cyclop,gocognit
 				continue
 			}
 
+			beyond := false                                               // deskport: an urgent chunk sent beyond cwnd
 			if uint32(a.inflightQueue.getNumBytes())+dataLen > a.CWND() { //nolint:gosec // G115
-				break // would exceeds cwnd
+				if beyond = a.urgentMaySendBeyondCwndLocked(chunkPayload); !beyond {
+					break // would exceeds cwnd
+				}
 			}
 
 			if dataLen > a.RWND() {
@@ -4173,6 +4201,10 @@ func (a *Association) popPendingDataChunksToSend( //nolint:cyclop,gocognit
 			}
 
 			a.setRWND(a.RWND() - dataLen)
+			if beyond { // deskport
+				chunkPayload.beyondCwnd = true
+				a.urgentBeyondCwnd += int(dataLen)
+			}
 
 			a.movePendingDataChunkToInflightQueue(chunkPayload)
 			chunks = append(chunks, chunkPayload)
@@ -4350,7 +4382,8 @@ func (a *Association) checkPartialReliabilityStatus(chunkPayload *chunkPayloadDa
 // that are not acked or abandoned yet.
 // The caller should hold the lock.
 func (a *Association) getDataPacketsToRetransmit(budgetScaled *int64, consumed *bool) []*packet { //nolint:cyclop
-	awnd := min32(a.CWND(), a.RWND())
+	var awnd uint32 // deskport: was min32(a.CWND(), a.RWND()); retransmitWindowLocked at the first marked chunk
+	awndSet := false
 	chunks := []*chunkPayloadData{}
 	var bytesToSend int
 	currRtxTimestamp := time.Now()
@@ -4365,6 +4398,9 @@ func (a *Association) getDataPacketsToRetransmit(budgetScaled *int64, consumed *
 
 		if !chunkPayload.retransmit {
 			continue
+		}
+		if !awndSet { // deskport: the scan costs nothing when no chunk is marked
+			awnd, awndSet = a.retransmitWindowLocked(), true
 		}
 
 		if i == 0 && int(a.RWND()) < len(chunkPayload.userData) {
@@ -4661,8 +4697,9 @@ func (a *Association) onRetransmissionTimeout(id int, nRtos uint) { //nolint:cyc
 		//      ssthresh = max(cwnd/2, 4*MTU)
 		//      cwnd = 1*MTU
 
-		a.ssthresh = a.lossThresholdLocked(time.Now()) // deskport: was max32(a.CWND()/2, 4*a.MTU())
-		a.ssthreshFromPeerWindow = false               // deskport
+		a.t3ArmUndoLocked(time.Now())                // deskport: deskport_t3.go
+		a.ssthresh = a.t3ThresholdLocked(time.Now()) // deskport: was max32(a.CWND()/2, 4*a.MTU())
+		a.ssthreshFromPeerWindow = false             // deskport
 		a.setCWND(a.MTU())
 		a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (RTO)",
 			a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())
@@ -4715,7 +4752,7 @@ func (a *Association) onRetransmissionTimeout(id int, nRtos uint) { //nolint:cyc
 			}
 		*/
 
-		a.inflightQueue.markAllToRetrasmit()
+		a.t3MarkAllLocked() // deskport: was a.inflightQueue.markAllToRetrasmit()
 		a.awakeWriteLoop()
 
 		return

@@ -80,6 +80,11 @@ type chunkPayloadData struct {
 	// chunk is still in the inflight queue
 	retransmit bool
 
+	t3Marked bool // deskport: marked for retransmission by a T3-rtx timeout (deskport_t3.go)
+	t3Only   bool // deskport: and by nothing else before it
+
+	beyondCwnd bool // deskport: an urgent chunk sent beyond cwnd (deskport_urgent.go)
+
 	head *chunkPayloadData // link to the head of the fragment
 
 	rackPrev   *chunkPayloadData

@@ -312,10 +312,9 @@ func (q *weightedFairQueueingPendingQueuePolicy) Push(chunk StreamSchedulerChunk
 }
 
 func (q *weightedFairQueueingPendingQueuePolicy) Peek() StreamSchedulerChunk {
-	if q.streamSelected {
-		return q.streamQueues[q.selectedStream].get(0)
-	}
-
+	// deskport: no shortcut to the stream an earlier Peek selected. A Peek that was not
+	// followed by a Pop (the window was full) left that stream selected for good, so a chunk
+	// of a higher priority written meanwhile waited behind it until the window opened.
 	var (
 		selectedChunk  *chunkPayloadData
 		selectedStream uint16

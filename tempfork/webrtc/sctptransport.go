@@ -271,6 +271,10 @@ func (r *SCTPTransport) optionalSCTPClientOptions() []sctp.ClientOption {
 		opts = append(opts, sctp.WithHyStart(true))
 	}
 
+	if p := r.api.settingEngine.sctp.urgentPriority; p > 0 {
+		opts = append(opts, sctp.WithUrgentPriority(p))
+	}
+
 	return opts
 }
 

@@ -95,6 +95,7 @@ type SettingEngine struct {
 		cwndFloorFromRate    bool          // deskport
 		rtoMin               time.Duration // deskport
 		hyStart              bool          // deskport
+		urgentPriority       uint16        // deskport
 		enableSnap           bool
 		mtuSelector          func(local, remote ICECandidate) uint32 // deskport
 	}
@@ -715,6 +716,15 @@ func (e *SettingEngine) SetSCTPRTOMin(rtoMin time.Duration) {
 // WithHyStart), so slow start stops before it overflows a short queue on the path.
 func (e *SettingEngine) SetSCTPHyStart(on bool) {
 	e.sctp.hyStart = on
+}
+
+// SetSCTPUrgentPriority lets messages of data channels whose priority is at least p leave the
+// SCTP association beyond its congestion window, up to four packets of them unacknowledged — the
+// initial window a separate association of their own would have (deskport: not in upstream; the
+// sctp fork's WithUrgentPriority). A key press then does not wait for the window of a bulk
+// transfer on another channel to reopen after a loss. 0 (the default) turns it off.
+func (e *SettingEngine) SetSCTPUrgentPriority(p uint16) {
+	e.sctp.urgentPriority = p
 }
 
 // SetSCTPMTUSelector sets a function that chooses the SCTP association's outbound packet size
