@@ -294,6 +294,9 @@ func (c *Conn) sendCandidates(cands <-chan *webrtc.ICECandidate) {
 		m := &signaling.Message{Type: signaling.TypeCandidate, Candidate: toSignalCandidate(nil)}
 		if cand != nil {
 			c.tried.addLocal(cand.Typ, cand.Protocol)
+			if redundant(cand) {
+				continue
+			}
 			init := cand.ToJSON()
 			m.Candidate = toSignalCandidate(&init)
 		}
@@ -303,6 +306,16 @@ func (c *Conn) sendCandidates(cands <-chan *webrtc.ICECandidate) {
 		}
 		cancel()
 	}
+}
+
+// redundant says a candidate need not be sent (RFC 8445 5.1.3): a server-reflexive candidate
+// whose address is its own base, the host candidate it was learnt from (a machine with a public
+// address, or a STUN server on the same network namespace, loopback included). Sent, it gives the
+// peer a second pair to the same address, and when that pair's checks win the path is reported
+// as srflx — read as "behind a NAT": 1191-byte SCTP packets instead of the link's, and no direct
+// TCP lane.
+func redundant(cand *webrtc.ICECandidate) bool {
+	return cand.Typ == webrtc.ICECandidateTypeSrflx && cand.Address == cand.RelatedAddress && cand.Port == cand.RelatedPort
 }
 
 // watch closes the connection when ICE fails after set-up.
