@@ -80,7 +80,8 @@ type desktop struct {
 	// viewers share it. Set before the first viewer.
 	onFrame func(screen.FrameStats)
 	// warm is an encoder made while a viewer authenticates (warmenc.go).
-	warm warmSlot
+	warm  warmSlot
+	encMu sync.Mutex // makeEncoder's
 }
 
 // idleSessions keeps the Mutter sessions no viewer uses, for the next viewer. Mutter 43.8 has a
@@ -365,7 +366,12 @@ func (d *desktop) newEncoder(w, h, bitrate int) (screen.Encoder, error) {
 	return d.makeEncoder(w, h, bitrate)
 }
 
+// makeEncoder makes one encoder at a time: the warm encoder's set-up runs in a goroutine of its
+// own, and libvpx's one-time initialisation (vp8_initialize_enc) is not guarded against two
+// first calls at once.
 func (d *desktop) makeEncoder(w, h, bitrate int) (screen.Encoder, error) {
+	d.encMu.Lock()
+	defer d.encMu.Unlock()
 	switch d.cfg.Codec {
 	case "", screen.CodecVP8:
 		return vp8.NewEncoder(vp8.Config{Width: w, Height: h, FPS: d.cfg.FPS, Bitrate: bitrate})

@@ -120,6 +120,10 @@ func matrixCell(t *testing.T, display, rvURL, target, method, capability string,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// The previous case's host may still count at the rendezvous (its connection's close is
+	// handled there after its Run returned): wait until it is gone, so that "one host online"
+	// below is this one.
+	waitHosts(t, rvURL, 0)
 	runDone := make(chan error, 1)
 	go func() { runDone <- a.Run(ctx) }()
 	defer func() { cancel(); <-runDone }()
@@ -163,18 +167,34 @@ func matrixCell(t *testing.T, display, rvURL, target, method, capability string,
 }
 
 func waitOnline(t *testing.T, rvURL, id string) {
+	t.Helper()
+	if !pollHosts(rvURL, 1) {
+		t.Fatalf("host %s did not come online", id)
+	}
+}
+
+// waitHosts waits until the rendezvous counts n hosts online.
+func waitHosts(t *testing.T, rvURL string, n int) {
+	t.Helper()
+	if !pollHosts(rvURL, n) {
+		t.Fatalf("the rendezvous did not come to %d hosts online in 10 s", n)
+	}
+}
+
+func pollHosts(rvURL string, n int) bool {
+	want := []byte(fmt.Sprintf(`"hosts":%d`, n))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get(rvURL + "/healthz")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if bytes.Contains(body, []byte(`"hosts":1`)) {
-				return
+			if bytes.Contains(body, want) && !bytes.Contains(body, append(want, '0')) {
+				return true
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("host %s did not come online", id)
+			return false
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
