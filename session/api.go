@@ -16,14 +16,16 @@ import (
 // Transport sizing, measured (docs/session.md): the kernel's default UDP receive buffer (208 KiB)
 // overflows under a bulk transfer and every drop stalls SCTP, so every ICE socket asks for 4 MiB
 // (the kernel caps this at net.core.rmem_max). The SCTP receive buffer bounds the bytes in flight
-// for the whole association: 16 MiB sustains about 110 MB/s at 150 ms RTT, above what one
-// association carries on loopback, so it does not cap a long path (8 MiB did: ≈ 55 MB/s).
+// for the whole association: 32 MiB sustains about 150 MB/s at 150 ms RTT even with the RTT
+// raised to 200 ms by queues under load, above what one association carries on loopback, so it
+// does not cap a long path (16 MiB did, at ≈ 60 MB/s on the 150 ms vnet bench path once
+// congestion avoidance grew the window freely: docs/bench.md, "The 150 ms path, 2026-12-05").
 // Until the peer has authenticated, the buffer is sctpPreauthReceiveBuffer: whatever a stranger
 // sends then waits in at most that much (auth messages are a few KiB; the largest message is
 // 64 KiB), and the peer can have no more than that in flight (docs/session.md).
 const (
 	udpSocketBuffer          = 4 << 20
-	sctpReceiveBuffer        = 16 << 20
+	sctpReceiveBuffer        = 32 << 20
 	sctpPreauthReceiveBuffer = 128 << 10
 	sctpMaxMessage           = 64 << 10
 	sctpRTOMax               = time.Second

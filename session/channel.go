@@ -28,7 +28,7 @@ import (
 // would cap a channel at 1.7 MB/s, hence the adaptive limit.
 const (
 	minLimit       = 256 << 10
-	maxLimit       = 16 << 20
+	maxLimit       = 32 << 20
 	sampleInterval = 100 * time.Millisecond
 	// cwndLimitGain and cwndLimitMinRTT: on paths whose minimum RTT is cwndLimitMinRTT or more,
 	// the limit is at least cwndLimitGain × the association's congestion window (adapt).

@@ -8,7 +8,7 @@ import (
 // drainer reads and drops whatever arrives on a channel before the viewer has authenticated.
 // A legitimate viewer sends nothing on the tunnel and interactive channels before it hears its
 // result, so bytes there come from someone unauthenticated; read at once, they cost the host a
-// 64 KiB buffer instead of waiting in SCTP's receive buffer (16 MiB per association) until the
+// 64 KiB buffer instead of waiting in SCTP's receive buffer (32 MiB per association) until the
 // handshake deadline (docs/session.md, "What a stranger costs").
 type drainer struct {
 	open chan *channelConn

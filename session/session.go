@@ -51,6 +51,7 @@ type Conn struct {
 	pc   *webrtc.PeerConnection
 	mtu  *pathMTU
 	lane laneState
+	pace *pacer
 
 	// Set during set-up and handed to the role type Accept or Dial returns.
 	peer      *auth.Peer                     // host: who the viewer proved to be
@@ -150,7 +151,7 @@ func newConn(cfg *Config, sig Signaler, log *slog.Logger) (*Conn, error) {
 		return nil, fmt.Errorf("session: new peer connection: %w", err)
 	}
 	c := &Conn{
-		pc: pc, log: log, mtu: mtu,
+		pc: pc, log: log, mtu: mtu, pace: pace,
 		cur:             newSigRoute(sig),
 		resignal:        cfg.Resignal,
 		localAddrs:      localAddrs(cfg.Net),

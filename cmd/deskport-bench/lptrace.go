@@ -175,10 +175,10 @@ func (t *pathTrace) sample(host *session.HostConn, received func() int64, stop <
 		case now := <-tick.C:
 			s := host.TransportStats()
 			maxCwnd = max(maxCwnd, s.SCTP.CongestionWindow)
-			fmt.Fprintf(os.Stderr, "    %s %6d ms  received %7.2f MiB  sent %7.2f MiB  cwnd %6d KiB  peer window left %6d KiB  srtt %4.0f ms  buffered %6d KiB  tunnel %6d/%6d KiB\n",
+			fmt.Fprintf(os.Stderr, "    %s %6d ms  received %7.2f MiB  sent %7.2f MiB  cwnd %6d KiB  peer window left %6d KiB  srtt %4.0f ms  min %4d ms  path window %6d KiB  pacing %5.1f MB/s  buffered %6d KiB  tunnel %6d/%6d KiB\n",
 				now.Format("15:04:05.000"), now.Sub(start).Milliseconds(), float64(received())/(1<<20), float64(s.SCTP.BytesSent)/(1<<20),
 				s.SCTP.CongestionWindow>>10, s.SCTP.ReceiverWindow>>10, s.SCTP.SmoothedRoundTripTime*1000,
-				s.Buffered>>10, s.TunnelBuffered>>10, s.TunnelLimit>>10)
+				s.MinRTT.Milliseconds(), s.PathWindow>>10, float64(s.PacingRate)/1e6, s.Buffered>>10, s.TunnelBuffered>>10, s.TunnelLimit>>10)
 		}
 	}
 }

@@ -327,12 +327,13 @@ type Association struct {
 	cwndCAStep                uint32 // Step of congestion window increase at Congestion Avoidance
 	rateFloor                 bool   // deskport: CwndFloorFromDeliveryRate
 	delivery                  deliveryRate
-	hs                        hyStart // deskport: HyStart++ (Config.HyStart)
-	t3u                       t3Undo  // deskport: a T3-rtx timeout that may prove spurious
-	spuriousT3s               uint64  // deskport: T3-rtx timeouts undone
-	peerARWND                 uint32  // deskport: the a_rwnd of the last SACK
-	urgentPriority            uint16  // deskport: Config.UrgentPriority
-	urgentBeyondCwnd          int     // deskport: bytes of urgent chunks sent beyond cwnd, not yet acknowledged
+	rr                        roundRTT // deskport: the last round's smallest RTT
+	hs                        hyStart  // deskport: HyStart++ (Config.HyStart)
+	t3u                       t3Undo   // deskport: a T3-rtx timeout that may prove spurious
+	spuriousT3s               uint64   // deskport: T3-rtx timeouts undone
+	peerARWND                 uint32   // deskport: the a_rwnd of the last SACK
+	urgentPriority            uint16   // deskport: Config.UrgentPriority
+	urgentBeyondCwnd          int      // deskport: bytes of urgent chunks sent beyond cwnd, not yet acknowledged
 
 	// RTX & Ack timer
 	rtoMgr     *rtoManager
@@ -3343,6 +3344,7 @@ func (a *Association) processAcknowledgement(
 	if deliveredFound {
 		a.hyStartOnSackLocked(time.Now(), newestDeliveredSendTime, selectiveAckChunk.cumulativeTSNAck)
 	}
+	a.roundRTTOnSackLocked(time.Now(), newestDeliveredSendTime, selectiveAckChunk.cumulativeTSNAck) // deskport
 
 	cumTSNAckPointAdvanced := false
 	if sna32LT(a.cumulativeTSNAckPoint, selectiveAckChunk.cumulativeTSNAck) {

@@ -156,13 +156,12 @@ func (a *Association) caStepLocked() uint32 {
 	return step
 }
 
-// queueingLocked reports whether the smoothed RTT is a quarter or more above the minimum: a
-// queue is building somewhere on the path (or in the receiver), and growing the window faster
-// than one step a round trip would only make it longer — and delay every small message behind
-// it. The caller holds the lock.
+// queueingLocked reports whether the recent RTT (the last round's smallest sample,
+// deskport_round.go) is a quarter or more above the minimum: a queue is building somewhere on
+// the path (or in the receiver), and growing the window faster than one step a round trip would
+// only make it longer — and delay every small message behind it. The caller holds the lock.
 func (a *Association) queueingLocked(now time.Time) bool {
 	minRTT := a.rack.rackMinRTTWnd.Min(now)
-	srtt := time.Duration(a.SRTT() * float64(time.Millisecond))
 
-	return minRTT <= 0 || srtt > minRTT+minRTT/4
+	return minRTT <= 0 || a.recentRTTLocked() > minRTT+minRTT/4
 }
