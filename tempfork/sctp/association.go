@@ -327,13 +327,16 @@ type Association struct {
 	cwndCAStep                uint32 // Step of congestion window increase at Congestion Avoidance
 	rateFloor                 bool   // deskport: CwndFloorFromDeliveryRate
 	delivery                  deliveryRate
-	rr                        roundRTT // deskport: the last round's smallest RTT
-	hs                        hyStart  // deskport: HyStart++ (Config.HyStart)
-	t3u                       t3Undo   // deskport: a T3-rtx timeout that may prove spurious
-	spuriousT3s               uint64   // deskport: T3-rtx timeouts undone
-	peerARWND                 uint32   // deskport: the a_rwnd of the last SACK
-	urgentPriority            uint16   // deskport: Config.UrgentPriority
-	urgentBeyondCwnd          int      // deskport: bytes of urgent chunks sent beyond cwnd, not yet acknowledged
+	rr                        roundRTT     // deskport: the last round's smallest RTT
+	hs                        hyStart      // deskport: HyStart++ (Config.HyStart)
+	t3u                       t3Undo       // deskport: a T3-rtx timeout that may prove spurious
+	spuriousT3s               uint64       // deskport: T3-rtx timeouts undone
+	peerARWND                 uint32       // deskport: the a_rwnd of the last SACK
+	urgentPriority            uint16       // deskport: Config.UrgentPriority
+	urgentBeyondCwnd          int          // deskport: bytes of urgent chunks sent beyond cwnd, not yet acknowledged
+	echoes                    []urgentEcho // deskport: copies of urgent chunks to send (deskport_urgent.go)
+	echoTimer                 *time.Timer  // deskport: wakes the write loop for the next copy
+	urgentEchoes              uint64       // deskport: copies sent
 
 	// RTX & Ack timer
 	rtoMgr     *rtoManager
@@ -1851,6 +1854,7 @@ func (a *Association) gatherOutbound() ([][]byte, bool) {
 		budgetUnits := a.tlrCurrentBurstBudgetScaledLocked()
 		consumed := false
 
+		rawPackets = a.gatherUrgentEchoesLocked(rawPackets) // deskport
 		rawPackets = a.gatherDataPacketsToRetransmit(rawPackets, &budgetUnits, &consumed)
 		rawPackets = a.gatherOutboundDataAndReconfigPackets(rawPackets, &budgetUnits, &consumed)
 		rawPackets = a.gatherOutboundFastRetransmissionPackets(rawPackets, &budgetUnits, &consumed)
@@ -4107,6 +4111,7 @@ func (a *Association) movePendingDataChunkToInflightQueue(chunkPayload *chunkPay
 	)
 
 	a.inflightQueue.pushNoCheck(chunkPayload)
+	a.urgentScheduleEchoesLocked(chunkPayload) // deskport
 
 	// RACK: track outstanding original transmissions by send time.
 	a.rackInsert(chunkPayload)

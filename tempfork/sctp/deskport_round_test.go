@@ -27,14 +27,13 @@ func TestFloorGrowthFromRoundRTT(t *testing.T) {
 	// the previous round's end and starts the round.
 	round := func(rtt time.Duration, n int) {
 		t.Helper()
-		prevEnd := a.rr.end
+		cum := a.myNextTSN - 1 // every SACK of the round acknowledges up to the last round's end
+		if a.rr.started {
+			cum = a.rr.end
+		}
 		a.myNextTSN += 100
 		for i := 0; i < n; i++ {
 			now = now.Add(time.Millisecond)
-			cum := prevEnd
-			if i > 0 {
-				cum = prevEnd + 1
-			}
 			a.roundRTTOnSackLocked(now, now.Add(-rtt), cum)
 		}
 	}

@@ -145,3 +145,75 @@ func TestPeekWithoutPopSeesAHigherPriority(t *testing.T) {
 		t.Fatalf("sent %v, want %v", got, want)
 	}
 }
+
+// TestUrgentEchoRecoversALostChunk: the first packet carrying a small message of an urgent
+// stream is lost on a path with a 100 ms one-way delay and nothing else in flight. Its echo,
+// sent 5 ms later, arrives instead: the message is read about one delay after it was written.
+// A message of a stream below the urgent priority is not echoed and waits for SCTP's own
+// recovery (the T3-rtx timer, a second at least).
+func TestUrgentEchoRecoversALostChunk(t *testing.T) {
+	const delay = 100 * time.Millisecond
+	for _, tc := range []struct {
+		name     string
+		priority uint16
+		echoed   bool
+	}{{"urgent", 512, true}, {"normal", 256, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			dropped := 0
+			drop := func(raw []byte) bool {
+				p := &packet{}
+				if err := p.unmarshal(false, raw); err != nil {
+					return false
+				}
+				for _, c := range p.chunks {
+					if d, ok := c.(*chunkPayloadData); ok && d.streamIdentifier == 2 {
+						mu.Lock()
+						defer mu.Unlock()
+						dropped++
+
+						return dropped == 1 // the first transmission only
+					}
+				}
+
+				return false
+			}
+			client, server, _ := lossyBottleneckPair(t, Config{UrgentPriority: 512}, Config{}, 10e6, delay, drop)
+			press, err := client.OpenStream(2, PayloadTypeWebRTCBinary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			press.SetPriority(tc.priority)
+			read := make(chan time.Duration, 1)
+			start := time.Now()
+			go func() {
+				rs, err := server.AcceptStream()
+				if err != nil {
+					return
+				}
+				buf := make([]byte, 64)
+				if _, err := rs.Read(buf); err == nil {
+					read <- time.Since(start)
+				}
+			}()
+			if _, err := press.Write([]byte("key press")); err != nil {
+				t.Fatal(err)
+			}
+			var took time.Duration
+			select {
+			case took = <-read:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the message never arrived")
+			}
+			client.lock.RLock()
+			echoes := client.urgentEchoes
+			client.lock.RUnlock()
+			// Echoed: one delay plus the 5 ms of the first copy, with room for a loaded
+			// machine; not echoed: no sooner than the minimum RTO of one second.
+			if fast := took < delay+400*time.Millisecond; fast != tc.echoed || (echoes > 0) != tc.echoed {
+				t.Fatalf("priority %d, urgent from 512: read %v after the write, %d echoes sent; want echoed = %v",
+					tc.priority, took, echoes, tc.echoed)
+			}
+		})
+	}
+}
