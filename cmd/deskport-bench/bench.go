@@ -34,6 +34,7 @@ type config struct {
 	xpattern string
 	lpMiB    int64           // longpath: MiB per run
 	lpLimit  time.Duration   // longpath: time limit per run
+	lpRounds int             // longpath: runs per path and stack
 	lpRTTs   []time.Duration // longpath: loss-free paths to run instead of the standard four
 	lpNoPion bool            // longpath: skip the bare pion data channel
 	lpTrace  time.Duration   // longpath: trace deskport runs, sampling this often (0: off)

@@ -314,7 +314,7 @@ func runLongPath(ctx context.Context, cfg config) ([]pathRow, error) {
 			prow[si] = pathRow{Path: p.name, RTTms: float64(p.rtt.Milliseconds()), LossPct: p.loss * 100, Stack: stack, Complete: true}
 			moved[si] = map[float64]int64{}
 		}
-		for i := 0; i < cfg.rounds; i++ {
+		for i := 0; i < cfg.lpRounds; i++ {
 			for si, stack := range stacks {
 				r, moved := &prow[si], moved[si]
 				seed := uint64(1000*pi + i + 1)

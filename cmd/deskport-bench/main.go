@@ -37,6 +37,7 @@ func main() {
 	flag.IntVar(&cfg.streams, "streams", 8, "forward: streams in the parallel run")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "forward, firstframe: runs per figure (the median is reported)")
 	flag.Int64Var(&cfg.lpMiB, "longpath-mib", 64, "longpath: MiB per run")
+	flag.IntVar(&cfg.lpRounds, "longpath-rounds", 5, "longpath: runs per path and stack (the median is reported; issue 15 asks for five)")
 	flag.DurationVar(&cfg.lpLimit, "longpath-limit", 20*time.Second, "longpath: time limit per run (what moved by then is reported)")
 	var lpRTTs string
 	flag.StringVar(&lpRTTs, "longpath-rtts", "", "longpath: comma-separated RTTs in ms of loss-free paths to run instead of the standard four (e.g. 0,150)")
