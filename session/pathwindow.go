@@ -13,7 +13,7 @@ import (
 // long path"). When an authenticated session ends, what its association measured of the path
 // (the window one round trip delivered at its best recent rate, and the minimum RTT) is kept
 // here under the peer's address; the next authenticated session to the same address starts
-// its window there (slow start goes on from it), if the path looks the same:
+// its window there (congestion avoidance goes on from it), if the path looks the same:
 //   - its RTT so far is within windowRTTMatch of the remembered minimum (another route, a
 //     mobile peer on another network, a VPN: a different RTT, nothing resumed);
 //   - the remembered window halves every windowHalfLife and is forgotten after windowMaxAge

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// TestResumeWindow: a window resumed before anything was lost starts the association's slow
-// start at that window; a transfer afterwards is measured by PathWindow; and a
+// TestResumeWindow: a window resumed before anything was lost starts the association's
+// congestion avoidance at that window (with the delivery-rate floor); a transfer afterwards is measured by PathWindow; and a
 // window is not resumed once the association has taken a loss, nor lowered.
 func TestResumeWindow(t *testing.T) {
 	const initial, resumed = 256 << 10, 2 << 20
@@ -22,8 +22,8 @@ func TestResumeWindow(t *testing.T) {
 	client.lock.RLock()
 	cwnd, ssthresh, fromPeer := client.CWND(), client.ssthresh, client.ssthreshFromPeerWindow
 	client.lock.RUnlock()
-	if cwnd != resumed || !fromPeer {
-		t.Fatalf("after ResumeWindow(%d): cwnd %d, ssthresh %d (from the peer's window: %v); want cwnd %d, slow start going on", resumed, cwnd, ssthresh, fromPeer, resumed)
+	if cwnd != resumed || ssthresh != resumed || fromPeer {
+		t.Fatalf("after ResumeWindow(%d): cwnd %d, ssthresh %d (from the peer's window: %v); want both %d, congestion avoidance from there", resumed, cwnd, ssthresh, fromPeer, resumed)
 	}
 	if client.ResumeWindow(resumed / 2) {
 		t.Fatal("ResumeWindow lowered the window")
