@@ -203,6 +203,11 @@ func Get(ctx context.Context, open mux.OpenFunc, remote, local string, progress 
 		}
 		return wrap(err)
 	}
+	if ctx.Err() != nil {
+		// Cancelled after the last bytes had already arrived (a window of 32 MiB can hold a
+		// whole file): a cancelled download leaves no file, and the host was told (abort).
+		return wrap(ctx.Err())
+	}
 	if err := finish(f, 0o644); err != nil {
 		_ = writeFrame(c, frameStatus, encodeStatus(status{Code: CodeIO, Text: "the viewer could not write the file: " + err.Error()}))
 		return wrap(err)

@@ -203,3 +203,31 @@ func TestT3RetransmissionsFollowTheWindow(t *testing.T) {
 			float64(sent)/(1<<20), float64(size)/(1<<20))
 	}
 }
+
+// TestT3FastAcknowledgedRetransmissionIsNotSpurious: after a timeout, the earliest chunk's
+// retransmission is acknowledged 1 ms after it was sent, on a path whose minimum RTT was
+// measured at 100 ms under load. That is the retransmission filling a hole on a path the
+// timeout emptied, not the original arriving late: no undo without the peer reporting the
+// copy as a duplicate (a timing rule undid it, and the association repaired one hole per RTO).
+func TestT3FastAcknowledgedRetransmissionIsNotSpurious(t *testing.T) {
+	a := floorAssociation(t, true)
+	a.lock.Lock()
+	defer a.lock.Unlock()
+	now := time.Now()
+	a.rack.rackMinRTTWnd.Push(now, 100*time.Millisecond)
+	a.setCWND(4 << 20)
+	a.t3ArmUndoLocked(now.Add(-2 * time.Millisecond))
+	a.setCWND(a.minCwnd)
+	c := &chunkPayloadData{tsn: a.t3u.tsn, nSent: 2, since: now.Add(-time.Millisecond)}
+	a.t3CheckUndoLocked(c, now)
+	if a.spuriousT3s != 0 || a.CWND() != a.minCwnd {
+		t.Fatalf("timeout undone (%d, cwnd %d) on the acknowledgement of its retransmission", a.spuriousT3s, a.CWND())
+	}
+	if a.t3u.dupUntil.IsZero() || a.t3u.dupsWant != 1 {
+		t.Fatalf("undo record %+v: want it waiting for one duplicate report", a.t3u)
+	}
+	a.t3CheckDuplicatesLocked([]uint32{c.tsn}, now)
+	if a.spuriousT3s != 1 || a.CWND() != 4<<20 {
+		t.Fatalf("after the peer reported the copy as a duplicate: %d undone, cwnd %d; want the timeout undone", a.spuriousT3s, a.CWND())
+	}
+}
