@@ -16,9 +16,9 @@ import "time"
 // has lost anything, since its own measurement is then better than any remembered one.
 
 // PathWindow returns what the association has measured of its path: the window it delivered
-// (the largest delivery rate of the last round trips times the smoothed RTT: the bytes one
-// round trip carried at that rate, in bytes; 0 without measurements) and the minimum RTT (0
-// without samples). The delivery rate is measured only with Config.CwndFloorFromDeliveryRate on.
+// (the largest delivery rate of the last round trips times the minimum RTT, and a quarter more:
+// the bytes one round trip carries at that rate, with room; 0 without measurements) and the
+// minimum RTT (0 without samples). The delivery rate is measured only with Config.CwndFloorFromDeliveryRate on.
 func (a *Association) PathWindow() (window uint32, minRTT time.Duration) {
 	a.lock.RLock()
 	defer a.lock.RUnlock()
@@ -26,13 +26,22 @@ func (a *Association) PathWindow() (window uint32, minRTT time.Duration) {
 	for _, r := range a.delivery.samples {
 		rate = max(rate, r)
 	}
-	w := rate * a.SRTT() / 1000
+	minRTT = a.rack.rackMinRTTWnd.Min(time.Now())
+	w := rate * minRTT.Seconds() * pathWindowGain
 	if w > 0 && w <= float64(^uint32(0)) {
 		window = uint32(w)
 	}
 
-	return window, a.rack.rackMinRTTWnd.Min(time.Now())
+	return window, minRTT
 }
+
+// pathWindowGain is the window PathWindow reports over the measured bandwidth-delay product:
+// room for the receiver's and the pacer's delays, without the smoothed RTT's load. (It was the
+// rate times the smoothed RTT, which the association's first round trips leave 1.3–1.9 times
+// the minimum on a 150 ms path; a window resumed from that overran the receiver in its first
+// round trip. Resumed runs, 3 × 4 interleaved on a loaded machine: median 43.7 → 48.5 MB/s, and
+// no run under 40 against one of 10.4.)
+const pathWindowGain = 1.25
 
 // ResumeWindow raises the congestion window to window bytes. Without
 // Config.CwndFloorFromDeliveryRate slow start continues from it (ssthresh stays the peer's
