@@ -95,6 +95,18 @@ type Conn struct {
 	readGuard ioGuard
 	// deskport: sealRecord is sealApplicationData's record header, guarded by lock.
 	sealRecord recordlayer.RecordLayer
+	// deskport: with Config.ReadOnCaller, once the handshake has completed and Read has been
+	// called (readCalled), the read loop hands reading over to Read (closes readHandedOff and
+	// ends), and Read reads and decrypts records on its own goroutine (readInline) instead of
+	// taking each from the read loop through decrypted: one goroutine hand-off less per record
+	// received. A connection nobody reads (media only, in pion/webrtc) keeps its read loop.
+	readHandedOff chan struct{}
+	readCalled    atomic.Bool
+	readMu        sync.Mutex                  // serializes inline reads; guards what follows
+	readQueue     []*protocol.ApplicationData // records of a datagram not returned yet
+	readNext      int                         // the next record of readQueue to return
+	readErr       error                       // what ended inline reading: every Read returns it
+	readOnCaller  bool                        // Config.ReadOnCaller
 
 	log logging.LeveledLogger
 
@@ -253,8 +265,9 @@ func createConn(
 		maximumTransmissionUnit: mtu,
 		paddingLengthGenerator:  paddingLengthGenerator,
 
-		decrypted: make(chan any, 1),
-		log:       logger,
+		decrypted:     make(chan any, 1),
+		readHandedOff: make(chan struct{}),
+		log:           logger,
 
 		readDeadline:  deadline.New(),
 		writeDeadline: deadline.New(),
@@ -266,6 +279,7 @@ func createConn(
 		cancelHandshakeReader: func() {},
 
 		replayProtectionWindow: uint(replayProtectionWindow), //nolint:gosec // G115
+		readOnCaller:           config.ReadOnCaller,          // deskport
 
 		state: State{
 			isClient:             isClient,
@@ -450,6 +464,9 @@ func (c *Conn) Read(buff []byte) (n int, err error) { //nolint:cyclop
 		return 0, errDeadlineExceeded
 	default:
 	}
+	if c.readOnCaller && !c.readCalled.Load() { // deskport
+		c.readCalled.Store(true)
+	}
 
 	for {
 		select {
@@ -461,26 +478,132 @@ func (c *Conn) Read(buff []byte) (n int, err error) { //nolint:cyclop
 			if !ok {
 				return 0, io.EOF
 			}
-			switch val := out.(type) {
-			case *protocol.ApplicationData: // deskport: a pointer, not a []byte boxed per record
-				if len(buff) < len(val.Data) {
-					return 0, errBufferTooSmall
-				}
-				copy(buff, val.Data)
-
-				return len(val.Data), nil
-			case ([]byte):
-				if len(buff) < len(val) {
-					return 0, errBufferTooSmall
-				}
-				copy(buff, val)
-
-				return len(val), nil
-			case (error):
-				return 0, val
+			if n, err, done := readDecrypted(out, buff); done {
+				return n, err
 			}
+		case <-c.readHandedOff: // deskport
+			return c.readInline(buff)
 		}
 	}
+}
+
+// deskport: readDecrypted is what Read does with a value from decrypted.
+func readDecrypted(out any, buff []byte) (int, error, bool) { //nolint:revive,staticcheck // as Read returned them
+	switch val := out.(type) {
+	case *protocol.ApplicationData: // deskport: a pointer, not a []byte boxed per record
+		if len(buff) < len(val.Data) {
+			return 0, errBufferTooSmall, true
+		}
+		copy(buff, val.Data)
+
+		return len(val.Data), nil, true
+	case ([]byte):
+		if len(buff) < len(val) {
+			return 0, errBufferTooSmall, true
+		}
+		copy(buff, val)
+
+		return len(val), nil, true
+	case (error):
+		return 0, val, true
+	}
+
+	return 0, nil, false
+}
+
+// deskport: readInline is Read once the read loop has handed reading over: it reads datagrams
+// from nextConn and decrypts them itself, as the read loop did, and returns their application
+// data records one a call. Handshake records (a peer retransmitting its last flight) still go
+// to the handshake FSM, alerts are answered, and errors end reading as they ended the read
+// loop; the read deadline and Close interrupt the read from nextConn through readGuard.
+// Without a Read in progress nothing reads nextConn (the read loop read ahead by one record).
+func (c *Conn) readInline(buff []byte) (int, error) { //nolint:cyclop
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for {
+		// What the read loop decoded before it handed over comes first.
+		select {
+		case out, ok := <-c.decrypted:
+			if ok {
+				if n, err, done := readDecrypted(out, buff); done {
+					return n, err
+				}
+			}
+		default:
+		}
+		if c.readNext < len(c.readQueue) {
+			val := c.readQueue[c.readNext]
+			c.readQueue[c.readNext] = nil
+			c.readNext++
+			if c.readNext == len(c.readQueue) {
+				c.readQueue, c.readNext = c.readQueue[:0], 0
+			}
+			if len(buff) < len(val.Data) {
+				return 0, errBufferTooSmall
+			}
+
+			return copy(buff, val.Data), nil
+		}
+		if c.readErr != nil {
+			return 0, c.readErr
+		}
+		select {
+		case <-c.closed.Done():
+			return 0, io.EOF
+		default:
+		}
+		ctx := c.readDeadline.Context()
+		if ctx.Err() != nil {
+			return 0, errDeadlineExceeded
+		}
+		err := c.readAndBuffer(ctx, c.closed.Done(), &c.readQueue)
+		if err == nil {
+			continue
+		}
+		select {
+		case <-c.closed.Done():
+			return 0, io.EOF
+		default:
+		}
+		if ctx.Err() != nil {
+			return 0, errDeadlineExceeded
+		}
+		var alertErr *alertError
+		if errors.As(err, &alertErr) {
+			if !alertErr.IsFatalOrCloseNotify() {
+				return 0, err // non-fatal alert must not stop reading
+			}
+			_ = c.close(false) //nolint:contextcheck
+			c.endInlineRead()
+
+			return 0, io.EOF
+		}
+		switch {
+		case errors.Is(err, context.DeadlineExceeded),
+			errors.Is(err, context.Canceled),
+			errors.Is(err, io.EOF),
+			errors.Is(err, net.ErrClosed):
+			c.endInlineRead()
+
+			return 0, io.EOF
+		case errors.Is(err, recordlayer.ErrInvalidPacketLength):
+			// Decode error must be silently discarded
+			// [RFC6347 Section-4.1.2.7]
+			continue
+		default:
+			return 0, err // pass the read error to Read and keep reading
+		}
+	}
+}
+
+// deskport: endInlineRead ends reading for good, as the read loop's end did: every Read returns
+// io.EOF from now on, and the handshake FSM (kept for the peer's retransmissions) stops.
+func (c *Conn) endInlineRead() {
+	c.readErr = io.EOF
+	c.closeLock.Lock()
+	cancelHandshaker := c.cancelHandshaker
+	c.closeLock.Unlock()
+	cancelHandshaker()
 }
 
 // Write writes len(payload) bytes from payload to the DTLS connection.
@@ -965,7 +1088,9 @@ var poolReadBuffer = sync.Pool{ //nolint:gochecknoglobals
 	},
 }
 
-func (c *Conn) readAndBuffer(ctx context.Context) error { //nolint:cyclop
+// deskport: done (Close, for an inline read) ends the read as ctx does, and records of
+// application data go to sink if it is not nil, to decrypted otherwise.
+func (c *Conn) readAndBuffer(ctx context.Context, done <-chan struct{}, sink *[]*protocol.ApplicationData) error { //nolint:cyclop
 	bufptr, ok := poolReadBuffer.Get().(*[]byte)
 	if !ok {
 		return errFailedToAccessPoolReadBuffer
@@ -973,7 +1098,7 @@ func (c *Conn) readAndBuffer(ctx context.Context) error { //nolint:cyclop
 	defer poolReadBuffer.Put(bufptr)
 
 	b := *bufptr
-	i, rAddr, err := c.readFromContext(ctx, b)
+	i, rAddr, err := c.readFromContext(ctx, done, b)
 	if err != nil {
 		return netError(err)
 	}
@@ -985,7 +1110,7 @@ func (c *Conn) readAndBuffer(ctx context.Context) error { //nolint:cyclop
 
 	var hasHandshake, isRetransmit, isClientHelloRetransmit bool
 	for _, packet := range pkts {
-		hs, rtx, alert, err := c.handleIncomingPacket(ctx, packet, rAddr, true)
+		hs, rtx, alert, err := c.handleIncomingPacketTo(ctx, packet, rAddr, true, sink)
 		if alert != nil {
 			if alertErr := c.notify(ctx, alert.Level, alert.Description); alertErr != nil {
 				if err == nil {
@@ -1029,8 +1154,8 @@ func (c *Conn) readAndBuffer(ctx context.Context) error { //nolint:cyclop
 
 // deskport: readFromContext is netctx's ReadFromContext without a context.AfterFunc per
 // packet: readGuard watches ctx (the read loop's, the same for every packet).
-func (c *Conn) readFromContext(ctx context.Context, b []byte) (int, net.Addr, error) {
-	if !c.readGuard.begin(ctx, nil) {
+func (c *Conn) readFromContext(ctx context.Context, done <-chan struct{}, b []byte) (int, net.Addr, error) {
+	if !c.readGuard.begin(ctx, done) {
 		return 0, nil, ctx.Err()
 	}
 	n, rAddr, err := c.nextConn.Conn().ReadFrom(b)
@@ -1084,12 +1209,25 @@ func (c *Conn) enqueueEncryptedPackets(packet addrPkt) bool {
 	return false
 }
 
-//nolint:gocognit,gocyclo,cyclop,maintidx
 func (c *Conn) handleIncomingPacket(
 	ctx context.Context,
 	buf []byte,
 	rAddr net.Addr,
 	enqueue bool,
+) (bool, bool, *alert.Alert, error) {
+	return c.handleIncomingPacketTo(ctx, buf, rAddr, enqueue, nil)
+}
+
+// deskport: handleIncomingPacketTo is handleIncomingPacket that puts records of application data
+// into sink if it is not nil (an inline read), into decrypted otherwise.
+//
+//nolint:gocognit,gocyclo,cyclop,maintidx
+func (c *Conn) handleIncomingPacketTo(
+	ctx context.Context,
+	buf []byte,
+	rAddr net.Addr,
+	enqueue bool,
+	sink *[]*protocol.ApplicationData,
 ) (bool, bool, *alert.Alert, error) {
 	header := recordlayer.Header{} // deskport: not escaping, not allocated
 	// Set connection ID size so that records of content type tls12_cid will
@@ -1301,7 +1439,9 @@ func (c *Conn) handleIncomingPacket(
 
 		isLatestSeqNum = c.markPacketAsValid(markReplay, header.Epoch, header.SequenceNumber)
 
-		if !c.isHandshakeCompletedSuccessfully() {
+		if sink != nil { // deskport: an inline read, on Read's goroutine
+			*sink = append(*sink, content)
+		} else if !c.isHandshakeCompletedSuccessfully() {
 			// Read waits for the handshake to complete. Never block its packet
 			// reader on early application data: Finished may still be pending.
 			select {
@@ -1448,7 +1588,11 @@ func (c *Conn) handshake(
 		}
 	}()
 	go func() {
+		handedOff := false // deskport
 		defer func() {
+			if handedOff {
+				return // deskport: Read reads now; the handshake FSM stays for retransmissions
+			}
 			if c.isHandshakeCompletedSuccessfully() {
 				// Escaping read loop.
 				// It's safe to close decrypted channnel now.
@@ -1460,7 +1604,14 @@ func (c *Conn) handshake(
 		}()
 		defer handshakeLoopsFinished.Done()
 		for {
-			if err := c.readAndBuffer(ctxRead); err != nil { //nolint:nestif
+			// deskport: once the handshake has completed, Read reads (readInline).
+			if c.readOnCaller && c.readCalled.Load() && c.isHandshakeCompletedSuccessfully() {
+				handedOff = true
+				close(c.readHandedOff)
+
+				return
+			}
+			if err := c.readAndBuffer(ctxRead, nil, nil); err != nil { //nolint:nestif
 				var alertErr *alertError
 				if errors.As(err, &alertErr) {
 					if !alertErr.IsFatalOrCloseNotify() {
@@ -1561,8 +1712,9 @@ func (c *Conn) close(byUser bool) error {
 		c.closed.Close()
 	}
 	c.closeLock.Unlock()
-	// deskport: a Write blocked in nextConn returns now.
+	// deskport: a Write blocked in nextConn returns now, and so does an inline Read.
 	c.writeGuard.interruptAll()
+	c.readGuard.interruptAll()
 
 	cancelHandshaker()
 	cancelHandshakeReader()
