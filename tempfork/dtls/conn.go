@@ -95,6 +95,9 @@ type Conn struct {
 	readGuard ioGuard
 	// deskport: sealRecord is sealApplicationData's record header, guarded by lock.
 	sealRecord recordlayer.RecordLayer
+	// deskport: sealBuf is the buffer sealApplicationData seals a record into, guarded by
+	// writeLock.
+	sealBuf []byte
 	// deskport: with Config.ReadOnCaller, once the handshake has completed and Read has been
 	// called (readCalled), the read loop hands reading over to Read (closes readHandedOff and
 	// ends), and Read reads and decrypts records on its own goroutine (readInline) instead of
@@ -102,11 +105,12 @@ type Conn struct {
 	// received. A connection nobody reads (media only, in pion/webrtc) keeps its read loop.
 	readHandedOff chan struct{}
 	readCalled    atomic.Bool
-	readMu        sync.Mutex                  // serializes inline reads; guards what follows
-	readQueue     []*protocol.ApplicationData // records of a datagram not returned yet
-	readNext      int                         // the next record of readQueue to return
-	readErr       error                       // what ended inline reading: every Read returns it
-	readOnCaller  bool                        // Config.ReadOnCaller
+	readMu        sync.Mutex // serializes inline reads; guards what follows
+	readQueue     [][]byte   // records of a datagram not returned yet, in readBuf
+	readBuf       []byte     // the datagram an inline read decrypted in place
+	readNext      int        // the next record of readQueue to return
+	readErr       error      // what ended inline reading: every Read returns it
+	readOnCaller  bool       // Config.ReadOnCaller
 
 	log logging.LeveledLogger
 
@@ -538,11 +542,11 @@ func (c *Conn) readInline(buff []byte) (int, error) { //nolint:cyclop
 			if c.readNext == len(c.readQueue) {
 				c.readQueue, c.readNext = c.readQueue[:0], 0
 			}
-			if len(buff) < len(val.Data) {
+			if len(buff) < len(val) {
 				return 0, errBufferTooSmall
 			}
 
-			return copy(buff, val.Data), nil
+			return copy(buff, val), nil
 		}
 		if c.readErr != nil {
 			return 0, c.readErr
@@ -555,6 +559,9 @@ func (c *Conn) readInline(buff []byte) (int, error) { //nolint:cyclop
 		ctx := c.readDeadline.Context()
 		if ctx.Err() != nil {
 			return 0, errDeadlineExceeded
+		}
+		if c.readBuf == nil {
+			c.readBuf = make([]byte, inboundBufferSize)
 		}
 		err := c.readAndBuffer(ctx, c.closed.Done(), &c.readQueue)
 		if err == nil {
@@ -765,6 +772,9 @@ func (c *Conn) writePackets(ctx context.Context, pkts []*packet) error {
 // (an 8-byte explicit nonce and a tag of up to 16 bytes) to seal it in place.
 const recordSealOverhead = 8 + 16
 
+// deskport: sealBufSize is the capacity sealBuf starts with: a record of a 1500-byte datagram.
+const sealBufSize = 1536
+
 // deskport: maxSealedPayload is the largest payload sealApplicationData takes: its record's
 // length must fit the header's 16 bits. (Larger ones take upstream's path, as before.)
 const maxSealedPayload = 0xffff - recordSealOverhead
@@ -801,7 +811,13 @@ func (c *Conn) sealApplicationData(epoch uint16, payload []byte) ([]byte, net.Ad
 		},
 	}
 	size := recordlayer.FixedHeaderSize + len(payload)
-	raw := make([]byte, size, size+recordSealOverhead)
+	// deskport: the record is sealed into c.sealBuf, reused record after record: the caller
+	// (writeApplicationData) holds writeLock until the record has been written, and the
+	// underlying connection's WriteTo keeps nothing of it once it returns.
+	if cap(c.sealBuf) < size+recordSealOverhead {
+		c.sealBuf = make([]byte, 0, max(size+recordSealOverhead, sealBufSize))
+	}
+	raw := c.sealBuf[:size]
 	raw[0] = byte(protocol.ContentTypeApplicationData)
 	raw[1] = protocol.Version1_2.Major
 	raw[2] = protocol.Version1_2.Minor
@@ -1088,22 +1104,28 @@ var poolReadBuffer = sync.Pool{ //nolint:gochecknoglobals
 	},
 }
 
-// deskport: done (Close, for an inline read) ends the read as ctx does, and records of
-// application data go to sink if it is not nil, to decrypted otherwise.
-func (c *Conn) readAndBuffer(ctx context.Context, done <-chan struct{}, sink *[]*protocol.ApplicationData) error { //nolint:cyclop
-	bufptr, ok := poolReadBuffer.Get().(*[]byte)
-	if !ok {
-		return errFailedToAccessPoolReadBuffer
+// deskport: done (Close, for an inline read) ends the read as ctx does. If sink is not nil (an
+// inline read), the datagram is read into c.readBuf and decrypted there, and sink gets the
+// records of application data as slices of it; otherwise they go to decrypted.
+func (c *Conn) readAndBuffer(ctx context.Context, done <-chan struct{}, sink *[][]byte) error { //nolint:cyclop
+	var b []byte
+	if sink != nil {
+		b = c.readBuf
+	} else {
+		bufptr, ok := poolReadBuffer.Get().(*[]byte)
+		if !ok {
+			return errFailedToAccessPoolReadBuffer
+		}
+		defer poolReadBuffer.Put(bufptr)
+		b = *bufptr
 	}
-	defer poolReadBuffer.Put(bufptr)
-
-	b := *bufptr
 	i, rAddr, err := c.readFromContext(ctx, done, b)
 	if err != nil {
 		return netError(err)
 	}
 
-	pkts, err := recordlayer.ContentAwareUnpackDatagram(b[:i], len(c.state.getLocalConnectionID()))
+	var pktsArray [8][]byte // deskport: a datagram's records without an allocation
+	pkts, err := recordlayer.ContentAwareUnpackDatagramTo(pktsArray[:0], b[:i], len(c.state.getLocalConnectionID()))
 	if err != nil {
 		return err
 	}
@@ -1119,11 +1141,12 @@ func (c *Conn) readAndBuffer(ctx context.Context, done <-chan struct{}, sink *[]
 			}
 		}
 
-		var e *alertError
-		if errors.As(err, &e) && e.IsFatalOrCloseNotify() {
-			return e
-		}
-		if err != nil {
+		if err != nil { // deskport: errors.As's target only then (it escapes, an allocation)
+			var e *alertError
+			if errors.As(err, &e) && e.IsFatalOrCloseNotify() {
+				return e
+			}
+
 			return err
 		}
 		if hs {
@@ -1219,7 +1242,8 @@ func (c *Conn) handleIncomingPacket(
 }
 
 // deskport: handleIncomingPacketTo is handleIncomingPacket that puts records of application data
-// into sink if it is not nil (an inline read), into decrypted otherwise.
+// into sink if it is not nil (an inline read: the decrypted bytes in place, a slice of buf),
+// into decrypted otherwise.
 //
 //nolint:gocognit,gocyclo,cyclop,maintidx
 func (c *Conn) handleIncomingPacketTo(
@@ -1227,7 +1251,7 @@ func (c *Conn) handleIncomingPacketTo(
 	buf []byte,
 	rAddr net.Addr,
 	enqueue bool,
-	sink *[]*protocol.ApplicationData,
+	sink *[][]byte,
 ) (bool, bool, *alert.Alert, error) {
 	header := recordlayer.Header{} // deskport: not escaping, not allocated
 	// Set connection ID size so that records of content type tls12_cid will
@@ -1280,7 +1304,15 @@ func (c *Conn) handleIncomingPacketTo(
 			replaydetector.New(c.replayProtectionWindow, recordlayer.MaxSequenceNumber),
 		)
 	}
-	markPacketAsValid, ok := c.state.replayDetector[int(header.Epoch)].Check(header.SequenceNumber)
+	// deskport: pion/transport's CheckAccepter checks without a closure per record.
+	var markReplay replayMark
+	ok := false
+	if det, isCA := c.state.replayDetector[int(header.Epoch)].(replaydetector.CheckAccepter); isCA {
+		markReplay.detector, markReplay.token = det, det.CheckSeq(header.SequenceNumber)
+		ok = markReplay.token.Passed()
+	} else {
+		markReplay.accept, ok = c.state.replayDetector[int(header.Epoch)].Check(header.SequenceNumber)
+	}
 	if !ok {
 		c.log.Debugf("discarded duplicated packet (epoch: %d, seq: %d)",
 			header.Epoch, header.SequenceNumber,
@@ -1290,7 +1322,6 @@ func (c *Conn) handleIncomingPacketTo(
 	}
 
 	// deskport: c.markPacketAsValid(markReplay, ...), not a closure over header allocated per record.
-	markReplay := markPacketAsValid
 
 	// originalCID indicates whether the original record had content type
 	// Connection ID.
@@ -1392,6 +1423,29 @@ func (c *Conn) handleIncomingPacketTo(
 		return true, isRetransmit, nil, nil
 	}
 
+	// deskport: an inline read takes application data where it was decrypted, without
+	// ApplicationData's copy (and its allocation) of every record.
+	if sink != nil && len(buf) > 0 && protocol.ContentType(buf[0]) == protocol.ContentTypeApplicationData {
+		var h recordlayer.Header
+		if err := h.Unmarshal(buf); err != nil {
+			return false, false, &alert.Alert{Level: alert.Fatal, Description: alert.DecodeError}, err
+		}
+		if header.Epoch == 0 {
+			return false, false, &alert.Alert{
+				Level: alert.Fatal, Description: alert.UnexpectedMessage,
+			}, errApplicationDataEpochZero
+		}
+		isLatestSeqNum := c.markPacketAsValid(markReplay, header.Epoch, header.SequenceNumber)
+		*sink = append(*sink, buf[h.Size():])
+		if originalCID && isLatestSeqNum && rAddr != c.RemoteAddr() {
+			c.lock.Lock()
+			c.rAddr = rAddr
+			c.lock.Unlock()
+		}
+
+		return false, false, nil, nil
+	}
+
 	var r recordlayer.RecordLayer // deskport: not escaping, not allocated
 	if err := r.Unmarshal(buf); err != nil {
 		return false, false, &alert.Alert{Level: alert.Fatal, Description: alert.DecodeError}, err
@@ -1439,9 +1493,7 @@ func (c *Conn) handleIncomingPacketTo(
 
 		isLatestSeqNum = c.markPacketAsValid(markReplay, header.Epoch, header.SequenceNumber)
 
-		if sink != nil { // deskport: an inline read, on Read's goroutine
-			*sink = append(*sink, content)
-		} else if !c.isHandshakeCompletedSuccessfully() {
+		if !c.isHandshakeCompletedSuccessfully() {
 			// Read waits for the handshake to complete. Never block its packet
 			// reader on early application data: Finished may still be pending.
 			select {
@@ -1476,10 +1528,26 @@ func (c *Conn) handleIncomingPacketTo(
 	return false, false, nil, nil
 }
 
+// deskport: replayMark marks a record that passed the replay check as received: through a
+// CheckAccepter's token (no allocation) or, for a detector without one, the closure of Check.
+type replayMark struct {
+	detector replaydetector.CheckAccepter
+	token    replaydetector.Token
+	accept   func() bool
+}
+
+func (m replayMark) mark() bool {
+	if m.detector != nil {
+		return m.detector.Accept(m.token)
+	}
+
+	return m.accept()
+}
+
 // markPacketAsValid marks a record as received in the replay detector (markReplay, from
 // its Check) and advances the highest remote sequence number seen.
-func (c *Conn) markPacketAsValid(markReplay func() bool, epoch uint16, sequenceNumber uint64) bool {
-	latest := markReplay()
+func (c *Conn) markPacketAsValid(markReplay replayMark, epoch uint16, sequenceNumber uint64) bool {
+	latest := markReplay.mark()
 	if epoch > 0 {
 		next := sequenceNumber + 1
 		for previous := c.state.remoteSequenceNumber.Load(); next > previous; {

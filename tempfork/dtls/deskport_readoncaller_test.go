@@ -192,3 +192,75 @@ func TestReadOnCallerCloseNotify(t *testing.T) {
 func BenchmarkRecordReadOnCaller(b *testing.B) {
 	benchmarkRecord(b, readOnCaller)
 }
+
+// A datagram of several application data records gives one record a Read, in order, with and
+// without ReadOnCaller (pion/dtls itself sends one record a datagram; other stacks pack them).
+func TestSeveralRecordsInOneDatagram(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(map[bool]string{false: "read loop", true: "read on caller"}[on], func(t *testing.T) {
+			defer test.CheckRoutines(t)()
+
+			client, server := pipePairWith(t, func(cfg *Config) { cfg.ReadOnCaller = on })
+			if _, err := client.Write([]byte("first")); err != nil {
+				t.Fatal(err)
+			}
+			readWant(t, server, []byte("first"))
+			words := []string{"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
+			var datagram []byte
+			var rAddr net.Addr
+			client.writeLock.Lock()
+			for _, w := range words {
+				raw, addr, err := client.sealApplicationData(client.state.getLocalEpoch(), []byte(w))
+				if err != nil {
+					client.writeLock.Unlock()
+					t.Fatal(err)
+				}
+				datagram, rAddr = append(datagram, raw...), addr
+			}
+			client.writeLock.Unlock()
+			if _, err := client.nextConn.Conn().WriteTo(datagram, rAddr); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range words {
+				readWant(t, server, []byte(w))
+			}
+			_ = client.Close()
+			_ = server.Close()
+		})
+	}
+}
+
+// Records larger than the seal buffer's first size grow it, and smaller ones after them reuse
+// it: every record arrives with its own bytes.
+func TestSealBufferReuse(t *testing.T) {
+	defer test.CheckRoutines(t)()
+
+	client, server := pipePairWith(t, readOnCaller)
+	sizes := []int{1, 1200, 1536, 4000, 8000, 100, 1400, 8000, 7} // a datagram fits 8192 bytes (inboundBufferSize)
+	errc := make(chan error, 1)
+	go func() {
+		for i, n := range sizes {
+			if _, err := client.Write(bytes.Repeat([]byte{byte(i + 1)}, n)); err != nil {
+				errc <- err
+
+				return
+			}
+		}
+		errc <- nil
+	}()
+	buf := make([]byte, 8192)
+	for i, want := range sizes {
+		n, err := server.Read(buf)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if !bytes.Equal(buf[:n], bytes.Repeat([]byte{byte(i + 1)}, want)) {
+			t.Fatalf("record %d: %d bytes, want %d of %#x", i, n, want, byte(i+1))
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	_ = client.Close()
+	_ = server.Close()
+}
