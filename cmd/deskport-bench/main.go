@@ -60,7 +60,16 @@ func main() {
 	relayAddr := flag.String("serve-wsrelay", "", "internal: serve the baseline WebSocket relay on this address until interrupted (the rendezvous section runs it)")
 	serve := flag.String("serve-source", "", "internal: serve the byte source on this address until interrupted (the lan section runs it in a namespace)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
+	traceFile := flag.String("trace", "", "write an execution trace of the whole run to this file (for go tool trace; large: use with -only longpath and a few runs)")
 	flag.Parse()
+	if *traceFile != "" {
+		stopTrace, err := startTrace(*traceFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "deskport-bench:", err)
+			os.Exit(1)
+		}
+		defer stopTrace()
+	}
 	if *cpuprofile != "" {
 		stopProfile, err := startCPUProfile(*cpuprofile)
 		if err != nil {

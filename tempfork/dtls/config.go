@@ -148,6 +148,15 @@ type Config struct { //nolint:dupl
 	// accepted packet will be discarded. (default is 64)
 	ReplayProtectionWindow int
 
+	// ReadOnCaller (deskport) makes Read read and decrypt records on its caller's goroutine
+	// once the handshake has completed and Read has been called, instead of taking each from
+	// the connection's read loop (a goroutine hand-off per record). Nothing then reads the
+	// underlying connection between calls to Read: alerts and the peer's retransmitted last
+	// flight are handled when Read is next called, and a peer writing to an unbuffered
+	// connection (net.Pipe) blocks until then. For a caller that always has a Read in progress,
+	// such as an SCTP association; a connection never read keeps its read loop.
+	ReadOnCaller bool
+
 	// KeyLogWriter optionally specifies a destination for TLS master secrets
 	// in NSS key log format that can be used to allow external programs
 	// such as Wireshark to decrypt TLS connections.

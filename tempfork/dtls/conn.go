@@ -95,6 +95,22 @@ type Conn struct {
 	readGuard ioGuard
 	// deskport: sealRecord is sealApplicationData's record header, guarded by lock.
 	sealRecord recordlayer.RecordLayer
+	// deskport: sealBuf is the buffer sealApplicationData seals a record into, guarded by
+	// writeLock.
+	sealBuf []byte
+	// deskport: with Config.ReadOnCaller, once the handshake has completed and Read has been
+	// called (readCalled), the read loop hands reading over to Read (closes readHandedOff and
+	// ends), and Read reads and decrypts records on its own goroutine (readInline) instead of
+	// taking each from the read loop through decrypted: one goroutine hand-off less per record
+	// received. A connection nobody reads (media only, in pion/webrtc) keeps its read loop.
+	readHandedOff chan struct{}
+	readCalled    atomic.Bool
+	readMu        sync.Mutex // serializes inline reads; guards what follows
+	readQueue     [][]byte   // records of a datagram not returned yet, in readBuf
+	readBuf       []byte     // the datagram an inline read decrypted in place
+	readNext      int        // the next record of readQueue to return
+	readErr       error      // what ended inline reading: every Read returns it
+	readOnCaller  bool       // Config.ReadOnCaller
 
 	log logging.LeveledLogger
 
@@ -253,8 +269,9 @@ func createConn(
 		maximumTransmissionUnit: mtu,
 		paddingLengthGenerator:  paddingLengthGenerator,
 
-		decrypted: make(chan any, 1),
-		log:       logger,
+		decrypted:     make(chan any, 1),
+		readHandedOff: make(chan struct{}),
+		log:           logger,
 
 		readDeadline:  deadline.New(),
 		writeDeadline: deadline.New(),
@@ -266,6 +283,7 @@ func createConn(
 		cancelHandshakeReader: func() {},
 
 		replayProtectionWindow: uint(replayProtectionWindow), //nolint:gosec // G115
+		readOnCaller:           config.ReadOnCaller,          // deskport
 
 		state: State{
 			isClient:             isClient,
@@ -450,6 +468,9 @@ func (c *Conn) Read(buff []byte) (n int, err error) { //nolint:cyclop
 		return 0, errDeadlineExceeded
 	default:
 	}
+	if c.readOnCaller && !c.readCalled.Load() { // deskport
+		c.readCalled.Store(true)
+	}
 
 	for {
 		select {
@@ -461,26 +482,135 @@ func (c *Conn) Read(buff []byte) (n int, err error) { //nolint:cyclop
 			if !ok {
 				return 0, io.EOF
 			}
-			switch val := out.(type) {
-			case *protocol.ApplicationData: // deskport: a pointer, not a []byte boxed per record
-				if len(buff) < len(val.Data) {
-					return 0, errBufferTooSmall
-				}
-				copy(buff, val.Data)
-
-				return len(val.Data), nil
-			case ([]byte):
-				if len(buff) < len(val) {
-					return 0, errBufferTooSmall
-				}
-				copy(buff, val)
-
-				return len(val), nil
-			case (error):
-				return 0, val
+			if n, err, done := readDecrypted(out, buff); done {
+				return n, err
 			}
+		case <-c.readHandedOff: // deskport
+			return c.readInline(buff)
 		}
 	}
+}
+
+// deskport: readDecrypted is what Read does with a value from decrypted.
+func readDecrypted(out any, buff []byte) (int, error, bool) { //nolint:revive,staticcheck // as Read returned them
+	switch val := out.(type) {
+	case *protocol.ApplicationData: // deskport: a pointer, not a []byte boxed per record
+		if len(buff) < len(val.Data) {
+			return 0, errBufferTooSmall, true
+		}
+		copy(buff, val.Data)
+
+		return len(val.Data), nil, true
+	case ([]byte):
+		if len(buff) < len(val) {
+			return 0, errBufferTooSmall, true
+		}
+		copy(buff, val)
+
+		return len(val), nil, true
+	case (error):
+		return 0, val, true
+	}
+
+	return 0, nil, false
+}
+
+// deskport: readInline is Read once the read loop has handed reading over: it reads datagrams
+// from nextConn and decrypts them itself, as the read loop did, and returns their application
+// data records one a call. Handshake records (a peer retransmitting its last flight) still go
+// to the handshake FSM, alerts are answered, and errors end reading as they ended the read
+// loop; the read deadline and Close interrupt the read from nextConn through readGuard.
+// Without a Read in progress nothing reads nextConn (the read loop read ahead by one record).
+func (c *Conn) readInline(buff []byte) (int, error) { //nolint:cyclop
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for {
+		// What the read loop decoded before it handed over comes first.
+		select {
+		case out, ok := <-c.decrypted:
+			if ok {
+				if n, err, done := readDecrypted(out, buff); done {
+					return n, err
+				}
+			}
+		default:
+		}
+		if c.readNext < len(c.readQueue) {
+			val := c.readQueue[c.readNext]
+			c.readQueue[c.readNext] = nil
+			c.readNext++
+			if c.readNext == len(c.readQueue) {
+				c.readQueue, c.readNext = c.readQueue[:0], 0
+			}
+			if len(buff) < len(val) {
+				return 0, errBufferTooSmall
+			}
+
+			return copy(buff, val), nil
+		}
+		if c.readErr != nil {
+			return 0, c.readErr
+		}
+		select {
+		case <-c.closed.Done():
+			return 0, io.EOF
+		default:
+		}
+		ctx := c.readDeadline.Context()
+		if ctx.Err() != nil {
+			return 0, errDeadlineExceeded
+		}
+		if c.readBuf == nil {
+			c.readBuf = make([]byte, inboundBufferSize)
+		}
+		err := c.readAndBuffer(ctx, c.closed.Done(), &c.readQueue)
+		if err == nil {
+			continue
+		}
+		select {
+		case <-c.closed.Done():
+			return 0, io.EOF
+		default:
+		}
+		if ctx.Err() != nil {
+			return 0, errDeadlineExceeded
+		}
+		var alertErr *alertError
+		if errors.As(err, &alertErr) {
+			if !alertErr.IsFatalOrCloseNotify() {
+				return 0, err // non-fatal alert must not stop reading
+			}
+			_ = c.close(false) //nolint:contextcheck
+			c.endInlineRead()
+
+			return 0, io.EOF
+		}
+		switch {
+		case errors.Is(err, context.DeadlineExceeded),
+			errors.Is(err, context.Canceled),
+			errors.Is(err, io.EOF),
+			errors.Is(err, net.ErrClosed):
+			c.endInlineRead()
+
+			return 0, io.EOF
+		case errors.Is(err, recordlayer.ErrInvalidPacketLength):
+			// Decode error must be silently discarded
+			// [RFC6347 Section-4.1.2.7]
+			continue
+		default:
+			return 0, err // pass the read error to Read and keep reading
+		}
+	}
+}
+
+// deskport: endInlineRead ends reading for good, as the read loop's end did: every Read returns
+// io.EOF from now on, and the handshake FSM (kept for the peer's retransmissions) stops.
+func (c *Conn) endInlineRead() {
+	c.readErr = io.EOF
+	c.closeLock.Lock()
+	cancelHandshaker := c.cancelHandshaker
+	c.closeLock.Unlock()
+	cancelHandshaker()
 }
 
 // Write writes len(payload) bytes from payload to the DTLS connection.
@@ -642,6 +772,9 @@ func (c *Conn) writePackets(ctx context.Context, pkts []*packet) error {
 // (an 8-byte explicit nonce and a tag of up to 16 bytes) to seal it in place.
 const recordSealOverhead = 8 + 16
 
+// deskport: sealBufSize is the capacity sealBuf starts with: a record of a 1500-byte datagram.
+const sealBufSize = 1536
+
 // deskport: maxSealedPayload is the largest payload sealApplicationData takes: its record's
 // length must fit the header's 16 bits. (Larger ones take upstream's path, as before.)
 const maxSealedPayload = 0xffff - recordSealOverhead
@@ -678,7 +811,13 @@ func (c *Conn) sealApplicationData(epoch uint16, payload []byte) ([]byte, net.Ad
 		},
 	}
 	size := recordlayer.FixedHeaderSize + len(payload)
-	raw := make([]byte, size, size+recordSealOverhead)
+	// deskport: the record is sealed into c.sealBuf, reused record after record: the caller
+	// (writeApplicationData) holds writeLock until the record has been written, and the
+	// underlying connection's WriteTo keeps nothing of it once it returns.
+	if cap(c.sealBuf) < size+recordSealOverhead {
+		c.sealBuf = make([]byte, 0, max(size+recordSealOverhead, sealBufSize))
+	}
+	raw := c.sealBuf[:size]
 	raw[0] = byte(protocol.ContentTypeApplicationData)
 	raw[1] = protocol.Version1_2.Major
 	raw[2] = protocol.Version1_2.Minor
@@ -965,27 +1104,35 @@ var poolReadBuffer = sync.Pool{ //nolint:gochecknoglobals
 	},
 }
 
-func (c *Conn) readAndBuffer(ctx context.Context) error { //nolint:cyclop
-	bufptr, ok := poolReadBuffer.Get().(*[]byte)
-	if !ok {
-		return errFailedToAccessPoolReadBuffer
+// deskport: done (Close, for an inline read) ends the read as ctx does. If sink is not nil (an
+// inline read), the datagram is read into c.readBuf and decrypted there, and sink gets the
+// records of application data as slices of it; otherwise they go to decrypted.
+func (c *Conn) readAndBuffer(ctx context.Context, done <-chan struct{}, sink *[][]byte) error { //nolint:cyclop
+	var b []byte
+	if sink != nil {
+		b = c.readBuf
+	} else {
+		bufptr, ok := poolReadBuffer.Get().(*[]byte)
+		if !ok {
+			return errFailedToAccessPoolReadBuffer
+		}
+		defer poolReadBuffer.Put(bufptr)
+		b = *bufptr
 	}
-	defer poolReadBuffer.Put(bufptr)
-
-	b := *bufptr
-	i, rAddr, err := c.readFromContext(ctx, b)
+	i, rAddr, err := c.readFromContext(ctx, done, b)
 	if err != nil {
 		return netError(err)
 	}
 
-	pkts, err := recordlayer.ContentAwareUnpackDatagram(b[:i], len(c.state.getLocalConnectionID()))
+	var pktsArray [8][]byte // deskport: a datagram's records without an allocation
+	pkts, err := recordlayer.ContentAwareUnpackDatagramTo(pktsArray[:0], b[:i], len(c.state.getLocalConnectionID()))
 	if err != nil {
 		return err
 	}
 
 	var hasHandshake, isRetransmit, isClientHelloRetransmit bool
 	for _, packet := range pkts {
-		hs, rtx, alert, err := c.handleIncomingPacket(ctx, packet, rAddr, true)
+		hs, rtx, alert, err := c.handleIncomingPacketTo(ctx, packet, rAddr, true, sink)
 		if alert != nil {
 			if alertErr := c.notify(ctx, alert.Level, alert.Description); alertErr != nil {
 				if err == nil {
@@ -994,11 +1141,12 @@ func (c *Conn) readAndBuffer(ctx context.Context) error { //nolint:cyclop
 			}
 		}
 
-		var e *alertError
-		if errors.As(err, &e) && e.IsFatalOrCloseNotify() {
-			return e
-		}
-		if err != nil {
+		if err != nil { // deskport: errors.As's target only then (it escapes, an allocation)
+			var e *alertError
+			if errors.As(err, &e) && e.IsFatalOrCloseNotify() {
+				return e
+			}
+
 			return err
 		}
 		if hs {
@@ -1029,8 +1177,8 @@ func (c *Conn) readAndBuffer(ctx context.Context) error { //nolint:cyclop
 
 // deskport: readFromContext is netctx's ReadFromContext without a context.AfterFunc per
 // packet: readGuard watches ctx (the read loop's, the same for every packet).
-func (c *Conn) readFromContext(ctx context.Context, b []byte) (int, net.Addr, error) {
-	if !c.readGuard.begin(ctx, nil) {
+func (c *Conn) readFromContext(ctx context.Context, done <-chan struct{}, b []byte) (int, net.Addr, error) {
+	if !c.readGuard.begin(ctx, done) {
 		return 0, nil, ctx.Err()
 	}
 	n, rAddr, err := c.nextConn.Conn().ReadFrom(b)
@@ -1084,12 +1232,26 @@ func (c *Conn) enqueueEncryptedPackets(packet addrPkt) bool {
 	return false
 }
 
-//nolint:gocognit,gocyclo,cyclop,maintidx
 func (c *Conn) handleIncomingPacket(
 	ctx context.Context,
 	buf []byte,
 	rAddr net.Addr,
 	enqueue bool,
+) (bool, bool, *alert.Alert, error) {
+	return c.handleIncomingPacketTo(ctx, buf, rAddr, enqueue, nil)
+}
+
+// deskport: handleIncomingPacketTo is handleIncomingPacket that puts records of application data
+// into sink if it is not nil (an inline read: the decrypted bytes in place, a slice of buf),
+// into decrypted otherwise.
+//
+//nolint:gocognit,gocyclo,cyclop,maintidx
+func (c *Conn) handleIncomingPacketTo(
+	ctx context.Context,
+	buf []byte,
+	rAddr net.Addr,
+	enqueue bool,
+	sink *[][]byte,
 ) (bool, bool, *alert.Alert, error) {
 	header := recordlayer.Header{} // deskport: not escaping, not allocated
 	// Set connection ID size so that records of content type tls12_cid will
@@ -1142,7 +1304,15 @@ func (c *Conn) handleIncomingPacket(
 			replaydetector.New(c.replayProtectionWindow, recordlayer.MaxSequenceNumber),
 		)
 	}
-	markPacketAsValid, ok := c.state.replayDetector[int(header.Epoch)].Check(header.SequenceNumber)
+	// deskport: pion/transport's CheckAccepter checks without a closure per record.
+	var markReplay replayMark
+	ok := false
+	if det, isCA := c.state.replayDetector[int(header.Epoch)].(replaydetector.CheckAccepter); isCA {
+		markReplay.detector, markReplay.token = det, det.CheckSeq(header.SequenceNumber)
+		ok = markReplay.token.Passed()
+	} else {
+		markReplay.accept, ok = c.state.replayDetector[int(header.Epoch)].Check(header.SequenceNumber)
+	}
 	if !ok {
 		c.log.Debugf("discarded duplicated packet (epoch: %d, seq: %d)",
 			header.Epoch, header.SequenceNumber,
@@ -1152,7 +1322,6 @@ func (c *Conn) handleIncomingPacket(
 	}
 
 	// deskport: c.markPacketAsValid(markReplay, ...), not a closure over header allocated per record.
-	markReplay := markPacketAsValid
 
 	// originalCID indicates whether the original record had content type
 	// Connection ID.
@@ -1254,6 +1423,29 @@ func (c *Conn) handleIncomingPacket(
 		return true, isRetransmit, nil, nil
 	}
 
+	// deskport: an inline read takes application data where it was decrypted, without
+	// ApplicationData's copy (and its allocation) of every record.
+	if sink != nil && len(buf) > 0 && protocol.ContentType(buf[0]) == protocol.ContentTypeApplicationData {
+		var h recordlayer.Header
+		if err := h.Unmarshal(buf); err != nil {
+			return false, false, &alert.Alert{Level: alert.Fatal, Description: alert.DecodeError}, err
+		}
+		if header.Epoch == 0 {
+			return false, false, &alert.Alert{
+				Level: alert.Fatal, Description: alert.UnexpectedMessage,
+			}, errApplicationDataEpochZero
+		}
+		isLatestSeqNum := c.markPacketAsValid(markReplay, header.Epoch, header.SequenceNumber)
+		*sink = append(*sink, buf[h.Size():])
+		if originalCID && isLatestSeqNum && rAddr != c.RemoteAddr() {
+			c.lock.Lock()
+			c.rAddr = rAddr
+			c.lock.Unlock()
+		}
+
+		return false, false, nil, nil
+	}
+
 	var r recordlayer.RecordLayer // deskport: not escaping, not allocated
 	if err := r.Unmarshal(buf); err != nil {
 		return false, false, &alert.Alert{Level: alert.Fatal, Description: alert.DecodeError}, err
@@ -1336,10 +1528,26 @@ func (c *Conn) handleIncomingPacket(
 	return false, false, nil, nil
 }
 
+// deskport: replayMark marks a record that passed the replay check as received: through a
+// CheckAccepter's token (no allocation) or, for a detector without one, the closure of Check.
+type replayMark struct {
+	detector replaydetector.CheckAccepter
+	token    replaydetector.Token
+	accept   func() bool
+}
+
+func (m replayMark) mark() bool {
+	if m.detector != nil {
+		return m.detector.Accept(m.token)
+	}
+
+	return m.accept()
+}
+
 // markPacketAsValid marks a record as received in the replay detector (markReplay, from
 // its Check) and advances the highest remote sequence number seen.
-func (c *Conn) markPacketAsValid(markReplay func() bool, epoch uint16, sequenceNumber uint64) bool {
-	latest := markReplay()
+func (c *Conn) markPacketAsValid(markReplay replayMark, epoch uint16, sequenceNumber uint64) bool {
+	latest := markReplay.mark()
 	if epoch > 0 {
 		next := sequenceNumber + 1
 		for previous := c.state.remoteSequenceNumber.Load(); next > previous; {
@@ -1448,7 +1656,11 @@ func (c *Conn) handshake(
 		}
 	}()
 	go func() {
+		handedOff := false // deskport
 		defer func() {
+			if handedOff {
+				return // deskport: Read reads now; the handshake FSM stays for retransmissions
+			}
 			if c.isHandshakeCompletedSuccessfully() {
 				// Escaping read loop.
 				// It's safe to close decrypted channnel now.
@@ -1460,7 +1672,14 @@ func (c *Conn) handshake(
 		}()
 		defer handshakeLoopsFinished.Done()
 		for {
-			if err := c.readAndBuffer(ctxRead); err != nil { //nolint:nestif
+			// deskport: once the handshake has completed, Read reads (readInline).
+			if c.readOnCaller && c.readCalled.Load() && c.isHandshakeCompletedSuccessfully() {
+				handedOff = true
+				close(c.readHandedOff)
+
+				return
+			}
+			if err := c.readAndBuffer(ctxRead, nil, nil); err != nil { //nolint:nestif
 				var alertErr *alertError
 				if errors.As(err, &alertErr) {
 					if !alertErr.IsFatalOrCloseNotify() {
@@ -1561,8 +1780,9 @@ func (c *Conn) close(byUser bool) error {
 		c.closed.Close()
 	}
 	c.closeLock.Unlock()
-	// deskport: a Write blocked in nextConn returns now.
+	// deskport: a Write blocked in nextConn returns now, and so does an inline Read.
 	c.writeGuard.interruptAll()
+	c.readGuard.interruptAll()
 
 	cancelHandshaker()
 	cancelHandshakeReader()

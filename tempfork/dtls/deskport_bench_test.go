@@ -62,7 +62,12 @@ func pipePairWith(tb testing.TB, configure func(*Config)) (*Conn, *Conn) {
 // and read and opened by the other (allocs/op counts both ends). 1152 bytes is about the
 // payload of an SCTP packet on a 1200-byte path, what WebRTC data channels send.
 func BenchmarkRecord(b *testing.B) {
-	client, server := pipePair(b)
+	benchmarkRecord(b, func(*Config) {})
+}
+
+func benchmarkRecord(b *testing.B, configure func(*Config)) {
+	b.Helper()
+	client, server := pipePairWith(b, configure)
 	payload := make([]byte, 1152)
 	done := make(chan error, 1)
 	go func() {

@@ -66,6 +66,7 @@ type dtlsConfig struct { //nolint:dupl
 	loggerFactory                 logging.LoggerFactory
 	mtu                           int
 	replayProtectionWindow        int
+	readOnCaller                  bool // deskport
 	keyLogWriter                  io.Writer
 	sessionStore                  SessionStore
 	supportedProtocols            []string
@@ -114,6 +115,7 @@ func (c *dtlsConfig) toConfig() *Config {
 		LoggerFactory:                 c.loggerFactory,
 		MTU:                           c.mtu,
 		ReplayProtectionWindow:        c.replayProtectionWindow,
+		ReadOnCaller:                  c.readOnCaller, // deskport
 		KeyLogWriter:                  c.keyLogWriter,
 		SessionStore:                  c.sessionStore,
 		GetCertificate:                c.getCertificate,
@@ -451,6 +453,16 @@ func WithReplayProtectionWindow(window int) Option {
 			return errInvalidReplayProtectionWindow
 		}
 		c.replayProtectionWindow = window
+
+		return nil
+	})
+}
+
+// WithReadOnCaller (deskport) makes Read read and decrypt records on its caller's goroutine once
+// the handshake has completed and Read has been called: see Config.ReadOnCaller.
+func WithReadOnCaller(on bool) Option {
+	return sharedOption(func(c *dtlsConfig) error {
+		c.readOnCaller = on
 
 		return nil
 	})

@@ -410,6 +410,9 @@ type Association struct {
 
 	tlrGoodOps   uint32    // count of TLR ops completed w/o additional loss
 	tlrStartTime time.Time // time of first recovery RTT
+
+	// deskport: buffers of written packets, for the next packets marshalled.
+	packetBuffers packetBuffers
 }
 
 type snapConfig struct {
@@ -1314,6 +1317,7 @@ loop:
 			atomic.AddUint64(&a.bytesSent, uint64(len(raw)))
 			a.stats.incPacketsSent()
 		}
+		a.packetBuffers.put(rawPackets) // deskport: netConn.Write kept none of them
 
 		if !ok {
 			if err := a.close(); err != nil {
@@ -1402,7 +1406,9 @@ func (a *Association) marshalPacket(p *packet) ([]byte, error) {
 	// Replies to a restarting peer cannot use the old peer's checksum negotiation.
 	// INIT and COOKIE ECHO also always carry a real CRC32c checksum.
 	// https://www.rfc-editor.org/rfc/rfc9653.html#section-5.2
-	return p.marshal(p.verificationTag != a.peerVerificationTag || !a.sendZeroChecksum || chunkMandatoryChecksum(p.chunks))
+	doChecksum := p.verificationTag != a.peerVerificationTag || !a.sendZeroChecksum || chunkMandatoryChecksum(p.chunks)
+
+	return p.marshalTo(a.packetBuffers.get(p.marshalSizeHint()), doChecksum) // deskport: reused buffers
 }
 
 func (a *Association) unmarshalPacket(raw []byte) (*packet, error) {

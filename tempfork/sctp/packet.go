@@ -172,7 +172,14 @@ func (p *packet) unmarshal(doChecksum bool, raw []byte) error { //nolint:cyclop
 }
 
 func (p *packet) marshal(doChecksum bool) ([]byte, error) {
-	raw := make([]byte, packetHeaderSize, p.marshalSizeHint()) // deskport: one buffer
+	return p.marshalTo(make([]byte, packetHeaderSize, p.marshalSizeHint()), doChecksum) // deskport: one buffer
+}
+
+// deskport: marshalTo is marshal into dst's storage (its length is ignored; its capacity should
+// be marshalSizeHint), for buffers the write loop reuses.
+func (p *packet) marshalTo(dst []byte, doChecksum bool) ([]byte, error) {
+	raw := dst[:packetHeaderSize]
+	clear(raw) // a reused buffer: the checksum stays zero unless doChecksum
 
 	// Populate static headers
 	// 8-12 is Checksum which will be populated when packet is complete

@@ -437,18 +437,31 @@ func (s *Stream) packetize(raw []byte, ppi PayloadProtocolIdentifier) ([]*chunkP
 		}
 	}
 
+	// deskport: the message is copied once and its chunks are one allocation: each chunk's
+	// userData is a slice of the copy (capped at its own end) and each chunk an element of
+	// chunkArray, instead of a buffer and a struct per chunk. They stay until the last chunk of
+	// the message is acknowledged, as the chunks of one message are in flight together.
 	var chunks []*chunkPayloadData
 	var head *chunkPayloadData
+	var data []byte
+	var chunkArray []chunkPayloadData
+	if remaining != 0 && maxPayloadSize != 0 {
+		count := (remaining + maxPayloadSize - 1) / maxPayloadSize
+		data = make([]byte, remaining)
+		copy(data, raw)
+		chunkArray = make([]chunkPayloadData, count)
+		chunks = make([]*chunkPayloadData, 0, count)
+	}
 	fsn := uint32(0)
 	for remaining != 0 {
 		fragmentSize := min32(maxPayloadSize, remaining)
 
 		// Copy the userdata since we'll have to store it until acked
 		// and the caller may re-use the buffer in the mean time
-		userData := make([]byte, fragmentSize)
-		copy(userData, raw[offset:offset+fragmentSize])
+		userData := data[offset : offset+fragmentSize : offset+fragmentSize]
 
-		chunk := &chunkPayloadData{
+		chunk := &chunkArray[fsn]
+		*chunk = chunkPayloadData{
 			associationGeneration:  s.associationGeneration,
 			stream:                 s,
 			streamIdentifier:       s.streamIdentifier,

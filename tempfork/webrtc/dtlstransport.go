@@ -431,6 +431,10 @@ func (t *DTLSTransport) dtlsSharedOptions(certificate tls.Certificate) []dtls.Op
 		dtls.WithInsecureSkipVerify(!t.api.settingEngine.dtls.disableInsecureSkipVerify),
 		dtls.WithLoggerFactory(t.api.settingEngine.LoggerFactory),
 		dtls.WithVerifyPeerCertificate(t.verifyPeerCertificateFunc()),
+		// SCTP's read loop always has a Read in progress: it decrypts the records itself
+		// instead of taking each from the DTLS read loop. A connection without data channels
+		// is never read and keeps the read loop.
+		dtls.WithReadOnCaller(true),
 	}
 
 	if t.api.settingEngine.dtls.customCipherSuites != nil {

@@ -119,7 +119,12 @@ func UnpackDatagram(buf []byte) ([][]byte, error) {
 // presence of a connection identifier if the record is of content type
 // tls12_cid.
 func ContentAwareUnpackDatagram(buf []byte, cidLength int) ([][]byte, error) {
-	out := [][]byte{}
+	return ContentAwareUnpackDatagramTo([][]byte{}, buf, cidLength)
+}
+
+// ContentAwareUnpackDatagramTo (deskport) is ContentAwareUnpackDatagram appending the records to
+// out, so that a caller can unpack into an array of its own instead of a new slice per datagram.
+func ContentAwareUnpackDatagramTo(out [][]byte, buf []byte, cidLength int) ([][]byte, error) {
 
 	for offset := 0; len(buf) != offset; {
 		headerSize := FixedHeaderSize
