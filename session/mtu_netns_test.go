@@ -1,8 +1,10 @@
 package session
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -158,4 +160,94 @@ func TestJumboFramesAtOneEnd(t *testing.T) {
 		t.Errorf("SCTP packets of %d bytes from the viewer and %d from the host, want 1404 both", v, h)
 	}
 	forwardThrough(t, viewer, host, payload(4<<20))
+}
+
+// TestProbeCrossesOnlyAlone sends jumbo-frame probes while the same socket streams small
+// datagrams to the same peer, as SCTP does while the probe runs: across a switch that drops
+// frames above 1500 bytes none may be acknowledged, across a jumbo-frame link they are. A probe the batch writer joined with the datagrams
+// after it into one GSO message left without DF (the kernel sets DF by the message's total
+// length, which is above the route's MTU) and whole (veth and bridge pass GSO buffers
+// unchecked): the bridge's netfilter refragmented it, or the buffer crossed whole, and the
+// host acknowledged a probe no real switch would carry.
+func TestProbeCrossesOnlyAlone(t *testing.T) {
+	t.Run("small switch", func(t *testing.T) {
+		if acked := probesBesideAStream(t, newMTULAN(t, 9000, 9000, true)); acked > 0 {
+			t.Errorf("%d of 5 jumbo probes acknowledged across a switch that drops frames above 1500 bytes", acked)
+		}
+	})
+	t.Run("jumbo link", func(t *testing.T) {
+		if acked := probesBesideAStream(t, newMTULAN(t, 9000, 9000, false)); acked < 3 {
+			t.Errorf("%d of 5 jumbo probes acknowledged across a jumbo-frame link, want 3 at least", acked)
+		}
+	})
+}
+
+// probesBesideAStream runs five probes from the viewer to the host of l while the viewer streams
+// Ethernet-sized datagrams to the host, and returns how many were acknowledged.
+func probesBesideAStream(t *testing.T, l *mtuLAN) (acked int) {
+	listen := func(n transport.Net, ip string) (*probeUDPConn, *udpProbes) {
+		t.Helper()
+		p := newUDPProbes()
+		c, err := probeNet{Net: pacedNet{Net: n, p: newPacer()}, probes: p}.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c.(*probeUDPConn), p
+	}
+	v, vp := listen(l.viewer, mtuViewerIP)
+	h, _ := listen(l.host, mtuHostIP)
+	hostAddr := h.LocalAddr().(*net.UDPAddr).AddrPort()
+	for _, c := range []*probeUDPConn{v, h} { // reading answers probes and takes in their acks
+		go func() {
+			buf := make([]byte, maxDatagram)
+			for {
+				if _, _, err := c.ReadFromAddrPort(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	streamed, running := make(chan int), make(chan struct{})
+	go func() { // what SCTP sends meanwhile: Ethernet-sized datagrams, many a millisecond
+		small, n := make([]byte, 1000), 0
+		defer func() { streamed <- n }()
+		for {
+			if n == 100 {
+				close(running)
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := v.WriteToAddrPort(small, hostAddr); err != nil {
+				return
+			}
+			n++
+			// About 20 MB/s: the flusher often has datagrams to send, the host reads them all
+			// (time.Sleep would wait a millisecond or more, and writes that far apart go out alone).
+			for next := time.Now().Add(50 * time.Microsecond); time.Now().Before(next); {
+			}
+		}
+	}()
+	select {
+	case <-running:
+	case <-time.After(10 * time.Second):
+		close(stop)
+		t.Fatalf("the stream beside the probes did not start: %d datagrams in 10 s", <-streamed)
+	}
+	for range 5 {
+		ok, err := vp.confirm(context.Background(), v, hostAddr, 8124+dtlsOverhead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			acked++
+		}
+	}
+	close(stop)
+	t.Logf("%d of 5 probes acknowledged, %d small datagrams streamed beside them", acked, <-streamed)
+	return acked
 }

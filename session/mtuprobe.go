@@ -133,6 +133,11 @@ func (n probeNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPCo
 	return c, nil
 }
 
+// aloneWriter is a socket that can send a datagram by itself, outside its batched writes.
+type aloneWriter interface {
+	writeAlone(b []byte, addr netip.AddrPort) (int, error)
+}
+
 // probeUDPConn is a socket that takes probe datagrams out of what ICE reads: it acknowledges
 // probes and passes acks on.
 type probeUDPConn struct {
@@ -215,10 +220,14 @@ func (p *udpProbes) confirm(ctx context.Context, c *probeUDPConn, remote netip.A
 		p.mu.Unlock()
 	}()
 	probe := probeMsg{kind: probeKindProbe, nonce: nonce, length: uint32(size)}.encode()
+	send := c.addrPortConn.WriteToAddrPort
+	if a, ok := c.addrPortConn.(aloneWriter); ok {
+		send = a.writeAlone // never inside a GSO message (pacer.go)
+	}
 	t := time.NewTimer(probeWait)
 	defer t.Stop()
 	for range probeAttempts {
-		if _, err := c.addrPortConn.WriteToAddrPort(probe, remote); err != nil {
+		if _, err := send(probe, remote); err != nil {
 			return false, err
 		}
 		t.Reset(probeWait)

@@ -235,6 +235,21 @@ func (c *pacedUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, erro
 	return c.UDPConn.WriteToUDP(b, net.UDPAddrFromAddrPort(addr))
 }
 
+// writeAlone sends b as a datagram of its own, one sendto beside the batch writer, never joined
+// with other datagrams into one GSO message: the kernel sets DF on a message by its total
+// length, so a GSO message longer than the route's MTU leaves without DF and a router, or a Linux
+// bridge with br_netfilter, fragments its datagrams instead of dropping them; and veth and bridge
+// pass a GSO buffer whole, uncut. The jumbo-frame probe (mtuprobe.go) must cross as the packets
+// it stands for would, or not at all. It does not wait for what the batch writer holds: order
+// does not matter to a probe.
+func (c *pacedUDPConn) writeAlone(b []byte, addr netip.AddrPort) (int, error) {
+	c.p.wait(len(b))
+	if u, ok := c.UDPConn.(*net.UDPConn); ok {
+		return u.WriteToUDPAddrPort(b, addr)
+	}
+	return c.UDPConn.WriteToUDP(b, net.UDPAddrFromAddrPort(addr))
+}
+
 func (c *pacedUDPConn) Write(b []byte) (int, error) {
 	c.p.wait(len(b))
 	if c.wbatch != nil {
