@@ -121,14 +121,25 @@ func TestResumesRememberedWindow(t *testing.T) {
 	pathWindows.m[viewerAddr] = w
 	pathWindows.mu.Unlock()
 
-	vn, hn = lossyRouter(t, 100*time.Millisecond, 0)
-	_, host, verr, herr = connectPair(t, pairConfig{viewerNet: vn, hostNet: hn, authorize: true})
-	if verr != nil || herr != nil {
-		t.Fatalf("connect again: viewer %v, host %v", verr, herr)
-	}
-	if cwnd := host.pc.SCTP().Stats().CongestionWindow; cwnd < w.window*9/10 {
+	// The next session looks the window up by ICE's RTT, one connectivity check's: on a loaded
+	// machine that too can run 60 % long (163 ms on this path, once, in a make test beside two
+	// benchmarks), and the lookup then misses, as designed. Such a session started from the
+	// initial window; another is tried, three in all, and one of them must resume.
+	for attempt := 1; ; attempt++ {
+		vn, hn = lossyRouter(t, 100*time.Millisecond, 0)
+		_, host, verr, herr = connectPair(t, pairConfig{viewerNet: vn, hostNet: hn, authorize: true})
+		if verr != nil || herr != nil {
+			t.Fatalf("connect again: viewer %v, host %v", verr, herr)
+		}
+		cwnd := host.pc.SCTP().Stats().CongestionWindow
+		if cwnd >= w.window*9/10 {
+			break
+		}
 		st, ok := host.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats()
-		t.Fatalf("second session's window %d, want the remembered %d (ICE RTT %v, %v)", cwnd, w.window, st.CurrentRoundTripTime, ok)
+		if cwnd > sctpMinCwnd || attempt == 3 {
+			t.Fatalf("session %d after the first: window %d, want the remembered %d (ICE RTT now %v s, %v)", attempt, cwnd, w.window, st.CurrentRoundTripTime, ok)
+		}
+		t.Logf("session %d after the first did not resume (window %d; ICE RTT now %v s): tried again", attempt, cwnd, st.CurrentRoundTripTime)
 	}
 
 	vn, hn = lossyRouter(t, 300*time.Millisecond, 0)
