@@ -196,7 +196,7 @@ func Get(ctx context.Context, open mux.OpenFunc, remote, local string, progress 
 	}
 	var n int64
 	rc := &conn{Conn: c, idle: DefaultIdleTimeout}
-	if _, err := receive(rc, progressWriter{f, &n, size, progress}, size, new(int64)); err != nil {
+	if _, err := receive(rc, progressWriter{&durableWriter{f: f}, &n, size, progress}, size, new(int64)); err != nil {
 		se := asStatus(err, CodeIO)
 		if se.Code != CodeAborted {
 			_ = writeFrame(c, frameStatus, encodeStatus(status{Code: se.Code, Text: se.Message}))

@@ -255,7 +255,7 @@ func (s *Server) put(c *conn, h Header, t *Transfer) (err error) {
 	if err := c.sendStatus(status{Code: CodeOK}); err != nil {
 		return err
 	}
-	if _, err := receive(c, f, h.Size, &t.Bytes); err != nil {
+	if _, err := receive(c, &durableWriter{f: f}, h.Size, &t.Bytes); err != nil {
 		return err
 	}
 	if err := finish(f, h.Mode); err != nil {
@@ -308,7 +308,8 @@ func receive(c *conn, w io.Writer, size int64, n *int64) ([]byte, error) {
 	}
 }
 
-// finish sets the final permissions and flushes f to disk.
+// finish sets the final permissions and flushes f to disk (most of it is already on its way:
+// durableWriter started the writeback of every writebackStep bytes during the transfer).
 func finish(f *os.File, mode fs.FileMode) error {
 	if mode == 0 {
 		mode = 0o644
@@ -316,7 +317,7 @@ func finish(f *os.File, mode fs.FileMode) error {
 	if err := f.Chmod(mode.Perm()); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncFile(f); err != nil {
 		return err
 	}
 	return f.Close()
