@@ -216,6 +216,11 @@ func Get(ctx context.Context, open mux.OpenFunc, remote, local string, progress 
 		_ = writeFrame(c, frameStatus, encodeStatus(status{Code: CodeIO, Text: "the viewer could not rename the file: " + err.Error()}))
 		return wrap(err)
 	}
+	// The rename is durable once the directory is flushed; failure only weakens that.
+	if d, err := os.Open(dir); err == nil {
+		_ = syncFile(d)
+		d.Close()
+	}
 	_ = writeFrame(c, frameStatus, encodeStatus(status{Code: CodeOK, Arg: uint64(n)}))
 	return nil
 }

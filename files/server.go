@@ -329,7 +329,7 @@ func syncDir(root *os.Root, dir string) {
 		dir = "."
 	}
 	if d, err := root.Open(strings.TrimSuffix(dir, "/")); err == nil {
-		_ = d.Sync()
+		_ = syncFile(d)
 		d.Close()
 	}
 }

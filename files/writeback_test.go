@@ -18,6 +18,7 @@ type writebackLog struct {
 }
 
 type syncSeen struct {
+	dir        bool // a directory, not the received file
 	size       int64
 	finalExist bool
 }
@@ -38,15 +39,15 @@ func hookWriteback(t *testing.T, prefix, final string) *writebackLog {
 		return oldStart(f, off, n)
 	}
 	syncFile = func(f *os.File) error {
-		if mine(f) {
-			fi, err := f.Stat()
-			if err != nil {
-				t.Error(err)
-				return err
-			}
+		fi, err := f.Stat()
+		if err != nil {
+			t.Error(err)
+			return err
+		}
+		if mine(f) || fi.IsDir() {
 			_, err = os.Stat(final)
 			log.mu.Lock()
-			log.syncs = append(log.syncs, syncSeen{size: fi.Size(), finalExist: err == nil})
+			log.syncs = append(log.syncs, syncSeen{dir: fi.IsDir(), size: fi.Size(), finalExist: err == nil})
 			log.mu.Unlock()
 		}
 		return oldSync(f)
@@ -55,7 +56,8 @@ func hookWriteback(t *testing.T, prefix, final string) *writebackLog {
 }
 
 // check says whether a file of size bytes had its writeback started in order, writebackStep
-// bytes at a time, during the transfer, and was then flushed whole, once, before its rename.
+// bytes at a time, during the transfer, was then flushed whole, once, before its rename, and
+// its directory after the rename.
 func (l *writebackLog) check(t *testing.T, size int64) {
 	t.Helper()
 	l.mu.Lock()
@@ -70,18 +72,21 @@ func (l *writebackLog) check(t *testing.T, size int64) {
 	if want := size / writebackStep * writebackStep; next != want {
 		t.Errorf("writeback started for the first %d bytes of %d; want %d", next, size, want)
 	}
-	if len(l.syncs) != 1 {
-		t.Fatalf("%d fsyncs of the received file, want 1", len(l.syncs))
+	if len(l.syncs) != 2 || l.syncs[0].dir || !l.syncs[1].dir {
+		t.Fatalf("fsyncs %+v; want the received file's, then its directory's", l.syncs)
 	}
 	if s := l.syncs[0]; s.size != size || s.finalExist {
 		t.Errorf("fsync saw %d bytes (want %d), final name present: %v (want the rename after the fsync)", s.size, size, s.finalExist)
+	}
+	if !l.syncs[1].finalExist {
+		t.Error("the directory was flushed before the rename")
 	}
 }
 
 // TestReceiversStartWritebackDuringTheTransfer: a download and an upload each start the disk
 // writes of every writebackStep bytes as they arrive (so that the last fsync does not stall
 // the copy for the whole file), and still fsync the whole file before renaming it into place
-// and reporting success (docs/files.md).
+// and reporting success, and flush the directory after the rename (docs/files.md).
 func TestReceiversStartWritebackDuringTheTransfer(t *testing.T) {
 	const size = 3*writebackStep + 12345
 	e := newEnv(t, Config{})
