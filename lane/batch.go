@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // TLS cuts what it is given into records of 16 KiB and writes each to the TCP connection with
@@ -25,6 +26,8 @@ const (
 type batchConn struct {
 	net.Conn
 	r *bufio.Reader
+
+	writing atomic.Bool // a write to the socket is under way (it may block on a stalled peer)
 
 	mu      sync.Mutex
 	holding bool   // inside a laneConn.Write: gather
@@ -49,7 +52,9 @@ func (b *batchConn) Write(p []byte) (int, error) {
 		if err := b.flushLocked(); err != nil {
 			return 0, err
 		}
+		b.writing.Store(true)
 		n, err := b.Conn.Write(p)
+		b.writing.Store(false)
 		if err != nil {
 			b.err = err
 		}
@@ -68,7 +73,9 @@ func (b *batchConn) flushLocked() error {
 	if len(b.buf) == 0 {
 		return nil
 	}
+	b.writing.Store(true)
 	_, err := b.Conn.Write(b.buf)
+	b.writing.Store(false)
 	b.buf = b.buf[:0]
 	if err != nil {
 		b.err = err
@@ -99,6 +106,17 @@ type laneConn struct {
 }
 
 func newLaneConn(tc *tls.Conn, raw *batchConn) *laneConn { return &laneConn{Conn: tc, raw: raw} }
+
+// Close closes the connection. tls.Conn.Close breaks a Write blocked on a stalled peer by
+// closing the socket at once; a laneConn's records leave after tls's Write has returned, so a
+// write still under way is broken here the same way (otherwise TLS's close_notify would wait
+// for it, up to its 5 s deadline).
+func (c *laneConn) Close() error {
+	if c.raw.writing.Load() {
+		_ = c.raw.Conn.Close()
+	}
+	return c.Conn.Close()
+}
 
 func (c *laneConn) Write(p []byte) (int, error) {
 	c.writeMu.Lock()

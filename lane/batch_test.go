@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"testing"
 )
@@ -80,5 +81,39 @@ func TestLaneWriteIsOneSystemCall(t *testing.T) {
 	}
 	if !bytes.Equal(back, msg) {
 		t.Fatal("read other bytes than the peer wrote")
+	}
+}
+
+// TestLaneCloseBreaksAStalledWrite: a Write whose gathered records are blocked on a peer that
+// stopped reading ends with an error when the lane is closed, as a tls.Conn's does, and Close
+// does not wait for it (without laneConn.Close the pair ended only at TLS's 5 s close_notify
+// deadline).
+func TestLaneCloseBreaksAStalledWrite(t *testing.T) {
+	vid, hid := pair(t)
+	a, b := net.Pipe()
+	raw := newBatchConn(a)
+	lc := newLaneConn(tls.Server(raw, vid.tlsConfig(func() (Hash, bool) { return hid.Hash, true })), raw)
+	peer := tls.Client(b, hid.tlsConfig(func() (Hash, bool) { return vid.Hash, true }))
+	defer peer.Close()
+	errs := make(chan error, 1)
+	go func() { errs <- peer.Handshake() }()
+	if err := lc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	// The peer reads nothing more: the Write's single socket write blocks (net.Pipe has no
+	// buffer).
+	go func() {
+		_, err := lc.Write(make([]byte, 256<<10))
+		errs <- err
+	}()
+	for !raw.writing.Load() {
+		runtime.Gosched()
+	}
+	lc.Close()
+	if err := <-errs; err == nil {
+		t.Fatal("a Write blocked on a stalled peer succeeded after Close")
 	}
 }
