@@ -196,7 +196,7 @@ func Get(ctx context.Context, open mux.OpenFunc, remote, local string, progress 
 	}
 	var n int64
 	rc := &conn{Conn: c, idle: DefaultIdleTimeout}
-	if _, err := receive(rc, progressWriter{f, &n, size, progress}, size, new(int64)); err != nil {
+	if _, err := receive(rc, progressWriter{&durableWriter{f: f}, &n, size, progress}, size, new(int64)); err != nil {
 		se := asStatus(err, CodeIO)
 		if se.Code != CodeAborted {
 			_ = writeFrame(c, frameStatus, encodeStatus(status{Code: se.Code, Text: se.Message}))
@@ -215,6 +215,11 @@ func Get(ctx context.Context, open mux.OpenFunc, remote, local string, progress 
 	if err := os.Rename(f.Name(), local); err != nil {
 		_ = writeFrame(c, frameStatus, encodeStatus(status{Code: CodeIO, Text: "the viewer could not rename the file: " + err.Error()}))
 		return wrap(err)
+	}
+	// The rename is durable once the directory is flushed; failure only weakens that.
+	if d, err := os.Open(dir); err == nil {
+		_ = syncFile(d)
+		d.Close()
 	}
 	_ = writeFrame(c, frameStatus, encodeStatus(status{Code: CodeOK, Arg: uint64(n)}))
 	return nil

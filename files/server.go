@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -255,7 +254,7 @@ func (s *Server) put(c *conn, h Header, t *Transfer) (err error) {
 	if err := c.sendStatus(status{Code: CodeOK}); err != nil {
 		return err
 	}
-	if _, err := receive(c, f, h.Size, &t.Bytes); err != nil {
+	if _, err := receive(c, &durableWriter{f: f}, h.Size, &t.Bytes); err != nil {
 		return err
 	}
 	if err := finish(f, h.Mode); err != nil {
@@ -272,9 +271,20 @@ func (s *Server) put(c *conn, h Header, t *Transfer) (err error) {
 // Errors are StatusErrors for the peer (a stream failure becomes CodeAborted, which cannot
 // be delivered but is logged).
 func receive(c *conn, w io.Writer, size int64, n *int64) ([]byte, error) {
-	hash := sha256.New()
+	// Two frame buffers in turn: a frame is hashed (on pipeHash's goroutine) while it is
+	// written, and the next one read meanwhile into the other buffer.
+	hash := newPipeHash()
+	defer hash.close()
+	var bufs [2][]byte
+	k, pending := 0, 0
 	for {
+		if pending == 2 {
+			hash.wait() // the frame read into bufs[k] two turns ago
+			pending--
+		}
+		c.buf = bufs[k]
 		t, body, err := c.readFrame()
+		bufs[k] = c.buf
 		if err != nil {
 			if errors.Is(err, ErrBadHeader) {
 				return nil, statusErr(CodeBadRequest, "%v", err)
@@ -286,16 +296,21 @@ func receive(c *conn, w io.Writer, size int64, n *int64) ([]byte, error) {
 			if *n+int64(len(body)) > size {
 				return nil, statusErr(CodeBadRequest, "more data than the announced %d bytes", size)
 			}
-			hash.Write(body)
+			hash.start(body)
+			pending++
 			if _, err := w.Write(body); err != nil {
 				return nil, err
 			}
 			*n += int64(len(body))
+			k ^= 1
 		case frameDone:
 			if *n != size {
 				return nil, statusErr(CodeAborted, "the sender finished after %d of the announced %d bytes", *n, size)
 			}
-			sum := hash.Sum(nil)
+			for ; pending > 0; pending-- {
+				hash.wait()
+			}
+			sum := hash.sum()
 			if !bytes.Equal(sum, body) {
 				return nil, statusErr(CodeChecksum, "SHA-256 mismatch: received %x, the sender computed %x; the data was corrupted, retry", sum, body)
 			}
@@ -308,7 +323,8 @@ func receive(c *conn, w io.Writer, size int64, n *int64) ([]byte, error) {
 	}
 }
 
-// finish sets the final permissions and flushes f to disk.
+// finish sets the final permissions and flushes f to disk (most of it is already on its way:
+// durableWriter started the writeback of every writebackStep bytes during the transfer).
 func finish(f *os.File, mode fs.FileMode) error {
 	if mode == 0 {
 		mode = 0o644
@@ -316,7 +332,7 @@ func finish(f *os.File, mode fs.FileMode) error {
 	if err := f.Chmod(mode.Perm()); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncFile(f); err != nil {
 		return err
 	}
 	return f.Close()
@@ -328,7 +344,7 @@ func syncDir(root *os.Root, dir string) {
 		dir = "."
 	}
 	if d, err := root.Open(strings.TrimSuffix(dir, "/")); err == nil {
-		_ = d.Sync()
+		_ = syncFile(d)
 		d.Close()
 	}
 }
@@ -424,13 +440,24 @@ func readVerdict(r io.Reader) error {
 // send streams size bytes of r as data frames followed by the SHA-256. If r ends early it
 // sends an abort frame. progress, if set, is called after each frame.
 func send(w io.Writer, r io.Reader, size int64, n *int64, progress ProgressFunc) error {
-	buf := make([]byte, frameHeader+ChunkSize)
-	hash := sha256.New()
+	// Two chunk buffers in turn: a chunk is hashed (on pipeHash's goroutine) while it is sent,
+	// and the next one read meanwhile into the other buffer.
+	bufs := [2][]byte{make([]byte, frameHeader+ChunkSize), make([]byte, frameHeader+ChunkSize)}
+	hash := newPipeHash()
+	defer hash.close()
+	turn, pending := 0, 0
 	for *n < size {
+		buf := bufs[turn]
+		if pending == 2 {
+			hash.wait() // the chunk read into buf two turns ago
+			pending--
+		}
 		k := int(min(int64(ChunkSize), size-*n))
 		m, err := io.ReadFull(r, buf[frameHeader:frameHeader+k])
 		if m > 0 {
-			hash.Write(buf[frameHeader : frameHeader+m])
+			hash.start(buf[frameHeader : frameHeader+m])
+			pending++
+			turn ^= 1
 			if err := writeData(w, buf[:frameHeader+m]); err != nil {
 				return err
 			}
@@ -448,7 +475,10 @@ func send(w io.Writer, r io.Reader, size int64, n *int64, progress ProgressFunc)
 			return &StatusError{Code: CodeAborted, Message: msg, sent: true}
 		}
 	}
-	return writeFrame(w, frameDone, hash.Sum(nil))
+	for ; pending > 0; pending-- {
+		hash.wait()
+	}
+	return writeFrame(w, frameDone, hash.sum())
 }
 
 // list sends the entries of a directory, sorted by name, hiding in-progress uploads.

@@ -210,7 +210,8 @@ func (l *Listener) Accept(ctx context.Context, peer Hash) (net.Conn, error) {
 			}
 			return nil, fmt.Errorf("%w: %v", ErrNoLane, err)
 		}
-		tc := tls.Server(c, cfg)
+		raw := newBatchConn(c)
+		tc := tls.Server(raw, cfg)
 		// A stranger that connects and stalls holds the listener up only this long.
 		hd := time.Now().Add(handshakeTimeout)
 		if deadline.Before(hd) {
@@ -224,7 +225,7 @@ func (l *Listener) Accept(ctx context.Context, peer Hash) (net.Conn, error) {
 		}
 		_ = tc.SetDeadline(time.Time{})
 		tune(c)
-		return tc, nil
+		return newLaneConn(tc, raw), nil
 	}
 	return nil, fmt.Errorf("%w: %d connections failed the handshake (last: %v)", ErrNoLane, MaxAttempts, last)
 }
@@ -239,13 +240,14 @@ func Dial(ctx context.Context, o Offer, id *Identity) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lane: connect to %s: %w", o.Addr, err)
 	}
-	tc := tls.Client(c, id.tlsConfig(func() (Hash, bool) { return o.Hash, true }))
+	raw := newBatchConn(c)
+	tc := tls.Client(raw, id.tlsConfig(func() (Hash, bool) { return o.Hash, true }))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("lane: handshake with %s: %w", o.Addr, err)
 	}
 	tune(c)
-	return tc, nil
+	return newLaneConn(tc, raw), nil
 }
 
 // tune sets what a bulk connection wants: keepalives to notice a peer that vanished, and no

@@ -46,6 +46,9 @@ type config struct {
 	rvPeriod    time.Duration // rendezvous: how long each latency figure runs
 	rvIdle      time.Duration // rendezvous: the idle window CPU is measured over
 	rvFailHosts int           // rendezvous: hosts on the instance that is killed (0: skip)
+
+	lanMTUs     []int // lan: link MTUs to run (default 1500 and 9000)
+	lanCopyOnly bool  // lan: only the viewer cp (direct lane) and scp rows
 }
 
 // row is one line of the results table.
@@ -366,7 +369,9 @@ func pull(ctx context.Context, addr string, total int64, streams int) (float64, 
 	return float64(per*int64(streams)) / time.Since(start).Seconds() / 1e6, nil
 }
 
-// cpuSeconds sums user+system time of the processes and all their descendants, from /proc.
+// cpuSeconds sums user+system time of the processes and all their descendants, from /proc,
+// including descendants that have exited and been waited for (cutime, cstime): sshd's
+// per-connection child, which ends with an scp, is counted like a host that lives on.
 func cpuSeconds(pids []int) float64 {
 	type stat struct {
 		ppid int
@@ -385,13 +390,16 @@ func cpuSeconds(pids []int) float64 {
 		}
 		s := string(data)
 		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(fields) < 13 {
+		if len(fields) < 15 {
 			continue
 		}
 		ppid, _ := strconv.Atoi(fields[1])
-		ut, _ := strconv.ParseFloat(fields[11], 64)
-		st, _ := strconv.ParseFloat(fields[12], 64)
-		all[pid] = stat{ppid: ppid, cpu: (ut + st) / 100} // USER_HZ is 100 on Linux
+		var cpu float64
+		for _, f := range fields[11:15] { // utime, stime, cutime, cstime
+			v, _ := strconv.ParseFloat(f, 64)
+			cpu += v
+		}
+		all[pid] = stat{ppid: ppid, cpu: cpu / 100} // USER_HZ is 100 on Linux
 	}
 	want := map[int]bool{}
 	for _, p := range pids {

@@ -96,7 +96,7 @@ func lanUnavailable() string {
 func runLAN(ctx context.Context, cfg config, work string) ([]lanRow, error) {
 	total := cfg.mib << 20
 	var rows []lanRow
-	for _, mtu := range []int{1500, 9000} {
+	for _, mtu := range cfg.lanMTUs {
 		r, err := runLANOnce(ctx, cfg, work, mtu, total)
 		if err != nil {
 			return nil, fmt.Errorf("MTU %d: %w", mtu, err)
@@ -146,6 +146,9 @@ func runLANOnce(ctx context.Context, cfg config, work string, mtu int, total int
 		return nil
 	}
 	none := func() []int { return nil }
+	if cfg.lanCopyOnly {
+		return lanCopyRows(ctx, cfg, l, work, target, mtu, total)
+	}
 	for _, n := range []int{1, cfg.streams} {
 		if err := measure("raw TCP", net.JoinHostPort(lanHostIP, port), n, none, 0); err != nil {
 			return nil, err
@@ -217,6 +220,35 @@ func runLANOnce(ctx context.Context, cfg config, work string, mtu int, total int
 			}
 			if b.Name == "scp (aes128-gcm)" && b.MBps > 0 && r.copy() {
 				r.VsSSH = r.MBps / b.MBps
+			}
+		}
+	}
+	return rows, nil
+}
+
+// lanCopyRows is the LAN section with -lan-copy-only: `viewer cp` on the direct TCP lane and
+// scp, nothing else (the copy's own path, measured without the other rows' minutes).
+func lanCopyRows(ctx context.Context, cfg config, l *lanNet, work, target string, mtu int, total int64) ([]lanRow, error) {
+	root, err := os.MkdirTemp(work, "lanfiles")
+	if err != nil {
+		return nil, err
+	}
+	dp, peers, _, lane, err := lanDeskport(ctx, cfg.bin, l, work, target, root)
+	if err != nil {
+		return nil, fmt.Errorf("deskport: %w", err)
+	}
+	defer dp.stop()
+	if !lane {
+		fmt.Fprintln(os.Stderr, "  deskport: the direct TCP lane did not come up; see the viewer's log")
+	}
+	var rows []lanRow
+	if err := lanCopy(ctx, cfg, l, work, root, peers, mtu, total, &rows); err != nil {
+		return nil, fmt.Errorf("file copy: %w", err)
+	}
+	for i := range rows {
+		for _, b := range rows {
+			if b.Name == "scp (aes128-gcm)" && b.MBps > 0 {
+				rows[i].VsSSH = rows[i].MBps / b.MBps
 			}
 		}
 	}
@@ -459,6 +491,9 @@ func lanCopy(ctx context.Context, cfg config, l *lanNet, work, root string, peer
 			"-o", "BatchMode=yes", "-c", "aes128-gcm@openssh.com", me.Username + "@" + lanHostIP + ":" + blob, out}},
 	}
 	for _, c := range commands {
+		if cfg.lanCopyOnly && strings.Contains(c.name, "--no-direct-tcp") {
+			continue
+		}
 		var speeds, cpus []float64
 		for i := 0; i < cfg.rounds; i++ {
 			os.Remove(out)

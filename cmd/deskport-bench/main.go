@@ -57,6 +57,8 @@ func main() {
 	flag.DurationVar(&cfg.rvPeriod, "rv-seconds", 10*time.Second, "rendezvous: duration of each latency figure")
 	flag.DurationVar(&cfg.rvIdle, "rv-idle", 20*time.Second, "rendezvous: idle window over which the CPU of keeping the hosts is measured (after 5 s settling)")
 	flag.IntVar(&cfg.rvFailHosts, "rv-fail-hosts", 1000, "rendezvous: hosts on the instance that is killed (0: skip the two-instance cases)")
+	lanMTUs := flag.String("lan-mtus", "1500,9000", "lan: link MTUs to run, comma-separated")
+	flag.BoolVar(&cfg.lanCopyOnly, "lan-copy-only", false, "lan: run only the viewer cp (direct TCP lane) and scp rows")
 	relayAddr := flag.String("serve-wsrelay", "", "internal: serve the baseline WebSocket relay on this address until interrupted (the rendezvous section runs it)")
 	serve := flag.String("serve-source", "", "internal: serve the byte source on this address until interrupted (the lan section runs it in a namespace)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
@@ -106,6 +108,14 @@ func main() {
 			continue
 		}
 		cfg.lpRTTs = append(cfg.lpRTTs, time.Duration(ms)*time.Millisecond)
+	}
+	for _, f := range strings.FieldsFunc(*lanMTUs, func(r rune) bool { return r == ',' }) {
+		mtu, perr := strconv.Atoi(strings.TrimSpace(f))
+		if perr != nil || mtu < 1280 || mtu > 65535 {
+			err = errors.Join(err, fmt.Errorf("-lan-mtus: %q is not a link MTU", f))
+			continue
+		}
+		cfg.lanMTUs = append(cfg.lanMTUs, mtu)
 	}
 	if err == nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
