@@ -99,5 +99,24 @@ func (y yamuxLogger) log(msg string) {
 		}
 	}
 	msg = strings.TrimPrefix(msg, "yamux: ")
+	if level == slog.LevelError && teardown(msg) {
+		level = slog.LevelDebug
+	}
 	y.l.Log(context.Background(), level, msg)
+}
+
+// teardown says whether a yamux error is only the session's connection ending under it: a frame
+// header that could not be read or written because the data channel or the lane had closed, or
+// SCTP was already shutting the association down. yamux logs those at [ERR] — its reader skips
+// the ones that say "closed", its writer none — and a copy or forward that ended well printed
+// them on the viewer's terminal (even with -q) and in the host's log. What the session's end
+// means for the user is said where it is handled (a forward's or a copy's own error), so these
+// go to the debug log.
+func teardown(msg string) bool {
+	rest, ok := strings.CutPrefix(msg, "Failed to write header: ")
+	if !ok {
+		rest, ok = strings.CutPrefix(msg, "Failed to read header: ")
+	}
+	return ok && (strings.Contains(rest, "use of closed network connection") ||
+		strings.Contains(rest, "non-established state") || strings.Contains(rest, "closed pipe"))
 }
