@@ -163,6 +163,13 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	// loss cuts the window of a forward on the tunnel channel, a key press no longer waits for
 	// the bytes outstanding to fall below it (docs/decisions.md; tempfork/sctp/DESKPORT.md).
 	se.SetSCTPUrgentPriority(datachannel.ChannelPriorityHigh)
+	// Outside slow start the pacer sends at the association's measured delivery rate (BBR's gain
+	// cycle: a round at 1.25, one at 0.75, six at 1), not at twice the window's rate, and
+	// congestion avoidance stops growing the window at twice the measured bandwidth-delay
+	// product: on a long path whose receiver drains slower than the window, the excess waited
+	// (and overflowed) in the receiver's queues, ahead of every key press (docs/bench.md,
+	// "The 150 ms path, paced at the delivery rate"; tempfork/sctp/DESKPORT.md).
+	se.SetSCTPPaceFromDeliveryRate(true)
 	// Bigger SCTP packets where the path carries them (mtu.go); read whole datagrams that big.
 	se.SetSCTPMTUSelector(mtu.sctpMTU)
 	se.SetReceiveMTU(maxDatagram)

@@ -337,6 +337,8 @@ type Association struct {
 	echoes                    []urgentEcho // deskport: copies of urgent chunks to send (deskport_urgent.go)
 	echoTimer                 *time.Timer  // deskport: wakes the write loop for the next copy
 	urgentEchoes              uint64       // deskport: copies sent
+	paceFromRate              bool         // deskport: Config.PaceFromDeliveryRate
+	pace                      paceState    // deskport: rounds and their delivery rates (deskport_pace.go)
 
 	// RTX & Ack timer
 	rtoMgr     *rtoManager
@@ -457,6 +459,11 @@ type Config struct {
 	// may be sent beyond cwnd, up to urgentBeyondCwndPackets packets of them in flight (see
 	// WithUrgentPriority).
 	UrgentPriority uint16
+	// PaceFromDeliveryRate (deskport): outside slow start, PacingRate follows the measured
+	// delivery rate with BBR's gain cycle and congestion avoidance stops growing the window at
+	// twice the measured bandwidth-delay product (see WithPaceFromDeliveryRate). Needs
+	// CwndFloorFromDeliveryRate, which measures the rate.
+	PaceFromDeliveryRate bool
 
 	// RACK config options
 	rack rackSettings
@@ -684,6 +691,9 @@ func (c Config) applyServer(cfg *Config) error { //nolint:dupl,cyclop
 	if c.UrgentPriority != 0 {
 		cfg.UrgentPriority = c.UrgentPriority
 	}
+	if c.PaceFromDeliveryRate {
+		cfg.PaceFromDeliveryRate = true
+	}
 
 	cfg.rack = c.rack
 	cfg.interleaving = cloneInterleavingSettings(c.interleaving)
@@ -806,6 +816,9 @@ func (c Config) applyClient(cfg *Config) error { //nolint:dupl,cyclop
 	if c.UrgentPriority != 0 {
 		cfg.UrgentPriority = c.UrgentPriority
 	}
+	if c.PaceFromDeliveryRate {
+		cfg.PaceFromDeliveryRate = true
+	}
 
 	cfg.rack = c.rack
 	cfg.interleaving = cloneInterleavingSettings(c.interleaving)
@@ -887,6 +900,7 @@ func createAssociationFromConfigWithTsn(cfg *Config, tsn uint32) *Association {
 		rateFloor:                 cfg.CwndFloorFromDeliveryRate,
 		hs:                        newHyStart(cfg.HyStart), // deskport
 		urgentPriority:            cfg.UrgentPriority,      // deskport
+		paceFromRate:              cfg.PaceFromDeliveryRate && cfg.CwndFloorFromDeliveryRate, // deskport
 
 		myMaxNumOutboundStreams: math.MaxUint16,
 		myMaxNumInboundStreams:  math.MaxUint16,
