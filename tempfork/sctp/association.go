@@ -337,6 +337,8 @@ type Association struct {
 	echoes                    []urgentEcho // deskport: copies of urgent chunks to send (deskport_urgent.go)
 	echoTimer                 *time.Timer  // deskport: wakes the write loop for the next copy
 	urgentEchoes              uint64       // deskport: copies sent
+	t3Recovering              bool         // deskport: repairing what a T3-rtx marked (deskport_tlr.go)
+	t3RecoverEnd              uint32       // deskport: the highest TSN outstanding at that timeout
 	paceFromRate              bool         // deskport: Config.PaceFromDeliveryRate
 	pace                      paceState    // deskport: rounds and their delivery rates (deskport_pace.go)
 
@@ -898,8 +900,8 @@ func createAssociationFromConfigWithTsn(cfg *Config, tsn uint32) *Association {
 		fastRtxWnd:                cfg.FastRtxWnd,
 		cwndCAStep:                cfg.CwndCAStep,
 		rateFloor:                 cfg.CwndFloorFromDeliveryRate,
-		hs:                        newHyStart(cfg.HyStart), // deskport
-		urgentPriority:            cfg.UrgentPriority,      // deskport
+		hs:                        newHyStart(cfg.HyStart),                                   // deskport
+		urgentPriority:            cfg.UrgentPriority,                                        // deskport
 		paceFromRate:              cfg.PaceFromDeliveryRate && cfg.CwndFloorFromDeliveryRate, // deskport
 
 		myMaxNumOutboundStreams: math.MaxUint16,
@@ -4780,6 +4782,8 @@ func (a *Association) onRetransmissionTimeout(id int, nRtos uint) { //nolint:cyc
 		*/
 
 		a.t3MarkAllLocked() // deskport: was a.inflightQueue.markAllToRetrasmit()
+		// deskport: the window, not tail-loss recovery, governs what follows (deskport_tlr.go).
+		a.t3EndTailLossRecoveryLocked()
 		a.awakeWriteLoop()
 
 		return
@@ -5277,7 +5281,9 @@ func (a *Association) onPTOTimerLocked() {
 	currTime := time.Now()
 
 	if !a.tlrActive {
-		a.tlrBeginLocked()
+		if !a.inT3RecoveryLocked() { // deskport: deskport_tlr.go
+			a.tlrBeginLocked()
+		}
 	} else {
 		a.tlrApplyAdditionalLossLocked(currTime)
 	}
