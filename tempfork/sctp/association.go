@@ -5431,6 +5431,7 @@ func (a *Association) tlrBeginLocked() {
 	a.tlrFirstRTT = true
 	a.tlrHadAdditionalLoss = false
 	a.tlrStartTime = currTime
+	a.log.Debugf("[%s] tail-loss recovery begins: cwnd=%d inflight=%d", a.name, a.CWND(), a.inflightQueue.getNumBytes()) // deskport
 
 	if endTSN, ok := a.tlrHighestOutstandingTSNLocked(); ok {
 		a.tlrEndTSN = endTSN
