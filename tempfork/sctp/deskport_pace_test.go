@@ -6,9 +6,8 @@ import (
 )
 
 // paceAssociation is floorAssociation with PaceFromDeliveryRate on or off, in congestion
-// avoidance at an 8 MiB window, srtt 200 ms, minimum RTT 150 ms, and a measured delivery rate
-// of 40 MB/s (a bandwidth-delay product of 6 MB: the window is a third above it, as after a
-// window grew past what the receiver drains).
+// avoidance at an 8 MiB window, srtt 200 ms (the window's rate: 42 MB/s), minimum RTT 150 ms,
+// and a measured delivery rate of 50 MB/s (a bandwidth-delay product of 7.5 MB).
 func paceAssociation(t *testing.T, pace bool) *Association {
 	t.Helper()
 	client, _ := udpPair(t, Config{CwndFloorFromDeliveryRate: true, PaceFromDeliveryRate: pace}, Config{})
@@ -18,14 +17,14 @@ func paceAssociation(t *testing.T, pace bool) *Association {
 	client.ssthresh = 8 << 20
 	client.srtt.Store(200.0)
 	client.rack.rackMinRTTWnd.Push(time.Now(), 150*time.Millisecond)
-	client.delivery.samples[0] = 40e6
+	client.delivery.samples[0] = 50e6
 
 	return client
 }
 
 // TestPacingRateFollowsDeliveryRate: outside slow start the rate is the delivery rate times the
-// gain of the round (1.25, 0.75, then 1 for two rounds), not the window's rate (8 MiB / 200 ms =
-// 42 MB/s, which an application paced at twice: 84 MB/s into a path that takes 40).
+// gain of the round (1.25, 0.75, then 1 for two rounds), not twice the window's rate (84 MB/s,
+// what an application paced at without it).
 func TestPacingRateFollowsDeliveryRate(t *testing.T) {
 	a := paceAssociation(t, true)
 	a.lock.Lock()
@@ -42,7 +41,7 @@ func TestPacingRateFollowsDeliveryRate(t *testing.T) {
 	round() // starts the first round
 	var got []float64
 	for i := 0; i < 9; i++ {
-		got = append(got, float64(a.pacingRateLocked(now))/40e6)
+		got = append(got, float64(a.pacingRateLocked(now))/50e6)
 		round()
 	}
 	want := []float64{1.25, 0.75, 1, 1}
@@ -66,8 +65,9 @@ func TestPacingRateFollowsDeliveryRate(t *testing.T) {
 
 // TestPacingRateOutsideCongestionAvoidance: in slow start the rate is twice cwnd / srtt; with
 // the delivery rate measured at less than a quarter of the window (a resumed window whose
-// samples so far are the idle handshake's), cwnd / minimum RTT; without PaceFromDeliveryRate,
-// no opinion (0).
+// samples so far are the idle handshake's), cwnd / minimum RTT; with a delivery rate below the
+// window's own rate, the gain times the window's rate; without PaceFromDeliveryRate, no
+// opinion (0).
 func TestPacingRateOutsideCongestionAvoidance(t *testing.T) {
 	a := paceAssociation(t, true)
 	a.lock.Lock()
@@ -80,6 +80,11 @@ func TestPacingRateOutsideCongestionAvoidance(t *testing.T) {
 	if got, want := a.pacingRateLocked(time.Now()), uint64(55924053); got < want-1 || got > want+1 {
 		t.Errorf("rate measured at 1 MB/s under an 8 MiB window: rate %d, want cwnd / min RTT = %d", got, want)
 	}
+	a.delivery.samples[0] = 35e6
+	gain := paceGains[a.pace.round%uint64(len(paceGains))]
+	if got, want := a.pacingRateLocked(time.Now()), uint64(gain*float64(8<<20)/0.2); got < want-1 || got > want+1 {
+		t.Errorf("delivery rate 35 MB/s under a window of 42 MB/s: rate %d, want %.2f × the window's rate = %d", got, gain, want)
+	}
 	a.lock.Unlock()
 	if got := paceAssociation(t, false).PacingRate(); got != 0 {
 		t.Errorf("without PaceFromDeliveryRate: rate %d, want 0", got)
@@ -87,16 +92,16 @@ func TestPacingRateOutsideCongestionAvoidance(t *testing.T) {
 }
 
 // TestPaceBoundsWindowGrowth: congestion avoidance stops growing the window at twice the
-// measured bandwidth-delay product (40 MB/s × 150 ms = 6 MB: 12 MB), and grows it below that as
+// measured bandwidth-delay product (50 MB/s × 150 ms = 7.5 MB: 15 MB), and grows it below that as
 // before; without PaceFromDeliveryRate it grows whatever the measurement.
 func TestPaceBoundsWindowGrowth(t *testing.T) {
 	for _, pace := range []bool{true, false} {
 		a := paceAssociation(t, pace)
 		a.lock.Lock()
 		if got := a.caStepLocked(); got == 0 {
-			t.Errorf("pace %v: no growth at an 8 MiB window under a 12 MB bound", pace)
+			t.Errorf("pace %v: no growth at an 8 MiB window under a 15 MB bound", pace)
 		}
-		a.setCWND(12e6)
+		a.setCWND(15e6)
 		if got := a.caStepLocked(); (got == 0) != pace {
 			t.Errorf("pace %v: step %d at twice the measured bandwidth-delay product", pace, got)
 		}
@@ -105,9 +110,9 @@ func TestPaceBoundsWindowGrowth(t *testing.T) {
 }
 
 // TestPaceRoundDeliveryRate: each round's delivery rate is measured from its first SACK to the
-// next round's, so a round that delivered at 50 MB/s (what a probe at 1.25 × 40 brings back)
+// next round's, so a round that delivered at 60 MB/s (what a probe at 1.25 × 50 brings back)
 // raises the pacing rate although the fixed-interval samples, which average it with the rounds
-// around it, stay at 40 MB/s.
+// around it, stay at 50 MB/s.
 func TestPaceRoundDeliveryRate(t *testing.T) {
 	a := paceAssociation(t, true)
 	a.lock.Lock()
@@ -124,13 +129,13 @@ func TestPaceRoundDeliveryRate(t *testing.T) {
 	}
 	endRound()
 	a.sampleDeliveryLocked(now, 0)
-	for i := 0; i < 15; i++ { // 150 ms at 50 MB/s
+	for i := 0; i < 15; i++ { // 150 ms at 60 MB/s
 		now = now.Add(10 * time.Millisecond)
-		a.sampleDeliveryLocked(now, 500e3)
+		a.sampleDeliveryLocked(now, 600e3)
 	}
 	endRound()
 	bw := a.paceBandwidthLocked()
-	if bw < 49e6 || bw > 51e6 {
-		t.Fatalf("bandwidth %.1f MB/s after a round at 50 MB/s (intervals at 40): want 50", bw/1e6)
+	if bw < 59e6 || bw > 61e6 {
+		t.Fatalf("bandwidth %.1f MB/s after a round at 60 MB/s (intervals at 50): want 60", bw/1e6)
 	}
 }
