@@ -163,6 +163,16 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	// loss cuts the window of a forward on the tunnel channel, a key press no longer waits for
 	// the bytes outstanding to fall below it (docs/decisions.md; tempfork/sctp/DESKPORT.md).
 	se.SetSCTPUrgentPriority(datachannel.ChannelPriorityHigh)
+	// Pacing from the measured delivery rate (SetSCTPPaceFromDeliveryRate in the carried
+	// pion/sctp: BBR's gain cycle on the round's delivery rate, and congestion avoidance bounded
+	// by twice the measured bandwidth-delay product) stays off: on the 150 ms vnet path it cut
+	// the packets lost in the receiver's socket queue in two of three interleaved pairs but moved
+	// no figure (medians 27.2, 10.2, 15.8 MB/s against 31.3, 28.3, 16.8 on a machine at load
+	// 9-11), and pacing at the delivery rate alone, without the window's rate as a floor, held
+	// the association at the rate of its first busy rounds (14-38 MB/s): docs/bench.md, "The
+	// 150 ms path paced at the delivery rate". The pacer takes the association's rate when it
+	// gives one (pacer.setRate), so trying it again is this one call.
+	se.SetSCTPPaceFromDeliveryRate(false)
 	// Bigger SCTP packets where the path carries them (mtu.go); read whole datagrams that big.
 	se.SetSCTPMTUSelector(mtu.sctpMTU)
 	se.SetReceiveMTU(maxDatagram)

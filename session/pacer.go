@@ -54,14 +54,18 @@ type pacer struct {
 	last   time.Time
 }
 
-// setRate sets the rate from the association's congestion window, smoothed RTT and the bytes it
-// holds unsent or unacknowledged.
-func (p *pacer) setRate(cwnd uint32, srtt time.Duration, buffered int) {
+// setRate sets the rate from the association's congestion window, smoothed RTT, the bytes it
+// holds unsent or unacknowledged and the pacing rate it asks for (0: none; the carried
+// pion/sctp's PacingRate, from the measured delivery rate outside slow start).
+func (p *pacer) setRate(cwnd uint32, srtt time.Duration, buffered int, rate uint64) {
 	if srtt < pacingMinRTT || cwnd == 0 || buffered < pacingMinBuffered {
 		p.rate.Store(0)
 		return
 	}
-	p.rate.Store(uint64(pacingGain * float64(cwnd) / srtt.Seconds()))
+	if rate == 0 {
+		rate = uint64(pacingGain * float64(cwnd) / srtt.Seconds())
+	}
+	p.rate.Store(rate)
 }
 
 // wait holds a writer of n bytes until the bucket has them.
@@ -100,15 +104,16 @@ func (p *pacer) wait(n int) {
 // pacingInterval while the association holds data or the rate is set, and otherwise only when a
 // socket writes (kick), so that an idle connection costs no timer wake-ups.
 func (p *pacer) follow(done <-chan struct{}, pc *webrtc.PeerConnection) {
-	p.followWith(done, func() (uint32, time.Duration, int) {
+	p.followWith(done, func() (uint32, time.Duration, int, uint64) {
 		sctp := pc.SCTP()
 		s := sctp.Stats()
-		return s.CongestionWindow, time.Duration(s.SmoothedRoundTripTime * float64(time.Second)), sctp.BufferedAmount()
+		return s.CongestionWindow, time.Duration(s.SmoothedRoundTripTime * float64(time.Second)), sctp.BufferedAmount(), sctp.PacingRate()
 	})
 }
 
-// followWith is follow with the association's state from look (cwnd, srtt, bytes buffered).
-func (p *pacer) followWith(done <-chan struct{}, look func() (cwnd uint32, srtt time.Duration, buffered int)) {
+// followWith is follow with the association's state from look (cwnd, srtt, bytes buffered, the
+// pacing rate it asks for).
+func (p *pacer) followWith(done <-chan struct{}, look func() (cwnd uint32, srtt time.Duration, buffered int, rate uint64)) {
 	t := time.NewTimer(pacingInterval)
 	defer t.Stop()
 	defer p.idle.Store(false)
@@ -116,8 +121,8 @@ func (p *pacer) followWith(done <-chan struct{}, look func() (cwnd uint32, srtt 
 	update := func() (busy bool) {
 		last = time.Now()
 		p.polls.Add(1)
-		cwnd, srtt, buffered := look()
-		p.setRate(cwnd, srtt, buffered)
+		cwnd, srtt, buffered, rate := look()
+		p.setRate(cwnd, srtt, buffered, rate)
 		return buffered > 0 || p.rate.Load() != 0
 	}
 	for {

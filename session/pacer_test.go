@@ -13,21 +13,30 @@ import (
 
 func TestPacerRate(t *testing.T) {
 	var p pacer
-	p.setRate(1<<20, 100*time.Millisecond, 4<<20)
+	p.setRate(1<<20, 100*time.Millisecond, 4<<20, 0)
 	if got, want := p.rate.Load(), uint64(pacingGain*(1<<20)*10); got != want {
 		t.Errorf("rate for 1 MiB cwnd over 100 ms: %d, want %d", got, want)
 	}
-	p.setRate(1<<20, time.Millisecond, 4<<20) // a short path: bursts do no harm
+	p.setRate(1<<20, time.Millisecond, 4<<20, 0) // a short path: bursts do no harm
 	if got := p.rate.Load(); got != 0 {
 		t.Errorf("a 1 ms path is paced at %d B/s", got)
 	}
-	p.setRate(0, 100*time.Millisecond, 4<<20)
+	p.setRate(0, 100*time.Millisecond, 4<<20, 0)
 	if got := p.rate.Load(); got != 0 {
 		t.Errorf("no window yet, paced at %d B/s", got)
 	}
-	p.setRate(1<<20, 100*time.Millisecond, 64<<10) // no bulk transfer: video and input go at once
+	p.setRate(1<<20, 100*time.Millisecond, 64<<10, 0) // no bulk transfer: video and input go at once
 	if got := p.rate.Load(); got != 0 {
 		t.Errorf("an idle association is paced at %d B/s", got)
+	}
+	// The association's own rate (from its delivery rate) wins over the window's.
+	p.setRate(1<<20, 100*time.Millisecond, 4<<20, 3e6)
+	if got := p.rate.Load(); got != 3e6 {
+		t.Errorf("the association asks for 3 MB/s: paced at %d B/s", got)
+	}
+	p.setRate(1<<20, 100*time.Millisecond, 64<<10, 3e6)
+	if got := p.rate.Load(); got != 0 {
+		t.Errorf("an idle association asking for 3 MB/s is paced at %d B/s", got)
 	}
 }
 
@@ -40,8 +49,8 @@ func TestPacerFollowsOnlyWhenBusy(t *testing.T) {
 		var buffered atomic.Int64
 		buffered.Store(4 << 20)
 		done := make(chan struct{})
-		go p.followWith(done, func() (uint32, time.Duration, int) {
-			return 1 << 20, 100 * time.Millisecond, int(buffered.Load())
+		go p.followWith(done, func() (uint32, time.Duration, int, uint64) {
+			return 1 << 20, 100 * time.Millisecond, int(buffered.Load()), 0
 		})
 		time.Sleep(10*pacingInterval + pacingInterval/2)
 		if got := p.polls.Load(); got != 10 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/deskport/deskport/internal/keylatency"
@@ -63,10 +64,30 @@ func keyPaths() (paths []keyPath, skipped []string) {
 	return paths, skipped
 }
 
+// keysPaths (-keys-paths) limits the keys section to the paths whose name contains one of its
+// comma-separated strings; empty: every path.
+var keysPaths string
+
+// keyPathChosen reports whether -keys-paths lets the keys section run the path named name.
+func keyPathChosen(name string) bool {
+	if keysPaths == "" {
+		return true
+	}
+	for _, s := range strings.Split(keysPaths, ",") {
+		if s = strings.TrimSpace(s); s != "" && strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // runKeys measures every path idle and saturated.
 func runKeys(ctx context.Context) (rows []keyRow, skipped []string, err error) {
 	paths, skipped := keyPaths()
 	for _, p := range paths {
+		if !keyPathChosen(p.name) {
+			continue
+		}
 		var idle float64
 		for _, saturate := range []bool{false, true} {
 			hn, vn, stop, err := p.nets()

@@ -158,7 +158,7 @@ func (h traceHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 // interesting are the log lines worth printing: drops and loss recovery.
-var interesting = []string{"full", "fast-recovery", "T3-rtx", "nT3Timeouts", "nSpuriousT3s", "nFastRetrans", "HyStart"}
+var interesting = []string{"full", "fast-recovery", "T3-rtx", "nT3Timeouts", "nSpuriousT3s", "nFastRetrans", "HyStart", "tail-loss"}
 
 // sample prints the host's SCTP state every t.every until stop is closed, then the counts.
 func (t *pathTrace) sample(host *session.HostConn, received func() int64, stop <-chan struct{}, done chan<- struct{}) {

@@ -43,6 +43,7 @@ func main() {
 	flag.StringVar(&lpRTTs, "longpath-rtts", "", "longpath: comma-separated RTTs in ms of loss-free paths to run instead of the standard four (e.g. 0,150)")
 	flag.BoolVar(&cfg.lpNoPion, "longpath-no-pion", false, "longpath: skip the bare pion data channel")
 	flag.DurationVar(&cfg.lpTrace, "longpath-trace", 0, "longpath: print the host's SCTP state this often in deskport runs, and the packets dropped on the way (costs CPU; 0: off)")
+	flag.StringVar(&keysPaths, "keys-paths", "", "keys: run only the paths whose name contains one of these comma-separated strings (e.g. \"150 ms\"; default: every path)")
 	flag.IntVar(&cfg.opens, "opens", 200, "streamopen: opens per figure")
 	flag.IntVar(&cfg.wlRounds, "wayland-rounds", 2, "wayland: rounds, each the X11 path then the Mutter path (at the largest -sizes entry)")
 	flag.StringVar(&sizes, "sizes", "1280x720,1920x1080", "desktop: Xvfb screen sizes")

@@ -337,6 +337,10 @@ type Association struct {
 	echoes                    []urgentEcho // deskport: copies of urgent chunks to send (deskport_urgent.go)
 	echoTimer                 *time.Timer  // deskport: wakes the write loop for the next copy
 	urgentEchoes              uint64       // deskport: copies sent
+	t3Recovering              bool         // deskport: repairing what a T3-rtx marked (deskport_tlr.go)
+	t3RecoverEnd              uint32       // deskport: the highest TSN outstanding at that timeout
+	paceFromRate              bool         // deskport: Config.PaceFromDeliveryRate
+	pace                      paceState    // deskport: rounds and their delivery rates (deskport_pace.go)
 
 	// RTX & Ack timer
 	rtoMgr     *rtoManager
@@ -457,6 +461,11 @@ type Config struct {
 	// may be sent beyond cwnd, up to urgentBeyondCwndPackets packets of them in flight (see
 	// WithUrgentPriority).
 	UrgentPriority uint16
+	// PaceFromDeliveryRate (deskport): outside slow start, PacingRate follows the measured
+	// delivery rate with BBR's gain cycle and congestion avoidance stops growing the window at
+	// twice the measured bandwidth-delay product (see WithPaceFromDeliveryRate). Needs
+	// CwndFloorFromDeliveryRate, which measures the rate.
+	PaceFromDeliveryRate bool
 
 	// RACK config options
 	rack rackSettings
@@ -684,6 +693,9 @@ func (c Config) applyServer(cfg *Config) error { //nolint:dupl,cyclop
 	if c.UrgentPriority != 0 {
 		cfg.UrgentPriority = c.UrgentPriority
 	}
+	if c.PaceFromDeliveryRate {
+		cfg.PaceFromDeliveryRate = true
+	}
 
 	cfg.rack = c.rack
 	cfg.interleaving = cloneInterleavingSettings(c.interleaving)
@@ -806,6 +818,9 @@ func (c Config) applyClient(cfg *Config) error { //nolint:dupl,cyclop
 	if c.UrgentPriority != 0 {
 		cfg.UrgentPriority = c.UrgentPriority
 	}
+	if c.PaceFromDeliveryRate {
+		cfg.PaceFromDeliveryRate = true
+	}
 
 	cfg.rack = c.rack
 	cfg.interleaving = cloneInterleavingSettings(c.interleaving)
@@ -885,8 +900,9 @@ func createAssociationFromConfigWithTsn(cfg *Config, tsn uint32) *Association {
 		fastRtxWnd:                cfg.FastRtxWnd,
 		cwndCAStep:                cfg.CwndCAStep,
 		rateFloor:                 cfg.CwndFloorFromDeliveryRate,
-		hs:                        newHyStart(cfg.HyStart), // deskport
-		urgentPriority:            cfg.UrgentPriority,      // deskport
+		hs:                        newHyStart(cfg.HyStart),                                   // deskport
+		urgentPriority:            cfg.UrgentPriority,                                        // deskport
+		paceFromRate:              cfg.PaceFromDeliveryRate && cfg.CwndFloorFromDeliveryRate, // deskport
 
 		myMaxNumOutboundStreams: math.MaxUint16,
 		myMaxNumInboundStreams:  math.MaxUint16,
@@ -4766,6 +4782,8 @@ func (a *Association) onRetransmissionTimeout(id int, nRtos uint) { //nolint:cyc
 		*/
 
 		a.t3MarkAllLocked() // deskport: was a.inflightQueue.markAllToRetrasmit()
+		// deskport: the window, not tail-loss recovery, governs what follows (deskport_tlr.go).
+		a.t3EndTailLossRecoveryLocked()
 		a.awakeWriteLoop()
 
 		return
@@ -5263,7 +5281,9 @@ func (a *Association) onPTOTimerLocked() {
 	currTime := time.Now()
 
 	if !a.tlrActive {
-		a.tlrBeginLocked()
+		if !a.inT3RecoveryLocked() { // deskport: deskport_tlr.go
+			a.tlrBeginLocked()
+		}
 	} else {
 		a.tlrApplyAdditionalLossLocked(currTime)
 	}
@@ -5411,6 +5431,7 @@ func (a *Association) tlrBeginLocked() {
 	a.tlrFirstRTT = true
 	a.tlrHadAdditionalLoss = false
 	a.tlrStartTime = currTime
+	a.log.Debugf("[%s] tail-loss recovery begins: cwnd=%d inflight=%d", a.name, a.CWND(), a.inflightQueue.getNumBytes()) // deskport
 
 	if endTSN, ok := a.tlrHighestOutstandingTSNLocked(); ok {
 		a.tlrEndTSN = endTSN

@@ -33,6 +33,7 @@ func (a *Association) sampleDeliveryLocked(now time.Time, n int) {
 	if !a.rateFloor {
 		return
 	}
+	a.pace.delivered += n // deskport_pace.go: the round's delivery rate
 	d := &a.delivery
 	if d.start.IsZero() {
 		d.start = now
@@ -148,6 +149,9 @@ const caGrowthDivisor = 4
 // the configured step); with the floor on and no queue building (queueingLocked), at least
 // 1/caGrowthDivisor of the window. The caller holds the lock.
 func (a *Association) caStepLocked() uint32 {
+	if !a.paceGrowthAllowedLocked(time.Now()) {
+		return 0 // deskport_pace.go: the window is twice the measured bandwidth-delay product
+	}
 	step := max(a.MTU(), a.cwndCAStep)
 	if a.rateFloor && !a.queueingLocked(time.Now()) {
 		step = max(step, a.CWND()/caGrowthDivisor)

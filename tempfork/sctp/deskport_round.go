@@ -44,6 +44,7 @@ func (a *Association) roundRTTOnSackLocked(now, newestSent time.Time, cumAck uin
 		if r.started && r.n >= roundRTTMinSamples {
 			r.last = r.cur
 		}
+		a.paceRoundEndLocked(now) // deskport_pace.go: a round ends, the next begins
 		r.started, r.end, r.cur, r.n = true, a.myNextTSN-1, 0, 0
 	}
 	if newestSent.IsZero() {

@@ -275,6 +275,10 @@ func (r *SCTPTransport) optionalSCTPClientOptions() []sctp.ClientOption {
 		opts = append(opts, sctp.WithUrgentPriority(p))
 	}
 
+	if r.api.settingEngine.sctp.paceFromRate {
+		opts = append(opts, sctp.WithPaceFromDeliveryRate(true))
+	}
+
 	return opts
 }
 
@@ -641,6 +645,19 @@ func (r *SCTPTransport) PathWindow() (window uint32, minRTT time.Duration) {
 	}
 
 	return r.sctpAssociation.PathWindow()
+}
+
+// PacingRate returns the rate in bytes per second at which the running association's packets
+// should leave, or 0 (deskport: not in upstream; see sctp.Association.PacingRate and
+// SettingEngine.SetSCTPPaceFromDeliveryRate).
+func (r *SCTPTransport) PacingRate() uint64 {
+	r.lock.Lock()
+	defer r.lock.Unlock()
+	if r.sctpAssociation == nil {
+		return 0
+	}
+
+	return r.sctpAssociation.PacingRate()
 }
 
 // ResumeWindow starts the running association's congestion window at a window an earlier

@@ -96,6 +96,7 @@ type SettingEngine struct {
 		rtoMin               time.Duration // deskport
 		hyStart              bool          // deskport
 		urgentPriority       uint16        // deskport
+		paceFromRate         bool          // deskport
 		enableSnap           bool
 		mtuSelector          func(local, remote ICECandidate) uint32 // deskport
 	}
@@ -725,6 +726,15 @@ func (e *SettingEngine) SetSCTPHyStart(on bool) {
 // transfer on another channel to reopen after a loss. 0 (the default) turns it off.
 func (e *SettingEngine) SetSCTPUrgentPriority(p uint16) {
 	e.sctp.urgentPriority = p
+}
+
+// SetSCTPPaceFromDeliveryRate makes SCTPTransport.PacingRate follow the association's measured
+// delivery rate outside slow start, with BBR's gain cycle, and stops congestion avoidance's
+// growth at twice the measured bandwidth-delay product (deskport: not in upstream; the sctp
+// fork's WithPaceFromDeliveryRate). It needs SetSCTPCwndFloorFromDeliveryRate, which measures
+// the rate; pacing the packets is the application's (a net.PacketConn that waits).
+func (e *SettingEngine) SetSCTPPaceFromDeliveryRate(on bool) {
+	e.sctp.paceFromRate = on
 }
 
 // SetSCTPMTUSelector sets a function that chooses the SCTP association's outbound packet size
