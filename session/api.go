@@ -209,7 +209,7 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 		if err != nil {
 			return nil, nil, err
 		}
-		pn = pacedNet{Net: bufferedNet{n}, p: pace}
+		pn = pacedNet{Net: bufferedNet{n, c.logger()}, p: pace}
 	}
 	if mtu.udp != nil {
 		pn = probeNet{Net: pn, probes: mtu.udp}
@@ -221,8 +221,11 @@ func (c *Config) newAPI(mtu *pathMTU, pace *pacer) (*webrtc.API, <-chan cc.Bandw
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&webrtc.MediaEngine{})), nil, nil
 }
 
-// bufferedNet is the real network with large UDP socket buffers.
-type bufferedNet struct{ *stdnet.Net }
+// bufferedNet is the real network with large UDP socket buffers (sockbuf.go).
+type bufferedNet struct {
+	*stdnet.Net
+	log *slog.Logger
+}
 
 func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	conn, err := n.Net.ListenUDP(network, laddr)
@@ -230,8 +233,7 @@ func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UD
 		return nil, err
 	}
 	if uc, ok := conn.(*net.UDPConn); ok {
-		_ = uc.SetReadBuffer(udpSocketBuffer)
-		_ = uc.SetWriteBuffer(udpSocketBuffer)
+		sizeUDPBuffers(uc, n.log)
 	}
 	return conn, nil
 }
@@ -261,8 +263,7 @@ func (n bufferedNet) ListenPacket(network, address string) (net.PacketConn, erro
 		return nil, err
 	}
 	if uc, ok := conn.(*net.UDPConn); ok {
-		_ = uc.SetReadBuffer(udpSocketBuffer)
-		_ = uc.SetWriteBuffer(udpSocketBuffer)
+		sizeUDPBuffers(uc, n.log)
 	}
 	return conn, nil
 }

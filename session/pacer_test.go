@@ -1,6 +1,7 @@
 package session
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -142,7 +143,7 @@ func TestPacedNetSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pn := pacedNet{Net: bufferedNet{n}, p: newPacer()}
+	pn := pacedNet{Net: bufferedNet{Net: n, log: slog.New(slog.DiscardHandler)}, p: newPacer()}
 	uc, err := pn.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/netip"
@@ -31,7 +32,7 @@ func batchedSender(t *testing.T, mode, network, ip string) (*pacedUDPConn, []*ne
 		t.Fatal(err)
 	}
 	laddr := &net.UDPAddr{IP: net.ParseIP(ip)}
-	c, err := pacedNet{Net: bufferedNet{n}, p: newPacer()}.ListenUDP(network, laddr)
+	c, err := pacedNet{Net: bufferedNet{Net: n, log: slog.New(slog.DiscardHandler)}, p: newPacer()}.ListenUDP(network, laddr)
 	if err != nil {
 		t.Skipf("no %s loopback: %v", network, err)
 	}
