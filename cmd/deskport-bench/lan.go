@@ -24,11 +24,16 @@ import (
 // packet crosses the veth, and deskport picks the packet size it would pick on a LAN (1404 bytes
 // at MTU 1500; at 9000, where both ends advertise it and a probe crosses, 8124), instead of
 // taking the loopback path two processes on one machine use.
-const (
-	lanHostIP   = "10.231.0.1"
-	lanViewerIP = "10.231.0.2"
-	lanSSHPort  = "2222" // free in a namespace made for the run
+// The pair's /24 is 10.231.N.0 with N from the process ID: the viewer's end of the veth is in
+// the bench's own namespace, so two benches on one machine with one subnet would route each
+// other's packets into the wrong pair.
+var (
+	lanSubnet   = fmt.Sprintf("10.231.%d", os.Getpid()%250+1)
+	lanHostIP   = lanSubnet + ".1"
+	lanViewerIP = lanSubnet + ".2"
 )
+
+const lanSSHPort = "2222" // free in a namespace made for the run
 
 // lanRow is one line of the LAN table.
 type lanRow struct {
