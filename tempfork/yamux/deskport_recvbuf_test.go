@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -75,6 +76,11 @@ func TestLaggingReaderAllocatesAboutTheWindow(t *testing.T) {
 	defer server.Close()
 	chunk := make([]byte, 256<<10)
 	buf := make([]byte, window)
+	// A collection during the measurement empties the chunk pool (two empty it wholly), and
+	// the race detector's sync.Pool drops a quarter of what is put back on purpose: the
+	// collector stays off while measuring, and the limit (twice the window) leaves room for
+	// the race build while still failing the doubling buffer this replaced (32 MiB here).
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -120,7 +126,7 @@ func TestLaggingReaderAllocatesAboutTheWindow(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	allocated := after.TotalAlloc - before.TotalAlloc
 	t.Logf("buffering a window of %d MiB twice allocated %.1f MiB", window>>20, float64(allocated)/(1<<20))
-	if limit := uint64(window * 3 / 2); allocated > limit {
+	if limit := uint64(window * 2); allocated > limit {
 		t.Errorf("buffering a window of %d MiB twice allocated %.1f MiB, more than %.1f MiB", window>>20, float64(allocated)/(1<<20), float64(limit)/(1<<20))
 	}
 }
