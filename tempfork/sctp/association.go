@@ -336,6 +336,8 @@ type Association struct {
 	urgentBeyondCwnd          int          // deskport: bytes of urgent chunks sent beyond cwnd, not yet acknowledged
 	echoes                    []urgentEcho // deskport: copies of urgent chunks to send (deskport_urgent.go)
 	echoTimer                 *time.Timer  // deskport: wakes the write loop for the next copy
+	rtxMarked                 bool         // deskport: a chunk may be marked for retransmission (deskport_rtxscan.go)
+	rtxScanned                uint64       // deskport: inflight chunks looked at by retransmission scans
 	urgentEchoes              uint64       // deskport: copies sent
 	t3Recovering              bool         // deskport: repairing what a T3-rtx marked (deskport_tlr.go)
 	t3RecoverEnd              uint32       // deskport: the highest TSN outstanding at that timeout
@@ -4413,6 +4415,9 @@ func (a *Association) checkPartialReliabilityStatus(chunkPayload *chunkPayloadDa
 func (a *Association) getDataPacketsToRetransmit(budgetScaled *int64, consumed *bool) []*packet { //nolint:cyclop
 	var awnd uint32 // deskport: was min32(a.CWND(), a.RWND()); retransmitWindowLocked at the first marked chunk
 	awndSet := false
+	if !a.rtxMarked { // deskport: nothing marked since the last scan that took every mark
+		return nil
+	}
 	chunks := []*chunkPayloadData{}
 	var bytesToSend int
 	currRtxTimestamp := time.Now()
@@ -4422,8 +4427,11 @@ func (a *Association) getDataPacketsToRetransmit(budgetScaled *int64, consumed *
 	for i := 0; ; i++ {
 		chunkPayload, ok := a.inflightQueue.get(a.cumulativeTSNAckPoint + uint32(i) + 1) //nolint:gosec // G115
 		if !ok {
+			a.rtxMarked = false // deskport: the scan reached the end and took every mark
+
 			break // end of pending data
 		}
+		a.rtxScanned++ // deskport
 
 		if !chunkPayload.retransmit {
 			continue
@@ -5125,7 +5133,7 @@ func (a *Association) onRackAfterSACK( // nolint:gocognit,cyclop,gocyclo
 			}
 
 			// Mark as lost by RACK.
-			chunk.retransmit = true
+			a.markRetransmitLocked(chunk) // deskport: was chunk.retransmit = true
 			marked = true
 
 			// Remove from xmit-time list: we no longer need RACK for this TSN.
@@ -5242,7 +5250,7 @@ func (a *Association) onRackTimeoutLocked() { //nolint:cyclop
 			break
 		}
 
-		chunk.retransmit = true
+		a.markRetransmitLocked(chunk) // deskport: was chunk.retransmit = true
 		marked = true
 		a.rackRemove(chunk)
 
@@ -5311,7 +5319,7 @@ func (a *Association) onPTOTimerLocked() {
 	}
 
 	if latest != nil && !latest.retransmit {
-		latest.retransmit = true
+		a.markRetransmitLocked(latest) // deskport: was latest.retransmit = true
 		a.log.Tracef("[%s] PTO fired: probe tsn=%d", a.name, latest.tsn)
 		a.awakeWriteLoop()
 	}

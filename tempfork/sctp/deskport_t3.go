@@ -88,7 +88,7 @@ func (a *Association) t3MarkAllLocked() {
 		}
 		c.t3Only = !c.retransmit
 		c.t3Marked = true
-		c.retransmit = true
+		a.markRetransmitLocked(c)
 	}
 }
 
