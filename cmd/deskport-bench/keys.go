@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,8 +116,21 @@ func runKeys(ctx context.Context) (rows []keyRow, skipped []string, err error) {
 			if saturate {
 				fmt.Fprintf(os.Stderr, " (+%.2f ms over idle, forward %.1f MB/s)", row.OverIdle, r.BulkMBps)
 			}
-			fmt.Fprintln(os.Stderr)
+			fmt.Fprintf(os.Stderr, "; slowest %s ms\n", slowest(r.Samples, 5))
 		}
 	}
 	return rows, skipped, nil
+}
+
+// slowest lists the n longest samples in milliseconds, longest first: the presses a p99 over a
+// few hundred samples is made of.
+func slowest(samples []time.Duration, n int) string {
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	slices.Reverse(s)
+	var out []string
+	for _, d := range s[:min(n, len(s))] {
+		out = append(out, fmt.Sprintf("%.1f", float64(d.Microseconds())/1000))
+	}
+	return strings.Join(out, ", ")
 }
