@@ -325,8 +325,10 @@ func dialWS(ctx context.Context, client *http.Client, wsURL, display string) (*w
 	if err == nil {
 		return ws, nil
 	}
+	var status int
+	var body string
 	if resp != nil {
-		var body string
+		status = resp.StatusCode
 		if resp.Body != nil {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			body = strings.TrimSpace(string(b))
@@ -342,7 +344,7 @@ func dialWS(ctx context.Context, client *http.Client, wsURL, display string) (*w
 		}
 		err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
 	}
-	return nil, fmt.Errorf("%w at %s: %w; check --rendezvous or DESKPORT_RENDEZVOUS", ErrRendezvousUnreachable, display, err)
+	return nil, fmt.Errorf("%w at %s: %w; %s", ErrRendezvousUnreachable, display, err, dialAdvice(err, display, status, body))
 }
 
 // readMsg reads one message during a handshake; an error message becomes a *RefusedError.
