@@ -55,6 +55,11 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 			if len(cfg.ACME) > 0 && !cmd.Flags().Changed("acme-http-listen") {
 				cfg.ACMEHTTPListen = ":80"
 			}
+			if len(cfg.ACME) > 0 && ice.turn {
+				// TURN over TLS on a name of its own serves the ACME certificates too, so
+				// they must cover that name.
+				cfg.ACMETURNName = ice.turnTLSName()
+			}
 			stunExplicit := cmd.Flags().Changed("stun-listen")
 			cfg.StartICE = func(tc *tls.Config) (*rendezvous.ICEConfig, io.Closer, error) {
 				return ice.start(logger, tc, stunExplicit)

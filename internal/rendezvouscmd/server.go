@@ -37,6 +37,10 @@ type Config struct {
 	// they must resolve to this machine and port 443 (TLS-ALPN-01) or ACMEHTTPListen's port 80
 	// (HTTP-01) must reach it.
 	ACME []string
+	// ACMETURNName is a name the ACME certificates also cover without it being one of the
+	// server's public names: the TURN-over-TLS relay's, from --turn-tls-listen NAME:PORT, whose
+	// clients ask for that name.
+	ACMETURNName string
 	// ACMEEmail is given to the CA for expiry notices; optional.
 	ACMEEmail string
 	// ACMECache is where the account key and certificates are kept across restarts. Empty
@@ -190,6 +194,9 @@ func (s *Server) setupACME() error {
 		dir = autocert.DefaultACMEDirectory
 	}
 	allowed := names
+	if n := strings.ToLower(strings.TrimSuffix(s.cfg.ACMETURNName, ".")); n != "" && !slices.Contains(names, n) {
+		allowed = append(slices.Clone(names), n)
+	}
 	s.acme = &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
 		Cache:      autocert.DirCache(cache),
