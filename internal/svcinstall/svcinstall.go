@@ -237,6 +237,15 @@ func PrivilegedPort(s Spec, f *configfile.File) bool {
 	return false
 }
 
+// missingConfig is what install says when the config file the unit passes does not exist:
+// the service would not start until it does. The packages install the example as
+// /usr/share/doc/deskport-<name>/<name>.toml; a source tree has it in packaging/.
+func missingConfig(s Spec, path string) string {
+	return fmt.Sprintf("%s does not exist yet, and the service will not start without it: write it (every key is a long flag of `%s --help`; "+
+		"a commented example is /usr/share/doc/deskport-%s/%s.toml from the package, or packaging/%s.toml in the source)",
+		path, s.Name, s.Name, s.Name, s.Name)
+}
+
 // errNoManager is returned where this system has no service manager deskport knows.
 var errNoManager = errors.New("no supported service manager (systemd, launchd or the Windows service manager) on this system")
 
