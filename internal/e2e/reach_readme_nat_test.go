@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,11 +31,32 @@ import (
 // viewer behind a symmetric NAT (no direct path: only the relay) runs `viewer forward ID
 // --code CODE -L ...`, and 1 MiB crosses byte-exact.
 func TestREADMESupportSessionAcrossNATs(t *testing.T) {
+	l := newREADMELab(t, netlab.RendezvousIP)
+	l.startRendezvous(t, l.lab.Rendezvous().NS, "--public-ip", netlab.RendezvousIP)
+	l.session(t)
+}
+
+// readmeLab is a NAT lab for README's support session: a host behind a port-preserving NAT, a
+// viewer behind a symmetric one, and the name rv.lab.test for the rendezvous in both.
+type readmeLab struct {
+	ctx               context.Context
+	lab               *netlab.Lab
+	hostNode, viewer  *netlab.Node
+	dir               string
+	certFile, keyFile string
+	caFile            string
+}
+
+const readmeName = "rv.lab.test"
+
+// newREADMELab builds the lab; rvIP is the address rv.lab.test resolves to for the peers.
+func newREADMELab(t *testing.T, rvIP string) *readmeLab {
+	t.Helper()
 	if err := netlab.Available(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	lab, err := netlab.New(ctx)
 	if err != nil {
 		t.Fatalf("building the NAT lab: %v", err)
@@ -46,34 +70,46 @@ func TestREADMESupportSessionAcrossNATs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const name = "rv.lab.test"
 	for _, n := range []*netlab.Node{hostNode, viewerNode} {
 		etc := filepath.Join("/etc/netns", n.NS)
 		if err := os.MkdirAll(etc, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.RemoveAll(etc) })
-		if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte("127.0.0.1 localhost\n"+netlab.RendezvousIP+" "+name+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte("127.0.0.1 localhost\n"+rvIP+" "+readmeName+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	dir := t.TempDir()
+	l := &readmeLab{ctx: ctx, lab: lab, hostNode: hostNode, viewer: viewerNode, dir: t.TempDir()}
 	ca := testca.New(t)
-	certFile, keyFile, _ := ca.WriteFiles(t, dir, name)
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.PEM, 0o644); err != nil {
+	l.certFile, l.keyFile, _ = ca.WriteFiles(t, l.dir, readmeName)
+	l.caFile = filepath.Join(l.dir, "ca.pem")
+	if err := os.WriteFile(l.caFile, ca.PEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inNS := func(n *netlab.Node) []string { return []string{"ip", "netns", "exec", n.NS} }
+	return l
+}
 
-	rv := startWith(t, nil, inNS(lab.Rendezvous()), "rendezvous", "--listen", ":443", "--tls-cert", certFile, "--tls-key", keyFile,
-		"--turn", "--public-ip", netlab.RendezvousIP)
+// startRendezvous runs README's rendezvous line in namespace ns: HTTPS on :443 and --turn,
+// with the extra flags (--public-ip).
+func (l *readmeLab) startRendezvous(t *testing.T, ns string, extra ...string) *proc {
+	t.Helper()
+	rv := startWith(t, nil, []string{"ip", "netns", "exec", ns}, "rendezvous", append([]string{"--listen", ":443",
+		"--tls-cert", l.certFile, "--tls-key", l.keyFile, "--turn"}, extra...)...)
 	rv.waitFor(`rendezvous listening`, 30*time.Second)
+	return rv
+}
 
+// session runs the host with a one-time code and `viewer forward --code` through the
+// rendezvous at https://rv.lab.test, and checks 1 MiB byte-exact through the forward. both are
+// more flags for both ends.
+func (l *readmeLab) session(t *testing.T, both ...string) (path string) {
+	t.Helper()
+	inNS := func(n *netlab.Node) []string { return []string{"ip", "netns", "exec", n.NS} }
 	payload := make([]byte, 1<<20)
 	rand.Read(payload)
 	var target net.Listener
-	if err := hostNode.Do(func() (err error) { target, err = net.Listen("tcp", "127.0.0.1:0"); return }); err != nil {
+	if err := l.hostNode.Do(func() (err error) { target, err = net.Listen("tcp", "127.0.0.1:0"); return }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { target.Close() })
@@ -87,21 +123,21 @@ func TestREADMESupportSessionAcrossNATs(t *testing.T) {
 		}
 	}()
 
-	env := []string{"SSL_CERT_FILE=" + caFile}
-	url := "https://" + name
-	host := startWith(t, env, inNS(hostNode), "host", "--rendezvous", url, "--code", "--grant", "view,forward",
-		"--allow", target.Addr().String(), "--no-desktop", "--key", filepath.Join(dir, "host.key"),
-		"--audit-log", "", "--files-root", "")
+	env := []string{"SSL_CERT_FILE=" + l.caFile}
+	url := "https://" + readmeName
+	host := startWith(t, env, inNS(l.hostNode), "host", append([]string{"--rendezvous", url, "--code", "--grant", "view,forward",
+		"--allow", target.Addr().String(), "--no-desktop", "--key", filepath.Join(l.dir, "host.key"),
+		"--audit-log", "", "--files-root", ""}, both...)...)
 	hostID := host.waitFor(`host ID: (\S+)`, 30*time.Second)[1]
 	code := host.waitFor(`one-time code: (\S+)`, 30*time.Second)[1]
 	host.waitFor(`registered`, 30*time.Second)
 
-	viewer := startWith(t, env, inNS(viewerNode), "viewer", "forward", hostID, "--code", code,
-		"-L", "127.0.0.1:0:"+target.Addr().String(), "--rendezvous", url, "--key", filepath.Join(dir, "viewer.key"))
-	m := viewer.waitFor(`path ([^,]+),`, 40*time.Second)
-	t.Logf("path %s", m[1])
+	viewer := startWith(t, env, inNS(l.viewer), "viewer", append([]string{"forward", hostID, "--code", code,
+		"-L", "127.0.0.1:0:" + target.Addr().String(), "--rendezvous", url, "--key", filepath.Join(l.dir, "viewer.key")}, both...)...)
+	path = viewer.waitFor(`path ([^,]+),`, 40*time.Second)[1]
+	t.Logf("path %s", path)
 	local := viewer.waitFor(`forwarding (\S+) -> `, 10*time.Second)[1]
-	c, err := viewerNode.Dial(ctx, local)
+	c, err := l.viewer.Dial(l.ctx, local)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,4 +152,69 @@ func TestREADMESupportSessionAcrossNATs(t *testing.T) {
 		t.Fatalf("got %d bytes (SHA-256 %x), want %d (%x)", len(got), a, len(payload), b)
 	}
 	host.waitFor(`viewer connected.*method=code`, 10*time.Second)
+	return path
+}
+
+// TestREADMESupportSessionCloudVM is the same session with the rendezvous where README puts it:
+// a cloud VM, whose interface has a private address (10.99.0.2) and whose public one
+// (11.0.0.2) lives on the provider's gateway, a 1:1 NAT (destination-NAT in, source-NAT out,
+// and back in for traffic the VM sends to its own public address). `--public-ip` names the
+// public address, as README says; the relay binds the wildcard address and hands out the
+// public one.
+func TestREADMESupportSessionCloudVM(t *testing.T) {
+	l := newCloudVMLab(t)
+	path := l.session(t)
+	if !strings.Contains(path, "relay") {
+		t.Errorf("path %s: the symmetric NAT leaves only the relay", path)
+	}
+}
+
+// newCloudVMLab is README's lab with the rendezvous on a VM behind a cloud provider's 1:1 NAT,
+// started with --public-ip.
+func newCloudVMLab(t *testing.T) *readmeLab {
+	t.Helper()
+	const public, private, gw = netlab.RelayIP, "10.99.0.2", "10.99.0.1"
+	l := newREADMELab(t, public)
+	gwNS := l.lab.Rendezvous().NS // the lab's rendezvous node is the provider's gateway here
+	var raw [3]byte
+	rand.Read(raw[:])
+	vm := "reach-vm-" + hex.EncodeToString(raw[:])
+	sh(t, "ip", "netns", "add", vm)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", vm).Run() })
+	sh(t, "ip", "-n", vm, "link", "set", "lo", "up")
+	sh(t, "ip", "link", "add", "reachvm", "netns", vm, "type", "veth", "peer", "name", "reachgw", "netns", gwNS)
+	sh(t, "ip", "-n", vm, "addr", "add", private+"/24", "dev", "reachvm")
+	sh(t, "ip", "-n", gwNS, "addr", "add", gw+"/24", "dev", "reachgw")
+	sh(t, "ip", "-n", vm, "link", "set", "reachvm", "up")
+	sh(t, "ip", "-n", gwNS, "link", "set", "reachgw", "up")
+	sh(t, "ip", "-n", vm, "route", "add", "default", "via", gw)
+	sh(t, "ip", "netns", "exec", gwNS, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	rules := `table ip reach-cloud {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		ip daddr ` + public + ` dnat to ` + private + `
+	}
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip saddr ` + private + ` snat to ` + public + `
+	}
+}`
+	c := exec.Command("ip", "netns", "exec", gwNS, "nft", "-f", "-")
+	c.Stdin = strings.NewReader(rules)
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	rv := l.startRendezvous(t, vm, "--public-ip", public)
+	rv.waitFor(`TURN relay ready`, 5*time.Second)
+	return l
+}
+
+// TestREADMESupportSessionCloudVMRelayOnly: both ends with --relay-only through the cloud VM's
+// relay, so that the relay sends to its own public address (relay/relay): the provider's
+// gateway turns that around (hairpin), as the big clouds' do.
+func TestREADMESupportSessionCloudVMRelayOnly(t *testing.T) {
+	l := newCloudVMLab(t)
+	if path := l.session(t, "--relay-only"); !strings.HasPrefix(path, "relay/relay") {
+		t.Errorf("path %s, want relay/relay", path)
+	}
 }
