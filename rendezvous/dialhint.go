@@ -1,6 +1,7 @@
 package rendezvous
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -57,8 +59,34 @@ func dialAdvice(err error, display string, status int, body string) string {
 		if u != nil {
 			return fmt.Sprintf("the rendezvous at %s serves HTTPS: use https://%s in --rendezvous (or DESKPORT_RENDEZVOUS)", u.Host, u.Host)
 		}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("nothing listens at %s: check that the rendezvous runs there and on that port (--rendezvous, DESKPORT_RENDEZVOUS)", hostPort(u, display))
+	case isTimeout(err):
+		return fmt.Sprintf("nothing answered from %s: check that the rendezvous runs there, and that no firewall (ufw, a cloud security group) drops that TCP port on the way", hostPort(u, display))
 	}
 	return defaultDialAdvice
+}
+
+// hostPort is the host:port the URL dials (the scheme's port when it names none).
+func hostPort(u *url.URL, display string) string {
+	if u == nil || u.Host == "" {
+		return display
+	}
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "443"
+	if u.Scheme == "http" || u.Scheme == "ws" {
+		port = "80"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// isTimeout reports a dial or handshake that timed out (a dropped SYN), not a context the
+// caller cancelled.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, context.Canceled)
 }
 
 // certNames lists the DNS names and IP addresses a certificate is for.

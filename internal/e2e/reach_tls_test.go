@@ -25,8 +25,8 @@ import (
 // namespace) serves HTTPS, and hosts and viewers meet the certificate problems people meet
 // when they set one up. Each error says what is wrong and what to do about it, not only
 // "check --rendezvous": a private CA's certificate that this machine does not trust
-// (SSL_CERT_FILE), a URL with a name the certificate lacks, an expired certificate, and http
-// and https swapped either way.
+// (SSL_CERT_FILE), a URL with a name the certificate lacks, an expired certificate, http
+// and https swapped either way, and a port nothing listens on.
 func TestRendezvousCertificateProblemsExplained(t *testing.T) {
 	ns := testaddr.NewNamespace(t)
 	dir := t.TempDir()
@@ -77,6 +77,7 @@ func TestRendezvousCertificateProblemsExplained(t *testing.T) {
 		{"expired", "https://" + expiredAddr, []string{"SSL_CERT_FILE=" + expiredCert}, []string{"expired or is not valid yet", "renew it", "clock"}},
 		{"http to an HTTPS server", "http://" + tlsAddr, nil, []string{"serves HTTPS: use https://" + tlsAddr}},
 		{"https to a plain http server", "https://" + plainAddr, nil, []string{"answers plain http, not HTTPS: use http://" + plainAddr, "--tls-cert", "--acme"}},
+		{"nothing on the port", "http://" + net.JoinHostPort(ns.Inside.String(), "9"), nil, []string{"nothing listens at " + net.JoinHostPort(ns.Inside.String(), "9"), "rendezvous runs there"}},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			out := viewer(tc.url, tc.env...)
