@@ -2,6 +2,7 @@ package rendezvous
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -30,5 +31,21 @@ func TestDialAdviceTimeout(t *testing.T) {
 	}
 	if got := dialAdvice(err, "http://rv.example.com", 0, ""); !strings.Contains(got, "rv.example.com:80") {
 		t.Errorf("plain http: %q, want port 80 named", got)
+	}
+}
+
+// TestWrongNameSuggestsTheSameScheme: a host that dialled a plain-http rendezvous under a name
+// the server does not answer to is told the name to use with http://, the scheme that server
+// speaks (it was told https://, which that server does not serve).
+func TestWrongNameSuggestsTheSameScheme(t *testing.T) {
+	leakCheck(t)
+	ts := startServer(t, Config{PublicHosts: []string{"rendezvous.example.com:8080"}})
+	key, _ := newKey(t)
+	err := (&HostClient{URL: ts.URL, Key: key}).Run(ctx10(t), func(*Session) {})
+	if !errors.Is(err, ErrWrongRendezvous) {
+		t.Fatalf("Run = %v, want ErrWrongRendezvous", err)
+	}
+	if !strings.HasPrefix(ts.URL, "http://") || !strings.Contains(err.Error(), "e.g. http://rendezvous.example.com:8080") {
+		t.Fatalf("the host dialled %s; error %q does not suggest http://rendezvous.example.com:8080", ts.URL, err)
 	}
 }
