@@ -175,7 +175,11 @@ func (h *HostClient) runOnce(ctx context.Context, log *slog.Logger, base, wsURL,
 		return fail(err)
 	}
 	if len(m.Names) > 0 && !signaling.AnswersTo(m.Names, signHost) {
-		return fail(fmt.Errorf("%w (%s): the server there answers to %s; give --rendezvous that name (e.g. https://%s), or, if you did not expect this, %s may be relaying another rendezvous", ErrWrongRendezvous, signaling.CanonicalHost(signHost), strings.Join(m.Names, ", "), m.Names[0], base))
+		scheme := "https"
+		if u, err := url.Parse(base); err == nil && (u.Scheme == "http" || u.Scheme == "ws") {
+			scheme = "http" // the server answered over plain http: suggest the same
+		}
+		return fail(fmt.Errorf("%w (%s): the server there answers to %s; give --rendezvous that name (e.g. %s://%s), or, if you did not expect this, %s may be relaying another rendezvous", ErrWrongRendezvous, signaling.CanonicalHost(signHost), strings.Join(m.Names, ", "), scheme, m.Names[0], base))
 	}
 	nonce, _ := base64.StdEncoding.DecodeString(m.Nonce)
 	pub := h.Key.Public().(ed25519.PublicKey)
