@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"io"
 	"net"
@@ -53,6 +54,7 @@ type readmeLab struct {
 	dir               string
 	certFile, keyFile string
 	caFile            string
+	spki              string // the certificate's key, for Chromium's trust
 }
 
 const readmeName = "rv.lab.test"
@@ -90,7 +92,9 @@ func newREADMELab(t *testing.T, rvIP string) *readmeLab {
 	}
 	l := &readmeLab{ctx: ctx, lab: lab, hostNode: hostNode, viewer: viewerNode, dir: t.TempDir()}
 	ca := testca.New(t)
-	l.certFile, l.keyFile, _ = ca.WriteFiles(t, l.dir, readmeName)
+	var leaf *x509.Certificate
+	l.certFile, l.keyFile, leaf = ca.WriteFiles(t, l.dir, readmeName)
+	l.spki = testca.SPKIHash(leaf)
 	l.caFile = filepath.Join(l.dir, "ca.pem")
 	if err := os.WriteFile(l.caFile, ca.PEM, 0o644); err != nil {
 		t.Fatal(err)
@@ -297,5 +301,38 @@ func TestREADMEInternetRendezvousCommands(t *testing.T) {
 	got, err := io.ReadAll(c)
 	if err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("through README's forward: %d of %d bytes (%v)\nviewer:\n%s\nhost:\n%s", len(got), len(payload), err, viewer.output(), host.output())
+	}
+}
+
+// TestREADMEBrowserAcrossNATs is README's "Sharing a screen" walkthrough across two NATs: the
+// rendezvous started as README's line starts it (HTTPS, --turn --public-ip), `host --rendezvous
+// https://rv.example.com --code` sharing a desktop behind a port-preserving NAT, and the other
+// person's Chromium, behind a symmetric NAT, opening https://rv.example.com/#HOSTID and typing
+// the code: it sees the host's screen, through the relay.
+func TestREADMEBrowserAcrossNATs(t *testing.T) {
+	l := newREADMELab(t, netlab.RendezvousIP)
+	rv := l.startRendezvous(t, l.lab.Rendezvous().NS, "--public-ip", netlab.RendezvousIP)
+	d := newDesktopWorld(t)
+	host := startWith(t, []string{"SSL_CERT_FILE=" + l.caFile}, []string{"ip", "netns", "exec", l.hostNode.NS}, "host",
+		"--rendezvous", "https://"+readmeName, "--code", "--display", d.srv.Display(), "--key", filepath.Join(l.dir, "host.key"),
+		"--audit-log", "", "--files-root", "")
+	hostID := host.waitFor(`host ID: (\S+)`, 30*time.Second)[1]
+	code := host.waitFor(`one-time code: (\S+)`, 30*time.Second)[1]
+	host.waitFor(`registered`, 30*time.Second)
+
+	wrapper := filepath.Join(l.dir, "chromium-in-ns")
+	if err := os.WriteFile(wrapper, []byte("#!/bin/sh\nexec ip netns exec "+l.viewer.NS+" /usr/bin/chromium \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := startBrowserEnv(t, []string{"CHROMIUM=" + wrapper}, "--ignore-certificate-errors-spki-list="+l.spki)
+	b.do("open", "https://"+readmeName+"/#"+hostID, code)
+	b.do("wait-verified")
+	waitPattern(t, b, 0)
+	b.do("wait-text", "stats", "relay")
+	host.waitFor(`viewer connected.*method=code.*path="?([a-z]+/relay|relay/[a-z]+)`, 10*time.Second)
+	d.pat.Next()
+	waitPattern(t, b, 1)
+	if out := rv.output(); strings.Contains(out, "level=WARN") {
+		t.Errorf("the rendezvous warned about a routine relayed session:\n%s", out)
 	}
 }
