@@ -317,9 +317,32 @@ func (s *Server) permitted(client net.Addr, peer net.IP) bool {
 		return true
 	}
 	s.refusedPeer.Add(1)
+	if ok && ordinaryLANAddr(ip) {
+		// Every peer behind a NAT offers its LAN addresses as host candidates, and ICE asks
+		// for permissions to each: refusing them is the filter doing its job, many times a
+		// session, and not worth a warning (deskport_rendezvous_turn_refusals_total{reason="peer"} counts them).
+		s.log.Debug("refused a relay permission to a private peer address", "client", addrString(client), "peer", peer.String())
+		return false
+	}
 	s.log.Warn("refused a relay permission to a non-public peer address", "client", addrString(client), "peer", peer.String())
 	return false
 }
+
+// ordinaryLANAddr reports the private addresses that peers' own interfaces have (RFC 1918,
+// carrier-grade NAT, IPv6 unique local), which ICE offers as host candidates; loopback,
+// link-local (cloud metadata) and the rest are not what a peer's candidates hold.
+func ordinaryLANAddr(ip netip.Addr) bool {
+	ip = ip.Unmap().WithZone("")
+	if ip.IsPrivate() { // 10/8, 172.16/12, 192.168/16, fc00::/7
+		return !metadataV6.Contains(ip)
+	}
+	return cgnat.Contains(ip)
+}
+
+var (
+	cgnat      = netip.MustParsePrefix("100.64.0.0/10")
+	metadataV6 = netip.MustParsePrefix("fd00:ec2::/32") // AWS's instance metadata over IPv6
+)
 
 func (s *Server) peerOK(a net.Addr) bool {
 	if s.cfg.AllowPrivate {

@@ -48,8 +48,45 @@ func LoadCertFiles(certFile, keyFile string, log *slog.Logger) (*CertFiles, erro
 	}
 	if leaf := c.cert.Leaf; time.Now().After(leaf.NotAfter) {
 		log.Warn("the TLS certificate has expired; browsers and hosts will refuse it", "not_after", leaf.NotAfter, "file", certFile)
+	} else {
+		c.checkChain()
 	}
 	return c, nil
+}
+
+// chainRoots are the roots checkChain trusts; nil means this machine's (tests set others).
+var chainRoots *x509.CertPool
+
+// checkChain says at start when this machine cannot link the certificate to a CA it trusts
+// with the intermediates the file holds. Hosts and viewers (Go's verifier, like curl's) do not
+// fetch missing intermediates the way browsers do, so a file with the server's certificate
+// alone — certbot's cert.pem instead of fullchain.pem — works in a browser and fails for every
+// host: a warning. A private CA's certificate fails here too, which is expected: a note that
+// the clients need its root.
+func (c *CertFiles) checkChain() {
+	leaf := c.cert.Leaf
+	inter := x509.NewCertPool()
+	for _, der := range c.cert.Certificate[1:] {
+		if ic, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(ic)
+		}
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{Intermediates: inter, Roots: chainRoots})
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) {
+		return
+	}
+	// A public CA's certificate names where its issuer's certificate is (AIA "CA Issuers",
+	// which browsers follow); a private CA's rarely does.
+	if len(c.cert.Certificate) == 1 && len(leaf.IssuingCertificateURL) > 0 {
+		c.log.Warn("the TLS certificate file holds only the server's certificate, without the intermediate certificates its CA signs through: "+
+			"put them after it in the file (certbot's fullchain.pem, not cert.pem), or hosts and viewers will refuse it (browsers fetch what is missing, so the page may still work)",
+			"file", c.certFile, "issuer", leaf.Issuer.String(), "issuer_url", leaf.IssuingCertificateURL[0])
+		return
+	}
+	c.log.Info("this machine does not trust the TLS certificate's CA (a private CA?): hosts and viewers need SSL_CERT_FILE pointing at its root, and browsers need it installed; "+
+		"if a public CA issued it, put its intermediate certificates after it in the file",
+		"file", c.certFile, "issuer", leaf.Issuer.String())
 }
 
 func (c *CertFiles) load() error {

@@ -175,7 +175,11 @@ func (h *HostClient) runOnce(ctx context.Context, log *slog.Logger, base, wsURL,
 		return fail(err)
 	}
 	if len(m.Names) > 0 && !signaling.AnswersTo(m.Names, signHost) {
-		return fail(fmt.Errorf("%w (%s): the server there answers to %s; give --rendezvous that name (e.g. https://%s), or, if you did not expect this, %s may be relaying another rendezvous", ErrWrongRendezvous, signaling.CanonicalHost(signHost), strings.Join(m.Names, ", "), m.Names[0], base))
+		scheme := "https"
+		if u, err := url.Parse(base); err == nil && (u.Scheme == "http" || u.Scheme == "ws") {
+			scheme = "http" // the server answered over plain http: suggest the same
+		}
+		return fail(fmt.Errorf("%w (%s): the server there answers to %s; give --rendezvous that name (e.g. %s://%s), or, if you did not expect this, %s may be relaying another rendezvous", ErrWrongRendezvous, signaling.CanonicalHost(signHost), strings.Join(m.Names, ", "), scheme, m.Names[0], base))
 	}
 	nonce, _ := base64.StdEncoding.DecodeString(m.Nonce)
 	pub := h.Key.Public().(ed25519.PublicKey)
@@ -325,8 +329,10 @@ func dialWS(ctx context.Context, client *http.Client, wsURL, display string) (*w
 	if err == nil {
 		return ws, nil
 	}
+	var status int
+	var body string
 	if resp != nil {
-		var body string
+		status = resp.StatusCode
 		if resp.Body != nil {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			body = strings.TrimSpace(string(b))
@@ -342,7 +348,7 @@ func dialWS(ctx context.Context, client *http.Client, wsURL, display string) (*w
 		}
 		err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
 	}
-	return nil, fmt.Errorf("%w at %s: %w; check --rendezvous or DESKPORT_RENDEZVOUS", ErrRendezvousUnreachable, display, err)
+	return nil, fmt.Errorf("%w at %s: %w; %s", ErrRendezvousUnreachable, display, err, dialAdvice(err, display, status, body))
 }
 
 // readMsg reads one message during a handshake; an error message becomes a *RefusedError.

@@ -21,3 +21,18 @@ var (
 // allows, in total or from the viewer's address; the offer was refused before any peer
 // connection was built. A legitimate viewer retries in a few seconds.
 var ErrTooManyPending = errors.New("session: too many sessions are authenticating; retry in a few seconds")
+
+// busyReason is the bye a host sends when its Gate refuses an offer. Only the rendezvous may
+// put a code in a bye, so the viewer recognises the refusal by this reason.
+const busyReason = "the host has too many sessions authenticating; retry in a few seconds"
+
+// hostBusyError is what Dial returns when the host's Gate refused the offer: it matches both
+// ErrPeerLeft and ErrTooManyPending, on which a viewer may simply try again (nothing was
+// authenticated, so a one-time code is not used up).
+type hostBusyError struct{}
+
+func (hostBusyError) Error() string { return ErrPeerLeft.Error() + ": " + busyReason }
+
+func (hostBusyError) Is(target error) bool {
+	return target == ErrPeerLeft || target == ErrTooManyPending
+}

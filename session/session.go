@@ -386,6 +386,10 @@ func (c *Conn) receive(sig Signaler, descs chan<- *signaling.Message, described 
 					if reason == "" {
 						reason = "no reason given"
 					}
+					if s.Type == signaling.TypeBye && reason == busyReason {
+						c.fail(hostBusyError{})
+						continue
+					}
 					c.fail(fmt.Errorf("%w: %s", ErrPeerLeft, reason))
 				}
 			}
@@ -903,7 +907,7 @@ func Accept(ctx context.Context, sig Signaler, hostID string, cfg Config, hc aut
 		if err != nil {
 			// Tell the viewer now, rather than let its set-up time out.
 			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_ = sig.Send(sctx, &signaling.Message{Type: signaling.TypeBye, Reason: "the host has too many sessions authenticating; retry in a few seconds"})
+			_ = sig.Send(sctx, &signaling.Message{Type: signaling.TypeBye, Reason: busyReason})
 			cancel()
 			return nil, err
 		}

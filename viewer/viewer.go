@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os/signal"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/deskport/deskport/knownhosts"
 	"github.com/deskport/deskport/rendezvous"
 	"github.com/deskport/deskport/session"
+	"github.com/deskport/deskport/signaling"
 )
 
 // Config says which host to reach and how to prove who we are.
@@ -76,6 +78,56 @@ func Connect(ctx context.Context, cfg Config) (*session.ViewerConn, error) {
 	if created {
 		fmt.Fprintf(cfg.Out, "created viewer key %s; its authorized_viewers line is:\n  %s\n", cfg.KeyPath, identity.AuthorizedLine(key.Public().(ed25519.PublicKey), "viewer"))
 	}
+	for attempt := 1; ; attempt++ {
+		conn, err := connectOnce(ctx, cfg, key)
+		// A host refuses offers while too many sessions are authenticating at once, in all or
+		// from this address (several viewers started together, an editor's parallel ssh
+		// connections): nothing was authenticated, so try again after a short, growing wait.
+		busy := busyReason(err)
+		if busy == "" || attempt >= busyAttempts {
+			return conn, err
+		}
+		wait := busyBackoff(attempt)
+		fmt.Fprintf(cfg.Out, "%s; trying again in %v\n", busy, wait.Round(10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// busyReason says why a failed connection attempt may simply be tried again, or "" when it
+// may not: the host refused the offer while too many sessions were authenticating, or the
+// rendezvous refused it while too many attempts (from this address, or in all) waited for the
+// host's answer. Both hold only while other attempts are under way.
+func busyReason(err error) string {
+	var refused *rendezvous.RefusedError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, session.ErrTooManyPending):
+		return "the host is busy authenticating other sessions"
+	case errors.As(err, &refused) && refused.Code == signaling.CodeTooManySessions:
+		return "too many connection attempts are waiting for the host's answer"
+	}
+	return ""
+}
+
+// busyAttempts bounds Connect's tries against a host that keeps refusing offers because too
+// many sessions are authenticating (about 20 s of waiting in all).
+const busyAttempts = 12
+
+// busyBackoff is the wait before try attempt+1: from about 200 ms, doubling, at most 3 s, with
+// jitter so that viewers refused together do not come back together.
+func busyBackoff(attempt int) time.Duration {
+	d := 200 * time.Millisecond << min(attempt-1, 4)
+	d = min(d, 3*time.Second)
+	return d/2 + rand.N(d)
+}
+
+// connectOnce is one rendezvous session and one peer connection to the host.
+func connectOnce(ctx context.Context, cfg Config, key ed25519.PrivateKey) (*session.ViewerConn, error) {
 	rs, err := rendezvous.Dial(ctx, cfg.Rendezvous, cfg.HostID, nil)
 	if err != nil {
 		return nil, err

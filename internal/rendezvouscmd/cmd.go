@@ -55,6 +55,11 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 			if len(cfg.ACME) > 0 && !cmd.Flags().Changed("acme-http-listen") {
 				cfg.ACMEHTTPListen = ":80"
 			}
+			if len(cfg.ACME) > 0 && ice.turn {
+				// TURN over TLS on a name of its own serves the ACME certificates too, so
+				// they must cover that name.
+				cfg.ACMETURNName = ice.turnTLSName()
+			}
 			stunExplicit := cmd.Flags().Changed("stun-listen")
 			cfg.StartICE = func(tc *tls.Config) (*rendezvous.ICEConfig, io.Closer, error) {
 				return ice.start(logger, tc, stunExplicit)
@@ -73,7 +78,7 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	fs.StringArrayVar(&cfg.ACME, "acme", nil, "serve HTTPS with a certificate for this DNS name from an ACME CA (Let's Encrypt), renewed by itself (repeatable)")
 	fs.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact address given to the ACME CA for expiry notices")
-	fs.StringVar(&cfg.ACMECache, "acme-cache", "", "directory for the ACME account key and certificates (default ~/.cache/deskport/acme)")
+	fs.StringVar(&cfg.ACMECache, "acme-cache", "", "directory for the ACME account key and certificates (default $STATE_DIRECTORY/acme under systemd, else ~/.cache/deskport/acme)")
 	fs.StringVar(&cfg.ACMEDirectory, "acme-directory", "", "ACME directory URL of another CA (default Let's Encrypt)")
 	fs.StringVar(&cfg.ACMEHTTPListen, "acme-http-listen", "", "with --acme: listener for HTTP-01 challenges and redirects to https (default :80; '' for none)")
 	fs.StringArrayVar(&cfg.PublicURLs, "public-url", nil, "URL that hosts and viewers use to reach this server, e.g. https://rv.example.com (repeatable; implied by --acme and the certificate's names); hosts must register under one of these names")

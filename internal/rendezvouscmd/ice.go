@@ -45,6 +45,19 @@ type iceFlags struct {
 
 // stunLimit is the relay's per-address limit on unauthenticated requests: --stun-rate, with a
 // burst of four seconds' worth; 0 turns it off.
+// turnTLSName is the DNS name --turn-tls-listen gives its relay (turn.example.com:443), which
+// TURN-over-TLS clients dial and ask a certificate for; "" when it gives none or an address.
+func (f *iceFlags) turnTLSName() string {
+	h, _, err := net.SplitHostPort(f.turnTLSListen)
+	if err != nil || h == "" {
+		return ""
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return ""
+	}
+	return h
+}
+
 func (f *iceFlags) stunLimit() (rate float64, burst int) {
 	if f.stunRate <= 0 {
 		return -1, 0

@@ -37,10 +37,14 @@ type Config struct {
 	// they must resolve to this machine and port 443 (TLS-ALPN-01) or ACMEHTTPListen's port 80
 	// (HTTP-01) must reach it.
 	ACME []string
+	// ACMETURNName is a name the ACME certificates also cover without it being one of the
+	// server's public names: the TURN-over-TLS relay's, from --turn-tls-listen NAME:PORT, whose
+	// clients ask for that name.
+	ACMETURNName string
 	// ACMEEmail is given to the CA for expiry notices; optional.
 	ACMEEmail string
 	// ACMECache is where the account key and certificates are kept across restarts. Empty
-	// means the user cache directory (~/.cache/deskport/acme).
+	// means $STATE_DIRECTORY/acme under systemd, else the user cache directory (~/.cache/deskport/acme).
 	ACMECache string
 	// ACMEDirectory is the CA's directory URL; empty means Let's Encrypt's production one.
 	ACMEDirectory string
@@ -154,14 +158,28 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// defaultACMECache is where --acme keeps its account key and certificates without
+// --acme-cache: the service's state directory under systemd ($STATE_DIRECTORY, which the unit's
+// StateDirectory= makes writable; a DynamicUser's home is "/", read-only under
+// ProtectSystem=strict), otherwise ~/.cache/deskport/acme.
+func defaultACMECache() (string, error) {
+	if state, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); state != "" {
+		return filepath.Join(state, "acme"), nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("--acme: no cache directory (%w); give one with --acme-cache", err)
+	}
+	return filepath.Join(dir, "deskport", "acme"), nil
+}
+
 func (s *Server) setupACME() error {
 	cache := s.cfg.ACMECache
 	if cache == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return fmt.Errorf("--acme: no cache directory (%w); give one with --acme-cache", err)
+		var err error
+		if cache, err = defaultACMECache(); err != nil {
+			return err
 		}
-		cache = filepath.Join(dir, "deskport", "acme")
 	}
 	var names []string
 	for _, n := range s.cfg.ACME {
@@ -175,10 +193,14 @@ func (s *Server) setupACME() error {
 	if dir == "" {
 		dir = autocert.DefaultACMEDirectory
 	}
+	allowed := names
+	if n := strings.ToLower(strings.TrimSuffix(s.cfg.ACMETURNName, ".")); n != "" && !slices.Contains(names, n) {
+		allowed = append(slices.Clone(names), n)
+	}
 	s.acme = &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
 		Cache:      autocert.DirCache(cache),
-		HostPolicy: autocert.HostWhitelist(names...),
+		HostPolicy: autocert.HostWhitelist(allowed...),
 		Email:      s.cfg.ACMEEmail,
 		Client:     &acme.Client{DirectoryURL: dir, HTTPClient: s.cfg.ACMEHTTPClient, UserAgent: "deskport-rendezvous"},
 	}
@@ -198,7 +220,7 @@ func (s *Server) setupACME() error {
 		MinVersion: tls.VersionTLS12,
 	}
 	s.names = append(s.names, names...)
-	s.log.Info("certificates from ACME", "names", names, "directory", dir, "cache", cache)
+	s.log.Info("certificates from ACME", "names", allowed, "directory", dir, "cache", cache)
 	return nil
 }
 

@@ -64,7 +64,7 @@ func installNative(cmd *cobra.Command, s Spec, o Options) error {
 	}
 	cfg := s.ConfigPath(o)
 	if _, err := os.Stat(cfg); errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(out, "%s does not exist yet: write it (an example is in /usr/share/doc/deskport/%s.toml or packaging/%s.toml)\n", cfg, s.Name, s.Name)
+		fmt.Fprintln(out, missingConfig(s, cfg))
 	}
 	fmt.Fprintf(out, "enabled %s; start it with `%s service start%s`\n", s.UnitName(), s.Name, flagFor(o))
 	return nil

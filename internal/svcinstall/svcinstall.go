@@ -63,6 +63,9 @@ type Options struct {
 	Config string
 	// PrivilegedPort grants CAP_NET_BIND_SERVICE (computed from the config file by install).
 	PrivilegedPort bool
+	// AllowPrivilegedPorts grants CAP_NET_BIND_SERVICE whatever the config file says: for the
+	// packages, whose unit is written before anyone edits the file (--allow-privileged-ports).
+	AllowPrivilegedPorts bool
 }
 
 // UnitName is the systemd unit (and launchd/Windows service) name.
@@ -234,6 +237,15 @@ func PrivilegedPort(s Spec, f *configfile.File) bool {
 	return false
 }
 
+// missingConfig is what install says when the config file the unit passes does not exist:
+// the service would not start until it does. The packages install the example as
+// /usr/share/doc/deskport-<name>/<name>.toml; a source tree has it in packaging/.
+func missingConfig(s Spec, path string) string {
+	return fmt.Sprintf("%s does not exist yet, and the service will not start without it: write it (every key is a long flag of `%s --help`; "+
+		"a commented example is /usr/share/doc/deskport-%s/%s.toml from the package, or packaging/%s.toml in the source)",
+		path, s.Name, s.Name, s.Name, s.Name)
+}
+
 // errNoManager is returned where this system has no service manager deskport knows.
 var errNoManager = errors.New("no supported service manager (systemd, launchd or the Windows service manager) on this system")
 
@@ -257,6 +269,7 @@ $XDG_CONFIG_HOME/deskport/%[1]s.toml, where your desktop's display is reachable.
 	pf.BoolVar(&user, "user", false, "your own user service, which reaches your desktop (the default otherwise)")
 	pf.StringVar(&o.Root, "root", "", "write the files under this directory and run no service manager (packaging, tests)")
 	pf.StringVar(&o.Binary, "binary", "", "executable the service runs (default: this one)")
+	pf.BoolVar(&o.AllowPrivilegedPorts, "allow-privileged-ports", false, "let the system service listen on ports below 1024 (CAP_NET_BIND_SERVICE, its only capability) whatever the config file says now; without it, only a config file that names such a port gets it (the packages set it: their unit is written before the file is edited)")
 	pf.StringVar(&o.Config, "service-config", "", "config file the service reads (default /etc/deskport/"+s.Name+".toml or $XDG_CONFIG_HOME/deskport/"+s.Name+".toml)")
 	resolve := func() error {
 		if o.System && user {
@@ -310,6 +323,9 @@ func install(cmd *cobra.Command, s Spec, o Options) error {
 			}
 			o.PrivilegedPort = PrivilegedPort(s, f)
 		}
+	}
+	if o.AllowPrivilegedPorts {
+		o.PrivilegedPort = true
 	}
 	return installNative(cmd, s, o)
 }

@@ -215,7 +215,14 @@ func contentsFor(root, stage string, p pkg, bin string) (files.Contents, error) 
 	}
 	if p.unit {
 		sroot := filepath.Join(stage, p.name+"-root")
-		cmd := exec.Command(bin, "service", "install", "--system", "--root", sroot, "--binary", "/usr/bin/deskport-"+p.name)
+		args := []string{"service", "install", "--system", "--root", sroot, "--binary", "/usr/bin/deskport-" + p.name}
+		if p.name == "rendezvous" {
+			// The unit is written before anyone edits rendezvous.toml; the README's edit
+			// (acme = [...]) makes it listen on :443 and :80, so the packaged unit may bind
+			// ports below 1024 — its only capability.
+			args = append(args, "--allow-privileged-ports")
+		}
+		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "HOME="+stage, "XDG_CONFIG_HOME="+stage)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("%s service install --root: %v\n%s", p.name, err, out)
