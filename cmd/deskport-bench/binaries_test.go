@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheckBinaries: a section that runs the real binaries, started without them (a fresh
+// clone, no `make build`), is refused at once with what to do; in-process sections run anyway.
+func TestCheckBinaries(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config{bin: dir}
+	var err error
+	if cfg.only, err = parseOnly("forward"); err != nil {
+		t.Fatal(err)
+	}
+	err = checkBinaries(cfg)
+	if err == nil || !strings.Contains(err.Error(), "make build") || !strings.Contains(err.Error(), filepath.Join(dir, "rendezvous")) {
+		t.Fatalf("forward without binaries: %v", err)
+	}
+	if cfg.only, err = parseOnly("streamopen,longpath,keys,capture"); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkBinaries(cfg); err != nil {
+		t.Fatalf("in-process sections without binaries: %v", err)
+	}
+	for _, name := range []string{"host", "viewer", "rendezvous"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cfg.only, err = parseOnly("all"); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkBinaries(cfg); err != nil {
+		t.Fatalf("with the binaries: %v", err)
+	}
+}
+
+// TestPairFirst: in the kill-one-instance case, the hosts that hold sessions on B all register
+// on B, whatever -rv-fail-hosts is (with 50, half of the 100 were put on A and counted as
+// "sessions on B dropped").
+func TestPairFirst(t *testing.T) {
+	for _, n := range []int{1, 50, 100, 1000} {
+		first := pairFirst(n)
+		for i := 0; i < n+100; i++ {
+			want := 0
+			if i >= n {
+				want = 1
+			}
+			if got := first(i); got != want {
+				t.Fatalf("-rv-fail-hosts %d: host %d registers first at URL %d, want %d", n, i, got, want)
+			}
+		}
+	}
+}
