@@ -48,3 +48,24 @@ func TestCommandSaysWhyHostsCannotRegister(t *testing.T) {
 		t.Fatalf("40 hosts from one address: %v", err)
 	}
 }
+
+// TestCommandTakesCommaSeparatedURLs: --rendezvous a,b is two instances, as the host's and the
+// viewer's flag read it (it was refused as one malformed URL).
+func TestCommandTakesCommaSeparatedURLs(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	needSpread(t)
+	a, _ := startRendezvous(t)
+	b, _ := startRendezvous(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := NewCommand()
+	var out strings.Builder
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--rendezvous", a + "," + b, "--hosts", "4", "--rate", "10", "--duration", "200ms"})
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "4 hosts registered") || !strings.Contains(out.String(), "over 2 rendezvous URL(s)") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}
