@@ -56,3 +56,23 @@ func TestPairFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestLANReportWithoutBaseline: -lan-copy-only runs no raw TCP row, so the copies' × raw TCP
+// column has nothing to divide by and says "—", not a ratio of 0.000.
+func TestLANReportWithoutBaseline(t *testing.T) {
+	dir := t.TempDir()
+	res := &results{LAN: []lanRow{
+		{MTU: 1500, Name: "viewer cp", Streams: 1, MBps: 39.2, CPUPerGiB: 16.8},
+		{MTU: 1500, Name: "scp (aes128-gcm)", Streams: 1, MBps: 17.7, CPUPerGiB: 28.1},
+	}}
+	if err := report(config{out: dir, rounds: 1, mib: 16}, res); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "latest.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(md), "| 0.000 |") {
+		t.Fatalf("a ratio of 0.000 without its baseline:\n%s", md)
+	}
+}
