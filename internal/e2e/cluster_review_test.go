@@ -72,3 +72,21 @@ func TestClusterOperatorPath(t *testing.T) {
 		t.Errorf("unknown_host failures on B: %v, want 1", got)
 	}
 }
+
+// TestRendezvousRedisFromEnvironment: the Redis URL, which may carry a password, can come from
+// $DESKPORT_REDIS (for a service: an EnvironmentFile= that systemd reads as root, while the
+// packaged rendezvous.toml is world-readable for its DynamicUser), and the password is never
+// printed.
+func TestRendezvousRedisFromEnvironment(t *testing.T) {
+	rs := testredis.Start(t)
+	url := strings.Replace(rs.URL(), "redis://", "redis://:nopass@", 1) // a password Redis does not check
+	rv := startEnv(t, []string{"DESKPORT_REDIS=" + url}, "rendezvous", "--listen", "127.0.0.1:0", "--stun-listen", "off")
+	line := rv.waitFor(`joined the rendezvous cluster.*redis=(\S+)`, 20*time.Second)
+	if strings.Contains(line[0], "nopass") {
+		t.Fatalf("the password is in the log: %s", line[0])
+	}
+	out, _ := run(t, "rendezvous", "--help")
+	if !strings.Contains(out, "$DESKPORT_REDIS") {
+		t.Fatalf("--help does not mention $DESKPORT_REDIS:\n%s", out)
+	}
+}
