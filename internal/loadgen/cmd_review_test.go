@@ -3,6 +3,8 @@ package loadgen
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +69,17 @@ func TestCommandTakesCommaSeparatedURLs(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "4 hosts registered") || !strings.Contains(out.String(), "over 2 rendezvous URL(s)") {
 		t.Fatalf("output:\n%s", out.String())
+	}
+}
+
+// TestCommandSaysWhyTLSFails: a rendezvous whose certificate the generator does not trust (a
+// test instance with a self-signed one) ends the run at once, saying so.
+func TestCommandSaysWhyTLSFails(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	err := runCommand(t, "--rendezvous", srv.URL, "--hosts", "3", "--duration", "1s")
+	if err == nil || !strings.Contains(err.Error(), "certificate is not trusted") {
+		t.Fatalf("against a self-signed certificate: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -129,6 +130,8 @@ func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func registrationFatal(err error) error {
 	var se *StatusError
 	var re *RefusedError
+	var certErr *tls.CertificateVerificationError
+	var dnsErr *net.DNSError
 	switch {
 	case errors.As(err, &se) && se.Status == http.StatusTooManyRequests:
 		return fmt.Errorf("the rendezvous refused more WebSockets from this address (%v): it accepts --max-conns-per-ip (default 32) per client address; "+
@@ -140,6 +143,10 @@ func registrationFatal(err error) error {
 		return fmt.Errorf("nothing listens there (%v); check --rendezvous and that the rendezvous is running", err)
 	case errors.As(err, &re):
 		return fmt.Errorf("the rendezvous refused the simulated hosts' registration (%v)", err)
+	case errors.As(err, &certErr):
+		return fmt.Errorf("the rendezvous's TLS certificate is not trusted for that name (%v); deskport-load checks certificates as the agent does", err)
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return fmt.Errorf("no such host (%v); check --rendezvous", err)
 	}
 	return nil
 }
