@@ -175,6 +175,7 @@ func (s *Server) connectRemote(c *conn, m *signaling.Message) {
 	cancel()
 	if err != nil {
 		c.log.Warn("cannot look up a host in Redis", "host_id", m.HostID, "err", err)
+		s.metrics.sessionFailed(FailUnavailable)
 		c.sendError(signaling.CodeUnavailable, "", "host %s is not connected to this rendezvous instance, and this instance cannot reach Redis, where the instances share their hosts, to find it on another one; retry in a few seconds (hosts connected to this instance still work); if it persists, the operator should check Redis", m.HostID)
 		return
 	}
@@ -185,8 +186,10 @@ func (s *Server) connectRemote(c *conn, m *signaling.Message) {
 		}
 		s.mu.Unlock()
 		if !seen.IsZero() {
+			s.metrics.sessionFailed(FailHostOffline)
 			c.sendError(signaling.CodeHostOffline, "", "host %s is not online (last seen %s ago); check that its agent is running and can reach this rendezvous", m.HostID, ago(time.Since(seen)))
 		} else {
+			s.metrics.sessionFailed(FailUnknownHost)
 			c.sendError(signaling.CodeUnknownHost, "", "no host with ID %s is known to this rendezvous; check the ID (run `host id` on the host) and that the host uses this rendezvous", m.HostID)
 		}
 		return
@@ -226,6 +229,7 @@ func (s *Server) connectRemote(c *conn, m *signaling.Message) {
 		s.removeLocked(sess)
 		// In case the open arrived late: the host's instance forgets the session.
 		host.send(&signaling.Message{Type: signaling.TypeBye, Session: id, Code: signaling.ByeExpired, Reason: "the viewer's rendezvous instance gave up waiting"})
+		s.metrics.sessionFailed(FailUnavailable)
 		c.log.Warn("the instance holding a host did not answer an open request", "host_id", m.HostID, "instance", inst, "timeout", clusterOpenTimeout)
 		c.sendError(signaling.CodeUnavailable, "", "host %s is connected to another rendezvous instance (%s), which did not answer within %v; retry in a few seconds (if that instance is gone, the host reconnects to another one)", m.HostID, inst, clusterOpenTimeout)
 	case answer.Type == signaling.TypeSession:
@@ -292,6 +296,9 @@ func (s *Server) fromBus(e *envelope, m *signaling.Message) {
 			local.send(m)
 		case m.Type == signaling.TypeBye && m.Code != "":
 			// The other instance ended the session (peer gone, expired, shutting down).
+			if sess.pending && countsHere(sess) {
+				s.metrics.sessionFailed(failBye(m.Code))
+			}
 			s.removeLocked(sess)
 			local.send(m)
 		case m.Type == signaling.TypeSession:
@@ -333,6 +340,9 @@ func (s *Server) instanceGone(inst string) {
 		}
 		if remote.relay == nil || remote.relay.inst != inst {
 			continue
+		}
+		if sess.pending && countsHere(sess) {
+			s.metrics.sessionFailed(FailViewerGone)
 		}
 		s.removeLocked(sess)
 		local.send(&signaling.Message{Type: signaling.TypeBye, Session: sess.id, Code: signaling.ByePeerGone,

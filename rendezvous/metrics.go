@@ -7,15 +7,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/deskport/deskport/signaling"
 )
 
 // The rendezvous's Prometheus series (docs/metrics.md lists them with their meaning). Every
 // label takes its values from a fixed set named here: no host ID, session ID or address ever
 // becomes a label, so the number of series does not grow with the number of clients.
 
-// Reasons a session fails (deskport_rendezvous_sessions_failed_total{reason}). The first five
-// refuse a connect before a session exists; the others end a session that was started but never
-// answered.
+// Reasons a session fails (deskport_rendezvous_sessions_failed_total{reason}). The first five,
+// and FailUnavailable, refuse a connect before a session exists; the others end a session that
+// was started but never answered.
 const (
 	FailHostOffline           = "host_offline"
 	FailUnknownHost           = "unknown_host"
@@ -29,6 +31,9 @@ const (
 	FailHostGone              = "host_gone"
 	FailViewerGone            = "viewer_gone"
 	FailShutdown              = "shutdown"
+	// FailUnavailable: with --redis, the viewer's instance could not reach the host's (Redis
+	// down, or the host's instance did not answer the open request in time).
+	FailUnavailable = "unavailable"
 )
 
 // Limits that refuse something (deskport_rendezvous_rejections_total{limit}).
@@ -46,18 +51,17 @@ const (
 )
 
 // Operations of the Redis round-trip series (Metrics.RedisRoundTrip); any other name is
-// counted as RedisOpOther, so that a label never takes an unbounded set of values.
+// counted as RedisOpOther, so that a label never takes an unbounded set of values. Only
+// operations the Redis backend performs are listed: a series that can never move would tell
+// an operator nothing.
 const (
-	RedisOpPresence  = "presence"  // set or refresh a host's presence key
-	RedisOpLookup    = "lookup"    // find the instance that holds a host
-	RedisOpLastSeen  = "last_seen" // read or write the "last seen" table
-	RedisOpPublish   = "publish"   // route a signaling message to another instance
-	RedisOpSubscribe = "subscribe" // (re)subscribe to this instance's channel
-	RedisOpLimit     = "limit"     // a cross-instance limit counter
-	RedisOpOther     = "other"
+	RedisOpPresence = "presence" // claim, renew or release hosts' presence keys, with "last seen" (one pipeline)
+	RedisOpLookup   = "lookup"   // find the instance that holds a host
+	RedisOpPublish  = "publish"  // route signaling messages to another instance (one pipeline)
+	RedisOpOther    = "other"
 )
 
-var redisOps = []string{RedisOpPresence, RedisOpLookup, RedisOpLastSeen, RedisOpPublish, RedisOpSubscribe, RedisOpLimit, RedisOpOther}
+var redisOps = []string{RedisOpPresence, RedisOpLookup, RedisOpPublish, RedisOpOther}
 
 // messageTypes are the values of deskport_rendezvous_messages_total{type}.
 var messageTypes = []string{"connect", "offer", "answer", "candidate", "bye", "invalid", "other"}
@@ -151,7 +155,7 @@ func newMetrics(s *Server) *Metrics {
 	// first event and an absent series never means "none yet".
 	m.byResult = resolve(m.registrations, "registered", "replaced", "bad_signature", "bad_message", "timeout")
 	m.byReason = resolve(m.failed, FailHostOffline, FailUnknownHost, FailSessionsPerConnection, FailPendingPerAddress, FailPendingPerHost,
-		FailExpired, FailEvicted, FailHostBye, FailViewerBye, FailHostGone, FailViewerGone, FailShutdown)
+		FailExpired, FailEvicted, FailHostBye, FailViewerBye, FailHostGone, FailViewerGone, FailShutdown, FailUnavailable)
 	m.byType = resolve(m.messages, messageTypes...)
 	m.byLimit = resolve(m.rejections, LimitConnsPerAddress, LimitAllowedOrigins, LimitMessageBytes, LimitMessageRate, LimitMessageRateClose,
 		LimitHandshakeTimeout, LimitSessionsPerConnection, LimitPendingPerAddress, LimitPendingPerHost, LimitPendingEvicted)
@@ -239,6 +243,25 @@ func (m *Metrics) message(typ string) {
 		c = m.byType["other"]
 	}
 	c.Inc()
+}
+
+// countsHere reports whether this instance counts sess's outcome (completed or failed, and its
+// offer→answer time): the instance holding the host's socket does, where the session was
+// started (openLocked). A session crossing instances lives on both, and counting it on the
+// viewer's instance too would count it twice in any sum over instances.
+func countsHere(sess *pairing) bool { return sess.host.relay == nil }
+
+// failBye is the failure reason of a pending session that the other instance ended with a bye
+// of this code (the viewer's instance: its viewer left, it timed out, or it shut down).
+func failBye(code string) string {
+	switch code {
+	case signaling.ByeExpired:
+		return FailExpired
+	case signaling.ByeShutdown:
+		return FailShutdown
+	default:
+		return FailViewerGone
+	}
 }
 
 // failReason is the failure reason of a pending session whose end c left.

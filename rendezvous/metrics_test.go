@@ -169,7 +169,7 @@ func TestMetricsFollowSessions(t *testing.T) {
 	want(t, o, ns+"hosts_online", 0)
 
 	// Labels keep to their fixed sets whatever clients did.
-	if got := m.Labels(ns+"sessions_failed_total", "reason"); len(got) != 12 {
+	if got := m.Labels(ns+"sessions_failed_total", "reason"); len(got) != 13 {
 		t.Errorf("reasons %v", got)
 	}
 	for name, fam := range m {

@@ -674,7 +674,9 @@ func (s *Server) expire(sess *pairing) {
 		return
 	}
 	s.removeLocked(sess)
-	s.metrics.sessionFailed(FailExpired)
+	if countsHere(sess) {
+		s.metrics.sessionFailed(FailExpired)
+	}
 	sess.host.log.Info("session expired without an answer", "session", sess.id, "timeout", s.cfg.PendingTimeout)
 	reason := fmt.Sprintf("the host did not answer within %v", s.cfg.PendingTimeout)
 	sess.viewer.send(&signaling.Message{Type: signaling.TypeBye, Session: sess.id, Code: signaling.ByeExpired, Reason: reason})
@@ -740,10 +742,12 @@ func (s *Server) routeLocked(c *conn, m *signaling.Message) {
 			sess.pending = false
 			sess.host.pending--
 			sess.timer.Stop()
-			s.metrics.sessionAnswered(sess.offered, time.Now())
+			if countsHere(sess) {
+				s.metrics.sessionAnswered(sess.offered, time.Now())
+			}
 		}
 	case signaling.TypeBye:
-		if sess.pending {
+		if sess.pending && countsHere(sess) {
 			s.metrics.sessionFailed(map[bool]string{true: FailHostBye, false: FailViewerBye}[fromHost])
 		}
 		s.removeLocked(sess)
@@ -786,7 +790,7 @@ func (s *Server) drop(c *conn) {
 		code, reason = signaling.ByeShutdown, "the rendezvous is shutting down"
 	}
 	for _, sess := range c.sessions {
-		if sess.pending {
+		if sess.pending && countsHere(sess) {
 			s.metrics.sessionFailed(failGone(c, s.closed))
 		}
 		s.removeLocked(sess)

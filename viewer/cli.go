@@ -51,7 +51,8 @@ type common struct {
 
 func (c *common) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&c.rendezvous, "rendezvous", logflags.Rendezvous(), "rendezvous server URL (default $DESKPORT_RENDEZVOUS); several, comma-separated, are instances of one cluster tried in order")
+	c.rendezvous = logflags.Rendezvous()
+	fs.Var(logflags.NewURLList(&c.rendezvous), "rendezvous", "rendezvous server URL (default $DESKPORT_RENDEZVOUS); repeat it, or separate URLs with commas, for instances of one rendezvous cluster, tried in order")
 	fs.StringVar(&c.key, "key", logflags.ConfigPath("viewer.key"), "viewer key file (created if missing)")
 	fs.StringVar(&c.code, "code", "", "one-time code from the host owner (instead of a trusted key); \"-\" asks for it on the terminal. Without the flag, $DESKPORT_CODE is used. A code given here is visible to other users of this machine (ps), so prefer - or $DESKPORT_CODE")
 	fs.StringVar(&c.knownHosts, "known-hosts", logflags.ConfigPath("known_hosts"), "pinned host keys (trust on first use; empty: no pinning)")

@@ -119,6 +119,9 @@ func main() {
 		cfg.lanMTUs = append(cfg.lanMTUs, mtu)
 	}
 	if err == nil {
+		err = checkBinaries(cfg)
+	}
+	if err == nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err = run(ctx, cfg)
 		stop()

@@ -373,7 +373,7 @@ func runPair(ctx context.Context, cfg config, res *rvResults, baseLat rvLatRow) 
 	hctx, cancel := context.WithTimeout(ctx, time.Minute)
 	hosts, err := loadgen.StartHosts(hctx, loadgen.HostsConfig{
 		URLs: urls, Keys: loadgen.Keys(n+onB, 2), Source: loadgen.Spread{Block: blockPairHosts, PerAddr: 16}.Addr,
-		First: func(i int) int { return i / n },
+		First: pairFirst(n),
 	})
 	cancel()
 	if err != nil {
@@ -448,6 +448,19 @@ func runPair(ctx context.Context, cfg config, res *rvResults, baseLat rvLatRow) 
 	}
 	res.Failover = append(res.Failover, row)
 	return nil
+}
+
+// pairFirst is the URL where host i of runPair registers first: the n hosts that are timed
+// after the kill on A (URL 0), every host after them (the ones holding sessions on B) on B.
+// (i / n put the hosts from 2n on, when n is under onB, back on A, where the kill dropped
+// their "sessions on B".)
+func pairFirst(n int) func(i int) int {
+	return func(i int) int {
+		if i < n {
+			return 0
+		}
+		return 1
+	}
 }
 
 func (r *rvResults) skip(why string) { r.Skipped = append(r.Skipped, why) }

@@ -289,7 +289,7 @@ func report(cfg config, res *results) error {
 			if r.Packet > 0 {
 				pkt = fmt.Sprint(r.Packet)
 			}
-			fmt.Fprintf(&b, "| %d | %s | %d | %.1f | %s | %.3f | %.2f | %s |\n", r.MTU, r.Name, r.Streams, r.MBps, cpu, r.VsTCP, r.VsSSH, pkt)
+			fmt.Fprintf(&b, "| %d | %s | %d | %.1f | %s | %s | %s | %s |\n", r.MTU, r.Name, r.Streams, r.MBps, cpu, ratio(r.VsTCP, 3), ratio(r.VsSSH, 2), pkt)
 		}
 		b.WriteString("\n")
 	}

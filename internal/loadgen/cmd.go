@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,16 @@ instance with a higher --max-conns-per-ip.`,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Out = cmd.OutOrStdout()
+			// --rendezvous a,b is --rendezvous a --rendezvous b, as for the host and the viewer.
+			var urls []string
+			for _, u := range p.URLs {
+				for _, one := range strings.Split(u, ",") {
+					if one = strings.TrimSpace(one); one != "" {
+						urls = append(urls, one)
+					}
+				}
+			}
+			p.URLs = urls
 			switch spread {
 			case "auto":
 				p.Loopback = len(p.URLs) > 0
@@ -48,7 +59,7 @@ instance with a higher --max-conns-per-ip.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringArrayVar(&p.URLs, "rendezvous", nil, "rendezvous URL, http(s)://host:port (repeatable: hosts and sessions spread over them)")
+	fs.StringArrayVar(&p.URLs, "rendezvous", nil, "rendezvous URL, http(s)://host:port (repeatable, or comma-separated: hosts and sessions spread over them)")
 	fs.IntVar(&p.Hosts, "hosts", 1000, "simulated hosts")
 	fs.Float64Var(&p.Rate, "rate", 100, "new viewer sessions a second")
 	fs.DurationVar(&p.Duration, "duration", 10*time.Second, "how long to open sessions (0: only hold the hosts until interrupted)")

@@ -37,6 +37,11 @@ type HostsConfig struct {
 	// MinBackoff and MaxBackoff bound the reconnect delay, full jitter, doubling per failed
 	// attempt, as the real agent. Defaults 0.5 s and 30 s.
 	MinBackoff, MaxBackoff time.Duration
+	// Fatal, when set, is asked about each error of a host's first registration; a non-nil
+	// answer ends StartHosts at once with that error, instead of the hosts retrying until ctx
+	// ends (a rendezvous that is not there, or that refuses every further connection, is not
+	// worth minutes of retries in a command-line run).
+	Fatal func(err error) error
 	// OnRegistered, when set, is called from host i's goroutine each time it registers, with
 	// the URL index and the time the registered message arrived.
 	OnRegistered func(i, url int, at time.Time)
@@ -60,6 +65,7 @@ type Hosts struct {
 	answered   atomic.Int64
 	reconnects atomic.Int64
 	lastErr    atomic.Pointer[error]
+	fatal      chan error // receives the first error Fatal turned fatal (capacity 1)
 }
 
 type host struct {
@@ -99,7 +105,7 @@ func StartHosts(ctx context.Context, cfg HostsConfig) (*Hosts, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	h := &Hosts{cfg: cfg, log: log, cancel: cancel, sem: make(chan struct{}, cfg.Dialers), first: make(chan struct{})}
+	h := &Hosts{cfg: cfg, log: log, cancel: cancel, sem: make(chan struct{}, cfg.Dialers), first: make(chan struct{}), fatal: make(chan error, 1)}
 	if len(cfg.Keys) == 0 {
 		close(h.first)
 	}
@@ -120,6 +126,9 @@ func StartHosts(ctx context.Context, cfg HostsConfig) (*Hosts, error) {
 	select {
 	case <-h.first:
 		return h, nil
+	case err := <-h.fatal:
+		h.Close()
+		return nil, err
 	case <-ctx.Done():
 		n := h.registered.Load()
 		var last error
@@ -225,6 +234,15 @@ func (h *Hosts) run(ctx context.Context, hh *host) {
 			return
 		}
 		h.lastErr.Store(&err)
+		if !ever && h.cfg.Fatal != nil {
+			if ferr := h.cfg.Fatal(err); ferr != nil {
+				select {
+				case h.fatal <- ferr:
+				default:
+				}
+				return
+			}
+		}
 		h.log.Debug("host connection ended", "host", hh.i, "url", h.cfg.URLs[u], "err", err)
 		hh.mu.Lock()
 		hh.url = (hh.url + 1) % len(h.cfg.URLs)

@@ -111,7 +111,7 @@ func (d *dialer) dial(ctx context.Context, base, path string, src netip.Addr) (*
 	ws, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: d.client(src), CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		if resp != nil {
-			return nil, "", fmt.Errorf("%s: HTTP %d: %w", u, resp.StatusCode, err)
+			return nil, "", &StatusError{URL: u.String(), Status: resp.StatusCode, Err: err}
 		}
 		return nil, "", fmt.Errorf("%s: %w", u, err)
 	}
@@ -128,6 +128,16 @@ func write(ctx context.Context, ws *websocket.Conn, m *signaling.Message) error 
 	defer cancel()
 	return ws.Write(ctx, websocket.MessageText, b)
 }
+
+// StatusError is a WebSocket handshake the server answered with an HTTP status other than 101.
+type StatusError struct {
+	URL    string
+	Status int
+	Err    error
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%s: HTTP %d: %v", e.URL, e.Status, e.Err) }
+func (e *StatusError) Unwrap() error { return e.Err }
 
 // RefusedError is an error message from the rendezvous.
 type RefusedError struct{ Code, Message string }

@@ -2,13 +2,16 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"sort"
+	"syscall"
 	"time"
 )
 
@@ -78,7 +81,7 @@ func (p Plan) Run(ctx context.Context) error {
 	start := time.Now()
 	keys := Keys(p.Hosts, p.Seed)
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	hosts, err := StartHosts(hctx, HostsConfig{URLs: p.URLs, Keys: keys, Source: hostSrc})
+	hosts, err := StartHosts(hctx, HostsConfig{URLs: p.URLs, Keys: keys, Source: hostSrc, Fatal: registrationFatal})
 	cancel()
 	if err != nil {
 		return err
@@ -121,3 +124,29 @@ func (p Plan) Run(ctx context.Context) error {
 }
 
 func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// registrationFatal says what to do about a host's first registration failing in a way more
+// attempts will not mend, or returns nil for a failure worth retrying.
+func registrationFatal(err error) error {
+	var se *StatusError
+	var re *RefusedError
+	var certErr *tls.CertificateVerificationError
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &se) && se.Status == http.StatusTooManyRequests:
+		return fmt.Errorf("the rendezvous refused more WebSockets from this address (%v): it accepts --max-conns-per-ip (default 32) per client address; "+
+			"against a rendezvous on this machine use a 127.x URL (--spread-loopback), otherwise run fewer --hosts per machine from several machines, "+
+			"or use a test instance started with a higher --max-conns-per-ip", err)
+	case errors.As(err, &se):
+		return fmt.Errorf("no rendezvous WebSocket endpoint at that URL (%v); check --rendezvous", err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("nothing listens there (%v); check --rendezvous and that the rendezvous is running", err)
+	case errors.As(err, &re):
+		return fmt.Errorf("the rendezvous refused the simulated hosts' registration (%v)", err)
+	case errors.As(err, &certErr):
+		return fmt.Errorf("the rendezvous's TLS certificate is not trusted for that name (%v); deskport-load checks certificates as the agent does", err)
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return fmt.Errorf("no such host (%v); check --rendezvous", err)
+	}
+	return nil
+}

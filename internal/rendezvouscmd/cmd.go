@@ -5,6 +5,7 @@ package rendezvouscmd
 import (
 	"crypto/tls"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -49,6 +50,10 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 				return err
 			}
 			cfg.Rendezvous.Logger = logger
+			if cfg.Rendezvous.Redis == "" {
+				// Not in the help's default: the URL may carry a password.
+				cfg.Rendezvous.Redis = os.Getenv("DESKPORT_REDIS")
+			}
 			for _, u := range stun {
 				cfg.Rendezvous.ICEServers = append(cfg.Rendezvous.ICEServers, rendezvous.ICEServer{URLs: []string{u}})
 			}
@@ -87,7 +92,7 @@ machine, and ports 443 and 80 must reach it), or give --tls-cert and --tls-key.`
 	fs.IntVar(&cfg.Rendezvous.MaxConnsPerIP, "max-conns-per-ip", 0, "WebSocket connections per client IP (default 32)")
 	fs.IntVar(&cfg.Rendezvous.MaxPendingPerHost, "max-pending-per-host", 0, "sessions awaiting a host's answer (default 8)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9090 (default: none; never the --listen address)")
-	fs.StringVar(&cfg.Rendezvous.Redis, "redis", "", "share hosts with the other rendezvous instances that use this Redis, redis://[:password@]host:port[/db] (rediss:// for TLS), so that any of them reaches any host; put a password in the config file, not on the command line")
+	fs.StringVar(&cfg.Rendezvous.Redis, "redis", "", "share hosts with the other rendezvous instances that use this Redis, redis://[:password@]host:port[/db] (rediss:// for TLS), so that any of them reaches any host (default $DESKPORT_REDIS); a URL with a password belongs in $DESKPORT_REDIS or a config file only you can read, not on the command line")
 	fs.BoolVar(&cfg.Rendezvous.TrustProxyHeaders, "trust-proxy-headers", false, "take the client address from X-Forwarded-For (only behind a proxy you run)")
 	ice.register(fs)
 	lf.Register(fs)
