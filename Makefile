@@ -70,7 +70,8 @@ test-short: fmt-check vet
 demo: deps build
 	./scripts/demo.sh
 
-# One run, one table (bench/results/latest.md and .json); BENCH_FLAGS="-only forward" picks sections.
+# One run, one table (bench/results/latest.md and .json); BENCH_FLAGS="-only forward" picks sections
+# (their table goes to bench/results/partial/, so the committed full table stays).
 BENCH_FLAGS ?=
 bench: deps node-deps build
 	$(GO) run ./cmd/deskport-bench $(BENCH_FLAGS)

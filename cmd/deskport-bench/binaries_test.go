@@ -76,3 +76,20 @@ func TestLANReportWithoutBaseline(t *testing.T) {
 		t.Fatalf("a ratio of 0.000 without its baseline:\n%s", md)
 	}
 }
+
+// TestResultsDir: a run of some sections never writes over the committed full table.
+func TestResultsDir(t *testing.T) {
+	for _, tc := range []struct{ out, only, want string }{
+		{"", "all", "bench/results"},
+		{"", " all ", "bench/results"},
+		{"", "keys", "bench/results/partial"},
+		{"", "lan,keys", "bench/results/partial"},
+		{"", "desktop", "bench/results/partial"},
+		{"/tmp/x", "keys", "/tmp/x"},
+		{"/tmp/x", "all", "/tmp/x"},
+	} {
+		if got := resultsDir(tc.out, tc.only); got != tc.want {
+			t.Errorf("resultsDir(%q, %q) = %q, want %q", tc.out, tc.only, got, tc.want)
+		}
+	}
+}

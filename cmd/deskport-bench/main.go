@@ -31,7 +31,7 @@ func main() {
 	var cfg config
 	var only, sizes, codecs string
 	flag.StringVar(&cfg.bin, "bin", "bin", "directory with the host, viewer and rendezvous binaries")
-	flag.StringVar(&cfg.out, "out", "bench/results", "directory for latest.md and latest.json")
+	flag.StringVar(&cfg.out, "out", "", "directory for latest.md and latest.json (default "+fullRunOut+" for a full run, "+partialRunOut+" for -only: a part never replaces the committed full table)")
 	flag.StringVar(&only, "only", "all", "sections to run, comma-separated: "+strings.Join(sections, ", ")+"; desktop (= "+strings.Join(desktopSections, ",")+") or all")
 	flag.Int64Var(&cfg.mib, "mib", 512, "forward: MiB moved per single-stream run")
 	flag.IntVar(&cfg.streams, "streams", 8, "forward: streams in the parallel run")
@@ -65,6 +65,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	traceFile := flag.String("trace", "", "write an execution trace of the whole run to this file (for go tool trace; large: use with -only longpath and a few runs)")
 	flag.Parse()
+	cfg.out = resultsDir(cfg.out, only)
 	if *traceFile != "" {
 		stopTrace, err := startTrace(*traceFile)
 		if err != nil {
@@ -130,4 +131,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "deskport-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// Where a run's latest.md and latest.json go unless -out says: bench/results holds the table of
+// the last full run, which is committed and which README and docs/bench.md quote; a run of some
+// sections writes beside it, in a directory git ignores, so trying one section never replaces
+// the full table with a one-section one.
+const (
+	fullRunOut    = "bench/results"
+	partialRunOut = "bench/results/partial"
+)
+
+// resultsDir is -out, or its default for the sections asked for.
+func resultsDir(out, only string) string {
+	if out != "" {
+		return out
+	}
+	if strings.TrimSpace(only) == "all" {
+		return fullRunOut
+	}
+	return partialRunOut
 }
