@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deskport/deskport/clipboard"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/completion"
 	"github.com/deskport/deskport/internal/logflags"
@@ -289,11 +290,20 @@ func newClipboardCommand() *cobra.Command {
 	}, func(cmd *cobra.Command, cfg Config, args []string) error {
 		text, doSet := set, cmd.Flags().Changed("set")
 		if fromStdin {
-			b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20+1))
+			b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), clipboard.DefaultMaxBytes+1))
 			if err != nil {
 				return err
 			}
 			text, doSet = string(b), true
+		}
+		// Said here, before connecting: standard input is read only up to one byte past the
+		// limit, so the host's refusal named that size ("1048577 bytes"), not the text's.
+		if doSet && len(text) > clipboard.DefaultMaxBytes {
+			from := "--set"
+			if fromStdin {
+				from = "standard input"
+			}
+			return fmt.Errorf("the text from %s is more than %d bytes, the most a host's clipboard takes; nothing was set", from, clipboard.DefaultMaxBytes)
 		}
 		if !doSet && !watch {
 			return fmt.Errorf("give --set TEXT, --stdin or --watch")
