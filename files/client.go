@@ -23,21 +23,18 @@ type ProgressFunc func(done, total int64)
 const openTimeout = 30 * time.Second
 
 // Put uploads the local file to remote, a path relative to the host's file root. A remote
-// that is empty, ends in "/" or names a directory on the host receives the local file's base
-// name (as cp and scp do). An existing file is replaced atomically; the host never shows a
-// partial file under the final name.
+// that is empty or ends in "/" receives the local file's base name. An existing file is
+// replaced atomically; the host never shows a partial file under the final name.
 func Put(ctx context.Context, open mux.OpenFunc, local, remote string, progress ProgressFunc) error {
-	return put(ctx, open, local, remote, 0, progress, true)
+	return put(ctx, open, local, remote, 0, progress)
 }
 
 // PutNew is Put that fails with ErrExists instead of replacing an existing file.
 func PutNew(ctx context.Context, open mux.OpenFunc, local, remote string, progress ProgressFunc) error {
-	return put(ctx, open, local, remote, FlagNoClobber, progress, true)
+	return put(ctx, open, local, remote, FlagNoClobber, progress)
 }
 
-// put uploads local; intoDir says that a remote naming a directory may be taken as that
-// directory (once: the retry names the file in it).
-func put(ctx context.Context, open mux.OpenFunc, local, remote string, flags uint8, progress ProgressFunc, intoDir bool) error {
+func put(ctx context.Context, open mux.OpenFunc, local, remote string, flags uint8, progress ProgressFunc) error {
 	f, err := os.Open(local)
 	if err != nil {
 		return fmt.Errorf("files: put: %w", err)
@@ -68,14 +65,6 @@ func put(ctx context.Context, open mux.OpenFunc, local, remote string, flags uin
 		return fmt.Errorf("files: put %s: %w", remote, err)
 	}
 	if _, err := readStatus(c); err != nil {
-		if intoDir && errors.Is(err, ErrNotRegular) && ctx.Err() == nil {
-			// The host refuses to replace what is not a file. When that is a directory, the
-			// file goes into it: `viewer cp report.pdf HOST:inbox` as with cp and scp.
-			abort(c)
-			if _, lerr := List(ctx, open, remote); lerr == nil {
-				return put(ctx, open, local, remote+"/", flags, progress, false)
-			}
-		}
 		return wrap(err)
 	}
 	// The host may refuse mid-way (disk full); read its final status concurrently so a

@@ -2,6 +2,7 @@ package viewer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -65,7 +66,16 @@ func Copy(ctx context.Context, cfg Config, src, dst string, progress io.Writer) 
 		return files.NewProgressBar(progress, total, desc)
 	}
 	if dstRemote {
-		return files.Put(ctx, open, src, dstPath, bar(srcSize, "upload "+src))
+		err := files.Put(ctx, open, src, dstPath, bar(srcSize, "upload "+src))
+		if errors.Is(err, files.ErrNotRegular) && dstPath != "" && !strings.HasSuffix(dstPath, "/") && ctx.Err() == nil {
+			// The host replaces no directory. When the destination is one, the file goes
+			// into it, as `cp report.pdf inbox` and scp do (and as a download into a local
+			// directory does): `viewer cp report.pdf HOST:inbox`.
+			if _, lerr := files.List(ctx, open, dstPath); lerr == nil {
+				return files.Put(ctx, open, src, dstPath+"/", bar(srcSize, "upload "+src))
+			}
+		}
+		return err
 	}
 	return files.Get(ctx, open, srcPath, dst, bar(0, "download "+srcPath))
 }
