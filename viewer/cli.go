@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/deskport/deskport/clipboard"
 	"github.com/deskport/deskport/identity"
@@ -246,7 +247,9 @@ SHA-256 matches, so a broken transfer never leaves a half file under the final n
 				return err
 			}
 			var progress io.Writer = cmd.ErrOrStderr()
-			if quiet {
+			if quiet || !isTerminal(progress) {
+				// As scp: a bar redrawn with carriage returns is for a person at a terminal,
+				// not for a log or a pipe.
 				progress = nil
 			}
 			return Copy(cmd.Context(), cfg, args[0], args[1], progress)
@@ -314,4 +317,10 @@ func newClipboardCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&fromStdin, "stdin", false, "read the text to set from standard input")
 	cmd.Flags().BoolVar(&watch, "watch", false, "print the host's clipboard whenever it changes")
 	return cmd
+}
+
+// isTerminal says whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
