@@ -187,7 +187,7 @@ func (s *Server) serve(ctx context.Context, stream net.Conn, req mux.Request, op
 		err = statusErr(CodeBadRequest, "%v", err)
 	}
 	if ctx.Err() != nil && err != nil {
-		err = fmt.Errorf("files: %v %s: %w (the host is shutting the session down)", t.Op, t.Path, ctx.Err())
+		err = fmt.Errorf("files: %v %s: %w (the session ended: the viewer left, was ended, or the host is stopping)", t.Op, t.Path, ctx.Err())
 	}
 	if se, ok := errors.AsType[*StatusError](err); ok && !se.sent {
 		_ = c.sendStatus(status{Code: se.Code, Text: se.Message})

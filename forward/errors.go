@@ -41,7 +41,10 @@ type remoteError struct {
 }
 
 func (e *remoteError) Error() string {
-	return strings.TrimPrefix(e.base.Error(), "forward: ") + ": " + e.re.Message
+	// A host's message may already begin with the sentinel's words (listen refusals do): say
+	// them once.
+	msg := strings.TrimPrefix(e.re.Message, e.base.Error()+": ")
+	return strings.TrimPrefix(e.base.Error(), "forward: ") + ": " + msg
 }
 
 func (e *remoteError) Unwrap() []error { return []error{e.base, e.re} }

@@ -13,7 +13,12 @@ import (
 	"time"
 
 	"github.com/deskport/deskport/internal/termtext"
+	"github.com/deskport/deskport/session"
 )
+
+// KickedReason is the audit log's error on the session_end of a session the owner ended with
+// `host kick`: without it that end read like any viewer leaving.
+const KickedReason = "ended by the host's owner (host kick)"
 
 // SessionInfo describes one connected viewer, for `host sessions`.
 type SessionInfo struct {
@@ -137,6 +142,10 @@ func (a *Agent) Kick(id string) int {
 	for conn, s := range a.sessions {
 		if id == "all" || (len(id) >= 4 && len(id) <= len(s.ID) && s.ID[:len(id)] == id) {
 			victims = append(victims, conn.Close)
+			if a.kicked == nil {
+				a.kicked = map[*session.HostConn]bool{}
+			}
+			a.kicked[conn] = true // the audit log's session_end says so
 			a.log.Warn("the host owner ended a session", "session", s.ID, "viewer", s.Viewer)
 		}
 	}

@@ -112,6 +112,7 @@ type Agent struct {
 	mu       sync.Mutex
 	keys     map[string]auth.AuthorizedKey
 	sessions map[*session.HostConn]SessionInfo
+	kicked   map[*session.HostConn]bool // sessions Kick ended, until their end is audited
 	wg       sync.WaitGroup
 	life     lifecycle
 }
@@ -413,7 +414,14 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	defer func() {
 		guard.flushAudit(recAll)
 		guard.flushLog(log)
-		recAll(audit.Event{Type: audit.TypeSessionEnd, Duration: time.Since(started)})
+		end := audit.Event{Type: audit.TypeSessionEnd, Duration: time.Since(started)}
+		a.mu.Lock()
+		if a.kicked[conn] {
+			end.Error = KickedReason
+			delete(a.kicked, conn)
+		}
+		a.mu.Unlock()
+		recAll(end)
 		// Last, so that a reader who sees this line finds the session's end audited.
 		log.Info("viewer disconnected", "err", endErr)
 	}()

@@ -69,6 +69,8 @@ func (sf *serviceFlags) run(cmd *cobra.Command, a *Agent, cfg *Config) error {
 		case <-ctx.Done():
 			again := make(chan os.Signal, 1)
 			ossignal.Notify(again, os.Interrupt, syscall.SIGTERM)
+			// A person at a terminal otherwise waits out the drain without knowing why.
+			a.log.Info("stopping: open forwards and file transfers get up to --drain-timeout to finish; Ctrl-C again (or a second SIGTERM) closes every session now", "drain_timeout", sf.drain)
 			sctx, cancel := context.WithTimeout(context.Background(), sf.drain)
 			go func() {
 				select {

@@ -182,8 +182,12 @@ func Listen(ip netip.Addr, id *Identity) (*Listener, error) {
 		addr: ln.Addr().(*net.TCPAddr).AddrPort()}, nil
 }
 
-// Offer is what to send the host.
-func (l *Listener) Offer() Offer { return Offer{Addr: l.addr, Hash: l.id.Hash} }
+// Offer is what to send the host. A link-local address goes without its zone: the zone names
+// an interface of this machine, which means nothing to the host (it dials the address with its
+// own interface's zone).
+func (l *Listener) Offer() Offer {
+	return Offer{Addr: netip.AddrPortFrom(l.addr.Addr().WithZone(""), l.addr.Port()), Hash: l.id.Hash}
+}
 
 // Close stops listening; Accept returns.
 func (l *Listener) Close() error { return l.ln.Close() }

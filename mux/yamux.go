@@ -117,6 +117,9 @@ func teardown(msg string) bool {
 	if !ok {
 		rest, ok = strings.CutPrefix(msg, "Failed to read header: ")
 	}
+	// "abort chunk": the peer aborted the SCTP association (a host closing its sessions at
+	// the end of a drain); the viewer then says "the connection to the host ended".
 	return ok && (strings.Contains(rest, "use of closed network connection") ||
-		strings.Contains(rest, "non-established state") || strings.Contains(rest, "closed pipe"))
+		strings.Contains(rest, "non-established state") || strings.Contains(rest, "closed pipe") ||
+		strings.Contains(rest, "abort chunk"))
 }

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 LISTEN=${LISTEN:-127.0.0.1:8080}
+SHOT=${SHOT:-demo-screenshot.png}
 work=$(mktemp -d)
 hostpid=""
 cleanup() { [ -n "$hostpid" ] && kill "$hostpid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -31,9 +32,12 @@ else
   echo "sharing your display $DISPLAY"
 fi
 # The demo is for the person at this machine: the code viewer may watch, type and use the
-# clipboard, and the host does not stop to ask (its terminal output goes to a log here).
+# clipboard, and the host does not stop to ask (its terminal output goes to a log here). The
+# demo's own viewer key (trusted above) may also forward to this machine's ssh port, which the
+# message below shows; a code viewer may not (no forward in --grant).
 "$BIN/host" --key "$work/host.key" --authorized-viewers "$work/authorized_viewers" --listen "$LISTEN" \
   --grant view,control,clipboard --accept grant --audit-log "$work/audit.log" --files-root "$work/files" \
+  --allow 127.0.0.1:22 \
   "${desktop[@]}" >"$work/host.log" 2>&1 </dev/null &
 hostpid=$!
 link=$(wait_line "$work/host.log" 'http://[^ ]+/#[a-z2-7]+')
@@ -42,7 +46,7 @@ id=${link##*#}
 rv=${link%%/#*}
 
 sleep 1 # let the programs in the virtual display paint before the screenshot
-"$BIN/viewer" screenshot "$id" demo-screenshot.png --rendezvous "$rv" --key "$work/viewer.key" 2>&1 | tail -1
+"$BIN/viewer" screenshot "$id" "$SHOT" --rendezvous "$rv" --key "$work/viewer.key" 2>&1 | tail -1
 
 cat <<MSG
 
@@ -52,8 +56,9 @@ cat <<MSG
   and enter the one-time code  $code
   (or open $link/$code directly). The code works once; restart the demo for another.
 
-  A native viewer saved what it saw to demo-screenshot.png.
-  Port forwarding works on the same host:  $BIN/viewer forward $id --rendezvous $rv --code ... -L 8022:127.0.0.1:22
+  A native viewer saved what it saw to $SHOT.
+  Port forwarding works on the same host, with the demo's viewer key (ssh -p 8022 localhost):
+    $BIN/viewer forward $id --rendezvous $rv --key $work/viewer.key -L 8022:127.0.0.1:22
   Press Ctrl-C to stop.
 
 MSG

@@ -101,7 +101,59 @@ func (c *Conn) directPair() (local, remote netip.Addr, ok bool) {
 	if err1 != nil || err2 != nil {
 		return local, remote, false
 	}
+	l, r = withLinkZone(l, r, interfaceOf)
 	return l, r, true
+}
+
+// withLinkZone gives the IPv6 link-local addresses of a direct pair the zone a socket needs.
+// ICE's candidates carry no zone, so listening on the viewer's link-local address failed
+// ("bind: invalid argument") and the host could not dial one: such a pair — the viewer's
+// link-local address towards the host's global one on the same link, or two processes on
+// one machine whose checks crossed its link-local address — lost the lane. Both addresses are
+// on the link of the interface that holds local (the path is direct), so that interface names
+// the zone for both. zoneOf finds the interface holding an address ("" when none does).
+func withLinkZone(local, remote netip.Addr, zoneOf func(netip.Addr) string) (netip.Addr, netip.Addr) {
+	needs := func(a netip.Addr) bool { return a.Is6() && a.IsLinkLocalUnicast() && a.Zone() == "" }
+	if !needs(local) && !needs(remote) {
+		return local, remote
+	}
+	zone := local.Zone()
+	if zone == "" {
+		zone = zoneOf(local)
+	}
+	if zone == "" {
+		return local, remote
+	}
+	if needs(local) {
+		local = local.WithZone(zone)
+	}
+	if needs(remote) {
+		remote = remote.WithZone(zone)
+	}
+	return local, remote
+}
+
+// interfaceOf names the interface of this machine that holds a, or "" when none does.
+func interfaceOf(a netip.Addr) string {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	a = a.WithZone("").Unmap()
+	for _, ifc := range ifaces {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, ad := range addrs {
+			if ipn, ok := ad.(*net.IPNet); ok {
+				if x, ok := netip.AddrFromSlice(ipn.IP); ok && x.Unmap() == a {
+					return ifc.Name
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // offerLane is the viewer's attempt: listen on our end of the direct path, offer it to the host

@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
+	"github.com/deskport/deskport/clipboard"
 	"github.com/deskport/deskport/identity"
 	"github.com/deskport/deskport/internal/completion"
 	"github.com/deskport/deskport/internal/logflags"
@@ -246,7 +248,9 @@ SHA-256 matches, so a broken transfer never leaves a half file under the final n
 				return err
 			}
 			var progress io.Writer = cmd.ErrOrStderr()
-			if quiet {
+			if quiet || !isTerminal(progress) {
+				// As scp: a bar redrawn with carriage returns is for a person at a terminal,
+				// not for a log or a pipe.
 				progress = nil
 			}
 			return Copy(cmd.Context(), cfg, args[0], args[1], progress)
@@ -290,11 +294,20 @@ func newClipboardCommand() *cobra.Command {
 	}, func(cmd *cobra.Command, cfg Config, args []string) error {
 		text, doSet := set, cmd.Flags().Changed("set")
 		if fromStdin {
-			b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20+1))
+			b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), clipboard.DefaultMaxBytes+1))
 			if err != nil {
 				return err
 			}
 			text, doSet = string(b), true
+		}
+		// Said here, before connecting: standard input is read only up to one byte past the
+		// limit, so the host's refusal named that size ("1048577 bytes"), not the text's.
+		if doSet && len(text) > clipboard.DefaultMaxBytes {
+			from := "--set"
+			if fromStdin {
+				from = "standard input"
+			}
+			return fmt.Errorf("the text from %s is more than %d bytes, the most a host's clipboard takes; nothing was set", from, clipboard.DefaultMaxBytes)
 		}
 		if !doSet && !watch {
 			return fmt.Errorf("give --set TEXT, --stdin or --watch")
@@ -305,4 +318,10 @@ func newClipboardCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&fromStdin, "stdin", false, "read the text to set from standard input")
 	cmd.Flags().BoolVar(&watch, "watch", false, "print the host's clipboard whenever it changes")
 	return cmd
+}
+
+// isTerminal says whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

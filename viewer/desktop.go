@@ -7,7 +7,9 @@ import (
 	"image/png"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,6 +108,9 @@ func Record(ctx context.Context, cfg Config, out string) error {
 	var write func(*rtp.Packet) error
 	var closeFile func() error
 	mime := track.Codec().MimeType
+	if err := checkRecordName(mime, out); err != nil {
+		return err
+	}
 	switch {
 	case strings.EqualFold(mime, webrtc.MimeTypeVP8):
 		w, err := ivfwriter.New(out, ivfwriter.WithCodec(mime))
@@ -143,6 +148,32 @@ func Record(ctx context.Context, cfg Config, out string) error {
 	}
 	fmt.Fprintf(cfg.Out, "saved %d packets to %s\n", packets, out)
 	return nil
+}
+
+// checkRecordName refuses an output name whose extension says another format than the one
+// Record writes for the stream: a session.mp4 or .webm got IVF bytes that no player opens under
+// that name, and a .ivf from a host streaming H.264 got Annex B. A name without an extension
+// is taken as it is.
+func checkRecordName(mime, out string) error {
+	ext := strings.ToLower(filepath.Ext(out))
+	if ext == "" {
+		return nil
+	}
+	var format string
+	var exts []string
+	switch {
+	case strings.EqualFold(mime, webrtc.MimeTypeVP8):
+		format, exts = "IVF", []string{".ivf"}
+	case strings.EqualFold(mime, webrtc.MimeTypeH264):
+		format, exts = "raw H.264 (Annex B)", []string{".h264", ".264"}
+	default:
+		return nil
+	}
+	if slices.Contains(exts, ext) {
+		return nil
+	}
+	return fmt.Errorf("the host streams %s, which viewer record saves as %s: name the file %s (not %s); nothing was written",
+		strings.TrimPrefix(mime, "video/"), format, strings.TrimSuffix(out, filepath.Ext(out))+exts[0], out)
 }
 
 // Open opens the browser viewer for the host in the default browser.

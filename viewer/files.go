@@ -2,6 +2,7 @@ package viewer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,6 +40,19 @@ func Copy(ctx context.Context, cfg Config, src, dst string, progress io.Writer) 
 	default:
 		cfg.HostID = dstID
 	}
+	// What can be checked here is checked before connecting: a mistyped local name should not
+	// wait for (or be hidden behind) the rendezvous and the host.
+	var srcSize int64
+	if dstRemote {
+		st, err := os.Stat(src)
+		if err != nil {
+			return err
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file (only regular files can be copied)", src)
+		}
+		srcSize = st.Size()
+	}
 	conn, err := Connect(ctx, cfg)
 	if err != nil {
 		return err
@@ -52,11 +66,16 @@ func Copy(ctx context.Context, cfg Config, src, dst string, progress io.Writer) 
 		return files.NewProgressBar(progress, total, desc)
 	}
 	if dstRemote {
-		st, err := os.Stat(src)
-		if err != nil {
-			return err
+		err := files.Put(ctx, open, src, dstPath, bar(srcSize, "upload "+src))
+		if errors.Is(err, files.ErrNotRegular) && dstPath != "" && !strings.HasSuffix(dstPath, "/") && ctx.Err() == nil {
+			// The host replaces no directory. When the destination is one, the file goes
+			// into it, as `cp report.pdf inbox` and scp do (and as a download into a local
+			// directory does): `viewer cp report.pdf HOST:inbox`.
+			if _, lerr := files.List(ctx, open, dstPath); lerr == nil {
+				return files.Put(ctx, open, src, dstPath+"/", bar(srcSize, "upload "+src))
+			}
 		}
-		return files.Put(ctx, open, src, dstPath, bar(st.Size(), "upload "+src))
+		return err
 	}
 	return files.Get(ctx, open, srcPath, dst, bar(0, "download "+srcPath))
 }

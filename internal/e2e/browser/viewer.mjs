@@ -165,6 +165,41 @@ const commands = {
   async logs() {
     return { ok: true, logs };
   },
+  // drop NAME SIZE: drops a file of SIZE bytes (byte i is i % 251) named NAME (URI-encoded) on
+  // the picture, as a person drags one from their desktop, and waits for the upload to end.
+  async drop(name, size) {
+    await page.evaluate(([name, size]) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(size).map((_, i) => i % 251)], name));
+      const stage = document.getElementById('stage');
+      stage.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      stage.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, [decodeURIComponent(name), Number(size)]);
+    const end = Date.now() + 60000;
+    for (;;) {
+      const label = await page.textContent('#upload-label');
+      if (/: (done|failed)/.test(label)) return { ok: label.endsWith(': done'), label, error: label };
+      if (Date.now() > end) throw new Error(`upload never ended: ${label}`);
+      await page.waitForTimeout(100);
+    }
+  },
+  // files-open: opens the Files panel (a click, as a person does) and answers the names it
+  // lists and the panel's error once the listing is done.
+  async 'files-open'() {
+    if (await page.isHidden('#files-panel')) await page.click('#files');
+    const names = await page.evaluate(async () => (await window.deskport.files.list('.')).map((e) => e.name));
+    return { ok: true, names, error: await page.textContent('#files-error') };
+  },
+  // download NAME PATH: clicks NAME (URI-encoded) in the Files panel and saves what the browser
+  // downloads to PATH.
+  async download(name, path) {
+    const [dl] = await Promise.all([
+      page.waitForEvent('download', { timeout: 60000 }),
+      page.click(`#files-list a[data-path$="${decodeURIComponent(name).replace(/"/g, '\\"')}"]`),
+    ]);
+    await dl.saveAs(path);
+    return { ok: true, suggested: dl.suggestedFilename() };
+  },
 };
 
 const rl = readline.createInterface({ input: process.stdin });
