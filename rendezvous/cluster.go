@@ -262,6 +262,11 @@ func (s *Server) fromBus(e *envelope, m *signaling.Message) {
 		if h == nil {
 			return
 		}
+		// Counted here, where the older connection closes, as on one instance: so the sum of
+		// "replaced" over instances is the number of connections a newer registration closed.
+		// The instance of the new registration has counted it as "registered" (it learns of
+		// the older connection only later, from its claim in Redis, if at all).
+		s.metrics.registration("replaced")
 		h.log.Info("host registered again on another instance; closing its connection here", "instance", e.From, "new_remote", e.Addr)
 		h.sendError(signaling.CodeReplaced, "", "another agent with the same host key registered from %s; this connection is closed (run one agent per key)", e.Addr)
 		h.closeWith(closeReplaced, "replaced by a newer registration of the same host", false)

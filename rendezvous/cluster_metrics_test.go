@@ -117,3 +117,32 @@ func TestClusterMetricsCountEachSessionOnce(t *testing.T) {
 		t.Errorf("redis operations %s, want lookup,presence,publish", got)
 	}
 }
+
+// TestClusterMetricsReplacedAcrossInstances: a host key that registers on B while its older
+// connection is on A counts as `replaced` on A, the instance that closes the older connection,
+// as it would on one instance; B counts the new registration as `registered`. So the sum of
+// `replaced` over the instances is the number of connections closed for a newer registration,
+// wherever the two landed.
+func TestClusterMetricsReplacedAcrossInstances(t *testing.T) {
+	leakCheck(t)
+	rs := testredis.Start(t)
+	a := startClusterServer(t, rs.URL(), Config{})
+	b := startClusterServer(t, rs.URL(), Config{})
+	urlA, urlB := serveMetrics(t, a.Server), serveMetrics(t, b.Server)
+	key, hostID := newKey(t)
+	startHost(t, &HostClient{URL: a.URL, Key: key, MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	a.waitClaimed(t, hostID)
+	startHost(t, &HostClient{URL: b.URL, Key: key, MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	b.waitClaimed(t, hostID)
+	select {
+	case <-a.offline:
+	case <-time.After(10 * time.Second):
+		t.Fatal("A kept the replaced connection")
+	}
+	const reg = ns + "host_registrations_total"
+	waitValue(t, urlA, reg, 1, "result", "replaced")
+	mA, mB := promtest.Get(t, urlA), promtest.Get(t, urlB)
+	want(t, mA, reg, 1, "result", "registered")
+	want(t, mB, reg, 1, "result", "registered")
+	want(t, mB, reg, 0, "result", "replaced")
+}

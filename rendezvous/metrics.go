@@ -111,7 +111,7 @@ func newMetrics(s *Server) *Metrics {
 	m.viewers = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "viewers_connected",
 		Help: "Viewer WebSocket connections open now."})
 	m.registrations = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "host_registrations_total",
-		Help: "Host registration attempts by result: registered, replaced (registered, closing an older connection of the same key), bad_signature, bad_message, timeout."}, []string{"result"})
+		Help: "Host registration attempts by result: registered, replaced (registered, closing an older connection of the same key; with several instances counted by the one that closes it), bad_signature, bad_message, timeout."}, []string{"result"})
 	m.started = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sessions_started_total",
 		Help: "Sessions created for a viewer's connect request."})
 	m.completed = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sessions_completed_total",
