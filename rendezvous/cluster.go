@@ -259,8 +259,8 @@ func (s *Server) fromBus(e *envelope, m *signaling.Message) {
 		s.openLocked(viewer, s.hosts[e.HostID], &signaling.Message{Type: signaling.TypeConnect, HostID: e.HostID}, e.Session)
 	case kindReplaced:
 		h := s.hosts[e.HostID]
-		if h == nil {
-			return
+		if h == nil || h.isClosing() {
+			return // gone, or already closing (the message and a renewal that found the key taken)
 		}
 		// Counted here, where the older connection closes, as on one instance: so the sum of
 		// "replaced" over instances is the number of connections a newer registration closed.
