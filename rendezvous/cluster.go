@@ -38,6 +38,9 @@ type cluster interface {
 	locate(ctx context.Context, hostID string) (instance string, lastSeen time.Time, err error)
 	// publish sends e to instance without blocking; it is dropped if the bus is down.
 	publish(instance string, e *envelope)
+	// reachable reports whether the shared state answers: false from the round trip that found
+	// it gone until a renewal has published this instance's hosts again.
+	reachable() bool
 	close() error
 }
 

@@ -191,6 +191,12 @@ func redactURL(raw string) string {
 
 func (c *redisCluster) id() string { return c.inst }
 
+func (c *redisCluster) reachable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.down
+}
+
 func (c *redisCluster) hostUp(hostID, remote string) {
 	c.mu.Lock()
 	c.local[hostID] = true
@@ -351,6 +357,9 @@ func (c *redisCluster) keep() {
 			full = true
 		}
 		ops := c.takeOps()
+		if !full && len(ops) == 0 {
+			continue // nothing was asked of Redis, so nothing was learnt about it
+		}
 		err := c.apply(c.ctx, ops)
 		if full {
 			err = errors.Join(err, c.refresh())
@@ -360,17 +369,24 @@ func (c *redisCluster) keep() {
 			}
 			t.Reset(wait)
 		}
+		// Down from any failed round trip here; up again only once a renewal has published
+		// every local host again (what /readyz and the "redis" of /healthz report).
 		c.mu.Lock()
 		was := c.down
-		c.down = err != nil
+		if err != nil {
+			c.down = true
+		} else if full {
+			c.down = false
+		}
+		now := c.down
 		c.mu.Unlock()
 		switch {
-		case err != nil && !was:
+		case now && !was:
 			c.log.Error("lost Redis: hosts on other instances are unreachable from here until it returns; hosts connected here still work", "err", err)
 			if !full {
 				t.Reset(redisRetry)
 			}
-		case err == nil && was && full:
+		case !now && was:
 			c.log.Info("Redis is back; this instance's hosts are published again")
 		}
 	}

@@ -159,12 +159,13 @@ func New(cfg Config) (*Server, error) {
 // own (the rendezvous command's --metrics-listen), not on the public one.
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
-// Handler serves GET /v1/host and GET /v1/viewer (WebSocket) and GET /healthz.
+// Handler serves GET /v1/host and GET /v1/viewer (WebSocket), GET /healthz and GET /readyz.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/host", func(w http.ResponseWriter, r *http.Request) { s.serveWS(w, r, roleHost) })
 	mux.HandleFunc("GET /v1/viewer", func(w http.ResponseWriter, r *http.Request) { s.serveWS(w, r, roleViewer) })
-	mux.HandleFunc("GET /healthz", s.serveHealth)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { s.serveHealth(w, false) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { s.serveHealth(w, true) })
 	if s.cfg.Web != nil {
 		mux.Handle("GET /", s.cfg.Web)
 	}
@@ -222,21 +223,40 @@ func (s *Server) Close() error {
 }
 
 type health struct {
-	OK       bool `json:"ok"`
-	Hosts    int  `json:"hosts"`
-	Sessions int  `json:"sessions"`
+	// OK is false only while the server shuts down: an instance that lost Redis still serves
+	// the hosts connected to it, so a balancer must not take it out (docs/cluster.md).
+	OK bool `json:"ok"`
+	// Ready is OK and, with --redis, Redis reachable: new hosts and viewers are better served
+	// by an instance that can see the others. /readyz answers 503 while it is false.
+	Ready bool `json:"ready"`
+	// Redis is "up" or "down" with --redis, absent without.
+	Redis    string `json:"redis,omitempty"`
+	Hosts    int    `json:"hosts"`
+	Sessions int    `json:"sessions"`
 	// Build says which build answers (the same as --version), so an operator or a monitor can
 	// tell which release a rendezvous runs without a shell on it.
 	Build version.Info `json:"build"`
 }
 
-func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+// serveHealth answers /healthz (ready false) and /readyz (ready true) with the same JSON. The
+// first fails (503) only while the server shuts down, the second also while Redis is down.
+func (s *Server) serveHealth(w http.ResponseWriter, ready bool) {
+	redisUp := true
 	s.mu.Lock()
 	h := health{OK: !s.closed, Hosts: len(s.hosts), Sessions: len(s.sessions), Build: version.Get()}
+	cl := s.cluster
 	s.mu.Unlock()
+	if cl != nil {
+		redisUp = cl.reachable()
+		h.Redis = "down"
+		if redisUp {
+			h.Redis = "up"
+		}
+	}
+	h.Ready = h.OK && redisUp
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	if !h.OK {
+	if !h.OK || (ready && !h.Ready) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	json.NewEncoder(w).Encode(h)
