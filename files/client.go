@@ -222,7 +222,39 @@ func Get(ctx context.Context, open mux.OpenFunc, remote, local string, progress 
 		d.Close()
 	}
 	_ = writeFrame(c, frameStatus, encodeStatus(status{Code: CodeOK, Arg: uint64(n)}))
+	removeStaleParts(dir, base, time.Now().Add(-StalePartAge))
 	return nil
+}
+
+// StalePartAge is how long a download's temporary file may go unwritten before the next
+// download of the same name into the same directory removes it. A download still running
+// writes at least every DefaultIdleTimeout, or ends and removes its own; one killed (SIGKILL,
+// a crash, a power cut) cannot.
+const StalePartAge = 10 * time.Minute
+
+// removeStaleParts removes the temporary files a killed download of base left in dir: regular
+// files named exactly as Get names them (.BASE.deskport-DIGITS.part) and last written before
+// cutoff. Nothing else is touched; failures are ignored.
+func removeStaleParts(dir, base string, cutoff time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := "." + base + ".deskport-"
+	for _, e := range entries {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok {
+			continue
+		}
+		digits, ok := strings.CutSuffix(rest, ".part")
+		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
 }
 
 // progressWriter counts and reports bytes written.

@@ -91,10 +91,11 @@ type env struct {
 func newEnv(t testing.TB, tr transport, cfg ServerConfig) *env {
 	hc, vc := tr.pair(t)
 	logs := &syncBuffer{}
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if cfg.Viewer == "" {
 		cfg.Viewer = "SHA256:testviewer"
 	}
+	// As the host's: its logger names the viewer.
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("viewer", cfg.Viewer)
 	hs, err := mux.NewServerSession(hc, cfg.Logger)
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +282,7 @@ func TestForwardRefused(t *testing.T) {
 				}
 			}
 			logs := e.logs.String()
-			if !strings.Contains(logs, "forward refused") || !strings.Contains(logs, "127.0.0.2:"+port) || !strings.Contains(logs, "viewer=SHA256:testviewer") || !strings.Contains(logs, "level=WARN") {
+			if !strings.Contains(logs, "forward refused") || !strings.Contains(logs, "127.0.0.2:"+port) || strings.Count(logs, "viewer=SHA256:testviewer") != strings.Count(logs, "forward refused") || !strings.Contains(logs, "level=WARN") {
 				t.Errorf("refusal not logged as expected:\n%s", logs)
 			}
 			// Allowed but nothing listening: a dial failure, not a refusal.

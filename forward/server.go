@@ -33,9 +33,12 @@ type ServerConfig struct {
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Listen opens reverse listeners; nil means net.Listen.
 	Listen func(network, addr string) (net.Listener, error)
-	// Logger receives refusals at Warn and forward summaries at Debug; nil discards.
+	// Logger receives refusals at Warn and forward summaries at Debug; nil discards. It is used
+	// as given: the caller's logger says which session and viewer (the host's already carries
+	// viewer=, so the server adds nothing).
 	Logger *slog.Logger
-	// Viewer identifies the authenticated viewer (for example its key fingerprint) in logs.
+	// Viewer identifies the authenticated viewer (for example its key fingerprint) in the
+	// ForwardEvents.
 	Viewer string
 	// OnForward, if set, is called when a forward ends, and when one is refused (Err set,
 	// nothing moved).
@@ -91,11 +94,7 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.Listen == nil {
 		cfg.Listen = net.Listen
 	}
-	log := orDiscard(cfg.Logger)
-	if cfg.Viewer != "" {
-		log = log.With("viewer", cfg.Viewer)
-	}
-	return &Server{cfg: cfg, log: log}
+	return &Server{cfg: cfg, log: orDiscard(cfg.Logger)}
 }
 
 // Register handles mux.KindTCP and mux.KindListen on d, the dispatcher of one session; the streams of

@@ -309,7 +309,7 @@ func (a *Agent) NewCode() {
 
 func (a *Agent) codeHint() string {
 	if a.cfg.Interactive {
-		return "press Enter for a new one"
+		return "press Enter for a new one-time code"
 	}
 	return "restart the host with --code for a new one"
 }
@@ -373,9 +373,14 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 	log = log.With("viewer", viewer, "method", peer.Method)
 	caps := a.capsFor(peer)
 	if peer.Method == auth.MethodCode {
-		fmt.Fprintln(a.cfg.Out, "a viewer joined with the one-time code; "+a.codeHint())
-		if a.cfg.Consent != nil {
+		if a.cfg.Consent == nil {
+			fmt.Fprintln(a.cfg.Out, "a viewer joined with the one-time code; "+a.codeHint())
+		} else {
+			// The question comes next, and Enter answers it ("view only"): how to get a new
+			// code is said once it is answered, when Enter means that again.
+			fmt.Fprintln(a.cfg.Out, "a viewer joined with the one-time code (the code is now used up)")
 			granted, ok := a.consent(ctx, ConsentRequest{SessionID: s.ID(), Viewer: viewer, Addr: s.ViewerAddr(), Offered: caps})
+			fmt.Fprintln(a.cfg.Out, "the one-time code is used up; "+a.codeHint())
 			if !ok {
 				log.Warn("the host owner refused the viewer")
 				a.metrics.refusedFor(RefusedConsent)

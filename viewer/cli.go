@@ -49,6 +49,9 @@ type common struct {
 	noDirectTCP  bool
 	iceServers   []string
 	log          logflags.Flags
+	// oneShot: the command does one thing and exits (cp, ls, clipboard, screenshot): its log
+	// shows only warnings and errors unless -v.
+	oneShot bool
 }
 
 func (c *common) register(cmd *cobra.Command) {
@@ -67,6 +70,11 @@ func (c *common) register(cmd *cobra.Command) {
 }
 
 func (c *common) config(cmd *cobra.Command, hostID string) (Config, error) {
+	if c.oneShot && c.log.Format == "text" && !c.log.Verbose {
+		// A command that does one thing and exits says what it did on its own; the log's
+		// INFO lines (which lane files take, ...) are detail for -v.
+		c.log.Quiet = true
+	}
 	logger, err := c.log.Logger(cmd.ErrOrStderr())
 	if err != nil {
 		return Config{}, err
@@ -100,7 +108,15 @@ func (c *common) config(cmd *cobra.Command, hostID string) (Config, error) {
 // withHost completes a subcommand whose first argument is a host ID: it registers the shared
 // connection flags and hands run a Config built from them.
 func withHost(cmd *cobra.Command, run func(cmd *cobra.Command, cfg Config, args []string) error) *cobra.Command {
-	var c common
+	return withHostCommon(cmd, &common{}, run)
+}
+
+// oneShotWithHost is withHost for a command that does one thing and exits (common.oneShot).
+func oneShotWithHost(cmd *cobra.Command, run func(cmd *cobra.Command, cfg Config, args []string) error) *cobra.Command {
+	return withHostCommon(cmd, &common{oneShot: true}, run)
+}
+
+func withHostCommon(cmd *cobra.Command, c *common, run func(cmd *cobra.Command, cfg Config, args []string) error) *cobra.Command {
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cfg, err := c.config(cmd, args[0])
 		if err != nil {
@@ -190,7 +206,7 @@ func newStdioCommand() *cobra.Command {
 }
 
 func newScreenshotCommand() *cobra.Command {
-	return withHost(&cobra.Command{
+	return oneShotWithHost(&cobra.Command{
 		Use:     "screenshot HOSTID OUT.png",
 		Short:   "Save one frame of the host's screen as PNG",
 		Example: "  viewer screenshot abcdefghijklmnopqrstuvwx screen.png --code ABCD-EFGH",
@@ -224,7 +240,7 @@ func newOpenCommand() *cobra.Command {
 }
 
 func newCopyCommand() *cobra.Command {
-	var c common
+	c := common{oneShot: true}
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "cp SRC DST",
@@ -262,7 +278,7 @@ SHA-256 matches, so a broken transfer never leaves a half file under the final n
 }
 
 func newLsCommand() *cobra.Command {
-	var c common
+	c := common{oneShot: true}
 	cmd := &cobra.Command{
 		Use:     "ls HOSTID[:dir]",
 		Short:   "List a directory of the host's file root",
@@ -284,7 +300,7 @@ func newLsCommand() *cobra.Command {
 func newClipboardCommand() *cobra.Command {
 	var set string
 	var fromStdin, watch bool
-	cmd := withHost(&cobra.Command{
+	cmd := oneShotWithHost(&cobra.Command{
 		Use:   "clipboard HOSTID",
 		Short: "Set the host's clipboard, or print it whenever it changes",
 		Example: `  viewer clipboard abcdefghijklmnopqrstuvwx --set 'hello'

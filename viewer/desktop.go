@@ -143,10 +143,16 @@ func Record(ctx context.Context, cfg Config, out string) error {
 		}
 		packets++
 	}
+	// Ctrl-C (ctx done) is how a recording is meant to end; a stream that ends by itself means
+	// the host went away, which a script must be able to tell from success.
+	stopped := ctx.Err() != nil
 	if err := closeFile(); err != nil {
 		return err
 	}
 	fmt.Fprintf(cfg.Out, "saved %d packets to %s\n", packets, out)
+	if !stopped {
+		return fmt.Errorf("the host went away (it stopped, or the connection to it was lost); %s holds what arrived until then", out)
+	}
 	return nil
 }
 

@@ -12,6 +12,7 @@ import * as files from "./files.js";
 import { Kind, openStream } from "./mux.js";
 import { ControlClient, parseMonitors, request } from "./control.js";
 import { LatencyMeter } from "./latency.js";
+import { BusyRetry } from "./busy.js";
 
 // $ finds an element of static/index.html by id. Its type is whatever element the page puts
 // there (a <video>, an <input>, a <select>, …), which only the page knows: hence any.
@@ -48,6 +49,10 @@ const state = {
   // last move took from the first sign of trouble to a working path again.
   restarts: 0,
   lastRestartMs: null,
+  // retry: while the host or the rendezvous refuses because too many sessions are being set up,
+  // the page tries again (src/busy.js): the attempt about to start, the wait, and why.
+  retry: null, // {attempt, waitMs, reason} while waiting; retries counts them for this connection
+  retries: 0,
 };
 /** @type {any} */ (window).deskport = state; // for tests and the curious: the page's live state
 
@@ -59,6 +64,7 @@ let clip = null;
 let inputStream = null;
 let control = null;
 let meter = null;
+let retry = null; // the BusyRetry of the connection the user asked for last
 
 // parseFragment reads "#<hostid>", "#<hostid>/<code>", each optionally followed by
 // "?<parameters>": "latency" turns the latency meter on, "relay" connects through the TURN
@@ -166,6 +172,11 @@ async function connect(ev) {
     return;
   }
   const code = $("code").value.trim();
+  // Another connection (or the same one again) replaces any retry still waiting.
+  if (retry) retry.cancel();
+  retry = new BusyRetry();
+  state.retry = null;
+  state.retries = 0;
   if (session) session.close();
   state.hostId = hostId;
   state.method = null;
@@ -179,6 +190,12 @@ async function connect(ev) {
   const { query } = parseFragment();
   const frag = "#" + hostId + (query ? "?" + query : "");
   if (location.hash !== frag) history.replaceState(null, "", frag);
+  startSession(hostId, code, retry);
+}
+
+// startSession is one attempt of the connection r follows.
+function startSession(hostId, code, r) {
+  state.retry = null;
   // The key is awaited when authentication starts: making or loading it overlaps the connection.
   const key = keyPromise.catch(() => null);
   const video = $("video");
@@ -220,6 +237,17 @@ async function connect(ev) {
       stopFeatures();
       state.verified = false;
       video.srcObject = null;
+      // Refused only because too many sessions are being set up: wait a little and try again,
+      // as the native viewer does, unless the user has asked for something else since.
+      const again = err && retry === r ? r.after(err, () => retry === r && startSession(hostId, code, r)) : null;
+      if (again) {
+        const secs = (again.waitMs / 1000).toFixed(1);
+        state.retry = again;
+        state.retries++;
+        setState("connecting", `${again.reason}; trying again in ${secs} s (attempt ${again.attempt} of ${r.attempts})`);
+        return;
+      }
+      state.retry = null;
       if (err) {
         setState("failed");
         showError(err);
@@ -672,7 +700,15 @@ function init() {
   $("code").value = code;
   setState("idle");
   $("connect-form").addEventListener("submit", connect);
-  $("disconnect").addEventListener("click", () => session && session.close());
+  $("disconnect").addEventListener("click", () => {
+    if (retry && retry.waiting) {
+      retry.cancel();
+      state.retry = null;
+      setState("closed");
+      return;
+    }
+    if (session) session.close();
+  });
   $("fullscreen").addEventListener("click", () => {
     const stage = $("stage");
     if (document.fullscreenElement) document.exitFullscreen();

@@ -8,6 +8,7 @@
 //   screenshot PATH      save a screenshot of the page
 //   wait-text ID WORDS   wait until element ID's text contains WORDS; answers the text
 //   state                window.deskport as JSON
+//   button ID            click the button with id ID (Connect, Disconnect, ...)
 //   text SELECTOR        the text content of the first element SELECTOR matches
 //   quit
 import { chromium } from 'playwright-core';
@@ -161,6 +162,10 @@ const commands = {
   },
   async state() {
     return { ok: true, state: await state() };
+  },
+  async button(id) {
+    await page.click('#' + id);
+    return { ok: true };
   },
   async logs() {
     return { ok: true, logs };
