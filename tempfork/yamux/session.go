@@ -434,6 +434,22 @@ func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) erro
 	case err := <-errCh:
 		return err
 	case <-s.shutdownCh:
+		// deskport: the frame may have gone out before the session shut down — the peer read
+		// it and closed the session — and then the send loop's result and the shutdown are
+		// both ready and select picks either. The send loop ends soon after a shutdown (the
+		// connection is closed under any write it is in) and answers every frame it took, so
+		// wait for it and ask.
+		select {
+		case <-s.sendDoneCh:
+		case <-timer.C:
+		}
+		select {
+		case err := <-errCh:
+			if err == nil {
+				return nil
+			}
+		default:
+		}
 		bodyCopy()
 		return ErrSessionShutdown
 	case <-timer.C:
