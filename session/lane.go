@@ -12,7 +12,6 @@ import (
 
 	"github.com/deskport/deskport/lane"
 	"github.com/deskport/deskport/mux"
-	"github.com/deskport/deskport/tempfork/webrtc"
 	"github.com/deskport/deskport/tempfork/yamux"
 )
 
@@ -92,8 +91,7 @@ func (c *Conn) directPair() (local, remote netip.Addr, ok bool) {
 		return local, remote, false // the lane's sockets would not be on the session's network
 	}
 	pair, err := c.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Local.Typ != webrtc.ICECandidateTypeHost ||
-		(pair.Remote.Typ != webrtc.ICECandidateTypeHost && pair.Remote.Typ != webrtc.ICECandidateTypePrflx) {
+	if err != nil || pair == nil || !direct(*pair.Local, *pair.Remote) {
 		return local, remote, false
 	}
 	l, err1 := netip.ParseAddr(pair.Local.Address)

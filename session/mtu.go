@@ -111,8 +111,7 @@ func (p *pathMTU) choose(local, remote webrtc.ICECandidate) (mtu, probe uint32, 
 		return 0, 0, "the peer did not advertise a datagram size"
 	case p.links == nil:
 		return 0, 0, "simulated network"
-	case local.Typ != webrtc.ICECandidateTypeHost ||
-		(remote.Typ != webrtc.ICECandidateTypeHost && remote.Typ != webrtc.ICECandidateTypePrflx):
+	case !direct(local, remote):
 		return 0, 0, "the path crosses a NAT or a relay"
 	}
 	links, err := p.links()

@@ -319,6 +319,27 @@ func redundant(cand *webrtc.ICECandidate) bool {
 	return cand.Typ == webrtc.ICECandidateTypeSrflx && cand.Address == cand.RelatedAddress && cand.Port == cand.RelatedPort
 }
 
+// kind is a candidate's type as the path's nature: a server-reflexive candidate whose address
+// is its own base is a host address. Not sending it (redundant) is not enough: pion gathers it on
+// a socket of its own and still checks from it, and when such a pair wins the race with the
+// host candidate's (seen in CI: the host's end read srflx/host on loopback) the path is direct
+// all the same — no NAT translated it — and deserves the link's packets and the direct TCP lane.
+func kind(c webrtc.ICECandidate) webrtc.ICECandidateType {
+	if redundant(&c) {
+		return webrtc.ICECandidateTypeHost
+	}
+	return c.Typ
+}
+
+// direct reports whether a selected pair joins two addresses no NAT or relay stands between:
+// this end's own address (kind host) and the peer's, either a host candidate or a
+// peer-reflexive one (the address its checks came from, learnt before or instead of its
+// candidate).
+func direct(local, remote webrtc.ICECandidate) bool {
+	r := kind(remote)
+	return kind(local) == webrtc.ICECandidateTypeHost && (r == webrtc.ICECandidateTypeHost || r == webrtc.ICECandidateTypePrflx)
+}
+
 // watch closes the connection when ICE fails after set-up.
 // It starts watching only once set-up has finished: until then the set-up code handles failures
 // itself and owns the Conn's fields.
@@ -681,7 +702,7 @@ func (c *Conn) CandidateType() string {
 	if err != nil || pair == nil {
 		return ""
 	}
-	s := pair.Local.Typ.String() + "/" + pair.Remote.Typ.String()
+	s := kind(*pair.Local).String() + "/" + kind(*pair.Remote).String()
 	if pair.Local.Typ == webrtc.ICECandidateTypeRelay {
 		proto := "?"
 		for _, st := range c.pc.GetStats() {

@@ -93,7 +93,7 @@ func TestDirectTCPLaneOverLinkLocal(t *testing.T) {
 	hp.waitFor(`registered`, 30*time.Second)
 	vp := start(t, "/usr/sbin/ip", append(in(vn, "viewer"), "forward", hostID, "--rendezvous", "http://203.0.113.1:8080",
 		"--key", viewerKey, "--known-hosts", "", "-L", "127.0.0.1:0:"+target)...)
-	vp.waitFor(`connected to host .*path host/host`, 60*time.Second)
+	vp.waitFor(`connected to host .*path host/(?:host|prflx)`, 60*time.Second)
 	local := vp.waitFor(`forwarding (\S+) -> `, 30*time.Second)[1]
 	// The host logs the lane once it dialled the viewer's link-local address.
 	hp.waitFor(`bulk streams take the direct TCP lane.*viewer=\[fe80::`, 15*time.Second)

@@ -145,7 +145,7 @@ func TestForwardLocal(t *testing.T) {
 	}
 	// Both deskport ends are on this machine: both send SCTP packets sized to loopback, not
 	// pion's 1191 bytes (session/mtu.go).
-	v.waitFor(`connected to host .*path host/host, 8124-byte packets`, 10*time.Second)
+	v.waitFor(`connected to host .*path host/(?:host|prflx), 8124-byte packets`, 10*time.Second)
 	w.host.waitFor(`viewer connected.*packet_bytes=8124`, 10*time.Second)
 }
 

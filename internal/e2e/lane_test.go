@@ -100,7 +100,7 @@ func laneAcrossNamespaces(t *testing.T, firewall bool) {
 	hp.waitFor(`registered`, 30*time.Second)
 	vp := start(t, "/usr/sbin/ip", append(in(vn, "viewer"), "forward", hostID, "--rendezvous", rvURL,
 		"--key", viewerKey, "--known-hosts", "", "-L", "127.0.0.1:0:"+target)...)
-	connected := vp.waitFor(`connected to host .*path host/host, \d+-byte packets([^)]*)\)`, 60*time.Second)
+	connected := vp.waitFor(`connected to host .*path host/(?:host|prflx), \d+-byte packets([^)]*)\)`, 60*time.Second)
 	local := vp.waitFor(`forwarding (\S+) -> `, 60*time.Second)[1]
 	// With the firewall the lane cannot come up. Without it the viewer normally says so on
 	// connecting, but Dial waits for the lane only 500 ms: on a loaded machine it may come up
