@@ -16,9 +16,24 @@ type ConsentRequest struct {
 }
 
 // consent asks the owner, with input injection paused for every session meanwhile.
-func (a *Agent) consent(ctx context.Context, req ConsentRequest) (Caps, bool) {
+//
+// gone closes when the viewer's connection ends: the question is withdrawn then (the owner
+// reads "the viewer left") instead of staying open, pausing every session's input, for an
+// answer nobody waits for.
+func (a *Agent) consent(ctx context.Context, gone <-chan struct{}, req ConsentRequest) (Caps, bool) {
 	a.prompting.Add(1)
 	defer a.prompting.Add(-1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-gone:
+			cancel()
+		case <-stop:
+		}
+	}()
 	return a.cfg.Consent(ctx, req)
 }
 

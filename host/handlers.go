@@ -193,5 +193,16 @@ func (a *Agent) interactiveHandlers(it *interactive, caps Caps, g *openGuard) ma
 		mux.KindInput:     gate(g, caps.Control, "control of the screen (input)", in),
 		mux.KindClipboard: gate(g, caps.Clipboard, "the clipboard", clip),
 		mux.KindControl:   gate(g, caps.View, "the screen (control stream)", ctl),
+		mux.KindGrants:    grants(caps),
+	}
+}
+
+// grants answers a viewer's question of what its session may do (mux.KindGrants): the list
+// this end enforces, so that a viewer refused a capability can say so at once instead of
+// failing at each use.
+func grants(caps Caps) mux.Handler {
+	return func(ctx context.Context, stream net.Conn, req mux.Request) {
+		_ = mux.Accept(stream, caps.String())
+		_ = stream.Close()
 	}
 }

@@ -379,12 +379,19 @@ func (a *Agent) serve(ctx context.Context, s *rendezvous.Session) {
 			// The question comes next, and Enter answers it ("view only"): how to get a new
 			// code is said once it is answered, when Enter means that again.
 			fmt.Fprintln(a.cfg.Out, "a viewer joined with the one-time code (the code is now used up)")
-			granted, ok := a.consent(ctx, ConsentRequest{SessionID: s.ID(), Viewer: viewer, Addr: s.ViewerAddr(), Offered: caps})
+			granted, ok := a.consent(ctx, conn.Done(), ConsentRequest{SessionID: s.ID(), Viewer: viewer, Addr: s.ViewerAddr(), Offered: caps})
 			fmt.Fprintln(a.cfg.Out, "the one-time code is used up; "+a.codeHint())
 			if !ok {
-				log.Warn("the host owner refused the viewer")
+				why := "the host owner refused consent"
+				select {
+				case <-conn.Done():
+					why = "the viewer left before the host owner answered"
+					log.Info(why)
+				default:
+					log.Warn("the host owner refused the viewer")
+				}
 				a.metrics.refusedFor(RefusedConsent)
-				a.audit.Record(audit.Event{Type: audit.TypeRefused, Session: s.ID(), Viewer: viewer, Method: peer.Method, Remote: s.ViewerAddr(), Error: "the host owner refused consent"})
+				a.audit.Record(audit.Event{Type: audit.TypeRefused, Session: s.ID(), Viewer: viewer, Method: peer.Method, Remote: s.ViewerAddr(), Error: why})
 				return
 			}
 			caps = granted.Intersect(caps)

@@ -26,7 +26,7 @@ const (
 	RefusedTimeout      = "timeout"      // set-up or authentication took too long
 	RefusedUnauthorized = "unauthorized" // a viewer key not in authorized_viewers
 	RefusedBadCode      = "bad_code"     // a wrong, expired or absent one-time code
-	RefusedConsent      = "consent"      // the owner refused a code viewer
+	RefusedConsent      = "consent"      // the owner refused a code viewer, or it left before the answer
 	RefusedOther        = "other"        // any other failure before the session started
 )
 

@@ -40,8 +40,15 @@ const (
 	// SHA-256 of the host's certificate. The stream stays open while the lane is up. Package
 	// session.
 	KindLane Kind = 9
+	// KindGrants (viewer→host, interactive channel) asks what this session may do: the OK
+	// reply's message is the comma-separated list of granted capabilities as the host's logs
+	// and --grant name them ("view,control,clipboard,files,forward,listen", "none"), and the
+	// stream ends there. It is answered once a one-time code's session is accepted by the
+	// host's owner, so a viewer also learns from it that the prompt was answered. A host from
+	// before it refuses the kind as unknown (StatusUnsupported).
+	KindGrants Kind = 10
 
-	maxKind = KindLane
+	maxKind = KindGrants
 )
 
 // kinds is the registry's table: each kind's name in logs and whether its open request
@@ -60,6 +67,7 @@ var kinds = [...]struct {
 	KindFilePut:   {name: "file-put"},
 	KindFileGet:   {name: "file-get"},
 	KindLane:      {name: "lane"},
+	KindGrants:    {name: "grants"},
 }
 
 func (k Kind) String() string {

@@ -61,9 +61,15 @@ func NewServerSession(conn net.Conn, logger *slog.Logger) (*yamux.Session, error
 	return s, nil
 }
 
-// NewClientSession starts the viewer side of a yamux session over conn.
+// NewClientSession starts the viewer side of a yamux session over conn. Its opens wait for the
+// host's answer without StreamOpenTimeout: the host accepts a one-time code's streams only once
+// its owner has accepted the session (up to the host's --consent-timeout, 60 s by default), and
+// a 30 s limit ended every such session whose owner took longer. Keepalives still end a session
+// whose host is gone, and each open is bounded by its context.
 func NewClientSession(conn net.Conn, logger *slog.Logger) (*yamux.Session, error) {
-	s, err := yamux.Client(conn, YamuxConfig(logger))
+	cfg := YamuxConfig(logger)
+	cfg.StreamOpenTimeout = 0
+	s, err := yamux.Client(conn, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mux: yamux client: %w", err)
 	}

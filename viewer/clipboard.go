@@ -13,7 +13,7 @@ import (
 // Clipboard sets the host's clipboard to text (when set is true), then, with watch, prints the
 // host's clipboard every time it changes until ctx is done.
 func Clipboard(ctx context.Context, cfg Config, text string, set, watch bool, out io.Writer) error {
-	conn, err := Connect(ctx, cfg)
+	conn, _, err := connectFor(ctx, cfg, "clipboard")
 	if err != nil {
 		return err
 	}

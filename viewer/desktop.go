@@ -28,7 +28,7 @@ import (
 // connectVideo connects asking for the screen and waits for the host's video track.
 func connectVideo(ctx context.Context, cfg Config) (*session.ViewerConn, *webrtc.TrackRemote, error) {
 	cfg.Session.Video = &session.VideoConfig{}
-	conn, err := Connect(ctx, cfg)
+	conn, _, err := connectFor(ctx, cfg, "view")
 	if err != nil {
 		return nil, nil, err
 	}

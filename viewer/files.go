@@ -53,7 +53,7 @@ func Copy(ctx context.Context, cfg Config, src, dst string, progress io.Writer) 
 		}
 		srcSize = st.Size()
 	}
-	conn, err := Connect(ctx, cfg)
+	conn, _, err := connectFor(ctx, cfg, "files")
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func Copy(ctx context.Context, cfg Config, src, dst string, progress io.Writer) 
 
 // ListFiles prints a directory under the host's file root.
 func ListFiles(ctx context.Context, cfg Config, dir string, w io.Writer) error {
-	conn, err := Connect(ctx, cfg)
+	conn, _, err := connectFor(ctx, cfg, "files")
 	if err != nil {
 		return err
 	}

@@ -245,6 +245,16 @@ func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 	client := forward.NewClient(conn.Mux, cfg.Logger)
 	client.Pick = conn.Bulk
 	fmt.Fprintf(cfg.Out, "connected to host %s (%s, path %s, %s)\n", cfg.HostID, conn.Result.Method, conn.CandidateType(), bulkPath(conn))
+	var need []string
+	if len(locals)+len(dynamics) > 0 {
+		need = append(need, "forward")
+	}
+	if len(remotes) > 0 {
+		need = append(need, "listen")
+	}
+	if _, err := checkGrants(ctx, cfg, conn, need...); err != nil {
+		return err
+	}
 
 	var wg sync.WaitGroup
 	errs := make(chan error, len(locals)+len(remotes)+len(dynamics)+1)
