@@ -15,7 +15,22 @@ var (
 	ErrNoRelay = errors.New("session: --relay-only needs a TURN server and there is none: start the rendezvous with --turn (or hand out one with its --ice-server), or pass --ice-server turn:…")
 	// ErrSignaling means a signaling message was malformed or out of order.
 	ErrSignaling = errors.New("session: bad signaling message")
+	// ErrPeerOffline is what a Config.Resignal wraps when the rendezvous says the peer is not
+	// connected to it: an ICE restart cannot reach it there.
+	ErrPeerOffline = errors.New("session: the peer is not online at the rendezvous")
+	// ErrHostGone ends a viewer's running session whose host stopped answering and stayed
+	// offline at the rendezvous for hostGoneWait: it stopped, crashed or lost its network.
+	ErrHostGone = errors.New("the host went away: it stopped answering and the rendezvous has not seen it since (it stopped, crashed or lost its network)")
 )
+
+// PeerOffline marks err, a Config.Resignal's failure, as the rendezvous saying the peer is not
+// online there: it then matches ErrPeerOffline, and reads as err.
+func PeerOffline(err error) error { return offlineError{err} }
+
+type offlineError struct{ error }
+
+func (e offlineError) Unwrap() error      { return e.error }
+func (offlineError) Is(target error) bool { return target == ErrPeerOffline }
 
 // ErrTooManyPending means the host already has as many unauthenticated sessions as its Gate
 // allows, in total or from the viewer's address; the offer was refused before any peer

@@ -50,6 +50,11 @@ const (
 	// restartGiveUp is how long the viewer keeps trying before it ends the session. The host
 	// gives up on its own when ICE has failed (no packet for 3 s + 25 s).
 	restartGiveUp = 60 * time.Second
+	// hostGoneWait is how long the viewer's restarts may find the host offline at the
+	// rendezvous before it ends the session with ErrHostGone: a host that moved networks
+	// registers again within seconds; one that stopped or crashed does not (yamux's keepalive
+	// would end the session about 40 s after the last packet otherwise, with nothing said).
+	hostGoneWait = 20 * time.Second
 )
 
 // ICE liveness. pion's defaults (5 s without a packet is disconnected, a keepalive every 2 s)
@@ -644,6 +649,7 @@ func (c *Conn) mobility(onRestart func(RestartInfo)) {
 		began := time.Now()
 		c.log.Warn(why + "; restarting ICE through the rendezvous")
 		backoff := 250 * time.Millisecond
+		var offlineSince time.Time
 		for {
 			err := c.restartAttempt(ctx, tick)
 			addrs = c.addresses()
@@ -663,7 +669,20 @@ func (c *Conn) mobility(onRestart func(RestartInfo)) {
 				c.fail(ErrConnectionFailed)
 				return
 			}
-			c.log.Warn("ICE restart failed; trying again", "err", err, "retry_in", backoff)
+			switch {
+			case !errors.Is(err, ErrPeerOffline):
+				offlineSince = time.Time{}
+				c.log.Warn("ICE restart failed; trying again", "err", err, "retry_in", backoff)
+			case offlineSince.IsZero():
+				offlineSince = time.Now()
+				c.log.Warn("the host is not online at the rendezvous; waiting for it to come back", "up_to", hostGoneWait, "err", err)
+			case time.Since(offlineSince) >= hostGoneWait:
+				c.log.Warn("giving up: the host stayed offline", "offline_for", time.Since(offlineSince).Round(time.Second), "err", err)
+				c.fail(ErrHostGone)
+				return
+			default:
+				c.log.Debug("ICE restart failed; trying again", "err", err, "retry_in", backoff)
+			}
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():

@@ -48,10 +48,11 @@ type Conn struct {
 	// control stream, the clipboard.
 	Interactive *yamux.Session
 
-	pc   *webrtc.PeerConnection
-	mtu  *pathMTU
-	lane laneState
-	pace *pacer
+	pc     *webrtc.PeerConnection
+	mtu    *pathMTU
+	endErr atomic.Pointer[error] // why it ended on its own (Err)
+	lane   laneState
+	pace   *pacer
 
 	// Set during set-up and handed to the role type Accept or Dial returns.
 	peer      *auth.Peer                     // host: who the viewer proved to be
@@ -352,6 +353,7 @@ func (c *Conn) watch() {
 		case <-c.done:
 		case err := <-c.failed:
 			c.log.Info("connection ended", "reason", err)
+			c.endErr.Store(&err)
 			go c.Close()
 		}
 	}
@@ -688,6 +690,15 @@ func (c *Conn) rememberWindow() {
 
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err is why a running connection ended on its own (ICE failed, ErrHostGone), or nil: while it
+// runs, when it was closed by Close, or when the peer ended it.
+func (c *Conn) Err() error {
+	if p := c.endErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // IgnoredDescriptions counts the offers and answers that arrived after the first and were
 // ignored; anything but zero means the rendezvous (or a peer) tried to renegotiate.

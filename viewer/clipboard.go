@@ -38,7 +38,7 @@ func Clipboard(ctx context.Context, cfg Config, text string, set, watch bool, ou
 		case <-ctx.Done():
 			return nil
 		case <-conn.Done():
-			return errConnEnded
+			return ended(conn)
 		case t, ok := <-cl.Updates():
 			if !ok {
 				return cl.Err()

@@ -87,7 +87,7 @@ func askGrants(ctx context.Context, conn *session.ViewerConn, out io.Writer) (Gr
 		select {
 		case a := <-ch:
 			if a.err != nil && !waited && conn.Mux.IsClosed() {
-				return Grants{}, errConnEnded
+				return Grants{}, ended(conn)
 			}
 			if a.err != nil && waited {
 				return Grants{}, errNotAccepted
@@ -103,7 +103,7 @@ func askGrants(ctx context.Context, conn *session.ViewerConn, out io.Writer) (Gr
 			if waited {
 				return Grants{}, errNotAccepted
 			}
-			return Grants{}, errConnEnded
+			return Grants{}, ended(conn)
 		case <-ctx.Done():
 			return Grants{}, ctx.Err()
 		}

@@ -139,7 +139,11 @@ func connectOnce(ctx context.Context, cfg Config, key ed25519.PrivateKey) (*sess
 	// When the network path dies (the viewer's address changed), the session restarts ICE
 	// through a fresh rendezvous session (docs/session.md, "Moving networks").
 	scfg.Resignal = func(ctx context.Context) (session.Signaler, error) {
-		return rendezvous.Dial(ctx, cfg.Rendezvous, cfg.HostID, nil)
+		rs, err := rendezvous.Dial(ctx, cfg.Rendezvous, cfg.HostID, nil)
+		if errors.Is(err, rendezvous.ErrHostOffline) {
+			err = session.PeerOffline(err)
+		}
+		return rs, err
 	}
 	scfg.OnRestart = func(r session.RestartInfo) {
 		fmt.Fprintf(cfg.Out, "the network changed; the session moved to a new path after %v (path %s, %d-byte packets)\n", r.After.Round(time.Millisecond), r.Path, r.PacketSize)
@@ -165,6 +169,15 @@ func connectOnce(ctx context.Context, cfg Config, key ed25519.PrivateKey) (*sess
 
 // errConnEnded is what a viewer reports when the host or the network ends a running session.
 var errConnEnded = errors.New("the connection to the host ended (the host closed the session, or the network between you failed)")
+
+// ended says why conn's running session ended: the host went away (session.ErrHostGone), or
+// errConnEnded.
+func ended(conn *session.ViewerConn) error {
+	if err := conn.Err(); errors.Is(err, session.ErrHostGone) {
+		return err
+	}
+	return errConnEnded
+}
 
 // Forwards lists the ssh-style forwards to run.
 type Forwards struct {
@@ -290,10 +303,10 @@ func Forward(ctx context.Context, cfg Config, fw Forwards) error {
 	case <-ctx.Done():
 		err = nil
 	case <-conn.Done():
-		err = errConnEnded
+		err = ended(conn)
 	case err = <-errs:
 		if conn.Mux.IsClosed() {
-			err = errConnEnded
+			err = ended(conn)
 		}
 	}
 	cancel()
@@ -337,7 +350,7 @@ func Stdio(ctx context.Context, cfg Config, target string, in io.Reader, out io.
 	err = forward.Splice(sctx, stream, in, out)
 	select {
 	case <-conn.Done():
-		return errConnEnded
+		return ended(conn)
 	default:
 	}
 	if ctx.Err() != nil {

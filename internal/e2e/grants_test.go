@@ -107,3 +107,28 @@ func TestConsentWithdrawnWhenViewerLeaves(t *testing.T) {
 		t.Errorf("the host logged a connection for a viewer that left during the question:\n%s", h.output())
 	}
 }
+
+// TestViewerSaysHostWentAway: a host that dies (SIGKILL: a crash, a power cut) leaves the
+// viewer's restarts finding it offline at the rendezvous. The viewer used to try for a minute,
+// logging a warning every 4 s, and end on yamux's keepalive with "the connection to the host
+// ended"; now it says the host went away once the rendezvous has not seen it for 20 s.
+func TestViewerSaysHostWentAway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits about 25 s for the viewer to give up")
+	}
+	w := newWorld(t)
+	target := serveBlob(t)
+	h := w.startHost(t, "--no-desktop", "--allow", target.Addr().String())
+	v := w.forward(t, w.viewerKey, "-L", "127.0.0.1:0:"+target.Addr().String())
+	v.waitFor(`forwarding (\S+) -> `, 60*time.Second)
+	if err := h.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.wait(50 * time.Second); err == nil {
+		t.Fatalf("viewer forward exited 0 after its host was killed:\n%s", v.output())
+	}
+	v.waitFor(`viewer: the host went away`, time.Second)
+	if n := strings.Count(v.output(), "ICE restart failed; trying again"); n > 1 {
+		t.Errorf("the viewer logged %d failed restarts against an offline host:\n%s", n, v.output())
+	}
+}
