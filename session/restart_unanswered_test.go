@@ -1,0 +1,111 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deskport/deskport/tempfork/webrtc"
+)
+
+// resignalWith makes the viewer's next restarts reach the signalers next returns, for as long as
+// the test runs. The viewer calls resignal only under restartMu.
+func (l *restartLab) resignalWith(next func() Signaler) {
+	l.viewer.restartMu.Lock()
+	defer l.viewer.restartMu.Unlock()
+	l.viewer.resignal = func(context.Context) (Signaler, error) { return next(), nil }
+}
+
+// silentHost is a host end that takes the restart offer and ends the signaling without an
+// answer, as a host from before unknownSessionReason does when it knows no such session.
+func silentHost() Signaler {
+	vs, hs := signalPair()
+	go func() {
+		<-hs.Recv()
+		close(hs.out)
+	}()
+	return vs
+}
+
+// TestICERestartAfterUnansweredOffer: a restart whose offer got no answer (the host was not back
+// yet, or did not answer in time) leaves the viewer's peer connection in have-local-offer; the
+// next attempt rolls that offer back and restarts again, and that restart connects (ICE
+// credentials regenerated, candidates gathered again). pion refused the rollback, so every later
+// attempt failed with "invalid SDP type supplied to SetLocalDescription(): rollback" and the
+// session was lost (tempfork/webrtc 0012).
+func TestICERestartAfterUnansweredOffer(t *testing.T) {
+	l := newRestartLab(t)
+	unanswered := true
+	l.resignalWith(func() Signaler {
+		if unanswered {
+			unanswered = false
+			return silentHost()
+		}
+		return l.accept()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := l.viewer.restartICE(ctx); err == nil {
+		t.Fatal("a restart the host never answered succeeded")
+	}
+	if err := l.viewer.restartICE(ctx); err != nil {
+		t.Fatalf("the restart after an unanswered offer: %v", err)
+	}
+	if err := <-l.accepts; !errors.Is(err, ErrRestarted) {
+		t.Fatalf("host Accept returned %v, want ErrRestarted", err)
+	}
+	forwardThrough(t, l.viewer, l.host, payload(1<<20))
+}
+
+// TestICERestartReachesRestartedHost: when the path dies and the viewer's restart reaches a host
+// process that knows no such session (it restarted with the same key, so the rendezvous routes
+// the restart to it), the new host says so instead of only ending the restart's signaling, and
+// the viewer ends its session at once with ErrHostRestarted, after one attempt, rather than
+// retrying for a minute.
+func TestICERestartReachesRestartedHost(t *testing.T) {
+	l := newRestartLab(t)
+	newHost := l.hostCfg
+	newHost.Restarts = NewRestarts() // a new process: no session registered
+	newHost.Logger = slog.New(slog.DiscardHandler)
+	refused := make(chan error, 4)
+	var mu sync.Mutex
+	attempts := 0
+	l.resignalWith(func() Signaler {
+		mu.Lock()
+		attempts++
+		mu.Unlock()
+		vs, hs := signalPair()
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c, err := Accept(ctx, hs, l.hostID, newHost, l.hostAuth)
+			if c != nil {
+				c.Close()
+				err = errors.New("a restart offer opened a new session")
+			}
+			refused <- err
+		}()
+		return vs
+	})
+	// The path dies (as ICE reports it), and the viewer's own loop restarts.
+	l.viewer.iceChanged(webrtc.ICEConnectionStateDisconnected)
+	select {
+	case <-l.viewer.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the viewer's session did not end")
+	}
+	if err := l.viewer.Err(); !errors.Is(err, ErrHostRestarted) {
+		t.Fatalf("the viewer's session ended with %v, want ErrHostRestarted", err)
+	}
+	if err := <-refused; !errors.Is(err, ErrBadRestart) {
+		t.Fatalf("the new host's Accept returned %v, want ErrBadRestart", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if attempts != 1 {
+		t.Errorf("%d restart attempts, want 1", attempts)
+	}
+}
