@@ -30,10 +30,30 @@ func silentHost() Signaler {
 	return vs
 }
 
+// waitICEState waits until c's ICE connection state is want.
+func waitICEState(t *testing.T, c *Conn, want webrtc.ICEConnectionState) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		c.iceMu.Lock()
+		s, wake := c.iceState, c.iceWake
+		c.iceMu.Unlock()
+		if s == want {
+			return
+		}
+		select {
+		case <-wake:
+		case <-timeout:
+			t.Fatalf("ICE is %s, never became %s", s, want)
+		}
+	}
+}
+
 // TestICERestartAfterUnansweredOffer: a restart whose offer got no answer (the host was not back
 // yet, or did not answer in time) leaves the viewer's peer connection in have-local-offer; the
 // next attempt rolls that offer back and restarts again, and that restart connects (ICE
-// credentials regenerated, candidates gathered again). pion refused the rollback, so every later
+// credentials regenerated, candidates gathered again), although ICE was checking already and
+// reports no new checking state for it. pion refused the rollback, so every later
 // attempt failed with "invalid SDP type supplied to SetLocalDescription(): rollback" and the
 // session was lost (tempfork/webrtc 0012).
 func TestICERestartAfterUnansweredOffer(t *testing.T) {
@@ -51,6 +71,9 @@ func TestICERestartAfterUnansweredOffer(t *testing.T) {
 	if err := l.viewer.restartICE(ctx); err == nil {
 		t.Fatal("a restart the host never answered succeeded")
 	}
+	// The viewer retries after a back-off, by which time ICE reports the first restart's
+	// checking: the second restart makes no new state change.
+	waitICEState(t, l.viewer.Conn, webrtc.ICEConnectionStateChecking)
 	if err := l.viewer.restartICE(ctx); err != nil {
 		t.Fatalf("the restart after an unanswered offer: %v", err)
 	}
