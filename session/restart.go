@@ -422,6 +422,12 @@ func (r *Restarts) restart(ctx context.Context, sig Signaler, m *signaling.Messa
 func (c *Conn) acceptRestart(ctx context.Context, sig Signaler, sdp string, p restartProof) error {
 	began := time.Now()
 	mark, err := c.applyRestart(ctx, sig, sdp, p)
+	if err != nil && !errors.Is(err, ErrBadRestart) {
+		// The offer was the session's (its proof verified) but applying or answering it
+		// failed: the viewer gave up on it before the host got to it, say. The session goes
+		// on or ends by itself; this is no refused viewer.
+		err = fmt.Errorf("%w, but it could not be applied: %w", ErrRestarted, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskport/deskport/signaling"
 	"github.com/deskport/deskport/tempfork/webrtc"
 )
 
@@ -130,5 +131,47 @@ func TestICERestartReachesRestartedHost(t *testing.T) {
 	defer mu.Unlock()
 	if attempts != 1 {
 		t.Errorf("%d restart attempts, want 1", attempts)
+	}
+}
+
+// answerFails is a host's end of a restart's signaling whose answer cannot be sent: the viewer
+// gave up on the restart and its rendezvous session is closed.
+type answerFails struct{ chanSignaler }
+
+func (s answerFails) Send(ctx context.Context, m *signaling.Message) error {
+	if m.Type == signaling.TypeAnswer {
+		return errors.New("rendezvous session closed")
+	}
+	return s.chanSignaler.Send(ctx, m)
+}
+
+// TestLateRestartIsNoRefusal: a restart offer with a valid proof that the host takes up only
+// after the viewer gave up on it (a host that was stopped, or slow) cannot be answered. The host
+// logged that as "viewer refused" and counted and audited a refused viewer; it is a restart
+// that did not get through (ErrRestarted, wrapped), which the host agent logs as such.
+func TestLateRestartIsNoRefusal(t *testing.T) {
+	l := newRestartLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := l.viewer.restartICE(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-l.accepts; !errors.Is(err, ErrRestarted) {
+		t.Fatalf("host Accept returned %v, want ErrRestarted", err)
+	}
+	l.mu.Lock()
+	p, _ := parseRestart(l.sigs[0].offer().SDP)
+	l.mu.Unlock()
+	vs, hs := signalPair()
+	if err := vs.Send(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: l.viewer.rkey.sign("offer", 2, p.rest)}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Accept(ctx, answerFails{hs}, l.hostID, l.hostCfg, l.hostAuth)
+	if c != nil {
+		c.Close()
+		t.Fatal("a restart offer opened a new session")
+	}
+	if !errors.Is(err, ErrRestarted) || errors.Is(err, ErrBadRestart) {
+		t.Fatalf("host Accept returned %v, want ErrRestarted (a restart that could not be answered)", err)
 	}
 }
