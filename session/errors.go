@@ -21,6 +21,10 @@ var (
 	// ErrHostGone ends a viewer's running session whose host stopped answering and stayed
 	// offline at the rendezvous for hostGoneWait: it stopped, crashed or lost its network.
 	ErrHostGone = errors.New("the host went away: it stopped answering and the rendezvous has not seen it since (it stopped, crashed or lost its network)")
+	// ErrHostRestarted ends a viewer's running session whose ICE restart reached a host that
+	// knows no such session: the host process restarted (a crash, systemd's Restart=, an
+	// upgrade) or ended the session on its side, so no restart can bring it back.
+	ErrHostRestarted = errors.New("the host restarted (or ended the session on its side) and no longer has this session; connect again")
 )
 
 // PeerOffline marks err, a Config.Resignal's failure, as the rendezvous saying the peer is not
@@ -51,3 +55,8 @@ func (hostBusyError) Error() string { return ErrPeerLeft.Error() + ": " + busyRe
 func (hostBusyError) Is(target error) bool {
 	return target == ErrPeerLeft || target == ErrTooManyPending
 }
+
+// unknownSessionReason is the bye a host sends when an ICE restart offer names a session it does
+// not have (restart.go): the viewer then ends its session with ErrHostRestarted at once instead
+// of retrying for a minute. A host from before it just ends the restart's signaling.
+const unknownSessionReason = "the host has no session with this restart ID (it restarted, or the session ended there)"

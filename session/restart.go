@@ -300,10 +300,15 @@ func (c *Conn) iceChanged(s webrtc.ICEConnectionState) {
 	}
 }
 
-// iceMark is the state-change count before a restart begins.
+// iceMark is the state-change count before a restart begins. ICE that is checking already (an
+// earlier restart that never connected: its offer went unanswered, or its checks timed out) is
+// restarted without a new state change, so its checking counts for this restart.
 func (c *Conn) iceMark() uint64 {
 	c.iceMu.Lock()
 	defer c.iceMu.Unlock()
+	if c.iceState == webrtc.ICEConnectionStateChecking {
+		return c.iceChecking - 1
+	}
 	return c.iceSeq
 }
 
@@ -401,6 +406,12 @@ func (r *Restarts) restart(ctx context.Context, sig Signaler, m *signaling.Messa
 	}
 	c := r.lookup(p.id)
 	if c == nil {
+		// Say so, rather than only end the signaling: the viewer ends its session at once
+		// instead of retrying for a minute (ErrHostRestarted). Anyone may claim this, the
+		// rendezvous too, but only to a viewer whose path has already died.
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = sig.Send(sctx, &signaling.Message{Type: signaling.TypeBye, Reason: unknownSessionReason})
+		cancel()
 		return fmt.Errorf("%w: no running session knows restart ID %s (it ended, or the viewer reached another host)", ErrBadRestart, p.id)
 	}
 	ctx, cancel := context.WithTimeout(ctx, min(timeout, restartAttempt))
@@ -411,6 +422,12 @@ func (r *Restarts) restart(ctx context.Context, sig Signaler, m *signaling.Messa
 func (c *Conn) acceptRestart(ctx context.Context, sig Signaler, sdp string, p restartProof) error {
 	began := time.Now()
 	mark, err := c.applyRestart(ctx, sig, sdp, p)
+	if err != nil && !errors.Is(err, ErrBadRestart) {
+		// The offer was the session's (its proof verified) but applying or answering it
+		// failed: the viewer gave up on it before the host got to it, say. The session goes
+		// on or ends by itself; this is no refused viewer.
+		err = fmt.Errorf("%w, but it could not be applied: %w", ErrRestarted, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -529,11 +546,20 @@ func (c *Conn) restartICE(ctx context.Context) error {
 	select {
 	case s = <-descs:
 	case <-ended:
-		return errors.New("the host ended the restart's signaling without answering (an older host, or the session ended there)")
+		// receive hands over a bye that says why before it closes ended.
+		select {
+		case s = <-descs:
+		default:
+			return errors.New("the host ended the restart's signaling without answering (an older host, or the session ended there)")
+		}
 	case <-c.done:
 		return ErrPeerLeft
 	case <-ctx.Done():
 		return errors.New("the host did not answer the restart offer")
+	}
+	if s.Type == signaling.TypeBye {
+		// The host knows no such session (receive passes on no other bye).
+		return ErrHostRestarted
 	}
 	p, ok := parseRestart(s.SDP)
 	if s.Type != signaling.TypeAnswer || !ok || p.seq != seq || !c.rkey.verify("answer", p) {
@@ -662,6 +688,12 @@ func (c *Conn) mobility(onRestart func(RestartInfo)) {
 				break
 			}
 			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, ErrHostRestarted) {
+				// No restart can bring back a session the host no longer has.
+				c.log.Warn("giving up: the host no longer has this session", "err", err)
+				c.fail(ErrHostRestarted)
 				return
 			}
 			if time.Since(began) > restartGiveUp {

@@ -396,6 +396,13 @@ func (c *Conn) receive(sig Signaler, descs chan<- *signaling.Message, described 
 			case signaling.TypeBye, signaling.TypeError:
 				select {
 				case <-c.connected:
+					if descs != nil && !described && s.Type == signaling.TypeBye && s.Code == "" && s.Reason == unknownSessionReason {
+						// A restart's host that knows no such session says so instead of
+						// answering (restart.go); the restart ends the session.
+						described = true
+						descs <- s
+						continue
+					}
 					// Signaling may end once the peers are connected; the session goes on. A
 					// reason from the other end (a host shutting down) is worth showing.
 					if s.Type == signaling.TypeBye && s.Code == "" && s.Reason != "" && s.Reason != "closed" {

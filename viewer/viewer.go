@@ -170,10 +170,10 @@ func connectOnce(ctx context.Context, cfg Config, key ed25519.PrivateKey) (*sess
 // errConnEnded is what a viewer reports when the host or the network ends a running session.
 var errConnEnded = errors.New("the connection to the host ended (the host closed the session, or the network between you failed)")
 
-// ended says why conn's running session ended: the host went away (session.ErrHostGone), or
-// errConnEnded.
+// ended says why conn's running session ended: the host went away (session.ErrHostGone), it
+// restarted and no longer has the session (session.ErrHostRestarted), or errConnEnded.
 func ended(conn *session.ViewerConn) error {
-	if err := conn.Err(); errors.Is(err, session.ErrHostGone) {
+	if err := conn.Err(); errors.Is(err, session.ErrHostGone) || errors.Is(err, session.ErrHostRestarted) {
 		return err
 	}
 	return errConnEnded

@@ -1143,6 +1143,12 @@ func (pc *PeerConnection) SetLocalDescription(desc SessionDescription) error {
 		return &rtcerr.InvalidStateError{Err: ErrConnectionClosed}
 	}
 
+	// JSEP 4.1.8.2: a rollback carries no SDP. It discards the pending local offer and returns to
+	// stable; nothing that applying a description does (transceivers, gathering) is done for it.
+	if desc.Type == SDPTypeRollback {
+		return pc.setDescription(&desc, stateChangeOpSetLocal)
+	}
+
 	haveLocalDescription := pc.currentLocalDescription != nil
 
 	// JSEP 5.4

@@ -145,6 +145,10 @@ func checkNextSignalingState(cur, next SignalingState, op stateChangeOp, sdpType
 			}
 		}
 	case SignalingStateHaveLocalOffer:
+		// have-local-offer->SetLocal(rollback)->stable
+		if op == stateChangeOpSetLocal && sdpType == SDPTypeRollback && next == SignalingStateStable {
+			return next, nil
+		}
 		if op == stateChangeOpSetRemote {
 			switch sdpType { // nolint:exhaustive
 			// have-local-offer->SetRemote(answer)->stable
