@@ -25,6 +25,7 @@ func TestBrowserViewOnlyGrants(t *testing.T) {
 	b.do("wait-verified")
 	waitPattern(t, b, 0)
 	b.do("wait-text", "status", "connected — view only")
+	b.do("screenshot", filepath.Join(artifactDir(t), "browser-view-only.png"))
 
 	c := b.do("controls")
 	controls := c["controls"].(map[string]any)
@@ -83,6 +84,7 @@ func TestBrowserWaitsForConsent(t *testing.T) {
 	b.do("open", link, code)
 	h.waitFor(`wants in with the one-time code`, 60*time.Second)
 	b.do("wait-text", "status", "connected — waiting for the host's owner to accept this session (they are asked on the host)…")
+	b.do("screenshot", filepath.Join(artifactDir(t), "browser-waits-for-consent.png"))
 	st := b.do("state")["state"].(map[string]any)
 	if g := st["grants"].(map[string]any); g["state"] != "waiting" {
 		t.Errorf("while the owner is asked, deskport.grants = %v; want waiting", g)

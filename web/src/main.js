@@ -103,6 +103,7 @@ function setState(s, detail = "") {
   if (s === "verified" && !detail) detail = state.grants.state === "waiting" ? WAITING_TEXT : state.grants.text;
   state.detail = detail;
   document.body.dataset.state = s;
+  document.body.classList.toggle("consent-wait", s === "verified" && state.grants.state === "waiting");
   $("status").textContent = STATE_TEXT[s] + (detail ? ` — ${detail}` : "");
   const v = $("verified");
   if (s === "verified") {
