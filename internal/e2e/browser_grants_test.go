@@ -114,3 +114,47 @@ func TestBrowserWaitsForConsent(t *testing.T) {
 		t.Errorf("the files panel of a session granted files: %q", res["error"])
 	}
 }
+
+// TestBrowserConsentRefused: a page that leaves while the host's owner is asked (Disconnect)
+// just closes, and the host withdraws its question; a page whose session the owner refuses
+// ([n]) says, as the native viewer does, that the host ended it before its owner accepted it,
+// instead of a bare connection error.
+func TestBrowserConsentRefused(t *testing.T) {
+	d := newDesktopWorld(t)
+	master, slave := openPTY(t)
+	h := startInput(t, slave, nil, "host", "--display", d.srv.Display(), "--listen", "127.0.0.1:0",
+		"--key", filepath.Join(d.dir, "host.key"), "--authorized-viewers", d.authorized, "--ice-loopback-only",
+		"--code", "--grant", "view,control", "--accept", "ask", "--consent-timeout", "60s")
+	link := h.waitFor(`open in a browser: (\S+)`, 30*time.Second)[1]
+	code := h.waitFor(`one-time code: (\S+)`, 10*time.Second)[1]
+	h.waitFor(`registered`, 30*time.Second)
+	b := startBrowser(t)
+	const waiting = "connected — waiting for the host's owner to accept this session"
+
+	b.do("open", link, code)
+	h.waitFor(`wants in with the one-time code`, 60*time.Second)
+	b.do("wait-text", "status", waiting)
+	b.do("button", "disconnect")
+	h.waitFor(`the viewer left before the host owner answered`, 30*time.Second)
+	if st := b.do("state")["state"].(map[string]any); st["state"] != "closed" || st["error"] != nil {
+		t.Errorf("after Disconnect while the owner was asked the page is %v with error %v; want closed, no error", st["state"], st["error"])
+	}
+
+	// A new code (Enter, with no question open), and this time the owner refuses.
+	if _, err := master.Write([]byte("\n")); err != nil {
+		t.Fatal(err)
+	}
+	code2 := h.waitMatch(`one-time code: (\S+)`, 10*time.Second, func(m []string) bool { return m[1] != code })[1]
+	b.do("open", link, code2)
+	b.do("wait-text", "status", waiting) // the host asks its owner again
+	if _, err := master.Write([]byte("n\n")); err != nil {
+		t.Fatal(err)
+	}
+	res := b.do("wait-error")
+	if msg := res["error"].(string); !strings.Contains(msg, "the host ended the session before its owner accepted it (refused, or no answer in time)") {
+		t.Errorf("after the owner refused, the page says %q; want that the host ended it before its owner accepted it", msg)
+	}
+	if e := res["state"].(map[string]any)["error"].(map[string]any); e["code"] != "not_accepted" {
+		t.Errorf("deskport.error.code = %v, want not_accepted", e["code"])
+	}
+}

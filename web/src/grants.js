@@ -15,6 +15,10 @@ export const CONSENT_NOTICE_MS = 2000;
 /** The native viewer's words for that wait. */
 export const WAITING_TEXT = "waiting for the host's owner to accept this session (they are asked on the host)…";
 
+/** What the page says when the host ends the session while its owner is asked (the native
+ * viewer's words). */
+export const NOT_ACCEPTED = "the host ended the session before its owner accepted it (refused, or no answer in time); ask them to try again with a new one-time code";
+
 /** Grants is the host's answer. known is false when the host did not say (a host from before
  * the question): then everything may be granted and each use finds out, as before. */
 export class Grants {

@@ -2,7 +2,7 @@
 // the browser's authorized_viewers line. State for people is in #status and #error; state for
 // tests is window.deskport.
 
-import { Session } from "./session.js";
+import { ConnectError, Session } from "./session.js";
 import { formatStats, StatsSampler } from "./stats.js";
 import { authorizedLine, fingerprint, parseHostId, signer } from "./keys.js";
 import { loadOrCreateKey } from "./store.js";
@@ -13,7 +13,7 @@ import { Kind, openStream } from "./mux.js";
 import { ControlClient, parseMonitors, request } from "./control.js";
 import { LatencyMeter } from "./latency.js";
 import { BusyRetry } from "./busy.js";
-import { Grants, WAITING_TEXT, askGrants, describeGrants, notGrantedText } from "./grants.js";
+import { Grants, NOT_ACCEPTED, WAITING_TEXT, askGrants, describeGrants, notGrantedText } from "./grants.js";
 
 // $ finds an element of static/index.html by id. Its type is whatever element the page puts
 // there (a <video>, an <input>, a <select>, …), which only the page knows: hence any.
@@ -245,6 +245,8 @@ function startSession(hostId, code, r) {
     },
     onEnd: (err) => {
       if (session !== s) return;
+      // Ended by the host while its owner was asked: refused, or not answered in time.
+      const notAccepted = state.grants.state === "waiting" && !s.userClosed;
       stopStats();
       stopFeatures();
       state.verified = false;
@@ -260,7 +262,10 @@ function startSession(hostId, code, r) {
         return;
       }
       state.retry = null;
-      if (err) {
+      if (notAccepted) {
+        setState("failed");
+        showError({ code: "not_accepted", message: NOT_ACCEPTED });
+      } else if (err) {
         setState("failed");
         showError(err);
       } else {
@@ -300,8 +305,14 @@ async function startFeatures(s) {
         if (state.state === "verified") setState("verified", detailShown);
       },
     });
-  } catch {
-    // The session is ending; the input open below finds out and says so.
+  } catch (e) {
+    // The host ended the session while its owner was asked (its channels closed): refused, or
+    // no answer in time. Say so now rather than trying to move the connection for 60 s.
+    if (session === s && !s.ended && !s.userClosed && state.grants.state === "waiting") {
+      console.info("deskport: the host ended the session while its owner was asked:", (e && e.message) || e);
+      s.fail(new ConnectError("not_accepted", NOT_ACCEPTED));
+    }
+    // Otherwise the session is ending; the input open below finds out and says so.
   }
   if (session !== s) return answered(g);
   applyGrants(g);
@@ -806,7 +817,10 @@ function init() {
       setState("closed");
       return;
     }
-    if (session) session.close();
+    if (session) {
+      session.userClosed = true;
+      session.close();
+    }
   });
   $("fullscreen").addEventListener("click", () => {
     const stage = $("stage");
