@@ -158,3 +158,50 @@ func TestBrowserConsentRefused(t *testing.T) {
 		t.Errorf("deskport.error.code = %v, want not_accepted", e["code"])
 	}
 }
+
+// TestBrowserKeyGrants: this browser's key, trusted by the host with no-files and no-clipboard
+// on its authorized_viewers line. The page says what the key may do, and the disabled
+// controls' titles name the line's options as what takes them away (not `--grant`, which is
+// for one-time codes).
+func TestBrowserKeyGrants(t *testing.T) {
+	d := newDesktopWorld(t)
+	h, link, _ := d.startDesktopHost(t)
+	b := startBrowser(t)
+	b.do("goto", link)
+	var line string
+	for deadline := time.Now().Add(20 * time.Second); line == ""; time.Sleep(100 * time.Millisecond) {
+		line, _ = b.do("state")["state"].(map[string]any)["authorizedLine"].(string)
+		if time.Now().After(deadline) {
+			t.Fatal("the page never showed its authorized_viewers line")
+		}
+	}
+	f, err := os.OpenFile(d.authorized, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("\nno-files,no-clipboard " + line + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	h.waitFor(`reloaded the policy.*trusted_keys=2`, 30*time.Second)
+
+	b.do("button", "connect")
+	b.do("wait-verified")
+	b.do("wait-text", "status", "connected — allowed: view, control, forward, listen")
+	b.do("wait-input")
+	c := b.do("controls")["controls"].(map[string]any)
+	for id, want := range map[string]string{
+		"files":          "file transfer was not granted to this session (granted: view,control,forward,listen); the host's owner removes no-files from this browser's line in the host's authorized_viewers",
+		"clipboard-sync": "the host's owner removes no-clipboard from this browser's line",
+	} {
+		ctl := c[id].(map[string]any)
+		if ctl["disabled"] != true || !strings.Contains(ctl["title"].(string), want) {
+			t.Errorf("#%s for a key with no-files,no-clipboard: disabled %v, title %q; want disabled, saying %q", id, ctl["disabled"], ctl["title"], want)
+		}
+	}
+	for _, id := range []string{"special-keys", "pointer-lock"} {
+		if c[id].(map[string]any)["disabled"] == true {
+			t.Errorf("#%s is disabled for a key with control", id)
+		}
+	}
+}
