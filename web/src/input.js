@@ -200,6 +200,8 @@ export class InputCapture {
     this.active = false; // the catcher has the focus
     this.heartbeat = null;
     this.enabled = false;
+    // allowed is false when the host did not grant control: a click does not capture.
+    this.allowed = true;
   }
 
   emit(bytes) {
@@ -256,6 +258,7 @@ export class InputCapture {
   }
 
   focus() {
+    if (!this.allowed) return;
     this.catcher.focus({ preventScroll: true });
   }
 
@@ -270,7 +273,7 @@ export class InputCapture {
 
   togglePointerLock() {
     if (document.pointerLockElement === this.video) document.exitPointerLock();
-    else {
+    else if (this.allowed) {
       this.focus();
       const p = this.video.requestPointerLock();
       if (p && p.catch) p.catch(() => {});
@@ -296,6 +299,7 @@ export class InputCapture {
 
   pointerDown(e) {
     e.preventDefault();
+    if (!this.allowed) return;
     if (!this.active) this.focus();
     const b = e.button + 1;
     if (b < 1 || b > 5) return;

@@ -2,7 +2,7 @@
 // the browser's authorized_viewers line. State for people is in #status and #error; state for
 // tests is window.deskport.
 
-import { Session } from "./session.js";
+import { ConnectError, Session } from "./session.js";
 import { formatStats, StatsSampler } from "./stats.js";
 import { authorizedLine, fingerprint, parseHostId, signer } from "./keys.js";
 import { loadOrCreateKey } from "./store.js";
@@ -13,6 +13,7 @@ import { Kind, openStream } from "./mux.js";
 import { ControlClient, parseMonitors, request } from "./control.js";
 import { LatencyMeter } from "./latency.js";
 import { BusyRetry } from "./busy.js";
+import { Grants, NOT_ACCEPTED, WAITING_TEXT, askGrants, describeGrants, notGrantedText } from "./grants.js";
 
 // $ finds an element of static/index.html by id. Its type is whatever element the page puts
 // there (a <video>, an <input>, a <select>, …), which only the page knows: hence any.
@@ -41,6 +42,10 @@ const state = {
   // control: the control stream. state: off | opening | on | unavailable | error | closed;
   // monitors from the host's hello; hostStats the host's last stats message.
   control: { state: "off", message: "", monitors: [], hostStats: null, quality: "", monitor: null },
+  // grants: what the host lets this session do (src/grants.js). state: off | asking | waiting
+  // (no answer after 2 s: the host's owner is being asked) | known | unknown (a host from
+  // before the question); list: the granted capabilities once known; text: what #status says.
+  grants: { state: "off", list: null, text: "" },
   // latency: the glass-to-glass meter (#latency-toggle); medianMs is also stats.glassToGlassMs.
   latency: { enabled: false, medianMs: null, lastMs: null, frames: 0, bad: 0 },
   // warnings: what the page ignored and reports (a renegotiation only a hostile rendezvous sends).
@@ -65,6 +70,8 @@ let inputStream = null;
 let control = null;
 let meter = null;
 let retry = null; // the BusyRetry of the connection the user asked for last
+let grants = new Grants([], false); // the session's grants; unknown until the host answers
+let detailShown = ""; // the session's own detail for #status, before the grants are added
 
 // parseFragment reads "#<hostid>", "#<hostid>/<code>", each optionally followed by
 // "?<parameters>": "latency" turns the latency meter on, "relay" connects through the TURN
@@ -90,8 +97,13 @@ const STATE_TEXT = {
 
 function setState(s, detail = "") {
   state.state = s;
+  detailShown = detail;
+  // Connected, the status line says what the session may do, or that the host's owner is
+  // still being asked to accept it.
+  if (s === "verified" && !detail) detail = state.grants.state === "waiting" ? WAITING_TEXT : state.grants.text;
   state.detail = detail;
   document.body.dataset.state = s;
+  document.body.classList.toggle("consent-wait", s === "verified" && state.grants.state === "waiting");
   $("status").textContent = STATE_TEXT[s] + (detail ? ` — ${detail}` : "");
   const v = $("verified");
   if (s === "verified") {
@@ -233,6 +245,8 @@ function startSession(hostId, code, r) {
     },
     onEnd: (err) => {
       if (session !== s) return;
+      // Ended by the host while its owner was asked: refused, or not answered in time.
+      const notAccepted = state.grants.state === "waiting" && !s.userClosed;
       stopStats();
       stopFeatures();
       state.verified = false;
@@ -248,7 +262,10 @@ function startSession(hostId, code, r) {
         return;
       }
       state.retry = null;
-      if (err) {
+      if (notAccepted) {
+        setState("failed");
+        showError({ code: "not_accepted", message: NOT_ACCEPTED });
+      } else if (err) {
         setState("failed");
         showError(err);
       } else {
@@ -269,10 +286,47 @@ function startSession(hostId, code, r) {
   }, 100);
 }
 
-// startFeatures opens the input stream on the interactive session once the host is verified.
+// startFeatures asks the host what the session may do once it is verified, then opens the
+// input stream on the interactive session if control was granted.
 async function startFeatures(s) {
   state.input.state = "opening";
   state.input.message = "";
+  /** @type {(g: Grants) => void} */
+  let answered = () => {};
+  s.grantsAnswer = new Promise((r) => (answered = r));
+  applyGrants(new Grants([], false)); // everything offered until the host says otherwise
+  state.grants.state = "asking";
+  let g = new Grants([], false);
+  try {
+    g = await askGrants(await s.yamux("interactive"), {
+      onWaiting: () => {
+        if (session !== s || s.ended || state.grants.state !== "asking") return;
+        state.grants.state = "waiting";
+        if (state.state === "verified") setState("verified", detailShown);
+      },
+    });
+  } catch (e) {
+    // The host ended the session while its owner was asked (its channels closed): refused, or
+    // no answer in time. Say so now rather than trying to move the connection for 60 s.
+    if (session === s && !s.ended && !s.userClosed && state.grants.state === "waiting") {
+      console.info("deskport: the host ended the session while its owner was asked:", (e && e.message) || e);
+      s.fail(new ConnectError("not_accepted", NOT_ACCEPTED));
+    }
+    // Otherwise the session is ending; the input open below finds out and says so.
+  }
+  if (session !== s) return answered(g);
+  applyGrants(g);
+  answered(g);
+  if (g.has("control")) await startInput(s);
+  else {
+    state.input.state = "unavailable";
+    state.input.message = notGrantedText(g, "control", state.method);
+  }
+  if (session === s && !$("files-panel").hidden) listFiles(state.files.path);
+}
+
+// startInput opens the input stream on the interactive session.
+async function startInput(s) {
   try {
     const y = await s.yamux("interactive");
     const video = $("video");
@@ -287,7 +341,6 @@ async function startFeatures(s) {
     state.input.state = e.code === "unsupported" || e.code === "not_allowed" ? "unavailable" : "error";
     state.input.message = e.message || String(e);
   }
-  if (session === s && !$("files-panel").hidden) listFiles(state.files.path);
 }
 
 function inputFailed(stream, e) {
@@ -298,7 +351,42 @@ function inputFailed(stream, e) {
   state.input.message = e.message || String(e);
 }
 
+// applyGrants shows what the session may do and disables, with a title saying why and how to
+// get it, the controls of what it may not. Unknown grants (a host from before the question, or
+// no session) leave everything offered: each use finds out.
+function applyGrants(g) {
+  grants = g;
+  Object.assign(state.grants, {
+    state: g.known ? "known" : state.grants.state === "off" ? "off" : "unknown",
+    list: g.known ? [...g.names] : null,
+    text: describeGrants(g),
+  });
+  const missing = g.missing();
+  document.body.classList.toggle("limited", missing.length > 0);
+  $("status").title = missing.length ? missing.map((n) => "• " + notGrantedText(g, n, state.method)).join("\n") : "";
+  const gate = (id, name) => {
+    const el = $(id);
+    if (!(id in TITLES)) TITLES[id] = el.title;
+    el.disabled = !g.has(name);
+    el.title = g.has(name) ? TITLES[id] : notGrantedText(g, name, state.method);
+  };
+  gate("files", "files");
+  gate("clipboard-sync", "clipboard");
+  gate("special-keys", "control");
+  gate("pointer-lock", "control");
+  if (!g.has("files") && !$("files-panel").hidden) {
+    $("files-panel").hidden = true;
+    $("files").setAttribute("aria-expanded", "false");
+  }
+  if (capture) capture.allowed = g.has("control");
+  $("video").title = g.has("control") ? "" : notGrantedText(g, "control", state.method);
+  if (state.state === "verified") setState("verified", detailShown);
+}
+const TITLES = {}; // the controls' own titles, put back when a feature is granted again
+
 function stopFeatures() {
+  applyGrants(new Grants([], false));
+  state.grants.state = "off";
   if (capture) capture.stop();
   if (inputStream) inputStream.reset();
   inputStream = null;
@@ -337,6 +425,14 @@ function showControlNote(text, title = "") {
 async function startControl(s) {
   if (s.controlStarted) return;
   s.controlStarted = true;
+  // The host answers the grants first (startFeatures asks once the host is verified); the
+  // control stream needs view.
+  const g = s.grantsAnswer ? await s.grantsAnswer : grants;
+  if (session !== s || s.ended) return;
+  if (!g.has("view")) {
+    setControl("unavailable", notGrantedText(g, "view", state.method));
+    return;
+  }
   let hello = false;
   const c = new ControlClient({
     onMessage: (m) => {
@@ -597,6 +693,10 @@ function initFiles() {
   stage.addEventListener("dragover", (e) => {
     if (!state.verified || !e.dataTransfer || ![...e.dataTransfer.types].includes("Files")) return;
     e.preventDefault();
+    if (!grants.has("files")) {
+      e.dataTransfer.dropEffect = "none"; // not granted: no drop, and the browser does not open the file
+      return;
+    }
     e.dataTransfer.dropEffect = "copy";
     stage.classList.add("dropping");
   });
@@ -605,6 +705,16 @@ function initFiles() {
     stage.classList.remove("dropping");
     if (!state.verified || !e.dataTransfer || !e.dataTransfer.files.length) return;
     e.preventDefault();
+    if (!grants.has("files")) {
+      // Not granted: say so without asking the host (it would refuse).
+      for (const f of e.dataTransfer.files) {
+        const t = transfer("put", f.name, f.size);
+        t.state = "failed";
+        t.error = notGrantedText(grants, "files", state.method);
+        showTransfer(t);
+      }
+      return;
+    }
     upload([...e.dataTransfer.files]);
   });
   // For tests and scripts: the same operations the panel and drag and drop use.
@@ -707,7 +817,10 @@ function init() {
       setState("closed");
       return;
     }
-    if (session) session.close();
+    if (session) {
+      session.userClosed = true;
+      session.close();
+    }
   });
   $("fullscreen").addEventListener("click", () => {
     const stage = $("stage");

@@ -18,6 +18,8 @@ export const Kind = Object.freeze({
   clipboard: 6,
   filePut: 7,
   fileGet: 8,
+  lane: 9,
+  grants: 10,
 });
 
 /** Reply statuses; numbers are mux.Status's wire values. */

@@ -10,6 +10,7 @@
 //   state                window.deskport as JSON
 //   button ID            click the button with id ID (Connect, Disconnect, ...)
 //   text SELECTOR        the text content of the first element SELECTOR matches
+//   controls             the toolbar controls' disabled state and titles, and #status
 //   quit
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
@@ -163,6 +164,28 @@ const commands = {
   async state() {
     return { ok: true, state: await state() };
   },
+  // controls: whether each feature's control is offered (disabled, title), the files panel,
+  // and what #status says (its title lists what was not granted).
+  async controls() {
+    return {
+      ok: true,
+      ...(await page.evaluate(() => {
+        const controls = {};
+        for (const id of ['files', 'clipboard-sync', 'special-keys', 'pointer-lock']) {
+          const e = document.getElementById(id);
+          controls[id] = { disabled: !!e.disabled, title: e.title };
+        }
+        const st = document.getElementById('status');
+        return {
+          controls,
+          filesPanelHidden: document.getElementById('files-panel').hidden,
+          status: st.textContent,
+          statusTitle: st.title,
+          videoTitle: document.getElementById('video').title,
+        };
+      })),
+    };
+  },
   async button(id) {
     await page.click('#' + id);
     return { ok: true };
@@ -191,7 +214,9 @@ const commands = {
   // files-open: opens the Files panel (a click, as a person does) and answers the names it
   // lists and the panel's error once the listing is done.
   async 'files-open'() {
-    if (await page.isHidden('#files-panel')) await page.click('#files');
+    // A session not granted files has the button disabled: list through the page's API then,
+    // which still asks the host (and shows its refusal).
+    if ((await page.isHidden('#files-panel')) && (await page.isEnabled('#files'))) await page.click('#files');
     const names = await page.evaluate(async () => (await window.deskport.files.list('.')).map((e) => e.name));
     return { ok: true, names, error: await page.textContent('#files-error') };
   },
