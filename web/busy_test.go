@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +92,28 @@ func TestPageRetriesBusyRefusals(t *testing.T) {
 	}
 	if got.NotBusy != nil || !got.Scheduled || !got.WaitingBefore || got.WaitingAfter || got.PendingAfterCancel != 0 || got.AfterCancel != nil || got.RanAfterCancel != 0 {
 		t.Errorf("another error or cancel() did not stop the retries: %s", out)
+	}
+}
+
+// TestUnknownSessionReasonMatchesHost: the page recognises the host's "no such session" bye to
+// a restart by its text (src/restart.js), and says what the native viewer says then.
+func TestUnknownSessionReasonMatchesHost(t *testing.T) {
+	goSrc, err := os.ReadFile(filepath.Join("..", "session", "errors.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsSrc, err := os.ReadFile(filepath.Join("src", "restart.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ goRe, jsRe string }{
+		{`unknownSessionReason = "([^"]+)"`, `UNKNOWN_SESSION_REASON = "([^"]+)"`},
+		{`ErrHostRestarted = errors.New\("([^"]+)"\)`, `HOST_RESTARTED = "([^"]+)"`},
+	} {
+		g := regexp.MustCompile(c.goRe).FindSubmatch(goSrc)
+		j := regexp.MustCompile(c.jsRe).FindSubmatch(jsSrc)
+		if g == nil || j == nil || string(g[1]) != string(j[1]) {
+			t.Errorf("session/errors.go %s and src/restart.js %s differ (or are gone): %q, %q", c.goRe, c.jsRe, g, j)
+		}
 	}
 }

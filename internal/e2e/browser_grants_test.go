@@ -205,3 +205,29 @@ func TestBrowserKeyGrants(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserKickedSaysSo: a browser session the host's owner ends (`host kick`). The page only
+// notices that the connection went quiet and restarts ICE; the host, which no longer has the
+// session, refused each restart with a plain bye and the page said "the network changed,
+// moving the connection" for 60 s and then blamed this computer's network. The host's bye now
+// says it has no such session, and the page fails at once with host_restarted.
+func TestBrowserKickedSaysSo(t *testing.T) {
+	d := newDesktopWorld(t)
+	_, link, code := d.startDesktopHost(t, "--code", "--grant", "view,control", "--accept", "grant")
+	b := startBrowser(t)
+	b.do("open", link, code)
+	b.do("wait-verified")
+	waitPattern(t, b, 0)
+	if out, err := run(t, "host", "kick", "all", "--key", filepath.Join(d.dir, "host.key")); err != nil || !strings.Contains(out, "ended 1 session") {
+		t.Fatalf("host kick all: %v\n%s", err, out)
+	}
+	began := time.Now()
+	res := b.do("wait-error")
+	if msg := res["error"].(string); !strings.Contains(msg, "no longer has this session; connect again") {
+		t.Errorf("after a kick the page says %q; want that the host no longer has the session", msg)
+	}
+	if e := res["state"].(map[string]any)["error"].(map[string]any); e["code"] != "host_restarted" {
+		t.Errorf("deskport.error.code = %v, want host_restarted", e["code"])
+	}
+	t.Logf("the page said so %v after the kick", time.Since(began).Round(100*time.Millisecond))
+}

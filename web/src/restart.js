@@ -106,3 +106,12 @@ export async function verify(k, role, seq, sdp) {
   if (!ok) throw new Error("the restart proof does not verify: the description was changed on the way");
   return rest;
 }
+
+// UNKNOWN_SESSION_REASON is the reason of the bye a host sends when an ICE restart offer names a
+// session it does not have (session/errors.go, unknownSessionReason): its agent restarted, or it
+// ended the session (a kick, a reload that removed the key). Only the rendezvous puts a code in a
+// bye, so the page recognises the host's refusal by this text; no later restart can succeed.
+export const UNKNOWN_SESSION_REASON = "the host has no session with this restart ID (it restarted, or the session ended there)";
+
+// HOST_RESTARTED is what the page says then, in the native viewer's words (ErrHostRestarted).
+export const HOST_RESTARTED = "the host restarted (or ended the session on its side) and no longer has this session; connect again";

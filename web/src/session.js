@@ -4,7 +4,7 @@
 
 import { AuthError, runViewer } from "./auth.js";
 import { fromHex } from "./bytes.js";
-import { keyMessage, newRestartKey, sign, verify } from "./restart.js";
+import { HOST_RESTARTED, UNKNOWN_SESSION_REASON, keyMessage, newRestartKey, sign, verify } from "./restart.js";
 import { SignalError, Signaling, viewerURL } from "./signaling.js";
 import { streamHandler } from "./mux.js";
 import { overDataChannel } from "./yamux.js";
@@ -387,6 +387,11 @@ export class Session {
           return;
         } catch (e) {
           if (this.ended) return;
+          if (e && e.hostRestarted) {
+            // The host has no such session any more: retrying cannot help.
+            this.fail(new ConnectError("host_restarted", HOST_RESTARTED));
+            return;
+          }
           console.warn("deskport: ICE restart attempt failed:", (e && e.message) || e);
           if (performance.now() - began + delay > RESTART_GIVE_UP_MS) {
             this.fail(new ConnectError("moved", `the network changed and no new path to the host was found within ${RESTART_GIVE_UP_MS / 1000} s (${(e && e.message) || e}); check this computer's network and connect again`));
@@ -433,6 +438,8 @@ export class Session {
             else await pc.addIceCandidate(c).catch(() => {});
           } else if (m.type === "offer") {
             this.ignoreDescription(m.type);
+          } else if (m.type === "bye" && !answered && !m.code && m.reason === UNKNOWN_SESSION_REASON) {
+            fail(Object.assign(new Error(m.reason), { hostRestarted: true }));
           } else if ((m.type === "error" || m.type === "bye") && !answered) {
             // After the answer the host closes its end once ICE is connected again: the
             // rendezvous's bye then ends signaling only.
