@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -366,4 +367,43 @@ func TestResize(t *testing.T) {
 			t.Fatalf("second capture after resize to %dx%d: %dx%d changed=%v", size[0], size[1], f.Width, f.Height, f.Changed)
 		}
 	}
+}
+
+// TestOpenAndCloseConcurrently opens capturers, captures and closes them, and lists the
+// monitors, from several goroutines at once, so that the number of open connections keeps
+// dropping to zero while another goroutine is setting one up: what a host does when one
+// viewer's stream ends while another viewer's session starts. libXext frees its process-wide
+// list of connections when the last one closes, without a lock; unless Open, Close and Monitors
+// take internal/xlib's lock, a connection set up meanwhile is linked into freed memory and the
+// test binary dies of a corrupted heap (glibc's "malloc(): unaligned tcache chunk detected") or
+// a segfault within a second (docs/capture.md).
+func TestOpenAndCloseConcurrently(t *testing.T) {
+	srv := startX(t, 320, 240)
+	const goroutines, rounds = 4, 50
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for range rounds {
+				if g%2 == 0 {
+					if _, err := x11.Monitors(srv.Display()); err != nil {
+						t.Error(err)
+						return
+					}
+					continue
+				}
+				c, err := x11.Open(x11.Config{Display: srv.Display(), Monitor: x11.AllMonitors, Cursor: true})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if f, err := c.Capture(); err != nil {
+					t.Errorf("capture: %v", err)
+				} else if f.Width != 320 || f.Height != 240 {
+					t.Errorf("captured %dx%d of a 320x240 screen", f.Width, f.Height)
+				}
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
 }
