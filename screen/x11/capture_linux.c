@@ -280,6 +280,12 @@ int dp_open(dp_cap *c, const char *display, int monitor, int want_cursor, int no
 		c->has_randr = 1;
 		XRRSelectInput(c->dpy, c->root, RRScreenChangeNotifyMask);
 	}
+	// The first call of an extension that libXext tracks (MIT-SHM and RandR above, Xinerama
+	// here) adds this connection to libXext's process-wide lists, which must happen under the
+	// caller's lock (internal/xlib). dp_list_monitors may fall back to Xinerama in a later
+	// dp_capture, which holds no lock: make that first call now.
+	int xin_ev, xin_err;
+	XineramaQueryExtension(c->dpy, &xin_ev, &xin_err);
 	// A root ConfigureNotify also reports a new screen size, with or without RandR.
 	XSelectInput(c->dpy, c->root, StructureNotifyMask);
 	c->xerror = 0;
