@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -302,6 +303,50 @@ func TestServerGoesAway(t *testing.T) {
 	if _, err := c.Capture(); !errors.Is(err, x11.ErrClosed) {
 		t.Fatalf("capture after Close: %v", err)
 	}
+}
+
+// TestCloseOnAnotherThreadAfterServerGone closes a capturer on another OS thread than the one
+// whose Capture found the server gone, as a stream does whenever the Go scheduler moves its
+// goroutine. Xlib leaves a connection that had an I/O error locked for the thread that saw it
+// (_XIOError takes the display's user lock for an exit handler that was not expected to return),
+// so XCloseDisplay on any other thread waited forever, holding the process's Xlib lock
+// (internal/xlib): no capturer or injector could open again. The 60 s bound only turns that
+// deadlock into a failure; Close takes milliseconds.
+func TestCloseOnAnotherThreadAfterServerGone(t *testing.T) {
+	srv := startX(t, 320, 240)
+	c, err := x11.Open(x11.Config{Display: srv.Display(), Cursor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capture(t, c)
+	srv.Close()
+	lost, release := make(chan error), make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // this thread sees the I/O error and stays busy until release
+		defer runtime.UnlockOSThread()
+		_, err := c.Capture()
+		lost <- err
+		<-release
+	}()
+	if err := <-lost; !errors.Is(err, x11.ErrConnectionLost) {
+		t.Fatalf("capture after the server exited: %v", err)
+	}
+	defer close(release)
+	closed := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // not the thread above: that one is locked to its goroutine
+		defer runtime.UnlockOSThread()
+		c.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Close on another thread than the capture that lost the connection did not return: deadlocked in XCloseDisplay")
+	}
+	// And the process can still open connections.
+	other := startX(t, 320, 240)
+	capture(t, open(t, x11.Config{Display: other.Display()}))
 }
 
 func TestCaptureDoesNotAllocate(t *testing.T) {
