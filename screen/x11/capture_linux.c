@@ -303,7 +303,12 @@ void dp_close(dp_cap *c) {
 	if (c->cur) { XFree(c->cur); c->cur = NULL; }
 	free(c->saved); c->saved = NULL;
 	if (!c->ioerror && c->has_damage) XDamageDestroy(c->dpy, c->damage);
-	XCloseDisplay(c->dpy);
+	// A connection that had an I/O error stays open (its memory and its socket are leaked, once
+	// per lost server): _XIOError takes the display's user lock for the thread that saw the error,
+	// expecting the exit handler never to return, and nothing releases it, so XCloseDisplay on
+	// any other thread (Go moves goroutines between threads) would wait for it forever. input/xtest
+	// does the same.
+	if (!c->ioerror) XCloseDisplay(c->dpy);
 	dp_unregister(c);
 	c->dpy = NULL;
 }
