@@ -87,6 +87,7 @@ import (
 	"unsafe"
 
 	"github.com/deskport/deskport/input"
+	"github.com/deskport/deskport/internal/xlib"
 )
 
 var initThreads sync.Once
@@ -146,8 +147,13 @@ func Open(cfg Config) (*Injector, error) {
 	} else {
 		display = "$DISPLAY"
 	}
-	var why C.int
-	c := C.xi_open(name, &why)
+	// xi_open and xi_close take the process's Xlib lock (internal/xlib): libXext's list of
+	// connections, which XTEST's set-up joins, is not safe to change from two threads at once.
+	var (
+		why C.int
+		c   *C.xi_conn
+	)
+	xlib.Do(func() { c = C.xi_open(name, &why) })
 	switch why {
 	case 1:
 		return nil, fmt.Errorf("xtest: cannot open display %s: is DISPLAY right and X running (and may this user connect: XAUTHORITY)?: %w", display, input.ErrUnsupported)
@@ -406,7 +412,7 @@ func (x *Injector) Close() error {
 			x.closeErr = ErrConnectionLost
 		}
 	}
-	C.xi_close(x.c)
+	xlib.Do(func() { C.xi_close(x.c) })
 	x.c, x.dpy = nil, nil
 	return x.closeErr
 }

@@ -13,11 +13,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/deskport/deskport/input"
 	"github.com/deskport/deskport/internal/testenv"
+	"github.com/deskport/deskport/screen/x11"
 	"github.com/deskport/deskport/screen/xvfb"
 )
 
@@ -336,3 +338,54 @@ func BenchmarkInject(b *testing.B) {
 }
 
 func abs(v int) int { return max(v, -v) }
+
+// TestOpenAndCloseBesideCapturers opens injectors, moves the pointer and closes them while other
+// goroutines open and close screen/x11 capturers, with no other connection open: what a host
+// does when one viewer's session ends while another's starts. Both packages must take
+// internal/xlib's lock to open and close a connection; without it, libXext frees its
+// process-wide list of connections under a connection being set up and the heap is corrupted
+// (docs/capture.md).
+func TestOpenAndCloseBesideCapturers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := xvfb.Start(ctx, xvfb.Config{Width: 320, Height: 240})
+	if errors.Is(err, xvfb.ErrNotInstalled) {
+		testenv.Missing(t, "Xvfb is not installed")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const goroutines, rounds = 4, 50
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range rounds {
+				if g%2 == 0 {
+					x, err := Open(Config{Display: srv.Display()})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if err := x.Inject(input.Event{Type: input.TypePointerAbs, X: i, Y: i}); err != nil {
+						t.Errorf("inject: %v", err)
+					}
+					if err := x.Close(); err != nil {
+						t.Errorf("close: %v", err)
+					}
+					continue
+				}
+				c, err := x11.Open(x11.Config{Display: srv.Display(), Monitor: x11.AllMonitors})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := c.Capture(); err != nil {
+					t.Errorf("capture: %v", err)
+				}
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+}

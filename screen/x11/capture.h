@@ -1,5 +1,7 @@
 // The X11 side of screen/x11: one connection, one shared-memory image, damage and cursor
-// tracking. Every function is called from one goroutine at a time per capturer.
+// tracking. Every function is called from one goroutine at a time per capturer; dp_open,
+// dp_close and dp_monitors also under the process's Xlib lock (internal/xlib), since opening and
+// closing connections changes libXext's process-wide lists, which have no lock of their own.
 #ifndef DESKPORT_X11_CAPTURE_H
 #define DESKPORT_X11_CAPTURE_H
 

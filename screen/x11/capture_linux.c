@@ -280,6 +280,12 @@ int dp_open(dp_cap *c, const char *display, int monitor, int want_cursor, int no
 		c->has_randr = 1;
 		XRRSelectInput(c->dpy, c->root, RRScreenChangeNotifyMask);
 	}
+	// The first call of an extension that libXext tracks (MIT-SHM and RandR above, Xinerama
+	// here) adds this connection to libXext's process-wide lists, which must happen under the
+	// caller's lock (internal/xlib). dp_list_monitors may fall back to Xinerama in a later
+	// dp_capture, which holds no lock: make that first call now.
+	int xin_ev, xin_err;
+	XineramaQueryExtension(c->dpy, &xin_ev, &xin_err);
 	// A root ConfigureNotify also reports a new screen size, with or without RandR.
 	XSelectInput(c->dpy, c->root, StructureNotifyMask);
 	c->xerror = 0;
@@ -297,7 +303,12 @@ void dp_close(dp_cap *c) {
 	if (c->cur) { XFree(c->cur); c->cur = NULL; }
 	free(c->saved); c->saved = NULL;
 	if (!c->ioerror && c->has_damage) XDamageDestroy(c->dpy, c->damage);
-	XCloseDisplay(c->dpy);
+	// A connection that had an I/O error stays open (its memory and its socket are leaked, once
+	// per lost server): _XIOError takes the display's user lock for the thread that saw the error,
+	// expecting the exit handler never to return, and nothing releases it, so XCloseDisplay on
+	// any other thread (Go moves goroutines between threads) would wait for it forever. input/xtest
+	// does the same.
+	if (!c->ioerror) XCloseDisplay(c->dpy);
 	dp_unregister(c);
 	c->dpy = NULL;
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/deskport/deskport/internal/xlib"
 	"github.com/deskport/deskport/screen"
 )
 
@@ -45,10 +46,13 @@ func Open(cfg Config) (*Capturer, error) {
 	c.c = (*C.dp_cap)(C.calloc(1, C.sizeof_dp_cap))
 	name := C.CString(display)
 	defer C.free(unsafe.Pointer(name))
-	rc := C.dp_open(c.c, name, C.int(cfg.Monitor), cbool(cfg.Cursor), cbool(cfg.DisableSHM))
+	// dp_open and dp_close take the process's Xlib lock (internal/xlib): libXext's list of
+	// connections is not safe to change from two threads at once.
+	var rc C.int
+	xlib.Do(func() { rc = C.dp_open(c.c, name, C.int(cfg.Monitor), cbool(cfg.Cursor), cbool(cfg.DisableSHM)) })
 	if rc != C.DP_OK {
 		err := c.error("open", rc)
-		C.dp_close(c.c)
+		xlib.Do(func() { C.dp_close(c.c) })
 		C.free(unsafe.Pointer(c.c))
 		c.c = nil
 		return nil, err
@@ -133,7 +137,7 @@ func (c *Capturer) SHM() bool { return c.c != nil && c.c.use_shm != 0 }
 func (c *Capturer) Close() error {
 	c.once.Do(func() {
 		if c.c != nil {
-			C.dp_close(c.c)
+			xlib.Do(func() { C.dp_close(c.c) })
 			C.free(unsafe.Pointer(c.c))
 			c.c = nil
 			c.frame = screen.Frame{}
@@ -174,7 +178,9 @@ func Monitors(display string) ([]screen.Monitor, error) {
 	defer C.free(unsafe.Pointer(out))
 	var n C.int
 	var msg [256]C.char
-	switch rc := C.dp_monitors(name, &out[0], max, &n, &msg[0], C.int(len(msg))); rc {
+	var rc C.int
+	xlib.Do(func() { rc = C.dp_monitors(name, &out[0], max, &n, &msg[0], C.int(len(msg))) })
+	switch rc {
 	case C.DP_OK:
 	case C.DP_ERR_OPEN:
 		return nil, openError(display)

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,6 +305,50 @@ func TestServerGoesAway(t *testing.T) {
 	}
 }
 
+// TestCloseOnAnotherThreadAfterServerGone closes a capturer on another OS thread than the one
+// whose Capture found the server gone, as a stream does whenever the Go scheduler moves its
+// goroutine. Xlib leaves a connection that had an I/O error locked for the thread that saw it
+// (_XIOError takes the display's user lock for an exit handler that was not expected to return),
+// so XCloseDisplay on any other thread waited forever, holding the process's Xlib lock
+// (internal/xlib): no capturer or injector could open again. The 60 s bound only turns that
+// deadlock into a failure; Close takes milliseconds.
+func TestCloseOnAnotherThreadAfterServerGone(t *testing.T) {
+	srv := startX(t, 320, 240)
+	c, err := x11.Open(x11.Config{Display: srv.Display(), Cursor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capture(t, c)
+	srv.Close()
+	lost, release := make(chan error), make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // this thread sees the I/O error and stays busy until release
+		defer runtime.UnlockOSThread()
+		_, err := c.Capture()
+		lost <- err
+		<-release
+	}()
+	if err := <-lost; !errors.Is(err, x11.ErrConnectionLost) {
+		t.Fatalf("capture after the server exited: %v", err)
+	}
+	defer close(release)
+	closed := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // not the thread above: that one is locked to its goroutine
+		defer runtime.UnlockOSThread()
+		c.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Close on another thread than the capture that lost the connection did not return: deadlocked in XCloseDisplay")
+	}
+	// And the process can still open connections.
+	other := startX(t, 320, 240)
+	capture(t, open(t, x11.Config{Display: other.Display()}))
+}
+
 func TestCaptureDoesNotAllocate(t *testing.T) {
 	srv := startX(t, 320, 240)
 	xpatterntest.Start(t, xpatternBin, srv, "blocks")
@@ -366,4 +412,43 @@ func TestResize(t *testing.T) {
 			t.Fatalf("second capture after resize to %dx%d: %dx%d changed=%v", size[0], size[1], f.Width, f.Height, f.Changed)
 		}
 	}
+}
+
+// TestOpenAndCloseConcurrently opens capturers, captures and closes them, and lists the
+// monitors, from several goroutines at once, so that the number of open connections keeps
+// dropping to zero while another goroutine is setting one up: what a host does when one
+// viewer's stream ends while another viewer's session starts. libXext frees its process-wide
+// list of connections when the last one closes, without a lock; unless Open, Close and Monitors
+// take internal/xlib's lock, a connection set up meanwhile is linked into freed memory and the
+// test binary dies of a corrupted heap (glibc's "malloc(): unaligned tcache chunk detected") or
+// a segfault within a second (docs/capture.md).
+func TestOpenAndCloseConcurrently(t *testing.T) {
+	srv := startX(t, 320, 240)
+	const goroutines, rounds = 4, 50
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for range rounds {
+				if g%2 == 0 {
+					if _, err := x11.Monitors(srv.Display()); err != nil {
+						t.Error(err)
+						return
+					}
+					continue
+				}
+				c, err := x11.Open(x11.Config{Display: srv.Display(), Monitor: x11.AllMonitors, Cursor: true})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if f, err := c.Capture(); err != nil {
+					t.Errorf("capture: %v", err)
+				} else if f.Width != 320 || f.Height != 240 {
+					t.Errorf("captured %dx%d of a 320x240 screen", f.Width, f.Height)
+				}
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
 }
