@@ -83,6 +83,7 @@ import "C"
 import (
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"unsafe"
 
@@ -175,6 +176,11 @@ func Open(cfg Config) (*Injector, error) {
 func (x *Injector) Inject(e input.Event) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	// One event can take several Xlib calls. When one of them sees the connection fail, Xlib
+	// keeps the display locked for the OS thread that saw it, and a later call from another
+	// thread would wait forever (holding x.mu): every call of this one stays on one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if x.closed {
 		return input.ErrClosed
 	}
@@ -401,6 +407,8 @@ func (x *Injector) Close() error {
 		return x.closeErr
 	}
 	x.closed = true
+	runtime.LockOSThread() // as in Inject
+	defer runtime.UnlockOSThread()
 	if x.c.io == 0 {
 		x.releaseAll()
 		for _, s := range x.spares {
